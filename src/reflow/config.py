@@ -1,0 +1,763 @@
+"""Scenario configuration: the schema, its defaults (with sources), TOML loading, overrides and validation.
+
+A config is data. It is validated here, once; everything downstream receives a typed `Scenario` and trusts it.
+Defaults come from ``../shared/DOMAIN.md`` (tags [V] primary, [V2] trade press quoting a primary, [D] derived,
+[R] recalled/placeholder); ``docs/parameters.md`` lists every field with unit and source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from reflow.domain import IMPORT_REGIONS, MATERIALS, SECTORS, Material, Region, Sector
+from reflow.errors import ConfigError
+
+__all__ = [
+    "Scenario",
+    "apply_overrides",
+    "dump_toml",
+    "load_config",
+    "load_raw",
+    "parse_set_args",
+    "validate",
+]
+
+Frac = Annotated[float, Field(ge=0.0, le=1.0)]
+Pos = Annotated[float, Field(gt=0.0)]
+NonNeg = Annotated[float, Field(ge=0.0)]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------------------------------- scenario
+
+
+class ScenarioSection(_Base):
+    """Identity and calendar of a run."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="scenario name, used as the results folder")
+    description: str = Field("", description="one paragraph for reports")
+    start: dt.date = Field(description="first simulated week (snapped back to its Monday)")
+    weeks: int = Field(ge=4, le=2600, description="horizon in weeks (one step = one week)")
+    seed: int = Field(0, ge=0, description="default random seed (overridden by --seed)")
+
+    @field_validator("start")
+    @classmethod
+    def _monday(cls, v: dt.date) -> dt.date:
+        return v - dt.timedelta(days=v.weekday())
+
+    @property
+    def end(self) -> dt.date:
+        """The Monday of the last simulated week."""
+        return self.start + dt.timedelta(weeks=self.weeks - 1)
+
+
+# --------------------------------------------------------------------------------------------------- materials
+
+
+class MaterialConfig(_Base):
+    """Reference prices and trade frictions of one material."""
+
+    reference_price: Pos = Field(description="USD/kg, China domestic price at which the market is calibrated")
+    freight_premium: Frac = Field(0.04, description="fraction of value added by freight and handling ex-China")
+
+
+class Materials(_Base):
+    # USGS MCS 2025 annual averages 2024 [V]: Nd oxide 56, Dy oxide 260, Tb oxide 810 USD/kg; SMM Jan 2025 [V2].
+    ndpr_oxide: MaterialConfig = MaterialConfig(reference_price=56.0)
+    dy_oxide: MaterialConfig = MaterialConfig(reference_price=260.0)
+    tb_oxide: MaterialConfig = MaterialConfig(reference_price=810.0)
+    # Sintered NdFeB block ~50-60 USD/kg (Adamas: 58,152 t exported for US$2.86 bn in 2024 = 49 USD/kg) [D].
+    ndfeb_magnet: MaterialConfig = MaterialConfig(reference_price=49.0, freight_premium=0.03)
+
+    def get(self, m: str) -> MaterialConfig:
+        """The config of material `m`."""
+        return getattr(self, m)
+
+
+def _per_material(**values: float) -> dict[str, float]:
+    return {m: float(values[m]) for m in MATERIALS}
+
+
+# --------------------------------------------------------------------------------------------------- China
+
+
+class ChinaConfig(_Base):
+    """Chinese producers (refiners per oxide, magnet makers) and China's aggregate domestic demand."""
+
+    # Argus 2024 [V2]: NdPr oxide output 106 kt; Dy oxide 3.5 kt; Tb oxide 650 t; NdFeB ~300 kt. Capacity is
+    # output / base utilisation.
+    output_tpy: dict[Material, NonNeg] = Field(
+        default_factory=lambda: _per_material(ndpr_oxide=106_000, dy_oxide=3_500, tb_oxide=650,
+                                              ndfeb_magnet=300_000),
+        description="t/yr produced at reference prices")
+    base_utilisation: Frac = Field(0.9, description="share of capacity used at reference prices [R]")
+    producers_per_material: int = Field(3, ge=1, le=1000, description="Chinese producer agents per material")
+    unit_cost_share: Frac = Field(0.6, description="marginal cost as a share of the reference price [R]")
+    stock_target_weeks: Pos = Field(8.0, description="weeks of output producers aim to hold [R]")
+    utilisation_response: NonNeg = Field(
+        0.5, description="elasticity of utilisation to stock cover (cut output when stocks pile up) [R]")
+    ask_stock_elasticity: NonNeg = Field(
+        0.25, description="elasticity of producers' asking price to their stock cover [R]")
+    domestic_demand_tpy: dict[Material, NonNeg] | None = Field(
+        None, description="t/yr China's domestic industry uses at reference prices; None = output minus exports "
+                          "at reference (Argus: NdPr 106 kt out, 96 kt used [V2])")
+    domestic_elasticity: Annotated[float, Field(le=0.0, ge=-3.0)] = Field(
+        -0.3, description="price elasticity of China's domestic demand incl. state/industry stockpiling [R/D]")
+
+
+# --------------------------------------------------------------------------------------------------- manufacturers
+
+
+def _default_demand() -> dict[str, dict[str, float]]:
+    # Ex-China magnet-equivalent demand, t NdFeB/yr [D]: China exported 58,152 t of magnets in 2024 (Adamas/GAC
+    # [V2]) and ex-China magnet makers supply roughly 10 kt more; EU used 20,000 t in 2024 (ECA [V2]). End-use
+    # split: NEV 35% of NdFeB (CREIA [V2]), electronics ~30% (Heim & Vander Wal [V2]); defence low single-digit [R].
+    shares = {"automotive": 0.45, "wind": 0.10, "electronics": 0.42, "defence": 0.03}
+    totals = {"US": 12_000, "EU": 20_000, "JPKR": 18_000, "AU": 300, "CA": 600, "HUB": 8_000, "ROW": 10_000}
+    return {r: {s: round(t * f, 1) for s, f in shares.items()} for r, t in totals.items()}
+
+
+class ManufacturerConfig(_Base):
+    """Manufacturers by region and sector: needs, stock policy, purchasing, diversification, thrifting."""
+
+    per_region_sector: int = Field(4, ge=1, le=100_000, description="manufacturer agents per (region, sector)")
+    demand_tpy: dict[Region, dict[Sector, NonNeg]] = Field(
+        default_factory=_default_demand, description="t/yr magnet-equivalent need at full production, by region "
+                                                     "and final-use sector")
+    magnet_capacity_tpy: dict[Region, NonNeg] = Field(
+        # Non-Chinese sintered NdFeB: Japan ~ 8-9 kt (Shin-Etsu, Proterial, TDK) [R]; EU VAC/Neo Narva ~1.5 kt
+        # (Neo phase 1 2,000 t/yr [V2]); US MP Independence ramping 1,000 t/yr (MP [V2]).
+        default_factory=lambda: {"JPKR": 9_000.0, "EU": 1_500.0, "US": 300.0},
+        description="t/yr of non-Chinese magnet-making capacity (the 'magnet' sector)")
+    magnet_utilisation: Frac = Field(0.85, description="share of magnet capacity used at reference prices [R]")
+    bom: dict[Sector, dict[Material, NonNeg]] = Field(
+        # t of input per t of output. NdFeB ~30% RE by weight; oxide-to-metal 1.17 -> ~0.31 t NdPr oxide; Dy 2-4%
+        # and Tb ~0.5% of high-grade EV magnets [R]; the 60-75% yield (swarf) is folded in [V2-weak].
+        default_factory=lambda: {
+            "automotive": {"ndfeb_magnet": 1.0},
+            "wind": {"ndfeb_magnet": 1.0},
+            "electronics": {"ndfeb_magnet": 1.0, "ndpr_oxide": 0.03, "tb_oxide": 0.002},
+            "defence": {"ndfeb_magnet": 1.0, "dy_oxide": 0.02},
+            "magnet": {"ndpr_oxide": 0.31, "dy_oxide": 0.025, "tb_oxide": 0.006},
+        },
+        description="bill of materials, t input per t output")
+    cover_target_weeks: dict[Sector, Pos] = Field(
+        # Indian automakers held 4-6 weeks of magnets in Jun 2025 [V2]; others [R].
+        default_factory=lambda: {"automotive": 6.0, "wind": 10.0, "electronics": 8.0, "defence": 26.0,
+                                 "magnet": 10.0},
+        description="weeks of need held as stock (order-up-to target)")
+    front_load_weeks: NonNeg = Field(6.0, description="extra weeks of cover sought between a control's "
+                                                      "announcement and its effect [R]")
+    order_interval_weeks: int = Field(4, ge=1, le=26, description="weeks between a firm's orders (staggered)")
+    size_sigma: NonNeg = Field(0.5, description="lognormal dispersion of firm sizes within a cell")
+    listed_share: dict[Sector, Frac] = Field(
+        default_factory=lambda: {"defence": 0.5},
+        description="share of firms that are listed entities or military end users (denied in principle)")
+    large_firm_share: Frac = Field(0.35, description="share of firms large enough for general licences [R]")
+    # Willingness to pay rises convexly as cover falls below target, up to the value of lost production.
+    wtp_cap_multiple: dict[Material, Annotated[float, Field(ge=1.0)]] = Field(
+        default_factory=lambda: _per_material(ndpr_oxide=25.0, dy_oxide=40.0, tb_oxide=40.0, ndfeb_magnet=12.0),
+        description="highest bid as a multiple of the reference price (value of lost production) [calibrated]")
+    wtp_convexity: Annotated[float, Field(ge=0.5, le=6.0)] = Field(
+        2.0, description="exponent of the bid's rise as cover falls below target [calibrated]")
+    bid_tiers: int = Field(3, ge=1, le=10, description="price tiers per order (shape of each firm's bid curve)")
+    expectation_weeks: Pos = Field(8.0, description="weeks of the price expectation's exponential memory")
+    # Diversification: the share of needs a firm wants under non-Chinese contracts.
+    non_china_share_initial: dict[Region, Frac] = Field(
+        # US imports 70-77% from China (USGS [V], Census [V2]); EU magnets 85-98% from China (ECA, MERICS [V2]);
+        # Japan ~60% dependent (UN Comtrade/Argus [V2]).
+        default_factory=lambda: {"US": 0.2, "EU": 0.1, "JPKR": 0.35, "AU": 0.3, "CA": 0.2, "HUB": 0.02,
+                                 "ROW": 0.05},
+        description="initial target non-China share of needs")
+    non_china_share_max: Frac = Field(0.8, description="ceiling of the diversification target [R]")
+    diversify_disruption_weight: NonNeg = Field(
+        3.0, description="how strongly experienced disruption (unmet China orders) raises the target [calibrated]")
+    diversify_premium_weight: NonNeg = Field(
+        0.5, description="how strongly the ex-China/China price premium raises the target [calibrated]")
+    diversify_adjust_weeks: Pos = Field(52.0, description="time constant of moving toward the target")
+    contract_years: Pos = Field(5.0, description="length of an offtake contract")
+    contract_price_share: Frac = Field(
+        0.85, description="offtake price as a share of the expected ex-China price (floored at supplier cost)")
+    # Thrifting / substitution with a lag and a cap (Honda, Nissan: -30-40% heavy RE within 1-2 yr of 2011 [V2]).
+    thrift_cap: Frac = Field(0.35, description="largest reduction of material intensity [V2/calibrated]")
+    thrift_lag_weeks: int = Field(52, ge=0, le=520, description="weeks from price/shortage stress to savings")
+    thrift_max_per_year: Frac = Field(0.10, description="largest intensity reduction per year")
+    thrift_trigger_multiple: Annotated[float, Field(ge=1.0)] = Field(
+        1.5, description="expected-price multiple of reference above which firms start to thrift")
+
+
+# --------------------------------------------------------------------------------------------------- suppliers
+
+
+class SupplierConfig(_Base):
+    """A non-Chinese producer or project (mine+refinery, separation plant, or magnet plant)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_]+$")
+    name: str = ""
+    region: Region
+    material: Material
+    capacity_tpy: NonNeg = Field(description="t/yr nameplate capacity")
+    cost: Pos = Field(description="USD/kg all-in operating cost")
+    status: Literal["operating", "committed", "candidate"] = "operating"
+    start: dt.date | None = Field(None, description="first production (committed projects)")
+    ramp_weeks: int = Field(52, ge=0, le=520, description="weeks from first production to nameplate")
+    lead_time_years: Annotated[float, Field(ge=0.0, le=30.0)] = Field(
+        4.0, description="years from a go decision to first production (candidates)")
+    capex_musd: NonNeg = Field(0.0, description="million USD to build (candidates)")
+    failure_probability: Frac = Field(0.0, description="probability the project fails before production")
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _needs_start(self) -> SupplierConfig:
+        if self.status == "committed" and self.start is None:
+            raise ValueError("a committed project needs a 'start' date (first production)")
+        return self
+
+
+def _default_suppliers() -> list[SupplierConfig]:
+    S = SupplierConfig
+    return [
+        S(id="lynas_ndpr", name="Lynas (Mt Weld / Malaysia)", region="AU", material="ndpr_oxide",
+          capacity_tpy=7_200, cost=42, source="Lynas FY25 NdPr 6,558 t [V2]"),
+        S(id="lynas_expansion", name="Lynas 12 kt expansion", region="AU", material="ndpr_oxide",
+          capacity_tpy=4_800, cost=45, status="committed", start=dt.date(2026, 7, 1), ramp_weeks=78,
+          source="Mt Weld feed for 12,000 t/yr NdPr [V2]"),
+        S(id="lynas_hre_dy", name="Lynas heavy RE (Dy)", region="AU", material="dy_oxide", capacity_tpy=120,
+          cost=220, status="committed", start=dt.date(2025, 5, 15), ramp_weeks=104,
+          source="first ex-China separated Dy May 2025 [V2]; size [R]"),
+        S(id="lynas_hre_tb", name="Lynas heavy RE (Tb)", region="AU", material="tb_oxide", capacity_tpy=30,
+          cost=700, status="committed", start=dt.date(2025, 6, 15), ramp_weeks=104,
+          source="first ex-China separated Tb Jun 2025 [V2]; size [R]"),
+        S(id="mp_ndpr", name="MP Materials Mountain Pass", region="US", material="ndpr_oxide", capacity_tpy=4_000,
+          cost=50, ramp_weeks=104, source="NdPr 1,294 t 2024, 2,599 t 2025, exit ~4,000 t/yr [V2]"),
+        S(id="mp_magnets", name="MP Independence + 10X", region="US", material="ndfeb_magnet",
+          capacity_tpy=10_000, cost=75, status="committed", start=dt.date(2026, 1, 1), ramp_weeks=156,
+          source="1,000 t/yr 2025-26 -> 10,000 t/yr 2028 [V2]"),
+        S(id="mp_hre", name="MP heavy RE separation", region="US", material="dy_oxide", capacity_tpy=200,
+          cost=260, status="committed", start=dt.date(2026, 7, 1), ramp_weeks=104, failure_probability=0.2,
+          source="HRE separation mid-2026 [V2]; size [R]"),
+        S(id="neo_magnets", name="Neo Narva", region="EU", material="ndfeb_magnet", capacity_tpy=2_000, cost=70,
+          status="committed", start=dt.date(2025, 9, 19), ramp_weeks=78, source="phase 1 2,000 t/yr [V2]"),
+        S(id="solvay_ndpr", name="Solvay La Rochelle", region="EU", material="ndpr_oxide", capacity_tpy=400,
+          cost=65, status="committed", start=dt.date(2025, 4, 8), ramp_weeks=52,
+          source="several hundred t in 2025 [V2]"),
+        S(id="src_ndpr", name="Saskatchewan Research Council", region="CA", material="ndpr_oxide",
+          capacity_tpy=400, cost=70, source="~400 t/yr NdPr metal [V2]"),
+        S(id="iluka_eneabba", name="Iluka Eneabba", region="AU", material="ndpr_oxide", capacity_tpy=5_500,
+          cost=48, status="committed", start=dt.date(2027, 7, 1), ramp_weeks=104, failure_probability=0.15,
+          source="commissioning 2027 [V2]; NdPr size [R]"),
+        S(id="iluka_dy", name="Iluka Eneabba heavy RE", region="AU", material="dy_oxide", capacity_tpy=500,
+          cost=240, status="committed", start=dt.date(2027, 7, 1), ramp_weeks=104, failure_probability=0.15,
+          source="[R] ~0.75 kt Dy/Tb"),
+        S(id="row_ndpr", name="Other ex-China (Vietnam, India, Russia)", region="ROW", material="ndpr_oxide",
+          capacity_tpy=1_500, cost=52, source="USGS MCS 2025 mine output [V]; NdPr share [D]"),
+        S(id="torngat", name="Torngat Strange Lake", region="CA", material="dy_oxide", capacity_tpy=600, cost=230,
+          status="candidate", lead_time_years=4.0, capex_musd=1_500, failure_probability=0.35,
+          source="~15 kt/yr REO >50% heavy, C$2 bn [V2]"),
+        S(id="torngat_ndpr", name="Torngat Strange Lake (NdPr)", region="CA", material="ndpr_oxide",
+          capacity_tpy=2_500, cost=55, status="candidate", lead_time_years=4.0, capex_musd=600,
+          failure_probability=0.35, source="[R]"),
+        S(id="eu_magnet_expansion", name="Neo Narva phase 2", region="EU", material="ndfeb_magnet",
+          capacity_tpy=3_000, cost=68, status="candidate", lead_time_years=2.0, capex_musd=100,
+          failure_probability=0.1, source="phase 2 5,000 t/yr, EUR 75-100 M [V2]"),
+        S(id="us_tb", name="US heavy RE project", region="US", material="tb_oxide", capacity_tpy=60, cost=750,
+          status="candidate", lead_time_years=5.0, capex_musd=300, failure_probability=0.3, source="[R]"),
+        S(id="au_ndpr_greenfield", name="Australian greenfield (Arafura-type)", region="AU",
+          material="ndpr_oxide", capacity_tpy=4_400, cost=50, status="candidate", lead_time_years=5.0,
+          capex_musd=1_100, failure_probability=0.3, source="refinery lead time 2.5-8 yr (IEA [V2]); [R]"),
+    ]
+
+
+class InvestmentConfig(_Base):
+    """How candidate projects decide to build."""
+
+    review_interval_weeks: int = Field(13, ge=1, le=104, description="weeks between investment reviews")
+    discount_rate: Frac = Field(0.08, description="per year, before risk premium [R]")
+    risk_premium: Frac = Field(0.12, description="per year, removed in proportion to offtake coverage [R]")
+    offtake_risk_relief: Frac = Field(0.7, description="share of the risk premium removed at full offtake cover")
+    project_life_years: Pos = Field(15.0, description="years of operation valued in the decision")
+    expectation_weeks: Pos = Field(26.0, description="memory of the ex-China price expectation (weeks)")
+    lead_time_sigma: NonNeg = Field(0.25, description="lognormal dispersion of realised lead times")
+    supply_allocation_beta: NonNeg = Field(
+        6.0, description="how sharply suppliers shift spot offers toward higher-priced regions (logit weight)")
+
+
+# --------------------------------------------------------------------------------------------------- licensing
+
+
+class LicensingConfig(_Base):
+    """The licensing authority as a queue server (MOFCOM dual-use review)."""
+
+    review_working_days_median: Pos = Field(
+        28.0, description="median review time in working days: per-shipment licences took 1-1.5 months "
+                          "(Reuters [V2])")
+    review_sigma: NonNeg = Field(0.35, description="lognormal dispersion of review times [R]")
+    legal_limit_working_days: Pos = Field(45.0, description="statutory limit (Dual-Use Regulations [V2])")
+    overrun_probability: Frac = Field(0.1, description="share of reviews that run past the legal limit [R]")
+    return_probability: Frac = Field(
+        0.15, description="share of decisions that return the file for more information (Reuters Sep-Oct 2025 "
+                          "[V2]; size [R])")
+    reviewer_capacity_per_week: int = Field(
+        5000, ge=1, description="decisions the authority can make per week (applications)")
+    approval_rate: Frac = Field(1.0, description="approval probability where a control sets none")
+
+
+# --------------------------------------------------------------------------------------------------- policy
+
+
+class _EventBase(_Base):
+    id: str = Field(pattern=r"^[A-Za-z0-9_]+$", description="unique, used in key paths: policy.<id>.<field>")
+    label: str = Field("", description="short text for figure markers")
+    announce: dt.date | None = Field(None, description="public announcement (defaults to effective)")
+    effective: dt.date = Field(description="takes effect")
+    suspend: dt.date | None = Field(None, description="suspended from this date")
+    resume: dt.date | None = Field(None, description="back in force from this date (after a suspension)")
+    lift: dt.date | None = Field(None, description="lifted for good from this date")
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> _EventBase:
+        if self.announce is None:
+            self.announce = self.effective
+        if self.announce > self.effective:
+            raise ValueError(f"announce ({self.announce}) is after effective ({self.effective}); "
+                             "an event is announced on or before it takes effect")
+        if self.lift is not None and self.lift <= self.effective:
+            raise ValueError(f"lift ({self.lift}) is not after effective ({self.effective}); "
+                             "an event can only be lifted after it takes effect")
+        if self.resume is not None and self.suspend is None:
+            raise ValueError("'resume' needs a 'suspend' date before it")
+        if self.suspend is not None:
+            if self.suspend < self.announce:
+                raise ValueError(f"suspend ({self.suspend}) is before announce ({self.announce})")
+            if self.resume is not None and self.resume <= self.suspend:
+                raise ValueError(f"resume ({self.resume}) is not after suspend ({self.suspend})")
+            if self.lift is not None and self.lift < self.suspend:
+                raise ValueError(f"suspend ({self.suspend}) is after lift ({self.lift})")
+        return self
+
+
+_ALL_IMPORTERS = list(IMPORT_REGIONS)
+
+
+class LicensingEvent(_EventBase):
+    """Export licensing of listed items: each export needs an approved application."""
+
+    kind: Literal["licensing"]
+    materials: list[Material] = Field(min_length=1)
+    destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS))
+    approval_rate: Frac = Field(description="probability an application is approved")
+    approval_by_region: dict[Region, Frac] = Field(default_factory=dict)
+    approval_by_sector: dict[Sector, Frac] = Field(default_factory=lambda: {"defence": 0.0})
+    listed_approval_rate: Frac = Field(0.0, description="listed entities and >=50%-owned affiliates [V]")
+    review_working_days_median: Pos | None = None
+    return_probability: Frac | None = None
+    reviewer_capacity_per_week: int | None = Field(None, ge=1)
+
+
+class GeneralLicenceEvent(_EventBase):
+    """General licences: covered (large) firms get multi-shipment approval for a validity period."""
+
+    kind: Literal["general_licence"]
+    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS))
+    destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS))
+    sectors: list[Sector] = Field(default_factory=lambda: ["automotive", "wind", "electronics", "magnet"])
+    coverage: Frac = Field(1.0, description="share of the eligible (large) firms that receive one")
+    validity_weeks: int = Field(52, ge=1, le=520, description="12 months (Reuters Dec 2025 [V2])")
+
+
+class ExportQuotaEvent(_EventBase):
+    """An export quota: China's exports of each material capped at a yearly rate while in force."""
+
+    kind: Literal["export_quota"]
+    tonnes_per_year: dict[Material, NonNeg] = Field(min_length=1)
+
+
+class ExportTaxEvent(_EventBase):
+    """An export tax on Chinese exports (a share of value)."""
+
+    kind: Literal["export_tax"]
+    rate: dict[Material, Frac] = Field(min_length=1)
+
+
+class ExtraterritorialEvent(_EventBase):
+    """MOFCOM No. 61: foreign-made items with >= threshold of Chinese content by value need a licence."""
+
+    kind: Literal["extraterritorial"]
+    materials: list[Material] = Field(default_factory=lambda: ["ndfeb_magnet"])
+    threshold: Frac = Field(0.001, description="Chinese content share of value (0.1% [V])")
+    approval_rate: Frac = Field(0.5)
+
+
+class TariffEvent(_EventBase):
+    """An import tariff by importing regions on goods of given origins."""
+
+    kind: Literal["tariff"]
+    importers: list[Region] = Field(min_length=1)
+    origins: list[Region] = Field(default_factory=lambda: ["CN"])
+    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS))
+    rate: NonNeg = Field(description="share of value")
+
+
+class PriceFloorEvent(_EventBase):
+    """A government price floor for producers in a region (e.g. DoD-MP 110 USD/kg NdPr [V2])."""
+
+    kind: Literal["price_floor"]
+    regions: list[Region] = Field(min_length=1)
+    materials: list[Material] = Field(min_length=1)
+    price: Pos = Field(description="USD/kg")
+
+
+class EmbargoEvent(_EventBase):
+    """A de-facto embargo: no Chinese exports of the materials reach the destinations."""
+
+    kind: Literal["embargo"]
+    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS))
+    destinations: list[Region] = Field(min_length=1)
+
+
+class StockpileReleaseEvent(_EventBase):
+    """A strategic stockpile released into a region's market over the event's life."""
+
+    kind: Literal["stockpile_release"]
+    region: Region
+    material: Material
+    tonnes: Pos
+    weeks: int = Field(26, ge=1, le=520)
+
+
+class InvestmentSupportEvent(_EventBase):
+    """Grants and faster permitting for non-Chinese projects."""
+
+    kind: Literal["investment_support"]
+    regions: list[Region] = Field(min_length=1)
+    capex_grant_share: Frac = 0.0
+    lead_time_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+
+
+PolicyEvent = Annotated[
+    LicensingEvent | GeneralLicenceEvent | ExportQuotaEvent | ExportTaxEvent | ExtraterritorialEvent
+    | TariffEvent | PriceFloorEvent | EmbargoEvent | StockpileReleaseEvent | InvestmentSupportEvent,
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------------------------------- top level
+
+
+class Scenario(_Base):
+    """A complete, validated scenario."""
+
+    scenario: ScenarioSection
+    materials: Materials = Materials()
+    china: ChinaConfig = ChinaConfig()
+    manufacturers: ManufacturerConfig = ManufacturerConfig()
+    suppliers: list[SupplierConfig] = Field(default_factory=_default_suppliers)
+    investment: InvestmentConfig = InvestmentConfig()
+    licensing: LicensingConfig = LicensingConfig()
+    policy: list[PolicyEvent] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        for kind, items in (("policy", self.policy), ("suppliers", self.suppliers)):
+            seen: set[str] = set()
+            for it in items:
+                if it.id in seen:
+                    raise ValueError(f"two {kind} entries have id '{it.id}'; ids must be unique")
+                seen.add(it.id)
+        for s in self.manufacturers.demand_tpy:
+            if s == "CN":
+                raise ValueError("manufacturers.demand_tpy has 'CN': China's demand is china.domestic_demand_tpy")
+        for sector, bom in self.manufacturers.bom.items():
+            if sector == "magnet" and bom.get("ndfeb_magnet", 0.0) > 0:
+                raise ValueError("manufacturers.bom.magnet cannot use ndfeb_magnet (magnet makers make magnets)")
+        return self
+
+    def event(self, event_id: str) -> Any:
+        """The policy event with this id."""
+        for ev in self.policy:
+            if ev.id == event_id:
+                return ev
+        raise KeyError(event_id)
+
+
+# --------------------------------------------------------------------------------------------------- loading
+
+
+def load_raw(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file into a plain dict (not validated). Raises ConfigError for a missing or broken file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found (check the path; bundled scenarios are in configs/)")
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+
+
+def parse_set_args(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Turn ``["a.b=0.4", "c=\"x\""]`` into ``{"a.b": 0.4, "c": "x"}``; values are read as TOML values.
+
+    A bare word that is not valid TOML (``--set scenario.name=test``) is taken as a string.
+    """
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. --set licensing.approval_rate=0.4")
+        try:
+            out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text.strip()
+    return out
+
+
+def _find_item(seq: list[Any], seg: str, path: str) -> int:
+    if seg.lstrip("-").isdigit():
+        i = int(seg)
+        if not -len(seq) <= i < len(seq):
+            raise ConfigError(f"--set {path}: index {i} out of range (the list has {len(seq)} entries)")
+        return i
+    ids = [it.get("id") for it in seq if isinstance(it, dict)]
+    if seg in ids:
+        return ids.index(seg)
+    hint = difflib.get_close_matches(seg, [i for i in ids if i], n=1)
+    extra = f"; did you mean '{hint[0]}'?" if hint else f"; ids are {ids}"
+    raise ConfigError(f"--set {path}: no entry with id '{seg}'{extra}")
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return a copy of `raw` with dotted key paths set (``policy.apr2025.approval_rate``: by id or index).
+
+    Defaults that the file does not spell out (e.g. a default supplier list) can only be overridden after they
+    appear in the file; paths into missing sections create them, and validation then checks the result.
+    """
+    import copy
+
+    out = copy.deepcopy(raw)
+    for path, value in (overrides or {}).items():
+        segs = path.split(".")
+        node: Any = out
+        for j, seg in enumerate(segs):
+            last = j == len(segs) - 1
+            if isinstance(node, list):
+                idx = _find_item(node, seg, path)
+                if last:
+                    node[idx] = value
+                else:
+                    node = node[idx]
+            elif isinstance(node, dict):
+                if last:
+                    node[seg] = value
+                else:
+                    if seg not in node and seg in ("suppliers", "policy"):
+                        raise ConfigError(f"--set {path}: the config has no '{seg}' list to index into")
+                    node = node.setdefault(seg, {})
+            else:
+                raise ConfigError(f"--set {path}: '{'.'.join(segs[:j])}' is a value, not a table")
+    return out
+
+
+def _loc_str(loc: Sequence[Any], raw: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = raw
+    for seg in loc:
+        if isinstance(seg, int) and isinstance(node, list):
+            item = node[seg] if seg < len(node) else None
+            ident = item.get("id") if isinstance(item, dict) else None
+            parts.append(f"{ident}" if ident else str(seg))
+            node = item
+        elif isinstance(node, dict) and seg in node:
+            parts.append(str(seg))
+            node = node[seg]
+        elif isinstance(node, dict) and isinstance(node.get("kind"), str) and seg == node.get("kind"):
+            continue  # the discriminated-union tag pydantic inserts into the location
+        else:
+            parts.append(str(seg))
+            node = None
+    return ".".join(parts)
+
+
+def _siblings(loc: Sequence[Any], raw: Mapping[str, Any]) -> list[str]:
+    """Allowed field names next to an unknown key, found by walking the schema along `loc`."""
+    parent = _parent_model(loc, raw)
+    if isinstance(parent, type) and issubclass(parent, BaseModel):
+        return list(parent.model_fields)
+    import typing
+
+    if typing.get_origin(parent) is dict:
+        key_t = typing.get_args(parent)[0]
+        if typing.get_origin(key_t) is Literal:
+            return list(typing.get_args(key_t))
+    return []
+
+
+def _describe(loc: Sequence[Any], raw: Mapping[str, Any]) -> str:
+    """The schema's description of the field at `loc` (what is expected), or ''."""
+    parent = _parent_model(loc, raw)
+    if loc and isinstance(parent, type) and issubclass(parent, BaseModel):
+        field = parent.model_fields.get(str(loc[-1]))
+        if field is not None and field.description:
+            return field.description
+    return ""
+
+
+def _parent_model(loc: Sequence[Any], raw: Mapping[str, Any]) -> Any:
+    """The schema type that holds the last element of `loc`."""
+    import typing
+
+    model: Any = Scenario
+    node: Any = raw
+    for seg in loc[:-1]:
+        origin = typing.get_origin(model)
+        if isinstance(node, dict) and isinstance(node.get("kind"), str) and seg == node["kind"]:
+            continue
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = model.model_fields.get(str(seg))
+            if field is None:
+                return None
+            model = field.annotation
+            node = node.get(seg) if isinstance(node, dict) else None
+        elif origin in (list, dict):
+            model = typing.get_args(model)[-1]
+            node = node[seg] if isinstance(node, list) and isinstance(seg, int) and seg < len(node) else (
+                node.get(seg) if isinstance(node, dict) else None)
+        else:
+            return None
+        # unwrap Optional / Annotated / discriminated unions
+        for _ in range(4):
+            o = typing.get_origin(model)
+            if o is typing.Annotated:
+                model = typing.get_args(model)[0]
+            elif o in (typing.Union, __import__("types").UnionType):
+                args = [a for a in typing.get_args(model) if a is not type(None)]
+                kind = node.get("kind") if isinstance(node, dict) else None
+                pick = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)
+                        and "kind" in a.model_fields and kind in typing.get_args(a.model_fields["kind"].annotation)]
+                model = pick[0] if pick else args[0]
+            else:
+                break
+    return model
+
+
+def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    loc = tuple(err.get("loc", ()))
+    where = _loc_str(loc, raw) or "(top level)"
+    etype = err.get("type", "")
+    value = err.get("input")
+    msg = err.get("msg", "")
+    if etype == "extra_forbidden":
+        names = _siblings(loc, raw)
+        hint = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.5) if names else []
+        fix = f"did you mean '{hint[0]}'?" if hint else (
+            f"allowed keys here: {', '.join(names)}" if names else "remove it")
+        return f"{where}: unknown key; {fix}"
+    if etype == "missing":
+        return f"{where}: required key is missing; add it"
+    if etype == "union_tag_invalid":
+        return (f"{where}: unknown policy kind {err.get('ctx', {}).get('tag')!r}; expected one of "
+                f"{err.get('ctx', {}).get('expected_tags')}")
+    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    if etype == "enum" or etype == "literal_error":
+        names = _siblings(loc, raw) if etype == "literal_error" else []
+        hint = difflib.get_close_matches(str(value), names, n=1) if names else []
+        return f"{where} = {shown}: {msg}" + (f"; did you mean '{hint[0]}'?" if hint else "")
+    msg = msg.removeprefix("Value error, ")
+    desc = _describe(loc, raw)
+    return f"{where} = {shown}: {msg}" + (f" (expected: {desc})" if desc else "")
+
+
+def validate(raw: Mapping[str, Any], source: str = "<config>") -> Scenario:
+    """Validate a raw config dict into a `Scenario`; raise one ConfigError listing every problem."""
+    try:
+        return Scenario.model_validate(dict(raw))
+    except ValidationError as exc:
+        lines = [_explain(e, raw) for e in exc.errors()]
+        raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] | None = None) -> Scenario:
+    """Load, override and validate a scenario file.
+
+    Args:
+        path: TOML scenario file.
+        overrides: ``["key.path=value", ...]`` (as from ``--set``) or a ``{"key.path": value}`` mapping.
+
+    Returns:
+        The validated scenario with every default filled in.
+    """
+    raw = apply_overrides(load_raw(path), parse_set_args(overrides))
+    return validate(raw, source=str(path))
+
+
+def dump_toml(data: Mapping[str, Any]) -> str:
+    """Serialise a JSON-like dict (as from ``Scenario.model_dump(mode='json')``) to TOML text."""
+    lines: list[str] = []
+
+    def val(v: Any) -> str:
+        if v is None:
+            raise TypeError
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v) if not (isinstance(v, float) and v != v) else "nan"
+        if isinstance(v, str):
+            try:
+                dt.date.fromisoformat(v)
+                return v
+            except ValueError:
+                return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{_key(k)} = {val(x)}" for k, x in v.items() if x is not None) + " }"
+        raise TypeError(type(v))
+
+    def table(prefix: str, d: Mapping[str, Any]) -> None:
+        scalars = {k: v for k, v in d.items() if not isinstance(v, dict) and not _is_table_list(v)}
+        if prefix:
+            lines.append(f"\n[{prefix}]")
+        for k, v in scalars.items():
+            if v is not None:
+                lines.append(f"{_key(k)} = {val(v)}")
+        for k, v in d.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{_key(k)}" if prefix else _key(k), v)
+        for k, v in d.items():
+            if _is_table_list(v):
+                for item in v:
+                    lines.append(f"\n[[{prefix + '.' if prefix else ''}{_key(k)}]]")
+                    for ik, iv in item.items():
+                        if iv is not None:
+                            lines.append(f"{_key(ik)} = {val(iv)}")
+
+    table("", data)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else f'"{k}"'
+
+
+def _is_table_list(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+# Sectors in order, re-exported for modules that index arrays by sector.
+SECTOR_LIST = list(SECTORS)
