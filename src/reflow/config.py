@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -88,6 +89,17 @@ def _per_material(**values: float) -> dict[str, float]:
     return {m: float(values[m]) for m in MATERIALS}
 
 
+def _fill_materials(model: type[BaseModel], name: str, v: Any) -> Any:
+    """A per-material table that names only some materials keeps the sourced defaults for the others.
+
+    The model reads these tables for every material; a partial table (as ``--set china.output_tpy.dy_oxide=1``
+    makes) would otherwise pass validation and fail later with a KeyError.
+    """
+    if not isinstance(v, Mapping):
+        return v
+    return {**model.model_fields[name].default_factory(), **v}
+
+
 # --------------------------------------------------------------------------------------------------- China
 
 
@@ -113,6 +125,11 @@ class ChinaConfig(_Base):
                           "at reference (Argus: NdPr 106 kt out, 96 kt used [V2])")
     domestic_elasticity: Annotated[float, Field(le=0.0, ge=-3.0)] = Field(
         -0.3, description="price elasticity of China's domestic demand incl. state/industry stockpiling [R/D]")
+
+    @field_validator("output_tpy", mode="before")
+    @classmethod
+    def _all_materials(cls, v: Any) -> Any:
+        return _fill_materials(cls, "output_tpy", v)
 
 
 # --------------------------------------------------------------------------------------------------- manufacturers
@@ -194,6 +211,11 @@ class ManufacturerConfig(_Base):
     thrift_max_per_year: Frac = Field(0.10, description="largest intensity reduction per year")
     thrift_trigger_multiple: Annotated[float, Field(ge=1.0)] = Field(
         1.5, description="expected-price multiple of reference above which firms start to thrift")
+
+    @field_validator("wtp_cap_multiple", mode="before")
+    @classmethod
+    def _all_materials(cls, v: Any) -> Any:
+        return _fill_materials(cls, "wtp_cap_multiple", v)
 
 
 # --------------------------------------------------------------------------------------------------- suppliers
@@ -673,14 +695,20 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     if etype == "union_tag_invalid":
         return (f"{where}: unknown policy kind {err.get('ctx', {}).get('tag')!r}; expected one of "
                 f"{err.get('ctx', {}).get('expected_tags')}")
-    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
     if etype == "enum" or etype == "literal_error":
-        names = _siblings(loc, raw) if etype == "literal_error" else []
+        # Hint from the allowed literals themselves (not the sibling field names).
+        names = re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
         hint = difflib.get_close_matches(str(value), names, n=1) if names else []
-        return f"{where} = {shown}: {msg}" + (f"; did you mean '{hint[0]}'?" if hint else "")
+        if loc and loc[-1] == "[key]":  # an unknown key of a table keyed by material / region / sector
+            where = _loc_str(loc[:-1], raw)
+            fix = f"did you mean '{hint[0]}'?" if hint else f"allowed keys here: {', '.join(names)}"
+            return f"{where}: unknown key; {fix}"
+        return f"{where} = {value!r}: {msg}" + (f"; did you mean '{hint[0]}'?" if hint else "")
     msg = msg.removeprefix("Value error, ")
+    if isinstance(value, dict | list):  # a cross-field check on a whole table: the message names the values
+        return f"{where}: {msg}"
     desc = _describe(loc, raw)
-    return f"{where} = {shown}: {msg}" + (f" (expected: {desc})" if desc else "")
+    return f"{where} = {value!r}: {msg}" + (f" (expected: {desc})" if desc else "")
 
 
 def validate(raw: Mapping[str, Any], source: str = "<config>") -> Scenario:
@@ -718,11 +746,14 @@ def dump_toml(data: Mapping[str, Any]) -> str:
         if isinstance(v, int | float):
             return repr(v) if not (isinstance(v, float) and v != v) else "nan"
         if isinstance(v, str):
+            # Only a plain YYYY-MM-DD is a TOML date; fromisoformat alone also takes '20250101' or '2025-W01'.
             try:
-                dt.date.fromisoformat(v)
-                return v
+                if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+                    dt.date.fromisoformat(v)
+                    return v
             except ValueError:
-                return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+                pass
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
         if isinstance(v, list):
             return "[" + ", ".join(val(x) for x in v) + "]"
         if isinstance(v, dict):

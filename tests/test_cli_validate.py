@@ -1,0 +1,93 @@
+"""`reflow validate`: clear messages, exit code 2 and no traceback for bad configs; 0 for good ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reflow.cli import main
+
+GOOD = '''
+[scenario]
+name = "cli_unit"
+start = 2025-01-06
+weeks = 12
+
+[licensing]
+approval_rate = 0.8
+'''
+
+# The acceptance case of issue 2: a typo'd key, a string where a number belongs and an approval rate of 1.5.
+BAD = '''
+[scenario]
+name = "cli_unit"
+start = 2025-01-06
+weeks = 12
+
+[china]
+base_utilization = 0.9
+unit_cost_share = "high"
+
+[licensing]
+approval_rate = 1.5
+'''
+
+
+def _write(tmp_path: Path, text: str, name: str = "scenario.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_valid_config_exits_zero_and_says_ok(tmp_path, capsys):
+    p = _write(tmp_path, GOOD)
+    assert main(["validate", str(p)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{p}: OK (scenario 'cli_unit', 2025-01-06 + 12 weeks, 0 policy events)")
+    assert err == ""
+
+
+def test_three_problems_give_three_lines_and_exit_code_2(tmp_path, capsys):
+    p = _write(tmp_path, BAD)
+    assert main(["validate", str(p)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "Traceback" not in err
+    head, *problems = err.rstrip("\n").splitlines()
+    assert head == f"error: {p}: invalid config"  # names the file once
+    assert len(problems) == 3
+    assert all(line.startswith("  ") for line in problems)
+    by_key = {line.split()[0].rstrip(":"): line.strip() for line in problems}
+    assert by_key["china.base_utilization"] == (
+        "china.base_utilization: unknown key; did you mean 'base_utilisation'?")
+    assert by_key["china.unit_cost_share"].startswith(
+        "china.unit_cost_share = 'high': Input should be a valid number")
+    assert by_key["licensing.approval_rate"].startswith(
+        "licensing.approval_rate = 1.5: Input should be less than or equal to 1")
+
+
+def test_missing_file_is_one_clear_line(tmp_path, capsys):
+    missing = tmp_path / "absent.toml"
+    assert main(["validate", str(missing)]) == 2
+    _, err = capsys.readouterr()
+    assert err.splitlines() == [
+        f"error: {missing}: config file not found (check the path; bundled scenarios are in configs/)"]
+
+
+def test_broken_toml_is_one_clear_line(tmp_path, capsys):
+    p = _write(tmp_path, "[scenario\nname = 1\n")
+    assert main(["validate", str(p)]) == 2
+    _, err = capsys.readouterr()
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: {p}: not valid TOML: ") and "line 1" in line
+
+
+def test_set_overrides_are_validated_too(tmp_path, capsys):
+    p = _write(tmp_path, GOOD)
+    assert main(["validate", str(p), "--set", "licensing.approval_rate=0.3"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(p), "--set", "licensing.approval_rate=1.5"]) == 2
+    _, err = capsys.readouterr()
+    assert err.splitlines()[1].strip().startswith("licensing.approval_rate = 1.5:")
+    assert main(["validate", str(p), "--set", "licensing.approval_rate"]) == 2
+    _, err = capsys.readouterr()
+    assert "expected KEY.PATH=VALUE" in err and "Traceback" not in err
