@@ -1,0 +1,283 @@
+"""Analysis of a sweep: per-point means with confidence intervals, Sobol' and Morris indices (SALib).
+
+The math is pure functions over plain tables (`point_means`, `sobol_indices`, `morris_indices`); `analyze`
+reads a sweep folder, applies them and writes ``analysis/points.csv``, ``analysis/sobol.csv`` (and
+``sobol_s2.csv`` with second order) and ``analysis/morris.csv``.
+
+Sensitivity indices need one response per design point: replicates are averaged first (the indices then describe
+the expected response; the replicate noise is reported by `point_means`). Indices are computed on the unit
+hypercube coordinates the design was sampled in, so a Morris ``mu_star`` is the mean absolute change of the
+metric when a parameter moves by a full range step, whatever its distribution.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tomllib
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reflow.errors import ResultReadError
+from reflow.experiment.designs import UNIT_PREFIX, salib_problem
+from reflow.experiment.store import BASE_COLUMNS, load_runs
+
+__all__ = ["SweepAnalysis", "analyze", "metric_columns", "morris_indices", "point_means", "sobol_indices"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepAnalysis:
+    """The tables `analyze` produces (each also written to ``<sweep>/analysis/<name>.csv``)."""
+
+    path: Path
+    method: str
+    parameters: list[str]
+    metrics: list[str]
+    points: pd.DataFrame
+    sobol: pd.DataFrame | None = None
+    sobol_s2: pd.DataFrame | None = None
+    morris: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def metric_columns(runs: pd.DataFrame, parameters: Sequence[str]) -> list[str]:
+    """Numeric summary-metric columns of a runs table (not base columns nor parameters)."""
+    skip = set(BASE_COLUMNS) | set(parameters)
+    out = []
+    for c in runs.columns:
+        if c in skip:
+            continue
+        s = runs[c]
+        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+            continue
+        out.append(c)
+    return out
+
+
+def point_means(runs: pd.DataFrame, parameters: Sequence[str], metrics: Sequence[str],
+                confidence: float = 0.95) -> pd.DataFrame:
+    """Mean of each metric at each design point across its replicates, with a t-based confidence interval.
+
+    Args:
+        runs: the runs table (failed runs are ignored; their count is in ``n_failed``).
+        parameters: the parameter columns identifying a point.
+        metrics: metric columns to summarise.
+        confidence: confidence level of the interval (0.95: 95%).
+
+    Returns:
+        A tidy table, one row per (point, metric): ``point_id``, the parameters, ``metric``, ``n`` (replicates with
+        a value), ``n_failed``, ``mean``, ``sd``, ``ci_low``, ``ci_high``. With n < 2 the interval is NaN.
+    """
+    from scipy import stats
+
+    if runs.empty:
+        return pd.DataFrame(columns=["point_id", *parameters, "metric", "n", "n_failed", "mean", "sd", "ci_low",
+                                     "ci_high"])
+    ok = runs["status"] == "ok"
+    keys = ["point_id", *parameters]
+    first = runs.groupby("point_id", sort=True)[list(parameters)].first() if parameters else None
+    n_failed = (~ok).groupby(runs["point_id"]).sum()
+    good = runs[ok]
+    frames = []
+    for m in metrics:
+        g = pd.to_numeric(good[m], errors="coerce").groupby(good["point_id"])
+        t = pd.DataFrame({"n": g.count(), "mean": g.mean(), "sd": g.std(ddof=1)})
+        t = t.reindex(n_failed.index)
+        t["n"] = t["n"].fillna(0).astype("int64")
+        dof = (t["n"] - 1).where(t["n"] >= 2)
+        q = stats.t.ppf(0.5 + confidence / 2, dof.to_numpy(dtype=float))
+        half = q * t["sd"].to_numpy(dtype=float) / np.sqrt(t["n"].clip(lower=1).to_numpy(dtype=float))
+        t["ci_low"] = t["mean"] - half
+        t["ci_high"] = t["mean"] + half
+        t["n_failed"] = n_failed.astype("int64")
+        t["metric"] = m
+        frames.append(t)
+    out = pd.concat(frames).reset_index(names="point_id")
+    if first is not None:
+        out = out.merge(first.reset_index(), on="point_id", how="left")
+    cols = [*keys, "metric", "n", "n_failed", "mean", "sd", "ci_low", "ci_high"]
+    return out[cols].sort_values(["metric", "point_id"], kind="stable").reset_index(drop=True)
+
+
+def _responses(design: pd.DataFrame, runs: pd.DataFrame, metric: str) -> np.ndarray:
+    """Mean response per design point in design order (NaN where no replicate has a value)."""
+    ok = runs[runs["status"] == "ok"]
+    y = pd.to_numeric(ok[metric], errors="coerce").groupby(ok["point_id"]).mean()
+    return y.reindex(design["point_id"].to_numpy()).to_numpy(dtype=float)
+
+
+def _usable(y: np.ndarray, metric: str, notes: list[str]) -> bool:
+    if np.isnan(y).any():
+        notes.append(f"{metric}: skipped, {int(np.isnan(y).sum())} design points have no successful run "
+                     "(sensitivity indices need every point; re-run failed points with --retry-failed)")
+        return False
+    if np.nanstd(y) == 0:
+        notes.append(f"{metric}: skipped, constant over the design (no variance to apportion)")
+        return False
+    return True
+
+
+def sobol_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence[str], metrics: Sequence[str],
+                  second_order: bool = False, confidence: float = 0.95, seed: int = 0,
+                  notes: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """First- and total-order Sobol' indices (SALib, Saltelli/Jansen estimators) with bootstrap intervals.
+
+    Args:
+        design: the design table of a ``sobol`` sweep, in sample order.
+        runs: its runs table.
+        parameters: parameter columns, in design order.
+        metrics: metric columns.
+        second_order: whether the design was sampled with second-order indices.
+        confidence: level of the bootstrap confidence intervals.
+        seed: seed of the bootstrap.
+        notes: list that collects messages about skipped metrics.
+
+    Returns:
+        ``(first_total, second)``: a table with ``metric, parameter, S1, S1_conf, ST, ST_conf`` (``*_conf`` is
+        the half-width of the interval) and, with `second_order`, one with ``metric, parameter_1, parameter_2,
+        S2, S2_conf``.
+    """
+    from SALib.analyze import sobol
+
+    notes = notes if notes is not None else []
+    problem = salib_problem(list(parameters))
+    rows, rows2 = [], []
+    for m in metrics:
+        y = _responses(design, runs, m)
+        if not _usable(y, m, notes):
+            continue
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = sobol.analyze(problem, y, calc_second_order=second_order, conf_level=confidence, seed=seed)
+        for i, p in enumerate(parameters):
+            rows.append({"metric": m, "parameter": p, "S1": res["S1"][i], "S1_conf": res["S1_conf"][i],
+                         "ST": res["ST"][i], "ST_conf": res["ST_conf"][i]})
+        if second_order:
+            for i, p in enumerate(parameters):
+                for j in range(i + 1, len(parameters)):
+                    rows2.append({"metric": m, "parameter_1": p, "parameter_2": parameters[j],
+                                  "S2": res["S2"][i, j], "S2_conf": res["S2_conf"][i, j]})
+    cols = ["metric", "parameter", "S1", "S1_conf", "ST", "ST_conf"]
+    first = pd.DataFrame(rows, columns=cols)
+    second = pd.DataFrame(rows2, columns=["metric", "parameter_1", "parameter_2", "S2", "S2_conf"]) \
+        if second_order else None
+    return first, second
+
+
+def morris_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence[str], metrics: Sequence[str],
+                   levels: int = 4, confidence: float = 0.95, seed: int = 0,
+                   notes: list[str] | None = None) -> pd.DataFrame:
+    """Morris elementary-effects screening (SALib): ``mu``, ``mu_star``, ``sigma`` and ``mu_star_conf``.
+
+    Args:
+        design: the design table of a ``morris`` sweep (with its ``unit:<key>`` coordinates), in sample order.
+        runs: its runs table.
+        parameters: parameter columns, in design order.
+        metrics: metric columns.
+        levels: the design's grid levels.
+        confidence: level of the bootstrap interval of ``mu_star``.
+        seed: seed of the bootstrap.
+        notes: list that collects messages about skipped metrics.
+    """
+    from SALib.analyze import morris
+
+    notes = notes if notes is not None else []
+    problem = salib_problem(list(parameters))
+    x = design[[UNIT_PREFIX + p for p in parameters]].to_numpy(dtype=float)
+    rows = []
+    for m in metrics:
+        y = _responses(design, runs, m)
+        if not _usable(y, m, notes):
+            continue
+        with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = morris.analyze(problem, x, y, conf_level=confidence, num_levels=levels, seed=seed)
+        for i, p in enumerate(parameters):
+            rows.append({"metric": m, "parameter": p, "mu": res["mu"][i], "mu_star": res["mu_star"][i],
+                         "sigma": res["sigma"][i], "mu_star_conf": res["mu_star_conf"][i]})
+    return pd.DataFrame(rows, columns=["metric", "parameter", "mu", "mu_star", "sigma", "mu_star_conf"])
+
+
+def _read_sweep(path: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    if not (path / "sweep.toml").is_file() or not (path / "design.parquet").is_file():
+        raise ResultReadError(f"{path}: not a sweep folder (no sweep.toml / design.parquet); run "
+                              f"`reflow sweep CONFIG --out {path}` first")
+    try:
+        spec = tomllib.loads((path / "sweep.toml").read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ResultReadError(f"{path / 'sweep.toml'}: not valid TOML ({exc})") from None
+    design = pd.read_parquet(path / "design.parquet")
+    return spec, design, load_runs(path)
+
+
+def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: float = 0.95,
+            write: bool = True) -> SweepAnalysis:
+    """Analyse a sweep folder: per-point means and CIs always; Sobol' or Morris indices for those designs.
+
+    Args:
+        path: the sweep folder.
+        metrics: metrics to analyse (default: ``outputs.metrics`` of the sweep, or every numeric metric).
+        confidence: confidence level of all intervals.
+        write: write the tables to ``<path>/analysis/*.csv``.
+
+    Returns:
+        A `SweepAnalysis`. Indices are computed only once every run of the sweep is stored (a note says so
+        otherwise); metrics that are constant or missing at some point are skipped with a note.
+    """
+    from reflow.experiment.sweeper import parameter_columns
+
+    path = Path(path)
+    spec, design, runs = _read_sweep(path)
+    params = parameter_columns(design)
+    method = str(spec.get("design", {}).get("method", "grid"))
+    available = metric_columns(runs, params)
+    wanted = list(metrics) if metrics else list(spec.get("outputs", {}).get("metrics", [])) or available
+    missing = [m for m in wanted if m not in runs.columns]
+    if missing and len(runs):
+        from reflow.errors import ConfigError
+
+        raise ConfigError(f"metric(s) {missing} are not in the sweep's results; available: {available}")
+    wanted = [m for m in wanted if m in available]
+    notes: list[str] = []
+    counts = runs["status"].value_counts().to_dict() if len(runs) else {}
+    planned = len(design) * int(spec.get("sweep", {}).get("replicates", 1))
+    result = SweepAnalysis(path=path, method=method, parameters=params, metrics=wanted,
+                           points=point_means(runs, params, wanted, confidence), notes=notes,
+                           counts={str(k): int(v) for k, v in counts.items()})
+    if len(runs) < planned:
+        notes.append(f"{len(runs)} of {planned} runs are stored; re-run `reflow sweep` to finish the rest")
+    if method in ("sobol", "morris") and len(runs):
+        seed = int(spec.get("sweep", {}).get("root_seed", 0)) % (1 << 32)
+        if method == "sobol":
+            second = bool(spec.get("design", {}).get("second_order", False))
+            result.sobol, result.sobol_s2 = sobol_indices(design, runs, params, wanted, second, confidence, seed,
+                                                          notes)
+        else:
+            levels = int(spec.get("design", {}).get("levels", 4))
+            result.morris = morris_indices(design, runs, params, wanted, levels, confidence, seed, notes)
+    if write:
+        folder = path / "analysis"
+        folder.mkdir(exist_ok=True)
+        tables = {"points": result.points, "sobol": result.sobol, "sobol_s2": result.sobol_s2,
+                  "morris": result.morris}
+        for name, df in tables.items():
+            if df is not None:
+                _write_csv(df, folder / f"{name}.csv")
+        (folder / "notes.json").write_text(json.dumps({"confidence": confidence, "notes": notes}, indent=2) + "\n",
+                                           encoding="utf-8")
+    return result
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)

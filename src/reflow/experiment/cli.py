@@ -1,0 +1,169 @@
+"""The ``reflow sweep`` and ``reflow analyze`` subcommands (registered by `reflow.cli`); thin: parse, call, print."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+from typing import Any
+
+__all__ = ["format_analysis", "register"]
+
+
+def _positive_float(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be > 0")
+    return v
+
+
+def register(subparsers: Any) -> None:
+    """Add ``sweep`` and ``analyze`` to the ``reflow`` command's subparsers."""
+    p = subparsers.add_parser(
+        "sweep", help="run (or resume) a parameter sweep",
+        description="Run every run of a sweep config, in parallel, storing each result as it finishes. Re-running "
+                    "the same command resumes: stored runs are skipped. See docs/sweeps.md.")
+    p.add_argument("config", help="sweep TOML file (configs/sweeps/), or a sweep folder to resume")
+    p.add_argument("--out", default=None, help="sweep folder (default: results/sweeps/<sweep.name>)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: all cores; 0: in this process, for debugging); "
+                        "with --scheduler local, the LocalCluster size")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask cluster (tcp://host:8786), or 'local' for an embedded "
+                        "Dask LocalCluster")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="fixed scenario override for every run (repeatable); part of the sweep's identity")
+    p.add_argument("--retry-failed", action="store_true", help="run again the stored runs that failed")
+    p.add_argument("--force", action="store_true", help="delete what --out holds and start over")
+    p.add_argument("--max-attempts", type=int, default=3,
+                   help="tries per run when its worker process dies (default: 3)")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+                   help="kill a run that takes longer (local workers only; default: no limit)")
+    p.add_argument("--runner", default=None, metavar="MODULE:FUNCTION",
+                   help="run function instead of the model (for testing the machinery, e.g. "
+                        "reflow.experiment.fakes:analytic)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = subparsers.add_parser(
+        "analyze", help="per-point means with 95%% CIs and Sobol/Morris indices of a sweep",
+        description="Summarise a sweep folder: per-point means with confidence intervals across replicates, "
+                    "Sobol' indices (sobol designs) or Morris mu*/sigma (morris designs). Tables are printed "
+                    "and written to SWEEP_DIR/analysis/*.csv.")
+    p.add_argument("sweep_dir", help="sweep folder (the --out of `reflow sweep`)")
+    p.add_argument("--metric", action="append", default=[], metavar="NAME",
+                   help="metric to analyse (repeatable; default: outputs.metrics of the sweep, else all)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default: 0.95)")
+    p.add_argument("--rows", type=int, default=40, help="at most this many rows per printed table (default: 40)")
+    p.add_argument("--reproduce", default=None, metavar="RUN_ID",
+                   help="print the `reflow run` command that reproduces one run, and exit")
+    p.set_defaults(func=_cmd_analyze)
+
+
+def _terminate(signum: int, frame: Any) -> None:  # SIGTERM: stop like Ctrl-C (workers stopped, store intact)
+    raise KeyboardInterrupt
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from reflow.experiment.runner import DEFAULT_RUNNER
+    from reflow.experiment.sweeper import sweep
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        result = sweep(args.config, out=args.out, workers=args.workers, scheduler=args.scheduler,
+                       overrides=args.set, progress=not args.quiet, retry_failed=args.retry_failed,
+                       force=args.force, max_attempts=args.max_attempts, timeout=args.timeout,
+                       runner=args.runner or DEFAULT_RUNNER)
+    except KeyboardInterrupt:
+        print("sweep interrupted: finished runs are stored; run the same command again to resume",
+              file=sys.stderr)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(result)
+    failed = {k: v for k, v in result.counts.items() if k != "ok"}
+    if failed:
+        print(f"failed runs: {failed} (tracebacks in {result.path / 'errors.log'}; "
+              "--retry-failed runs them again)")
+    print(f"analyse with: reflow analyze {result.path}")
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _table(df: Any, max_rows: int) -> str:
+    shown = df.head(max_rows)
+    cols = list(shown.columns)
+    cells = [[_fmt(v) for v in row] for row in shown.itertuples(index=False, name=None)]
+    widths = [max(len(str(c)), *(len(r[i]) for r in cells)) if cells else len(str(c)) for i, c in enumerate(cols)]
+    lines = ["  ".join(str(c).rjust(w) for c, w in zip(cols, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    if len(df) > max_rows:
+        lines.append(f"... {len(df) - max_rows} more rows")
+    return "\n".join(lines)
+
+
+def format_analysis(res: Any, max_rows: int = 40) -> str:
+    """A `SweepAnalysis` as text tables (what ``reflow analyze`` prints)."""
+    pct = "95%"
+    out = [f"sweep {res.path} ({res.method} design; runs: "
+           + ", ".join(f"{n} {s}" for s, n in sorted(res.counts.items())) + ")"]
+    pts = res.points
+    if len(pts):
+        level = pts.attrs.get("confidence")
+        pct = f"{level:.0%}" if level else pct
+        wide = pts.copy()
+        wide["value"] = [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
+                         zip(wide["mean"], wide["ci_low"], wide["ci_high"], strict=True)]
+        index = ["point_id", *res.parameters]
+        table = wide.pivot_table(index=index, columns="metric", values="value", aggfunc="first", sort=True)
+        table = table[[m for m in res.metrics if m in table.columns]]
+        n = pts.groupby("point_id")[["n", "n_failed"]].max()
+        table = table.reset_index().merge(n.reset_index(), on="point_id")
+        out.append(f"\nPer-point mean [{pct} CI] across replicates (n = runs with a value):")
+        out.append(_table(table, max_rows))
+    if res.sobol is not None and len(res.sobol):
+        out.append("\nSobol' indices (S1 first order, ST total; *_conf = CI half-width):")
+        out.append(_table(res.sobol.sort_values(["metric", "ST"], ascending=[True, False]), max_rows))
+    if res.sobol_s2 is not None and len(res.sobol_s2):
+        out.append("\nSecond-order Sobol' indices:")
+        out.append(_table(res.sobol_s2, max_rows))
+    if res.morris is not None and len(res.morris):
+        out.append("\nMorris screening (mu_star: mean |elementary effect| per full-range step):")
+        out.append(_table(res.morris.sort_values(["metric", "mu_star"], ascending=[True, False]), max_rows))
+    for note in res.notes:
+        out.append(f"note: {note}")
+    out.append(f"\ntables written to {res.path / 'analysis'}/")
+    return "\n".join(out)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from reflow.errors import ReflowError
+    from reflow.experiment.analysis import analyze
+
+    if args.reproduce:
+        from reflow.experiment.store import load_runs
+        from reflow.experiment.sweeper import reproduce_command
+
+        runs = load_runs(args.sweep_dir)
+        row = runs[runs["run_id"] == args.reproduce]
+        if row.empty:
+            raise ReflowError(f"{args.sweep_dir}: no stored run '{args.reproduce}' (ids look like "
+                              f"{runs['run_id'].iloc[0] if len(runs) else 'p000000-r0000'})")
+        print(reproduce_command(row.iloc[0].to_dict(), Path(args.sweep_dir) / "base.toml"))
+        return 0
+    if not 0 < args.confidence < 1:
+        raise ReflowError(f"--confidence {args.confidence}: must be between 0 and 1 (e.g. 0.95)")
+    res = analyze(args.sweep_dir, metrics=args.metric or None, confidence=args.confidence)
+    res.points.attrs["confidence"] = args.confidence
+    print(format_analysis(res, args.rows))
+    return 0

@@ -1,0 +1,347 @@
+"""The sweep result store: Parquet parts written atomically, readable with one line of pandas.
+
+Layout of a sweep folder (docs/sweeps.md):
+
+    <out>/sweep.toml             resolved sweep config
+    <out>/manifest.json          version, git commit, root seed, times, counts
+    <out>/design.parquet         the design points (point_id, parameter values, unit coordinates)
+    <out>/base.toml              byte copy of the base scenario
+    <out>/runs/part-*.parquet    one row per finished run
+    <out>/timeseries/part-*.parquet   optional down-sampled time series (run_id column)
+    <out>/errors.log             tracebacks of failed runs
+    <out>/analysis/*.csv         written by `reflow analyze`
+
+Guarantees: a part is written to a hidden temporary name and renamed into place, so a reader never sees half a
+file; a run's time series are stored before its row, so a row means the run is complete; every part of a folder
+has the same schema (a new column or a wider type rewrites the older parts first), so
+``pd.read_parquet(out / "runs")`` works at any moment; merging parts (compaction) records its intent first and
+is finished or undone by the next writer, so a crash never loses or duplicates a row for longer than the
+millisecond between a rename and a delete (`load_runs` drops such a duplicate).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reflow.errors import ReflowError, ResultReadError
+
+__all__ = [
+    "BASE_COLUMNS",
+    "PartDir",
+    "SweepStore",
+    "load_runs",
+    "load_timeseries",
+    "write_text_atomic",
+]
+
+#: Columns every runs table starts with, in this order.
+BASE_COLUMNS = ["run_id", "point_id", "replicate", "seed", "status", "error", "wall_time_s", "overrides"]
+
+_TS_TYPES = {"week": pa.int64(), "variable": pa.string(), "material": pa.string(), "origin": pa.string(),
+             "region": pa.string(), "value": pa.float64(), "run_id": pa.string()}
+_BASE_TYPES = {"run_id": pa.string(), "point_id": pa.int64(), "replicate": pa.int64(), "seed": pa.int64(),
+               "status": pa.string(), "error": pa.string(), "wall_time_s": pa.float64(), "overrides": pa.string()}
+_INTENT = ".compact.json"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file through a temporary name and an atomic rename."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _merge_type(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+    """The narrowest type holding both (null < int < float < string)."""
+    if a == b:
+        return a
+    if pa.types.is_null(a):
+        return b
+    if pa.types.is_null(b):
+        return a
+    if (pa.types.is_integer(a) or pa.types.is_floating(a)) and (pa.types.is_integer(b) or pa.types.is_floating(b)):
+        return pa.float64()
+    return pa.string()
+
+
+def _merge_schema(current: pa.Schema | None, new: pa.Schema) -> pa.Schema:
+    fields: dict[str, pa.DataType] = {f.name: f.type for f in current} if current is not None else {}
+    for f in new:
+        fields[f.name] = _merge_type(fields[f.name], f.type) if f.name in fields else f.type
+    # An all-null column gets a concrete type so that later parts never need a cast from null; most metrics are
+    # numbers (a string metric seen later widens it to string and the older parts are rewritten).
+    return pa.schema([(n, pa.float64() if pa.types.is_null(t) else t) for n, t in fields.items()])
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    cols = []
+    for f in schema:
+        if f.name in table.column_names:
+            col = table.column(f.name)
+            cols.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _column(name: str, values: list[Any], known: dict[str, pa.DataType]) -> pa.Array:
+    if name in known:
+        return pa.array(values, type=known[name])
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: keep them readable as text
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+
+
+def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """Run rows (dicts) as an Arrow table, base columns first and typed."""
+    names = list(BASE_COLUMNS)
+    for r in rows:
+        names.extend(k for k in r if k not in names)
+    return pa.table({n: _column(n, [r.get(n) for r in rows], _BASE_TYPES) for n in names})
+
+
+def timeseries_to_table(df: pd.DataFrame) -> pa.Table:
+    """A down-sampled time-series frame as an Arrow table with stable column types."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for name, typ in _TS_TYPES.items():
+        if name in table.column_names and table.column(name).type != typ:
+            i = table.column_names.index(name)
+            table = table.set_column(i, name, table.column(name).cast(typ))
+    return table
+
+
+class PartDir:
+    """A folder of Parquet parts that share one schema."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.schema: pa.Schema | None = None
+
+    def parts(self) -> list[Path]:
+        """Visible parts, oldest first (names start with a millisecond timestamp)."""
+        if not self.path.is_dir():
+            return []
+        return sorted(p for p in self.path.glob("part-*.parquet") if p.is_file())
+
+    def recover(self) -> None:
+        """Finish or undo an interrupted compaction and delete temporary files."""
+        if not self.path.is_dir():
+            return
+        intent = self.path / _INTENT
+        if intent.exists():
+            try:
+                plan = json.loads(intent.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                plan = None
+            if plan is not None and (plan.get("output") is None or (self.path / plan["output"]).exists()):
+                for name in plan.get("inputs", []):  # the merged part is in place: the inputs are redundant
+                    (self.path / name).unlink(missing_ok=True)
+            intent.unlink(missing_ok=True)
+        for tmp in self.path.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        parts = self.parts()
+        self.schema = None
+        for p in parts:
+            self.schema = _merge_schema(self.schema, pq.read_schema(p).remove_metadata())
+
+    def _new_name(self) -> str:
+        return f"part-{int(time.time() * 1000):013d}-{secrets.token_hex(3)}.parquet"
+
+    def _write(self, table: pa.Table, name: str) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.path / f".{name}.tmp"
+        pq.write_table(table, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / name)
+
+    def append(self, table: pa.Table, name: str | None = None) -> str:
+        """Store a table as a new part (rewriting older parts first if the schema widens). Returns its name."""
+        target = _merge_schema(self.schema, table.schema)
+        if self.schema is not None and not target.equals(self.schema) and self.parts():
+            self.compact(schema=target)
+        self.schema = target
+        name = name or self._new_name()
+        self._write(_conform(table, target), name)
+        return name
+
+    def compact(self, drop_run_ids: Iterable[str] = (), schema: pa.Schema | None = None) -> None:
+        """Merge all parts into one (dropping rows whose run_id is in `drop_run_ids`)."""
+        parts = self.parts()
+        drop = set(drop_run_ids)
+        if not parts or (len(parts) == 1 and not drop and (schema is None or schema.equals(self.schema))):
+            return
+        if schema is None:
+            schema = self.schema
+            for p in parts:
+                schema = _merge_schema(schema, pq.read_schema(p).remove_metadata())
+        name = self._new_name()
+        intent = self.path / _INTENT
+        write_text_atomic(intent, json.dumps({"inputs": [p.name for p in parts], "output": name}))
+        tmp = self.path / f".{name}.tmp"
+        rows = 0
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for p in parts:
+                t = pq.read_table(p)
+                if drop and "run_id" in t.column_names:
+                    keep = [rid not in drop for rid in t.column("run_id").to_pylist()]
+                    t = t.filter(pa.array(keep))
+                if t.num_rows:
+                    writer.write_table(_conform(t, schema))
+                    rows += t.num_rows
+        if rows:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path / name)
+        else:
+            tmp.unlink(missing_ok=True)
+            write_text_atomic(intent, json.dumps({"inputs": [p.name for p in parts], "output": None}))
+        for p in parts:
+            p.unlink(missing_ok=True)
+        intent.unlink(missing_ok=True)
+        self.schema = schema
+
+    def read_column(self, column: str) -> list[Any]:
+        """All values of one column across parts (cheap: reads only that column)."""
+        out: list[Any] = []
+        for p in self.parts():
+            if column in pq.read_schema(p).names:
+                out.extend(pq.read_table(p, columns=[column]).column(column).to_pylist())
+        return out
+
+
+class SweepStore:
+    """The result store of one sweep folder; only the process holding the folder's lock writes to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.runs = PartDir(self.root / "runs")
+        self.timeseries = PartDir(self.root / "timeseries")
+        self._lock_fh: Any = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[SweepStore]:
+        """Hold the folder's write lock (released on exit, and by the OS if the process dies)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fh = open(self.root / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
+        try:
+            try:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except ImportError:  # not POSIX: no advisory locks; rely on users not running two sweeps at once
+                pass
+            except OSError:
+                fh.seek(0)
+                holder = fh.read().strip() or "?"
+                raise ReflowError(f"{self.root}: another `reflow sweep` (pid {holder}) is writing to this folder; "
+                                  "wait for it to finish or choose another --out") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            self._lock_fh = fh
+            yield self
+        finally:
+            self._lock_fh = None
+            fh.close()
+
+    def recover(self) -> None:
+        """Repair what an interrupted writer left: finish compactions, drop temp files and orphan time series."""
+        self.runs.recover()
+        self.timeseries.recover()
+        if self.timeseries.parts():
+            done = set(self.runs.read_column("run_id"))
+            for p in self.timeseries.parts():
+                ids = set(pq.read_table(p, columns=["run_id"]).column("run_id").to_pylist())
+                if not ids <= done:  # written just before a crash, without its rows: the runs will be redone
+                    p.unlink()
+            self.timeseries.recover()
+
+    def finished(self) -> pd.DataFrame:
+        """run_id, status and seed of every stored run."""
+        frames = [pq.read_table(p, columns=["run_id", "status", "seed"]).to_pandas() for p in self.runs.parts()]
+        if not frames:
+            return pd.DataFrame({"run_id": [], "status": [], "seed": []})
+        return pd.concat(frames, ignore_index=True).drop_duplicates("run_id", keep="last")
+
+    def append(self, rows: Sequence[dict[str, Any]], timeseries: Sequence[pd.DataFrame] = ()) -> None:
+        """Persist finished runs now: their time series first, then their rows (the commit)."""
+        if not rows:
+            return
+        name = self.runs._new_name()
+        ts = [t for t in timeseries if t is not None and len(t)]
+        if ts:
+            self.timeseries.append(timeseries_to_table(pd.concat(ts, ignore_index=True)), name)
+        self.runs.append(rows_to_table(rows), name)
+
+    def compact(self, drop_run_ids: Iterable[str] = ()) -> None:
+        """Merge parts into one per folder (optionally dropping runs, e.g. failed ones about to be retried)."""
+        drop = list(drop_run_ids)
+        self.runs.compact(drop)
+        self.timeseries.compact(drop)
+
+
+def _sweep_root(path: str | Path) -> Path:
+    p = Path(path)
+    return p.parent if p.name in ("runs", "timeseries") else p
+
+
+def _read_parts(folder: Path, columns: list[str] | None = None) -> pd.DataFrame | None:
+    parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    frames = []
+    for p in parts:
+        try:
+            frames.append(pq.read_table(p, columns=columns).to_pandas())
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise ResultReadError(f"{p}: cannot read this Parquet part ({exc}); move it away and re-run the "
+                                  "sweep to redo its runs") from None
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def load_runs(path: str | Path) -> pd.DataFrame:
+    """The runs table of a sweep: one row per finished run, sorted by point and replicate.
+
+    Args:
+        path: the sweep folder (or its ``runs`` subfolder).
+
+    Returns:
+        Columns ``run_id, point_id, replicate, seed, status, error, wall_time_s, overrides``, one per varied
+        parameter (named by key path) and one per summary metric. Empty (with the base columns) before the
+        first run finishes.
+    """
+    root = _sweep_root(path)
+    if not root.is_dir():
+        raise ResultReadError(f"{root}: no such sweep folder (run `reflow sweep CONFIG --out {root}` first)")
+    df = _read_parts(root / "runs")
+    if df is None:
+        return pd.DataFrame({c: pd.Series(dtype=_BASE_TYPES[c].to_pandas_dtype()) for c in BASE_COLUMNS})
+    df = df.drop_duplicates("run_id", keep="last")
+    return df.sort_values(["point_id", "replicate"], kind="stable").reset_index(drop=True)
+
+
+def load_timeseries(path: str | Path, run_ids: Iterable[str] | None = None) -> pd.DataFrame | None:
+    """The stored down-sampled time series of a sweep (None if it kept none), optionally for some runs only."""
+    df = _read_parts(_sweep_root(path) / "timeseries")
+    if df is None:
+        return None
+    if run_ids is not None:
+        df = df[df["run_id"].isin(set(run_ids))]
+    return df.reset_index(drop=True)

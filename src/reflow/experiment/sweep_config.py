@@ -1,0 +1,302 @@
+"""Sweep configuration: the declared parameter space, design, replicates and outputs of an experiment.
+
+A sweep file is TOML, validated here once (like scenarios) into a `SweepConfig`; everything downstream trusts it.
+
+    [sweep]
+    name = "approval_delay"
+    base = "../controls_2025.toml"      # the scenario every run starts from (relative to this file)
+    replicates = 20
+    root_seed = 20250404                # optional; drawn from OS entropy and recorded when absent
+
+    [sweep.set]                         # fixed overrides applied to every run
+    "scenario.weeks" = 200
+
+    [design]
+    method = "grid"                     # grid | lhs | sobol | morris | from_csv
+
+    [[parameters]]
+    key = "licensing.approval_rate"     # any scenario field by key path, policy events by id
+    values = [0.2, 0.5, 0.8]
+
+    [[parameters]]
+    key = "licensing.review_working_days_median"
+    low = 10
+    high = 90
+    steps = 5                           # grid: evenly spaced; sampling designs use `dist`
+
+    [outputs]
+    metrics = ["dy_oxide.peak_price_multiple"]   # the ones `reflow analyze` reports (all are stored)
+    timeseries = true
+    timeseries_every_weeks = 4
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reflow.errors import ConfigError
+
+__all__ = [
+    "DesignSpec",
+    "OutputSpec",
+    "ParameterSpec",
+    "SweepConfig",
+    "SweepSection",
+    "config_fingerprint",
+    "dump_sweep_toml",
+    "load_sweep_config",
+    "parse_sweep_config",
+]
+
+Scalar = bool | int | float | str
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SweepSection(_Base):
+    """Identity, base scenario, replication and seeding of a sweep."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="used as the default output folder name")
+    description: str = ""
+    base: str = Field(description="scenario TOML every run starts from; relative paths are from the sweep file")
+    replicates: int = Field(1, ge=1, le=100_000, description="runs per design point, each with its own seed")
+    root_seed: int | None = Field(None, ge=0, description="root of every run's seed (numpy SeedSequence)")
+    seeds: Literal["common", "independent"] = Field(
+        "common", description="common: replicate r uses the same seed at every point (common random numbers); "
+                              "independent: seeds also depend on the point's parameter values")
+    set: dict[str, Any] = Field(default_factory=dict, description="fixed overrides applied to every run")
+
+
+class DesignSpec(_Base):
+    """How design points are chosen."""
+
+    method: Literal["grid", "lhs", "sobol", "morris", "from_csv"] = "grid"
+    samples: int | None = Field(
+        None, ge=1, description="lhs: points; sobol: base sample N (a power of 2); morris: trajectories")
+    second_order: bool = Field(False, description="sobol: also estimate second-order indices (more runs)")
+    levels: int = Field(4, ge=2, le=64, description="morris: grid levels per parameter (even numbers work best)")
+    path: str | None = Field(None, description="from_csv: CSV with one column per parameter key, one row per point")
+
+
+class ParameterSpec(_Base):
+    """One varied parameter: a list of values, or a range with a distribution."""
+
+    key: str = Field(min_length=1, description="scenario key path, e.g. policy.apr2025.approval_rate")
+    values: list[Scalar] | None = None
+    low: float | None = None
+    high: float | None = None
+    steps: int | None = Field(None, ge=2, description="grid only: evenly spaced values from low to high")
+    dist: Literal["uniform", "loguniform", "triangular", "truncnormal"] = "uniform"
+    mode: float | None = Field(None, description="triangular: the most likely value")
+    mean: float | None = Field(None, description="truncnormal: mean (default: middle of the range)")
+    sd: float | None = Field(None, gt=0, description="truncnormal: standard deviation")
+    integer: bool = Field(False, description="round sampled values to whole numbers")
+
+    @model_validator(mode="after")
+    def _shape(self) -> ParameterSpec:
+        has_range = self.low is not None or self.high is not None
+        if self.values is not None and has_range:
+            raise ValueError("give either 'values' or 'low'/'high', not both")
+        if self.values is None and not has_range:
+            raise ValueError("give 'values = [...]' or a range 'low = ..., high = ...'")
+        if self.values is not None:
+            if not self.values:
+                raise ValueError("'values' is empty; list at least one value")
+            kinds = {"str" if isinstance(v, str) else "bool" if isinstance(v, bool) else "num" for v in self.values}
+            if len(kinds) > 1:
+                raise ValueError(f"'values' mixes types {sorted(kinds)}; use one type per parameter")
+            if len(set(map(repr, self.values))) != len(self.values):
+                raise ValueError("'values' has duplicates; each value should appear once")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("a range needs both 'low' and 'high'")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
+            raise ValueError(f"need finite low < high, got low={self.low}, high={self.high}")
+        if self.dist == "loguniform" and self.low <= 0:
+            raise ValueError(f"dist 'loguniform' needs low > 0, got low={self.low}")
+        if self.dist == "triangular" and (self.mode is None or not self.low <= self.mode <= self.high):
+            raise ValueError(f"dist 'triangular' needs 'mode' between low and high, got mode={self.mode}")
+        if self.dist == "truncnormal" and self.sd is None:
+            raise ValueError("dist 'truncnormal' needs 'sd' (and optionally 'mean')")
+        return self
+
+    @property
+    def is_range(self) -> bool:
+        """True for a (low, high) range, False for an explicit list of values."""
+        return self.values is None
+
+
+class OutputSpec(_Base):
+    """What a sweep keeps besides the summary metrics (always stored)."""
+
+    metrics: list[str] = Field(default_factory=list, description="metrics `reflow analyze` reports (default: all)")
+    timeseries: bool = Field(False, description="also store down-sampled weekly time series per run")
+    timeseries_every_weeks: int = Field(4, ge=1, le=520, description="block length for down-sampling")
+    timeseries_agg: Literal["mean", "last"] = Field("mean", description="how a block of weeks becomes one row")
+    timeseries_variables: list[str] = Field(default_factory=list, description="variables kept (default: all)")
+
+
+class SweepConfig(_Base):
+    """A complete, validated sweep."""
+
+    sweep: SweepSection
+    design: DesignSpec = DesignSpec()
+    parameters: list[ParameterSpec] = Field(default_factory=list)
+    outputs: OutputSpec = OutputSpec()
+    source: str = Field("<sweep>", exclude=True, description="file the config came from (for messages)")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SweepConfig:
+        keys = [p.key for p in self.parameters]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise ValueError(f"parameters {dup} are declared twice; each key once")
+        both = sorted(set(keys) & set(self.sweep.set))
+        if both:
+            raise ValueError(f"{both} are both varied and fixed in [sweep.set]; remove one")
+        method = self.design.method
+        if method == "from_csv":
+            if not self.design.path:
+                raise ValueError("design.method 'from_csv' needs design.path = \"points.csv\"")
+            return self
+        if not self.parameters:
+            raise ValueError("no [[parameters]] to vary; add at least one (or use design.method = 'from_csv')")
+        if method == "grid":
+            for p in self.parameters:
+                if p.is_range and p.steps is None:
+                    raise ValueError(f"grid parameter '{p.key}' is a range without 'steps'; add steps = N "
+                                     "or list 'values'")
+        else:
+            if self.design.samples is None:
+                what = {"lhs": "the number of points", "sobol": "the base sample N (a power of 2, e.g. 64)",
+                        "morris": "the number of trajectories (e.g. 10)"}[method]
+                raise ValueError(f"design.method '{method}' needs design.samples = {what}")
+            if method == "sobol":
+                n = self.design.samples
+                if n & (n - 1):
+                    lo = 1 << (n.bit_length() - 1)
+                    raise ValueError(f"design.samples = {n} is not a power of 2 (Sobol' sequences need one); "
+                                     f"use {lo} or {lo * 2}")
+                if len(self.parameters) < 2:
+                    raise ValueError("a sobol design needs at least 2 parameters")
+        return self
+
+    @property
+    def config_dir(self) -> Path:
+        """Folder of the sweep file (relative paths inside it are resolved from here)."""
+        return Path(self.source).parent if self.source not in ("<sweep>", "") else Path.cwd()
+
+    @property
+    def base_path(self) -> Path:
+        """Absolute path of the base scenario."""
+        return (self.config_dir / self.sweep.base).resolve()
+
+    @property
+    def csv_path(self) -> Path | None:
+        """Absolute path of the design CSV (from_csv designs)."""
+        return (self.config_dir / self.design.path).resolve() if self.design.path else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data (paths as written, nulls dropped)."""
+        return _drop_none(self.model_dump(mode="json"))
+
+
+def _drop_none(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _drop_none(x) for k, x in v.items() if x is not None and x != [] and x != {}}
+    if isinstance(v, list):
+        return [_drop_none(x) for x in v]
+    return v
+
+
+def _explain(err: Mapping[str, Any]) -> str:
+    loc = ".".join(str(s) for s in err.get("loc", ()) if s not in ("function-after",))
+    where = loc or "(top level)"
+    etype = err.get("type", "")
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    if etype == "extra_forbidden":
+        return f"{where}: unknown key; remove it or check the spelling (see docs/sweeps.md)"
+    if etype == "missing":
+        return f"{where}: required key is missing; add it"
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict | list) else ""
+    return f"{where}{' = ' + shown if shown else ''}: {msg}"
+
+
+def parse_sweep_config(raw: Mapping[str, Any], source: str = "<sweep>") -> SweepConfig:
+    """Validate a raw sweep dict; raise one ConfigError that lists every problem with its key path."""
+    try:
+        cfg = SweepConfig.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        lines = [_explain(e) for e in exc.errors()]
+        raise ConfigError(f"{source}: invalid sweep config\n  " + "\n  ".join(lines)) from None
+    return cfg
+
+
+def load_sweep_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> SweepConfig:
+    """Read and validate a sweep TOML file.
+
+    Args:
+        path: the sweep file.
+        overrides: fixed scenario overrides added to ``[sweep.set]`` (as from ``reflow sweep --set``).
+
+    Returns:
+        The validated config; relative paths in it resolve against the file's folder.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: sweep file not found (check the path; examples are in configs/sweeps/)")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    if overrides:
+        section = raw.setdefault("sweep", {})
+        if isinstance(section, dict):
+            section.setdefault("set", {}).update(dict(overrides))
+    cfg = parse_sweep_config(raw, source=str(p))
+    if not cfg.base_path.is_file():
+        raise ConfigError(f"{p}: sweep.base = {cfg.sweep.base!r}: scenario file {cfg.base_path} not found; "
+                          "the path is relative to the sweep file")
+    return cfg
+
+
+def config_fingerprint(cfg: SweepConfig, base_sha256: str) -> str:
+    """A hash of everything that decides which runs a sweep contains (used to refuse resuming a changed sweep)."""
+    data = cfg.to_dict()
+    data["sweep"].pop("description", None)
+    data["sweep"].pop("replicates", None)  # more replicates extend a sweep: the stored runs keep their seeds
+    data["sweep"]["base"] = "<base>"  # the base's content counts (base_sha256), not where it was read from
+    if cfg.design.path:
+        data["design"]["path"] = _sha256_file(cfg.csv_path) if cfg.csv_path and cfg.csv_path.is_file() else "?"
+    data["outputs"].pop("metrics", None)  # only changes what analyze reports
+    text = json.dumps({"config": data, "base": base_sha256}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def dump_sweep_toml(cfg: SweepConfig, extra_comment: str = "") -> str:
+    """The resolved config as TOML text (base path absolute, root seed filled in)."""
+    from reflow.config import dump_toml
+
+    data = cfg.to_dict()
+    data["sweep"]["base"] = str(cfg.base_path)
+    if cfg.design.path:
+        data["design"]["path"] = str(cfg.csv_path)
+    head = "# Resolved sweep config written by `reflow sweep`; re-running the sweep resumes from it.\n"
+    if extra_comment:
+        head += "".join(f"# {line}\n" for line in extra_comment.splitlines())
+    return head + dump_toml(data)

@@ -1,0 +1,412 @@
+"""Running a sweep: plan the runs, resume what is stored, execute the rest, persist each result at once.
+
+`sweep()` is what ``reflow sweep`` and notebooks call. The layers below it are replaceable on their own: the
+config (`sweep_config`), the design (`designs`), seeds (`seeds`), where runs execute (`executors`) and how results
+are stored (`store`). This module only wires them together and keeps the sweep folder's bookkeeping (resolved
+config, design, base copy, manifest, error log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reflow.errors import ConfigError, ReflowError, ResultExistsError
+from reflow.experiment.designs import UNIT_PREFIX, build_design
+from reflow.experiment.executors import Executor, make_executor
+from reflow.experiment.runner import DEFAULT_RUNNER, RunResult, RunTask, TimeseriesSpec
+from reflow.experiment.seeds import design_seed, new_root_seed, run_seed
+from reflow.experiment.store import SweepStore, load_runs, write_text_atomic
+from reflow.experiment.sweep_config import SweepConfig, config_fingerprint, dump_sweep_toml, load_sweep_config
+
+__all__ = ["FAILED_STATUSES", "SweepResult", "parameter_columns", "plan_runs", "reproduce_command", "run_id",
+           "sweep"]
+
+logger = logging.getLogger(__name__)
+
+#: Statuses of runs that did not produce metrics (`--retry-failed` runs them again).
+FAILED_STATUSES = ("error", "crashed", "timeout")
+
+_FOLDER_FILES = ("sweep.toml", "manifest.json", "design.parquet", "base.toml", "errors.log")
+_FOLDER_DIRS = ("runs", "timeseries", "analysis")
+_COMPACT_EVERY = 400  # parts; merging keeps `pd.read_parquet(out / "runs")` fast on big sweeps
+
+
+@dataclass
+class SweepResult:
+    """What `sweep()` returns: where the results are and how the runs went."""
+
+    path: Path
+    planned: int
+    done_before: int
+    ran: int
+    counts: dict[str, int] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    engine: str = ""
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        """The stored runs table (one row per run)."""
+        return load_runs(self.path)
+
+    @property
+    def complete(self) -> bool:
+        """True when every planned run is stored (whatever its status)."""
+        return sum(self.counts.values()) >= self.planned
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
+        return (f"{self.path}: {sum(self.counts.values())} of {self.planned} runs stored ({parts}); "
+                f"{self.ran} run now in {self.wall_time_s:.1f} s on {self.engine}")
+
+
+def run_id(point_id: int, replicate: int) -> str:
+    """The id of a run: ``p<point>-r<replicate>``, zero-padded so that ids sort in design order."""
+    return f"p{point_id:06d}-r{replicate:04d}"
+
+
+def parameter_columns(design: pd.DataFrame) -> list[str]:
+    """The parameter key paths of a design table (not ``point_id`` nor unit coordinates)."""
+    return [c for c in design.columns if c != "point_id" and not str(c).startswith(UNIT_PREFIX)]
+
+
+def _native(v: Any) -> Any:
+    item = getattr(v, "item", None)
+    return item() if callable(item) else v
+
+
+def plan_runs(cfg: SweepConfig, design: pd.DataFrame, root_seed: int, base: Mapping[str, Any],
+              runner: str = DEFAULT_RUNNER) -> list[RunTask]:
+    """Every run of a sweep, replicate by replicate (so a partial sweep covers all points evenly).
+
+    Args:
+        cfg: the sweep.
+        design: its design table.
+        root_seed: the sweep's root seed.
+        base: the base scenario as a raw dict.
+        runner: the run function, ``"module:function"``.
+    """
+    keys = parameter_columns(design)
+    ts = None
+    if cfg.outputs.timeseries:
+        ts = TimeseriesSpec(cfg.outputs.timeseries_every_weeks, cfg.outputs.timeseries_agg,
+                            tuple(cfg.outputs.timeseries_variables))
+    points = [(int(pid), {k: _native(v) for k, v in zip(keys, vals, strict=True)})
+              for pid, *vals in design[["point_id", *keys]].itertuples(index=False, name=None)]
+    base = dict(base)
+    tasks = []
+    for r in range(cfg.sweep.replicates):
+        common = run_seed(root_seed, r) if cfg.sweep.seeds == "common" else None
+        for pid, params in points:
+            seed = common if common is not None else run_seed(root_seed, r, params)
+            tasks.append(RunTask(run_id=run_id(pid, r), point_id=pid, replicate=r, seed=seed, params=params,
+                                 overrides={**cfg.sweep.set, **params}, base=base, runner=runner, timeseries=ts))
+    return tasks
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    return json.dumps(str(v))  # a TOML basic string
+
+
+def reproduce_command(row: Mapping[str, Any], base: str | Path) -> str:
+    """The ``reflow run`` command that reproduces one stored run exactly (same seed, same overrides)."""
+    import shlex
+
+    overrides = json.loads(row["overrides"]) if isinstance(row["overrides"], str) else dict(row["overrides"])
+    parts = ["reflow", "run", shlex.quote(str(base)), "--seed", str(int(row["seed"]))]
+    for k, v in overrides.items():
+        parts += ["--set", shlex.quote(f"{k}={_toml_value(v)}")]
+    return " ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------------- folder
+
+
+def _git_commit() -> tuple[str | None, bool | None]:
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip() != ""
+        return sha or None, dirty
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _versions() -> dict[str, Any]:
+    from importlib import metadata
+
+    def version(pkg: str) -> str | None:
+        try:
+            return metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            return None
+
+    from reflow import __version__
+
+    sha, dirty = _git_commit()
+    return {"reflow_version": __version__, "git_commit": sha, "git_dirty": dirty, "python": sys.version.split()[0],
+            "mesa_version": version("mesa"), "salib_version": version("SALib"), "platform": platform.platform()}
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _clear_folder(out: Path) -> None:
+    for name in _FOLDER_FILES:
+        (out / name).unlink(missing_ok=True)
+    for name in _FOLDER_DIRS:
+        shutil.rmtree(out / name, ignore_errors=True)
+
+
+def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | Sequence[str] | None,
+              out: str | Path | None) -> tuple[SweepConfig, Path]:
+    from reflow.config import parse_set_args
+
+    sets = parse_set_args(overrides)
+    if isinstance(config, SweepConfig):
+        cfg = config
+        if sets:
+            cfg = cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"set": {**cfg.sweep.set, **sets}})})
+    else:
+        path = Path(config)
+        if path.is_dir():  # `reflow sweep OUT_DIR`: resume a sweep folder from its own resolved config and base
+            if not (path / "sweep.toml").is_file():
+                raise ConfigError(f"{path}: a folder without sweep.toml; give a sweep TOML file or a sweep folder")
+            cfg = load_sweep_config(path / "sweep.toml", sets)
+            cfg = cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"base": str(path / "base.toml")})})
+            return cfg, Path(out) if out is not None else path
+        cfg = load_sweep_config(path, sets)
+    return cfg, Path(out) if out is not None else Path("results") / "sweeps" / cfg.sweep.name
+
+
+def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
+    return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"root_seed": int(root)})})
+
+
+def _check_points(tasks: Sequence[RunTask]) -> None:
+    """Validate every design point's scenario before anything runs (one clear error, not N failed runs)."""
+    from reflow.config import apply_overrides, validate
+
+    seen: set[int] = set()
+    bad: list[str] = []
+    for t in tasks:
+        if t.point_id in seen:
+            continue
+        seen.add(t.point_id)
+        try:
+            validate(apply_overrides(t.base, t.overrides), source=f"design point {t.point_id} {t.params}")
+        except ConfigError as exc:
+            bad.append(str(exc))
+            if len(bad) >= 3:
+                break
+    if bad:
+        raise ConfigError("the sweep makes invalid scenarios (check parameter ranges and key paths):\n"
+                          + "\n".join(bad))
+
+
+def _row(task: RunTask, res: RunResult) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run_id": task.run_id, "point_id": task.point_id, "replicate": task.replicate, "seed": task.seed,
+        "status": res.status, "error": res.error, "wall_time_s": float(res.wall_time_s),
+        "overrides": json.dumps(task.overrides, sort_keys=True, default=str),
+    }
+    row.update(task.params)
+    taken = set(row)
+    for k, v in res.metrics.items():
+        row[k if k not in taken else f"metric:{k}"] = v
+    return row
+
+
+def _log_errors(out: Path, tasks: Mapping[str, RunTask], results: Sequence[RunResult]) -> None:
+    failed = [r for r in results if r.status != "ok"]
+    if not failed:
+        return
+    with open(out / "errors.log", "a", encoding="utf-8") as fh:
+        for r in failed:
+            t = tasks[r.run_id]
+            fh.write(f"=== {_now()} {r.run_id} seed={t.seed} status={r.status} attempts={r.attempts}\n"
+                     f"params: {json.dumps(t.params, default=str)}\n{r.traceback or r.error or ''}\n")
+
+
+# ----------------------------------------------------------------------------------------------- sweep
+
+
+def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, workers: int | None = None,
+          scheduler: str | None = None, overrides: Mapping[str, Any] | Sequence[str] | None = None,
+          progress: bool = True, retry_failed: bool = False, force: bool = False, max_attempts: int = 3,
+          timeout: float | None = None, runner: str = DEFAULT_RUNNER,
+          executor: Executor | None = None) -> SweepResult:
+    """Run a sweep, or resume it: runs already stored in `out` are skipped.
+
+    Args:
+        config: sweep TOML file (or a sweep folder to resume, or a `SweepConfig`).
+        out: sweep folder (default ``results/sweeps/<sweep.name>``).
+        workers: local worker processes (default: all cores; 0: in this process, for debugging).
+        scheduler: Dask scheduler address (``tcp://host:8786``), or ``"local"`` for an embedded LocalCluster.
+        overrides: fixed scenario overrides for every run (``{"scenario.weeks": 60}`` or ``["k=v", ...]``).
+        progress: show a progress bar (stderr).
+        retry_failed: run again the stored runs that failed (error, crashed, timeout).
+        force: delete what `out` holds and start over.
+        max_attempts: tries per run when its worker process dies.
+        timeout: per-run time limit in seconds (local worker processes only).
+        runner: the run function, ``"module:function"`` (default: the reflow model).
+        executor: an executor instance (overrides `workers` / `scheduler`).
+
+    Returns:
+        A `SweepResult`; ``result.runs`` is the stored table.
+
+    Raises:
+        ConfigError: invalid sweep or scenario.
+        ReflowError: `out` holds a different sweep, or another sweep is writing to it.
+    """
+    t_start = time.perf_counter()
+    cfg, out = _load_cfg(config, overrides, out)
+    base_bytes = cfg.base_path.read_bytes()
+    base_sha = hashlib.sha256(base_bytes).hexdigest()
+    from reflow.config import load_raw
+
+    base_raw = load_raw(cfg.base_path)
+    store = SweepStore(out)
+    with store.locked():
+        manifest_path = out / "manifest.json"
+        resuming = (out / "sweep.toml").is_file() and manifest_path.is_file() and not force
+        if resuming:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if cfg.sweep.root_seed is None:
+                cfg = _with_root(cfg, manifest["root_seed"])
+            fp = config_fingerprint(cfg, base_sha)
+            if fp != manifest.get("fingerprint"):
+                raise ReflowError(
+                    f"{out} holds a different sweep (its config, base scenario or --set overrides differ from "
+                    f"{cfg.source}); choose another --out, or --force to delete it and start over")
+            design = pd.read_parquet(out / "design.parquet")
+        else:
+            leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
+            if leftovers and not force:
+                if not (out / "sweep.toml").is_file():
+                    raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
+                                            "choose another --out")
+                raise ResultExistsError(f"{out} holds an incomplete sweep folder (no manifest.json); "
+                                        "use --force to start over")
+            if force:
+                _clear_folder(out)
+            cfg = _with_root(cfg, cfg.sweep.root_seed if cfg.sweep.root_seed is not None else new_root_seed())
+            fp = config_fingerprint(cfg, base_sha)
+            design = build_design(cfg, design_seed(cfg.sweep.root_seed))
+            (out / "base.toml").write_bytes(base_bytes)
+            _write_parquet_atomic(design, out / "design.parquet")
+            manifest = {"sweep": cfg.sweep.name, "fingerprint": fp, "root_seed": cfg.sweep.root_seed,
+                        "created_at": _now(), "sessions": []}
+        write_text_atomic(out / "sweep.toml", dump_sweep_toml(cfg))
+
+        tasks = plan_runs(cfg, design, int(cfg.sweep.root_seed), base_raw, runner)  # type: ignore[arg-type]
+        if not tasks:
+            raise ConfigError(f"{cfg.source}: the design has no points")
+        _check_points(tasks)
+
+        store.recover()
+        stored = store.finished()
+        planned_ids = {t.run_id for t in tasks}
+        if retry_failed:
+            redo = stored[stored["status"].isin(FAILED_STATUSES)]["run_id"].tolist()
+            if redo:
+                store.compact(drop_run_ids=redo)
+                stored = store.finished()
+        done = set(stored["run_id"]) & planned_ids
+        todo = [t for t in tasks if t.run_id not in done]
+        counts: Counter[str] = Counter(stored[stored["run_id"].isin(planned_ids)]["status"])
+
+        if workers is None and not scheduler:  # all cores, but no idle workers for a short remainder
+            workers = min(os.cpu_count() or 1, max(1, len(todo)))
+        ex = executor or make_executor(workers, scheduler, max_attempts=max_attempts, timeout=timeout)
+        session = {"started_at": _now(), "engine": ex.description, "to_run": len(todo), "ran": 0,
+                   "status": "running", "runner": runner}
+        manifest.update({
+            **_versions(), "config_file": str(cfg.source), "base_file": str(cfg.base_path), "base_sha256": base_sha,
+            "design": cfg.design.method, "points": len(design), "parameters": parameter_columns(design),
+            "replicates": cfg.sweep.replicates, "runs_planned": len(tasks), "status": "running",
+            "updated_at": _now(), "counts": dict(counts),
+        })
+        manifest["sessions"] = [*manifest.get("sessions", []), session]
+        _write_json(manifest_path, manifest)
+
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            print(f"sweep '{cfg.sweep.name}': {len(tasks)} runs ({len(design)} points x {cfg.sweep.replicates} "
+                  f"replicates), {len(done)} already stored, {len(todo)} to run on {ex.description}\n"
+                  f"results: {out}", file=sys.stderr)
+            bar = tqdm(total=len(tasks), initial=len(done), unit="run", desc=cfg.sweep.name, file=sys.stderr,
+                       dynamic_ncols=True, smoothing=0.05)
+        by_id = {t.run_id: t for t in todo}
+        ran = 0
+        status = "interrupted"
+        shown_failures = 0
+        gen = ex.run(todo) if todo else iter(())
+        try:
+            for batch in gen:
+                rows = [_row(by_id[r.run_id], r) for r in batch]
+                store.append(rows, [r.timeseries for r in batch if r.timeseries is not None])
+                _log_errors(out, by_id, batch)
+                ran += len(batch)
+                counts.update(r.status for r in batch)
+                if len(store.runs.parts()) >= _COMPACT_EVERY:
+                    store.compact()
+                if bar is not None:
+                    for r in batch:
+                        if r.status != "ok" and shown_failures < 5:
+                            shown_failures += 1
+                            bar.write(f"run {r.run_id} {r.status}: {(r.error or '').splitlines()[0][:200]}"
+                                      + (" (more in errors.log)" if shown_failures == 5 else ""))
+                    bar.set_postfix(ok=counts["ok"], failed=sum(counts[s] for s in FAILED_STATUSES),
+                                    refresh=False)
+                    bar.update(len(batch))
+            status = "complete"
+        finally:
+            close = getattr(gen, "close", None)
+            if close is not None:
+                close()
+            if bar is not None:
+                bar.close()
+            if status == "complete":
+                store.compact()
+            session.update({"finished_at": _now(), "ran": ran, "status": status,
+                            "wall_time_s": round(time.perf_counter() - t_start, 3)})
+            manifest.update({"status": status if status != "complete" or sum(counts.values()) >= len(tasks)
+                             else "incomplete", "updated_at": _now(), "counts": dict(counts)})
+            _write_json(manifest_path, manifest)
+    return SweepResult(path=out, planned=len(tasks), done_before=len(done), ran=ran, counts=dict(counts),
+                       wall_time_s=time.perf_counter() - t_start, engine=ex.description)

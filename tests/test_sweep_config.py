@@ -1,0 +1,161 @@
+"""Sweep configs, designs (sizes and bounds) and seed derivation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reflow.errors import ConfigError
+from reflow.experiment.designs import UNIT_PREFIX, build_design, design_size, to_values
+from reflow.experiment.fakes import write_fake_sweep
+from reflow.experiment.seeds import design_seed, run_seed
+from reflow.experiment.sweep_config import ParameterSpec, load_sweep_config, parse_sweep_config
+from reflow.experiment.sweeper import plan_runs
+
+PARAMS = [
+    {"key": "licensing.approval_rate", "low": 0.1, "high": 0.9},
+    {"key": "licensing.review_working_days_median", "low": 10, "high": 90, "integer": True},
+    {"key": "licensing.return_probability", "low": 0.01, "high": 0.5, "dist": "loguniform"},
+    {"key": "licensing.overrun_probability", "values": [0.0, 0.1, 0.3]},
+]
+
+
+def _cfg(method: str, samples: int | None = None, **design):
+    raw = {"sweep": {"name": "t", "base": "b.toml", "root_seed": 7},
+           "design": {"method": method, **({"samples": samples} if samples else {}), **design},
+           "parameters": PARAMS if method != "grid" else [
+               {"key": "licensing.approval_rate", "low": 0.2, "high": 0.8, "steps": 4},
+               {"key": "licensing.overrun_probability", "values": [0.0, 0.1, 0.3]}]}
+    return parse_sweep_config(raw)
+
+
+@pytest.mark.parametrize(("method", "samples", "extra", "expected"), [
+    ("grid", None, {}, 12),
+    ("lhs", 50, {}, 50),
+    ("sobol", 16, {}, 16 * (4 + 2)),
+    ("sobol", 16, {"second_order": True}, 16 * (2 * 4 + 2)),
+    ("morris", 5, {"levels": 4}, 5 * (4 + 1)),
+])
+def test_design_sizes_and_bounds(method, samples, extra, expected):
+    cfg = _cfg(method, samples, **extra)
+    d = build_design(cfg, design_seed(7))
+    assert len(d) == expected
+    if method != "grid":
+        assert design_size(cfg.design, len(cfg.parameters)) == expected
+    assert d["point_id"].tolist() == list(range(expected))
+    for p in cfg.parameters:
+        col = d[p.key]
+        if p.values is not None:
+            assert set(col) <= set(p.values)
+        else:
+            assert col.min() >= p.low and col.max() <= p.high
+            if p.integer:
+                assert all(float(v).is_integer() for v in col)
+    if method in ("lhs", "sobol", "morris"):
+        unit = d[[UNIT_PREFIX + p.key for p in cfg.parameters]].to_numpy()
+        assert unit.min() >= 0.0 and unit.max() <= 1.0
+
+
+def test_grid_is_full_factorial():
+    d = build_design(_cfg("grid"), 0)
+    assert sorted(d["licensing.approval_rate"].unique().tolist()) == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert len(d.drop_duplicates(["licensing.approval_rate", "licensing.overrun_probability"])) == 12
+
+
+def test_lhs_stratifies_each_parameter():
+    d = build_design(_cfg("lhs", 20), design_seed(3))
+    u = d[UNIT_PREFIX + "licensing.approval_rate"].to_numpy()
+    assert sorted(np.floor(u * 20).astype(int).tolist()) == list(range(20))  # one point per stratum
+
+
+def test_designs_are_reproducible_from_the_root_seed():
+    a = build_design(_cfg("sobol", 8), design_seed(11))
+    b = build_design(_cfg("sobol", 8), design_seed(11))
+    c = build_design(_cfg("sobol", 8), design_seed(12))
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_distributions_map_the_unit_interval():
+    u = np.array([0.0, 0.5, 1.0])
+    assert to_values(ParameterSpec(key="k", low=1, high=100, dist="loguniform"), u) == pytest.approx([1, 10, 100])
+    assert to_values(ParameterSpec(key="k", values=["a", "b"]), u) == ["a", "b", "b"]
+    assert to_values(ParameterSpec(key="k", low=1, high=3, integer=True), np.array([0, 0.34, 0.99])) == [1, 2, 3]
+    tri = to_values(ParameterSpec(key="k", low=0, high=10, dist="triangular", mode=2), np.array([0.5]))
+    assert 2 < tri[0] < 5
+
+
+@pytest.mark.parametrize(("raw", "needle"), [
+    ({"design": {"method": "sobol", "samples": 10}}, "not a power of 2"),
+    ({"design": {"method": "lhs"}}, "design.samples"),
+    ({"parameters": [{"key": "a", "low": 1, "high": 0}]}, "low < high"),
+    ({"parameters": [{"key": "a", "values": [1, "x"]}]}, "mixes types"),
+    ({"parameters": [{"key": "a", "low": 0, "high": 1}]}, "without 'steps'"),
+    ({"sweep": {"name": "t", "base": "b.toml", "replicats": 3}}, "replicats: unknown key"),
+    ({"parameters": [{"key": "a", "values": [1]}, {"key": "a", "values": [2]}]}, "declared twice"),
+])
+def test_bad_sweep_configs_are_explained(raw, needle):
+    base = {"sweep": {"name": "t", "base": "b.toml"}, "parameters": [{"key": "x", "values": [1, 2]}]}
+    with pytest.raises(ConfigError, match=needle):
+        parse_sweep_config({**base, **raw})
+
+
+def test_load_sweep_config_checks_base_and_toml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_sweep_config(tmp_path / "missing.toml")
+    (tmp_path / "s.toml").write_text('[sweep]\nname = "x"\nbase = "nope.toml"\n[[parameters]]\nkey = "a"\n'
+                                     "values = [1]\n")
+    with pytest.raises(ConfigError, match="nope.toml"):
+        load_sweep_config(tmp_path / "s.toml")
+    (tmp_path / "bad.toml").write_text("[sweep\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_sweep_config(tmp_path / "bad.toml")
+
+
+def test_from_csv_design(tmp_path):
+    (tmp_path / "points.csv").write_text("licensing.approval_rate,licensing.overrun_probability\n0.3,0.1\n0.6,0.2\n")
+    path = write_fake_sweep(tmp_path, '[sweep]\nname = "csv"\n[design]\nmethod = "from_csv"\npath = "points.csv"\n')
+    cfg = load_sweep_config(path)
+    d = build_design(cfg, 0)
+    assert d["licensing.approval_rate"].tolist() == [0.3, 0.6]
+    (tmp_path / "points.csv").write_text("licensing.approval_rate,licensing.overrun_probability\n0.3,\n")
+    with pytest.raises(ConfigError, match="blank cells"):
+        build_design(cfg, 0)
+
+
+# ----------------------------------------------------------------------------------------------- seeds
+
+
+def test_run_seeds_are_pinned():
+    """Seeds must not change between reflow versions: a stored sweep's runs must stay reproducible."""
+    assert run_seed(42, 0) == 7993770517160411898
+    assert run_seed(42, 1) == run_seed(42, 1)
+    assert design_seed(42) == design_seed(42) < 2**32
+    assert len({run_seed(42, r) for r in range(1000)}) == 1000
+    assert all(0 <= run_seed(s, r) < 2**63 for s in (0, 1, 2**62) for r in (0, 5))
+
+
+def test_independent_seeds_depend_on_values_not_order():
+    a = run_seed(5, 2, {"x": 0.5, "y": "a"})
+    assert a == run_seed(5, 2, {"y": "a", "x": 0.5})
+    assert a != run_seed(5, 2, {"x": 0.6, "y": "a"})
+    assert a != run_seed(5, 3, {"x": 0.5, "y": "a"})
+
+
+@pytest.mark.parametrize("seeds", ["common", "independent"])
+def test_seed_of_a_run_does_not_depend_on_sweep_order(seeds):
+    """Reversing the parameter order, the value order and adding points leaves every run's seed unchanged."""
+
+    def seeds_of(params, replicates):
+        raw = {"sweep": {"name": "t", "base": "b.toml", "root_seed": 99, "replicates": replicates, "seeds": seeds},
+               "parameters": params}
+        cfg = parse_sweep_config(raw)
+        design = build_design(cfg, design_seed(99))
+        tasks = plan_runs(cfg, design, 99, {})
+        return {(tuple(sorted(t.params.items())), t.replicate): t.seed for t in tasks}
+
+    a = seeds_of([{"key": "a", "values": [1, 2]}, {"key": "b", "values": ["x", "y"]}], 3)
+    b = seeds_of([{"key": "b", "values": ["y", "x"]}, {"key": "a", "values": [3, 2, 1]}], 4)
+    assert a.items() <= b.items()
+    assert len(set(a.values())) == (3 if seeds == "common" else 12)

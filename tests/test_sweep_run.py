@@ -1,0 +1,309 @@
+"""Running sweeps: the store, resume, failing / crashing / hanging runs, interrupts and the CLI.
+
+These use the cheap run functions in `reflow.experiment.fakes`, so they test the machinery, not the model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reflow.cli import main
+from reflow.errors import ReflowError, ResultExistsError
+from reflow.experiment import load_runs, sweep
+from reflow.experiment.executors import Executor, InProcessExecutor
+from reflow.experiment.fakes import write_fake_sweep
+from reflow.experiment.store import SweepStore
+
+FAKES = "reflow.experiment.fakes"
+
+GRID = """[sweep]
+name = "grid"
+replicates = 3
+root_seed = 42
+
+[[parameters]]
+key = "licensing.approval_rate"
+values = [0.2, 0.5, 0.8]
+
+[[parameters]]
+key = "licensing.overrun_probability"
+low = 0.0
+high = 0.4
+steps = 3
+"""
+
+TIMESERIES = """
+[outputs]
+timeseries = true
+timeseries_every_weeks = 4
+"""
+
+
+def _comparable(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=["wall_time_s"]).sort_values("run_id").reset_index(drop=True)
+
+
+def test_sweep_stores_one_row_per_run(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID + TIMESERIES, weeks=10)
+    res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert res.planned == 27 and res.ran == 27 and res.counts == {"ok": 27}
+    runs = pd.read_parquet(tmp_path / "out" / "runs")  # the one line of pandas analysts use
+    assert len(runs) == 27 and runs["run_id"].is_unique
+    assert {"run_id", "point_id", "replicate", "seed", "status", "error", "wall_time_s", "overrides",
+            "licensing.approval_rate", "licensing.overrun_probability",
+            "dy_oxide.peak_price_multiple", "overall.approval_share"} <= set(runs.columns)
+    assert runs["seed"].dtype == "int64"
+    # common random numbers: one seed per replicate, shared by every point
+    assert runs.groupby("replicate")["seed"].nunique().eq(1).all()
+    assert runs["seed"].nunique() == 3
+    row = runs[runs["run_id"] == "p000004-r0001"].iloc[0]
+    assert json.loads(row["overrides"]) == {"licensing.approval_rate": 0.5, "licensing.overrun_probability": 0.2}
+    ts = pd.read_parquet(tmp_path / "out" / "timeseries")
+    assert set(ts["run_id"]) == set(runs["run_id"])
+    assert sorted(ts["week"].unique()) == [0, 4, 8]  # 10 weekly values down-sampled to 4-week blocks
+    for name in ("sweep.toml", "manifest.json", "design.parquet", "base.toml"):
+        assert (tmp_path / "out" / name).is_file()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["root_seed"] == 42
+    assert manifest["counts"] == {"ok": 27}
+
+
+def test_results_do_not_depend_on_the_executor(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    a = sweep(cfg, out=tmp_path / "a", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    b = sweep(cfg, out=tmp_path / "b", workers=2, progress=False, runner=f"{FAKES}:analytic")
+    pd.testing.assert_frame_equal(_comparable(a.runs), _comparable(b.runs))
+
+
+class _StopAfter(Executor):
+    """Runs in this process and raises KeyboardInterrupt after `n` results, like Ctrl-C mid-sweep."""
+
+    description = "test"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def run(self, tasks):
+        for i, batch in enumerate(InProcessExecutor().run(tasks)):
+            if i == self.n:
+                raise KeyboardInterrupt
+            yield batch
+
+
+def test_interrupted_sweep_resumes_exactly_the_rest(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID + TIMESERIES, weeks=8)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic", executor=_StopAfter(10))
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert len(load_runs(tmp_path / "out")) == 10
+    res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert res.done_before == 10 and res.ran == 17
+    full = sweep(cfg, out=tmp_path / "full", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    pd.testing.assert_frame_equal(_comparable(res.runs), _comparable(full.runs))
+    ts = pd.read_parquet(tmp_path / "out" / "timeseries")
+    assert len(ts) == len(pd.read_parquet(tmp_path / "full" / "timeseries"))
+    again = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert again.ran == 0 and len(again.runs) == 27
+
+
+def test_failing_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    res = sweep(cfg, out=tmp_path / "out", workers=2, progress=False, runner=f"{FAKES}:failing")
+    runs = res.runs
+    bad = runs[runs["licensing.approval_rate"] == 0.2]
+    assert (bad["status"] == "error").all() and len(bad) == 9
+    assert bad["error"].str.contains("RuntimeError: model blew up").all()
+    assert bad["dy_oxide.peak_price_multiple"].isna().all()
+    assert (runs.loc[runs["licensing.approval_rate"] > 0.2, "status"] == "ok").all()
+    log = (tmp_path / "out" / "errors.log").read_text()
+    assert "Traceback" in log and "p000000-r0000" in log
+    # resuming does not re-run failures unless asked; --retry-failed does
+    assert sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:failing").ran == 0
+    fixed = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic",
+                  retry_failed=True)
+    assert fixed.ran == 9 and fixed.counts == {"ok": 27}
+    assert len(fixed.runs) == 27 and fixed.runs["run_id"].is_unique
+
+
+def test_a_killed_worker_is_replaced_and_its_run_retried(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFLOW_FAKE_MARKERS", str(tmp_path))
+    cfg = write_fake_sweep(tmp_path, GRID.replace("replicates = 3", "replicates = 1"), weeks=8)
+    res = sweep(cfg, out=tmp_path / "out", workers=2, progress=False, runner=f"{FAKES}:crash_once")
+    assert res.counts == {"ok": 9}
+    assert len(list(tmp_path.glob("*-0.2-*.marker"))) == 3  # each of those runs killed its worker once
+
+
+def test_a_run_that_always_kills_its_worker_is_given_up_on(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID.replace("replicates = 3", "replicates = 1"), weeks=8)
+    res = sweep(cfg, out=tmp_path / "out", workers=2, progress=False, runner=f"{FAKES}:crash_always",
+                max_attempts=2)
+    runs = res.runs
+    crashed = runs[runs["status"] == "crashed"]
+    assert sorted(crashed["licensing.approval_rate"].unique()) == [0.2] and len(crashed) == 3
+    assert crashed["error"].str.contains("died 2 times").all()
+    assert (runs[runs["licensing.approval_rate"] > 0.2]["status"] == "ok").all()
+
+
+def test_a_hanging_run_times_out(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID.replace("replicates = 3", "replicates = 1")
+                           .replace("values = [0.2, 0.5, 0.8]", "values = [0.2, 0.8]")
+                           .replace("steps = 3", "steps = 2"), weeks=8)
+    t0 = time.monotonic()
+    res = sweep(cfg, out=tmp_path / "out", workers=2, progress=False, runner=f"{FAKES}:hang", timeout=1.0)
+    assert time.monotonic() - t0 < 30
+    assert res.counts == {"timeout": 2, "ok": 2}
+
+
+def test_resume_refuses_a_changed_sweep_and_extends_replicates(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    first = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    cfg.write_text(cfg.read_text().replace("values = [0.2, 0.5, 0.8]", "values = [0.2, 0.5, 0.9]"))
+    with pytest.raises(ReflowError, match="different sweep"):
+        sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    with pytest.raises(ReflowError, match="different sweep"):
+        sweep(tmp_path / "sweep.toml", out=tmp_path / "out", workers=0, progress=False,
+              overrides={"scenario.weeks": 9}, runner=f"{FAKES}:analytic")
+    cfg.write_text(cfg.read_text().replace("0.9]", "0.8]").replace("replicates = 3", "replicates = 5"))
+    more = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert more.ran == 18 and len(more.runs) == 45
+    old = first.runs.set_index("run_id")["seed"]
+    assert (more.runs.set_index("run_id")["seed"].loc[old.index] == old).all()
+    # a sweep folder resumes from itself
+    assert sweep(tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 0
+
+
+def test_out_folder_safety(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "thesis.docx").write_text("precious")
+    with pytest.raises(ResultExistsError, match="not a sweep folder"):
+        sweep(cfg, out=tmp_path / "busy", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    with SweepStore(tmp_path / "out").locked(), pytest.raises(ReflowError, match="another `reflow sweep`"):
+        sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic", force=True)
+    assert res.ran == 27
+
+
+def test_invalid_points_fail_before_anything_runs(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID.replace("values = [0.2, 0.5, 0.8]", "values = [0.2, 1.5]"))
+    with pytest.raises(ReflowError, match="licensing.approval_rate = 1.5"):
+        sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_sweep_and_analyze(tmp_path, capsys):
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    out = tmp_path / "out"
+    assert main(["sweep", str(cfg), "--out", str(out), "--workers", "0", "-q",
+                 "--runner", f"{FAKES}:failing"]) == 0
+    text = capsys.readouterr().out
+    assert "27 of 27 runs stored (9 error, 18 ok)" in text and "errors.log" in text
+    assert main(["analyze", str(out), "--metric", "dy_oxide.peak_price_multiple"]) == 0
+    text = capsys.readouterr().out
+    assert "Per-point mean [95% CI]" in text and "licensing.approval_rate" in text
+    assert (out / "analysis" / "points.csv").is_file()
+    assert main(["analyze", str(out), "--reproduce", "p000004-r0001"]) == 0
+    cmd = capsys.readouterr().out.strip()
+    assert cmd.startswith("reflow run ") and "--set licensing.approval_rate=0.5" in cmd
+    assert main(["analyze", str(out), "--metric", "nope"]) == 2
+    assert "not in the sweep's results" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
+    assert main(["analyze", str(tmp_path / "nowhere")]) == 2
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [int(x) for x in out.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def _stored_rows(out: Path) -> int:
+    try:
+        return len(load_runs(out))
+    except Exception:  # noqa: BLE001 - the folder may not exist yet
+        return 0
+
+
+def test_kill_9_mid_sweep_then_resume(tmp_path):
+    """The acceptance scenario: kill -9 a sweep process half way, re-run, compare with an uninterrupted sweep."""
+    body = GRID.replace("replicates = 3", "replicates = 8") + TIMESERIES
+    cfg = write_fake_sweep(tmp_path, body, weeks=8)
+    out = tmp_path / "out"
+    env = {**os.environ, "REFLOW_FAKE_SLEEP": "0.05"}
+    cmd = [sys.executable, "-m", "reflow.cli", "sweep", str(cfg), "--out", str(out), "--workers", "2", "-q",
+           "--runner", f"{FAKES}:analytic"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and _stored_rows(out) < 15:
+            workers = _children(proc.pid) or workers
+            time.sleep(0.05)
+        workers = [w for w in (_children(proc.pid) or workers)]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stored = _stored_rows(out)
+    assert 15 <= stored < 72, "the sweep should have been killed half way"
+    # orphaned workers notice that the sweep is gone and exit by themselves
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers)
+
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "72 of 72 runs stored" in done.stdout
+    resumed = load_runs(out)
+    assert len(resumed) == 72 and resumed["run_id"].is_unique
+    full = sweep(cfg, out=tmp_path / "full", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    pd.testing.assert_frame_equal(_comparable(resumed), _comparable(full.runs))
+    ts = pd.read_parquet(out / "timeseries")
+    assert ts.groupby("run_id").size().eq(3 * 2).all()  # 3 series x 2 blocks, no duplicates
+    assert set(ts["run_id"]) == set(resumed["run_id"])
+
+
+def test_ctrl_c_stops_cleanly(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID.replace("replicates = 3", "replicates = 6"), weeks=8)
+    out = tmp_path / "out"
+    env = {**os.environ, "REFLOW_FAKE_SLEEP": "0.05"}
+    cmd = [sys.executable, "-m", "reflow.cli", "sweep", str(cfg), "--out", str(out), "--workers", "2", "-q",
+           "--runner", f"{FAKES}:analytic"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _stored_rows(out) < 5:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert 5 <= len(load_runs(out)) < 54
