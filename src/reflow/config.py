@@ -118,6 +118,9 @@ class ChinaConfig(_Base):
     stock_target_weeks: Pos = Field(8.0, description="weeks of output producers aim to hold [R]")
     utilisation_response: NonNeg = Field(
         0.5, description="elasticity of utilisation to stock cover (cut output when stocks pile up) [R]")
+    supply_price_elasticity: NonNeg = Field(
+        1.5, description="elasticity of utilisation to the expected price over reference: China's production "
+                         "quotas and idle capacity track the market (utilisation <40% in the 2013 bust [V2]) [R]")
     ask_stock_elasticity: NonNeg = Field(
         0.25, description="elasticity of producers' asking price to their stock cover [R]")
     domestic_demand_tpy: dict[Material, NonNeg] | None = Field(
@@ -203,14 +206,26 @@ class ManufacturerConfig(_Base):
         0.5, description="how strongly the ex-China/China price premium raises the target [calibrated]")
     diversify_adjust_weeks: Pos = Field(52.0, description="time constant of moving toward the target")
     contract_years: Pos = Field(5.0, description="length of an offtake contract")
+    security_premium: NonNeg = Field(
+        0.1, description="premium over the expected ex-China price a firm pays for a non-Chinese offtake with no "
+                         "disruption experienced [R]")
+    security_premium_disruption: NonNeg = Field(
+        2.0, description="extra premium per unit of experienced disruption (0-1) a firm accepts for an offtake "
+                         "(Western buyers paid far above Chinese prices in 2025 [V2]) [R/calibrated]")
     contract_price_share: Frac = Field(
-        0.85, description="offtake price as a share of the expected ex-China price (floored at supplier cost)")
+        0.95, description="offtake price as a share of the expected ex-China spot price (floored at supplier "
+                          "cost): market-linked with a volume discount [R]")
     # Thrifting / substitution with a lag and a cap (Honda, Nissan: -30-40% heavy RE within 1-2 yr of 2011 [V2]).
     thrift_cap: Frac = Field(0.35, description="largest reduction of material intensity [V2/calibrated]")
     thrift_lag_weeks: int = Field(52, ge=0, le=520, description="weeks from price/shortage stress to savings")
     thrift_max_per_year: Frac = Field(0.10, description="largest intensity reduction per year")
     thrift_trigger_multiple: Annotated[float, Field(ge=1.0)] = Field(
         1.5, description="expected-price multiple of reference above which firms start to thrift")
+    pending_credit: Frac = Field(
+        0.5, description="share of the tonnes awaiting a licence (times the approval rate the firm has seen) "
+                         "that it counts as on the way when topping up stock [R/calibrated]")
+    magnet_conversion_cost: NonNeg = Field(
+        15.0, description="USD/kg of magnet, non-oxide cost of making sintered NdFeB outside China [R]")
 
     @field_validator("wtp_cap_multiple", mode="before")
     @classmethod

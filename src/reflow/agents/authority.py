@@ -1,0 +1,63 @@
+"""The licensing authority (MOFCOM): receives applications, reviews them as a queue server, decides."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from mesa import Agent
+
+from reflow.licensing import Decisions, LicenceQueue, approval_probability, draw_review_weeks
+
+if TYPE_CHECKING:
+    from reflow.model import ReflowModel
+    from reflow.policy import PolicyState
+
+__all__ = ["LicensingAuthority"]
+
+
+class LicensingAuthority(Agent):
+    """Reviews export-licence applications under the policy in force.
+
+    Attributes:
+        queue: the pending applications.
+    """
+
+    def __init__(self, model: ReflowModel) -> None:
+        super().__init__(model)
+        self.queue = LicenceQueue()
+
+    def _review_params(self, policy: PolicyState, material: np.ndarray) -> tuple[np.ndarray, float]:
+        cfg = self.model.scenario.licensing
+        med = np.where(np.isnan(policy.review_median[material]), cfg.review_working_days_median,
+                       policy.review_median[material])
+        return med, cfg.review_sigma
+
+    def receive(self, week: int, policy: PolicyState, material: np.ndarray, region: np.ndarray,
+                sector: np.ndarray, applicant: np.ndarray, listed: np.ndarray, tonnes: np.ndarray) -> None:
+        """Log new applications and draw how long each review will take."""
+        n = len(tonnes)
+        if n == 0:
+            return
+        cfg = self.model.scenario.licensing
+        med, sigma = self._review_params(policy, material)
+        weeks = draw_review_weeks(self.model.rng, n, med, sigma, cfg.legal_limit_working_days,
+                                  cfg.overrun_probability)
+        self.queue.submit(material, region, sector, applicant, listed, tonnes, week, weeks)
+
+    def review(self, week: int, policy: PolicyState) -> Decisions:
+        """Decide the files whose review is complete this week."""
+        q = self.queue
+        cfg = self.model.scenario.licensing
+        mats = q.view("material").astype(np.int64)
+        prob = np.zeros(len(q))
+        for m in np.unique(mats):
+            sel = mats == m
+            prob[sel] = approval_probability(
+                policy.approval[m], policy.listed_approval[m], q.view("region")[sel].astype(np.int64),
+                q.view("sector")[sel].astype(np.int64), q.view("listed")[sel])
+        ret = policy.return_probability
+        ret_p = float(np.nanmax(ret)) if np.isfinite(ret).any() else cfg.return_probability
+        capacity = policy.reviewer_capacity or cfg.reviewer_capacity_per_week
+        redo = np.full(len(q), 2, dtype=np.int64)
+        return q.review(week, capacity, prob, ret_p, self.model.rng, redo)

@@ -1,0 +1,231 @@
+"""Manufacturers outside China: a vectorised population (struct of arrays) and thin Mesa agents over it.
+
+Every firm has a region, a sector, a size, a bill of materials and stocks of each input. Each week it works
+out its need (full production, less what thrifting has saved), its order-up-to target in weeks of cover
+(raised ahead of an announced control), how much to apply for from China and how much to bid for on the spot
+market, produces what its scarcest input allows (Leontief), and slowly moves toward non-Chinese supply after
+experiencing disruption or paying a premium. The arithmetic is on arrays over firms: a per-firm Python loop
+would dominate run time once analysts raise `per_region_sector`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from mesa import Agent
+
+from reflow.domain import IMPORT_REGIONS, MAT, MATERIALS, REG, SEC, SECTORS
+
+if TYPE_CHECKING:
+    from reflow.config import Scenario
+    from reflow.model import ReflowModel
+
+__all__ = ["Manufacturer", "ManufacturerPopulation", "wtp"]
+
+NM = len(MATERIALS)
+MAGNET_SECTOR = SEC["magnet"]
+
+
+def wtp(expected: np.ndarray, ceiling: np.ndarray, urgency: np.ndarray, convexity: float,
+        routine_markup: float = 0.1) -> np.ndarray:
+    """Willingness to pay, USD/kg: the expected price plus a convex scarcity premium up to the ceiling.
+
+    Args:
+        expected: the buyer's expected price.
+        ceiling: the value of lost production (the most any buyer pays).
+        urgency: 0 at or above target cover, 1 with no stock at all.
+        convexity: exponent of the premium's rise as urgency grows.
+        routine_markup: premium a buyer with a gap pays anyway, so that routine orders clear.
+    """
+    u = np.clip(urgency, 0.0, 1.0) ** convexity
+    base = expected * (1.0 + routine_markup)
+    return np.minimum(ceiling, np.maximum(base, expected + (ceiling - expected) * u))
+
+
+class ManufacturerPopulation:
+    """All ex-China manufacturers as arrays over firms (index f) and materials (index m).
+
+    Attributes:
+        region, sector: (F,) indices into REGIONS / SECTORS.
+        need_base: (F, M) t/week of input needed at full production before thrifting.
+        plan: (F,) t/week of output at full production (magnet-equivalent; magnets for magnet makers).
+        stock: (F, M) t of inputs held.
+        goods: (F,) t of magnets held for sale by magnet makers.
+        thrift: (F, M) share of need removed by thrifting/substitution (irreversible).
+        nc_share: (F, M) share of needs the firm wants under non-Chinese offtake contracts.
+        disruption: (F, M) exponential memory of unmet Chinese supply (0-1).
+        cn_content: (F,) Chinese share of a magnet maker's oxide purchases (for the extraterritorial rule).
+    """
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator) -> None:
+        mc = scenario.manufacturers
+        n = mc.per_region_sector
+        region, sector, plan, listed, large = [], [], [], [], []
+        for r in IMPORT_REGIONS:
+            cells = [(s, mc.demand_tpy.get(r, {}).get(s, 0.0) / 52.0) for s in SECTORS if s != "magnet"]
+            cap = mc.magnet_capacity_tpy.get(r, 0.0)
+            if cap > 0:
+                cells.append(("magnet", cap * mc.magnet_utilisation / 52.0))
+            for s, total in cells:
+                if total <= 0:
+                    continue
+                size = rng.lognormal(0.0, mc.size_sigma, n) if mc.size_sigma > 0 else np.ones(n)
+                share = size / size.sum()
+                cut = np.quantile(share, 1.0 - mc.large_firm_share) if mc.large_firm_share > 0 else np.inf
+                region += [REG[r]] * n
+                sector += [SEC[s]] * n
+                plan += list(total * share)
+                large += list(share >= cut)
+                listed += list(rng.random(n) < mc.listed_share.get(s, 0.0))
+        self.n = len(plan)
+        self.region = np.array(region, np.int64)
+        self.sector = np.array(sector, np.int64)
+        self.plan = np.array(plan, float)
+        self.listed = np.array(listed, bool)
+        self.large = np.array(large, bool)
+        # A fixed draw per firm decides whether a general licence covering a share of eligible firms covers it.
+        self.gl_draw = rng.random(self.n)
+        self.is_magnet_maker = self.sector == MAGNET_SECTOR
+        bom = np.zeros((len(SECTORS), NM))
+        for s, items in mc.bom.items():
+            for m, q in items.items():
+                bom[SEC[s], MAT[m]] = q
+        self.need_base = self.plan[:, None] * bom[self.sector]
+        self.cover_target = np.array([mc.cover_target_weeks.get(SECTORS[s], 8.0) for s in self.sector])
+        self.stock = self.need_base * self.cover_target[:, None]
+        self.goods = np.where(self.is_magnet_maker, self.plan * 2.0, 0.0)
+        self.thrift = np.zeros((self.n, NM))
+        init = np.array([mc.non_china_share_initial.get(r, 0.0) for r in _region_names(self.region)])
+        self.nc_initial = np.repeat(init[:, None], NM, axis=1) if self.n else np.zeros((0, NM))
+        self.nc_share = self.nc_initial.copy()
+        self.disruption = np.zeros((self.n, NM))
+        self.cn_content = np.ones(self.n)
+        self.output = np.zeros(self.n)
+        self.frac = np.ones(self.n)
+        self._thrift_ring = np.zeros((max(mc.thrift_lag_weeks, 1), self.n, NM))
+        self.cfg = mc
+
+    # ----------------------------------------------------------------------------------------- planning
+
+    def need(self) -> np.ndarray:
+        """(F, M) t/week needed this week at full production after thrifting."""
+        return self.need_base * (1.0 - self.thrift)
+
+    def target_stock(self, announced: np.ndarray) -> np.ndarray:
+        """(F, M) order-up-to stock: target cover, plus front-loading where a control is announced.
+
+        Args:
+            announced: (M, R) bool, a control on (material, destination) announced but not yet in force.
+        """
+        weeks = self.cover_target[:, None] + self.cfg.front_load_weeks * announced[:, self.region].T
+        return self.need() * weeks
+
+    def urgency(self, m: int, idx: np.ndarray, extra: np.ndarray | float = 0.0) -> np.ndarray:
+        """0-1 shortfall of cover below target for firms `idx` in material m, after buying `extra` t."""
+        need = self.need()[idx, m]
+        cover = (self.stock[idx, m] + extra) / np.maximum(need, 1e-12)
+        return np.where(need > 0, 1.0 - cover / self.cover_target[idx], 0.0)
+
+    # ----------------------------------------------------------------------------------------- producing
+
+    def produce(self) -> tuple[np.ndarray, np.ndarray]:
+        """Produce what the scarcest input allows; magnet makers add magnets to their goods.
+
+        Returns:
+            (consumed (F, M) t, shortage (F, M) t: need that stock could not meet).
+        """
+        need = self.need()
+        has = need > 1e-12
+        ratio = np.where(has, np.minimum(1.0, self.stock / np.where(has, need, 1.0)), 1.0)
+        self.frac = ratio.min(axis=1) if NM else np.ones(self.n)
+        consumed = np.minimum(self.stock, need * self.frac[:, None])
+        shortage = np.maximum(0.0, need - self.stock)
+        self.stock -= consumed
+        self.output = self.plan * self.frac
+        self.goods += np.where(self.is_magnet_maker, self.output, 0.0)
+        return consumed, shortage
+
+    # ----------------------------------------------------------------------------------------- adapting
+
+    def update_thrift(self, week: int, price_multiple: np.ndarray, short: np.ndarray) -> None:
+        """Move toward lower material intensity after price or shortage stress, with a lag, a rate cap and a cap.
+
+        Args:
+            price_multiple: (F, M) expected price over reference.
+            short: (F, M) bool, the firm ran short of the material this week.
+        """
+        c = self.cfg
+        trig = c.thrift_trigger_multiple
+        stress = np.clip((price_multiple - trig) / trig, 0.0, 1.0)
+        stress = np.maximum(stress, np.where(short, 1.0, 0.0))
+        desired = c.thrift_cap * stress
+        L = self._thrift_ring.shape[0]
+        if c.thrift_lag_weeks == 0:
+            lagged = desired
+        else:
+            lagged = self._thrift_ring[week % L].copy()  # what was desired L weeks ago
+            # Ratchet the ring: the desire is the strongest stress seen over the lag window's start.
+            self._thrift_ring[week % L] = desired
+        step = c.thrift_max_per_year / 52.0
+        self.thrift = np.minimum(c.thrift_cap, np.maximum(self.thrift, np.minimum(lagged, self.thrift + step)))
+
+    def update_diversification(self, disruption_signal: np.ndarray, premium: np.ndarray) -> None:
+        """Raise the wanted non-Chinese share after disruption and premiums (slowly; never below the start).
+
+        Args:
+            disruption_signal: (F, M) this week's unmet Chinese supply as a share of need (0-1).
+            premium: (F, M) ex-China price over Chinese export parity, minus one (>= 0).
+        """
+        c = self.cfg
+        self.disruption += (np.clip(disruption_signal, 0.0, 1.0) - self.disruption) / 26.0
+        target = np.clip(self.nc_initial + c.diversify_disruption_weight * self.disruption
+                         + c.diversify_premium_weight * premium, 0.0, c.non_china_share_max)
+        target = np.maximum(target, self.nc_initial)
+        self.nc_share += (target - self.nc_share) / c.diversify_adjust_weeks
+
+
+def _region_names(region: np.ndarray) -> list[str]:
+    from reflow.domain import REGIONS
+
+    return [REGIONS[i] for i in region]
+
+
+class Manufacturer(Agent):
+    """One manufacturer: a view onto its row of the population arrays (for inspection and Mesa tooling)."""
+
+    def __init__(self, model: ReflowModel, population: ManufacturerPopulation, index: int) -> None:
+        super().__init__(model)
+        self.population = population
+        self.index = index
+
+    @property
+    def region(self) -> str:
+        from reflow.domain import REGIONS
+
+        return REGIONS[int(self.population.region[self.index])]
+
+    @property
+    def sector(self) -> str:
+        return SECTORS[int(self.population.sector[self.index])]
+
+    @property
+    def stock(self) -> dict[str, float]:
+        """t of each input held."""
+        return {m: float(self.population.stock[self.index, i]) for i, m in enumerate(MATERIALS)}
+
+    @property
+    def cover_weeks(self) -> dict[str, float]:
+        """Weeks of need each input stock covers (inf where the firm does not use it)."""
+        need = self.population.need()[self.index]
+        st = self.population.stock[self.index]
+        return {m: float(st[i] / need[i]) if need[i] > 0 else float("inf") for i, m in enumerate(MATERIALS)}
+
+    @property
+    def non_china_share(self) -> dict[str, float]:
+        return {m: float(self.population.nc_share[self.index, i]) for i, m in enumerate(MATERIALS)}
+
+    @property
+    def magnet_goods(self) -> float:
+        return float(self.population.goods[self.index]) if self.population.is_magnet_maker[self.index] else 0.0
+

@@ -1,0 +1,287 @@
+"""The Python API the CLI and notebooks share: simulate a scenario, run it into a result folder, read summaries.
+
+    >>> import reflow
+    >>> cfg = reflow.load_config("configs/controls_2025.toml")
+    >>> result = reflow.run(cfg, seed=1, out=None)          # in memory; out="results" writes a run folder
+    >>> result.timeseries.query("variable == 'price_ex_vwap'")
+    >>> result.summary["materials"]["dy_oxide"]["peak_price_multiple"]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reflow import __version__
+from reflow.config import Scenario, apply_overrides, dump_toml, load_raw, parse_set_args, validate
+from reflow.errors import ReflowError, ResultExistsError
+
+__all__ = ["RunResult", "SimOutput", "evaluate", "flatten_summary", "run", "simulate", "write_atomic"]
+
+
+@dataclass
+class SimOutput:
+    """What one simulation produces in memory."""
+
+    timeseries: pd.DataFrame
+    summary: dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    """A finished run: its data, the resolved scenario, the seed, and the folder it was written to (or None)."""
+
+    timeseries: pd.DataFrame
+    summary: dict[str, Any]
+    config: Scenario
+    seed: int
+    path: Path | None
+    manifest: dict[str, Any] | None = None
+
+    @property
+    def summary_frame(self) -> pd.DataFrame:
+        """The summary as a one-row DataFrame of flat columns."""
+        return pd.DataFrame([flatten_summary(self.summary)])
+
+
+def simulate(scenario: Scenario, seed: int, *, progress: bool = False) -> SimOutput:
+    """Run the model over the scenario's horizon with `seed` and return the tidy time series and summary."""
+    from reflow.metrics import summarise
+    from reflow.model import ReflowModel
+
+    model = ReflowModel(scenario, rng=seed)
+    bar = None
+    if progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=model.weeks, unit="wk", desc=scenario.scenario.name, leave=False)
+    while model.running:
+        model.step()
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    ts = model.rec.to_frame(scenario.scenario.start)
+    summary = summarise(ts, scenario, seed)
+    return SimOutput(ts, summary)
+
+
+def _resolve(config: str | Path | Scenario | Mapping[str, Any], overrides: Any) -> tuple[Scenario, str | None]:
+    sets = parse_set_args(overrides)
+    if isinstance(config, Scenario):
+        if not sets:
+            return config, None
+        raw = config.model_dump(mode="json", exclude_none=True)
+        return validate(apply_overrides(raw, sets), source="<scenario>"), None
+    if isinstance(config, Mapping):
+        return validate(apply_overrides(dict(config), sets), source="<dict>"), None
+    raw = apply_overrides(load_raw(config), sets)
+    return validate(raw, source=str(config)), str(config)
+
+
+def run(
+    config: str | Path | Scenario | Mapping[str, Any],
+    seed: int | None = None,
+    *,
+    overrides: Sequence[str] | Mapping[str, Any] | None = None,
+    out: str | Path | None = "results",
+    run_id: str | None = None,
+    force: bool = False,
+    figures: bool = True,
+    progress: bool = False,
+) -> RunResult:
+    """Run one scenario and (unless `out` is None) write its result folder.
+
+    Args:
+        config: a TOML path, a validated `Scenario`, or a raw dict.
+        seed: random seed (default: ``scenario.seed``).
+        overrides: ``["key.path=value", ...]`` or a mapping, applied before validation.
+        out: results root; the run goes to ``<out>/<scenario>/<run-id>/``. None keeps everything in memory.
+        run_id: folder name (default ``seed<N>-<UTC timestamp>``).
+        force: replace an existing run folder of the same name.
+        figures: write the quick-look PNG figures.
+        progress: show a progress bar on a terminal.
+
+    Returns:
+        The run's time series, summary, resolved config, seed and folder.
+
+    Raises:
+        ConfigError: the config is invalid. ResultExistsError: the folder exists and `force` is False.
+    """
+    scenario, config_file = _resolve(config, overrides)
+    seed = scenario.scenario.seed if seed is None else int(seed)
+    started = dt.datetime.now(dt.UTC)
+    folder: Path | None = None
+    if out is not None:
+        rid = run_id or f"seed{seed}-{started.strftime('%Y%m%dT%H%M%S%fZ')}"
+        folder = Path(out) / scenario.scenario.name / rid
+        if folder.exists() and not force:
+            raise ResultExistsError(f"{folder}: a result already exists here; use --force to replace it or "
+                                    "--run-id to name a new one")
+    t0 = time.perf_counter()
+    sim = simulate(scenario, seed, progress=progress)
+    wall = time.perf_counter() - t0
+    manifest = None
+    if folder is not None:
+        manifest = _write_run(folder, scenario, seed, sim, config_file, overrides, started, wall, figures, force)
+    return RunResult(sim.timeseries, sim.summary, scenario, seed, folder, manifest)
+
+
+def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, config_file: str | None,
+               overrides: Any, started: dt.datetime, wall: float, figures: bool, force: bool) -> dict[str, Any]:
+    """Write a run folder: everything into a sibling temp folder, manifest last, then one rename into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        cfg_json = scenario.model_dump(mode="json")
+        write_atomic(tmp / "config.toml", _config_header(seed) + dump_toml(_drop_none(cfg_json)))
+        write_atomic(tmp / "config.json", json.dumps(cfg_json, indent=2) + "\n")
+        _write_parquet(sim.timeseries, tmp / "timeseries.parquet")
+        write_atomic(tmp / "summary.json", json.dumps(sim.summary, indent=2, default=_json_default) + "\n")
+        if figures:
+            from reflow.plotting import quick_figures
+
+            quick_figures(sim.timeseries, cfg_json, tmp / "figures")
+        files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        commit, dirty = _git_state()
+        import mesa
+
+        manifest = {
+            "reflow_version": __version__,
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "seed": seed,
+            "scenario": scenario.scenario.name,
+            "config_file": config_file,
+            "overrides": parse_set_args(overrides),
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "wall_time_s": round(wall, 3),
+            "python": platform.python_version(),
+            "mesa_version": mesa.__version__,
+            "platform": platform.platform(),
+            "files": files,
+        }
+        write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=_json_default) + "\n")
+        if folder.exists():
+            if not force:
+                raise ResultExistsError(f"{folder}: appeared while the run was going; the new result is kept in "
+                                        f"{tmp}")
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+        return manifest
+    except ResultExistsError:
+        raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _config_header(seed: int) -> str:
+    return (f"# Resolved by reflow {__version__}: every default filled in and overrides applied.\n"
+            f"# Re-run with: reflow run config.toml --seed {seed}\n\n")
+
+
+def _drop_none(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _drop_none(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [_drop_none(x) for x in v]
+    return v
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([("week", pa.int64()), ("date", pa.date32()), ("variable", pa.string()),
+                        ("material", pa.string()), ("origin", pa.string()), ("region", pa.string()),
+                        ("value", pa.float64())])
+    table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to a temp file beside `path`, fsync it and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, dt.date | dt.datetime):
+        return o.isoformat()
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def _git_state() -> tuple[str | None, bool | None]:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=5, check=True).stdout.strip())
+        return commit or None, dirty
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+
+
+def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """One flat dict of scalars: ``dy_oxide.peak_price_multiple``, ``overall.approval_share``, ...
+
+    Per-region dicts are flattened one level deeper (``dy_oxide.peak_price_multiple_by_region.US``).
+    """
+    flat: dict[str, Any] = {}
+    for m, metrics in summary.get("materials", {}).items():
+        for k, v in metrics.items():
+            if isinstance(v, Mapping):
+                for r, x in v.items():
+                    flat[f"{m}.{k}.{r}"] = x
+            else:
+                flat[f"{m}.{k}"] = v
+    for k, v in summary.get("overall", {}).items():
+        if isinstance(v, Mapping):
+            for r, x in v.items():
+                flat[f"overall.{k}.{r}"] = x
+        else:
+            flat[f"overall.{k}"] = v
+    return flat
+
+
+def evaluate(**params: Any) -> dict[str, Any]:
+    """Scalar outcomes of one run for external tools (EMA Workbench); see `reflow.experiment.evaluate`."""
+    try:
+        from reflow.experiment.evaluate import evaluate as _evaluate
+    except ModuleNotFoundError as exc:  # pragma: no cover - the experiment layer ships with reflow
+        raise ReflowError("reflow.experiment.evaluate is not available in this installation") from exc
+    return _evaluate(**params)

@@ -1,0 +1,152 @@
+"""Market clearing: a uniform-price call auction on numpy arrays (pure functions, no Mesa).
+
+Each week, per material and importing region (and for China's domestic market), sellers post asks (quantity,
+lowest acceptable price) and buyers post bids (quantity, highest acceptable price). Asks are sorted up, bids
+down; the traded volume is where the curves cross. Everyone trades at one price chosen inside the interval the
+crossing leaves open (a k-double auction): with excess supply the price is the marginal ask, with excess demand
+the marginal bid, which is what lets scarcity show up as price spikes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Clearing", "allocate_offers", "clear_call_auction", "vwap"]
+
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class Clearing:
+    """Result of one call auction.
+
+    Attributes:
+        price: uniform clearing price (NaN when nothing traded).
+        volume: quantity traded.
+        bid_fill: quantity each bid received (same order as the input).
+        ask_fill: quantity each ask sold.
+        marginal_ask: the highest accepted ask, or the cheapest ask when nothing traded (NaN without asks).
+    """
+
+    price: float
+    volume: float
+    bid_fill: np.ndarray
+    ask_fill: np.ndarray
+    marginal_ask: float
+
+
+def _fill_in_order(q: np.ndarray, order: np.ndarray, prices_sorted: np.ndarray, total: float) -> np.ndarray:
+    """Fill quantities in `order` up to `total`, sharing pro rata among tied prices at the margin."""
+    fill = np.zeros_like(q)
+    if total <= _EPS:
+        return fill
+    qs = q[order]
+    cum = np.cumsum(qs)
+    # The marginal entry is the first whose cumulative quantity reaches the total. Every entry at its price
+    # shares what is left after the strictly better prices, pro rata, so ties never depend on input order.
+    m = min(int(np.searchsorted(cum, total * (1 - 1e-12), side="left")), len(qs) - 1)
+    tied = prices_sorted == prices_sorted[m]
+    first_tied = int(np.argmax(tied))
+    fill_sorted = np.where(np.arange(len(qs)) < first_tied, qs, 0.0)
+    rest = max(total - float(fill_sorted.sum()), 0.0)
+    fill_sorted[tied] = np.minimum(qs[tied], rest * qs[tied] / qs[tied].sum())
+    fill[order] = fill_sorted
+    return fill
+
+
+def clear_call_auction(
+    bid_q: np.ndarray,
+    bid_p: np.ndarray,
+    ask_q: np.ndarray,
+    ask_p: np.ndarray,
+    k: float = 0.5,
+) -> Clearing:
+    """Clear a uniform-price call auction.
+
+    Args:
+        bid_q: bid quantities (t), non-negative.
+        bid_p: bid limit prices (USD/kg).
+        ask_q: ask quantities (t), non-negative.
+        ask_p: ask limit prices (USD/kg).
+        k: where in the open price interval the price is set (0 = lower end, 1 = upper end).
+
+    Returns:
+        The clearing (price, volume, fills per bid and ask, marginal ask).
+    """
+    bid_q = np.asarray(bid_q, dtype=float)
+    bid_p = np.asarray(bid_p, dtype=float)
+    ask_q = np.asarray(ask_q, dtype=float)
+    ask_p = np.asarray(ask_p, dtype=float)
+    live_a = ask_q > _EPS
+    live_b = bid_q > _EPS
+    cheapest = float(ask_p[live_a].min()) if live_a.any() else float("nan")
+    empty = Clearing(float("nan"), 0.0, np.zeros_like(bid_q), np.zeros_like(ask_q), cheapest)
+    if not live_a.any() or not live_b.any():
+        return empty
+
+    a_ord = np.flatnonzero(live_a)[np.argsort(ask_p[live_a], kind="stable")]
+    b_ord = np.flatnonzero(live_b)[np.argsort(-bid_p[live_b], kind="stable")]
+    a_p, b_p = ask_p[a_ord], bid_p[b_ord]
+    a_cum, b_cum = np.cumsum(ask_q[a_ord]), np.cumsum(bid_q[b_ord])
+    # For ask step i, the bids willing to pay its price are a prefix of the sorted bids.
+    n_willing = np.searchsorted(-b_p, -a_p, side="right")
+    a_before = np.concatenate(([0.0], a_cum[:-1]))
+    reach = np.where(n_willing > 0, np.minimum(a_cum, b_cum[np.maximum(n_willing - 1, 0)]), 0.0)
+    reach = np.where(reach > a_before, reach, 0.0)  # the step must actually be reached
+    volume = float(reach.max())
+    if volume <= _EPS:
+        return empty
+
+    ask_fill = _fill_in_order(ask_q, a_ord, a_p, volume)
+    bid_fill = _fill_in_order(bid_q, b_ord, b_p, volume)
+    a_full = ask_fill >= ask_q - 1e-9
+    b_full = bid_fill >= bid_q - 1e-9
+    acc_a, acc_b = ask_fill > _EPS, bid_fill > _EPS
+    last_ask = float(ask_p[acc_a].max())
+    last_bid = float(bid_p[acc_b].min())
+    rej_b = live_b & ~b_full
+    rej_a = live_a & ~a_full
+    first_rej_bid = float(bid_p[rej_b].max()) if rej_b.any() else -np.inf
+    first_rej_ask = float(ask_p[rej_a].min()) if rej_a.any() else np.inf
+    lower = max(last_ask, first_rej_bid)
+    upper = min(last_bid, first_rej_ask)
+    if upper < lower:  # only through float noise at ties
+        upper = lower
+    price = lower + k * (upper - lower)
+    return Clearing(price, volume, bid_fill, ask_fill, last_ask)
+
+
+def vwap(prices: np.ndarray, volumes: np.ndarray, fallback: float) -> float:
+    """Volume-weighted average price, or `fallback` when nothing traded."""
+    v = float(np.sum(volumes))
+    if v <= _EPS:
+        return fallback
+    return float(np.dot(prices, volumes) / v)
+
+
+def allocate_offers(volume: np.ndarray, net_prices: np.ndarray, beta: float, open_: np.ndarray,
+                    weights: np.ndarray | None = None) -> np.ndarray:
+    """Split each seller's spot volume across regions by a logit on the net prices they expect there.
+
+    Args:
+        volume: (n_sellers,) t to offer this week.
+        net_prices: (n_sellers, n_regions) expected price net of tariffs, USD/kg.
+        beta: sensitivity to relative price (0 = equal split over open regions).
+        open_: (n_sellers, n_regions) bool, where the seller may sell at all.
+        weights: (n_regions,) or (n_sellers, n_regions) size of each market (e.g. its expected demand); a
+            region's share is proportional to weight * price**beta. Default: equal.
+
+    Returns:
+        (n_sellers, n_regions) t offered per region; rows sum to `volume` where any region is open.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logp = np.where(open_, np.log(np.maximum(net_prices, 1e-9)), -np.inf)
+        top = np.max(logp, axis=1, keepdims=True)
+        w = np.where(open_, np.exp(beta * (logp - np.where(np.isfinite(top), top, 0.0))), 0.0)
+        if weights is not None:
+            w = w * np.broadcast_to(np.maximum(weights, 0.0), w.shape)
+        tot = w.sum(axis=1, keepdims=True)
+        share = np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), 0.0)
+    return share * volume[:, None]

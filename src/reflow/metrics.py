@@ -1,0 +1,149 @@
+"""Run metrics (pure functions on arrays and the tidy time series): HHI, price peaks, recovery, the summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reflow.domain import IMPORT_REGIONS, MATERIALS
+
+__all__ = ["hhi", "peak_multiple", "summarise", "time_to_recover", "wide"]
+
+SHORTAGE_WEEK_THRESHOLD = 0.01  # a week "in shortage": ex-China shortage above 1% of ex-China demand
+RECOVERED_MULTIPLE = 1.25
+BASE_WEEKS = 13
+
+
+def hhi(shares: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Herfindahl-Hirschman index (0-1) of shares along `axis` (normalised first; 0 where all are zero)."""
+    s = np.asarray(shares, float)
+    tot = s.sum(axis=axis, keepdims=True)
+    p = np.divide(s, tot, out=np.zeros_like(s), where=tot > 0)
+    return (p ** 2).sum(axis=axis)
+
+
+def peak_multiple(price: np.ndarray, base_weeks: int = BASE_WEEKS) -> tuple[float, int]:
+    """(max of price / mean of its first `base_weeks`, week of the max). NaNs are ignored."""
+    p = np.asarray(price, float)
+    base = np.nanmean(p[:base_weeks]) if np.isfinite(p[:base_weeks]).any() else np.nan
+    if not np.isfinite(base) or base <= 0 or not np.isfinite(p).any():
+        return float("nan"), 0
+    mult = p / base
+    k = int(np.nanargmax(mult))
+    return float(mult[k]), k
+
+
+def time_to_recover(multiple: np.ndarray, peak_week: int, threshold: float = RECOVERED_MULTIPLE) -> int | None:
+    """Weeks from the peak until the multiple is first back under `threshold` (0 if the peak is under it)."""
+    m = np.asarray(multiple, float)
+    if not m[peak_week] >= threshold:
+        return 0
+    after = np.flatnonzero(m[peak_week:] < threshold)
+    return int(after[0]) if len(after) else None
+
+
+def wide(ts: pd.DataFrame, variable: str, columns: str | list[str] = "region") -> pd.DataFrame:
+    """One variable as a week x columns table (NaN where absent)."""
+    sub = ts[ts["variable"] == variable]
+    return sub.pivot_table(index="week", columns=columns, values="value", aggfunc="first", dropna=False)
+
+
+def _num(x: float | None, nd: int = 4) -> float | None:
+    if x is None or not np.isfinite(x):
+        return None
+    return round(float(x), nd)
+
+
+def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
+    """The headline metrics of docs/outputs.md from a run's tidy time series."""
+    weeks = int(ts["week"].max()) + 1
+    dates = ts.drop_duplicates("week").set_index("week")["date"].sort_index()
+    regions = list(IMPORT_REGIONS)
+    by_var = {v: g for v, g in ts.groupby("variable", sort=False, observed=True)}
+
+    def cube(var: str) -> np.ndarray:
+        """(weeks, materials, regions) array of a (material, region) variable."""
+        out = np.zeros((weeks, len(MATERIALS), len(regions)))
+        g = by_var.get(var)
+        if g is None:
+            return out
+        mi = g["material"].map({m: i for i, m in enumerate(MATERIALS)}).to_numpy()
+        ri = g["region"].map({r: i for i, r in enumerate(regions)}).to_numpy()
+        ok = ~(pd.isna(mi) | pd.isna(ri))
+        out[g["week"].to_numpy()[ok], mi[ok].astype(int), ri[ok].astype(int)] = g["value"].to_numpy()[ok]
+        return out
+
+    def by_region(var: str) -> np.ndarray:
+        out = np.zeros((weeks, len(regions)))
+        g = by_var.get(var)
+        if g is not None:
+            ri = g["region"].map({r: i for i, r in enumerate(regions)}).to_numpy()
+            ok = ~pd.isna(ri)
+            out[g["week"].to_numpy()[ok], ri[ok].astype(int)] = g["value"].to_numpy()[ok]
+        return out
+
+    vwap, demand, short = cube("price_ex_vwap"), cube("demand"), cube("shortage")
+    materials: dict[str, Any] = {}
+    flow = by_var.get("flow")
+    for i, m in enumerate(MATERIALS):
+        d = demand[:, i, :]
+        dsum = d.sum(axis=1)
+        w_price = np.where(dsum > 0, (vwap[:, i, :] * d).sum(axis=1) / np.maximum(dsum, 1e-12), np.nan)
+        mult_all, k = peak_multiple(w_price)
+        base = np.nanmean(w_price[:BASE_WEEKS])
+        by_reg = {}
+        for j, r in enumerate(regions):
+            if d[:, j].sum() > 0:
+                mr, _ = peak_multiple(vwap[:, i, j])
+                by_reg[r] = _num(mr, 3)
+        top = max((r for r in by_reg if by_reg[r] is not None), key=lambda r: by_reg[r], default=None)
+        s_tot, d_tot = short[:, i, :].sum(axis=1), dsum
+        in_short = s_tot > SHORTAGE_WEEK_THRESHOLD * np.maximum(d_tot, 1e-12)
+        nc = None
+        if flow is not None:
+            f = flow[(flow["material"] == m) & (flow["region"] != "CN") & (flow["week"] >= weeks - BASE_WEEKS)]
+            tot = float(f["value"].sum())
+            if tot > 0:
+                nc = float(f.loc[f["origin"] != "CN", "value"].sum()) / tot
+        ttr = time_to_recover(w_price / base, k) if np.isfinite(mult_all) else None
+        materials[m] = {
+            "peak_price_multiple": _num(mult_all, 3),
+            "peak_price_date": str(dates.iloc[k]) if np.isfinite(mult_all) else None,
+            "peak_price_region": top,
+            "peak_price_multiple_by_region": by_reg,
+            "weeks_in_shortage": int(in_short[dsum > 0].sum()),
+            "cumulative_shortage_share": _num(s_tot.sum() / d_tot.sum() if d_tot.sum() > 0 else 0.0, 5),
+            "final_non_china_share": _num(nc, 4),
+            "time_to_recover_weeks": ttr,
+        }
+
+    lost = by_region("production_lost_share")
+    plan = by_region("output_plan")
+    plan_tot = plan.sum()
+    overall_lost = float((lost * plan).sum() / plan_tot) if plan_tot > 0 else 0.0
+    lost_by_region = {r: _num(float((lost[:, j] * plan[:, j]).sum() / plan[:, j].sum()), 5)
+                      for j, r in enumerate(regions) if plan[:, j].sum() > 0}
+    any_lost = np.flatnonzero((lost * plan).sum(axis=1) > 1e-9)
+    apps, ok, no = cube("licence_applications"), cube("licence_approvals"), cube("licence_denials")
+    wait = cube("licence_mean_wait_days")
+    decided = ok + no
+    n_dec = float(decided.sum())
+    return {
+        "scenario": scenario.scenario.name,
+        "seed": int(seed),
+        "start": str(dates.iloc[0]),
+        "end": str(dates.iloc[-1]),
+        "weeks": weeks,
+        "materials": materials,
+        "overall": {
+            "production_lost_share": _num(overall_lost, 5),
+            "production_lost_share_by_region": lost_by_region,
+            "first_production_loss_date": str(dates.iloc[int(any_lost[0])]) if len(any_lost) else None,
+            "approval_share": _num(float(ok.sum()) / n_dec, 4) if n_dec > 0 else None,
+            "mean_licence_wait_days": _num(float((np.nan_to_num(wait) * decided).sum()) / n_dec, 2)
+            if n_dec > 0 else None,
+            "licence_applications": int(apps.sum()),
+        },
+    }

@@ -1,0 +1,150 @@
+"""The policy timeline: which measures are announced or in force on a date, as arrays (pure, no Mesa).
+
+An event is *in force* on day d when ``effective <= d``, it is not lifted (``d < lift``) and not suspended
+(``suspend <= d < resume``). It is *announced* when ``announce <= d < effective``. Where two events of the same
+kind cover the same item, the one that took effect last wins (a June easing replaces April's approval rates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reflow.domain import MAT, MATERIALS, REG, REGIONS, SEC, SECTORS
+
+__all__ = ["PolicyState", "PolicyTimeline", "in_force", "is_announced"]
+
+NM, NR, NS = len(MATERIALS), len(REGIONS), len(SECTORS)
+
+
+def in_force(ev, day: dt.date) -> bool:
+    """Whether an event is in force on `day`."""
+    if day < ev.effective or (ev.lift is not None and day >= ev.lift):
+        return False
+    return not (ev.suspend is not None and ev.suspend <= day and (ev.resume is None or day < ev.resume))
+
+
+def is_announced(ev, day: dt.date) -> bool:
+    """Whether an event has been announced but has not yet taken effect on `day`."""
+    return ev.announce <= day < ev.effective and not (ev.suspend is not None and ev.suspend <= day)
+
+
+@dataclass
+class PolicyState:
+    """Everything the agents need to know about policy in one week."""
+
+    controlled: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), bool))
+    approval: np.ndarray = field(default_factory=lambda: np.ones((NM, NR, NS)))
+    listed_approval: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR)))
+    review_median: np.ndarray = field(default_factory=lambda: np.full(NM, np.nan))
+    return_probability: np.ndarray = field(default_factory=lambda: np.full(NM, np.nan))
+    reviewer_capacity: int | None = None
+    announced: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), bool))
+    general_licence: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR, NS)))
+    quota_tpy: np.ndarray = field(default_factory=lambda: np.full(NM, np.inf))
+    export_tax: np.ndarray = field(default_factory=lambda: np.zeros(NM))
+    extraterritorial: np.ndarray = field(default_factory=lambda: np.zeros(NM, bool))
+    et_threshold: float = 0.001
+    et_approval: float = 1.0
+    tariff: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR, NR)))  # material, importer, origin
+    price_floor: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR)))  # material, producer region
+    embargo: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), bool))
+    releases: list[tuple[int, int, float]] = field(default_factory=list)  # (region, material, t/week)
+    capex_grant: np.ndarray = field(default_factory=lambda: np.zeros(NR))
+    lead_time_factor: np.ndarray = field(default_factory=lambda: np.ones(NR))
+    active_ids: tuple[str, ...] = ()
+
+
+class PolicyTimeline:
+    """The dated policy events of a scenario, queried week by week."""
+
+    def __init__(self, events: list, default_approval: float = 1.0) -> None:
+        # Later effective date wins; ties keep file order.
+        self.events = sorted(events, key=lambda e: e.effective)
+        self.default_approval = default_approval
+        self._cache: dict[tuple[tuple[str, ...], tuple[str, ...]], PolicyState] = {}
+
+    def state(self, day: dt.date) -> PolicyState:
+        """The policy state on `day` (cached per set of active and announced events)."""
+        active = tuple(e.id for e in self.events if in_force(e, day) and day < _expiry(e))
+        announced = tuple(e.id for e in self.events if is_announced(e, day))
+        key = (active, announced)
+        if key not in self._cache:
+            self._cache[key] = self._build(active, announced)
+        return self._cache[key]
+
+    def _build(self, active: tuple[str, ...], announced: tuple[str, ...]) -> PolicyState:
+        st = PolicyState(active_ids=active)
+        st.approval[:] = self.default_approval
+        by_id = {e.id: e for e in self.events}
+        for ev in self.events:
+            if ev.id in announced and ev.kind in ("licensing", "embargo", "export_quota", "extraterritorial"):
+                for m in getattr(ev, "materials", None) or list(getattr(ev, "tonnes_per_year", {})):
+                    dests = getattr(ev, "destinations", None) or REGIONS[1:]
+                    for r in dests:
+                        st.announced[MAT[m], REG[r]] = True
+        for ev in (by_id[i] for i in active):
+            k = ev.kind
+            if k == "licensing":
+                for m in ev.materials:
+                    mi = MAT[m]
+                    for r in ev.destinations:
+                        ri = REG[r]
+                        st.controlled[mi, ri] = True
+                        base = ev.approval_by_region.get(r, ev.approval_rate)
+                        for s in SECTORS:
+                            st.approval[mi, ri, SEC[s]] = min(base, ev.approval_by_sector.get(s, 1.0))
+                        st.listed_approval[mi, ri] = ev.listed_approval_rate
+                    if ev.review_working_days_median is not None:
+                        st.review_median[mi] = ev.review_working_days_median
+                    if ev.return_probability is not None:
+                        st.return_probability[mi] = ev.return_probability
+                if ev.reviewer_capacity_per_week is not None:
+                    st.reviewer_capacity = ev.reviewer_capacity_per_week
+            elif k == "general_licence":
+                for m in ev.materials:
+                    for r in ev.destinations:
+                        for s in ev.sectors:
+                            st.general_licence[MAT[m], REG[r], SEC[s]] = ev.coverage
+            elif k == "export_quota":
+                for m, t in ev.tonnes_per_year.items():
+                    st.quota_tpy[MAT[m]] = t
+            elif k == "export_tax":
+                for m, rate in ev.rate.items():
+                    st.export_tax[MAT[m]] = rate
+            elif k == "extraterritorial":
+                for m in ev.materials:
+                    st.extraterritorial[MAT[m]] = True
+                st.et_threshold, st.et_approval = ev.threshold, ev.approval_rate
+            elif k == "tariff":
+                for m in ev.materials:
+                    for imp in ev.importers:
+                        for org in ev.origins:
+                            st.tariff[MAT[m], REG[imp], REG[org]] = ev.rate
+            elif k == "price_floor":
+                for m in ev.materials:
+                    for r in ev.regions:
+                        st.price_floor[MAT[m], REG[r]] = ev.price
+            elif k == "embargo":
+                for m in ev.materials:
+                    for r in ev.destinations:
+                        st.embargo[MAT[m], REG[r]] = True
+            elif k == "stockpile_release":
+                st.releases.append((REG[ev.region], MAT[ev.material], ev.tonnes / ev.weeks))
+            elif k == "investment_support":
+                for r in ev.regions:
+                    st.capex_grant[REG[r]] = max(st.capex_grant[REG[r]], ev.capex_grant_share)
+                    st.lead_time_factor[REG[r]] = min(st.lead_time_factor[REG[r]], ev.lead_time_factor)
+        return st
+
+
+
+def _expiry(ev) -> dt.date:
+    """Events with a life of their own: a general licence's validity, a stockpile release's duration."""
+    if ev.kind == "general_licence":
+        return ev.effective + dt.timedelta(weeks=ev.validity_weeks)
+    if ev.kind == "stockpile_release":
+        return ev.effective + dt.timedelta(weeks=ev.weeks)
+    return dt.date.max

@@ -1,0 +1,42 @@
+"""The readable summary table `reflow run` prints (plain text, no dependencies)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["format_summary"]
+
+
+def _f(v: Any, fmt: str = "{:.2f}", none: str = "-") -> str:
+    return none if v is None else fmt.format(v)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A fixed-width table of the per-material metrics and the overall licence and production figures."""
+    lines = [
+        f"Scenario {summary['scenario']}  (seed {summary['seed']}, {summary['start']} to {summary['end']}, "
+        f"{summary['weeks']} weeks)",
+        "",
+        f"{'material':<14}{'peak price':>11}{'peak date':>12}{'region':>8}{'weeks short':>13}"
+        f"{'short share':>13}{'non-CN share':>14}{'recover (wk)':>14}",
+    ]
+    for m, s in summary["materials"].items():
+        lines.append(
+            f"{m:<14}{_f(s['peak_price_multiple'], '{:.2f}x'):>11}{_f(s['peak_price_date'], '{}'):>12}"
+            f"{_f(s['peak_price_region'], '{}'):>8}{s['weeks_in_shortage']:>13}"
+            f"{_f(s['cumulative_shortage_share'], '{:.2%}'):>13}{_f(s['final_non_china_share'], '{:.1%}'):>14}"
+            f"{_f(s['time_to_recover_weeks'], '{}', 'never'):>14}")
+    o = summary["overall"]
+    lines += [
+        "",
+        f"production lost (ex-China manufacturers): {_f(o['production_lost_share'], '{:.2%}')}"
+        + (f"  first on {o['first_production_loss_date']}" if o.get("first_production_loss_date") else ""),
+        "  by region: " + ", ".join(f"{r} {v:.2%}" for r, v in o["production_lost_share_by_region"].items()
+                                    if v is not None),
+        f"licences: {o['licence_applications']} applications, approval share "
+        f"{_f(o['approval_share'], '{:.0%}')}, mean wait {_f(o['mean_licence_wait_days'], '{:.0f} days')}",
+        "",
+        "peak price = highest demand-weighted ex-China price / its first-quarter mean; short share = shortage / "
+        "ex-China demand",
+    ]
+    return "\n".join(lines)
