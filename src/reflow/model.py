@@ -49,6 +49,9 @@ DOMESTIC_GRID = np.geomspace(0.2, 40.0, 340)
 # Chinese exporters offer up to this multiple of a region's bids (so that, absent controls, the export
 # parity ask is the marginal price and not the bids' ceiling).
 EXPORT_OFFER_HEADROOM = 1.5
+# A firm resells stock above RESALE_ABOVE x its target, down to RESALE_DOWN_TO x target.
+RESALE_ABOVE, RESALE_DOWN_TO = 1.5, 1.25
+ROUTINE_MARKUP = 0.1
 
 
 class ReflowModel(mesa.Model):
@@ -301,7 +304,7 @@ class ReflowModel(mesa.Model):
             lead = self.expected_wait[:, pop.region].T
             position = pop.stock + pending * pa + self.contract_rate * (interval + lead)
             want = target + need * (interval + lead) - position
-            apply_t = np.where(due & (want > 0.05 * need), want / pa, 0.0)
+            apply_t = np.where(due & (want > 0.05 * need), want / np.maximum(pa, 0.5), 0.0)
             f, m = np.nonzero(apply_t)
             if len(f):
                 self.authority.receive(w, pol, m, pop.region[f], pop.sector[f], f, pop.listed[f], apply_t[f, m])
@@ -350,7 +353,9 @@ class ReflowModel(mesa.Model):
             p.stock -= t
         if np.isfinite(self.quota_bank[m]):
             self.quota_bank[m] -= shipped
-        price = np.array([self._export_parity(pol, m, int(r)) for r in reg])
+        # A licence is scarce: the exporter sells at the destination's expected spot price when that is above
+        # export parity (the licence rent: Japanese buyers paid ~15 USD/kg for quota licences in 2010 [V2]).
+        price = np.array([max(self._export_parity(pol, m, int(r)), float(self.p_ex_exp[m, r])) for r in reg])
         self._deliver(firms, m, sent, price, CN)
         np.add.at(self.rec["exports_cn"][self.week, m], reg, sent)
         np.add.at(self._unmet_cn[:, m], firms, ordered - sent)
@@ -392,9 +397,11 @@ class ReflowModel(mesa.Model):
                 net[j, CN] = self.p_cn_exp[m]
             open_ = np.ones_like(net, bool)
             sup_alloc = allocate_offers(sup_vol, net, beta, open_, weights) if len(s_idx) else np.zeros((0, NR))
-            sup_base_ask = np.array([self.suppliers[i].ask(float(parity[m, self.sup_region[i]]))
-                                     for i in s_idx])
-            self._cn_alt_offers[m] = (s_idx, sup_alloc[:, CN] if len(s_idx) else np.zeros(0), sup_base_ask)
+            sup_cost = np.array([self.suppliers[i].cost for i in s_idx])
+            sup_shade = np.array([self.suppliers[i].shade for i in s_idx])
+            # Asks at the destination's parity, shaded by stock, never below delivered cost.
+            sup_cn_ask = np.maximum(sup_cost * (1 + self.freight[m]), parity[m, CN] * sup_shade)
+            self._cn_alt_offers[m] = (s_idx, sup_alloc[:, CN] if len(s_idx) else np.zeros(0), sup_cn_ask)
 
             mk = np.flatnonzero(pop.is_magnet_maker) if m == MAGNET else np.zeros(0, np.int64)
             if len(mk):
@@ -411,7 +418,7 @@ class ReflowModel(mesa.Model):
                     mk_alloc = np.where(bound[:, None] & abroad, mk_alloc * pol.et_approval, mk_alloc)
                 unit_cost = self._magnet_unit_cost(mk_org)
                 shade = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(pop.goods[mk], 1e-9)) ** 0.25
-                mk_base_ask = np.maximum(unit_cost, parity[m, mk_org] * shade)
+                mk_shade = shade
             sp = [(k, s) for k, s in self.stockpiles.items() if s.material == m and k in pol.active_ids]
 
             prods = [p for p in self.producers if p.material == m]
@@ -443,13 +450,13 @@ class ReflowModel(mesa.Model):
                 if len(s_idx):
                     fr = np.where(sup_org == r, 1.0, 1.0 + self.freight[m])
                     a_q.append(sup_alloc[:, r])
-                    a_p.append(sup_base_ask * fr * (1.0 + pol.tariff[m, r, sup_org]))
+                    a_p.append(np.maximum(sup_cost * fr * (1.0 + pol.tariff[m, r, sup_org]), parity[m, r] * sup_shade))
                     a_kind.append(np.full(len(s_idx), 0))
                     a_i.append(np.arange(len(s_idx)))
                 if len(mk):
                     fr = np.where(mk_org == r, 1.0, 1.0 + self.freight[m])
                     a_q.append(mk_alloc[:, r])
-                    a_p.append(mk_base_ask * fr * (1.0 + pol.tariff[m, r, mk_org]))
+                    a_p.append(np.maximum(unit_cost * fr * (1.0 + pol.tariff[m, r, mk_org]), parity[m, r] * mk_shade))
                     a_kind.append(np.full(len(mk), 1))
                     a_i.append(np.arange(len(mk)))
                 if open_cn[r] and cn_scale > 0:
@@ -458,6 +465,15 @@ class ReflowModel(mesa.Model):
                     a_p.append(p_ask * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN]))
                     a_kind.append(np.full(len(prods), 2))
                     a_i.append(np.arange(len(prods)))
+                # Firms holding far more than they want resell the excess (the ex-China spot market is largely
+                # stock changing hands in a crunch); they ask what they would bid themselves at target cover.
+                long_f = np.flatnonzero((pop.region == r) & (target[:, m] > 0)
+                                        & (pop.stock[:, m] > RESALE_ABOVE * target[:, m]))
+                if len(long_f):
+                    a_q.append(pop.stock[long_f, m] - RESALE_DOWN_TO * target[long_f, m])
+                    a_p.append(np.full(len(long_f), parity[m, r] * (1.0 + ROUTINE_MARKUP)))
+                    a_kind.append(np.full(len(long_f), 4))
+                    a_i.append(long_f)
                 for j, (_, s) in enumerate(sp):
                     if s.region == r:
                         rate = next(rt for (rr, mm, rt) in pol.releases if rr == r and mm == m)
@@ -481,7 +497,11 @@ class ReflowModel(mesa.Model):
                     sup_org[np.minimum(idx, max(len(s_idx) - 1, 0))] if len(s_idx) else np.zeros_like(idx),
                     pop.region[mk[np.minimum(idx, max(len(mk) - 1, 0))]] if len(mk) else np.zeros_like(idx),
                     np.full_like(idx, CN)], default=r)
-                self._book_spot(m, r, firms, got, cl.price, cl.ask_fill, origins)
+                resale = kind == 4
+                if resale.any():
+                    np.subtract.at(pop.stock[:, m], idx[resale], cl.ask_fill[resale])
+                self._book_spot(m, r, firms, got, cl.price, np.where(resale, 0.0, cl.ask_fill), origins,
+                                float(cl.ask_fill[resale].sum()))
                 for kd, arr in ((0, sup_sold), (1, mk_sold), (2, cn_sold)):
                     sel = kind == kd
                     np.add.at(arr, idx[sel], cl.ask_fill[sel])
@@ -505,11 +525,14 @@ class ReflowModel(mesa.Model):
                 self.quota_bank[m] = max(0.0, self.quota_bank[m] - float(cn_sold.sum()))
 
     def _book_spot(self, m: int, r: int, firms: np.ndarray, got: np.ndarray, price: float,
-                   ask_fill: np.ndarray, origins: np.ndarray) -> None:
+                   ask_fill: np.ndarray, origins: np.ndarray, resold: float) -> None:
+        """Book a spot clearing: buyers' stock, the price ledger (all purchases) and, for material that came
+        into the region (not resold between its firms), deliveries and flows by origin."""
         pop = self.pop
         pop.stock[firms, m] += got
-        self._received[firms, m] += got
         vol = float(got.sum())
+        imported = 1.0 - resold / max(vol, 1e-12)
+        self._received[firms, m] += got * imported
         self._vol[m, r] += vol
         self._val[m, r] += vol * price
         np.add.at(self.rec["flow"][self.week, m, :, r], origins, ask_fill)
@@ -531,7 +554,7 @@ class ReflowModel(mesa.Model):
             s_idx, s_vol, s_ask = self._cn_alt_offers[m]
             s_vol = np.array([min(v, max(0.0, self.suppliers[i].stock)) for i, v in zip(s_idx, s_vol, strict=True)])
             ask_q = np.concatenate([p_stock, s_vol])
-            ask_p = np.concatenate([p_ask, s_ask * (1 + self.freight[m]) if len(s_idx) else np.zeros(0)])
+            ask_p = np.concatenate([p_ask, s_ask])
             bid_q = self.domestic.demand_week[m] * self._dom_shape
             bid_p = self.p_ref[m] * DOMESTIC_GRID
             cl = clear_call_auction(bid_q, bid_p, ask_q, ask_p, k=0.5)

@@ -81,10 +81,16 @@ class AltSupplier(Agent):
         self.output = self.online if worth else min(self.online, contracted)
         self.stock += self.output
 
-    def ask(self, expected_price: float) -> float:
-        """Reservation price on the spot market: never below cost, shaded by how much stock is piling up."""
+    @property
+    def shade(self) -> float:
+        """Factor (<= 1) by which the supplier shades its asks when more than two weeks of output pile up."""
         cover = self.stock / max(self.online, 1e-9) if self.online > 0 else 1.0
-        return max(self.cost, expected_price * min(1.0, 2.0 / max(cover, 1e-9)) ** 0.25)
+        return min(1.0, 2.0 / max(cover, 1e-9)) ** 0.25
+
+    def ask(self, expected_price: float, delivery_factor: float = 1.0) -> float:
+        """Reservation price on the spot market: the destination's expected price shaded by stock, never below
+        cost times the delivery factor (freight, tariff) to get there."""
+        return max(self.cost * delivery_factor, expected_price * self.shade)
 
     def consider_investing(self, week: int, expected_price: float, floor: float, offtake_cover: float,
                            policy: PolicyState) -> bool:
