@@ -74,7 +74,7 @@ class Recorder:
         """The tidy table: week, date, variable, material, origin, region, value.
 
         Region-dimensioned variables are written for importing regions only (China's market is `price_cn`);
-        `flow` rows that are zero throughout are dropped.
+        `flow` series that are zero throughout are dropped, and so are weeks without an observation (NaN).
         """
         T = self.weeks if weeks is None else weeks
         week = np.arange(T, dtype=np.int64)
@@ -116,6 +116,8 @@ class Recorder:
                                    dtype=object), T),
             "value": value.astype(np.float64),
         })
+        # No observation yet (e.g. a licence wait before the first decision): no row, rather than a NaN value.
+        frame = frame[np.isfinite(value)].reset_index(drop=True)
         for col in ("variable", "material", "origin", "region"):
             frame[col] = frame[col].astype("string")
         frame["date"] = frame["date"].dt.date if hasattr(frame["date"], "dt") else frame["date"]

@@ -1,0 +1,144 @@
+"""`reflow.run` / `reflow run`: the output contract of docs/outputs.md, no silent overwrites, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import reflow
+from reflow import api
+from reflow.cli import main
+from reflow.errors import ResultExistsError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "outputs.md"
+SHORT = ["scenario.weeks=40", "scenario.start=2025-02-03"]
+
+
+def _documented_variables() -> set[str]:
+    text = DOC.read_text()
+    section = text.split("## `timeseries.parquet`")[1].split("## `summary.json`")[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M)) - {"week", "date", "variable", "material",
+                                                                          "origin", "region", "value"}
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory: pytest.TempPathFactory) -> api.RunResult:
+    out = tmp_path_factory.mktemp("runs")
+    return reflow.run(CONFIGS / "controls_2025.toml", seed=3, overrides=SHORT, out=out, run_id="r1", figures=False)
+
+
+def test_run_folder_holds_the_contract(short_run: api.RunResult) -> None:
+    path = short_run.path
+    assert path is not None and path.name == "r1" and path.parent.name == "controls_2025"
+    names = {p.name for p in path.iterdir()}
+    assert {"config.toml", "config.json", "manifest.json", "timeseries.parquet", "summary.json"} <= names
+    assert not [n for n in names if n.startswith(".")]
+    manifest = json.loads((path / "manifest.json").read_text())
+    for key in ("reflow_version", "git_commit", "git_dirty", "seed", "scenario", "config_file", "overrides",
+                "started_at", "finished_at", "wall_time_s", "python", "mesa_version", "platform", "files"):
+        assert key in manifest, key
+    assert manifest["seed"] == 3 and manifest["reflow_version"] == reflow.__version__
+    assert manifest["overrides"] == {"scenario.weeks": 40, "scenario.start": "2025-02-03"}
+    # The manifest's checksums match the files (so a reader can tell a result is complete and untouched).
+    import hashlib
+
+    for name, digest in manifest["files"].items():
+        assert hashlib.sha256((path / name).read_bytes()).hexdigest() == digest
+    # The resolved config reproduces the run exactly.
+    again = reflow.run(path / "config.toml", seed=3, out=None)
+    pd.testing.assert_frame_equal(again.timeseries, short_run.timeseries)
+
+
+def test_timeseries_schema_and_variables(short_run: api.RunResult) -> None:
+    table = pq.read_table(short_run.path / "timeseries.parquet")
+    assert [(f.name, str(f.type)) for f in table.schema] == [
+        ("week", "int64"), ("date", "date32[day]"), ("variable", "string"), ("material", "string"),
+        ("origin", "string"), ("region", "string"), ("value", "double")]
+    df = pd.read_parquet(short_run.path / "timeseries.parquet")
+    assert set(df["variable"].unique()) == _documented_variables()
+    assert df["week"].min() == 0 and df["week"].max() == 39
+    assert not df.duplicated(["week", "variable", "material", "origin", "region"]).any()
+    # Unused dimensions are null: origin only on flows, no material on production_lost_share.
+    assert df.loc[df.variable != "flow", "origin"].isna().all()
+    assert df.loc[df.variable == "flow", "origin"].notna().all()
+    assert df.loc[df.variable == "production_lost_share", "material"].isna().all()
+    assert df.loc[df.variable == "price_cn", "region"].isna().all()
+    assert df["value"].notna().all()
+
+
+def test_summary_has_documented_fields(short_run: api.RunResult) -> None:
+    s = json.loads((short_run.path / "summary.json").read_text())
+    assert s == json.loads(json.dumps(short_run.summary))
+    assert set(s["materials"]) == {"ndpr_oxide", "dy_oxide", "tb_oxide", "ndfeb_magnet"}
+    for m in s["materials"].values():
+        assert {"peak_price_multiple", "peak_price_date", "peak_price_region", "peak_price_multiple_by_region",
+                "weeks_in_shortage", "cumulative_shortage_share", "final_non_china_share",
+                "time_to_recover_weeks"} <= set(m)
+    assert {"production_lost_share", "production_lost_share_by_region", "first_production_loss_date",
+            "approval_share", "mean_licence_wait_days", "licence_applications"} <= set(s["overall"])
+    flat = api.flatten_summary(s)
+    assert "dy_oxide.peak_price_multiple" in flat and "overall.approval_share" in flat
+    assert all(not isinstance(v, dict | list) for v in flat.values())
+
+
+def test_existing_run_is_not_overwritten_without_force(short_run: api.RunResult) -> None:
+    out = short_run.path.parents[1]
+    before = (short_run.path / "timeseries.parquet").read_bytes()
+    with pytest.raises(ResultExistsError, match="--force"):
+        reflow.run(CONFIGS / "controls_2025.toml", seed=4, overrides=SHORT, out=out, run_id="r1", figures=False)
+    assert (short_run.path / "timeseries.parquet").read_bytes() == before
+    forced = reflow.run(CONFIGS / "controls_2025.toml", seed=4, overrides=SHORT, out=out, run_id="r1",
+                        figures=False, force=True)
+    assert json.loads((forced.path / "manifest.json").read_text())["seed"] == 4
+    assert not [p for p in out.joinpath("controls_2025").iterdir() if p.name.startswith(".")]
+
+
+def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "_write_parquet", boom)
+    with pytest.raises(KeyboardInterrupt):
+        reflow.run(CONFIGS / "baseline.toml", overrides=SHORT, out=tmp_path, run_id="x", figures=False)
+    assert not (tmp_path / "baseline" / "x").exists()
+    assert list((tmp_path / "baseline").iterdir()) == []
+
+
+def test_same_seed_twice_gives_identical_parquet_values(tmp_path: Path) -> None:
+    a = reflow.run(CONFIGS / "quota_2010.toml", seed=5, overrides=["scenario.weeks=60"], out=tmp_path, run_id="a",
+                   figures=False)
+    b = reflow.run(CONFIGS / "quota_2010.toml", seed=5, overrides=["scenario.weeks=60"], out=tmp_path, run_id="b",
+                   figures=False)
+    ta = pq.read_table(a.path / "timeseries.parquet")
+    tb = pq.read_table(b.path / "timeseries.parquet")
+    assert ta.equals(tb)
+
+
+def test_cli_run_prints_summary_and_writes_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", str(CONFIGS / "controls_2025.toml"), "--seed", "2", "--out", str(tmp_path), "-q",
+                 "--set", "scenario.weeks=30", "--set", "scenario.start=2025-03-03", "--run-id", "cli"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Scenario controls_2025" in out and "dy_oxide" in out and "Results written to" in out
+    figs = sorted(p.name for p in (tmp_path / "controls_2025" / "cli" / "figures").glob("*.png"))
+    assert len(figs) >= 4
+    # Running it again without --force is refused with exit code 2 and the folder is kept.
+    code = main(["run", str(CONFIGS / "controls_2025.toml"), "--out", str(tmp_path), "-q", "--no-figures",
+                 "--set", "scenario.weeks=30", "--run-id", "cli"])
+    assert code == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_cli_run_bad_override_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", str(CONFIGS / "baseline.toml"), "--out", str(tmp_path), "--set",
+                 "licensing.approval_rate=1.5"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "baseline.toml" in err and "licensing.approval_rate = 1.5" in err and "Traceback" not in err
+    assert not (tmp_path / "baseline").exists()
