@@ -15,3 +15,15 @@ MINIMAL_RAW: dict[str, Any] = {"scenario": {"name": "unit", "start": "2025-01-06
 def minimal_raw() -> dict[str, Any]:
     """A fresh copy of the minimal raw config dict (safe to mutate)."""
     return copy.deepcopy(MINIMAL_RAW)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked slow unless asked for (`-m slow`, or REFLOW_SLOW=1 to run everything)."""
+    import os
+
+    if os.environ.get("REFLOW_SLOW") == "1" or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow or REFLOW_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
