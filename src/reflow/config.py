@@ -26,6 +26,7 @@ __all__ = [
     "dump_toml",
     "load_config",
     "load_raw",
+    "merge_raw",
     "parse_set_args",
     "validate",
 ]
@@ -531,16 +532,59 @@ class Scenario(_Base):
 # --------------------------------------------------------------------------------------------------- loading
 
 
-def load_raw(path: str | Path) -> dict[str, Any]:
-    """Parse a TOML file into a plain dict (not validated). Raises ConfigError for a missing or broken file."""
+def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Parse a TOML file into a plain dict (not validated). Raises ConfigError for a missing or broken file.
+
+    A file may start from another with ``extends = "other.toml"`` (a path relative to the file): tables are
+    merged key by key, ``policy`` and ``suppliers`` entries with the same ``id`` are merged and new ones are
+    appended, and any other value in the file replaces the base's. Forward scenarios use it to add events to
+    ``controls_2025.toml`` without copying it.
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found (check the path; bundled scenarios are in configs/)")
     try:
         with p.open("rb") as fh:
-            return tomllib.load(fh)
+            raw = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    base_ref = raw.pop("extends", None)
+    if base_ref is None:
+        return raw
+    if not isinstance(base_ref, str):
+        raise ConfigError(f"{p}: extends = {base_ref!r}: expected the path of a base config, e.g. "
+                          'extends = "../controls_2025.toml"')
+    base_path = (p.parent / base_ref).resolve()
+    if base_path in _seen or base_path == p.resolve():
+        raise ConfigError(f"{p}: extends = {base_ref!r}: configs extend each other in a loop")
+    if not base_path.is_file():
+        raise ConfigError(f"{p}: extends = {base_ref!r}: no such file ({base_path}); the path is relative to {p}")
+    return merge_raw(load_raw(base_path, (*_seen, p.resolve())), raw)
+
+
+def merge_raw(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge config dicts: tables key by key, id-keyed lists (policy, suppliers) by id, anything else replaced."""
+    import copy
+
+    out = copy.deepcopy(dict(base))
+    for k, v in top.items():
+        b = out.get(k)
+        if isinstance(b, dict) and isinstance(v, dict):
+            out[k] = merge_raw(b, v)
+        elif k in ("policy", "suppliers") and isinstance(b, list) and isinstance(v, list):
+            merged = list(b)
+            ids = [it.get("id") if isinstance(it, dict) else None for it in merged]
+            for it in v:
+                i = it.get("id") if isinstance(it, dict) else None
+                if i is not None and i in ids:
+                    merged[ids.index(i)] = merge_raw(merged[ids.index(i)], it)
+                else:
+                    merged.append(copy.deepcopy(it))
+                    ids.append(i)
+            out[k] = merged
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
 
 
 def parse_set_args(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
