@@ -436,7 +436,8 @@ class _Table:
         if keys and _fills_materials(cls, name):
             extra.append("A partial table keeps the defaults for the materials it does not name.")
         elif keys and field.default_factory is not None:
-            extra.append("A table in a config replaces the whole default table.")
+            extra.append("A table given in a config replaces the whole default table; so does `--set` on one of "
+                         "its keys when the file does not spell the table out.")
         bare = _unwrap(field.annotation)[0]
         if typing.get_origin(bare) is typing.Literal and not _vocab(bare):
             extra.append("One of " + ", ".join(f"`{a}`" for a in typing.get_args(bare)) + ".")
@@ -504,8 +505,9 @@ PREAMBLE = """\
      `.venv/bin/python docs/gen_parameters.py > docs/parameters.md` (tests/test_docs.py checks it is current). -->
 
 Every key a scenario file can set, with its meaning, unit, allowed range, default and the source of the default.
-A key path is what `--set` takes (`reflow run configs/baseline.toml --set licensing.approval_rate=0.4`); in a
-TOML file the same key is `approval_rate = 0.4` under `[licensing]`. Placeholders: `<material>` is one of
+A key path is what `--set` takes (`reflow run configs/baseline.toml --set manufacturers.front_load_weeks=8`); in
+a TOML file the same key is `front_load_weeks = 8` under `[manufacturers]`. Entries of `[[suppliers]]` and
+`[[policy]]` are addressed by id: `--set policy.apr2025.approval_rate=0.4`. Placeholders: `<material>` is one of
 `ndpr_oxide`, `dy_oxide`, `tb_oxide`, `ndfeb_magnet`; `<region>` one of `CN`, `US`, `EU`, `JPKR`, `AU`, `CA`,
 `HUB`, `ROW`; `<sector>` one of `automotive`, `wind`, `electronics`, `defence`, `magnet` (the non-Chinese magnet
 makers); `<id>` the `id` of a supplier or policy event. How each parameter enters the model is in
