@@ -528,10 +528,23 @@ for the mechanism as well as for the value (`[V2]` then `[R]`), both appear, and
 """
 
 
+def _file_keys() -> list[str]:
+    """Keys the loader reads before validation (``extends``), documented from `reflow.config.load_raw`."""
+    doc = inspect.getdoc(C.load_raw) or ""
+    paras = [" ".join(p.split()) for p in doc.split("\n\n")]
+    text = next((p for p in paras if "extends" in p), None)
+    if text is None:
+        return []
+    text = text.replace("``", "`")
+    return ["## File-level keys", "", "Read by the loader before validation (`reflow.config.load_raw`).", "",
+            "| key | meaning |", "|---|---|", f"| `extends` | {_cell(text)} |", ""]
+
+
 def render() -> str:
     """The whole of docs/parameters.md."""
     notes = _Notes()
     out = [PREAMBLE.format(tag_rows="\n".join(f"| **{t}** | {m} |" for t, m in TAG_ROWS))]
+    out += _file_keys()
     for name, cls, intro in SECTIONS:
         t = _Table()
         if cls is C.Materials:
