@@ -93,7 +93,7 @@ class _StopAfter(Executor):
         self.n = n
 
     def run(self, tasks):
-        for i, batch in enumerate(InProcessExecutor().run(tasks)):
+        for i, batch in enumerate(InProcessExecutor(flush_s=0).run(tasks)):
             if i == self.n:
                 raise KeyboardInterrupt
             yield batch

@@ -14,7 +14,9 @@ so the caller can persist everything that finished at once in one write. Every t
   its worker killed; workers ignore Ctrl-C, and exit when the sweep process dies (their pipe closes).
 - `DaskExecutor`: an existing Dask cluster (``--scheduler tcp://host:8786``) or an embedded ``LocalCluster``
   (``--scheduler local``). Dask itself reschedules the tasks of a dead worker and gives up after
-  ``distributed.scheduler.allowed-failures`` (``KilledWorker``), which we record as ``crashed``.
+  ``distributed.scheduler.allowed-failures`` (``KilledWorker``); since it blames every task the dead worker
+  held, each such run is tried once more alone at the end, and recorded as ``crashed`` if it kills that worker
+  too.
 """
 
 from __future__ import annotations
@@ -49,13 +51,27 @@ class Executor:
 
 
 class InProcessExecutor(Executor):
-    """Runs tasks one after another in this process."""
+    """Runs tasks one after another in this process.
+
+    Results are handed back at least every `flush_s` seconds (a kill loses at most that much work), so that very
+    cheap runs are not dominated by one store write each.
+    """
 
     description = "in this process"
 
+    def __init__(self, flush_s: float = 0.25) -> None:
+        self.flush_s = flush_s
+
     def run(self, tasks: Sequence[RunTask]) -> Iterator[list[RunResult]]:
+        batch: list[RunResult] = []
+        last = time.monotonic()
         for task in tasks:
-            yield [execute(task)]
+            batch.append(execute(task))
+            if time.monotonic() - last >= self.flush_s:
+                yield batch
+                batch, last = [], time.monotonic()
+        if batch:
+            yield batch
 
 
 # ----------------------------------------------------------------------------------------------- local processes
@@ -221,7 +237,7 @@ class DaskExecutor(Executor):
 
         if self.address is None:
             cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=":0")
             return Client(cluster), cluster
         try:
             client = Client(self.address, timeout=f"{self.connect_timeout}s")
@@ -230,9 +246,26 @@ class DaskExecutor(Executor):
                               "with `dask scheduler` and workers with `dask worker ADDRESS`") from None
         return client, None
 
-    def run(self, tasks: Sequence[RunTask]) -> Iterator[list[RunResult]]:
-        from distributed import as_completed
+    @staticmethod
+    def _outcome(fut: Any, task: RunTask) -> RunResult | None:
+        """The result of a finished future; None when Dask gave up because workers died (KilledWorker)."""
         from distributed.scheduler import KilledWorker
+
+        if fut.status == "finished":
+            return fut.result()
+        if fut.status == "cancelled":
+            return RunResult(task.run_id, "crashed", error="the Dask task was cancelled")
+        exc = fut.exception()
+        if isinstance(exc, KilledWorker):
+            return None
+        if isinstance(exc, ImportError):
+            raise ReflowError(f"the Dask workers cannot import reflow ({exc}); install reflow in the workers' "
+                              "environment") from None
+        return RunResult(task.run_id, "crashed", error=f"{type(exc).__name__}: {exc}"[:2000])
+
+    def run(self, tasks: Sequence[RunTask]) -> Iterator[list[RunResult]]:
+        import distributed
+        from distributed import as_completed
 
         client, cluster = self._connect()
         pending: dict[str, tuple[Any, RunTask]] = {}
@@ -256,33 +289,37 @@ class DaskExecutor(Executor):
                         return
 
             submit(window)
+            suspects: list[RunTask] = []
             for futures in ac.batches():
                 batch: list[RunResult] = []
                 for fut in futures:
                     _, task = pending.pop(fut.key)
-                    if fut.status == "finished":
-                        batch.append(fut.result())
-                    elif fut.status == "cancelled":
-                        batch.append(RunResult(task.run_id, "crashed", error="the Dask task was cancelled"))
+                    result = self._outcome(fut, task)
+                    if result is None:  # a worker died holding it: maybe its fault, maybe a neighbour's
+                        suspects.append(task)
                     else:
-                        exc = fut.exception()
-                        if isinstance(exc, KilledWorker):
-                            batch.append(RunResult(task.run_id, "crashed", error=f"Dask gave up: {exc}"))
-                        elif isinstance(exc, ImportError):
-                            raise ReflowError(f"the Dask workers cannot import reflow ({exc}); install reflow "
-                                              "in the workers' environment") from None
-                        else:
-                            batch.append(RunResult(task.run_id, "crashed",
-                                                   error=f"{type(exc).__name__}: {exc}"[:2000]))
+                        batch.append(result)
                     fut.release()
                 submit(len(futures))
                 if batch:
                     yield batch
+            # Dask blames every task a dying worker held. Run each suspect once more, alone on the cluster:
+            # the run that kills its worker again is the culprit (recorded as crashed), the others finish.
+            for task in suspects:
+                fut = client.submit(execute, task, key=f"reflow-retry-{token}-{task.run_id}", pure=False)
+                pending[fut.key] = (fut, task)
+                distributed.wait(fut)
+                pending.pop(fut.key)
+                result = self._outcome(fut, task)
+                fut.release()
+                yield [result or RunResult(task.run_id, "crashed", attempts=2,
+                                           error="Dask workers died running this run, also when it ran alone "
+                                                 "(KilledWorker): a crash in native code or the OOM killer?")]
         finally:
             try:
                 if pending:
                     client.cancel([f for f, _ in pending.values()], force=True)
-            except Exception:  # noqa: BLE001 - best effort while shutting down
+            except Exception:
                 logger.debug("cancelling Dask futures failed", exc_info=True)
             client.close()
             if cluster is not None:

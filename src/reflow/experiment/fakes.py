@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["analytic", "crash_always", "crash_once", "failing", "hang", "ishigami", "noisy_linear", "write_fake_sweep"]
+__all__ = ["analytic", "crash_always", "crash_once", "failing", "hang", "interaction", "ishigami", "noisy_linear", "write_fake_sweep"]
 
 
 def _inputs(scenario: Any) -> tuple[float, float, float]:
@@ -81,6 +81,12 @@ def ishigami(scenario: Any, seed: int) -> tuple[dict[str, Any], Any]:
     x1, x2, x3 = (-math.pi + 2 * math.pi * v for v in u)
     y = math.sin(x1) + 7.0 * math.sin(x2) ** 2 + 0.1 * x3**4 * math.sin(x1)
     return {"y": y}, None
+
+
+def interaction(scenario: Any, seed: int) -> tuple[dict[str, Any], Any]:
+    """y = 4 u1 + u2 + 2 u1 u2 (u3 inert): a clear Morris ranking u1 > u2 > u3 = 0, with sigma(u3) = 0."""
+    u1, u2, _ = _inputs(scenario)
+    return {"y": 4.0 * u1 + u2 + 2.0 * u1 * u2}, None
 
 
 def failing(scenario: Any, seed: int) -> tuple[dict[str, Any], Any]:

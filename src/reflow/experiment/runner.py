@@ -172,7 +172,7 @@ def execute(task: RunTask) -> RunResult:
             if small is not None:
                 small.insert(0, "run_id", task.run_id)
         return RunResult(task.run_id, "ok", row, wall_time_s=time.perf_counter() - t0, timeseries=small)
-    except Exception as exc:  # noqa: BLE001 - every failure of a run is recorded, none stops the sweep
+    except Exception as exc:
         msg = f"{type(exc).__name__}: {exc}".strip()
         return RunResult(task.run_id, "error", error=msg[:2000], traceback=traceback.format_exc(),
                          wall_time_s=time.perf_counter() - t0)

@@ -131,6 +131,7 @@ class PartDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.schema: pa.Schema | None = None
+        self.written = 0  # parts written by this process since the last compaction
 
     def parts(self) -> list[Path]:
         """Visible parts, oldest first (names start with a millisecond timestamp)."""
@@ -178,6 +179,7 @@ class PartDir:
         self.schema = target
         name = name or self._new_name()
         self._write(_conform(table, target), name)
+        self.written += 1
         return name
 
     def compact(self, drop_run_ids: Iterable[str] = (), schema: pa.Schema | None = None) -> None:
@@ -215,6 +217,7 @@ class PartDir:
             p.unlink(missing_ok=True)
         intent.unlink(missing_ok=True)
         self.schema = schema
+        self.written = 0
 
     def read_column(self, column: str) -> list[Any]:
         """All values of one column across parts (cheap: reads only that column)."""

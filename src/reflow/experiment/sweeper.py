@@ -215,16 +215,26 @@ def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
     return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"root_seed": int(root)})})
 
 
-def _check_points(tasks: Sequence[RunTask]) -> None:
-    """Validate every design point's scenario before anything runs (one clear error, not N failed runs)."""
+def _check_points(tasks: Sequence[RunTask], limit: int = 300) -> None:
+    """Validate design points' scenarios before anything runs (one clear error, not N failed runs).
+
+    Up to `limit` points are all checked; in bigger designs, the points holding each parameter's smallest and
+    largest value and `limit` evenly spaced others (a bad value almost always sits at the end of a range).
+    """
     from reflow.config import apply_overrides, validate
 
-    seen: set[int] = set()
+    points = list({t.point_id: t for t in tasks}.values())
+    if len(points) > limit:
+        keep = {round(i * (len(points) - 1) / (limit - 1)) for i in range(limit)}
+        for key in points[0].params:
+            try:
+                ranked = sorted(range(len(points)), key=lambda i: points[i].params[key])
+            except TypeError:
+                continue
+            keep.update((ranked[0], ranked[-1]))
+        points = [points[i] for i in sorted(keep)]
     bad: list[str] = []
-    for t in tasks:
-        if t.point_id in seen:
-            continue
-        seen.add(t.point_id)
+    for t in points:
         try:
             validate(apply_overrides(t.base, t.overrides), source=f"design point {t.point_id} {t.params}")
         except ConfigError as exc:
@@ -383,7 +393,7 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                 _log_errors(out, by_id, batch)
                 ran += len(batch)
                 counts.update(r.status for r in batch)
-                if len(store.runs.parts()) >= _COMPACT_EVERY:
+                if store.runs.written >= _COMPACT_EVERY:
                     store.compact()
                 if bar is not None:
                     for r in batch:

@@ -1,0 +1,154 @@
+"""Sweep analysis: per-point confidence intervals, Sobol' indices on the Ishigami function, Morris screening."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reflow.experiment import analyze, sweep
+from reflow.experiment.analysis import point_means, sobol_indices
+from reflow.experiment.fakes import write_fake_sweep
+
+FAKES = "reflow.experiment.fakes"
+
+ISHIGAMI = """[sweep]
+name = "ishigami"
+root_seed = 3
+
+[design]
+method = "{method}"
+samples = {samples}
+
+[[parameters]]
+key = "licensing.approval_rate"
+low = 0.0
+high = 1.0
+
+[[parameters]]
+key = "licensing.overrun_probability"
+low = 0.0
+high = 1.0
+
+[[parameters]]
+key = "licensing.return_probability"
+low = 0.0
+high = 1.0
+"""
+X1, X2, X3 = "licensing.approval_rate", "licensing.overrun_probability", "licensing.return_probability"
+
+
+def test_point_means_and_confidence_intervals():
+    runs = pd.DataFrame({
+        "point_id": [0, 0, 0, 1, 1, 1, 2],
+        "status": ["ok", "ok", "ok", "ok", "ok", "error", "ok"],
+        "a": [0.1, 0.1, 0.1, 0.5, 0.5, 0.5, 0.9],
+        "y": [1.0, 2.0, 3.0, 10.0, 12.0, np.nan, 7.0],
+    })
+    t = point_means(runs, ["a"], ["y"]).set_index("point_id")
+    assert t.loc[0, "mean"] == 2.0 and t.loc[0, "n"] == 3 and t.loc[0, "n_failed"] == 0
+    half = 1.0 / np.sqrt(3) * 4.302652729911275  # t(0.975, 2) * sd / sqrt(n), sd = 1
+    assert t.loc[0, "ci_low"] == pytest.approx(2.0 - half) and t.loc[0, "ci_high"] == pytest.approx(2.0 + half)
+    assert t.loc[1, "n"] == 2 and t.loc[1, "n_failed"] == 1 and t.loc[1, "mean"] == 11.0
+    assert t.loc[2, "n"] == 1 and np.isnan(t.loc[2, "ci_low"])  # one replicate: no interval
+    assert t.loc[2, "a"] == 0.9
+
+
+def test_confidence_intervals_cover_the_true_mean(tmp_path):
+    """y = 10 a + N(0, 1): about 95% of the per-point 95% intervals hold 10 a."""
+    body = ("[sweep]\nname = \"cover\"\nreplicates = 8\nroot_seed = 1\nseeds = \"independent\"\n"
+            "[[parameters]]\nkey = \"licensing.approval_rate\"\nlow = 0.0\nhigh = 1.0\nsteps = 200\n")
+    cfg = write_fake_sweep(tmp_path, body)
+    sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:noisy_linear")
+    res = analyze(tmp_path / "out")
+    p = res.points
+    truth = 10 * p["licensing.approval_rate"]
+    covered = ((p["ci_low"] <= truth) & (truth <= p["ci_high"])).mean()
+    assert 0.88 <= covered <= 0.99
+    assert (tmp_path / "out" / "analysis" / "points.csv").is_file()
+
+
+def _ishigami_runs(design: pd.DataFrame) -> pd.DataFrame:
+    from SALib.test_functions import Ishigami
+
+    x = -np.pi + 2 * np.pi * design[[X1, X2, X3]].to_numpy()
+    return pd.DataFrame({"point_id": design["point_id"], "status": "ok", "y": Ishigami.evaluate(x)})
+
+
+def test_sobol_indices_match_the_analytic_ishigami_values():
+    from reflow.experiment.designs import sobol_design
+    from reflow.experiment.sweep_config import ParameterSpec
+
+    d = sobol_design([ParameterSpec(key=k, low=0.0, high=1.0) for k in (X1, X2, X3)], 8192, seed=5)
+    s = sobol_indices(d, _ishigami_runs(d), [X1, X2, X3], ["y"])[0].set_index("parameter")
+    # analytic values: S1 = (0.314, 0.442, 0), ST = (0.558, 0.442, 0.244)
+    assert s["S1"].to_numpy() == pytest.approx([0.314, 0.442, 0.0], abs=0.04)
+    assert s["ST"].to_numpy() == pytest.approx([0.558, 0.442, 0.244], abs=0.04)
+    assert list(s["ST"].sort_values(ascending=False).index) == [X1, X2, X3]
+    assert (s["ST_conf"] > 0).all() and (s["ST_conf"] < 0.06).all()
+
+
+def test_sobol_sweep_recovers_the_ishigami_ranking(tmp_path):
+    """The whole path: a sobol sweep config, runs through the store, `reflow analyze`'s tables."""
+    cfg = write_fake_sweep(tmp_path, ISHIGAMI.format(method="sobol", samples=256))
+    res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:ishigami")
+    assert res.planned == 256 * 5
+    s = analyze(tmp_path / "out").sobol.set_index("parameter")
+    assert list(s["S1"].sort_values(ascending=False).index) == [X2, X1, X3]   # 0.44 > 0.31 > 0
+    assert s.loc[X3, "S1"] == pytest.approx(0.0, abs=0.1)
+    assert s.loc[X3, "ST"] < min(s.loc[X1, "ST"], s.loc[X2, "ST"])           # 0.24 < 0.44, 0.56
+    assert s.loc[X3, "ST"] > 0.1                                              # x3 acts through x1
+    assert pd.read_csv(tmp_path / "out" / "analysis" / "sobol.csv").shape == (3, 6)
+
+
+def test_sobol_second_order_and_skipped_metrics():
+    rng = np.random.default_rng(0)
+    from reflow.experiment.designs import sobol_design
+    from reflow.experiment.sweep_config import ParameterSpec
+
+    params = [ParameterSpec(key=k, low=0.0, high=1.0) for k in ("a", "b", "c")]
+    d = sobol_design(params, 256, seed=1, second_order=True)
+    runs = pd.DataFrame({"point_id": d["point_id"], "status": "ok",
+                         "y": d["a"] * d["b"] + 0.01 * rng.normal(size=len(d)), "flat": 1.0,
+                         "holes": np.where(d["point_id"] == 5, np.nan, d["c"])})
+    notes: list[str] = []
+    first, second = sobol_indices(d, runs, ["a", "b", "c"], ["y", "flat", "holes"], second_order=True, notes=notes)
+    assert set(first["metric"]) == {"y"}
+    s2 = second.set_index(["parameter_1", "parameter_2"])["S2"]
+    assert s2.loc[("a", "b")] > 0.1 > abs(s2.loc[("a", "c")])
+    assert any("flat: skipped, constant" in n for n in notes)
+    assert any("holes: skipped, 1 design points" in n for n in notes)
+
+
+def test_morris_screens_out_the_inert_parameter(tmp_path):
+    body = ISHIGAMI.format(method="morris", samples=20).replace("samples = 20", "samples = 20\nlevels = 4")
+    cfg = write_fake_sweep(tmp_path, body + '\n[outputs]\nmetrics = ["y"]\n')
+    res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:interaction")
+    assert res.planned == 20 * 4
+    m = analyze(tmp_path / "out").morris.set_index("parameter")
+    # y = 4 u1 + u2 + 2 u1 u2: effects of u1 are 4 + 2 u2 (mean 5), of u2 1 + 2 u1 (mean 2), of u3 zero
+    assert m.loc[X1, "mu_star"] == pytest.approx(5.0, abs=0.5)
+    assert m.loc[X2, "mu_star"] == pytest.approx(2.0, abs=0.5)
+    assert m.loc[X3, "mu_star"] == pytest.approx(0.0, abs=1e-9) and m.loc[X3, "sigma"] == pytest.approx(0.0)
+    assert m.loc[X1, "sigma"] > 0  # the interaction shows as spread of the effects
+
+
+def test_analyze_a_partial_sweep_says_so(tmp_path):
+    from reflow.experiment.executors import Executor, InProcessExecutor
+
+    class StopAfter(Executor):
+        description = "test"
+
+        def run(self, tasks):
+            for i, batch in enumerate(InProcessExecutor(flush_s=0).run(tasks)):
+                if i == 12:
+                    raise KeyboardInterrupt
+                yield batch
+
+    cfg = write_fake_sweep(tmp_path, ISHIGAMI.format(method="sobol", samples=8))
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:ishigami", executor=StopAfter())
+    a = analyze(tmp_path / "out")
+    assert any("12 of 40 runs are stored" in n for n in a.notes)
+    assert any("y: skipped, 28 design points" in n for n in a.notes)
+    assert a.sobol is not None and a.sobol.empty
