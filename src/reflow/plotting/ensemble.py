@@ -1,0 +1,210 @@
+"""Several runs of a scenario boiled down to weekly quantiles, for the ensemble and comparison figures.
+
+Runs are read one at a time, only the variables the figures need, and reduced to a few weekly traces
+(ex-China prices, shortage by region, ...) before the next run is read. Memory therefore grows with
+runs x traces (about 0.4 MB per run), never with the rows of every time series at once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from reflow.plotting._frames import (
+    Series,
+    approval_share,
+    ex_china_weighted,
+    flow_matrix,
+    hhi_from_shares,
+    licence_wait,
+    origin_shares,
+    rolling_mean,
+    total,
+)
+from reflow.plotting.flows import parse_period
+from reflow.plotting.style import MATERIALS, sort_codes
+
+if TYPE_CHECKING:
+    from reflow.plotting.load import RunResult
+
+__all__ = ["ALL", "EX_CHINA", "NEEDED_VARIABLES", "Ensemble", "reduce_run", "summarise"]
+
+#: Variables the ensemble figures read from each run (nothing else is loaded).
+NEEDED_VARIABLES = (
+    "price_cn", "price_ex_vwap", "price_ex_ask", "demand", "shortage", "inventory_cover_weeks",
+    "production_lost_share", "output_plan", "licence_applications", "licence_approvals", "licence_denials",
+    "licence_backlog", "licence_mean_wait_days", "flow", "alt_capacity", "alt_capacity_pipeline",
+)
+EX_CHINA = "EXCN"  # pseudo-region: all importing regions other than China together
+ALL = "ALL"  # pseudo-material: every material together
+SHARE_WINDOW = 13
+NOISY_WINDOW = 4
+
+Trace = tuple[str, str, str]  # (figure, panel, line)
+
+
+def _lost_overall(s: Series, regions: list[str]) -> pd.Series:
+    """Production lost (%) of all importing regions, weighted by planned output when the run records it."""
+    lost = s.wide("production_lost_share", ["region"])
+    plan = s.wide("output_plan", ["region"])
+    if not plan.empty and all(r in plan.columns for r in regions):
+        w = plan[regions].fillna(0.0)
+        return 100 * (lost[regions].fillna(0.0) * w).sum(axis=1) / w.sum(axis=1).replace(0.0, np.nan)
+    return 100 * lost[regions].mean(axis=1)
+
+
+def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
+               ) -> tuple[dict[Trace, pd.Series], dict[str, pd.DataFrame]]:
+    """The weekly traces and flow matrices ensemble figures draw, from one run.
+
+    Returns:
+        `{(figure, panel, line): weekly series}` and `{material: origin x destination tonnes}` over
+        [start, end].
+    """
+    out: dict[Trace, pd.Series] = {}
+    cn = s.wide("price_cn", ["material"])
+    short = s.wide("shortage")
+    cover = s.wide("inventory_cover_weeks")
+    demand = s.wide("demand")
+    cap = s.wide("alt_capacity", ["material"])
+    pipe = s.wide("alt_capacity_pipeline", ["material"])
+    backlog = s.wide("licence_backlog", ["material"])
+    applied = s.wide("licence_applications", ["material"])
+    flows: dict[str, pd.DataFrame] = {}
+    for m in s.materials():
+        if m in cn.columns:
+            out["prices", m, "price_cn"] = cn[m]
+        for var in ("price_ex_vwap", "price_ex_ask"):
+            y = ex_china_weighted(s, var, m)
+            if y.notna().any():
+                out["prices", m, var] = y
+        needy = []
+        if not demand.empty and m in demand.columns.get_level_values(0):
+            needy = [r for r in demand[m].columns if r != "CN" and demand[m][r].fillna(0).gt(0).any()]
+        if not short.empty and m in short.columns.get_level_values(0):
+            y = total(s, "shortage", m, exclude_regions=("CN",)).fillna(0.0)
+            out["shortages", m, EX_CHINA] = rolling_mean(y, NOISY_WINDOW)
+        if not cover.empty and m in cover.columns.get_level_values(0):
+            for r in needy or [r for r in cover[m].columns if r != "CN"]:
+                if r in cover[m].columns:
+                    out["inventories", m, r] = cover[m][r]
+            out["inventories", m, EX_CHINA] = ex_china_weighted(s, "inventory_cover_weeks", m)
+        shares = origin_shares(s, m, window=SHARE_WINDOW)
+        if shares.shape[1]:
+            for o in shares.columns:
+                out["supply_shares", m, str(o)] = shares[o]
+            out["supply_shares", m, "NONCN"] = 100.0 - (shares["CN"] if "CN" in shares.columns else 0.0)
+            out["supply_shares", "hhi", m] = hhi_from_shares(shares)
+        if m in cap.columns:
+            out["capacity", m, "operating"] = cap[m]
+        if m in pipe.columns:
+            out["capacity", m, "pipeline"] = pipe[m]
+        if m in applied.columns and applied[m].fillna(0).gt(0).any():
+            if m in backlog.columns:
+                out["licences", "backlog", m] = backlog[m]
+            out["licences", "wait", m] = licence_wait(s, m, window=NOISY_WINDOW)
+            out["licences", "share", m] = approval_share(s, m, window=NOISY_WINDOW)
+        mat = flow_matrix(s, m, start, end)
+        if not mat.empty:
+            flows[m] = mat
+    lost = s.wide("production_lost_share", ["region"])
+    regions = [r for r in lost.columns if isinstance(r, str) and r != "CN"]
+    for r in regions:
+        out["shortages", "lost", r] = 100 * lost[r]
+    if regions:
+        out["shortages", "lost", EX_CHINA] = rolling_mean(_lost_overall(s, regions), NOISY_WINDOW)
+    for var, line in (("licence_applications", "applications"), ("licence_approvals", "approvals"),
+                      ("licence_denials", "denials")):
+        if s.has(var):
+            out["licences", "flow", line] = rolling_mean(s.wide(var, [])["value"], NOISY_WINDOW)
+    if s.has("licence_backlog"):
+        out["licences", "backlog", ALL] = s.wide("licence_backlog", [])["value"]
+    if s.has("licence_mean_wait_days"):
+        out["licences", "wait", ALL] = licence_wait(s, window=NOISY_WINDOW)
+        out["licences", "share", ALL] = approval_share(s, window=NOISY_WINDOW)
+    return out, flows
+
+
+@dataclass
+class Ensemble:
+    """The runs of one scenario boiled down to quantiles per weekly trace."""
+
+    name: str
+    config: dict[str, Any]
+    seeds: list[Any]
+    stats: dict[Trace, pd.DataFrame]  # index dates; columns q05, q50, q95, mean
+    flows: dict[str, pd.DataFrame]  # mean over runs, tonnes
+    dates: pd.DatetimeIndex
+    flow_dates: pd.DatetimeIndex
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        """Number of runs."""
+        return len(self.seeds)
+
+    def get(self, figure: str, panel: str, line: str) -> pd.DataFrame | None:
+        """Quantiles of one trace, or None when no run has it."""
+        return self.stats.get((figure, panel, line))
+
+    def lines(self, figure: str, panel: str) -> list[str]:
+        """Line names present in a panel."""
+        return [k[2] for k in self.stats if k[0] == figure and k[1] == panel]
+
+    def panels(self, figure: str) -> list[str]:
+        """Panel names present in a figure, materials in canonical order."""
+        return sort_codes({k[1] for k in self.stats if k[0] == figure}, MATERIALS)
+
+
+def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = None,
+              name: str | None = None) -> Ensemble:
+    """Read runs one by one and reduce them to an `Ensemble` (quantiles across runs, week by week).
+
+    Args:
+        runs: finished runs of one scenario.
+        period: the period of the flow matrices (`"START:END"`); default the whole run.
+        name: the scenario name (default: the first run's).
+    """
+    if not runs:
+        raise ValueError("no runs to summarise")
+    lo, hi = parse_period(period)
+    start = pd.Timestamp(lo) if lo is not None else None
+    end = pd.Timestamp(hi) if hi is not None else None
+    collected: dict[Trace, list[pd.Series]] = defaultdict(list)
+    flow_sum: dict[str, pd.DataFrame] = {}
+    all_dates = pd.DatetimeIndex([])
+    for i, run in enumerate(runs):
+        s = Series(run.timeseries(NEEDED_VARIABLES))
+        run.drop_cache()
+        all_dates = all_dates.union(s.dates)
+        traces, flows = reduce_run(s, start, end)
+        for key, y in traces.items():
+            collected[key].append(y.rename(i))
+        for m, mat in flows.items():
+            flow_sum[m] = mat if m not in flow_sum else flow_sum[m].add(mat, fill_value=0.0)
+    stats: dict[Trace, pd.DataFrame] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN weeks (before the first decision, ...)
+        for key, ys in collected.items():
+            frame = pd.concat(ys, axis=1).reindex(all_dates)
+            if key[0] == "supply_shares" and key[1] != "hhi":
+                frame = frame.fillna(0.0)  # an origin missing from a run delivered nothing there
+            arr = frame.to_numpy(dtype=float)
+            q = np.nanquantile(arr, [0.05, 0.5, 0.95], axis=1)
+            stats[key] = pd.DataFrame({"q05": q[0], "q50": q[1], "q95": q[2],
+                                       "mean": np.nanmean(arr, axis=1)}, index=all_dates)
+    inside = np.ones(len(all_dates), dtype=bool)
+    if start is not None:
+        inside &= all_dates >= start
+    if end is not None:
+        inside &= all_dates <= end
+    first = runs[0]
+    return Ensemble(name=name or first.scenario, config=first.config, seeds=[r.seed for r in runs],
+                    stats=stats, flows={m: f / len(runs) for m, f in flow_sum.items()}, dates=all_dates,
+                    flow_dates=all_dates[inside], summaries=[r.summary for r in runs])

@@ -1,0 +1,117 @@
+"""Scaffolding shared by every reflow figure: title block, panel grid, time axes, legends, empty-panel notes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextvars import ContextVar
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from reflow.plotting.style import format_date_axis
+from reflow.plotting.timeline import PolicyMark, mark_policy, number_marks, policy_key
+
+__all__ = [
+    "FAST_LAYOUT",
+    "LEGAL_LIMIT_DAYS",
+    "figure_legend",
+    "finish_time_axis",
+    "grid_axes",
+    "legal_limit_line",
+    "new_figure",
+    "no_data",
+    "scenario_caption",
+    "time_marks",
+]
+
+# China's legal review limit is 45 working days, about 63 calendar days.
+LEGAL_LIMIT_DAYS = 63
+
+# Constrained layout costs about half of the drawing time; the quick-look figures written after every run use
+# fixed margins instead so that `reflow run` stays fast.
+FAST_LAYOUT: ContextVar[bool] = ContextVar("reflow_fast_layout", default=False)
+
+_KEY_LINE_IN = 0.13  # height of one line of the policy key (7 pt text)
+
+
+def scenario_caption(config: dict[str, Any], seed: Any = None) -> str:
+    """"controls_2025, seed 1" style caption for figure titles."""
+    name = (config.get("scenario") or {}).get("name") or "scenario"
+    if seed is None:
+        seed = (config.get("scenario") or {}).get("seed")
+    return f"{name}, seed {seed}" if seed is not None else str(name)
+
+
+def time_marks(marks: Sequence[PolicyMark], dates: pd.DatetimeIndex, ncols: int = 2) -> list[PolicyMark]:
+    """Policy milestones for a figure of `ncols` panels across, numbered when labels would crowd."""
+    return number_marks(marks, dates, panel_width_in=8.8 / ncols)
+
+
+def new_figure(title: str, caption: str, nrows: int, ncols: int, *, figsize: tuple[float, float] = (10, 6.6),
+               height_ratios: Sequence[float] | None = None, marks: Sequence[PolicyMark] = ()) -> tuple[Figure, Any]:
+    """A figure with a bold title, a one-line caption, the policy key if `marks` are numbered, and a grid.
+
+    Returns:
+        The figure and its GridSpec.
+    """
+    key = policy_key(marks)
+    key_lines = key.count("\n") + 1 if key else 0
+    key_h = key_lines * _KEY_LINE_IN + (0.08 if key else 0.0)
+    w, h = figsize
+    h += key_h
+    if FAST_LAYOUT.get():
+        fig = Figure(figsize=(w, h))
+        gs = fig.add_gridspec(nrows, ncols, height_ratios=height_ratios, left=0.08, right=0.98,
+                              top=1 - (0.95 + key_h) / h, bottom=0.75 / h, hspace=0.5, wspace=0.2)
+    else:
+        fig = Figure(figsize=(w, h), layout="constrained")
+        gs = fig.add_gridspec(nrows, ncols, height_ratios=height_ratios)
+    # Blank title lines reserve room (constrained layout keeps axes clear of the title) for the caption and key.
+    blank = 1 + (int(key_h / 0.2 + 0.999) if key else 0)
+    fig.suptitle(title + "\n" * blank, fontsize=12, fontweight="bold")
+    fig.text(0.5, 1 - 0.3 / h, caption, ha="center", va="top", fontsize=8.5, color="#444444")
+    if key:
+        fig.text(0.5, 1 - 0.5 / h, key, ha="center", va="top", fontsize=7, color="#222222", linespacing=1.25)
+    return fig, gs
+
+
+def finish_time_axis(ax: Any, dates: pd.DatetimeIndex, marks: Sequence[PolicyMark], *,
+                     labels: bool = True) -> None:
+    """Calendar x axis clipped to the run, with policy milestones marked."""
+    if len(dates):
+        ax.set_xlim(dates.min(), dates.max())
+        format_date_axis(ax, dates.min(), dates.max())
+    else:
+        format_date_axis(ax)
+    mark_policy(ax, marks, labels=labels)
+
+
+def no_data(ax: Any, text: str) -> None:
+    """Say so on the panel: an empty panel reads as a bug, a labelled one as a finding."""
+    ax.text(0.5, 0.45, text, transform=ax.transAxes, ha="center", va="center", fontsize=8.5, color="#444444",
+            zorder=6, bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#BBBBBB"})
+
+
+def legal_limit_line(ax: Any) -> None:
+    """The 45-working-day legal review limit as a labelled line (label on the left, clear of policy marks)."""
+    ax.axhline(LEGAL_LIMIT_DAYS, color="#666666", linestyle=(0, (4, 2)), linewidth=1)
+    ax.annotate("legal limit: 45 working days", (0.01, LEGAL_LIMIT_DAYS), xycoords=("axes fraction", "data"),
+                ha="left", va="bottom", fontsize=7, color="#444444")
+
+
+def figure_legend(fig: Figure, handles: list[Any], labels: list[str], ncol: int | None = None) -> None:
+    """One legend for the whole figure, below the panels (duplicates by label dropped)."""
+    uniq = dict(zip(labels, handles, strict=True))
+    if uniq:
+        loc = "lower center" if fig.get_layout_engine() is None else "outside lower center"
+        fig.legend(list(uniq.values()), list(uniq.keys()), loc=loc, ncol=ncol or min(len(uniq), 6))
+
+
+def grid_axes(fig: Figure, gs: Any, n: int, ncols: int = 2, share: Any = None) -> list[Any]:
+    """`n` panels filled row by row into the grid, sharing the x axis."""
+    axes = []
+    for i in range(n):
+        ax = fig.add_subplot(gs[i // ncols, i % ncols], sharex=share)
+        axes.append(ax)
+    return axes

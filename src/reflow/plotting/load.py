@@ -1,0 +1,355 @@
+"""Reading run, scenario and sweep folders (docs/outputs.md) for plotting, with clear errors.
+
+A path given by the user is one of:
+
+- a run folder (`manifest.json`, `config.json`, `timeseries.parquet`, `summary.json`);
+- a scenario folder holding several run folders (an ensemble over seeds);
+- a sweep folder (`sweep.toml` and/or `runs/part-*.parquet`).
+
+Anything else, and any missing or unreadable file, raises `ResultReadError` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reflow.errors import ResultReadError
+
+__all__ = [
+    "BASE_RUN_COLUMNS",
+    "ResultSet",
+    "RunResult",
+    "SweepResult",
+    "load_run",
+    "load_sweep",
+    "open_results",
+]
+
+TIMESERIES_COLUMNS = ("week", "date", "variable", "material", "origin", "region", "value")
+BASE_RUN_COLUMNS = ("run_id", "point_id", "replicate", "seed", "status", "error", "wall_time_s", "overrides")
+_RUN_FILES = ("manifest.json", "config.json", "timeseries.parquet", "summary.json")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ResultReadError(f"{path} is missing; the result folder is incomplete (re-run it)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultReadError(f"{path} is not valid JSON ({exc}); the file is corrupt (re-run the scenario)"
+                              ) from exc
+    if not isinstance(data, dict):
+        raise ResultReadError(f"{path} should hold a JSON object, found {type(data).__name__}")
+    return data
+
+
+def read_timeseries(path: Path, variables: Iterable[str] | None = None) -> pd.DataFrame:
+    """Read a `timeseries.parquet`, optionally only some variables (pushed down to the Parquet reader).
+
+    Returns:
+        The tidy frame with `date` as datetime64 so matplotlib draws real dates.
+    """
+    if not path.is_file():
+        raise ResultReadError(f"{path} is missing; the run folder is incomplete (re-run it)")
+    filters = None
+    if variables is not None:
+        filters = [("variable", "in", sorted(set(variables)))]
+    try:
+        df = pd.read_parquet(path, filters=filters)
+    except Exception as exc:  # pyarrow raises several unrelated types for truncated or foreign files
+        raise ResultReadError(f"{path} could not be read as Parquet ({type(exc).__name__}: {exc}); "
+                              "the file is corrupt (re-run the scenario)") from exc
+    missing = [c for c in TIMESERIES_COLUMNS if c not in df.columns]
+    if missing:
+        raise ResultReadError(f"{path} lacks column(s) {', '.join(missing)}; "
+                              "it does not follow docs/outputs.md")
+    df["date"] = pd.to_datetime(df["date"])
+    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
+    return df
+
+
+@dataclass
+class RunResult:
+    """One finished run folder; the time series is read on demand."""
+
+    path: Path
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    manifest: dict[str, Any]
+    _cache: dict[frozenset[str] | None, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def scenario(self) -> str:
+        """The scenario name (from the resolved config)."""
+        return str((self.config.get("scenario") or {}).get("name") or self.manifest.get("scenario")
+                   or self.path.parent.name)
+
+    @property
+    def seed(self) -> Any:
+        """The run's seed (from the manifest)."""
+        return self.manifest.get("seed", self.summary.get("seed"))
+
+    def timeseries(self, variables: Iterable[str] | None = None) -> pd.DataFrame:
+        """The run's time series, or only the given variables (cached per selection)."""
+        key = None if variables is None else frozenset(variables)
+        if key not in self._cache:
+            if None in self._cache:
+                full = self._cache[None]
+                return full[full["variable"].isin(key)] if key is not None else full
+            self._cache[key] = read_timeseries(self.path / "timeseries.parquet", key)
+        return self._cache[key]
+
+    def drop_cache(self) -> None:
+        """Forget loaded time series (ensembles of many runs read one at a time)."""
+        self._cache.clear()
+
+
+def load_run(path: str | Path) -> RunResult:
+    """Open a run folder, checking that it is complete.
+
+    Raises:
+        ResultReadError: the folder is missing, interrupted (no manifest) or holds corrupt JSON.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ResultReadError(f"{path} does not exist or is not a folder")
+    if not (path / "manifest.json").is_file():
+        raise ResultReadError(f"{path} has no manifest.json: the run was interrupted or this is not a "
+                              "run folder")
+    manifest = _read_json(path / "manifest.json")
+    config = _read_json(path / "config.json")
+    summary = _read_json(path / "summary.json")
+    if not (path / "timeseries.parquet").is_file():
+        raise ResultReadError(f"{path / 'timeseries.parquet'} is missing; the run folder is incomplete")
+    return RunResult(path=path, config=config, summary=summary, manifest=manifest)
+
+
+@dataclass
+class SweepResult:
+    """One sweep folder; the per-run table is read with only the columns a figure needs."""
+
+    path: Path
+    spec: dict[str, Any]
+    spec_text: str
+    manifest: dict[str, Any]
+    columns: list[str]
+    _runs: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The sweep's name (from sweep.toml or the folder name)."""
+        for key in ("name", "sweep_name"):
+            if isinstance(self.spec.get(key), str):
+                return self.spec[key]
+        sweep = self.spec.get("sweep")
+        if isinstance(sweep, dict) and isinstance(sweep.get("name"), str):
+            return sweep["name"]
+        return self.path.name
+
+    @property
+    def design_method(self) -> str | None:
+        """`grid`, `lhs`, `sobol`, `morris` or `from_csv` (None when the folder does not say)."""
+        design = self.spec.get("design")
+        if isinstance(design, dict) and isinstance(design.get("method"), str):
+            return design["method"]
+        method = self.manifest.get("design")
+        return method if isinstance(method, str) else None
+
+    @property
+    def parameters(self) -> list[str]:
+        """Columns holding varied parameters (key paths such as `licensing.approval_rate`)."""
+        declared = _declared_parameters(self.spec) + _declared_parameters(self.manifest)
+        cols = [c for c in self.columns if c not in BASE_RUN_COLUMNS]
+        found = [c for c in dict.fromkeys(declared) if c in cols]
+        if found:
+            return found
+        return [c for c in cols if not _looks_like_metric(c)]
+
+    @property
+    def metrics(self) -> list[str]:
+        """Columns holding summary metrics (`dy_oxide.peak_price_multiple`, `overall.approval_share`, ...)."""
+        params = set(self.parameters)
+        return [c for c in self.columns
+                if c not in BASE_RUN_COLUMNS and c not in params and _looks_like_metric(c)]
+
+    def runs(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The per-run table (one row per run); pass `columns` to read only those."""
+        if self._runs is not None:
+            return self._runs if columns is None else self._runs[[c for c in columns if c in self._runs]]
+        wanted = None
+        if columns is not None:
+            wanted = [c for c in dict.fromkeys([*columns, "status"]) if c in self.columns]
+        df = _read_runs(self.path, wanted)
+        if columns is None:
+            self._runs = df
+        return df
+
+    def analysis(self, name: str) -> pd.DataFrame | None:
+        """`analysis/<name>.csv` (points, sobol, morris) if the sweep has been analysed, else None."""
+        path = self.path / "analysis" / f"{name}.csv"
+        if not path.is_file():
+            return None
+        try:
+            return pd.read_csv(path)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise ResultReadError(f"{path} could not be read as CSV ({exc}); re-run the analysis") from exc
+
+
+_METRIC_PREFIXES = ("overall.", "ndpr_oxide.", "dy_oxide.", "tb_oxide.", "ndfeb_magnet.")
+
+
+def _looks_like_metric(column: str) -> bool:
+    return column.startswith(_METRIC_PREFIXES) or column in {"weeks", "seed"}
+
+
+def _declared_parameters(spec: dict[str, Any]) -> list[str]:
+    """Parameter key paths declared in a sweep spec or manifest, whatever the exact layout."""
+    names: list[str] = []
+    for key in ("parameters", "vary", "params", "space"):
+        block = spec.get(key)
+        if isinstance(block, dict):
+            names.extend(str(k) for k in block)
+        elif isinstance(block, list):
+            for item in block:
+                if isinstance(item, dict):
+                    n = item.get("name") or item.get("key") or item.get("path")
+                    if n:
+                        names.append(str(n))
+                elif isinstance(item, str):
+                    names.append(item)
+    sweep = spec.get("sweep")
+    if isinstance(sweep, dict):
+        names.extend(_declared_parameters(sweep))
+    return names
+
+
+def _runs_dataset_columns(path: Path) -> list[str]:
+    import pyarrow.dataset as ds
+
+    try:
+        return list(ds.dataset(path / "runs", format="parquet").schema.names)
+    except Exception as exc:
+        raise ResultReadError(f"{path / 'runs'} could not be read as Parquet ({exc}); the sweep store is "
+                              "corrupt or still being written") from exc
+
+
+def _read_runs(path: Path, columns: list[str] | None) -> pd.DataFrame:
+    try:  # the sweep engine's own reader knows its layout best, when present
+        from reflow.experiment.store import load_runs  # type: ignore[import-not-found]
+    except ImportError:
+        load_runs = None
+    if load_runs is not None:
+        try:
+            df = load_runs(path)
+        except (FileNotFoundError, OSError, ValueError) as exc:
+            raise ResultReadError(f"{path}: the sweep's run table could not be read ({exc})") from exc
+        return df if columns is None else df[[c for c in columns if c in df.columns]]
+    try:
+        return pd.read_parquet(path / "runs", columns=columns)
+    except Exception as exc:
+        raise ResultReadError(f"{path / 'runs'} could not be read as Parquet ({type(exc).__name__}: {exc}); "
+                              "the sweep store is corrupt") from exc
+
+
+def load_sweep(path: str | Path) -> SweepResult:
+    """Open a sweep folder.
+
+    Raises:
+        ResultReadError: no run table, unreadable `sweep.toml`, or corrupt Parquet parts.
+    """
+    path = Path(path)
+    runs_dir = path / "runs"
+    if not runs_dir.is_dir() or not any(runs_dir.glob("*.parquet")):
+        raise ResultReadError(f"{path} has no runs/*.parquet: the sweep has not stored any run yet")
+    spec: dict[str, Any] = {}
+    text = ""
+    if (path / "sweep.toml").is_file():
+        text = (path / "sweep.toml").read_text(encoding="utf-8", errors="replace")
+        try:
+            spec = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ResultReadError(f"{path / 'sweep.toml'} is not valid TOML ({exc})") from exc
+    manifest = _read_json(path / "manifest.json") if (path / "manifest.json").is_file() else {}
+    columns = _runs_dataset_columns(path)
+    missing = [c for c in ("run_id", "status") if c not in columns]
+    if missing:
+        raise ResultReadError(f"{runs_dir} lacks column(s) {', '.join(missing)}; not a reflow sweep store")
+    return SweepResult(path=path, spec=spec, spec_text=text, manifest=manifest, columns=columns)
+
+
+def _is_sweep(path: Path) -> bool:
+    return (path / "sweep.toml").is_file() or (path / "runs").is_dir()
+
+
+@dataclass
+class ResultSet:
+    """What the user asked to plot: runs grouped by scenario, or one sweep."""
+
+    groups: dict[str, list[RunResult]] = field(default_factory=dict)
+    sweep: SweepResult | None = None
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        """`sweep`, `run` (one run), `ensemble` (one scenario, several seeds) or `overlay` (scenarios)."""
+        if self.sweep is not None:
+            return "sweep"
+        if len(self.groups) > 1:
+            return "overlay"
+        runs = next(iter(self.groups.values()))
+        return "run" if len(runs) == 1 else "ensemble"
+
+    @property
+    def runs(self) -> list[RunResult]:
+        """All runs, scenario by scenario."""
+        return [r for rs in self.groups.values() for r in rs]
+
+
+def open_results(paths: Sequence[str | Path]) -> ResultSet:
+    """Open the folders named on the command line and work out what kind of figure set they make.
+
+    Raises:
+        ResultReadError: a path is missing, is not a result folder, mixes sweeps with runs, or is incomplete.
+    """
+    if not paths:
+        raise ResultReadError("no result folder given")
+    result = ResultSet()
+    runs: list[RunResult] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise ResultReadError(f"{path} does not exist")
+        if not path.is_dir():
+            raise ResultReadError(f"{path} is a file; give a run, scenario or sweep folder "
+                                  "(not a file inside it)")
+        if (path / "manifest.json").is_file() and (path / "timeseries.parquet").exists():
+            runs.append(load_run(path))
+        elif _is_sweep(path):
+            if result.sweep is not None:
+                raise ResultReadError("give one sweep folder at a time")
+            result.sweep = load_sweep(path)
+        else:
+            children = sorted(p for p in path.iterdir() if p.is_dir() and (p / "timeseries.parquet").exists())
+            complete = [p for p in children if (p / "manifest.json").is_file()]
+            result.skipped.extend(p for p in children if p not in complete)
+            if not complete:
+                raise ResultReadError(
+                    f"{path} is not a run folder (no manifest.json + timeseries.parquet), a scenario folder "
+                    "(holding run folders) or a sweep folder (sweep.toml, runs/)")
+            runs.extend(load_run(p) for p in complete)
+    if result.sweep is not None and runs:
+        raise ResultReadError("plot a sweep on its own, not together with run folders")
+    seen: set[Path] = set()
+    for run in runs:
+        if run.path.resolve() in seen:
+            continue
+        seen.add(run.path.resolve())
+        result.groups.setdefault(run.scenario, []).append(run)
+    return result

@@ -1,0 +1,326 @@
+"""House style: palettes per region, origin, material and scenario; axis helpers; policy markers; saving.
+
+Colours are the Okabe-Ito set (safe for the common colour-vision deficiencies). Because a minister's copy is
+often a grayscale print, every series also differs by line style (and by hatch for areas), so no figure relies
+on colour alone.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # never open a window, never need a display
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "MATERIALS",
+    "MATERIAL_LABELS",
+    "REGIONS",
+    "REGION_LABELS",
+    "UNITS",
+    "format_date_axis",
+    "freeze_layout",
+    "material_label",
+    "material_style",
+    "rc_params",
+    "region_label",
+    "region_style",
+    "save_figure",
+    "scenario_style",
+    "set_log_price_axis",
+    "shared_file_mode",
+    "thousands",
+]
+
+# Okabe & Ito (2008), "Color Universal Design".
+_OI = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#7F7F7F",
+}
+
+REGIONS: tuple[str, ...] = ("CN", "US", "EU", "JPKR", "AU", "CA", "HUB", "ROW")
+REGION_LABELS: dict[str, str] = {
+    "CN": "China",
+    "US": "United States",
+    "EU": "EU",
+    "JPKR": "Japan/Korea",
+    "AU": "Australia",
+    "CA": "Canada",
+    "HUB": "Third-country hub",
+    "ROW": "Rest of world",
+}
+# The same mapping serves importing regions and producing origins, so "Australia" is one colour everywhere.
+_REGION_STYLE: dict[str, dict[str, Any]] = {
+    "CN": {"color": _OI["vermillion"], "linestyle": "-", "hatch": "", "marker": "o"},
+    "US": {"color": _OI["blue"], "linestyle": "-", "hatch": "//", "marker": "s"},
+    "EU": {"color": _OI["sky"], "linestyle": "--", "hatch": "\\\\", "marker": "^"},
+    "JPKR": {"color": _OI["purple"], "linestyle": "-.", "hatch": "xx", "marker": "D"},
+    "AU": {"color": _OI["orange"], "linestyle": ":", "hatch": "..", "marker": "v"},
+    "CA": {"color": _OI["green"], "linestyle": (0, (5, 1, 1, 1, 1, 1)), "hatch": "--", "marker": "P"},
+    # Okabe-Ito yellow is too faint for lines on white: the hub takes Paul Tol's olive instead.
+    "HUB": {"color": "#999933", "linestyle": (0, (3, 1, 1, 1)), "hatch": "oo", "marker": "X"},
+    "ROW": {"color": _OI["grey"], "linestyle": (0, (1, 1)), "hatch": "++", "marker": "*"},
+}
+_FALLBACK = [_OI["black"], _OI["blue"], _OI["orange"], _OI["green"], _OI["purple"], _OI["sky"]]
+_FALLBACK_LS: list[Any] = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1))]
+
+MATERIALS: tuple[str, ...] = ("ndpr_oxide", "dy_oxide", "tb_oxide", "ndfeb_magnet")
+MATERIAL_LABELS: dict[str, str] = {
+    "ndpr_oxide": "NdPr oxide",
+    "dy_oxide": "Dy oxide",
+    "tb_oxide": "Tb oxide",
+    "ndfeb_magnet": "NdFeB magnets",
+}
+_MATERIAL_STYLE: dict[str, dict[str, Any]] = {
+    "ndpr_oxide": {"color": _OI["blue"], "linestyle": "-", "hatch": ""},
+    "dy_oxide": {"color": _OI["orange"], "linestyle": "--", "hatch": "//"},
+    "tb_oxide": {"color": _OI["green"], "linestyle": "-.", "hatch": "xx"},
+    "ndfeb_magnet": {"color": _OI["purple"], "linestyle": ":", "hatch": ".."},
+}
+
+# Market series on price charts: China's domestic price in China's colour, ex-China in neutral tones.
+MARKET_STYLE: dict[str, dict[str, Any]] = {
+    "price_cn": {"color": _OI["vermillion"], "linestyle": "-", "label": "China domestic"},
+    "price_ex_vwap": {"color": _OI["black"], "linestyle": "-", "label": "Ex-China VWAP"},
+    "price_ex_ask": {"color": _OI["blue"], "linestyle": "--", "label": "Ex-China marginal ask"},
+}
+
+UNITS: dict[str, str] = {
+    "price_cn": "USD/kg",
+    "price_ex_vwap": "USD/kg",
+    "price_ex_ask": "USD/kg",
+    "demand": "t/week",
+    "delivered": "t/week",
+    "shortage": "t/week",
+    "inventory_cover_weeks": "weeks",
+    "production_lost_share": "%",
+    "licence_applications": "applications/week",
+    "licence_approvals": "applications/week",
+    "licence_denials": "applications/week",
+    "licence_backlog": "applications",
+    "licence_mean_wait_days": "days",
+    "exports_cn": "t/week",
+    "flow": "t/week",
+    "non_china_share": "%",
+    "hhi": "index 0-1",
+    "alt_capacity": "t/year",
+    "alt_capacity_pipeline": "t/year",
+    "exports_cn_total": "t/week",
+    "production_cn": "t/week",
+    "production_alt": "t/week",
+    "stock_total": "t",
+    "consumption": "t/week",
+    "thrift_saving_share": "%",
+}
+
+
+def rc_params() -> dict[str, Any]:
+    """Matplotlib settings for every reflow figure (use with `matplotlib.rc_context`)."""
+    return {
+        "figure.dpi": 100,
+        "savefig.dpi": 200,
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.titleweight": "bold",
+        "axes.labelsize": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.color": "#DDDDDD",
+        "grid.linewidth": 0.6,
+        "legend.fontsize": 8,
+        "legend.frameon": False,
+        "lines.linewidth": 1.6,
+        "hatch.linewidth": 0.5,
+        "hatch.color": "#333333",
+        "svg.fonttype": "none",  # text stays text in SVG: searchable and editable by report designers
+        "pdf.fonttype": 42,
+    }
+
+
+def region_label(code: str) -> str:
+    """Readable name of a region code (unknown codes pass through)."""
+    return REGION_LABELS.get(code, code)
+
+
+def material_label(code: str) -> str:
+    """Readable name of a material code (unknown codes pass through)."""
+    return MATERIAL_LABELS.get(code, code.replace("_", " "))
+
+
+def region_style(code: str) -> dict[str, Any]:
+    """Colour, line style, hatch and marker of a region or origin; stable across figures."""
+    if code in _REGION_STYLE:
+        return dict(_REGION_STYLE[code])
+    i = sum(map(ord, code)) % len(_FALLBACK)
+    return {"color": _FALLBACK[i], "linestyle": _FALLBACK_LS[i], "hatch": "", "marker": "o"}
+
+
+def material_style(code: str) -> dict[str, Any]:
+    """Colour, line style and hatch of a material."""
+    if code in _MATERIAL_STYLE:
+        return dict(_MATERIAL_STYLE[code])
+    i = sum(map(ord, code)) % len(_FALLBACK)
+    return {"color": _FALLBACK[i], "linestyle": _FALLBACK_LS[i], "hatch": ""}
+
+
+def scenario_style(index: int) -> dict[str, Any]:
+    """Style of the index-th scenario in an overlay (colour and line style both change)."""
+    colors = [_OI["black"], _OI["vermillion"], _OI["blue"], _OI["orange"], _OI["green"], _OI["purple"]]
+    styles: list[Any] = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1))]
+    return {"color": colors[index % len(colors)], "linestyle": styles[index % len(styles)]}
+
+
+def sort_codes(codes: Iterable[str], order: Sequence[str]) -> list[str]:
+    """Codes in the canonical order, unknown ones after, alphabetically."""
+    rank = {c: i for i, c in enumerate(order)}
+    return sorted(set(codes), key=lambda c: (rank.get(c, len(rank)), c))
+
+
+def format_date_axis(ax: Axes, start: Any = None, end: Any = None) -> None:
+    """Calendar dates on the x axis, concise: the year at each January, month names between.
+
+    Tick positions are computed once for the span (`start`..`end`, default the current x limits) and fixed:
+    matplotlib's automatic date locators re-run a calendar rule at every layout pass, which made them the
+    largest single cost of drawing a figure.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
+    if start is None or end is None:
+        lo, hi = ax.get_xlim()
+        start, end = mdates.num2date(lo), mdates.num2date(hi)
+    start, end = pd.Timestamp(start).tz_localize(None), pd.Timestamp(end).tz_localize(None)
+    years = max((end - start).days / 365.25, 1 / 12)
+    months = 24 if years > 16 else 12 if years > 5 else 6 if years > 2.2 else 3 if years > 1.1 else 1
+    first = pd.Timestamp(year=start.year, month=1, day=1)
+    ticks = [t for t in pd.date_range(first, end, freq=f"{months}MS") if t >= start]
+    ax.xaxis.set_major_locator(FixedLocator(mdates.date2num(ticks)))
+
+    def label(x: float, _pos: Any) -> str:
+        d = mdates.num2date(x)
+        return f"{d.year}" if d.month == 1 else f"{d:%b}"
+
+    ax.xaxis.set_major_formatter(FuncFormatter(label))
+    ax.xaxis.set_minor_locator(FixedLocator([]))
+
+
+def set_log_price_axis(ax: Axes, values: Iterable[float] = ()) -> None:
+    """Log y axis with plain-number tick labels (1, 2, 5 per decade, more when the range is narrow).
+
+    With `values`, the axis runs from a round number just below their minimum to just above their maximum,
+    so the low end, where prices sit most of the time, carries a labelled tick too.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    arr = np.asarray([v for v in values if np.isfinite(v) and v > 0], dtype=float)
+    subs: tuple[float, ...] = (1.0, 2.0, 5.0)
+    if arr.size:
+        lo, hi = _round_down(arr.min() * 0.97), float(arr.max()) * 1.08
+        ax.set_ylim(lo, hi)
+        if hi / lo < 30:  # under one and a half decades: 1-2-5 leaves too few labels
+            subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _round_down(v: float) -> float:
+    """The largest 1, 1.5, 2, 3, 5 or 7 times a power of ten not above v."""
+    exp = np.floor(np.log10(v))
+    base = 10.0**exp
+    for m in (7.0, 5.0, 3.0, 2.0, 1.5, 1.0):
+        if m * base <= v:
+            return float(m * base)
+    return float(base)
+
+
+def thousands(ax: Axes) -> None:
+    """Value-axis tick labels with thousands separators (20,000 rather than 20000)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}"))
+
+
+def use_log_scale(values: Iterable[float], threshold: float = 6.0) -> bool:
+    """True when a positive series spans more than `threshold` times, so spikes would flatten the rest."""
+    arr = np.asarray([v for v in values if np.isfinite(v) and v > 0], dtype=float)
+    if arr.size < 2:
+        return False
+    lo = np.percentile(arr, 5)
+    return bool(lo > 0 and arr.max() / lo > threshold)
+
+
+def shared_file_mode() -> int:
+    """0o666 less the process umask: the mode `open()` would give a new file (mkstemp gives 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _atomic_savefig(fig: Figure, path: Path, **kwargs: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, **kwargs)
+        os.chmod(tmp, shared_file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def freeze_layout(fig: Figure) -> None:
+    """Run the figure's layout engine once and keep the result, so several saves do not redo it."""
+    if fig.get_layout_engine() is not None:
+        fig.draw_without_rendering()
+        fig.set_layout_engine("none")
+
+
+def save_figure(fig: Figure, out_dir: Path, name: str, formats: Sequence[str] = ("png", "svg"),
+                dpi: int = 200, tight: bool = False) -> list[Path]:
+    """Write a figure as `<out_dir>/<name>.<fmt>` for each format, atomically (temp name, then rename).
+
+    A figure with a layout engine (constrained layout) is laid out once for all formats; `tight` crops to the
+    drawn content instead (a second layout pass per format, for figures without a layout engine).
+
+    Returns:
+        The paths written, in the order of `formats`.
+    """
+    freeze_layout(fig)
+    written = []
+    for fmt in formats:
+        path = Path(out_dir) / f"{name}.{fmt}"
+        kwargs: dict[str, Any] = {"format": fmt}
+        if tight:
+            kwargs["bbox_inches"] = "tight"
+        if fmt == "png":
+            kwargs["dpi"] = dpi
+        if fmt == "svg":
+            kwargs["metadata"] = {"Date": None}  # reproducible bytes across re-plots
+        if fmt == "pdf":
+            kwargs["metadata"] = {"CreationDate": None}
+        _atomic_savefig(fig, path, **kwargs)
+        written.append(path)
+    return written

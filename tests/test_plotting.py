@@ -1,0 +1,444 @@
+"""Figures of runs and ensembles (reflow.plotting) on synthetic result folders that follow docs/outputs.md.
+
+The helpers here (`fake_timeseries`, `write_fake_run`, `write_fake_sweep`) are shared with
+test_plotting_report.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+MATERIALS = ["ndpr_oxide", "dy_oxide", "tb_oxide", "ndfeb_magnet"]
+REGIONS = ["CN", "US", "EU", "JPKR", "AU", "CA", "HUB", "ROW"]
+IMPORTERS = ["US", "EU", "JPKR", "ROW"]
+BASE_PRICE = {"ndpr_oxide": 60.0, "dy_oxide": 250.0, "tb_oxide": 900.0, "ndfeb_magnet": 45.0}
+
+POLICY = [
+    {"id": "apr25", "kind": "licensing", "label": "April licensing (Dy, Tb)", "announce": "2025-04-04",
+     "effective": "2025-04-04", "suspend": None, "resume": None, "lift": None, "items": ["dy_oxide", "tb_oxide"]},
+    {"id": "oct25", "kind": "extraterritorial", "label": "October escalation", "announce": "2025-10-09",
+     "effective": "2025-12-01", "suspend": "2025-11-10", "resume": None, "lift": None},
+    {"id": "gl", "kind": "general_licence", "label": "General licences", "announce": None,
+     "effective": "2026-01-05", "suspend": None, "resume": None, "lift": "2026-11-09"},
+]
+
+
+def fake_config(name: str = "controls_fake", weeks: int = 156, start: str = "2024-01-01") -> dict[str, Any]:
+    return {"scenario": {"name": name, "description": f"Synthetic scenario {name} for tests.", "start": start,
+                         "weeks": weeks, "seed": 1},
+            "licensing": {"approval_rate": 0.6, "review_days": 45}, "policy": POLICY}
+
+
+def fake_timeseries(weeks: int, seed: int, start: str = "2024-01-01", shock: float = 1.0) -> pd.DataFrame:
+    """Every variable of the contract with plausible shapes: a price spike and shortages after April 2025."""
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range(start, periods=weeks, freq="W-MON")
+    t = np.arange(weeks)
+    ctrl = np.clip((dates - pd.Timestamp("2025-04-04")).days / 7.0, 0, None)
+    pulse = np.where(ctrl > 0, np.exp(-((ctrl - 20) / 14.0) ** 2), 0.0) * shock
+    rows: list[tuple] = []
+
+    def add(var: str, values: np.ndarray, material=None, origin=None, region=None) -> None:
+        rows.extend(zip(t, dates, [var] * weeks, [material] * weeks, [origin] * weeks, [region] * weeks,
+                        np.asarray(values, dtype=float), strict=True))
+
+    for m in MATERIALS:
+        controlled = m in ("dy_oxide", "tb_oxide")
+        spike = (1 + (8 if controlled else 0.6) * pulse) * (1 + 0.03 * rng.standard_normal(weeks))
+        add("price_cn", BASE_PRICE[m] * (1 - 0.1 * pulse), m)
+        add("alt_capacity", 500 + 40 * t + (300 if controlled else 0), m)
+        add("alt_capacity_pipeline", 2000 + 100 * np.sin(t / 20), m)
+        add("exports_cn_total", 100 * (1 - 0.7 * pulse), m)
+        add("production_cn", 300 + rng.standard_normal(weeks), m)
+        add("production_alt", 20 + 0.5 * t, m)
+        add("stock_total", 1000 - 300 * pulse, m)
+        add("consumption", 310 + rng.standard_normal(weeks), m)
+        for r in REGIONS:
+            add("demand", np.full(weeks, 10.0 if r in IMPORTERS else 0.0), m, region=r)
+            if r not in IMPORTERS:
+                continue
+            add("price_ex_vwap", BASE_PRICE[m] * 1.1 * spike, m, region=r)
+            add("price_ex_ask", BASE_PRICE[m] * 1.2 * spike * (1 + 0.5 * pulse), m, region=r)
+            short = np.clip(6 * pulse - 1 + 0.2 * rng.standard_normal(weeks), 0, None) if controlled else 0 * t
+            add("delivered", 10 - short, m, region=r)
+            add("shortage", short, m, region=r)
+            add("inventory_cover_weeks", 12 - 10 * pulse, m, region=r)
+            apps = rng.poisson(5 * (ctrl > 0)) if controlled else np.zeros(weeks)
+            add("licence_applications", apps, m, region=r)
+            add("licence_approvals", np.floor(apps * 0.6), m, region=r)
+            add("licence_denials", np.floor(apps * 0.2), m, region=r)
+            add("licence_backlog", np.cumsum(apps) * 0.1, m, region=r)
+            add("licence_mean_wait_days", np.where(ctrl > 0, 40 + 30 * pulse, 0), m, region=r)
+            add("exports_cn", 6 * (1 - 0.7 * pulse), m, region=r)
+            share = np.clip(0.1 + 0.002 * t + 0.2 * pulse, 0, 1)
+            add("non_china_share", share, m, region=r)
+            add("hhi", share**2 + (1 - share) ** 2, m, region=r)
+            add("thrift_saving_share", 0.05 * pulse, m, region=r)
+            for o, w in (("CN", 1 - share), ("AU", share * 0.6), ("US", share * 0.3), ("CA", share * 0.1)):
+                add("flow", (10 - short) * w, m, origin=o, region=r)
+    for r in IMPORTERS:
+        add("production_lost_share", np.clip(0.2 * pulse + 0.01 * rng.standard_normal(weeks), 0, 1), region=r)
+        add("output_plan", np.full(weeks, 100.0 if r == "US" else 50.0), region=r)
+    df = pd.DataFrame(rows, columns=["week", "date", "variable", "material", "origin", "region", "value"])
+    df["date"] = df["date"].dt.date
+    return df
+
+
+def write_fake_run(folder: Path, seed: int = 1, name: str = "controls_fake", weeks: int = 156,
+                   shock: float = 1.0) -> Path:
+    """A run folder exactly as `reflow run` writes it (docs/outputs.md)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = fake_config(name, weeks)
+    ts = fake_timeseries(weeks, seed, shock=shock)
+    schema = pa.schema([("week", pa.int64()), ("date", pa.date32()), ("variable", pa.string()),
+                        ("material", pa.string()), ("origin", pa.string()), ("region", pa.string()),
+                        ("value", pa.float64())])
+    pq.write_table(pa.Table.from_pandas(ts, schema=schema, preserve_index=False), folder / "timeseries.parquet")
+    (folder / "config.json").write_text(json.dumps(cfg))
+    (folder / "config.toml").write_text(f'[scenario]\nname = "{name}"\n')
+    mats = {m: {"peak_price_multiple": 9.0 * shock if m in ("dy_oxide", "tb_oxide") else 1.5,
+                "peak_price_date": "2025-08-25", "peak_price_region": "US",
+                "peak_price_multiple_by_region": {"US": 9.0, "EU": 8.5},
+                "weeks_in_shortage": 20 + seed, "cumulative_shortage_share": 0.05,
+                "final_non_china_share": 0.4, "time_to_recover_weeks": 30} for m in MATERIALS}
+    summary = {"scenario": name, "seed": seed, "start": "2024-01-01", "end": "2026-12-21", "weeks": weeks,
+               "materials": mats,
+               "overall": {"production_lost_share": 0.01 * shock, "production_lost_share_by_region": {"US": 0.02},
+                           "first_production_loss_date": "2025-06-02", "approval_share": 0.6,
+                           "mean_licence_wait_days": 41.0 + seed, "licence_applications": 1234}}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    manifest = {"reflow_version": "0.1.0", "git_commit": "abc1234", "git_dirty": False, "seed": seed,
+                "scenario": name, "config_file": "configs/fake.toml", "overrides": [],
+                "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:05Z", "wall_time_s": 5.0,
+                "python": "3.11", "mesa_version": "3.3.1", "platform": "linux", "files": {}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def write_fake_sweep(folder: Path, analysed: bool = True) -> Path:
+    """A sweep folder: two parameters on a grid, three replicates, one failed run."""
+    (folder / "runs").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    rid = 0
+    for pid, (a, d) in enumerate((a, d) for a in (0.2, 0.4, 0.6, 0.8) for d in (20, 45, 90)):
+        for rep in range(3):
+            peak = 1 + 8 * (1 - a) * d / 45 + rng.normal(0, 0.3)
+            lost = 0.05 * (1 - a) * d / 90 + abs(rng.normal(0, 0.002))
+            status = "failed" if rid == 5 else "ok"
+            rows.append({"run_id": f"r{rid:04d}", "point_id": pid, "replicate": rep, "seed": 1000 + rid,
+                         "status": status, "error": "boom" if status == "failed" else None, "wall_time_s": 1.0,
+                         "licensing.approval_rate": a, "licensing.review_days": d,
+                         "dy_oxide.peak_price_multiple": np.nan if status == "failed" else peak,
+                         "overall.production_lost_share": np.nan if status == "failed" else lost,
+                         "overall.mean_licence_wait_days": d * 1.2})
+            rid += 1
+    df = pd.DataFrame(rows)
+    df.iloc[:20].to_parquet(folder / "runs" / "part-00000.parquet", index=False)
+    df.iloc[20:].to_parquet(folder / "runs" / "part-00001.parquet", index=False)
+    (folder / "sweep.toml").write_text(
+        'name = "approval_delay_fake"\nbase = "configs/controls_2025.toml"\ndesign = "grid"\nreplicates = 3\n'
+        '[parameters]\n"licensing.approval_rate" = [0.2, 0.4, 0.6, 0.8]\n'
+        '"licensing.review_days" = [20, 45, 90]\n')
+    (folder / "manifest.json").write_text(json.dumps({"reflow_version": "0.1.0", "git_commit": "abc1234",
+                                                      "root_seed": 42}))
+    if analysed:
+        (folder / "analysis").mkdir(exist_ok=True)
+        sob = []
+        for met in ("dy_oxide.peak_price_multiple", "overall.production_lost_share"):
+            for p, s1, st in (("licensing.approval_rate", 0.55, 0.62), ("licensing.review_days", 0.30, 0.41)):
+                sob.append({"metric": met, "parameter": p, "S1": s1, "S1_conf": 0.05, "ST": st, "ST_conf": 0.06})
+        pd.DataFrame(sob).to_csv(folder / "analysis" / "sobol.csv", index=False)
+        mor = [{"metric": s["metric"], "parameter": s["parameter"], "mu_star": s["S1"] * 3,
+                "mu_star_conf": 0.1, "sigma": s["ST"]} for s in sob]
+        pd.DataFrame(mor).to_csv(folder / "analysis" / "morris.csv", index=False)
+    return folder
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+import matplotlib  # noqa: E402
+import matplotlib.dates as mdates  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PolyCollection, QuadMesh  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from reflow.plotting import quick_figures  # noqa: E402
+from reflow.plotting._frames import Series, origin_shares  # noqa: E402
+from reflow.plotting.ensemble import summarise  # noqa: E402
+from reflow.plotting.ensemble_figures import ENSEMBLE_FIGURES, ensemble_flows, merged_marks  # noqa: E402
+from reflow.plotting.flows import flow_figure  # noqa: E402
+from reflow.plotting.layout import LEGAL_LIMIT_DAYS  # noqa: E402
+from reflow.plotting.load import load_run  # noqa: E402
+from reflow.plotting.run_figures import RUN_FIGURES, price_figure, shortage_figure  # noqa: E402
+from reflow.plotting.style import freeze_layout, rc_params  # noqa: E402
+from reflow.plotting.timeline import number_marks, policy_key, policy_marks  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WEEKS = 104  # two years: long enough for the April 2025 shock and its recovery
+
+
+@pytest.fixture(scope="module")
+def series() -> Series:
+    return Series(fake_timeseries(WEEKS, seed=1))
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return fake_config(weeks=WEEKS)
+
+
+def _panels(fig: Figure) -> list[Any]:
+    """Data axes (colour bars left out)."""
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def _texts(fig: Figure) -> list[str]:
+    out = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        out += [t.get_text() for t in ax.texts]
+    return out
+
+
+def _legend_labels(fig: Figure) -> list[str]:
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    for ax in fig.axes:
+        if ax.get_legend() is not None:
+            labels += [t.get_text() for t in ax.get_legend().get_texts()]
+    return labels
+
+
+def _ink_share(fig: Figure) -> float:
+    """Share of pixels that are not white, from a small rendering (a blank figure gives ~0)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    freeze_layout(fig)
+    fig.set_dpi(30)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())[..., :3]
+    return float((rgba.min(axis=2) < 235).mean())
+
+
+def _vlines_at(ax: Any) -> set[pd.Timestamp]:
+    """Dates of the vertical policy lines on a time axis."""
+    out = set()
+    for line in ax.lines:
+        x = np.asarray(line.get_xdata(), dtype=float)
+        if x.size == 2 and x[0] == x[1] and tuple(line.get_ydata()) == (0, 1):
+            out.add(pd.Timestamp(mdates.num2date(x[0])).tz_localize(None).normalize())
+    return out
+
+
+@pytest.mark.parametrize("name", list(RUN_FIGURES))
+def test_every_run_figure_has_title_labels_legend_and_ink(name: str, series: Series, config: dict) -> None:
+    fn = RUN_FIGURES[name][0]
+    with matplotlib.rc_context(rc_params()):
+        fig = fn(series, config, seed=1)
+    assert any(t.startswith("controls_fake, seed 1") for t in _texts(fig))
+    assert fig._suptitle is not None and fig._suptitle.get_text().strip()
+    panels = _panels(fig)
+    assert panels
+    for ax in panels:
+        assert ax.get_title(), f"{name}: a panel without a title"
+        assert ax.get_ylabel(), f"{name}: panel '{ax.get_title()}' has no y label"
+        heat = any(isinstance(c, QuadMesh) for c in ax.collections)  # the unit is on its colour bar
+        assert "(" in ax.get_ylabel() or heat or name == "flows", f"{name}: no unit in {ax.get_ylabel()!r}"
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert all("(" in b.get_ylabel() for b in bars), f"{name}: a colour bar without a unit"
+    if name == "flows":  # a matrix: labelled axes and a colour bar with the unit instead of a legend
+        assert all(ax.get_xlabel() == "Destination" for ax in panels)
+        assert bars and all("(t)" in b.get_ylabel() for b in bars)
+    else:
+        assert _legend_labels(fig), f"{name}: no legend"
+        for ax in panels:  # real dates on every time axis, clipped to the run
+            lo, hi = (mdates.num2date(v).date() for v in ax.get_xlim())
+            assert lo.isoformat() == "2024-01-01" and hi.year == 2025
+    assert _ink_share(fig) > 0.03, f"{name}: the rendered figure is (nearly) blank"
+
+
+def test_price_figure_uses_log_scale_only_for_spiking_materials(series: Series, config: dict) -> None:
+    fig = price_figure(series, config, seed=1)
+    by_title = {ax.get_title(): ax for ax in _panels(fig)}
+    assert by_title["Dy oxide (log scale)"].get_yscale() == "log"  # spikes nine-fold
+    assert by_title["Tb oxide (log scale)"].get_yscale() == "log"
+    assert by_title["NdPr oxide"].get_yscale() == "linear"  # +60% only
+    for ax in by_title.values():
+        labels = [line.get_label() for line in ax.lines if not line.get_label().startswith("_")]
+        assert labels == ["China domestic", "Ex-China VWAP", "Ex-China marginal ask"]
+    # the log axis starts at a round number just below the lowest price, so the low end is labelled
+    lo, _hi = by_title["Dy oxide (log scale)"].get_ylim()
+    assert 100 <= lo <= 250
+
+
+def test_policy_events_are_marked_on_every_time_axis(series: Series, config: dict) -> None:
+    fig = shortage_figure(series, config, seed=1)
+    expected = {pd.Timestamp("2025-04-04"), pd.Timestamp("2025-10-09"), pd.Timestamp("2025-11-10")}
+    for ax in _panels(fig):
+        assert expected <= _vlines_at(ax), ax.get_title()
+    # the escalation was suspended before its effective date: no line on 1 Dec 2025
+    assert all(pd.Timestamp("2025-12-01") not in _vlines_at(ax) for ax in _panels(fig))
+
+
+def test_policy_marks_from_config() -> None:
+    marks = policy_marks(fake_config())
+    labels = [(m.when.isoformat(), m.label) for m in marks]
+    assert labels == [
+        ("2025-04-04", "April licensing (Dy, Tb)"),  # announced on the day it took effect: drawn once
+        ("2025-10-09", "October escalation, announced"),
+        ("2025-11-10", "October escalation, suspended"),
+        ("2026-01-05", "General licences"),
+        ("2026-11-09", "General licences, lifted"),
+    ]
+
+
+def test_crowded_marks_are_numbered_with_a_key() -> None:
+    marks = policy_marks(fake_config())
+    short = pd.date_range("2025-01-06", periods=40, freq="W-MON")
+    assert all(m.number is None for m in number_marks(marks, short))  # 9 months: room for labels
+    long = pd.date_range("2013-01-07", periods=700, freq="W-MON")  # to May 2026: Oct and Nov 2025 collide
+    numbered = number_marks(marks, long)
+    assert [m.number for m in numbered] == [1, 2, 3, 4]  # the lifting in Nov 2026 is past the axis
+    key = policy_key(numbered)
+    assert key is not None and "[2] October escalation, announced, 9 Oct 2025" in key
+    assert policy_key(number_marks(marks, short)) is None
+
+
+def test_shortage_figure_stacks_regions_and_draws_lost_production_heat_strip(series: Series, config: dict) -> None:
+    fig = shortage_figure(series, config, seed=1)
+    by_title = {ax.get_title(): ax for ax in _panels(fig)}
+    dy = by_title["Dy oxide: shortage (4-week average)"]
+    assert len([c for c in dy.collections if isinstance(c, PolyCollection)]) == len(IMPORTERS)
+    ndpr = by_title["NdPr oxide: shortage (4-week average)"]
+    assert "no shortage in this run" in [t.get_text() for t in ndpr.texts]
+    lost = next(ax for t, ax in by_title.items() if t.startswith("Production lost"))
+    mesh = next(c for c in lost.collections if isinstance(c, QuadMesh))
+    assert mesh.get_array().shape == (len(IMPORTERS), WEEKS)
+    assert [t.get_text() for t in lost.get_yticklabels()] == ["United States", "EU", "Japan/Korea",
+                                                              "Rest of world"]
+    assert set(_legend_labels(fig)) == {"United States", "EU", "Japan/Korea", "Rest of world"}
+
+
+def test_licence_figure_panels_and_legal_limit(series: Series, config: dict) -> None:
+    fig = RUN_FIGURES["licences"][0](series, config)
+    titles = [ax.get_title() for ax in _panels(fig)]
+    assert len(titles) == 4 and titles[3].startswith("Approval share")
+    wait = _panels(fig)[2]
+    assert any(tuple(line.get_ydata()) == (LEGAL_LIMIT_DAYS, LEGAL_LIMIT_DAYS) for line in wait.lines)
+    assert {"Applications", "Approvals", "Denials", "Dy oxide", "Tb oxide"} <= set(_legend_labels(fig))
+    # NdPr and magnets need no licence in this run: no lines for them
+    assert "NdPr oxide" not in _legend_labels(fig)
+
+
+def test_supply_shares_stack_to_100_percent_by_origin(series: Series, config: dict) -> None:
+    shares = origin_shares(series, "dy_oxide", window=13)
+    assert list(shares.columns) == ["CN", "US", "AU", "CA"]
+    assert np.allclose(shares.sum(axis=1), 100.0)
+    fig = RUN_FIGURES["supply_shares"][0](series, config)
+    dy = next(ax for ax in _panels(fig) if ax.get_title().startswith("Dy oxide"))
+    assert len([c for c in dy.collections if isinstance(c, PolyCollection)]) == 4
+    assert {"Origin: China", "Origin: Australia"} <= set(_legend_labels(fig))
+
+
+def test_flow_figure_period_and_empty_period(series: Series, config: dict) -> None:
+    fig = flow_figure(series, config, period="2025-04-01:2025-06-30")
+    assert "07 Apr 2025 to 06 Jul 2025" in fig._suptitle.get_text()
+    dy = next(ax for ax in _panels(fig) if ax.get_title() == "Dy oxide")
+    assert [t.get_text() for t in dy.get_yticklabels()] == ["China", "United States", "Australia", "Canada"]
+    cells = [t.get_text() for t in dy.texts]
+    assert len(cells) == 4 * len(IMPORTERS) and all(c for c in cells)
+    empty = flow_figure(series, config, period="2030-01-01:2030-12-31")
+    assert "empty period" in empty._suptitle.get_text()
+    assert any("no flows" in t for t in _texts(empty))
+    with pytest.raises(ValueError, match="START:END"):
+        flow_figure(series, config, period="2025-04-01")
+
+
+def test_figures_say_when_data_is_missing(config: dict) -> None:
+    ts = fake_timeseries(52, seed=2)
+    ts = ts[~ts["variable"].str.startswith("licence_")]
+    fig = RUN_FIGURES["licences"][0](ts, config)
+    texts = _texts(fig)
+    assert "no licence applications" in texts and "no backlog" in texts and "no decisions" in texts
+
+
+def test_quick_figures_write_the_four_pngs_fast(tmp_path: Path) -> None:
+    import time
+
+    ts = fake_timeseries(156, seed=3)
+    t0 = time.perf_counter()
+    paths = quick_figures(ts, fake_config(), tmp_path / "figures")
+    elapsed = time.perf_counter() - t0
+    assert [p.name for p in paths] == ["prices.png", "shortages.png", "licences.png", "supply_shares.png"]
+    for p in paths:
+        assert p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 20_000
+        assert oct(p.stat().st_mode & 0o777) != oct(0o600)  # shareable, not mkstemp's private mode
+    assert not list((tmp_path / "figures").glob(".*"))  # no temporary files left behind
+    assert elapsed < 15, f"quick figures took {elapsed:.1f} s"
+
+
+# ------------------------------------------------------------------------------------ ensembles, overlays
+
+
+@pytest.fixture(scope="module")
+def scenario_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("results")
+    for seed in (1, 2, 3):
+        write_fake_run(root / "controls_fake" / f"seed{seed}", seed=seed, weeks=WEEKS)
+        write_fake_run(root / "mild_fake" / f"seed{seed}", seed=seed, name="mild_fake", weeks=WEEKS, shock=0.3)
+    return {"controls_fake": root / "controls_fake", "mild_fake": root / "mild_fake"}
+
+
+def test_summarise_quantiles_and_mean_flows(scenario_folders: dict[str, Path]) -> None:
+    runs = [load_run(p) for p in sorted(scenario_folders["controls_fake"].iterdir())]
+    g = summarise(runs, period="2025-01-01:2025-12-31")
+    assert all(not r._cache for r in runs)  # each run's time series is dropped once it is reduced
+    assert g.n == 3 and g.seeds == [1, 2, 3]
+    st = g.get("prices", "dy_oxide", "price_ex_vwap")
+    assert st is not None and len(st) == WEEKS
+    assert (st["q05"] <= st["q50"] + 1e-9).all() and (st["q50"] <= st["q95"] + 1e-9).all()
+    assert (st["q95"] - st["q05"]).max() > 0  # the seeds differ
+    # the flow matrix is the mean of the runs' matrices
+    from reflow.plotting._frames import flow_matrix
+
+    singles = [flow_matrix(Series(r.timeseries()), "dy_oxide", pd.Timestamp("2025-01-01"),
+                           pd.Timestamp("2025-12-31")) for r in runs]
+    assert np.allclose(g.flows["dy_oxide"].to_numpy(), sum(m.to_numpy() for m in singles) / 3)
+
+
+def test_ensemble_figures_draw_median_and_band(scenario_folders: dict[str, Path]) -> None:
+    runs = [load_run(p) for p in sorted(scenario_folders["controls_fake"].iterdir())]
+    g = summarise(runs)
+    fig = ENSEMBLE_FIGURES["prices"][0]([g])
+    assert "controls_fake: median of 3 seeds, shaded 5-95% range" in _texts(fig)
+    dy = next(ax for ax in _panels(fig) if ax.get_title().startswith("Dy oxide"))
+    assert len([c for c in dy.collections if isinstance(c, PolyCollection)]) == 3  # one band per line
+    assert [ln.get_label() for ln in dy.lines if not ln.get_label().startswith("_")] == [
+        "China domestic", "Ex-China VWAP", "Ex-China marginal ask"]
+    for name, (fn, _text) in ENSEMBLE_FIGURES.items():
+        fig = fn([g])
+        assert all(ax.get_title() and ax.get_ylabel() for ax in _panels(fig)), name
+        assert _legend_labels(fig) or name == "shortages", name
+    assert "mean of 3 seeds" in " ".join(_texts(ensemble_flows(g)))
+
+
+def test_overlay_compares_scenarios_in_one_legend(scenario_folders: dict[str, Path]) -> None:
+    groups = [summarise([load_run(p) for p in sorted(folder.iterdir())], name=name)
+              for name, folder in scenario_folders.items()]
+    fig = ENSEMBLE_FIGURES["shortages"][0](groups)
+    assert _legend_labels(fig) == ["controls_fake", "mild_fake"]
+    dy = next(ax for ax in _panels(fig) if ax.get_title().startswith("Dy oxide"))
+    peaks = [max(line.get_ydata()) for line in dy.lines if not line.get_label().startswith("_")]
+    assert peaks[0] > 2 * peaks[1]  # the milder shock shows as a smaller shortage
+    # events only one scenario has are tagged with its name
+    groups[1].config = {**groups[1].config, "policy": groups[1].config["policy"][:1]}
+    labels = [m.label for m in merged_marks(groups)]
+    assert "April licensing (Dy, Tb)" in labels and "General licences [controls_fake]" in labels
