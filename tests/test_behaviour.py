@@ -129,3 +129,29 @@ def test_export_quota_spikes_prices_and_embargo_hits_its_target() -> None:
     e = (dt.date(2010, 11, 15) - m.start).days // 7
     assert rec["exports_cn"][s:e, :, REG["JPKR"]].sum() == 0.0
     assert rec["exports_cn"][s:e, :, REG["US"]].sum() > 0.0
+
+
+def test_a_control_that_reaches_no_purchases_changes_nothing() -> None:
+    """coverage_by_sector = 0 everywhere: nobody needs a licence and the run matches the uncontrolled one (prices
+    within 5%: purchases outside a control's scope ship as direct orders rather than through the spot auction)."""
+    raw = _licensing_world(0.3, 30.0)
+    free = validate({**raw, "policy": []})
+    none = dict(raw)
+    none["policy"] = [{**raw["policy"][0], "coverage_by_sector": dict.fromkeys(
+        ("automotive", "wind", "electronics", "defence", "magnet"), 0.0)}]
+    a, b = _model(free, 4).rec, _model(validate(none), 4).rec
+    assert b["licence_applications"].sum() == 0
+    np.testing.assert_allclose(b["shortage"], a["shortage"])
+    np.testing.assert_allclose(b["price_ex_vwap"], a["price_ex_vwap"], rtol=0.05)
+
+
+def test_wider_coverage_means_more_applications_and_shortage() -> None:
+    raw = _licensing_world(0.3, 30.0)
+    out = []
+    for cov in (0.3, 1.0):
+        r = dict(raw)
+        r["policy"] = [{**raw["policy"][0], "coverage_by_sector": {"automotive": cov, "electronics": cov}}]
+        rec = _model(validate(r), 2).rec
+        out.append((rec["licence_applications"].sum(), rec["shortage"][:, :, IMP].sum()))
+    assert out[0][0] < out[1][0]
+    assert out[0][1] < out[1][1]

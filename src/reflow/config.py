@@ -398,6 +398,11 @@ class LicensingEvent(_EventBase):
     approval_by_region: dict[Region, Frac] = Field(default_factory=dict)
     approval_by_sector: dict[Sector, Frac] = Field(default_factory=lambda: {"defence": 0.0})
     listed_approval_rate: Frac = Field(0.0, description="listed entities and >=50%-owned affiliates [V]")
+    coverage_by_sector: dict[Sector, Frac] = Field(
+        default_factory=dict,
+        description="share of each sector's purchases of the listed items that the control reaches (1 where not "
+                    "given); e.g. No. 18 lists only Tb/Dy-containing NdFeB, which most consumer-electronics "
+                    "magnets are not")
     review_working_days_median: Pos | None = None
     return_probability: Frac | None = None
     reviewer_capacity_per_week: int | None = Field(None, ge=1)

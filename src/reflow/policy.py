@@ -36,6 +36,7 @@ class PolicyState:
     """Everything the agents need to know about policy in one week."""
 
     controlled: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), bool))
+    coverage: np.ndarray = field(default_factory=lambda: np.ones((NM, NR, NS)))  # share of purchases in scope
     approval: np.ndarray = field(default_factory=lambda: np.ones((NM, NR, NS)))
     listed_approval: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR)))
     review_median: np.ndarray = field(default_factory=lambda: np.full(NM, np.nan))
@@ -96,6 +97,7 @@ class PolicyTimeline:
                         base = ev.approval_by_region.get(r, ev.approval_rate)
                         for s in SECTORS:
                             st.approval[mi, ri, SEC[s]] = min(base, ev.approval_by_sector.get(s, 1.0))
+                            st.coverage[mi, ri, SEC[s]] = ev.coverage_by_sector.get(s, 1.0)
                         st.listed_approval[mi, ri] = ev.listed_approval_rate
                     if ev.review_working_days_median is not None:
                         st.review_median[mi] = ev.review_working_days_median

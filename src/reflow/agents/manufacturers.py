@@ -86,6 +86,10 @@ class ManufacturerPopulation:
         self.large = np.array(large, bool)
         # A fixed draw per firm decides whether a general licence covering a share of eligible firms covers it.
         self.gl_draw = rng.random(self.n)
+        # Whether a control that reaches a share of a sector's purchases reaches this firm (its products use the
+        # listed grade, e.g. Dy/Tb-containing magnets): the first firms of each cell, by position. Sizes are
+        # random, so this is a random share of the cell's volume, and it draws nothing from the generator.
+        self.scope_draw = np.tile((np.arange(n) + 0.5) / n, self.n // n)[:, None] * np.ones((1, len(MATERIALS)))
         self.is_magnet_maker = self.sector == MAGNET_SECTOR
         bom = np.zeros((len(SECTORS), NM))
         for s, items in mc.bom.items():
