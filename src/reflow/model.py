@@ -198,8 +198,10 @@ class ReflowModel(mesa.Model):
         target = pop.target_stock(pol.announced)
         covered = self._general_licence_cover(pol)
         controlled = pol.controlled[:, pop.region].T & (need > 0)
-        self._licensing(w, pol, need, target, controlled & ~covered)
-        self._direct_orders(pol, need, target, controlled & covered)
+        in_scope = pop.scope_draw < pol.coverage[:, pop.region, pop.sector].T
+        self._licensing(w, pol, need, target, controlled & in_scope & ~covered)
+        # Firms under a general licence, and purchases the control does not reach, ship without review.
+        self._direct_orders(pol, need, target, controlled & (covered | ~in_scope))
         self._spot_markets(w, pol, need, target)
         self._china_market(w, pol)
 
