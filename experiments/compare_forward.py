@@ -1,0 +1,152 @@
+"""Run the forward scenarios over seeds and write a comparison table and figure.
+
+    python experiments/compare_forward.py                 # 10 seeds each, all cores, results/forward/<stamp>/
+    python experiments/compare_forward.py --seeds 3 --weeks 200 --out /tmp/fwd
+
+Each scenario is `configs/controls_2025.toml` plus the events of one file in `configs/forward/`
+(experiments/README.md says why each one is worth asking about). The table holds, per scenario, the median and
+5-95% range over seeds of the headline metrics; the figure shows the median demand-weighted ex-China Dy and magnet
+price and the production lost over time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = {
+    "controls_2025 (as is)": ROOT / "configs" / "controls_2025.toml",
+    "suspension lapses": ROOT / "configs" / "forward" / "suspension_lapses.toml",
+    "suspension extended": ROOT / "configs" / "forward" / "suspension_extended.toml",
+    "defence-only embargo": ROOT / "configs" / "forward" / "defence_embargo.toml",
+    "diversification push": ROOT / "configs" / "forward" / "diversification_push.toml",
+}
+METRICS = [
+    "dy_oxide.peak_price_multiple", "tb_oxide.peak_price_multiple", "ndfeb_magnet.peak_price_multiple",
+    "dy_oxide.cumulative_shortage_share", "ndfeb_magnet.cumulative_shortage_share",
+    "dy_oxide.final_non_china_share", "ndfeb_magnet.final_non_china_share",
+    "overall.production_lost_share", "overall.approval_share", "overall.mean_licence_wait_days",
+]
+SERIES = ["price_ex_vwap", "demand", "production_lost_share", "output_plan"]
+
+
+def _one(args: tuple[str, str, int, list[str]]) -> tuple[str, int, dict, pd.DataFrame]:
+    label, path, seed, overrides = args
+    import reflow
+
+    res = reflow.run(path, seed=seed, overrides=overrides, out=None)
+    ts = res.timeseries
+    ts = ts[ts["variable"].isin(SERIES)]
+    return label, seed, reflow.flatten_summary(res.summary), ts
+
+
+def _weekly(ts: pd.DataFrame) -> pd.DataFrame:
+    """Per week: demand-weighted ex-China price multiple (Dy, magnets) and plan-weighted production lost."""
+    out = {}
+    for m in ("dy_oxide", "ndfeb_magnet"):
+        p = ts[(ts.variable == "price_ex_vwap") & (ts.material == m)].pivot_table(index="date", columns="region",
+                                                                                 values="value")
+        d = ts[(ts.variable == "demand") & (ts.material == m)].pivot_table(index="date", columns="region",
+                                                                          values="value")
+        w = (p * d).sum(axis=1) / d.sum(axis=1)
+        out[m] = w / w.iloc[:13].mean()
+    lost = ts[ts.variable == "production_lost_share"].pivot_table(index="date", columns="region", values="value")
+    plan = ts[ts.variable == "output_plan"].pivot_table(index="date", columns="region", values="value")
+    out["production_lost"] = (lost * plan).sum(axis=1) / plan.sum(axis=1)
+    return pd.DataFrame(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--weeks", type=int, default=None, help="shorten the horizon (for a quick look)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "forward")
+    args = ap.parse_args(argv)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = args.out / stamp
+    folder.mkdir(parents=True, exist_ok=False)  # a new folder per call: earlier comparisons are never overwritten
+    overrides = [f"scenario.weeks={args.weeks}"] if args.weeks else []
+    tasks = [(label, str(path), seed, overrides) for label, path in SCENARIOS.items() for seed in range(args.seeds)]
+    rows, weekly = [], {}
+    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        for i, (label, seed, flat, ts) in enumerate(pool.map(_one, tasks), 1):
+            rows.append({"scenario": label, "seed": seed, **flat})
+            weekly.setdefault(label, []).append(_weekly(ts))
+            print(f"\r{i}/{len(tasks)} runs", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    runs = pd.DataFrame(rows)
+    runs.to_csv(folder / "runs.csv", index=False)
+    table = _table(runs)
+    (folder / "comparison.md").write_text(table.to_markdown() + "\n" if _has_tabulate() else table.to_string())
+    table.to_csv(folder / "comparison.csv")
+    _figure(weekly, folder / "comparison.png")
+    (folder / "manifest.json").write_text(json.dumps({
+        "scenarios": {k: str(v.relative_to(ROOT)) for k, v in SCENARIOS.items()}, "seeds": list(range(args.seeds)),
+        "overrides": overrides, "created": stamp}, indent=2) + "\n")
+    print(table.to_string())
+    print(f"\nwritten to {folder}")
+    return 0
+
+
+def _table(runs: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in METRICS if c in runs.columns]
+    g = runs.groupby("scenario", sort=False)[cols]
+    med, lo, hi = g.median(), g.quantile(0.05), g.quantile(0.95)
+    out = pd.DataFrame(index=med.index)
+    for c in cols:
+        out[c] = [f"{m:.3g} [{a:.3g}, {b:.3g}]" if np.isfinite(m) else "-"
+                  for m, a, b in zip(med[c], lo[c], hi[c], strict=True)]
+    return out
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _figure(weekly: dict[str, list[pd.DataFrame]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    titles = {"dy_oxide": "Dy oxide, ex-China price (x first quarter)",
+              "ndfeb_magnet": "NdFeB magnets, ex-China price (x first quarter)",
+              "production_lost": "Production lost, ex-China manufacturers (share of plan)"}
+    for label, frames in weekly.items():
+        stack = pd.concat(frames, keys=range(len(frames)))
+        for ax, col in zip(axes, titles, strict=True):
+            s = stack[col].unstack(0)
+            med = s.median(axis=1)
+            (line,) = ax.plot(pd.to_datetime(med.index), med.values, label=label, lw=1.4)
+            ax.fill_between(pd.to_datetime(med.index), s.quantile(0.05, axis=1), s.quantile(0.95, axis=1),
+                            color=line.get_color(), alpha=0.12, lw=0)
+    for ax, title in zip(axes, titles.values(), strict=True):
+        ax.set_title(title, loc="left", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    axes[2].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    axes[0].legend(fontsize=8, ncol=2)
+    fig.suptitle("Forward scenarios: median over seeds, 5-95% band", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
