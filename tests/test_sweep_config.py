@@ -89,10 +89,10 @@ def test_distributions_map_the_unit_interval():
 @pytest.mark.parametrize(("raw", "needle"), [
     ({"design": {"method": "sobol", "samples": 10}}, "not a power of 2"),
     ({"design": {"method": "lhs"}}, "design.samples"),
-    ({"parameters": [{"key": "a", "low": 1, "high": 0}]}, "low < high"),
+    ({"parameters": [{"key": "a", "low": 1, "high": 0}]}, r"low < high"),
     ({"parameters": [{"key": "a", "values": [1, "x"]}]}, "mixes types"),
     ({"parameters": [{"key": "a", "low": 0, "high": 1}]}, "without 'steps'"),
-    ({"sweep": {"name": "t", "base": "b.toml", "replicats": 3}}, "replicats: unknown key"),
+    ({"sweep": {"name": "t", "base": "b.toml", "replicats": 3}}, r"replicats: unknown key"),
     ({"parameters": [{"key": "a", "values": [1]}, {"key": "a", "values": [2]}]}, "declared twice"),
 ])
 def test_bad_sweep_configs_are_explained(raw, needle):
@@ -106,7 +106,7 @@ def test_load_sweep_config_checks_base_and_toml(tmp_path):
         load_sweep_config(tmp_path / "missing.toml")
     (tmp_path / "s.toml").write_text('[sweep]\nname = "x"\nbase = "nope.toml"\n[[parameters]]\nkey = "a"\n'
                                      "values = [1]\n")
-    with pytest.raises(ConfigError, match="nope.toml"):
+    with pytest.raises(ConfigError, match=r"nope\.toml"):
         load_sweep_config(tmp_path / "s.toml")
     (tmp_path / "bad.toml").write_text("[sweep\n")
     with pytest.raises(ConfigError, match="not valid TOML"):

@@ -64,12 +64,11 @@ def test_dask_killed_worker_is_bounded(tmp_path):
                            .replace("values = [0.2, 0.5, 0.8]", "values = [0.2, 0.8]"), weeks=8)
     import dask
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        # the setting is read by the scheduler: use a fresh cluster that has it
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=":0") as c:
-            res = sweep(cfg, out=tmp_path / "out", scheduler=c.scheduler_address, progress=False,
-                        runner=f"{FAKES}:crash_always")
+    # the setting is read by the scheduler when it starts: a fresh cluster that has it
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as c:
+        res = sweep(cfg, out=tmp_path / "out", scheduler=c.scheduler_address, progress=False,
+                    runner=f"{FAKES}:crash_always")
     runs = res.runs
     assert res.counts == {"ok": 2, "crashed": 2}
     assert runs.loc[runs["status"] == "crashed", "error"].str.contains("also when it ran alone").all()

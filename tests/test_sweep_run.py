@@ -159,7 +159,7 @@ def test_a_hanging_run_times_out(tmp_path):
                            .replace("values = [0.2, 0.5, 0.8]", "values = [0.2, 0.8]")
                            .replace("steps = 3", "steps = 2"), weeks=8)
     t0 = time.monotonic()
-    res = sweep(cfg, out=tmp_path / "out", workers=2, progress=False, runner=f"{FAKES}:hang", timeout=1.0)
+    res = sweep(cfg, out=tmp_path / "out", workers=2, progress=False, runner=f"{FAKES}:hang", timeout=3.0)
     assert time.monotonic() - t0 < 30
     assert res.counts == {"timeout": 2, "ok": 2}
 
@@ -197,7 +197,7 @@ def test_out_folder_safety(tmp_path):
 
 def test_invalid_points_fail_before_anything_runs(tmp_path):
     cfg = write_fake_sweep(tmp_path, GRID.replace("values = [0.2, 0.5, 0.8]", "values = [0.2, 1.5]"))
-    with pytest.raises(ReflowError, match="licensing.approval_rate = 1.5"):
+    with pytest.raises(ReflowError, match=r"licensing\.approval_rate = 1\.5"):
         sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
     assert not (tmp_path / "out" / "runs").exists()
 
@@ -245,7 +245,7 @@ def _alive(pid: int) -> bool:
 def _stored_rows(out: Path) -> int:
     try:
         return len(load_runs(out))
-    except Exception:  # noqa: BLE001 - the folder may not exist yet
+    except Exception:  # the folder may not exist yet
         return 0
 
 

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["analytic", "crash_always", "crash_once", "failing", "hang", "interaction", "ishigami", "noisy_linear", "write_fake_sweep"]
+__all__ = ["analytic", "crash_always", "crash_once", "failing", "hang", "interaction", "ishigami", "noisy_linear",
+           "write_fake_sweep"]
 
 
 def _inputs(scenario: Any) -> tuple[float, float, float]:

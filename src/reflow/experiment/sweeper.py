@@ -71,8 +71,9 @@ class SweepResult:
 
     def __str__(self) -> str:
         parts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
-        return (f"{self.path}: {sum(self.counts.values())} of {self.planned} runs stored ({parts}); "
-                f"{self.ran} run now in {self.wall_time_s:.1f} s on {self.engine}")
+        now = (f"{self.ran} run now in {self.wall_time_s:.1f} s on {self.engine}" if self.ran
+               else "nothing left to run")
+        return f"{self.path}: {sum(self.counts.values())} of {self.planned} runs stored ({parts}); {now}"
 
 
 def run_id(point_id: int, replicate: int) -> str:

@@ -1,0 +1,105 @@
+"""Sweep throughput: runs per second with 1 and 2 local workers, and the parallel efficiency.
+
+    python benchmarks/sweep_bench.py                      # the real model, 16 runs of 104 weeks per setting
+    python benchmarks/sweep_bench.py --runs 32 --weeks 208
+    python benchmarks/sweep_bench.py --runner reflow.experiment.fakes:analytic --sleep 0.5   # machinery only
+    python benchmarks/sweep_bench.py --json               # one JSON object (for benchmarks/run.py)
+
+Each setting runs the same sweep (the approval-rate levels of configs/sweeps/bases/licensing_regime.toml, one seed
+per run) into a fresh folder through `reflow.experiment.sweep`, so the time includes everything a user waits for:
+spawning workers, validating, running, storing each result. Parallel efficiency = rate(2 workers) / (2 x rate(1)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / "configs" / "sweeps" / "bases" / "licensing_regime.toml"
+
+__all__ = ["bench", "main"]
+
+
+def _sweep_file(folder: Path, runs: int, weeks: int) -> Path:
+    values = ", ".join(f"{0.1 + 0.8 * i / max(1, runs - 1):.4f}" for i in range(runs))
+    path = folder / "bench.toml"
+    path.write_text(f"""[sweep]
+name = "bench"
+base = "{BASE.as_posix()}"
+replicates = 1
+root_seed = 1
+
+[sweep.set]
+"scenario.weeks" = {weeks}
+
+[[parameters]]
+key = "policy.controls.approval_rate"
+values = [{values}]
+""", encoding="utf-8")
+    return path
+
+
+def bench(workers: int, runs: int = 16, weeks: int = 104, runner: str | None = None) -> dict[str, float]:
+    """Time one sweep of `runs` runs on `workers` local worker processes.
+
+    Returns:
+        ``workers``, ``runs``, ``wall_s`` (end to end), ``runs_per_s``, ``mean_run_s`` (inside the workers) and
+        ``overhead_s`` (wall time not explained by the runs themselves: start-up, scheduling, storing).
+    """
+    from reflow.experiment import sweep
+    from reflow.experiment.runner import DEFAULT_RUNNER
+
+    with tempfile.TemporaryDirectory(prefix="reflow-bench-") as tmp:
+        cfg = _sweep_file(Path(tmp), runs, weeks)
+        t0 = time.perf_counter()
+        res = sweep(cfg, out=Path(tmp) / "out", workers=workers, progress=False, runner=runner or DEFAULT_RUNNER)
+        wall = time.perf_counter() - t0
+        table = res.runs
+    if set(table["status"]) != {"ok"}:
+        bad = table.loc[table["status"] != "ok", ["run_id", "status", "error"]].head(3).to_dict("records")
+        print(f"warning: not every run succeeded: {bad}", file=sys.stderr)
+    mean_run = float(table["wall_time_s"].mean())
+    return {"workers": workers, "runs": runs, "wall_s": round(wall, 3), "runs_per_s": round(runs / wall, 4),
+            "mean_run_s": round(mean_run, 4), "overhead_s": round(wall - runs * mean_run / workers, 3)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=16, help="runs per setting (default 16)")
+    p.add_argument("--weeks", type=int, default=104, help="horizon of each run in weeks (default 104)")
+    p.add_argument("--runner", default=None, help="run function MODULE:FUNCTION (default: the model)")
+    p.add_argument("--sleep", type=float, default=None, help="REFLOW_FAKE_SLEEP for the fake runners (s)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    args = p.parse_args(argv)
+    if args.sleep is not None:
+        os.environ["REFLOW_FAKE_SLEEP"] = str(args.sleep)
+    cores = os.cpu_count() or 1
+    results = [bench(1, args.runs, args.weeks, args.runner), bench(2, args.runs, args.weeks, args.runner)]
+    efficiency = results[1]["runs_per_s"] / (2 * results[0]["runs_per_s"])
+    out = {"benchmark": "sweep_throughput", "cores": cores, "runner": args.runner or "model",
+           "weeks": args.weeks, "results": results, "parallel_efficiency": round(efficiency, 3),
+           "target_efficiency": 0.85}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"sweep throughput ({out['runner']}, {args.runs} runs of {args.weeks} weeks, {cores} cores)")
+    print(f"{'workers':>8} {'wall s':>8} {'runs/s':>8} {'s/run':>8} {'overhead s':>11}")
+    for r in results:
+        print(f"{r['workers']:>8} {r['wall_s']:>8.2f} {r['runs_per_s']:>8.3f} {r['mean_run_s']:>8.3f} "
+              f"{r['overhead_s']:>11.2f}")
+    verdict = "meets" if efficiency >= 0.85 else "below"
+    print(f"parallel efficiency (2 workers): {efficiency:.0%} ({verdict} the 85% target)")
+    if cores < 2:
+        print("note: this machine has one core; 2 workers cannot run in parallel here")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
