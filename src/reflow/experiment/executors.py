@@ -277,8 +277,9 @@ class DaskExecutor(Executor):
 
         if fut.status == "finished":
             return fut.result()
-        if fut.status == "cancelled":
-            return RunResult(task.run_id, "crashed", error="the Dask task was cancelled")
+        if fut.status == "cancelled":  # we did not cancel it: the client lost the scheduler
+            raise ReflowError(f"Dask cancelled run {task.run_id} (lost the scheduler?); the finished runs are "
+                              "stored: re-run the same command to resume")
         exc = fut.exception()
         if isinstance(exc, KilledWorker):
             return None
