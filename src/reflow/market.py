@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Clearing", "allocate_offers", "clear_call_auction", "vwap"]
+__all__ = ["Clearing", "allocate_offers", "clear_call_auction", "running_sum", "vwap"]
 
 _EPS = 1e-12
 
@@ -37,6 +37,15 @@ class Clearing:
     marginal_ask: float
 
 
+def running_sum(x: np.ndarray) -> float:
+    """Sum of `x` added up in order (numpy's `sum` adds pairwise, so its last bit depends on the length).
+
+    Clearing sums this way so that a batch of markets, totalled per market with `np.bincount`, gives exactly the
+    same numbers as clearing each market alone: the model is sensitive to the last bit.
+    """
+    return float(np.cumsum(x)[-1]) if len(x) else 0.0
+
+
 def _fill_in_order(q: np.ndarray, order: np.ndarray, prices_sorted: np.ndarray, total: float) -> np.ndarray:
     """Fill quantities in `order` up to `total`, sharing pro rata among tied prices at the margin."""
     fill = np.zeros_like(q)
@@ -50,8 +59,8 @@ def _fill_in_order(q: np.ndarray, order: np.ndarray, prices_sorted: np.ndarray, 
     tied = prices_sorted == prices_sorted[m]
     first_tied = int(np.argmax(tied))
     fill_sorted = np.where(np.arange(len(qs)) < first_tied, qs, 0.0)
-    rest = max(total - float(fill_sorted.sum()), 0.0)
-    fill_sorted[tied] = np.minimum(qs[tied], rest * qs[tied] / qs[tied].sum())
+    rest = max(total - (float(cum[first_tied - 1]) if first_tied else 0.0), 0.0)
+    fill_sorted[tied] = np.minimum(qs[tied], rest * qs[tied] / running_sum(qs[tied]))
     fill[order] = fill_sorted
     return fill
 

@@ -33,7 +33,7 @@ from reflow.agents.suppliers import BUILDING, CANDIDATE, OPERATING
 from reflow.config import Scenario
 from reflow.contracts import OfftakeBook
 from reflow.domain import CN, IMPORT_REGIONS, MAGNET, MAT, MATERIALS, OXIDES, REG, REGIONS
-from reflow.market import allocate_offers, clear_call_auction
+from reflow.market import allocate_offers, clear_call_auction, running_sum
 from reflow.policy import PolicyState, PolicyTimeline
 from reflow.recorder import Recorder
 
@@ -340,7 +340,7 @@ class ReflowModel(mesa.Model):
         reg = self.pop.region[firms]
         ordered = tonnes
         tonnes = np.where(pol.embargo[m, reg], 0.0, tonnes)
-        total = float(tonnes.sum())
+        total = running_sum(tonnes)
         if total <= 1e-12:
             np.add.at(self._unmet_cn[:, m], firms, ordered)
             return
@@ -349,7 +349,7 @@ class ReflowModel(mesa.Model):
         avail = min(0.9 * float(stock.sum()), float(self.quota_bank[m]))
         ratio = min(1.0, avail / total)
         sent = tonnes * ratio
-        shipped = float(sent.sum())
+        shipped = running_sum(sent)
         take = stock / max(stock.sum(), 1e-12) * shipped
         for p, t in zip(prods, take, strict=True):
             p.stock -= t
@@ -503,19 +503,19 @@ class ReflowModel(mesa.Model):
                 if resale.any():
                     np.subtract.at(pop.stock[:, m], idx[resale], cl.ask_fill[resale])
                 self._book_spot(m, r, firms, got, cl.price, np.where(resale, 0.0, cl.ask_fill), origins,
-                                float(cl.ask_fill[resale].sum()))
+                                running_sum(cl.ask_fill[resale]))
                 for kd, arr in ((0, sup_sold), (1, mk_sold), (2, cn_sold)):
                     sel = kind == kd
                     np.add.at(arr, idx[sel], cl.ask_fill[sel])
                 for j, (_, s) in enumerate(sp):
                     sel = (kind == 3) & (idx == j)
-                    s.stock -= float(cl.ask_fill[sel].sum())
+                    s.stock -= running_sum(cl.ask_fill[sel])
                 if m in (MAT[o] for o in OXIDES) and len(firms):
-                    cn_part = cl.ask_fill[kind == 2].sum() / max(cl.volume, 1e-12)
+                    cn_part = running_sum(cl.ask_fill[kind == 2]) / max(cl.volume, 1e-12)
                     mkf = firms[pop.is_magnet_maker[firms]]
                     if len(mkf):
                         pop.cn_content[mkf] += 0.05 * (cn_part - pop.cn_content[mkf])
-                rec["exports_cn"][w, m, r] += float(cl.ask_fill[kind == 2].sum())
+                rec["exports_cn"][w, m, r] += running_sum(cl.ask_fill[kind == 2])
 
             for i, t in zip(s_idx, sup_sold, strict=True):
                 self.suppliers[i].stock -= t
@@ -532,7 +532,7 @@ class ReflowModel(mesa.Model):
         into the region (not resold between its firms), deliveries and flows by origin."""
         pop = self.pop
         pop.stock[firms, m] += got
-        vol = float(got.sum())
+        vol = running_sum(got)
         imported = 1.0 - resold / max(vol, 1e-12)
         self._received[firms, m] += got * imported
         self._vol[m, r] += vol

@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 __all__ = ["ChinaDomesticIndustry", "ChineseProducer"]
 
 
+def _vpow(x: float, y: float) -> float:
+    """x ** y by numpy's array power, which can differ from libm's scalar pow in the last bit (SIMD)."""
+    return float(np.power(np.array([x]), y)[0])
+
+
 class ChineseProducer(Agent):
     """A Chinese refiner (one oxide) or magnet maker: produces, holds stock, sells at home and abroad.
 
@@ -44,8 +49,8 @@ class ChineseProducer(Agent):
         """
         cfg = self.model.scenario.china
         cover = max(self.stock, 1e-9) / max(self.target_stock, 1e-9)
-        util = (self.base_utilisation * cover ** (-cfg.utilisation_response)
-                * max(price_ratio, 1e-6) ** cfg.supply_price_elasticity)
+        util = (self.base_utilisation * _vpow(cover, -cfg.utilisation_response)
+                * _vpow(max(price_ratio, 1e-6), cfg.supply_price_elasticity))
         util = float(np.clip(util, 0.3 * self.base_utilisation, min(1.0, cap_share)))
         self.output = self.capacity * util
         self.stock += self.output
@@ -55,7 +60,7 @@ class ChineseProducer(Agent):
         elasticity = self.model.scenario.china.ask_stock_elasticity
         # Measured against target plus this week's output, which is what a producer at target holds at sale time.
         cover = max(self.stock, 1e-9) / max(self.target_stock + self.output, 1e-9)
-        return max(self.cost, expected_price * cover ** (-elasticity))
+        return max(self.cost, expected_price * _vpow(cover, -elasticity))
 
 
 class ChinaDomesticIndustry(Agent):

@@ -85,7 +85,7 @@ class AltSupplier(Agent):
     def shade(self) -> float:
         """Factor (<= 1) by which the supplier shades its asks when more than two weeks of output pile up."""
         cover = self.stock / max(self.online, 1e-9) if self.online > 0 else 1.0
-        return min(1.0, 2.0 / max(cover, 1e-9)) ** 0.25
+        return float(np.power(np.array([min(1.0, 2.0 / max(cover, 1e-9))]), 0.25)[0])
 
     def ask(self, expected_price: float, delivery_factor: float = 1.0) -> float:
         """Reservation price on the spot market: the destination's expected price shaded by stock, never below
