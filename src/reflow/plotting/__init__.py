@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return plot
     if name == "report":
-        from reflow.plotting.report import report
+        from reflow.plotting.html_report import report
 
         return report
     raise AttributeError(f"module 'reflow.plotting' has no attribute {name!r}")

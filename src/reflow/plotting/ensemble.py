@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -60,13 +60,23 @@ def _lost_overall(s: Series, regions: list[str]) -> pd.Series:
 
 
 def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
-               ) -> tuple[dict[Trace, pd.Series], dict[str, pd.DataFrame]]:
+               figures: Collection[str] | None = None) -> tuple[dict[Trace, pd.Series], dict[str, pd.DataFrame]]:
     """The weekly traces and flow matrices ensemble figures draw, from one run.
+
+    Args:
+        s: the run.
+        start: first week of the flow matrices.
+        end: last week of the flow matrices.
+        figures: the figures to prepare (prices, shortages, inventories, licences, supply_shares, capacity,
+            flows); default all.
 
     Returns:
         `{(figure, panel, line): weekly series}` and `{material: origin x destination tonnes}` over
         [start, end].
     """
+    def want(name: str) -> bool:
+        return figures is None or name in figures
+
     out: dict[Trace, pd.Series] = {}
     cn = s.wide("price_cn", ["material"])
     short = s.wide("shortage")
@@ -78,47 +88,59 @@ def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp |
     applied = s.wide("licence_applications", ["material"])
     flows: dict[str, pd.DataFrame] = {}
     for m in s.materials():
-        if m in cn.columns:
-            out["prices", m, "price_cn"] = cn[m]
-        for var in ("price_ex_vwap", "price_ex_ask"):
-            y = ex_china_weighted(s, var, m)
-            if y.notna().any():
-                out["prices", m, var] = y
+        if want("prices"):
+            if m in cn.columns:
+                out["prices", m, "price_cn"] = cn[m]
+            for var in ("price_ex_vwap", "price_ex_ask"):
+                y = ex_china_weighted(s, var, m)
+                if y.notna().any():
+                    out["prices", m, var] = y
         needy = []
         if not demand.empty and m in demand.columns.get_level_values(0):
             needy = [r for r in demand[m].columns if r != "CN" and demand[m][r].fillna(0).gt(0).any()]
-        if not short.empty and m in short.columns.get_level_values(0):
+        if want("shortages") and not short.empty and m in short.columns.get_level_values(0):
             y = total(s, "shortage", m, exclude_regions=("CN",)).fillna(0.0)
             out["shortages", m, EX_CHINA] = rolling_mean(y, NOISY_WINDOW)
-        if not cover.empty and m in cover.columns.get_level_values(0):
+        if want("inventories") and not cover.empty and m in cover.columns.get_level_values(0):
             for r in needy or [r for r in cover[m].columns if r != "CN"]:
                 if r in cover[m].columns:
                     out["inventories", m, r] = cover[m][r]
             out["inventories", m, EX_CHINA] = ex_china_weighted(s, "inventory_cover_weeks", m)
-        shares = origin_shares(s, m, window=SHARE_WINDOW)
+        shares = origin_shares(s, m, window=SHARE_WINDOW) if want("supply_shares") else pd.DataFrame()
         if shares.shape[1]:
             for o in shares.columns:
                 out["supply_shares", m, str(o)] = shares[o]
             out["supply_shares", m, "NONCN"] = 100.0 - (shares["CN"] if "CN" in shares.columns else 0.0)
             out["supply_shares", "hhi", m] = hhi_from_shares(shares)
-        if m in cap.columns:
+        if want("capacity") and m in cap.columns:
             out["capacity", m, "operating"] = cap[m]
-        if m in pipe.columns:
+        if want("capacity") and m in pipe.columns:
             out["capacity", m, "pipeline"] = pipe[m]
-        if m in applied.columns and applied[m].fillna(0).gt(0).any():
+        if want("licences") and m in applied.columns and applied[m].fillna(0).gt(0).any():
             if m in backlog.columns:
                 out["licences", "backlog", m] = backlog[m]
             out["licences", "wait", m] = licence_wait(s, m, window=NOISY_WINDOW)
             out["licences", "share", m] = approval_share(s, m, window=NOISY_WINDOW)
-        mat = flow_matrix(s, m, start, end)
+        mat = flow_matrix(s, m, start, end) if want("flows") else pd.DataFrame()
         if not mat.empty:
             flows[m] = mat
+    if want("shortages"):
+        _lost_traces(s, out)
+    if want("licences"):
+        _licence_traces(s, out)
+    return out, flows
+
+
+def _lost_traces(s: Series, out: dict[Trace, pd.Series]) -> None:
     lost = s.wide("production_lost_share", ["region"])
     regions = [r for r in lost.columns if isinstance(r, str) and r != "CN"]
     for r in regions:
         out["shortages", "lost", r] = 100 * lost[r]
     if regions:
         out["shortages", "lost", EX_CHINA] = rolling_mean(_lost_overall(s, regions), NOISY_WINDOW)
+
+
+def _licence_traces(s: Series, out: dict[Trace, pd.Series]) -> None:
     for var, line in (("licence_applications", "applications"), ("licence_approvals", "approvals"),
                       ("licence_denials", "denials")):
         if s.has(var):
@@ -128,7 +150,6 @@ def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp |
     if s.has("licence_mean_wait_days"):
         out["licences", "wait", ALL] = licence_wait(s, window=NOISY_WINDOW)
         out["licences", "share", ALL] = approval_share(s, window=NOISY_WINDOW)
-    return out, flows
 
 
 @dataclass
@@ -163,13 +184,14 @@ class Ensemble:
 
 
 def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = None,
-              name: str | None = None) -> Ensemble:
+              name: str | None = None, figures: Collection[str] | None = None) -> Ensemble:
     """Read runs one by one and reduce them to an `Ensemble` (quantiles across runs, week by week).
 
     Args:
         runs: finished runs of one scenario.
         period: the period of the flow matrices (`"START:END"`); default the whole run.
         name: the scenario name (default: the first run's).
+        figures: only prepare these figures (see `reduce_run`).
     """
     if not runs:
         raise ValueError("no runs to summarise")
@@ -183,7 +205,7 @@ def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = 
         s = Series(run.timeseries(NEEDED_VARIABLES))
         run.drop_cache()
         all_dates = all_dates.union(s.dates)
-        traces, flows = reduce_run(s, start, end)
+        traces, flows = reduce_run(s, start, end, figures)
         for key, y in traces.items():
             collected[key].append(y.rename(i))
         for m, mat in flows.items():

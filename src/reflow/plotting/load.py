@@ -180,16 +180,17 @@ class SweepResult:
                 if c not in BASE_RUN_COLUMNS and c not in params and _looks_like_metric(c)]
 
     def runs(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The per-run table (one row per run); pass `columns` to read only those."""
-        if self._runs is not None:
-            return self._runs if columns is None else self._runs[[c for c in columns if c in self._runs]]
-        wanted = None
-        if columns is not None:
-            wanted = [c for c in dict.fromkeys([*columns, "status"]) if c in self.columns]
-        df = _read_runs(self.path, wanted)
+        """The per-run table (one row per run, read once and kept: a few kB per thousand runs).
+
+        Args:
+            columns: only these columns (plus `status`), when given.
+        """
+        if self._runs is None:
+            self._runs = _read_runs(self.path, None)
         if columns is None:
-            self._runs = df
-        return df
+            return self._runs
+        wanted = [c for c in dict.fromkeys([*columns, "status"]) if c in self._runs.columns]
+        return self._runs[wanted]
 
     def analysis(self, name: str) -> pd.DataFrame | None:
         """`analysis/<name>.csv` (points, sobol, morris) if the sweep has been analysed, else None."""
@@ -329,14 +330,16 @@ def open_results(paths: Sequence[str | Path]) -> ResultSet:
         if not path.is_dir():
             raise ResultReadError(f"{path} is a file; give a run, scenario or sweep folder "
                                   "(not a file inside it)")
-        if (path / "manifest.json").is_file() and (path / "timeseries.parquet").exists():
-            runs.append(load_run(path))
-        elif _is_sweep(path):
+        if _is_sweep(path):
             if result.sweep is not None:
                 raise ResultReadError("give one sweep folder at a time")
             result.sweep = load_sweep(path)
+        elif any((path / f).exists() for f in _RUN_FILES):  # a run folder, maybe incomplete: say what is wrong
+            runs.append(load_run(path))
         else:
-            children = sorted(p for p in path.iterdir() if p.is_dir() and (p / "timeseries.parquet").exists())
+            # hidden folders are runs being written (`.seed1.x8k2`), not results yet
+            children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
+                              and (p / "timeseries.parquet").exists())
             complete = [p for p in children if (p / "manifest.json").is_file()]
             result.skipped.extend(p for p in children if p not in complete)
             if not complete:

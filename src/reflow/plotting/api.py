@@ -1,0 +1,230 @@
+"""`plot`: every report figure of a run, a scenario over seeds, several scenarios or a sweep, saved to files.
+
+`iter_figures` yields the figures one at a time (name, figure, one-sentence description) so that `plot` and
+`report` share one list and never hold more than one figure in memory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+from reflow.errors import ReflowError
+from reflow.plotting.load import ResultSet, open_results
+from reflow.plotting.style import rc_params, save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["FIGURE_FORMATS", "FigureItem", "default_out", "iter_figures", "plot"]
+
+FIGURE_FORMATS = ("png", "svg", "pdf")
+RUN_NAMES = ("prices", "shortages", "inventories", "licences", "supply_shares", "capacity", "flows")
+SWEEP_NAMES = ("heatmap", "response", "sobol", "morris")
+_SENSITIVITY_TEXT = {
+    "sobol": "Sobol' indices: the share of each metric's variance due to each parameter alone (S1) and with "
+             "its interactions (ST).",
+    "morris": "Morris screening: the mean absolute elementary effect (mu*) of each parameter on each metric, "
+              "and its spread (sigma), which signals interactions or non-linearity.",
+}
+
+
+@dataclass
+class FigureItem:
+    """One figure to save or embed."""
+
+    name: str  # file stem, e.g. "prices" or "heatmap_dy_oxide.peak_price_multiple"
+    figure: Figure
+    description: str
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
+
+
+def _check_names(only: Sequence[str] | None, known: Sequence[str], kind: str) -> set[str]:
+    if not only:
+        return set(known)
+    bad = [n for n in only if n not in known]
+    if bad:
+        raise ReflowError(f"unknown figure(s) {', '.join(bad)} for a {kind}; choose from {', '.join(known)}")
+    return set(only)
+
+
+def _check_period(period: str | None) -> None:
+    from reflow.plotting.flows import parse_period
+
+    try:
+        parse_period(period)
+    except ValueError as exc:
+        raise ReflowError(f"--period: {exc}") from None
+
+
+def iter_figures(results: ResultSet, *, period: str | None = None, only: Sequence[str] | None = None,
+                 metrics: Sequence[str] | None = None, note: Callable[[str], None] | None = None,
+                 ) -> Iterator[FigureItem]:
+    """The figures a result set calls for, built lazily one by one.
+
+    Args:
+        results: what `open_results` found.
+        period: `START:END` of the trade-flow matrices (default: the whole run).
+        only: figure names to make (default all); see `RUN_NAMES` and `SWEEP_NAMES`.
+        metrics: sweep metrics to plot (default: the sweep's `[outputs] metrics` or the headline ones).
+        note: called with a sentence for anything skipped (a missing analysis, interrupted runs).
+    """
+    say = note or (lambda _msg: None)
+    _check_period(period)
+    if results.skipped:
+        say(f"left out {len(results.skipped)} interrupted run folder(s) without manifest.json: "
+            + ", ".join(str(p) for p in results.skipped[:3]) + (" ..." if len(results.skipped) > 3 else ""))
+    if results.kind == "sweep":
+        yield from _sweep_figures(results, only, metrics, say)
+    elif results.kind == "run":
+        yield from _run_figures(results, period, only)
+    else:
+        yield from _ensemble_figures(results, period, only)
+
+
+def _run_figures(results: ResultSet, period: str | None, only: Sequence[str] | None) -> Iterator[FigureItem]:
+    from reflow.plotting._frames import Series
+    from reflow.plotting.run_figures import RUN_FIGURES
+
+    wanted = _check_names(only, RUN_NAMES, "run")
+    run = results.runs[0]
+    s = Series(run.timeseries())
+    run.drop_cache()
+    for name, (fn, text) in RUN_FIGURES.items():
+        if name in wanted:
+            kwargs: dict[str, Any] = {"period": period} if name == "flows" else {}
+            yield FigureItem(name, fn(s, run.config, seed=run.seed, **kwargs), text)
+
+
+def _ensemble_figures(results: ResultSet, period: str | None, only: Sequence[str] | None,
+                      ) -> Iterator[FigureItem]:
+    from reflow.plotting.ensemble import summarise
+    from reflow.plotting.ensemble_figures import ENSEMBLE_FIGURES, ensemble_flows
+
+    wanted = _check_names(only, RUN_NAMES, "set of runs")
+    groups = [summarise(runs, period, name=name, figures=wanted) for name, runs in results.groups.items()]
+    for name, (fn, text) in ENSEMBLE_FIGURES.items():
+        if name in wanted:
+            yield FigureItem(name, fn(groups), text)
+    if "flows" in wanted:
+        for g in groups:
+            stem = "flows" if len(groups) == 1 else f"flows_{_safe(g.name)}"
+            yield FigureItem(stem, ensemble_flows(g),
+                             f"{g.name}: tonnes delivered from each producing origin (rows) to each "
+                             "destination (columns) over the period named in the title"
+                             + (f", mean of {g.n} seeds." if g.n > 1 else "."))
+
+
+def _pick_by(sweep: Any, x: str) -> str | None:
+    """A second parameter with a handful of values, drawn as separate response curves."""
+    for p in sweep.parameters:
+        if p != x:
+            levels = sweep.runs([p])[p].nunique()
+            if 2 <= levels <= 5:
+                return p
+    return None
+
+
+def _sweep_figures(results: ResultSet, only: Sequence[str] | None, metrics: Sequence[str] | None,
+                   say: Callable[[str], None]) -> Iterator[FigureItem]:
+    from reflow.plotting.sweep_figures import (
+        default_metrics,
+        metric_label,
+        sensitivity_figure,
+        sensitivity_table,
+        sweep_heatmap,
+        sweep_response,
+    )
+
+    sweep = results.sweep
+    assert sweep is not None
+    wanted = _check_names(only, SWEEP_NAMES, "sweep")
+    chosen = list(metrics) if metrics else default_metrics(sweep)
+    unknown = [m for m in chosen if m not in sweep.columns]
+    if unknown:
+        raise ReflowError(f"{sweep.path}: no metric(s) {', '.join(unknown)} in the runs table; available: "
+                          f"{', '.join(sweep.metrics[:12])}{' ...' if len(sweep.metrics) > 12 else ''}")
+    params = sweep.parameters
+    if not chosen:
+        say(f"{sweep.path}: the runs table holds no summary metrics yet; no sweep figures")
+        return
+    if not params:
+        say(f"{sweep.path}: no varied parameters found in sweep.toml or the runs table; no sweep figures")
+        return
+    if "heatmap" in wanted:
+        if len(params) >= 2:
+            x, y = params[0], params[1]
+            for m in chosen:
+                yield FigureItem(f"heatmap_{_safe(m)}", sweep_heatmap(sweep, m, x, y),
+                                 f"{metric_label(m)}: mean over replicates for each combination of {x} and "
+                                 f"{y}.")
+        else:
+            say("one varied parameter: no heatmap (it needs two)")
+    if "response" in wanted:
+        for x in params[:4]:
+            by = _pick_by(sweep, x)
+            yield FigureItem(f"response_{_safe(x)}", sweep_response(sweep, chosen, x, by),
+                             f"How the headline metrics respond to {x}: mean across runs with a 95% "
+                             "confidence band" + (f", one curve per value of {by}." if by else "."))
+    for method in ("sobol", "morris"):
+        if method in wanted and sensitivity_table(sweep, method, chosen) is not None:
+            yield FigureItem(method, sensitivity_figure(sweep, method, chosen),
+                             _SENSITIVITY_TEXT[method])
+        elif method in wanted and only:
+            say(f"no {method} indices for this sweep (run `reflow analyze` or use a {method} design)")
+
+
+def default_out(paths: Sequence[str | Path], results: ResultSet, leaf: str) -> Path:
+    """Where `plot`/`report` write by default: `<folder>/<leaf>` for one folder, else beside the folders."""
+    if len(paths) == 1:
+        return Path(paths[0]) / leaf
+    parents = {Path(p).resolve().parent for p in paths}
+    base = parents.pop() if len(parents) == 1 else Path.cwd()
+    names = "_vs_".join(_safe(n) for n in list(results.groups)[:3]) or "comparison"
+    return base / f"compare-{names}" / leaf
+
+
+def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
+         formats: Sequence[str] = ("png", "svg"), period: str | None = None,
+         only: Sequence[str] | None = None, metrics: Sequence[str] | None = None, dpi: int = 200,
+         note: Callable[[str], None] | None = None) -> list[Path]:
+    """Write report-quality figures of result folders.
+
+    Args:
+        paths: a run folder, a scenario folder (its runs become an ensemble), several run/scenario folders
+            (scenarios compared), or one sweep folder.
+        out: output folder (default: `<folder>/plots`, or `compare-<a>_vs_<b>/plots` beside several folders).
+        formats: any of png (at `dpi`), svg and pdf.
+        period: `START:END` of the trade-flow matrices.
+        only: figure names (run: prices, shortages, inventories, licences, supply_shares, capacity, flows;
+            sweep: heatmap, response, sobol, morris).
+        metrics: sweep metrics (flattened summary names such as `dy_oxide.peak_price_multiple`).
+        dpi: PNG resolution.
+        note: called with a sentence for anything left out.
+
+    Returns:
+        The files written.
+
+    Raises:
+        ResultReadError: a folder is missing, incomplete or corrupt.
+        ReflowError: an unknown figure, format or metric, or a malformed period.
+    """
+    bad = [f for f in formats if f not in FIGURE_FORMATS]
+    if bad or not formats:
+        raise ReflowError(f"unknown format(s) {', '.join(bad) or '(none)'}; "
+                          f"choose from {', '.join(FIGURE_FORMATS)}")
+    results = open_results(paths)
+    target = Path(out) if out is not None else default_out(paths, results, "plots")
+    written: list[Path] = []
+    with matplotlib.rc_context(rc_params()):
+        for item in iter_figures(results, period=period, only=only, metrics=metrics, note=note):
+            written += save_figure(item.figure, target, item.name, formats=formats, dpi=dpi)
+    return written

@@ -1,0 +1,454 @@
+"""`report`: one self-contained HTML file (figures embedded as data URIs, no network) and optionally a PDF.
+
+Sections: the scenario and its description, the policy timeline, the headline numbers, the figures with a
+sentence each, the resolved configuration and the provenance (version, commit, seeds, timings).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import tempfile
+import tomllib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+from reflow.errors import ReflowError
+from reflow.plotting.api import default_out, iter_figures
+from reflow.plotting.load import ResultSet, RunResult, SweepResult, open_results
+from reflow.plotting.style import freeze_layout, material_label, rc_params, shared_file_mode
+
+__all__ = ["flatten", "headline_rows", "policy_rows", "render_html", "report"]
+
+_MATERIAL_METRICS = (  # (key, column header, kind)
+    ("peak_price_multiple", "Peak ex-China price (x baseline)", "multiple"),
+    ("peak_price_date", "Peak week", "date"),
+    ("peak_price_region", "Peak region", "text"),
+    ("weeks_in_shortage", "Weeks in shortage", "int"),
+    ("cumulative_shortage_share", "Cumulative shortage (% of demand)", "pct"),
+    ("final_non_china_share", "Non-Chinese share at end (%)", "pct"),
+    ("time_to_recover_weeks", "Weeks to recover", "int"),
+)
+_OVERALL_METRICS = (
+    ("production_lost_share", "Production lost, all ex-China manufacturers (% of planned output)", "pct"),
+    ("first_production_loss_date", "First week with production lost", "date"),
+    ("approval_share", "Licence applications approved (% of decisions)", "pct"),
+    ("mean_licence_wait_days", "Mean wait for a licence decision (days)", "float"),
+    ("licence_applications", "Licence applications", "int"),
+)
+_POLICY_STAGES = ("announce", "effective", "suspend", "resume", "lift")
+_POLICY_COMMON = {"id", "kind", "label", *_POLICY_STAGES}
+
+
+def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested summary to `a.b.c` keys (the same names sweeps store)."""
+    out: dict[str, Any] = {}
+    for k, v in summary.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _fmt_value(v: Any, kind: str) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "–"
+    try:
+        if kind == "multiple":
+            return f"{float(v):.2f}x"
+        if kind == "pct":
+            return f"{100 * float(v):.1f}%"
+        if kind == "int":
+            return f"{float(v):,.0f}"
+        if kind == "float":
+            return f"{float(v):,.1f}"
+        if kind == "date":
+            return pd.Timestamp(v).strftime("%d %b %Y")
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+def _combine(values: list[Any], kind: str) -> str:
+    """One run: its value. Several: median and 5-95% range (dates as dates, text as the most common)."""
+    present = [v for v in values if v is not None]
+    if len(values) == 1:
+        return _fmt_value(values[0], kind)
+    if not present:
+        return "–"
+    if kind == "text":
+        counts = pd.Series([str(v) for v in present]).value_counts()
+        return f"{counts.index[0]} ({counts.iloc[0]} of {len(values)})"
+    if kind == "date":
+        ts = pd.to_datetime(pd.Series(present), errors="coerce").dropna()
+        if ts.empty:
+            return "–"
+        q = ts.quantile([0.05, 0.5, 0.95])
+        never = len(values) - len(ts)
+        lo, med, hi = (_fmt_value(q.iloc[i], kind) for i in range(3))
+        return f"{med} ({lo} to {hi})" + (f"; none in {never} runs" if never else "")
+    arr = pd.to_numeric(pd.Series(present), errors="coerce").dropna().to_numpy(dtype=float)
+    if arr.size == 0:
+        return "–"
+    lo, med, hi = np.quantile(arr, [0.05, 0.5, 0.95])
+    never = len(values) - arr.size
+    text = f"{_fmt_value(med, kind)} ({_fmt_value(lo, kind)} to {_fmt_value(hi, kind)})"
+    return text + (f"; none in {never} runs" if never else "")
+
+
+def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """Headline tables: material metrics (rows per material and scenario) and overall metrics per scenario.
+
+    Returns:
+        (material-table header, material rows, overall rows with one column per scenario).
+    """
+    header = ["Material"] + (["Scenario"] if len(groups) > 1 else []) + [h for _k, h, _t in _MATERIAL_METRICS]
+    materials: list[str] = []
+    for runs in groups.values():
+        for r in runs:
+            materials += [m for m in (r.summary.get("materials") or {}) if m not in materials]
+    rows = []
+    for m in materials:
+        for name, runs in groups.items():
+            cells = []
+            for key, _h, kind in _MATERIAL_METRICS:
+                vals = [((r.summary.get("materials") or {}).get(m) or {}).get(key) for r in runs]
+                cells.append(_combine(vals, kind))
+            rows.append([material_label(m)] + ([name] if len(groups) > 1 else []) + cells)
+    overall = []
+    for key, label, kind in _OVERALL_METRICS:
+        overall.append([label] + [_combine([(r.summary.get("overall") or {}).get(key) for r in runs], kind)
+                                  for runs in groups.values()])
+    return header, rows, overall
+
+
+def policy_rows(config: dict[str, Any]) -> list[list[str]]:
+    """The policy timeline as table rows: id, kind, label, the five dates and the kind-specific settings."""
+    rows = []
+    for ev in config.get("policy") or []:
+        if not isinstance(ev, dict):
+            continue
+        details = "; ".join(f"{k}: {_short(v)}" for k, v in ev.items() if k not in _POLICY_COMMON and v not in
+                            (None, [], {}, ""))
+        rows.append([str(ev.get("id", "")), str(ev.get("kind", "")), str(ev.get("label") or ""),
+                     *[_fmt_value(ev.get(s), "date") for s in _POLICY_STAGES], details])
+    rows.sort(key=lambda r: next((pd.Timestamp(c).value for c in r[3:8] if c != "–"), 0))
+    return rows
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, list):
+        return ", ".join(_short(x) for x in v)
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}={_short(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+# ------------------------------------------------------------------------------------------------ HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1.2em;color:#222;line-height:1.45}
+h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;margin-top:2em}
+.meta{color:#555;margin-top:0}table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.3em .55em;text-align:left;vertical-align:top}
+th{background:#f0f4f8}td.num{text-align:right;white-space:nowrap}
+figure{margin:1.5em 0;page-break-inside:avoid}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#444;font-size:.92em;margin-top:.3em}pre{background:#f7f7f7;padding:.8em;overflow:auto;
+font-size:.82em;max-height:40em}nav a{margin-right:1em}.note{color:#8a4b00}
+@media print{nav{display:none}pre{max-height:none}}
+"""
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_short(v))}</td></tr>" for k, v in pairs
+                   if v not in (None, "", [], {}))
+    return f"<table><tbody>{rows}</tbody></table>"
+
+
+def render_html(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) -> str:
+    """A complete HTML document from (anchor, heading, inner HTML) sections."""
+    nav = "".join(f'<a href="#{a}">{html.escape(h)}</a>' for a, h, _ in sections)
+    body = "".join(f'<section id="{a}"><h2>{html.escape(h)}</h2>{inner}</section>\n'
+                   for a, h, inner in sections)
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            f"<header><h1>{html.escape(title)}</h1><p class=\"meta\">{html.escape(subtitle)}</p>"
+            f"<nav>{nav}</nav></header>\n{body}\n</body>\n</html>\n")
+
+
+def _png_data_uri(fig: Any, dpi: int) -> str:
+    buf = io.BytesIO()
+    freeze_layout(fig)
+    fig.savefig(buf, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _run_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, str]]]:
+    groups = results.groups
+    first = results.runs[0]
+    names = list(groups)
+    n_runs = len(results.runs)
+    if results.kind == "run":
+        title = f"reflow: {first.scenario}, seed {first.seed}"
+    elif results.kind == "ensemble":
+        title = f"reflow: {first.scenario}, {n_runs} seeds"
+    else:
+        title = "reflow: " + " vs ".join(names)
+    sections = []
+    scen = []
+    for name, runs in groups.items():
+        cfg = runs[0].config
+        sc = cfg.get("scenario") or {}
+        desc = str(sc.get("description") or "").strip() or "(no description in the config)"
+        seeds = ", ".join(str(r.seed) for r in runs)
+        facts = _kv_table([("Scenario", name), ("Start", sc.get("start")),
+                           ("Weeks simulated", sc.get("weeks")), ("Runs", len(runs)), ("Seeds", seeds)])
+        scen.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(desc)}</p>{facts}")
+    if results.skipped:
+        scen.append(f'<p class="note">Left out {len(results.skipped)} interrupted run folder(s) without '
+                    "manifest.json.</p>")
+    sections.append(("scenario", "Scenario" + ("s" if len(groups) > 1 else ""), "".join(scen)))
+
+    pol = []
+    hdr = ["Id", "Kind", "Label", "Announced", "Effective", "Suspended", "Resumed", "Lifted", "Settings"]
+    for name, runs in groups.items():
+        rows = policy_rows(runs[0].config)
+        head = f"<h3>{html.escape(name)}</h3>" if len(groups) > 1 else ""
+        empty = "<p>No policy events (a baseline without measures).</p>"
+        pol.append(head + (_table(hdr, rows) if rows else empty))
+    sections.append(("policy", "Policy timeline", "".join(pol)))
+
+    header, rows, overall = headline_rows(groups)
+    how = ("" if n_runs == 1 else "<p>Each cell: median across seeds, with the 5-95% range in brackets.</p>")
+    inner = (how + "<h3>By material</h3>" + _table(header, rows)
+             + "<h3>Overall</h3>" + _table(["Metric", *names], overall))
+    sections.append(("headline", "Headline numbers", inner))
+    return title, _subtitle(results), sections
+
+
+def _subtitle(results: ResultSet) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    kind = {"run": "one run", "ensemble": "one scenario over several seeds", "overlay": "scenarios compared",
+            "sweep": "parameter sweep"}[results.kind]
+    return f"Report of {kind}, generated {now}."
+
+
+def _provenance_run(results: ResultSet) -> str:
+    rows = []
+    for r in results.runs:
+        m = r.manifest
+        rows.append([r.scenario, str(r.seed), str(m.get("reflow_version", "–")),
+                     (str(m.get("git_commit") or "–")[:12] + (" (dirty)" if m.get("git_dirty") else "")),
+                     str(m.get("started_at", "–")), _fmt_value(m.get("wall_time_s"), "float") + " s",
+                     str(m.get("config_file") or "–"), _short(m.get("overrides") or "–"),
+                     f"Python {m.get('python', '?')}, Mesa {m.get('mesa_version', '?')}, "
+                     f"{m.get('platform', '?')}",
+                     str(r.path)])
+    return _table(["Scenario", "Seed", "reflow", "Commit", "Started", "Wall time", "Config file", "Overrides",
+                   "Environment", "Folder"], rows)
+
+
+def _config_text(run: RunResult) -> str:
+    path = run.path / "config.toml"
+    if path.is_file():
+        return path.read_text(encoding="utf-8", errors="replace")
+    return json.dumps(run.config, indent=2)
+
+
+def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, str]], str]:
+    from reflow.plotting.sweep_figures import metric_label, metric_text
+
+    sweep = results.sweep
+    assert sweep is not None
+    base = _read_base(sweep)
+    block = sweep.spec.get("sweep") if isinstance(sweep.spec.get("sweep"), dict) else sweep.spec
+    desc = str(block.get("description") or "").strip()
+    base_sc = base.get("scenario") or {}
+    sections = []
+    runs = sweep.runs()
+    status = runs["status"].value_counts().to_dict() if "status" in runs else {}
+    params = sweep.parameters
+    prow = []
+    for p in params:
+        col = runs[p] if p in runs else pd.Series(dtype=float)
+        vals = col.dropna().unique()
+        numeric = pd.api.types.is_numeric_dtype(col)
+        rng = (f"{np.min(vals):.4g} to {np.max(vals):.4g}" if numeric and len(vals) else
+               ", ".join(map(str, vals[:8])))
+        prow.append([p, str(len(vals)), rng])
+    intro = (f"<p>{html.escape(desc)}</p>" if desc else "") + _kv_table([
+        ("Sweep", sweep.name), ("Base scenario", base_sc.get("name") or sweep.manifest.get("base_file")),
+        ("Base description", base_sc.get("description")), ("Design", sweep.design_method),
+        ("Runs stored", len(runs)), ("Status", ", ".join(f"{k}: {v}" for k, v in status.items()))])
+    intro += "<h3>Varied parameters</h3>" + _table(["Parameter", "Values", "Range"], prow)
+    sections.append(("scenario", "Sweep", intro))
+    pol = policy_rows(base)
+    hdr = ["Id", "Kind", "Label", "Announced", "Effective", "Suspended", "Resumed", "Lifted", "Settings"]
+    sections.append(("policy", "Policy timeline of the base scenario",
+                     _table(hdr, pol) if pol else
+                     "<p>No policy events in the base scenario (or no base.toml).</p>"))
+    ok = runs[~runs["status"].isin({"error", "failed", "crashed", "timeout"})] if "status" in runs else runs
+    mrows = []
+    for m in sweep.metrics:
+        if m not in ok or not pd.api.types.is_numeric_dtype(ok[m]):
+            continue
+        _w, _u, scale = metric_text(m)
+        v = pd.to_numeric(ok[m], errors="coerce").dropna() * scale
+        if v.empty:
+            continue
+        q = v.quantile([0.05, 0.5, 0.95])
+        mrows.append([metric_label(m), f"{v.mean():.3g}", f"{q.iloc[1]:.3g}",
+                      f"{q.iloc[0]:.3g} to {q.iloc[2]:.3g}", str(len(v))])
+    sections.append(("headline", "Headline numbers across runs",
+                     "<p>Spread of each summary metric over all finished runs of the sweep.</p>"
+                     + _table(["Metric", "Mean", "Median", "5-95% range", "Runs"], mrows)))
+    config = (sweep.spec_text or "") + ("\n# ---- base scenario (base.toml) ----\n" + base["_text"]
+                                        if base.get("_text") else "")
+    return f"reflow sweep: {sweep.name}", _subtitle(results), sections, config
+
+
+def _read_base(sweep: SweepResult) -> dict[str, Any]:
+    path = sweep.path / "base.toml"
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return {"_text": text}
+    data["_text"] = text
+    return data
+
+
+def _provenance_sweep(sweep: SweepResult) -> str:
+    m = sweep.manifest
+    keys = ("reflow_version", "git_commit", "git_dirty", "root_seed", "design", "points", "replicates",
+            "runs_planned", "status", "counts", "started_at", "updated_at", "config_file", "base_file",
+            "base_sha256", "python", "mesa_version", "platform")
+    return _kv_table([(k, m.get(k)) for k in keys] + [("Folder", str(sweep.path))])
+
+
+def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: bool = False,
+           period: str | None = None, only: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+           dpi: int = 150, note: Callable[[str], None] | None = None) -> list[Path]:
+    """Write one self-contained HTML report (and optionally a PDF beside it) of result folders.
+
+    Args:
+        paths: a run, a scenario folder, several of them (compared) or one sweep folder.
+        out: the HTML file (default `<folder>/report.html`, or `compare-<a>_vs_<b>/report.html`).
+        pdf: also write the same name with `.pdf`: a cover page with the headline numbers, then the figures.
+        period: `START:END` of the trade-flow matrices.
+        only: figure names to include (default all; see `reflow.plotting.api.plot`).
+        metrics: sweep metrics to plot.
+        dpi: resolution of the embedded PNGs.
+        note: called with a sentence for anything left out.
+
+    Returns:
+        The files written (HTML first).
+    """
+    results = open_results(paths)
+    target = Path(out) if out is not None else default_out(paths, results, "report.html")
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise ReflowError(f"{target}: the report is an HTML file; give a name ending in .html")
+    if results.kind == "sweep":
+        assert results.sweep is not None
+        title, subtitle, sections, config_text = _sweep_sections(results)
+        provenance = _provenance_sweep(results.sweep)
+    else:
+        title, subtitle, sections = _run_sections(results)
+        config_text = ""
+        provenance = _provenance_run(results)
+    figures_html = []
+    pdf_pages = None
+    if pdf:
+        from matplotlib.backends.backend_pdf import PdfPages
+
+        pdf_path = target.with_suffix(".pdf")
+        pdf_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, pdf_tmp = tempfile.mkstemp(prefix=f".{pdf_path.stem}-", suffix=".pdf", dir=pdf_path.parent)
+        os.close(fd)
+        pdf_pages = PdfPages(pdf_tmp, metadata={"Title": title, "Creator": "reflow"})
+    try:
+        with matplotlib.rc_context(rc_params()):
+            if pdf_pages is not None:
+                pdf_pages.savefig(_cover_page(title, subtitle, sections))
+            for item in iter_figures(results, period=period, only=only, metrics=metrics, note=note):
+                uri = _png_data_uri(item.figure, dpi)
+                name, text = html.escape(item.name), html.escape(item.description)
+                figures_html.append(f'<figure id="fig-{name}"><img alt="{name}: {text}" src="{uri}">'
+                                    f"<figcaption>{text}</figcaption></figure>\n")
+                if pdf_pages is not None:
+                    pdf_pages.savefig(item.figure)
+        if pdf_pages is not None:
+            pdf_pages.close()
+            os.chmod(pdf_tmp, shared_file_mode())
+            os.replace(pdf_tmp, pdf_path)
+            pdf_pages = None
+    finally:
+        if pdf_pages is not None:
+            pdf_pages.close()
+            Path(pdf_tmp).unlink(missing_ok=True)
+    sections.append(("figures", "Figures", "".join(figures_html) or "<p>No figures.</p>"))
+    if results.kind == "sweep":
+        cfg_html = (f"<details open><summary>sweep.toml and base.toml</summary>"
+                    f"<pre>{html.escape(config_text)}</pre></details>")
+    else:
+        cfg_html = "".join(
+            f"<details{' open' if i == 0 else ''}><summary>{html.escape(name)}: config.toml (resolved, every "
+            f"default filled in)</summary><pre>{html.escape(_config_text(runs[0]))}</pre></details>"
+            for i, (name, runs) in enumerate(results.groups.items()))
+    sections.append(("config", "Resolved configuration", cfg_html))
+    sections.append(("provenance", "Provenance", provenance))
+    text = render_html(title, subtitle, sections)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, target)
+    return [target] + ([target.with_suffix(".pdf")] if pdf else [])
+
+
+def _cover_page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) -> Any:
+    """A text page for the PDF: title, subtitle and the headline section as plain text."""
+    import re
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11.69, 8.27))
+    fig.text(0.05, 0.94, title, fontsize=18, fontweight="bold", va="top")
+    fig.text(0.05, 0.895, subtitle, fontsize=10, color="#444444", va="top")
+    y = 0.84
+    for anchor, heading, inner in sections:
+        if anchor not in ("scenario", "headline"):
+            continue
+        fig.text(0.05, y, heading, fontsize=12, fontweight="bold", va="top")
+        y -= 0.04
+        text = re.sub(r"</(tr|p|h3|table)>", "\n", inner)
+        text = re.sub(r"</t[dh]>", "  |  ", text)
+        text = html.unescape(re.sub(r"<[^>]+>", "", text))
+        lines = [ln.strip(" |") for ln in text.splitlines() if ln.strip(" |")]
+        for ln in lines[:28]:
+            fig.text(0.05, y, ln[:170], fontsize=7, family="monospace", va="top")
+            y -= 0.022
+            if y < 0.05:
+                break
+        y -= 0.02
+    return fig

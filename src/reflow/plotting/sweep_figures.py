@@ -1,0 +1,332 @@
+"""Figures of a sweep: a metric over two parameters (heatmap), response curves with confidence bands over one
+parameter, and Sobol'/Morris sensitivity bars.
+
+Only the runs table is read (one row per run, only the columns a figure needs): no time series, so a sweep of
+thousands of runs plots in seconds and in little memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from reflow.errors import ResultReadError
+from reflow.plotting.layout import new_figure, no_data
+from reflow.plotting.style import material_label, scenario_style
+
+if TYPE_CHECKING:
+    from reflow.plotting.load import SweepResult
+
+__all__ = [
+    "default_metrics",
+    "metric_label",
+    "sensitivity_figure",
+    "sensitivity_table",
+    "sweep_heatmap",
+    "sweep_response",
+]
+
+FAILED_STATUSES = frozenset({"error", "failed", "crashed", "timeout"})
+DEFAULT_METRICS = ("dy_oxide.peak_price_multiple", "tb_oxide.peak_price_multiple",
+                   "overall.production_lost_share", "overall.mean_licence_wait_days",
+                   "dy_oxide.weeks_in_shortage", "overall.approval_share")
+_METRIC_TEXT: dict[str, tuple[str, str, float]] = {  # last key segment -> (words, unit, scale)
+    "peak_price_multiple": ("peak ex-China price", "x baseline", 1.0),
+    "weeks_in_shortage": ("weeks in shortage", "weeks", 1.0),
+    "cumulative_shortage_share": ("cumulative shortage", "% of demand", 100.0),
+    "final_non_china_share": ("non-Chinese share at the end", "% of deliveries", 100.0),
+    "time_to_recover_weeks": ("time to recover", "weeks", 1.0),
+    "production_lost_share": ("production lost", "% of planned output", 100.0),
+    "approval_share": ("approval share", "% of decisions", 100.0),
+    "mean_licence_wait_days": ("mean licence wait", "days", 1.0),
+    "licence_applications": ("licence applications", "applications", 1.0),
+}
+# Large-sample t quantiles are close enough for >= 30 replicates; scipy gives the exact ones below that.
+_Z95 = 1.959964
+
+
+def metric_label(metric: str, with_unit: bool = True) -> str:
+    """`dy_oxide.peak_price_multiple` -> `Dy oxide: peak ex-China price (x baseline)`."""
+    words, unit, _ = metric_text(metric)
+    return f"{words} ({unit})" if with_unit and unit else words
+
+
+def metric_text(metric: str) -> tuple[str, str, float]:
+    """(words, unit, scale) of a flattened summary metric; shares are shown in % (scale 100)."""
+    parts = metric.split(".")
+    head = "overall" if parts[0] == "overall" else material_label(parts[0])
+    for i in range(len(parts) - 1, 0, -1):
+        if parts[i] in _METRIC_TEXT:
+            words, unit, scale = _METRIC_TEXT[parts[i]]
+            tail = ", ".join(parts[i + 1:])  # e.g. the region of `..._by_region.US`
+            name = words + (f" in {tail}" if tail else "")
+            return (name[0].upper() + name[1:] if head == "overall" else f"{head}: {name}"), unit, scale
+    return metric, "", 1.0
+
+
+def default_metrics(sweep: SweepResult, limit: int = 4) -> list[str]:
+    """The metrics the sweep asked for (`[outputs] metrics`), else well-known headline metrics it holds."""
+    outputs = sweep.spec.get("outputs") if isinstance(sweep.spec.get("outputs"), dict) else {}
+    asked = [m for m in (outputs or {}).get("metrics", []) if m in sweep.columns]
+    found = asked or [m for m in DEFAULT_METRICS if m in sweep.columns] or sweep.metrics
+    return list(dict.fromkeys(found))[:limit]
+
+
+def _ok_runs(sweep: SweepResult, columns: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    missing = [c for c in columns if c not in sweep.columns]
+    if missing:
+        raise ResultReadError(f"{sweep.path}: the runs table has no column(s) {', '.join(missing)}; "
+                              f"parameters: {', '.join(sweep.parameters) or 'none'}; "
+                              f"metrics: {', '.join(sweep.metrics[:8]) or 'none'}")
+    df = sweep.runs([*columns, "status"])
+    failed = df["status"].isin(FAILED_STATUSES)
+    return df[~failed], int(failed.sum())
+
+
+def _t95(n: np.ndarray) -> np.ndarray:
+    from scipy.stats import t
+
+    n = np.asarray(n, dtype=float)
+    out = np.full(n.shape, np.nan)
+    ok = n >= 2
+    out[ok] = t.ppf(0.975, n[ok] - 1)
+    return out
+
+
+def _binned(values: pd.Series, max_levels: int = 12, bins: int = 8) -> pd.Series:
+    """The values themselves when there are few distinct ones (a grid), else the mean of quantile bins."""
+    if values.nunique() <= max_levels or not pd.api.types.is_numeric_dtype(values):
+        return values
+    codes = pd.qcut(values, q=bins, duplicates="drop")
+    return values.groupby(codes, observed=True).transform("mean")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def _cell_text(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
+    """Mean of a metric over two parameters (continuous designs are binned), cells labelled with the value."""
+    df, failed = _ok_runs(sweep, [x, y, metric])
+    words, unit, scale = metric_text(metric)
+    df = df.assign(_x=_binned(df[x]), _y=_binned(df[y]),
+                   _v=pd.to_numeric(df[metric], errors="coerce") * scale)
+    grid = df.pivot_table(index="_y", columns="_x", values="_v", aggfunc="mean")
+    grid = grid.sort_index().sort_index(axis=1)
+    counts = df.pivot_table(index="_y", columns="_x", values="_v", aggfunc="count")
+    reps = int(counts.to_numpy().max()) if counts.size else 0
+    caption = (f"sweep {sweep.name}: mean over {reps} replicate{'s' if reps != 1 else ''} per cell, "
+               f"{len(df)} runs" + (f", {failed} failed runs left out" if failed else ""))
+    fig, gs = new_figure(f"{metric_label(metric, False)} by {x} and {y}", caption, 1, 1, figsize=(7.5, 5.6))
+    ax = fig.add_subplot(gs[0, 0])
+    if grid.empty or not np.isfinite(grid.to_numpy(dtype=float)).any():
+        no_data(ax, f"no finished runs with {metric}")
+    else:
+        cmap = matplotlib.colormaps["cividis"]
+        data = np.ma.masked_invalid(grid.to_numpy(dtype=float))
+        im = ax.imshow(data, cmap=cmap, origin="lower", aspect="auto")
+        ax.grid(False)
+        lo, hi = float(data.min()), float(data.max())
+        for (r, c), v in np.ndenumerate(grid.to_numpy(dtype=float)):
+            if np.isfinite(v):
+                shade = cmap((v - lo) / (hi - lo) if hi > lo else 0.5)
+                lum = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2]
+                ax.text(c, r, _cell_text(v), ha="center", va="center", fontsize=8,
+                        color="black" if lum > 0.5 else "white")
+        cb = fig.colorbar(im, ax=ax, shrink=0.9)
+        cb.set_label(f"{words} ({unit})" if unit else words)
+        ax.set_xticks(range(grid.shape[1]), [_fmt(v) for v in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), [_fmt(v) for v in grid.index])
+    ax.set_xlabel(x + (" (bin means)" if df[x].nunique() > 12 else ""))
+    ax.set_ylabel(y + (" (bin means)" if df[y].nunique() > 12 else ""))
+    ax.set_title(f"Mean {words}" + (f" ({unit})" if unit else ""))
+    return fig
+
+
+def response_table(df: pd.DataFrame, metric: str, x: str, by: str | None = None, scale: float = 1.0,
+                   ) -> pd.DataFrame:
+    """Mean, 95% confidence interval and count of a metric per value of `x` (and of `by`)."""
+    keys = ["_x"] + (["_by"] if by else [])
+    d = df.assign(_x=_binned(df[x]), _v=pd.to_numeric(df[metric], errors="coerce") * scale)
+    if by:
+        d = d.assign(_by=d[by])
+    g = d.dropna(subset=["_v"]).groupby(keys, observed=True)["_v"]
+    out = g.agg(["mean", "std", "count"]).reset_index()
+    half = _t95(out["count"].to_numpy()) * out["std"].to_numpy() / np.sqrt(out["count"].clip(lower=1))
+    return out.assign(lo=out["mean"] - half, hi=out["mean"] + half)
+
+
+def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str | None = None) -> Figure:
+    """Response curves: the mean of each metric over one parameter with its 95% confidence band.
+
+    Args:
+        sweep: the sweep.
+        metrics: one panel each (up to six).
+        x: the parameter on the x axis.
+        by: a second parameter with a few values drawn as separate lines; otherwise the curve averages over
+            every other parameter.
+    """
+    metrics = list(metrics)[:6]
+    df, failed = _ok_runs(sweep, [x, *metrics, *([by] if by else [])])
+    ncols = 2 if len(metrics) > 1 else 1
+    nrows = max(1, (len(metrics) + ncols - 1) // ncols)
+    per = df.groupby(_binned(df[x]) if by is None else [_binned(df[x]), df[by]], observed=True).size()
+    reps = int(per.median()) if len(per) else 0
+    others = [p for p in sweep.parameters if p not in (x, by)]
+    caption = (f"sweep {sweep.name}: mean and 95% confidence interval over runs"
+               + (f" (about {reps} per point)" if reps else "")
+               + (f", averaged over {', '.join(others)}" if others else "")
+               + (f"; {failed} failed runs left out" if failed else ""))
+    fig, gs = new_figure(f"Response to {x}", caption, nrows, ncols,
+                         figsize=(10 if ncols == 2 else 6.5, 3.3 * nrows + 1.0))
+    axes = []
+    for i, metric in enumerate(metrics):
+        ax = fig.add_subplot(gs[i // ncols, i % ncols])
+        axes.append(ax)
+        words, unit, scale = metric_text(metric)
+        table = response_table(df, metric, x, by, scale)
+        groups = [(None, table)] if by is None else list(table.groupby("_by", sort=True))
+        for j, (level, t) in enumerate(groups):
+            t = t.sort_values("_x")
+            st = scenario_style(j)
+            label = "mean, 95% CI" if level is None else f"{by} = {_fmt(level)}"
+            numeric = pd.api.types.is_numeric_dtype(t["_x"])
+            xs = t["_x"].to_numpy() if numeric else np.arange(len(t))
+            ax.fill_between(xs, t["lo"].to_numpy(), t["hi"].to_numpy(), color=st["color"], alpha=0.18,
+                            linewidth=0)
+            ax.plot(xs, t["mean"].to_numpy(), color=st["color"], linestyle=st["linestyle"],
+                    marker="os^Dv"[j % 5], markersize=3.5, label=label)
+            if not numeric:
+                ax.set_xticks(xs, [str(v) for v in t["_x"]])
+        if not ax.lines:
+            no_data(ax, f"no finished runs with {metric}")
+        ax.set_title(words[0].upper() + words[1:])
+        ax.set_ylabel(f"{words} ({unit})" if unit else words)
+        ax.set_xlabel(x)
+    handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6))
+    return fig
+
+
+# ------------------------------------------------------------------------------------------- sensitivity
+
+_PARAM_COLS = ("parameter", "name", "names", "param", "input")
+_METRIC_COLS = ("metric", "output", "outcome", "response")
+
+
+def _normalise_indices(df: pd.DataFrame) -> pd.DataFrame:
+    pcol = next((c for c in _PARAM_COLS if c in df.columns), None)
+    if pcol is None:
+        raise ResultReadError(f"sensitivity table has no parameter column (one of {', '.join(_PARAM_COLS)})")
+    mcol = next((c for c in _METRIC_COLS if c in df.columns), None)
+    out = df.rename(columns={pcol: "parameter"})
+    return out.assign(metric="metric") if mcol is None else out.rename(columns={mcol: "metric"})
+
+
+def sensitivity_table(sweep: SweepResult, method: str, metrics: Sequence[str] | None = None,
+                      ) -> pd.DataFrame | None:
+    """Sobol' (`S1`, `ST` and their `_conf`) or Morris (`mu_star`, `mu_star_conf`, `sigma`) indices.
+
+    Read from `analysis/<method>.csv` when `reflow analyze` has written it; otherwise computed here with SALib
+    when the sweep used that design (per-point means over replicates); None when neither is possible.
+    """
+    stored = sweep.analysis(method)
+    if stored is not None:
+        return _normalise_indices(stored)
+    if sweep.design_method != method:
+        return None
+    return _compute_indices(sweep, method, list(metrics or default_metrics(sweep)))
+
+
+def _compute_indices(sweep: SweepResult, method: str, metrics: list[str]) -> pd.DataFrame | None:
+    """Indices from the design and runs with the analysis layer's own functions (what `reflow analyze` does)."""
+    design_path = sweep.path / "design.parquet"
+    if not design_path.is_file():
+        return None
+    try:
+        design = pd.read_parquet(design_path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
+        raise ResultReadError(f"{design_path} could not be read ({exc}); the sweep folder is corrupt"
+                              ) from exc
+    from reflow.experiment.analysis import morris_indices, sobol_indices
+
+    params = [p for p in sweep.parameters if f"unit:{p}" in design.columns]
+    if not params:
+        return None
+    runs = sweep.runs(["point_id", *metrics])
+    spec_design = sweep.spec.get("design") if isinstance(sweep.spec.get("design"), dict) else {}
+    try:
+        if method == "sobol":
+            table, _second = sobol_indices(design, runs, params, metrics,
+                                           second_order=bool(spec_design.get("second_order", False)))
+        else:
+            table = morris_indices(design, runs, params, metrics, levels=int(spec_design.get("levels", 4)))
+    except (ValueError, RuntimeError, IndexError, KeyError):
+        return None  # the point count does not fit the estimator (an incomplete or hand-edited design)
+    return table if not table.empty else None
+
+
+def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] | None = None) -> Figure:
+    """Bars of Sobol' indices (first-order and total) or Morris mu* per parameter, one panel per metric."""
+    table = sensitivity_table(sweep, method, metrics)
+    if table is None or table.empty:
+        raise ResultReadError(f"{sweep.path}: no {method} indices (run `reflow analyze {sweep.path}` or "
+                              f"use a {method} design)")
+    wanted = list(metrics) if metrics else list(dict.fromkeys(table["metric"]))
+    wanted = [m for m in wanted if m in set(table["metric"])][:6] or list(dict.fromkeys(table["metric"]))[:6]
+    ncols = 2 if len(wanted) > 1 else 1
+    nrows = (len(wanted) + ncols - 1) // ncols
+    params = list(dict.fromkeys(table["parameter"]))
+    title = "Sobol' sensitivity indices" if method == "sobol" else "Morris elementary effects"
+    caption = (f"sweep {sweep.name}: " + ("share of output variance explained by each parameter, first-order "
+               "(alone) and total (with interactions); bars show 95% confidence" if method == "sobol" else
+               "mean absolute effect mu* (bar, with 95% confidence) and its spread sigma (marker)"))
+    panel_height = max(2.6, 0.45 * len(params) + 1.4)
+    fig, gs = new_figure(title, caption, nrows, ncols,
+                         figsize=(10 if ncols == 2 else 6.5, panel_height * nrows + 1.0))
+    axes = []
+    for i, metric in enumerate(wanted):
+        ax = fig.add_subplot(gs[i // ncols, i % ncols])
+        axes.append(ax)
+        t = table[table["metric"] == metric].set_index("parameter").reindex(params)
+        ypos = np.arange(len(params))
+        if method == "sobol":
+            h = 0.38
+            for off, col, color, hatch, label in ((-h / 2, "S1", "#0072B2", "", "first-order (S1)"),
+                                                  (h / 2, "ST", "#E69F00", "//", "total (ST)")):
+                if col in t:
+                    err = t[f"{col}_conf"].to_numpy() if f"{col}_conf" in t else None
+                    ax.barh(ypos + off, t[col].to_numpy(), height=h, xerr=err, color=color, hatch=hatch,
+                            edgecolor="#333333", linewidth=0.4, label=label, capsize=2)
+            ax.set_xlabel("Share of variance (0-1)")
+            ax.set_xlim(left=min(0.0, float(np.nanmin(t.get("S1", pd.Series([0.0])).to_numpy())) - 0.05))
+        else:
+            err = t["mu_star_conf"].to_numpy() if "mu_star_conf" in t else None
+            ax.barh(ypos, t["mu_star"].to_numpy(), height=0.6, xerr=err, color="#0072B2", edgecolor="#333333",
+                    linewidth=0.4, label="mu* (mean |effect|)", capsize=2)
+            if "sigma" in t:
+                ax.plot(t["sigma"].to_numpy(), ypos, linestyle="none", marker="D", color="#D55E00",
+                        markersize=4, label="sigma (spread of effects)")
+            words, unit, _ = metric_text(metric)
+            ax.set_xlabel(f"Effect on {words}" + (f" ({unit}, unscaled)" if unit else ""))
+            ax.set_xlim(left=0)
+        ax.set_yticks(ypos, params)
+        ax.invert_yaxis()
+        ax.grid(axis="y", visible=False)
+        ax.set_title(metric_label(metric, False))
+    handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))
+    return fig

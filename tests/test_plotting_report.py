@@ -1,0 +1,403 @@
+"""`reflow plot` / `reflow report` and the sweep figures: files written, HTML reports, and clear errors.
+
+Result folders are synthetic and follow docs/outputs.md and the sweep store layout (helpers in test_plotting.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import struct
+import time
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reflow.cli import main
+from reflow.errors import ReflowError, ResultReadError
+from reflow.plotting import plot, report
+from reflow.plotting.api import iter_figures
+from reflow.plotting.load import load_sweep, open_results
+from reflow.plotting.sweep_figures import sensitivity_table, sweep_heatmap, sweep_response
+from test_plotting import write_fake_run, write_fake_sweep
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+WEEKS = 78
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    for seed in (1, 2):
+        write_fake_run(root / "controls_fake" / f"seed{seed}", seed=seed, weeks=WEEKS)
+        write_fake_run(root / "mild_fake" / f"seed{seed}", seed=seed, name="mild_fake", weeks=WEEKS, shock=0.3)
+    write_fake_sweep(root / "sweep")
+    return root
+
+
+def _png_dpi(data: bytes) -> float:
+    """Resolution from a PNG's pHYs chunk (pixels per metre -> dots per inch)."""
+    i = data.index(b"pHYs")
+    ppm_x, _ppm_y, unit = struct.unpack(">IIB", data[i + 4:i + 13])
+    assert unit == 1
+    return ppm_x * 0.0254
+
+
+def test_plot_run_writes_png_svg_pdf(results: Path) -> None:
+    run = results / "controls_fake" / "seed1"
+    paths = plot([run], formats=("png", "svg", "pdf"), only=["prices"])
+    assert sorted(p.name for p in paths) == ["prices.pdf", "prices.png", "prices.svg"]
+    assert all(p.parent == run / "plots" for p in paths)  # beside the run, never inside figures/ (hashed)
+    png = (run / "plots" / "prices.png").read_bytes()
+    assert png[:8] == PNG_MAGIC and round(_png_dpi(png)) == 200
+    root = ET.parse(run / "plots" / "prices.svg").getroot()
+    assert root.tag.endswith("svg")
+    assert "Rare-earth prices" in ET.tostring(root, encoding="unicode")  # text stays text (searchable)
+    assert (run / "plots" / "prices.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def _names(paths: list[Path], **kwargs: Any) -> list[str]:
+    """Names of the figures `plot` would write (built, not rendered)."""
+    return [item.name for item in iter_figures(open_results(paths), **kwargs)]
+
+
+def test_plot_scenario_folder_is_an_ensemble_and_two_are_an_overlay(results: Path) -> None:
+    assert open_results([results / "controls_fake"]).kind == "ensemble"
+    assert _names([results / "controls_fake"], only=["capacity", "flows"]) == ["capacity", "flows"]
+    both = [results / "controls_fake", results / "mild_fake"]
+    assert open_results(both).kind == "overlay"
+    assert _names(both, only=["flows"]) == ["flows_controls_fake", "flows_mild_fake"]
+    paths = plot(both, formats=("png",), only=["capacity"], dpi=40)
+    assert [p.name for p in paths] == ["capacity.png"]
+    assert paths[0].parent == results / "compare-controls_fake_vs_mild_fake" / "plots"
+
+
+def test_sweep_figures_never_read_time_series(results: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import reflow.experiment.store as store
+    import reflow.plotting.load as load
+
+    def boom(*_a: Any, **_k: Any) -> None:
+        raise AssertionError("a sweep plot read time series")
+
+    monkeypatch.setattr(load, "read_timeseries", boom)
+    monkeypatch.setattr(store, "load_timeseries", boom)
+    assert _names([results / "sweep"]) == [
+        "heatmap_dy_oxide.peak_price_multiple", "heatmap_overall.production_lost_share",
+        "heatmap_overall.mean_licence_wait_days", "response_licensing.approval_rate",
+        "response_licensing.review_days", "sobol", "morris"]
+    paths = plot([results / "sweep"], results / "sweep_plots", formats=("png",), dpi=40, only=["morris"])
+    assert [p.name for p in paths] == ["morris.png"] and paths[0].read_bytes()[:8] == PNG_MAGIC
+
+
+def test_sweep_heatmap_cells_are_replicate_means_without_failed_runs(results: Path) -> None:
+    sweep = load_sweep(results / "sweep")
+    assert sweep.parameters == ["licensing.approval_rate", "licensing.review_days"]
+    fig = sweep_heatmap(sweep, "dy_oxide.peak_price_multiple", "licensing.approval_rate", "licensing.review_days")
+    runs = pd.concat([pd.read_parquet(p) for p in sorted((results / "sweep" / "runs").glob("*.parquet"))])
+    ok = runs[runs["status"] == "ok"]
+    cell = ok[(ok["licensing.approval_rate"] == 0.2) & (ok["licensing.review_days"] == 90)]
+    ax = fig.axes[0]
+    texts = {(round(t.get_position()[0]), round(t.get_position()[1])): t.get_text() for t in ax.texts}
+    # x = approval 0.2 (column 0), y = 90 days (row 2, origin at the bottom)
+    assert texts[0, 2] == f"{cell['dy_oxide.peak_price_multiple'].mean():.3g}"
+    assert len(texts) == 12
+    assert "1 failed runs left out" in " ".join(t.get_text() for t in fig.texts)
+    assert ax.get_xlabel() == "licensing.approval_rate" and ax.get_ylabel() == "licensing.review_days"
+    assert "x baseline" in fig.axes[1].get_ylabel()  # the colour bar carries the unit
+
+
+def test_sweep_response_has_ci_band_per_curve(results: Path) -> None:
+    sweep = load_sweep(results / "sweep")
+    fig = sweep_response(sweep, ["overall.production_lost_share"], "licensing.approval_rate",
+                         by="licensing.review_days")
+    ax = fig.axes[0]
+    labels = [ln.get_label() for ln in ax.lines]
+    assert labels == [f"licensing.review_days = {d}" for d in (20, 45, 90)]
+    assert len(ax.collections) == 3  # one confidence band per curve
+    assert ax.get_ylabel() == "Production lost (% of planned output)"
+    y90 = ax.lines[2].get_ydata()
+    assert y90[0] > y90[-1]  # more approvals, less production lost
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == labels
+
+
+def test_sensitivity_indices_are_computed_when_not_analysed(tmp_path: Path) -> None:
+    from SALib.sample import sobol as sobol_sample
+
+    names = ["licensing.approval_rate", "licensing.review_days"]
+    problem = {"num_vars": 2, "names": names, "bounds": [[0, 1]] * 2}
+    unit = sobol_sample.sample(problem, 64, calc_second_order=False, seed=1)
+    design = pd.DataFrame({"point_id": np.arange(len(unit)), names[0]: unit[:, 0], names[1]: 10 + 80 * unit[:, 1],
+                           f"unit:{names[0]}": unit[:, 0], f"unit:{names[1]}": unit[:, 1]})
+    folder = tmp_path / "sobol_sweep"
+    (folder / "runs").mkdir(parents=True)
+    design.to_parquet(folder / "design.parquet", index=False)
+    runs = design[["point_id", *names]].assign(
+        run_id=[f"r{i}" for i in range(len(design))], replicate=0, seed=0, status="ok", error=None,
+        wall_time_s=1.0, **{"dy_oxide.peak_price_multiple": 1 + 8 * unit[:, 0] + 0.5 * unit[:, 1]})
+    runs.to_parquet(folder / "runs" / "part-0.parquet", index=False)
+    (folder / "sweep.toml").write_text('[sweep]\nname = "s"\nbase = "b.toml"\n[design]\nmethod = "sobol"\n'
+                                       '[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0\nhigh = 1\n'
+                                       '[[parameters]]\nkey = "licensing.review_days"\nlow = 10\nhigh = 90\n')
+    sweep = load_sweep(folder)
+    assert sweep.design_method == "sobol" and sweep.analysis("sobol") is None
+    table = sensitivity_table(sweep, "sobol", ["dy_oxide.peak_price_multiple"]).set_index("parameter")
+    assert table.loc[names[0], "S1"] > 0.8 > table.loc[names[1], "S1"]
+    assert sensitivity_table(sweep, "morris") is None  # not a Morris design and no analysis/morris.csv
+
+
+def test_large_sweep_plots_quickly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 1000
+    a, d = rng.uniform(0.1, 0.9, n), rng.uniform(10, 120, n)
+    runs = pd.DataFrame({"run_id": [f"r{i:04d}" for i in range(n)], "point_id": np.arange(n), "replicate": 0,
+                         "seed": np.arange(n), "status": "ok", "error": None, "wall_time_s": 1.0,
+                         "licensing.approval_rate": a, "licensing.review_days": d,
+                         "dy_oxide.peak_price_multiple": 1 + 8 * (1 - a) * d / 45 + rng.normal(0, 0.3, n)})
+    (tmp_path / "big" / "runs").mkdir(parents=True)
+    runs.to_parquet(tmp_path / "big" / "runs" / "part-0.parquet", index=False)
+    (tmp_path / "big" / "sweep.toml").write_text('[sweep]\nname = "big"\nbase = "b.toml"\n[design]\nmethod = "lhs"\n'
+                                                 '[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0.1\n'
+                                                 'high = 0.9\n[[parameters]]\nkey = "licensing.review_days"\n'
+                                                 'low = 10\nhigh = 120\n')
+    t0 = time.perf_counter()
+    paths = plot([tmp_path / "big"], formats=("png",), only=["heatmap"])
+    assert time.perf_counter() - t0 < 10
+    assert [p.name for p in paths] == ["heatmap_dy_oxide.peak_price_multiple.png"]
+    fig = sweep_heatmap(load_sweep(tmp_path / "big"), "dy_oxide.peak_price_multiple", "licensing.approval_rate",
+                        "licensing.review_days")
+    assert fig.axes[0].get_xlabel() == "licensing.approval_rate (bin means)"  # continuous design: binned
+    assert len(fig.axes[0].texts) == 64
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+class _Checker(HTMLParser):
+    """Collects tags, attributes and text; fails on closing tags that do not match."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.imgs: list[dict[str, str]] = []
+        self.links: list[str] = []
+        self.text: list[str] = []
+        self.errors: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "img":
+            self.imgs.append(a)
+        for key in ("href", "src"):
+            if key in a:
+                self.links.append(a[key])
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _check_html(path: Path) -> _Checker:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    c = _Checker()
+    c.feed(text)
+    c.close()
+    assert not c.errors, c.errors[:3]
+    assert not c.stack, f"unclosed tags: {c.stack}"
+    for link in c.links:  # self-contained: no network needed to open it
+        assert link.startswith(("data:", "#")), link
+    for img in c.imgs:
+        prefix = "data:image/png;base64,"
+        assert img["src"].startswith(prefix) and img["alt"]
+        assert base64.b64decode(img["src"][len(prefix):])[:8] == PNG_MAGIC
+    return c
+
+
+def test_report_of_a_run_shows_scenario_policy_headline_config_provenance(results: Path) -> None:
+    run = results / "controls_fake" / "seed1"
+    paths = report([run], dpi=30, only=["prices"])
+    assert paths == [run / "report.html"]
+    c = _check_html(paths[0])
+    text = " ".join(c.text)
+    assert "Synthetic scenario controls_fake for tests." in text  # the description
+    assert "April licensing (Dy, Tb)" in text and "04 Apr 2025" in text  # the policy timeline
+    assert "items: dy_oxide, tb_oxide" in text  # kind-specific settings
+    assert "9.00x" in text and "1.0%" in text  # headline numbers (peak multiple, production lost)
+    assert "abc1234" in text and "configs/fake.toml" in text  # provenance
+    assert 'name = "controls_fake"' in text  # the resolved config
+    assert len(c.imgs) == 1
+
+
+def test_report_pdf_beside_the_html(results: Path, tmp_path: Path) -> None:
+    paths = report([results / "controls_fake" / "seed2"], tmp_path / "r.html", pdf=True, only=["capacity"],
+                   dpi=30)
+    assert [p.name for p in paths] == ["r.html", "r.pdf"]
+    pdf = paths[1].read_bytes()
+    assert pdf[:5] == b"%PDF-" and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") >= 2
+
+
+def test_report_of_an_ensemble_shows_median_and_range(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ens.html"
+    report([results / "controls_fake"], out, dpi=30, only=["prices"])
+    c = _check_html(out)
+    text = " ".join(c.text)
+    assert "median across seeds" in text
+    assert "41.5 (41.5 to 43.0)" in text or "42.5 (42.0 to 43.0)" in text  # mean wait 42 and 43 days
+    assert "Seeds" in text and "1, 2" in text
+
+
+def test_report_of_a_sweep(results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sweep.html"
+    report([results / "sweep"], out, dpi=30, only=["heatmap", "sobol"])
+    c = _check_html(out)
+    text = " ".join(c.text)
+    assert [i["alt"].split(":")[0] for i in c.imgs] == [
+        "heatmap_dy_oxide.peak_price_multiple", "heatmap_overall.production_lost_share",
+        "heatmap_overall.mean_licence_wait_days", "sobol"]
+    assert "licensing.approval_rate" in text and "0.2 to 0.8" in text  # parameter table with ranges
+    assert "failed: 1" in text and "ok: 35" in text
+    assert '"licensing.review_days" = [20, 45, 90]' in text  # sweep.toml in the config section
+
+
+def test_report_refuses_a_non_html_name(results: Path, tmp_path: Path) -> None:
+    with pytest.raises(ReflowError, match=r"\.html"):
+        report([results / "controls_fake" / "seed1"], tmp_path / "report.txt")
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_plot_prints_what_it_wrote(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["plot", str(results / "controls_fake" / "seed2"), "--out", str(tmp_path), "--only",
+                 "capacity", "--format", "png"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "1 figures (1 files) written to" in out and "capacity" in out
+    assert (tmp_path / "capacity.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def _broken_run(tmp_path: Path, damage: str) -> Path:
+    run = write_fake_run(tmp_path / "scen" / "seed1", weeks=20)
+    if damage == "parquet":
+        (run / "timeseries.parquet").write_bytes(b"PAR1 this is not parquet")
+    elif damage == "json":
+        (run / "summary.json").write_text("{not json")
+    elif damage == "manifest":
+        (run / "manifest.json").unlink()
+    elif damage == "columns":
+        pd.DataFrame({"week": [0], "value": [1.0]}).to_parquet(run / "timeseries.parquet")
+    elif damage == "config":
+        (run / "config.json").unlink()
+    return run
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("parquet", "could not be read as Parquet"),
+    ("json", "summary.json is not valid JSON"),
+    ("manifest", "has no manifest.json: the run was interrupted"),
+    ("columns", "lacks column(s) date, variable, material, origin, region"),
+    ("config", "config.json is missing"),
+])
+def test_cli_broken_run_folder_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  damage: str, message: str) -> None:
+    run = _broken_run(tmp_path, damage)
+    code = main(["plot", str(run), "--only", "prices", "--format", "png"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["plot", "{missing}"], "does not exist"),
+    (["plot", "{run}", "--only", "pricez"], "unknown figure(s) pricez"),
+    (["plot", "{run}", "--format", "gif"], "unknown format(s) gif"),
+    (["plot", "{run}", "--period", "2025"], "--period"),
+    (["plot", "{run}", "{sweep}"], "plot a sweep on its own"),
+    (["plot", "{sweep}", "--metric", "dy_oxide.nope"], "no metric(s) dy_oxide.nope"),
+    (["report", "{empty}"], "is not a run folder"),
+    (["plot", "{run}/summary.json"], "is a file"),
+])
+def test_cli_user_errors_exit_2(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                args: list[str], message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    paths = {"missing": str(tmp_path / "nope"), "run": str(results / "controls_fake" / "seed1"),
+             "sweep": str(results / "sweep"), "empty": str(tmp_path / "empty")}
+    code = main([a.format(**paths) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+
+
+def test_interrupted_runs_in_a_scenario_folder_are_left_out_with_a_note(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_fake_run(tmp_path / "scen" / "seed1", weeks=20)
+    write_fake_run(tmp_path / "scen" / "seed2", weeks=20, seed=2)
+    (tmp_path / "scen" / "seed2" / "manifest.json").unlink()
+    assert open_results([tmp_path / "scen"]).kind == "run"
+    code = main(["plot", str(tmp_path / "scen"), "--only", "capacity", "--format", "png"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "left out 1 interrupted run folder(s)" in captured.err
+
+
+def test_corrupt_sweep_store_is_a_clear_error(tmp_path: Path) -> None:
+    folder = write_fake_sweep(tmp_path / "sw", analysed=False)
+    (folder / "runs" / "part-00001.parquet").write_bytes(b"garbage")
+    with pytest.raises(ResultReadError, match="Parquet"):
+        plot([folder], formats=("png",))
+
+
+def _real_or_fake_run(tmp_path: Path) -> Path:
+    """A short run of configs/controls_2025.toml when the model is in this checkout, else a synthetic one."""
+    try:
+        from reflow import api
+
+        api.run(str(Path(__file__).resolve().parents[1] / "configs" / "controls_2025.toml"), seed=3,
+                overrides=["scenario.weeks=30", "scenario.start=2025-02-03"], out=str(tmp_path),
+                run_id="r", figures=False, progress=False)
+        return tmp_path / "controls_2025" / "r"
+    except (ImportError, AttributeError, TypeError, FileNotFoundError):  # the model layer is not here
+        return write_fake_run(tmp_path / "controls_fake" / "r", weeks=30)
+
+
+def test_every_figure_of_a_small_run_is_embedded_and_not_blank(tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    from reflow.plotting._frames import Series
+    from reflow.plotting.run_figures import RUN_FIGURES
+    from test_plotting import _legend_labels, _panels
+
+    folder = _real_or_fake_run(tmp_path)
+    run = open_results([folder]).runs[0]
+    s = Series(run.timeseries())
+    for name, (fn, _text) in RUN_FIGURES.items():  # the matplotlib objects: title, labels, legend
+        fig = fn(s, run.config, seed=run.seed)
+        assert fig._suptitle.get_text().strip(), name
+        for ax in _panels(fig):
+            assert ax.get_title() and ax.get_ylabel(), f"{name}: {ax.get_title()!r}"
+        assert _legend_labels(fig) or name == "flows", name
+    c = _check_html(report([folder], dpi=30)[0])  # the report draws every figure
+    assert [i["alt"].split(":")[0] for i in c.imgs] == list(RUN_FIGURES)
+    for img in c.imgs:
+        pixels = imread(io.BytesIO(base64.b64decode(img["src"].split(",", 1)[1])), format="png")
+        ink = float((pixels[..., :3].min(axis=2) < 0.92).mean())
+        assert ink > 0.03, f"{img['alt'].split(':')[0]} is (nearly) blank"
+    text = " ".join(c.text)
+    if run.scenario == "controls_2025":
+        assert "Apr 2025: Dy/Tb/magnet licensing" in text
+        assert f"{run.summary['materials']['dy_oxide']['peak_price_multiple']:.2f}x" in text
