@@ -257,7 +257,7 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
     env = {**os.environ, "REFLOW_FAKE_SLEEP": "0.05"}
     cmd = [sys.executable, "-m", "reflow.cli", "sweep", str(cfg), "--out", str(out), "--workers", "2", "-q",
            "--runner", f"{FAKES}:analytic"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         workers: list[int] = []
