@@ -53,6 +53,7 @@ _TS_TYPES = {"week": pa.int64(), "variable": pa.string(), "material": pa.string(
 _BASE_TYPES = {"run_id": pa.string(), "point_id": pa.int64(), "replicate": pa.int64(), "seed": pa.int64(),
                "status": pa.string(), "error": pa.string(), "wall_time_s": pa.float64(), "overrides": pa.string()}
 _INTENT = ".compact.json"
+_ROW_GROUP = 1 << 20  # rows per row group of a merged part
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -197,6 +198,8 @@ class PartDir:
         write_text_atomic(intent, json.dumps({"inputs": [p.name for p in parts], "output": name}))
         tmp = self.path / f".{name}.tmp"
         rows = 0
+        buffer: list[pa.Table] = []
+        buffered = 0
         with pq.ParquetWriter(tmp, schema) as writer:
             for p in parts:
                 t = pq.read_table(p)
@@ -204,8 +207,14 @@ class PartDir:
                     keep = [rid not in drop for rid in t.column("run_id").to_pylist()]
                     t = t.filter(pa.array(keep))
                 if t.num_rows:
-                    writer.write_table(_conform(t, schema))
+                    buffer.append(_conform(t, schema))
+                    buffered += t.num_rows
                     rows += t.num_rows
+                if buffered >= _ROW_GROUP:  # few, large row groups: one per part would bloat the file
+                    writer.write_table(pa.concat_tables(buffer))
+                    buffer, buffered = [], 0
+            if buffer:
+                writer.write_table(pa.concat_tables(buffer))
         if rows:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
