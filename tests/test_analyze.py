@@ -57,7 +57,7 @@ def test_point_means_and_confidence_intervals():
 def test_confidence_intervals_cover_the_true_mean(tmp_path):
     """y = 10 a + N(0, 1): about 95% of the per-point 95% intervals hold 10 a."""
     body = ("[sweep]\nname = \"cover\"\nreplicates = 8\nroot_seed = 1\nseeds = \"independent\"\n"
-            "[[parameters]]\nkey = \"licensing.approval_rate\"\nlow = 0.0\nhigh = 1.0\nsteps = 200\n")
+            "[[parameters]]\nkey = \"licensing.approval_rate\"\nlow = 0.0\nhigh = 1.0\nsteps = 100\n")
     cfg = write_fake_sweep(tmp_path, body)
     sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:noisy_linear")
     res = analyze(tmp_path / "out")

@@ -199,7 +199,9 @@ def test_invalid_points_fail_before_anything_runs(tmp_path):
     cfg = write_fake_sweep(tmp_path, GRID.replace("values = [0.2, 0.5, 0.8]", "values = [0.2, 1.5]"))
     with pytest.raises(ReflowError, match=r"licensing\.approval_rate = 1\.5"):
         sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
-    assert not (tmp_path / "out" / "runs").exists()
+    assert not (tmp_path / "out" / "runs").exists() and not (tmp_path / "out" / "sweep.toml").exists()
+    cfg.write_text(cfg.read_text().replace("1.5]", "0.9]"))  # fixed: the same --out just works
+    assert sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 18
 
 
 # ----------------------------------------------------------------------------------------------- CLI

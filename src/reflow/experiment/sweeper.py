@@ -325,27 +325,30 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             design = pd.read_parquet(out / "design.parquet")
         else:
             leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
-            if leftovers and not force:
+            # files of a sweep whose set-up was interrupted before it stored anything can go
+            setup_only = set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
+            if leftovers and not force and not setup_only:
                 if not (out / "sweep.toml").is_file():
                     raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
                                             "choose another --out")
                 raise ResultExistsError(f"{out} holds an incomplete sweep folder (no manifest.json); "
                                         "use --force to start over")
-            if force:
-                _clear_folder(out)
             cfg = _with_root(cfg, cfg.sweep.root_seed if cfg.sweep.root_seed is not None else new_root_seed())
             fp = config_fingerprint(cfg, base_sha)
             design = build_design(cfg, design_seed(cfg.sweep.root_seed))
-            (out / "base.toml").write_bytes(base_bytes)
-            _write_parquet_atomic(design, out / "design.parquet")
             manifest = {"sweep": cfg.sweep.name, "fingerprint": fp, "root_seed": cfg.sweep.root_seed,
                         "created_at": _now(), "sessions": []}
-        write_text_atomic(out / "sweep.toml", dump_sweep_toml(cfg))
 
         tasks = plan_runs(cfg, design, int(cfg.sweep.root_seed), base_raw, runner)  # type: ignore[arg-type]
         if not tasks:
             raise ConfigError(f"{cfg.source}: the design has no points")
-        _check_points(tasks)
+        _check_points(tasks)  # before anything is written: a bad sweep leaves no folder behind
+
+        if not resuming:
+            _clear_folder(out)
+            (out / "base.toml").write_bytes(base_bytes)
+            _write_parquet_atomic(design, out / "design.parquet")
+        write_text_atomic(out / "sweep.toml", dump_sweep_toml(cfg))
 
         store.recover()
         stored = store.finished()
