@@ -58,7 +58,7 @@ class InProcessExecutor(Executor):
     cheap runs are not dominated by one store write each.
     """
 
-    description = "in this process"
+    description = "this process (no workers)"
 
     def __init__(self, flush_s: float = 0.25) -> None:
         self.flush_s = flush_s
