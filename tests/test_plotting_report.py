@@ -372,7 +372,7 @@ def _real_or_fake_run(tmp_path: Path) -> Path:
                 run_id="r", figures=False, progress=False)
         return tmp_path / "controls_2025" / "r"
     except (ImportError, AttributeError, TypeError, FileNotFoundError):  # the model layer is not here
-        return write_fake_run(tmp_path / "controls_fake" / "r", weeks=30)
+        return write_fake_run(tmp_path / "controls_fake" / "r", weeks=90)
 
 
 def test_every_figure_of_a_small_run_is_embedded_and_not_blank(tmp_path: Path) -> None:

@@ -159,7 +159,8 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
     """Ex-China shortage per material (4-week average) and production lost (by region, or per scenario)."""
     panels = _panels(groups, "shortages", skip=("lost",))
     nrows = _rows(len(panels))
-    f = _Fig(groups, "Shortages and lost production" + ("" if len(groups) == 1 else " by scenario"), nrows + 1,
+    f = _Fig(groups, "Shortages of all importing regions (4-week average) and lost production"
+             + ("" if len(groups) == 1 else ", by scenario"), nrows + 1,
              figsize=(10, 2.6 * nrows + 3.0), height_ratios=[1] * nrows + [1.0])
     axes = grid_axes(f.fig, f.gs, len(panels))
     for ax, m in zip(axes, panels, strict=True):
@@ -171,7 +172,7 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
             _scenario_bands(ax, groups, "shortages", m, EX_CHINA)
         if not ax.lines or not any(line.get_ydata().max(initial=0) > 0 for line in ax.lines):
             no_data(ax, "no shortage")
-        ax.set_title(f"{material_label(m)}: shortage, all importing regions (4-week average)")
+        ax.set_title(material_label(m))
         ax.set_ylabel("Shortage (t/week)")
         ax.set_ylim(bottom=0)
         thousands(ax)
@@ -271,20 +272,21 @@ def ensemble_supply_shares(groups: Sequence[Ensemble]) -> Figure:
     panels = _panels(groups, "supply_shares", skip=("hhi",))
     nrows = _rows(len(panels))
     if len(groups) > 1:
-        f = _Fig(groups, "Non-Chinese share of deliveries to buyers outside China", nrows,
+        f = _Fig(groups, "Non-Chinese share of deliveries to buyers outside China (last 13 weeks)", nrows,
                  figsize=(10, 3.0 * nrows + 0.9))
         axes = grid_axes(f.fig, f.gs, len(panels))
         for ax, m in zip(axes, panels, strict=True):
             _scenario_bands(ax, groups, "supply_shares", m, "NONCN")
             if not ax.lines:
                 no_data(ax, "no deliveries")
-            ax.set_title(f"{material_label(m)} (share of last 13 weeks' deliveries)")
+            ax.set_title(material_label(m))
             ax.set_ylabel("Non-Chinese origin (%)")
             ax.set_ylim(0, 100)
             f.finish(ax)
         return f.legend(axes[:1])
     g = groups[0]
-    f = _Fig(groups, "Supply of buyers outside China by origin", nrows + 1, figsize=(10, 2.6 * nrows + 3.0),
+    f = _Fig(groups, "Supply of buyers outside China by origin (share of the last 13 weeks' deliveries"
+             + (", mean of seeds)" if g.n > 1 else ")"), nrows + 1, figsize=(10, 2.6 * nrows + 3.0),
              height_ratios=[1] * nrows + [0.9])
     axes = grid_axes(f.fig, f.gs, len(panels))
     handles: dict[str, Any] = {}
@@ -300,7 +302,7 @@ def ensemble_supply_shares(groups: Sequence[Ensemble]) -> Figure:
                                  edgecolor="white", linewidth=0.3, alpha=0.9)
             for p, o in zip(polys, origins, strict=True):
                 handles.setdefault(o, p)
-        ax.set_title(material_label(m) + (f" (mean of {g.n} seeds, 13-week shares)" if g.n > 1 else ""))
+        ax.set_title(material_label(m))
         ax.set_ylabel("Share of deliveries (%)")
         ax.set_ylim(0, 100)
         ax.margins(x=0)

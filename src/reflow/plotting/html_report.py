@@ -25,137 +25,10 @@ import pandas as pd
 from reflow.errors import ReflowError
 from reflow.plotting.api import default_out, iter_figures
 from reflow.plotting.load import ResultSet, RunResult, SweepResult, open_results
-from reflow.plotting.style import freeze_layout, material_label, rc_params, shared_file_mode
+from reflow.plotting.report_tables import fmt_value, headline_rows, policy_rows, short
+from reflow.plotting.style import freeze_layout, rc_params, shared_file_mode
 
-__all__ = ["flatten", "headline_rows", "policy_rows", "render_html", "report"]
-
-_MATERIAL_METRICS = (  # (key, column header, kind)
-    ("peak_price_multiple", "Peak ex-China price (x baseline)", "multiple"),
-    ("peak_price_date", "Peak week", "date"),
-    ("peak_price_region", "Peak region", "text"),
-    ("weeks_in_shortage", "Weeks in shortage", "int"),
-    ("cumulative_shortage_share", "Cumulative shortage (% of demand)", "pct"),
-    ("final_non_china_share", "Non-Chinese share at end (%)", "pct"),
-    ("time_to_recover_weeks", "Weeks to recover", "int"),
-)
-_OVERALL_METRICS = (
-    ("production_lost_share", "Production lost, all ex-China manufacturers (% of planned output)", "pct"),
-    ("first_production_loss_date", "First week with production lost", "date"),
-    ("approval_share", "Licence applications approved (% of decisions)", "pct"),
-    ("mean_licence_wait_days", "Mean wait for a licence decision (days)", "float"),
-    ("licence_applications", "Licence applications", "int"),
-)
-_POLICY_STAGES = ("announce", "effective", "suspend", "resume", "lift")
-_POLICY_COMMON = {"id", "kind", "label", *_POLICY_STAGES}
-
-
-def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested summary to `a.b.c` keys (the same names sweeps store)."""
-    out: dict[str, Any] = {}
-    for k, v in summary.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
-def _fmt_value(v: Any, kind: str) -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "–"
-    try:
-        if kind == "multiple":
-            return f"{float(v):.2f}x"
-        if kind == "pct":
-            return f"{100 * float(v):.1f}%"
-        if kind == "int":
-            return f"{float(v):,.0f}"
-        if kind == "float":
-            return f"{float(v):,.1f}"
-        if kind == "date":
-            return pd.Timestamp(v).strftime("%d %b %Y")
-    except (TypeError, ValueError):
-        pass
-    return str(v)
-
-
-def _combine(values: list[Any], kind: str) -> str:
-    """One run: its value. Several: median and 5-95% range (dates as dates, text as the most common)."""
-    present = [v for v in values if v is not None]
-    if len(values) == 1:
-        return _fmt_value(values[0], kind)
-    if not present:
-        return "–"
-    if kind == "text":
-        counts = pd.Series([str(v) for v in present]).value_counts()
-        return f"{counts.index[0]} ({counts.iloc[0]} of {len(values)})"
-    if kind == "date":
-        ts = pd.to_datetime(pd.Series(present), errors="coerce").dropna()
-        if ts.empty:
-            return "–"
-        q = ts.quantile([0.05, 0.5, 0.95])
-        never = len(values) - len(ts)
-        lo, med, hi = (_fmt_value(q.iloc[i], kind) for i in range(3))
-        return f"{med} ({lo} to {hi})" + (f"; none in {never} runs" if never else "")
-    arr = pd.to_numeric(pd.Series(present), errors="coerce").dropna().to_numpy(dtype=float)
-    if arr.size == 0:
-        return "–"
-    lo, med, hi = np.quantile(arr, [0.05, 0.5, 0.95])
-    never = len(values) - arr.size
-    text = f"{_fmt_value(med, kind)} ({_fmt_value(lo, kind)} to {_fmt_value(hi, kind)})"
-    return text + (f"; none in {never} runs" if never else "")
-
-
-def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[list[str]], list[list[str]]]:
-    """Headline tables: material metrics (rows per material and scenario) and overall metrics per scenario.
-
-    Returns:
-        (material-table header, material rows, overall rows with one column per scenario).
-    """
-    header = ["Material"] + (["Scenario"] if len(groups) > 1 else []) + [h for _k, h, _t in _MATERIAL_METRICS]
-    materials: list[str] = []
-    for runs in groups.values():
-        for r in runs:
-            materials += [m for m in (r.summary.get("materials") or {}) if m not in materials]
-    rows = []
-    for m in materials:
-        for name, runs in groups.items():
-            cells = []
-            for key, _h, kind in _MATERIAL_METRICS:
-                vals = [((r.summary.get("materials") or {}).get(m) or {}).get(key) for r in runs]
-                cells.append(_combine(vals, kind))
-            rows.append([material_label(m)] + ([name] if len(groups) > 1 else []) + cells)
-    overall = []
-    for key, label, kind in _OVERALL_METRICS:
-        overall.append([label] + [_combine([(r.summary.get("overall") or {}).get(key) for r in runs], kind)
-                                  for runs in groups.values()])
-    return header, rows, overall
-
-
-def policy_rows(config: dict[str, Any]) -> list[list[str]]:
-    """The policy timeline as table rows: id, kind, label, the five dates and the kind-specific settings."""
-    rows = []
-    for ev in config.get("policy") or []:
-        if not isinstance(ev, dict):
-            continue
-        details = "; ".join(f"{k}: {_short(v)}" for k, v in ev.items() if k not in _POLICY_COMMON and v not in
-                            (None, [], {}, ""))
-        rows.append([str(ev.get("id", "")), str(ev.get("kind", "")), str(ev.get("label") or ""),
-                     *[_fmt_value(ev.get(s), "date") for s in _POLICY_STAGES], details])
-    rows.sort(key=lambda r: next((pd.Timestamp(c).value for c in r[3:8] if c != "–"), 0))
-    return rows
-
-
-def _short(v: Any) -> str:
-    if isinstance(v, list):
-        return ", ".join(_short(x) for x in v)
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}={_short(x)}" for k, x in v.items()) + "}"
-    return str(v)
-
-
-# ------------------------------------------------------------------------------------------------ HTML
+__all__ = ["render_html", "report"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1100px;
@@ -178,7 +51,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") 
 
 
 def _kv_table(pairs: Sequence[tuple[str, Any]]) -> str:
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_short(v))}</td></tr>" for k, v in pairs
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(short(v))}</td></tr>" for k, v in pairs
                    if v not in (None, "", [], {}))
     return f"<table><tbody>{rows}</tbody></table>"
 
@@ -258,8 +131,8 @@ def _provenance_run(results: ResultSet) -> str:
         m = r.manifest
         rows.append([r.scenario, str(r.seed), str(m.get("reflow_version", "–")),
                      (str(m.get("git_commit") or "–")[:12] + (" (dirty)" if m.get("git_dirty") else "")),
-                     str(m.get("started_at", "–")), _fmt_value(m.get("wall_time_s"), "float") + " s",
-                     str(m.get("config_file") or "–"), _short(m.get("overrides") or "–"),
+                     str(m.get("started_at", "–")), fmt_value(m.get("wall_time_s"), "float") + " s",
+                     str(m.get("config_file") or "–"), short(m.get("overrides") or "–"),
                      f"Python {m.get('python', '?')}, Mesa {m.get('mesa_version', '?')}, "
                      f"{m.get('platform', '?')}",
                      str(r.path)])

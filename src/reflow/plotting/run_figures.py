@@ -186,7 +186,8 @@ def shortage_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: 
     s = _as_series(ts)
     materials = present_materials(s, "shortage") or s.materials()
     nrows = max(1, (len(materials) + 1) // 2)
-    fig, gs, marks = _start("Shortages and lost production by region", config, seed, s, nrows + 1,
+    fig, gs, marks = _start(f"Shortages ({NOISY_WINDOW}-week average) and lost production by region", config,
+                            seed, s, nrows + 1,
                             figsize=(10, 2.6 * nrows + 3.0), height_ratios=[1] * nrows + [1.0])
     axes = grid_axes(fig, gs, len(materials))
     short = s.wide("shortage")
@@ -199,7 +200,7 @@ def shortage_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: 
         if not got:
             no_data(ax, "no shortage in this run")
             ax.set_ylim(0, 1)
-        ax.set_title(f"{material_label(m)}: shortage ({NOISY_WINDOW}-week average)")
+        ax.set_title(material_label(m))
         ax.set_ylabel("Shortage (t/week)")
         ax.set_ylim(bottom=0)
         thousands(ax)
@@ -307,7 +308,8 @@ def supply_share_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, se
     s = _as_series(ts)
     materials = present_materials(s, "flow") or s.materials()
     nrows = max(1, (len(materials) + 1) // 2)
-    fig, gs, marks = _start("Supply of buyers outside China by origin", config, seed, s, nrows + 1,
+    fig, gs, marks = _start(f"Supply of buyers outside China by origin (share of the last {SHARE_WINDOW} "
+                            "weeks' deliveries)", config, seed, s, nrows + 1,
                             figsize=(10, 2.6 * nrows + 3.0), height_ratios=[1] * nrows + [0.9])
     axes = grid_axes(fig, gs, len(materials))
     handles: dict[str, Any] = {}
@@ -328,7 +330,7 @@ def supply_share_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, se
             st = material_style(m)
             ax_hhi.plot(hhi.index, hhi.to_numpy(), color=st["color"], linestyle=st["linestyle"],
                         label=material_label(m))
-        ax.set_title(f"{material_label(m)} (share of last {SHARE_WINDOW} weeks' deliveries)")
+        ax.set_title(material_label(m))
         ax.set_ylabel("Share of deliveries (%)")
         ax.set_ylim(0, 100)
         ax.margins(x=0)

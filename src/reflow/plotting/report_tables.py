@@ -1,0 +1,146 @@
+"""Tables of a report as plain rows of strings: headline numbers, the policy timeline, formatting helpers.
+
+Kept apart from the HTML so that the numbers can be checked (and reused, e.g. in a notebook) without markup.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from reflow.plotting.style import material_label
+
+if TYPE_CHECKING:
+    from reflow.plotting.load import RunResult
+
+__all__ = ["flatten", "fmt_value", "headline_rows", "policy_rows", "short"]
+
+_MATERIAL_METRICS = (  # (key, column header, kind)
+    ("peak_price_multiple", "Peak ex-China price (x baseline)", "multiple"),
+    ("peak_price_date", "Peak week", "date"),
+    ("peak_price_region", "Peak region", "text"),
+    ("weeks_in_shortage", "Weeks in shortage", "int"),
+    ("cumulative_shortage_share", "Cumulative shortage (% of demand)", "pct"),
+    ("final_non_china_share", "Non-Chinese share at end (%)", "pct"),
+    ("time_to_recover_weeks", "Weeks to recover", "int"),
+)
+_OVERALL_METRICS = (
+    ("production_lost_share", "Production lost, all ex-China manufacturers (% of planned output)", "pct"),
+    ("first_production_loss_date", "First week with production lost", "date"),
+    ("approval_share", "Licence applications approved (% of decisions)", "pct"),
+    ("mean_licence_wait_days", "Mean wait for a licence decision (days)", "float"),
+    ("licence_applications", "Licence applications", "int"),
+)
+_POLICY_STAGES = ("announce", "effective", "suspend", "resume", "lift")
+_POLICY_COMMON = {"id", "kind", "label", *_POLICY_STAGES}
+
+
+def flatten(summary: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested summary to `a.b.c` keys (the same names sweeps store)."""
+    out: dict[str, Any] = {}
+    for k, v in summary.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def fmt_value(v: Any, kind: str) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "–"
+    try:
+        if kind == "multiple":
+            return f"{float(v):.2f}x"
+        if kind == "pct":
+            return f"{100 * float(v):.1f}%"
+        if kind == "int":
+            return f"{float(v):,.0f}"
+        if kind == "float":
+            return f"{float(v):,.1f}"
+        if kind == "date":
+            return pd.Timestamp(v).strftime("%d %b %Y")
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+def _combine(values: list[Any], kind: str) -> str:
+    """One run: its value. Several: median and 5-95% range (dates as dates, text as the most common)."""
+    present = [v for v in values if v is not None]
+    if len(values) == 1:
+        return fmt_value(values[0], kind)
+    if not present:
+        return "–"
+    if kind == "text":
+        counts = pd.Series([str(v) for v in present]).value_counts()
+        return f"{counts.index[0]} ({counts.iloc[0]} of {len(values)})"
+    if kind == "date":
+        ts = pd.to_datetime(pd.Series(present), errors="coerce").dropna()
+        if ts.empty:
+            return "–"
+        q = ts.quantile([0.05, 0.5, 0.95])
+        never = len(values) - len(ts)
+        lo, med, hi = (fmt_value(q.iloc[i], kind) for i in range(3))
+        return f"{med} ({lo} to {hi})" + (f"; none in {never} runs" if never else "")
+    arr = pd.to_numeric(pd.Series(present), errors="coerce").dropna().to_numpy(dtype=float)
+    if arr.size == 0:
+        return "–"
+    lo, med, hi = np.quantile(arr, [0.05, 0.5, 0.95])
+    never = len(values) - arr.size
+    text = f"{fmt_value(med, kind)} ({fmt_value(lo, kind)} to {fmt_value(hi, kind)})"
+    return text + (f"; none in {never} runs" if never else "")
+
+
+def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """Headline tables: material metrics (rows per material and scenario) and overall metrics per scenario.
+
+    Returns:
+        (material-table header, material rows, overall rows with one column per scenario).
+    """
+    header = ["Material"] + (["Scenario"] if len(groups) > 1 else []) + [h for _k, h, _t in _MATERIAL_METRICS]
+    materials: list[str] = []
+    for runs in groups.values():
+        for r in runs:
+            materials += [m for m in (r.summary.get("materials") or {}) if m not in materials]
+    rows = []
+    for m in materials:
+        for name, runs in groups.items():
+            cells = []
+            for key, _h, kind in _MATERIAL_METRICS:
+                vals = [((r.summary.get("materials") or {}).get(m) or {}).get(key) for r in runs]
+                cells.append(_combine(vals, kind))
+            rows.append([material_label(m)] + ([name] if len(groups) > 1 else []) + cells)
+    overall = []
+    for key, label, kind in _OVERALL_METRICS:
+        overall.append([label] + [_combine([(r.summary.get("overall") or {}).get(key) for r in runs], kind)
+                                  for runs in groups.values()])
+    return header, rows, overall
+
+
+def policy_rows(config: dict[str, Any]) -> list[list[str]]:
+    """The policy timeline as table rows: id, kind, label, the five dates and the kind-specific settings."""
+    rows = []
+    for ev in config.get("policy") or []:
+        if not isinstance(ev, dict):
+            continue
+        details = "; ".join(f"{k}: {short(v)}" for k, v in ev.items() if k not in _POLICY_COMMON and v not in
+                            (None, [], {}, ""))
+        rows.append([str(ev.get("id", "")), str(ev.get("kind", "")), str(ev.get("label") or ""),
+                     *[fmt_value(ev.get(s), "date") for s in _POLICY_STAGES], details])
+    rows.sort(key=lambda r: next((pd.Timestamp(c).value for c in r[3:8] if c != "–"), 0))
+    return rows
+
+
+def short(v: Any) -> str:
+    if isinstance(v, list):
+        return ", ".join(short(x) for x in v)
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}={short(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+# ------------------------------------------------------------------------------------------------ HTML
