@@ -1,0 +1,76 @@
+"""The sweep result store: schema widening, crash-safe compaction, orphan time series."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from reflow.experiment.store import SweepStore, load_runs, timeseries_to_table
+
+
+def _row(i: int, **metrics):
+    return {"run_id": f"p{i:06d}-r0000", "point_id": i, "replicate": 0, "seed": 10 + i, "status": "ok",
+            "error": None, "wall_time_s": 0.1, "overrides": "{}", **metrics}
+
+
+def test_parts_keep_one_schema_as_columns_appear_and_widen(tmp_path):
+    store = SweepStore(tmp_path)
+    store.append([_row(0, a=None)])                    # all-null: stored as float64
+    store.append([_row(1, a=2, b="x")])                # int fits float64; a new column
+    store.append([_row(2, a="late text")])             # a string: older parts are rewritten as text
+    df = pd.read_parquet(tmp_path / "runs")            # one line of pandas works across all parts
+    assert len(df) == 3 and set(df.columns) >= {"a", "b"}
+    assert df.set_index("run_id").loc["p000002-r0000", "a"] == "late text"
+    assert load_runs(tmp_path)["run_id"].tolist() == ["p000000-r0000", "p000001-r0000", "p000002-r0000"]
+
+
+def test_a_crash_during_compaction_is_finished_on_recovery(tmp_path):
+    store = SweepStore(tmp_path)
+    for i in range(3):
+        store.append([_row(i, y=float(i))])
+    parts = store.runs.parts()
+    # simulate a crash after the merged part was renamed into place but before the inputs were deleted
+    merged = "part-9999999999999-aaaaaa.parquet"
+    pq.write_table(pq.read_table(tmp_path / "runs"), tmp_path / "runs" / merged)
+    (tmp_path / "runs" / ".compact.json").write_text(json.dumps({"inputs": [p.name for p in parts],
+                                                                 "output": merged}))
+    (tmp_path / "runs" / ".part-x.parquet.tmp").write_text("half written")
+    fresh = SweepStore(tmp_path)
+    fresh.recover()
+    assert [p.name for p in fresh.runs.parts()] == [merged]
+    assert not list((tmp_path / "runs").glob(".*"))
+    assert len(load_runs(tmp_path)) == 3
+
+
+def test_a_crash_before_the_merged_part_exists_keeps_the_inputs(tmp_path):
+    store = SweepStore(tmp_path)
+    for i in range(2):
+        store.append([_row(i)])
+    names = [p.name for p in store.runs.parts()]
+    (tmp_path / "runs" / ".compact.json").write_text(json.dumps({"inputs": names, "output": "part-x.parquet"}))
+    fresh = SweepStore(tmp_path)
+    fresh.recover()
+    assert [p.name for p in fresh.runs.parts()] == names and len(load_runs(tmp_path)) == 2
+
+
+def test_time_series_without_their_row_are_dropped(tmp_path):
+    store = SweepStore(tmp_path)
+    ts = pd.DataFrame({"run_id": ["p000000-r0000"], "week": [0], "variable": ["v"], "material": [None],
+                       "origin": [None], "region": ["US"], "value": [1.0]})
+    store.append([_row(0)], [ts])
+    # a crash between writing a run's time series and its row leaves an orphan part
+    store.timeseries.append(timeseries_to_table(ts.assign(run_id="p000001-r0000")))
+    fresh = SweepStore(tmp_path)
+    fresh.recover()
+    assert set(pd.read_parquet(tmp_path / "timeseries")["run_id"]) == {"p000000-r0000"}
+
+
+def test_compaction_drops_runs_to_redo(tmp_path):
+    store = SweepStore(tmp_path)
+    for i in range(4):
+        store.append([_row(i)])
+    store.compact(drop_run_ids=["p000001-r0000"])
+    assert len(store.runs.parts()) == 1
+    assert load_runs(tmp_path)["run_id"].tolist() == ["p000000-r0000", "p000002-r0000", "p000003-r0000"]
