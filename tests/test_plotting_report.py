@@ -256,8 +256,18 @@ def test_report_of_an_ensemble_shows_median_and_range(results: Path, tmp_path: P
     c = _check_html(out)
     text = " ".join(c.text)
     assert "median across seeds" in text
-    assert "41.5 (41.5 to 43.0)" in text or "42.5 (42.0 to 43.0)" in text  # mean wait 42 and 43 days
+    assert "42.5 (42.0 to 43.0)" in text  # mean wait of 42 and 43 days: median (5% to 95%)
+    assert "9.00x" in text and "9.00x (" not in text  # every seed agrees: one number, no range
     assert "Seeds" in text and "1, 2" in text
+
+
+def test_runs_are_ordered_by_seed_and_scenarios_as_given(tmp_path: Path) -> None:
+    for seed in (10, 2, 1):
+        write_fake_run(tmp_path / "b_scen" / f"seed{seed}", seed=seed, name="b_scen", weeks=10)
+    write_fake_run(tmp_path / "a_scen" / "seed1", name="a_scen", weeks=10)
+    rs = open_results([tmp_path / "b_scen", tmp_path / "a_scen"])
+    assert list(rs.groups) == ["b_scen", "a_scen"]
+    assert [r.seed for r in rs.groups["b_scen"]] == [1, 2, 10]
 
 
 def test_report_of_a_sweep(results: Path, tmp_path: Path) -> None:

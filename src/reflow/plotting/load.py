@@ -313,6 +313,12 @@ class ResultSet:
         return [r for rs in self.groups.values() for r in rs]
 
 
+def _run_order(run: RunResult) -> tuple[int, str]:
+    """Seed in numeric order (seed 2 before seed 10), then folder."""
+    seed = run.seed
+    return seed if isinstance(seed, int) else 2**63 - 1, run.path.name
+
+
 def open_results(paths: Sequence[str | Path]) -> ResultSet:
     """Open the folders named on the command line and work out what kind of figure set they make.
 
@@ -355,4 +361,6 @@ def open_results(paths: Sequence[str | Path]) -> ResultSet:
             continue
         seen.add(run.path.resolve())
         result.groups.setdefault(run.scenario, []).append(run)
+    for group in result.groups.values():  # scenarios in the order given, runs by seed
+        group.sort(key=_run_order)
     return result

@@ -85,14 +85,19 @@ def _combine(values: list[Any], kind: str) -> str:
         q = ts.quantile([0.05, 0.5, 0.95])
         never = len(values) - len(ts)
         lo, med, hi = (fmt_value(q.iloc[i], kind) for i in range(3))
-        return f"{med} ({lo} to {hi})" + (f"; none in {never} runs" if never else "")
+        return _spread(lo, med, hi) + (f"; none in {never} runs" if never else "")
     arr = pd.to_numeric(pd.Series(present), errors="coerce").dropna().to_numpy(dtype=float)
     if arr.size == 0:
         return "–"
     lo, med, hi = np.quantile(arr, [0.05, 0.5, 0.95])
     never = len(values) - arr.size
-    text = f"{fmt_value(med, kind)} ({fmt_value(lo, kind)} to {fmt_value(hi, kind)})"
+    text = _spread(fmt_value(lo, kind), fmt_value(med, kind), fmt_value(hi, kind))
     return text + (f"; none in {never} runs" if never else "")
+
+
+def _spread(lo: str, med: str, hi: str) -> str:
+    """"3.48x (2.96x to 7.53x)", or just "0" when every run agrees."""
+    return med if lo == hi else f"{med} ({lo} to {hi})"
 
 
 def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[list[str]], list[list[str]]]:
