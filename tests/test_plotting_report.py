@@ -341,12 +341,16 @@ def test_cli_broken_run_folder_is_one_clear_error(tmp_path: Path, capsys: pytest
     (["plot", "{sweep}", "--metric", "dy_oxide.nope"], "no metric(s) dy_oxide.nope"),
     (["report", "{empty}"], "is not a run folder"),
     (["plot", "{run}/summary.json"], "is a file"),
+    (["plot", "{run}", "--only", "capacity", "--out", "{file}"], "is a file; give --out a folder"),
+    (["report", "{run}", "--out", "{empty}"], "give a name ending in .html"),
 ])
 def test_cli_user_errors_exit_2(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                 args: list[str], message: str) -> None:
     (tmp_path / "empty").mkdir()
-    paths = {"missing": str(tmp_path / "nope"), "run": str(results / "controls_fake" / "seed1"),
-             "sweep": str(results / "sweep"), "empty": str(tmp_path / "empty")}
+    (tmp_path / "file").write_text("x")
+    paths = {"file": str(tmp_path / "file"), "missing": str(tmp_path / "nope"),
+             "run": str(results / "controls_fake" / "seed1"), "sweep": str(results / "sweep"),
+             "empty": str(tmp_path / "empty")}
     code = main([a.format(**paths) for a in args])
     err = capsys.readouterr().err
     assert code == 2, err

@@ -21,7 +21,7 @@ from reflow.plotting.style import rc_params, save_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_FORMATS", "FigureItem", "default_out", "iter_figures", "plot"]
+__all__ = ["FIGURE_FORMATS", "FigureItem", "default_out", "ensure_folder", "iter_figures", "plot"]
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
 RUN_NAMES = ("prices", "shortages", "inventories", "licences", "supply_shares", "capacity", "flows")
@@ -223,8 +223,26 @@ def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
                           f"choose from {', '.join(FIGURE_FORMATS)}")
     results = open_results(paths)
     target = Path(out) if out is not None else default_out(paths, results, "plots")
+    ensure_folder(target)
     written: list[Path] = []
     with matplotlib.rc_context(rc_params()):
         for item in iter_figures(results, period=period, only=only, metrics=metrics, note=note):
-            written += save_figure(item.figure, target, item.name, formats=formats, dpi=dpi)
+            try:
+                written += save_figure(item.figure, target, item.name, formats=formats, dpi=dpi)
+            except OSError as exc:
+                raise ReflowError(f"cannot write {item.name} into {target}: {exc.strerror or exc}") from exc
     return written
+
+
+def ensure_folder(path: Path) -> None:
+    """Create an output folder, or say clearly why it cannot be (a file of that name, no permission).
+
+    Raises:
+        ReflowError: the folder cannot be created.
+    """
+    if path.exists() and not path.is_dir():
+        raise ReflowError(f"{path} is a file; give --out a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReflowError(f"cannot create {path}: {exc.strerror or exc}") from exc

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from reflow.errors import ReflowError
-from reflow.plotting.api import default_out, iter_figures
+from reflow.plotting.api import default_out, ensure_folder, iter_figures
 from reflow.plotting.load import ResultSet, RunResult, SweepResult, open_results
 from reflow.plotting.report_tables import fmt_value, headline_rows, policy_rows, short
 from reflow.plotting.style import freeze_layout, rc_params, shared_file_mode
@@ -242,6 +242,9 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
     target = Path(out) if out is not None else default_out(paths, results, "report.html")
     if target.suffix.lower() not in (".html", ".htm"):
         raise ReflowError(f"{target}: the report is an HTML file; give a name ending in .html")
+    if target.is_dir():
+        raise ReflowError(f"{target} is a folder; give --out a file name ending in .html")
+    ensure_folder(target.parent)
     if results.kind == "sweep":
         assert results.sweep is not None
         title, subtitle, sections, config_text = _sweep_sections(results)
@@ -292,10 +295,13 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
     sections.append(("config", "Resolved configuration", cfg_html))
     sections.append(("provenance", "Provenance", provenance))
     text = render_html(title, subtitle, sections)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ReflowError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return [target] + ([target.with_suffix(".pdf")] if pdf else [])
 
 
