@@ -370,6 +370,8 @@ def test_figures_say_when_data_is_missing(config: dict) -> None:
     fig = RUN_FIGURES["licences"][0](ts, config)
     texts = _texts(fig)
     assert "no licence applications" in texts and "no backlog" in texts and "no decisions" in texts
+    # no seed given: the caption names the scenario only (the config's seed is a default --seed overrides)
+    assert "controls_fake" in texts and not any("seed" in t for t in texts)
 
 
 def test_quick_figures_write_the_four_pngs_fast(tmp_path: Path) -> None:
@@ -377,7 +379,7 @@ def test_quick_figures_write_the_four_pngs_fast(tmp_path: Path) -> None:
 
     ts = fake_timeseries(156, seed=3)
     t0 = time.perf_counter()
-    paths = quick_figures(ts, fake_config(), tmp_path / "figures")
+    paths = quick_figures(ts, fake_config(), tmp_path / "figures", seed=3)
     elapsed = time.perf_counter() - t0
     assert [p.name for p in paths] == ["prices.png", "shortages.png", "licences.png", "supply_shares.png"]
     for p in paths:

@@ -1,14 +1,18 @@
 """`plot`: every report figure of a run, a scenario over seeds, several scenarios or a sweep, saved to files.
 
-`iter_figures` yields the figures one at a time (name, figure, one-sentence description) so that `plot` and
-`report` share one list and never hold more than one figure in memory.
+`figure_jobs` prepares the data once and returns one job per figure (name, drawing function, one-sentence
+description): `plot` draws the jobs in parallel worker processes, `report` (via `iter_figures`) one at a time.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +25,17 @@ from reflow.plotting.style import rc_params, save_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_FORMATS", "FigureItem", "default_out", "ensure_folder", "iter_figures", "plot"]
+__all__ = [
+    "FIGURE_FORMATS",
+    "FigureItem",
+    "FigureJob",
+    "default_out",
+    "draw_jobs",
+    "ensure_folder",
+    "figure_jobs",
+    "iter_figures",
+    "plot",
+]
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
 RUN_NAMES = ("prices", "shortages", "inventories", "licences", "supply_shares", "capacity", "flows")
@@ -32,6 +46,15 @@ _SENSITIVITY_TEXT = {
     "morris": "Morris screening: the mean absolute elementary effect (mu*) of each parameter on each metric, "
               "and its spread (sigma), which signals interactions or non-linearity.",
 }
+
+
+@dataclass
+class FigureJob:
+    """One figure to draw: its file stem, a function that draws it, and a sentence for reports."""
+
+    name: str
+    build: Callable[[], Figure]
+    description: str
 
 
 @dataclass
@@ -65,10 +88,13 @@ def _check_period(period: str | None) -> None:
         raise ReflowError(f"--period: {exc}") from None
 
 
-def iter_figures(results: ResultSet, *, period: str | None = None, only: Sequence[str] | None = None,
-                 metrics: Sequence[str] | None = None, note: Callable[[str], None] | None = None,
-                 ) -> Iterator[FigureItem]:
-    """The figures a result set calls for, built lazily one by one.
+def figure_jobs(results: ResultSet, *, period: str | None = None, only: Sequence[str] | None = None,
+                metrics: Sequence[str] | None = None, note: Callable[[str], None] | None = None,
+                ) -> list[FigureJob]:
+    """The figures a result set calls for, with their data prepared and their drawing deferred.
+
+    The data (the run's time series, the ensembles' quantiles, the sweep's runs table) is read and reduced here,
+    once; each job then only draws. That lets `plot` draw jobs in parallel worker processes.
 
     Args:
         results: what `open_results` found.
@@ -83,14 +109,19 @@ def iter_figures(results: ResultSet, *, period: str | None = None, only: Sequenc
         say(f"left out {len(results.skipped)} interrupted run folder(s) without manifest.json: "
             + ", ".join(str(p) for p in results.skipped[:3]) + (" ..." if len(results.skipped) > 3 else ""))
     if results.kind == "sweep":
-        yield from _sweep_figures(results, only, metrics, say)
-    elif results.kind == "run":
-        yield from _run_figures(results, period, only)
-    else:
-        yield from _ensemble_figures(results, period, only)
+        return _sweep_jobs(results, only, metrics, say)
+    if results.kind == "run":
+        return _run_jobs(results, period, only)
+    return _ensemble_jobs(results, period, only)
 
 
-def _run_figures(results: ResultSet, period: str | None, only: Sequence[str] | None) -> Iterator[FigureItem]:
+def iter_figures(results: ResultSet, **kwargs: Any) -> Iterator[FigureItem]:
+    """The figures of `figure_jobs`, drawn one by one (at most one in memory at a time)."""
+    for job in figure_jobs(results, **kwargs):
+        yield FigureItem(job.name, job.build(), job.description)
+
+
+def _run_jobs(results: ResultSet, period: str | None, only: Sequence[str] | None) -> list[FigureJob]:
     from reflow.plotting._frames import Series
     from reflow.plotting.run_figures import RUN_FIGURES
 
@@ -98,29 +129,30 @@ def _run_figures(results: ResultSet, period: str | None, only: Sequence[str] | N
     run = results.runs[0]
     s = Series(run.timeseries())
     run.drop_cache()
+    jobs = []
     for name, (fn, text) in RUN_FIGURES.items():
         if name in wanted:
             kwargs: dict[str, Any] = {"period": period} if name == "flows" else {}
-            yield FigureItem(name, fn(s, run.config, seed=run.seed, **kwargs), text)
+            jobs.append(FigureJob(name, partial(fn, s, run.config, seed=run.seed, **kwargs), text))
+    return jobs
 
 
-def _ensemble_figures(results: ResultSet, period: str | None, only: Sequence[str] | None,
-                      ) -> Iterator[FigureItem]:
+def _ensemble_jobs(results: ResultSet, period: str | None, only: Sequence[str] | None) -> list[FigureJob]:
     from reflow.plotting.ensemble import summarise
     from reflow.plotting.ensemble_figures import ENSEMBLE_FIGURES, ensemble_flows
 
     wanted = _check_names(only, RUN_NAMES, "set of runs")
     groups = [summarise(runs, period, name=name, figures=wanted) for name, runs in results.groups.items()]
-    for name, (fn, text) in ENSEMBLE_FIGURES.items():
-        if name in wanted:
-            yield FigureItem(name, fn(groups), text)
+    jobs = [FigureJob(name, partial(fn, groups), text) for name, (fn, text) in ENSEMBLE_FIGURES.items()
+            if name in wanted]
     if "flows" in wanted:
         for g in groups:
             stem = "flows" if len(groups) == 1 else f"flows_{_safe(g.name)}"
-            yield FigureItem(stem, ensemble_flows(g),
-                             f"{g.name}: tonnes delivered from each producing origin (rows) to each "
-                             "destination (columns) over the period named in the title"
-                             + (f", mean of {g.n} seeds." if g.n > 1 else "."))
+            jobs.append(FigureJob(stem, partial(ensemble_flows, g),
+                                  f"{g.name}: tonnes delivered from each producing origin (rows) to each "
+                                  "destination (columns) over the period named in the title"
+                                  + (f", mean of {g.n} seeds." if g.n > 1 else ".")))
+    return jobs
 
 
 def _pick_by(sweep: Any, x: str) -> str | None:
@@ -133,8 +165,8 @@ def _pick_by(sweep: Any, x: str) -> str | None:
     return None
 
 
-def _sweep_figures(results: ResultSet, only: Sequence[str] | None, metrics: Sequence[str] | None,
-                   say: Callable[[str], None]) -> Iterator[FigureItem]:
+def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequence[str] | None,
+                say: Callable[[str], None]) -> list[FigureJob]:
     from reflow.plotting.sweep_figures import (
         default_metrics,
         metric_label,
@@ -155,31 +187,33 @@ def _sweep_figures(results: ResultSet, only: Sequence[str] | None, metrics: Sequ
     params = sweep.parameters
     if not chosen:
         say(f"{sweep.path}: the runs table holds no summary metrics yet; no sweep figures")
-        return
+        return []
     if not params:
         say(f"{sweep.path}: no varied parameters found in sweep.toml or the runs table; no sweep figures")
-        return
+        return []
+    sweep.runs()  # read the table once, before any worker process starts
+    jobs = []
     if "heatmap" in wanted:
         if len(params) >= 2:
             x, y = params[0], params[1]
-            for m in chosen:
-                yield FigureItem(f"heatmap_{_safe(m)}", sweep_heatmap(sweep, m, x, y),
-                                 f"{metric_label(m)}: mean over replicates for each combination of {x} and "
-                                 f"{y}.")
+            jobs += [FigureJob(f"heatmap_{_safe(m)}", partial(sweep_heatmap, sweep, m, x, y),
+                               f"{metric_label(m)}: mean over replicates for each combination of {x} and {y}.")
+                     for m in chosen]
         else:
             say("one varied parameter: no heatmap (it needs two)")
     if "response" in wanted:
         for x in params[:4]:
             by = _pick_by(sweep, x)
-            yield FigureItem(f"response_{_safe(x)}", sweep_response(sweep, chosen, x, by),
-                             f"How the headline metrics respond to {x}: mean across runs with a 95% "
-                             "confidence band" + (f", one curve per value of {by}." if by else "."))
+            jobs.append(FigureJob(f"response_{_safe(x)}", partial(sweep_response, sweep, chosen, x, by),
+                                  f"How the headline metrics respond to {x}: mean across runs with a 95% "
+                                  "confidence band" + (f", one curve per value of {by}." if by else ".")))
     for method in ("sobol", "morris"):
         if method in wanted and sensitivity_table(sweep, method, chosen) is not None:
-            yield FigureItem(method, sensitivity_figure(sweep, method, chosen),
-                             _SENSITIVITY_TEXT[method])
+            jobs.append(FigureJob(method, partial(sensitivity_figure, sweep, method, chosen),
+                                  _SENSITIVITY_TEXT[method]))
         elif method in wanted and only:
             say(f"no {method} indices for this sweep (run `reflow analyze` or use a {method} design)")
+    return jobs
 
 
 def default_out(paths: Sequence[str | Path], results: ResultSet, leaf: str) -> Path:
@@ -195,7 +229,7 @@ def default_out(paths: Sequence[str | Path], results: ResultSet, leaf: str) -> P
 def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
          formats: Sequence[str] = ("png", "svg"), period: str | None = None,
          only: Sequence[str] | None = None, metrics: Sequence[str] | None = None, dpi: int = 200,
-         note: Callable[[str], None] | None = None) -> list[Path]:
+         note: Callable[[str], None] | None = None, workers: int | None = None) -> list[Path]:
     """Write report-quality figures of result folders.
 
     Args:
@@ -209,6 +243,7 @@ def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
         metrics: sweep metrics (flattened summary names such as `dy_oxide.peak_price_multiple`).
         dpi: PNG resolution.
         note: called with a sentence for anything left out.
+        workers: processes drawing figures at once (default: the CPU count, at most 4; 1 draws here).
 
     Returns:
         The files written.
@@ -224,14 +259,49 @@ def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
     results = open_results(paths)
     target = Path(out) if out is not None else default_out(paths, results, "plots")
     ensure_folder(target)
-    written: list[Path] = []
+    jobs = figure_jobs(results, period=period, only=only, metrics=metrics, note=note)
+    return draw_jobs(jobs, target, tuple(formats), dpi, workers)
+
+
+# Jobs handed to forked workers by index: a fork copies them, nothing is pickled.
+_PENDING: tuple[list[FigureJob], Path, tuple[str, ...], int] | None = None
+
+
+def _draw_one(i: int) -> list[Path]:
+    assert _PENDING is not None
+    jobs, target, formats, dpi = _PENDING
+    job = jobs[i]
     with matplotlib.rc_context(rc_params()):
-        for item in iter_figures(results, period=period, only=only, metrics=metrics, note=note):
-            try:
-                written += save_figure(item.figure, target, item.name, formats=formats, dpi=dpi)
-            except OSError as exc:
-                raise ReflowError(f"cannot write {item.name} into {target}: {exc.strerror or exc}") from exc
-    return written
+        fig = job.build()
+        try:
+            return save_figure(fig, target, job.name, formats=formats, dpi=dpi)
+        except OSError as exc:
+            raise ReflowError(f"cannot write {job.name} into {target}: {exc.strerror or exc}") from exc
+
+
+def draw_jobs(jobs: Sequence[FigureJob], target: Path, formats: tuple[str, ...], dpi: int,
+              workers: int | None = None) -> list[Path]:
+    """Draw and save figure jobs, in parallel forked processes where the platform allows it.
+
+    Returns:
+        The files written, in job order.
+    """
+    global _PENDING
+    n = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    n = max(1, min(n, len(jobs)))
+    _PENDING = (list(jobs), target, formats, dpi)
+    try:
+        if n == 1 or "fork" not in multiprocessing.get_all_start_methods():
+            return [p for i in range(len(jobs)) for p in _draw_one(i)]
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("fork")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads; workers only draw
+            with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+                return [p for paths in pool.map(_draw_one, range(len(jobs))) for p in paths]
+    finally:
+        _PENDING = None
 
 
 def ensure_folder(path: Path) -> None:

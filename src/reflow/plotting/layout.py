@@ -36,10 +36,12 @@ _KEY_LINE_IN = 0.13  # height of one line of the policy key (7 pt text)
 
 
 def scenario_caption(config: dict[str, Any], seed: Any = None) -> str:
-    """"controls_2025, seed 1" style caption for figure titles."""
+    """"controls_2025, seed 1" style caption for figure titles.
+
+    The seed comes from the caller (the run's manifest): the resolved config's `scenario.seed` is only the
+    default a `--seed` overrides, so it is never shown in its place.
+    """
     name = (config.get("scenario") or {}).get("name") or "scenario"
-    if seed is None:
-        seed = (config.get("scenario") or {}).get("seed")
     return f"{name}, seed {seed}" if seed is not None else str(name)
 
 
@@ -62,14 +64,18 @@ def new_figure(title: str, caption: str, nrows: int, ncols: int, *, figsize: tup
     h += key_h
     if FAST_LAYOUT.get():
         fig = Figure(figsize=(w, h))
-        gs = fig.add_gridspec(nrows, ncols, height_ratios=height_ratios, left=0.08, right=0.98,
-                              top=1 - (0.95 + key_h) / h, bottom=0.75 / h, hspace=0.5, wspace=0.2)
+        # fixed margins in inches: y labels and region names on the left, colour-bar ticks on the right
+        gs = fig.add_gridspec(nrows, ncols, height_ratios=height_ratios, left=1.15 / w, right=1 - 0.55 / w,
+                              top=1 - (0.95 + key_h) / h, bottom=0.75 / h, hspace=0.5, wspace=0.22)
     else:
         fig = Figure(figsize=(w, h), layout="constrained")
         gs = fig.add_gridspec(nrows, ncols, height_ratios=height_ratios)
     # Blank title lines reserve room (constrained layout keeps axes clear of the title) for the caption and key.
     blank = 1 + (int(key_h / 0.2 + 0.999) if key else 0)
-    fig.suptitle(title + "\n" * blank, fontsize=12, fontweight="bold")
+    if FAST_LAYOUT.get():  # pinned under the top edge; constrained layout places (and makes room for) it
+        fig.suptitle(title + "\n" * blank, fontsize=12, fontweight="bold", y=1 - 0.08 / h, va="top")
+    else:
+        fig.suptitle(title + "\n" * blank, fontsize=12, fontweight="bold")
     fig.text(0.5, 1 - 0.3 / h, caption, ha="center", va="top", fontsize=8.5, color="#444444")
     if key:
         fig.text(0.5, 1 - 0.5 / h, key, ha="center", va="top", fontsize=7, color="#222222", linespacing=1.25)

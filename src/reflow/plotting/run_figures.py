@@ -173,11 +173,14 @@ def lost_heatmap(fig: Figure, ax: Any, frame: pd.DataFrame, regions: Sequence[st
     vmax = max(float(np.nanpercentile(data[data > 0], 99)), 1.0)
     mesh = ax.pcolormesh(edges, np.arange(len(rows) + 1), np.ma.masked_less(data, 0.05),
                          cmap=matplotlib.colormaps["Blues"], vmin=0, vmax=vmax, shading="flat")
-    ax.set_yticks(np.arange(len(rows)) + 0.5, [region_label(r) for r in rows])
+    ax.set_yticks(np.arange(len(rows)) + 0.5, [region_label(r) for r in rows], fontsize=8)
     ax.set_ylim(len(rows), 0)
     ax.grid(False)
-    cb = fig.colorbar(mesh, ax=ax, fraction=0.025, pad=0.01, extend="max" if np.nanmax(data) > vmax else None)
-    cb.set_label("Lost (% of planned output)")
+    # the colour bar sits just right of the strip, so the strip keeps the width of the panels above
+    cax = ax.inset_axes((1.008, 0.0, 0.012, 1.0))
+    cb = fig.colorbar(mesh, cax=cax, extend="max" if np.nanmax(data) > vmax else None)
+    cb.set_label("Lost (%)", fontsize=8)
+    cb.ax.tick_params(labelsize=7)
     return True
 
 
@@ -398,10 +401,17 @@ RUN_FIGURES: dict[str, tuple[FigureFn, str]] = {
 QUICK = ("prices", "shortages", "licences", "supply_shares")
 
 
-def quick_figures(timeseries: pd.DataFrame, config: dict[str, Any], out_dir: Path) -> list[Path]:
+def quick_figures(timeseries: pd.DataFrame, config: dict[str, Any], out_dir: Path, *,
+                  seed: int | None = None) -> list[Path]:
     """The quick-look PNGs `reflow run` writes into `<run>/figures/` (prices, shortages, licences, shares).
 
     Written atomically at a modest resolution with fixed margins, so the call takes a second or two.
+
+    Args:
+        timeseries: the run's tidy time series.
+        config: the resolved scenario as JSON-like dict.
+        out_dir: the folder to write into.
+        seed: the run's seed, for the captions (left out when not given: the config's seed may not be it).
 
     Returns:
         The PNG paths written.
@@ -413,7 +423,7 @@ def quick_figures(timeseries: pd.DataFrame, config: dict[str, Any], out_dir: Pat
     try:
         with matplotlib.rc_context(rc_params()):
             for name in QUICK:
-                fig = RUN_FIGURES[name][0](s, config)
+                fig = RUN_FIGURES[name][0](s, config, seed=seed)
                 written += save_figure(fig, out_dir, name, formats=("png",), dpi=100)
     finally:
         FAST_LAYOUT.reset(token)
