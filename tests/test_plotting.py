@@ -22,7 +22,8 @@ BASE_PRICE = {"ndpr_oxide": 60.0, "dy_oxide": 250.0, "tb_oxide": 900.0, "ndfeb_m
 
 POLICY = [
     {"id": "apr25", "kind": "licensing", "label": "April licensing (Dy, Tb)", "announce": "2025-04-04",
-     "effective": "2025-04-04", "suspend": None, "resume": None, "lift": None, "items": ["dy_oxide", "tb_oxide"]},
+     "effective": "2025-04-04", "suspend": None, "resume": None, "lift": None,
+     "items": ["dy_oxide", "tb_oxide"]},
     {"id": "oct25", "kind": "extraterritorial", "label": "October escalation", "announce": "2025-10-09",
      "effective": "2025-12-01", "suspend": "2025-11-10", "resume": None, "lift": None},
     {"id": "gl", "kind": "general_licence", "label": "General licences", "announce": None,
@@ -66,7 +67,8 @@ def fake_timeseries(weeks: int, seed: int, start: str = "2024-01-01", shock: flo
                 continue
             add("price_ex_vwap", BASE_PRICE[m] * 1.1 * spike, m, region=r)
             add("price_ex_ask", BASE_PRICE[m] * 1.2 * spike * (1 + 0.5 * pulse), m, region=r)
-            short = np.clip(6 * pulse - 1 + 0.2 * rng.standard_normal(weeks), 0, None) if controlled else 0 * t
+            noise = 0.2 * rng.standard_normal(weeks)
+            short = np.clip(6 * pulse - 1 + noise, 0, None) if controlled else 0 * t
             add("delivered", 10 - short, m, region=r)
             add("shortage", short, m, region=r)
             add("inventory_cover_weeks", 12 - 10 * pulse, m, region=r)
@@ -100,7 +102,8 @@ def write_fake_run(folder: Path, seed: int = 1, name: str = "controls_fake", wee
     schema = pa.schema([("week", pa.int64()), ("date", pa.date32()), ("variable", pa.string()),
                         ("material", pa.string()), ("origin", pa.string()), ("region", pa.string()),
                         ("value", pa.float64())])
-    pq.write_table(pa.Table.from_pandas(ts, schema=schema, preserve_index=False), folder / "timeseries.parquet")
+    table = pa.Table.from_pandas(ts, schema=schema, preserve_index=False)
+    pq.write_table(table, folder / "timeseries.parquet")
     (folder / "config.json").write_text(json.dumps(cfg))
     (folder / "config.toml").write_text(f'[scenario]\nname = "{name}"\n')
     mats = {m: {"peak_price_multiple": 9.0 * shock if m in ("dy_oxide", "tb_oxide") else 1.5,
@@ -110,13 +113,15 @@ def write_fake_run(folder: Path, seed: int = 1, name: str = "controls_fake", wee
                 "final_non_china_share": 0.4, "time_to_recover_weeks": 30} for m in MATERIALS}
     summary = {"scenario": name, "seed": seed, "start": "2024-01-01", "end": "2026-12-21", "weeks": weeks,
                "materials": mats,
-               "overall": {"production_lost_share": 0.01 * shock, "production_lost_share_by_region": {"US": 0.02},
+               "overall": {"production_lost_share": 0.01 * shock,
+                           "production_lost_share_by_region": {"US": 0.02},
                            "first_production_loss_date": "2025-06-02", "approval_share": 0.6,
                            "mean_licence_wait_days": 41.0 + seed, "licence_applications": 1234}}
     (folder / "summary.json").write_text(json.dumps(summary))
     manifest = {"reflow_version": "0.1.0", "git_commit": "abc1234", "git_dirty": False, "seed": seed,
                 "scenario": name, "config_file": "configs/fake.toml", "overrides": [],
-                "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:05Z", "wall_time_s": 5.0,
+                "started_at": "2026-01-01T00:00:00Z", "finished_at": "2026-01-01T00:00:05Z",
+                "wall_time_s": 5.0,
                 "python": "3.11", "mesa_version": "3.3.1", "platform": "linux", "files": {}}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
@@ -134,7 +139,8 @@ def write_fake_sweep(folder: Path, analysed: bool = True) -> Path:
             lost = 0.05 * (1 - a) * d / 90 + abs(rng.normal(0, 0.002))
             status = "failed" if rid == 5 else "ok"
             rows.append({"run_id": f"r{rid:04d}", "point_id": pid, "replicate": rep, "seed": 1000 + rid,
-                         "status": status, "error": "boom" if status == "failed" else None, "wall_time_s": 1.0,
+                         "status": status, "error": "boom" if status == "failed" else None,
+                         "wall_time_s": 1.0,
                          "licensing.approval_rate": a, "licensing.review_days": d,
                          "dy_oxide.peak_price_multiple": np.nan if status == "failed" else peak,
                          "overall.production_lost_share": np.nan if status == "failed" else lost,
@@ -154,7 +160,8 @@ def write_fake_sweep(folder: Path, analysed: bool = True) -> Path:
         sob = []
         for met in ("dy_oxide.peak_price_multiple", "overall.production_lost_share"):
             for p, s1, st in (("licensing.approval_rate", 0.55, 0.62), ("licensing.review_days", 0.30, 0.41)):
-                sob.append({"metric": met, "parameter": p, "S1": s1, "S1_conf": 0.05, "ST": st, "ST_conf": 0.06})
+                sob.append({"metric": met, "parameter": p, "S1": s1, "S1_conf": 0.05, "ST": st,
+                            "ST_conf": 0.06})
         pd.DataFrame(sob).to_csv(folder / "analysis" / "sobol.csv", index=False)
         mor = [{"metric": s["metric"], "parameter": s["parameter"], "mu_star": s["S1"] * 3,
                 "mu_star_conf": 0.1, "sigma": s["ST"]} for s in sob]
@@ -313,7 +320,8 @@ def test_crowded_marks_are_numbered_with_a_key() -> None:
     assert policy_key(number_marks(marks, short)) is None
 
 
-def test_shortage_figure_stacks_regions_and_draws_lost_production_heat_strip(series: Series, config: dict) -> None:
+def test_shortage_figure_stacks_regions_and_draws_lost_production_heat_strip(series: Series,
+                                                                             config: dict) -> None:
     fig = shortage_figure(series, config, seed=1)
     by_title = {ax.get_title(): ax for ax in _panels(fig)}
     assert "4-week average" in fig._suptitle.get_text()
@@ -397,7 +405,8 @@ def scenario_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
     root = tmp_path_factory.mktemp("results")
     for seed in (1, 2, 3):
         write_fake_run(root / "controls_fake" / f"seed{seed}", seed=seed, weeks=WEEKS)
-        write_fake_run(root / "mild_fake" / f"seed{seed}", seed=seed, name="mild_fake", weeks=WEEKS, shock=0.3)
+        write_fake_run(root / "mild_fake" / f"seed{seed}", seed=seed, name="mild_fake", weeks=WEEKS,
+                       shock=0.3)
     return {"controls_fake": root / "controls_fake", "mild_fake": root / "mild_fake"}
 
 

@@ -1,6 +1,7 @@
 """`reflow plot` / `reflow report` and the sweep figures: files written, HTML reports, and clear errors.
 
-Result folders are synthetic and follow docs/outputs.md and the sweep store layout (helpers in test_plotting.py).
+Result folders are synthetic and follow docs/outputs.md and the sweep store layout (helpers in
+test_plotting.py), except one small real run when the model is in the checkout.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("results")
     for seed in (1, 2):
         write_fake_run(root / "controls_fake" / f"seed{seed}", seed=seed, weeks=WEEKS)
-        write_fake_run(root / "mild_fake" / f"seed{seed}", seed=seed, name="mild_fake", weeks=WEEKS, shock=0.3)
+        write_fake_run(root / "mild_fake" / f"seed{seed}", seed=seed, name="mild_fake", weeks=WEEKS,
+                       shock=0.3)
     write_fake_sweep(root / "sweep")
     return root
 
@@ -97,7 +99,8 @@ def test_sweep_figures_never_read_time_series(results: Path, monkeypatch: pytest
 def test_sweep_heatmap_cells_are_replicate_means_without_failed_runs(results: Path) -> None:
     sweep = load_sweep(results / "sweep")
     assert sweep.parameters == ["licensing.approval_rate", "licensing.review_days"]
-    fig = sweep_heatmap(sweep, "dy_oxide.peak_price_multiple", "licensing.approval_rate", "licensing.review_days")
+    fig = sweep_heatmap(sweep, "dy_oxide.peak_price_multiple", "licensing.approval_rate",
+                        "licensing.review_days")
     runs = pd.concat([pd.read_parquet(p) for p in sorted((results / "sweep" / "runs").glob("*.parquet"))])
     ok = runs[runs["status"] == "ok"]
     cell = ok[(ok["licensing.approval_rate"] == 0.2) & (ok["licensing.review_days"] == 90)]
@@ -131,8 +134,9 @@ def test_sensitivity_indices_are_computed_when_not_analysed(tmp_path: Path) -> N
     names = ["licensing.approval_rate", "licensing.review_days"]
     problem = {"num_vars": 2, "names": names, "bounds": [[0, 1]] * 2}
     unit = sobol_sample.sample(problem, 64, calc_second_order=False, seed=1)
-    design = pd.DataFrame({"point_id": np.arange(len(unit)), names[0]: unit[:, 0], names[1]: 10 + 80 * unit[:, 1],
-                           f"unit:{names[0]}": unit[:, 0], f"unit:{names[1]}": unit[:, 1]})
+    design = pd.DataFrame({"point_id": np.arange(len(unit)), names[0]: unit[:, 0],
+                           names[1]: 10 + 80 * unit[:, 1], f"unit:{names[0]}": unit[:, 0],
+                           f"unit:{names[1]}": unit[:, 1]})
     folder = tmp_path / "sobol_sweep"
     (folder / "runs").mkdir(parents=True)
     design.to_parquet(folder / "design.parquet", index=False)
@@ -160,16 +164,16 @@ def test_large_sweep_plots_quickly(tmp_path: Path) -> None:
                          "dy_oxide.peak_price_multiple": 1 + 8 * (1 - a) * d / 45 + rng.normal(0, 0.3, n)})
     (tmp_path / "big" / "runs").mkdir(parents=True)
     runs.to_parquet(tmp_path / "big" / "runs" / "part-0.parquet", index=False)
-    (tmp_path / "big" / "sweep.toml").write_text('[sweep]\nname = "big"\nbase = "b.toml"\n[design]\nmethod = "lhs"\n'
-                                                 '[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0.1\n'
-                                                 'high = 0.9\n[[parameters]]\nkey = "licensing.review_days"\n'
-                                                 'low = 10\nhigh = 120\n')
+    (tmp_path / "big" / "sweep.toml").write_text(
+        '[sweep]\nname = "big"\nbase = "b.toml"\n[design]\nmethod = "lhs"\n'
+        '[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0.1\nhigh = 0.9\n'
+        '[[parameters]]\nkey = "licensing.review_days"\nlow = 10\nhigh = 120\n')
     t0 = time.perf_counter()
     paths = plot([tmp_path / "big"], formats=("png",), only=["heatmap"])
     assert time.perf_counter() - t0 < 10
     assert [p.name for p in paths] == ["heatmap_dy_oxide.peak_price_multiple.png"]
-    fig = sweep_heatmap(load_sweep(tmp_path / "big"), "dy_oxide.peak_price_multiple", "licensing.approval_rate",
-                        "licensing.review_days")
+    fig = sweep_heatmap(load_sweep(tmp_path / "big"), "dy_oxide.peak_price_multiple",
+                        "licensing.approval_rate", "licensing.review_days")
     assert fig.axes[0].get_xlabel() == "licensing.approval_rate (bin means)"  # continuous design: binned
     assert len(fig.axes[0].texts) == 64
 
@@ -291,7 +295,8 @@ def test_report_refuses_a_non_html_name(results: Path, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------ CLI
 
 
-def test_cli_plot_prints_what_it_wrote(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_plot_prints_what_it_wrote(results: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["plot", str(results / "controls_fake" / "seed2"), "--out", str(tmp_path), "--only",
                  "capacity", "--format", "png"])
     out = capsys.readouterr().out

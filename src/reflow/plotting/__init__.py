@@ -2,8 +2,8 @@
 
 Public entry points: `quick_figures` (called by `reflow run`), `plot` and `report` (the CLI's `reflow plot`
 and `reflow report`), and the figure functions in `run_figures`, `flows`, `ensemble_figures` and
-`sweep_figures`. Reading result folders is `load`; house style (palettes, saving) is `style`; policy markers are
-`timeline`; the shared title block and axes helpers are `layout`. See docs/figures.md.
+`sweep_figures`. Reading result folders is `load`; house style (palettes, saving) is `style`; policy markers
+are `timeline`; the shared title block and axes helpers are `layout`. See docs/figures.md.
 """
 
 from __future__ import annotations

@@ -14,16 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
+from matplotlib.figure import Figure
 
 from reflow.errors import ReflowError
 from reflow.plotting.load import ResultSet, open_results
 from reflow.plotting.style import rc_params, save_figure
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -35,6 +33,7 @@ __all__ = [
     "figure_jobs",
     "iter_figures",
     "plot",
+    "run_jobs",
 ]
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
@@ -93,8 +92,8 @@ def figure_jobs(results: ResultSet, *, period: str | None = None, only: Sequence
                 ) -> list[FigureJob]:
     """The figures a result set calls for, with their data prepared and their drawing deferred.
 
-    The data (the run's time series, the ensembles' quantiles, the sweep's runs table) is read and reduced here,
-    once; each job then only draws. That lets `plot` draw jobs in parallel worker processes.
+    The data (the run's time series, the ensembles' quantiles, the sweep's runs table) is read and reduced
+    here, once; each job then only draws. That lets `plot` draw jobs in parallel worker processes.
 
     Args:
         results: what `open_results` found.
@@ -197,7 +196,8 @@ def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequenc
         if len(params) >= 2:
             x, y = params[0], params[1]
             jobs += [FigureJob(f"heatmap_{_safe(m)}", partial(sweep_heatmap, sweep, m, x, y),
-                               f"{metric_label(m)}: mean over replicates for each combination of {x} and {y}.")
+                               f"{metric_label(m)}: mean over replicates for each combination of {x} and "
+                               f"{y}.")
                      for m in chosen]
         else:
             say("one varied parameter: no heatmap (it needs two)")
@@ -263,45 +263,63 @@ def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
     return draw_jobs(jobs, target, tuple(formats), dpi, workers)
 
 
-# Jobs handed to forked workers by index: a fork copies them, nothing is pickled.
-_PENDING: tuple[list[FigureJob], Path, tuple[str, ...], int] | None = None
+# Work handed to forked workers by index: a fork copies it, nothing but the index and the result is pickled.
+_PENDING: tuple[list[FigureJob], Callable[[FigureJob, Figure], Any]] | None = None
 
 
-def _draw_one(i: int) -> list[Path]:
+def _work(i: int) -> Any:
     assert _PENDING is not None
-    jobs, target, formats, dpi = _PENDING
-    job = jobs[i]
+    jobs, finish = _PENDING
     with matplotlib.rc_context(rc_params()):
-        fig = job.build()
-        try:
-            return save_figure(fig, target, job.name, formats=formats, dpi=dpi)
-        except OSError as exc:
-            raise ReflowError(f"cannot write {job.name} into {target}: {exc.strerror or exc}") from exc
+        return finish(jobs[i], jobs[i].build())
 
 
-def draw_jobs(jobs: Sequence[FigureJob], target: Path, formats: tuple[str, ...], dpi: int,
-              workers: int | None = None) -> list[Path]:
-    """Draw and save figure jobs, in parallel forked processes where the platform allows it.
+def run_jobs(jobs: Sequence[FigureJob], finish: Callable[[FigureJob, Figure], Any],
+             workers: int | None = None) -> list[Any]:
+    """Draw each job and pass its figure to `finish`, in parallel forked processes where available.
+
+    Args:
+        jobs: the figures to draw.
+        finish: what to do with a drawn figure (save it, render it to bytes); its result must pickle.
+        workers: processes at once (default: the CPU count, at most 4; 1 draws here, one figure at a time).
 
     Returns:
-        The files written, in job order.
+        `finish`'s results, in job order.
     """
     global _PENDING
     n = workers if workers is not None else min(os.cpu_count() or 1, 4)
     n = max(1, min(n, len(jobs)))
-    _PENDING = (list(jobs), target, formats, dpi)
+    _PENDING = (list(jobs), finish)
     try:
         if n == 1 or "fork" not in multiprocessing.get_all_start_methods():
-            return [p for i in range(len(jobs)) for p in _draw_one(i)]
+            return [_work(i) for i in range(len(jobs))]
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("fork")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads; workers only draw
             with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-                return [p for paths in pool.map(_draw_one, range(len(jobs))) for p in paths]
+                return list(pool.map(_work, range(len(jobs))))
     finally:
         _PENDING = None
+
+
+def draw_jobs(jobs: Sequence[FigureJob], target: Path, formats: tuple[str, ...], dpi: int,
+              workers: int | None = None) -> list[Path]:
+    """Draw and save figure jobs as `<target>/<name>.<format>`.
+
+    Returns:
+        The files written, in job order.
+    """
+    return [p for paths in run_jobs(jobs, partial(_save, target=target, formats=formats, dpi=dpi), workers)
+            for p in paths]
+
+
+def _save(job: FigureJob, fig: Figure, *, target: Path, formats: tuple[str, ...], dpi: int) -> list[Path]:
+    try:
+        return save_figure(fig, target, job.name, formats=formats, dpi=dpi)
+    except OSError as exc:
+        raise ReflowError(f"cannot write {job.name} into {target}: {exc.strerror or exc}") from exc
 
 
 def ensure_folder(path: Path) -> None:

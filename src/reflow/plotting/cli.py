@@ -25,7 +25,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     written = plot(args.results, args.out, formats=_csv(args.format), period=args.period,
                    only=_csv(args.only) if args.only else None,
-                   metrics=_csv(args.metric) if args.metric else None, dpi=args.dpi, note=_note)
+                   metrics=_csv(args.metric) if args.metric else None, dpi=args.dpi, note=_note,
+                   workers=args.workers)
     if not written:
         print("no figures written")
         return 1
@@ -42,10 +43,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     written = report(args.results, args.out, pdf=args.pdf, period=args.period,
                      only=_csv(args.only) if args.only else None,
-                     metrics=_csv(args.metric) if args.metric else None, dpi=args.dpi, note=_note)
+                     metrics=_csv(args.metric) if args.metric else None, dpi=args.dpi, note=_note,
+                     workers=args.workers)
     for p in written:
         print(f"Report written to {p}")
     return 0
+
+
+def _workers_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes drawing figures at once (default: CPU count, at most 4; 1: one at a time)")
 
 
 def register(subparsers: Any) -> None:
@@ -65,6 +72,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--metric", default=None, metavar="NAMES",
                    help="sweeps: comma-separated metrics, e.g. dy_oxide.peak_price_multiple,"
                         "overall.production_lost_share (default: the sweep's [outputs] metrics)")
+    _workers_option(p)
     p.set_defaults(func=_cmd_plot)
 
     p = subparsers.add_parser("report", help="one self-contained HTML report of runs, scenarios or a sweep",
@@ -77,4 +85,5 @@ def register(subparsers: Any) -> None:
     p.add_argument("--only", default=None, metavar="NAMES", help="comma-separated figures (default: all)")
     p.add_argument("--metric", default=None, metavar="NAMES", help="sweeps: comma-separated metrics")
     p.add_argument("--dpi", type=int, default=150, help="resolution of the embedded figures (default: 150)")
+    _workers_option(p)
     p.set_defaults(func=_cmd_report)

@@ -60,7 +60,8 @@ def _lost_overall(s: Series, regions: list[str]) -> pd.Series:
 
 
 def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
-               figures: Collection[str] | None = None) -> tuple[dict[Trace, pd.Series], dict[str, pd.DataFrame]]:
+               figures: Collection[str] | None = None,
+               ) -> tuple[dict[Trace, pd.Series], dict[str, pd.DataFrame]]:
     """The weekly traces and flow matrices ensemble figures draw, from one run.
 
     Args:

@@ -49,7 +49,8 @@ def _band(ax: Any, st: pd.DataFrame | None, *, color: str, linestyle: Any, label
     if n > 1:
         ax.fill_between(st.index, st["q05"].to_numpy(), st["q95"].to_numpy(), color=color, alpha=alpha,
                         linewidth=0)
-    ax.plot(st.index, st["q50"].to_numpy(), color=color, linestyle=linestyle, label=label, linewidth=linewidth)
+    ax.plot(st.index, st["q50"].to_numpy(), color=color, linestyle=linestyle, label=label,
+            linewidth=linewidth)
     return True
 
 
@@ -198,7 +199,7 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
 
 
 def ensemble_inventories(groups: Sequence[Ensemble]) -> Figure:
-    """Weeks of cover per material: demand-weighted over importing regions (bands), and by region (medians)."""
+    """Weeks of cover per material: demand-weighted over importing regions (band), by region (medians)."""
     panels = _panels(groups, "inventories")
     nrows = _rows(len(panels))
     f = _Fig(groups, "Inventories in weeks of cover", nrows, figsize=(10, 3.0 * nrows + 0.9))

@@ -1,4 +1,4 @@
-"""Trade-flow matrices: tonnes from each producing origin (rows) to each destination (columns) over a period."""
+"""Trade-flow matrices: tonnes from each producing origin (rows) to each destination (columns), per period."""
 
 from __future__ import annotations
 

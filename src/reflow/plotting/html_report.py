@@ -15,6 +15,7 @@ import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from reflow.errors import ReflowError
-from reflow.plotting.api import default_out, ensure_folder, iter_figures
+from reflow.plotting.api import FigureJob, default_out, ensure_folder, figure_jobs, run_jobs
 from reflow.plotting.load import ResultSet, RunResult, SweepResult, open_results
 from reflow.plotting.report_tables import fmt_value, headline_rows, policy_rows, short
 from reflow.plotting.style import freeze_layout, rc_params, shared_file_mode
@@ -68,7 +69,7 @@ def render_html(title: str, subtitle: str, sections: Sequence[tuple[str, str, st
             f"<nav>{nav}</nav></header>\n{body}\n</body>\n</html>\n")
 
 
-def _png_data_uri(fig: Any, dpi: int) -> str:
+def _png_data_uri(_job: FigureJob, fig: Any, *, dpi: int) -> str:
     buf = io.BytesIO()
     freeze_layout(fig)
     fig.savefig(buf, format="png", dpi=dpi)
@@ -222,7 +223,8 @@ def _provenance_sweep(sweep: SweepResult) -> str:
 
 def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: bool = False,
            period: str | None = None, only: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
-           dpi: int = 150, note: Callable[[str], None] | None = None) -> list[Path]:
+           dpi: int = 150, note: Callable[[str], None] | None = None, workers: int | None = None,
+           ) -> list[Path]:
     """Write one self-contained HTML report (and optionally a PDF beside it) of result folders.
 
     Args:
@@ -234,6 +236,7 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
         metrics: sweep metrics to plot.
         dpi: resolution of the embedded PNGs.
         note: called with a sentence for anything left out.
+        workers: processes drawing figures at once (`reflow.plotting.api.run_jobs`; a PDF is drawn here).
 
     Returns:
         The files written (HTML first).
@@ -253,6 +256,7 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
         title, subtitle, sections = _run_sections(results)
         config_text = ""
         provenance = _provenance_run(results)
+    jobs = figure_jobs(results, period=period, only=only, metrics=metrics, note=note)
     figures_html = []
     pdf_pages = None
     if pdf:
@@ -264,16 +268,20 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
         os.close(fd)
         pdf_pages = PdfPages(pdf_tmp, metadata={"Title": title, "Creator": "reflow"})
     try:
-        with matplotlib.rc_context(rc_params()):
-            if pdf_pages is not None:
+        if pdf_pages is None:
+            uris = run_jobs(jobs, partial(_png_data_uri, dpi=dpi), workers)
+        else:  # the PDF pages need the figures here: draw them one by one
+            uris = []
+            with matplotlib.rc_context(rc_params()):
                 pdf_pages.savefig(_cover_page(title, subtitle, sections))
-            for item in iter_figures(results, period=period, only=only, metrics=metrics, note=note):
-                uri = _png_data_uri(item.figure, dpi)
-                name, text = html.escape(item.name), html.escape(item.description)
-                figures_html.append(f'<figure id="fig-{name}"><img alt="{name}: {text}" src="{uri}">'
-                                    f"<figcaption>{text}</figcaption></figure>\n")
-                if pdf_pages is not None:
-                    pdf_pages.savefig(item.figure)
+                for job in jobs:
+                    fig = job.build()
+                    uris.append(_png_data_uri(job, fig, dpi=dpi))
+                    pdf_pages.savefig(fig)
+        for job, uri in zip(jobs, uris, strict=True):
+            name, text = html.escape(job.name), html.escape(job.description)
+            figures_html.append(f'<figure id="fig-{name}"><img alt="{name}: {text}" src="{uri}">'
+                                f"<figcaption>{text}</figcaption></figure>\n")
         if pdf_pages is not None:
             pdf_pages.close()
             os.chmod(pdf_tmp, shared_file_mode())

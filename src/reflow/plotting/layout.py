@@ -1,4 +1,4 @@
-"""Scaffolding shared by every reflow figure: title block, panel grid, time axes, legends, empty-panel notes."""
+"""Scaffolding shared by every reflow figure: title block, panel grid, time axes, legends, empty panels."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def time_marks(marks: Sequence[PolicyMark], dates: pd.DatetimeIndex, ncols: int 
 
 
 def new_figure(title: str, caption: str, nrows: int, ncols: int, *, figsize: tuple[float, float] = (10, 6.6),
-               height_ratios: Sequence[float] | None = None, marks: Sequence[PolicyMark] = ()) -> tuple[Figure, Any]:
+               height_ratios: Sequence[float] | None = None, marks: Sequence[PolicyMark] = (),
+               ) -> tuple[Figure, Any]:
     """A figure with a bold title, a one-line caption, the policy key if `marks` are numbered, and a grid.
 
     Returns:
@@ -70,7 +71,7 @@ def new_figure(title: str, caption: str, nrows: int, ncols: int, *, figsize: tup
     else:
         fig = Figure(figsize=(w, h), layout="constrained")
         gs = fig.add_gridspec(nrows, ncols, height_ratios=height_ratios)
-    # Blank title lines reserve room (constrained layout keeps axes clear of the title) for the caption and key.
+    # Blank title lines reserve room for the caption and the key: layouts keep axes clear of the title.
     blank = 1 + (int(key_h / 0.2 + 0.999) if key else 0)
     if FAST_LAYOUT.get():  # pinned under the top edge; constrained layout places (and makes room for) it
         fig.suptitle(title + "\n" * blank, fontsize=12, fontweight="bold", y=1 - 0.08 / h, va="top")

@@ -340,7 +340,7 @@ def open_results(paths: Sequence[str | Path]) -> ResultSet:
             if result.sweep is not None:
                 raise ResultReadError("give one sweep folder at a time")
             result.sweep = load_sweep(path)
-        elif any((path / f).exists() for f in _RUN_FILES):  # a run folder, maybe incomplete: say what is wrong
+        elif any((path / f).exists() for f in _RUN_FILES):  # a run folder, maybe incomplete: say what's wrong
             runs.append(load_run(path))
         else:
             # hidden folders are runs being written (`.seed1.x8k2`), not results yet

@@ -210,7 +210,8 @@ def shortage_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: 
         finish_time_axis(ax, s.dates, marks)
     ax = fig.add_subplot(gs[nrows, :])
     lost = s.wide("production_lost_share", ["region"]) * 100
-    regions = _importers(s) or sort_codes((c for c in lost.columns if isinstance(c, str) and c != "CN"), REGIONS)
+    regions = _importers(s) or sort_codes((c for c in lost.columns if isinstance(c, str) and c != "CN"),
+                                          REGIONS)
     lost_heatmap(fig, ax, lost, regions)
     ax.set_title("Production lost, share of planned output by region (darker = more lost)")
     ax.set_ylabel("Importing region")
@@ -263,8 +264,8 @@ def licence_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: A
     for var, (label, color, ls) in styles.items():
         y = s.wide(var, [])
         if "value" in y and y["value"].notna().any():
-            ax_flow.plot(y.index, rolling_mean(y["value"], NOISY_WINDOW).to_numpy(), color=color, linestyle=ls,
-                         label=label)
+            ax_flow.plot(y.index, rolling_mean(y["value"], NOISY_WINDOW).to_numpy(), color=color,
+                         linestyle=ls, label=label)
     if not ax_flow.lines:
         no_data(ax_flow, "no licence applications")
     ax_flow.set_title(f"Applications and decisions, all items ({NOISY_WINDOW}-week average)")

@@ -251,7 +251,7 @@ def sensitivity_table(sweep: SweepResult, method: str, metrics: Sequence[str] | 
 
 
 def _compute_indices(sweep: SweepResult, method: str, metrics: list[str]) -> pd.DataFrame | None:
-    """Indices from the design and runs with the analysis layer's own functions (what `reflow analyze` does)."""
+    """Indices from the design and runs, with the analysis layer's functions (what `reflow analyze` does)."""
     design_path = sweep.path / "design.parquet"
     if not design_path.is_file():
         return None

@@ -156,8 +156,8 @@ def mark_policy(ax: Axes, marks: Sequence[PolicyMark], *, labels: bool = True,
         if numbered:
             nums = [m.number for m in cluster]
             text = f"{nums[0]}-{nums[-1]}" if len(nums) > 2 else ",".join(map(str, nums))
-            ax.text(x, 0.995, text, transform=ax.get_xaxis_transform(), va="top", ha="left", fontsize=fontsize,
-                    fontweight="bold", color="#222222", zorder=5, clip_on=False, bbox=box)
+            ax.text(x, 0.995, text, transform=ax.get_xaxis_transform(), va="top", ha="left",
+                    fontsize=fontsize, fontweight="bold", color="#222222", zorder=5, clip_on=False, bbox=box)
             continue
         named = [m for m in cluster if m.stage != "announce"] or cluster
         text = " / ".join(dict.fromkeys(m.label for m in named))
