@@ -106,6 +106,11 @@ def _binned(values: pd.Series, max_levels: int = 12, bins: int = 8) -> pd.Series
     return values.groupby(codes, observed=True).transform("mean")
 
 
+def _short_key(key: str) -> str:
+    """The last segment of a key path (`policy.controls.approval_rate` -> `approval_rate`) for titles."""
+    return key.rsplit(".", 1)[-1]
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
@@ -128,7 +133,7 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
     reps = int(counts.to_numpy().max()) if counts.size else 0
     caption = (f"sweep {sweep.name}: mean over {reps} replicate{'s' if reps != 1 else ''} per cell, "
                f"{len(df)} runs" + (f", {failed} failed runs left out" if failed else ""))
-    fig, gs = new_figure(f"{metric_label(metric, False)} by {x} and {y}", caption, 1, 1, figsize=(7.5, 5.6))
+    fig, gs = new_figure(metric_label(metric), caption, 1, 1, figsize=(7.5, 5.6))
     ax = fig.add_subplot(gs[0, 0])
     if grid.empty or not np.isfinite(grid.to_numpy(dtype=float)).any():
         no_data(ax, f"no finished runs with {metric}")
@@ -150,7 +155,7 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
         ax.set_yticks(range(grid.shape[0]), [_fmt(v) for v in grid.index])
     ax.set_xlabel(x + (" (bin means)" if df[x].nunique() > 12 else ""))
     ax.set_ylabel(y + (" (bin means)" if df[y].nunique() > 12 else ""))
-    ax.set_title(f"Mean {words}" + (f" ({unit})" if unit else ""))
+    ax.set_title(f"by {_short_key(x)} (across) and {_short_key(y)} (up)")
     return fig
 
 
@@ -200,7 +205,7 @@ def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str |
         for j, (level, t) in enumerate(groups):
             t = t.sort_values("_x")
             st = scenario_style(j)
-            label = "mean, 95% CI" if level is None else f"{by} = {_fmt(level)}"
+            label = "mean, 95% CI" if level is None else _fmt(level)
             numeric = pd.api.types.is_numeric_dtype(t["_x"])
             xs = t["_x"].to_numpy() if numeric else np.arange(len(t))
             ax.fill_between(xs, t["lo"].to_numpy(), t["hi"].to_numpy(), color=st["color"], alpha=0.18,
@@ -216,7 +221,8 @@ def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str |
         ax.set_xlabel(x)
     handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6))
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6),
+                   title=f"{by} (mean, 95% CI)" if by else None)
     return fig
 
 
