@@ -459,5 +459,14 @@ def test_overlay_compares_scenarios_in_one_legend(groups: list[Any]) -> None:
     # events only one scenario has are tagged with its name
     fewer = copy.copy(groups[1])
     fewer.config = {**fewer.config, "policy": fewer.config["policy"][:1]}
-    labels = [m.label for m in merged_marks([groups[0], fewer])]
+    marks, owners = merged_marks([groups[0], fewer])
+    labels = [m.label for m in marks]
     assert "April licensing (Dy, Tb)" in labels and "General licences [controls_fake]" in labels
+    assert owners is None
+    # against a baseline without measures: one note instead of a tag on every event
+    none = copy.copy(groups[1])
+    none.config = {**none.config, "policy": []}
+    marks, owners = merged_marks([groups[0], none])
+    assert owners == "controls_fake" and not any("[" in m.label for m in marks)
+    fig = ENSEMBLE_FIGURES["prices"][0]([groups[0], none])
+    assert any(t.endswith("policy events of controls_fake only") for t in _texts(fig))

@@ -64,16 +64,27 @@ def _caption(groups: Sequence[Ensemble]) -> str:
     return f"{parts}: median across seeds, shaded 5-95% range"
 
 
-def merged_marks(groups: Sequence[Ensemble]) -> list[PolicyMark]:
-    """Policy milestones of every scenario; one only some scenarios have is tagged with their names."""
+def merged_marks(groups: Sequence[Ensemble]) -> tuple[list[PolicyMark], str | None]:
+    """Policy milestones of every scenario compared.
+
+    Returns:
+        The milestones, and which scenarios they belong to when that is the same subset for all of them
+        ("controls_2025", for a comparison with a baseline without measures; None otherwise). When owners
+        differ from one milestone to the next, each label that not every scenario has is tagged instead.
+    """
     per = [{(m.when, m.label): m for m in policy_marks(g.config)} for g in groups]
+    keys = sorted({k for d in per for k in d})
+    owners = {k: tuple(g.name for g, d in zip(groups, per, strict=True) if k in d) for k in keys}
+    common = set(owners.values())
+    shared = next(iter(common)) if len(common) == 1 else None
     out = []
-    for k in sorted({k for d in per for k in d}):
-        owners = [g.name for g, d in zip(groups, per, strict=True) if k in d]
+    for k in keys:
         m = next(d[k] for d in per if k in d)
-        label = m.label if len(owners) == len(groups) else f"{m.label} [{', '.join(owners)}]"
+        tag = shared is None and len(owners[k]) < len(groups)
+        label = f"{m.label} [{', '.join(owners[k])}]" if tag else m.label
         out.append(PolicyMark(m.when, label, m.stage, m.kind))
-    return out
+    note = ", ".join(shared) if shared is not None and len(shared) < len(groups) else None
+    return out, note
 
 
 def _dates(groups: Sequence[Ensemble]) -> pd.DatetimeIndex:
@@ -91,9 +102,10 @@ class _Fig:
         self.groups = groups
         self.one = len(groups) == 1
         self.dates = _dates(groups)
-        raw = policy_marks(groups[0].config) if self.one else merged_marks(groups)
+        raw, owners = (policy_marks(groups[0].config), None) if self.one else merged_marks(groups)
         self.marks = time_marks(raw, self.dates, ncols)
-        self.fig, self.gs = new_figure(title, _caption(groups), nrows, ncols, marks=self.marks, **kwargs)
+        caption = _caption(groups) + (f"; policy events of {owners} only" if owners and raw else "")
+        self.fig, self.gs = new_figure(title, caption, nrows, ncols, marks=self.marks, **kwargs)
 
     def finish(self, ax: Any) -> None:
         finish_time_axis(ax, self.dates, self.marks)
