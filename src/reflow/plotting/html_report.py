@@ -183,6 +183,8 @@ def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, 
     ok = runs[~runs["status"].isin({"error", "failed", "crashed", "timeout"})] if "status" in runs else runs
     mrows = []
     for m in sweep.metrics:
+        if "_by_region." in m:  # regional detail stays in the runs table; the headline is per material
+            continue
         if m not in ok or not pd.api.types.is_numeric_dtype(ok[m]):
             continue
         _w, _u, scale = metric_text(m)

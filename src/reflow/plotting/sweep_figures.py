@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from reflow.errors import ResultReadError
 from reflow.plotting.layout import new_figure, no_data
-from reflow.plotting.style import material_label, scenario_style
+from reflow.plotting.style import material_label, region_label, scenario_style
 
 if TYPE_CHECKING:
     from reflow.plotting.load import SweepResult
@@ -37,6 +37,8 @@ DEFAULT_METRICS = ("dy_oxide.peak_price_multiple", "tb_oxide.peak_price_multiple
                    "dy_oxide.weeks_in_shortage", "overall.approval_share")
 _METRIC_TEXT: dict[str, tuple[str, str, float]] = {  # last key segment -> (words, unit, scale)
     "peak_price_multiple": ("peak ex-China price", "x baseline", 1.0),
+    "peak_price_multiple_by_region": ("peak ex-China price", "x baseline", 1.0),
+    "production_lost_share_by_region": ("production lost", "% of planned output", 100.0),
     "weeks_in_shortage": ("weeks in shortage", "weeks", 1.0),
     "cumulative_shortage_share": ("cumulative shortage", "% of demand", 100.0),
     "final_non_china_share": ("non-Chinese share at the end", "% of deliveries", 100.0),
@@ -63,7 +65,7 @@ def metric_text(metric: str) -> tuple[str, str, float]:
     for i in range(len(parts) - 1, 0, -1):
         if parts[i] in _METRIC_TEXT:
             words, unit, scale = _METRIC_TEXT[parts[i]]
-            tail = ", ".join(parts[i + 1:])  # e.g. the region of `..._by_region.US`
+            tail = ", ".join(region_label(t) for t in parts[i + 1:])  # the region of `..._by_region.US`
             name = words + (f" in {tail}" if tail else "")
             return (name[0].upper() + name[1:] if head == "overall" else f"{head}: {name}"), unit, scale
     return metric, "", 1.0
