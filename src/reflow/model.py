@@ -27,13 +27,16 @@ from reflow.agents import (
     LicensingAuthority,
     Manufacturer,
     ManufacturerPopulation,
+    ProducerFleet,
     StrategicStockpile,
+    SupplierFleet,
 )
-from reflow.agents.suppliers import BUILDING, CANDIDATE, OPERATING
+from reflow.agents.manufacturers import wtp
+from reflow.agents.suppliers import BUILDING, OPERATING, S_CANDIDATE
 from reflow.config import Scenario
 from reflow.contracts import OfftakeBook
 from reflow.domain import CN, IMPORT_REGIONS, MAGNET, MAT, MATERIALS, OXIDES, REG, REGIONS
-from reflow.market import allocate_offers, clear_call_auction, running_sum
+from reflow.market import BatchClearing, allocate_offers, clear_call_auctions
 from reflow.policy import PolicyState, PolicyTimeline
 from reflow.recorder import Recorder
 
@@ -52,6 +55,14 @@ EXPORT_OFFER_HEADROOM = 1.5
 # A firm resells stock above RESALE_ABOVE x its target, down to RESALE_DOWN_TO x target.
 RESALE_ABOVE, RESALE_DOWN_TO = 1.5, 1.25
 ROUTINE_MARKUP = 0.1
+# Ask kinds on the ex-China spot markets, in the order a market lists them (ties at a price keep this order).
+K_SUPPLIER, K_MAGNET_MAKER, K_CHINA, K_RESALE, K_STOCKPILE = range(5)
+
+
+def _add_at(a: np.ndarray, index: tuple[np.ndarray | int, ...], values: np.ndarray | float) -> None:
+    """``np.add.at(a, index, values)`` through the flat view of `a`: the same additions in the same order, but
+    numpy's fast path (the tuple-index form is several times slower)."""
+    np.add.at(np.reshape(a, -1, copy=False), np.ravel_multi_index(index, a.shape), values)
 
 
 class ReflowModel(mesa.Model):
@@ -81,32 +92,31 @@ class ReflowModel(mesa.Model):
         self._firm_phase = np.arange(self.pop.n) % mc.order_interval_weeks
         self.wtp_ceiling = np.array([mc.wtp_cap_multiple[m] for m in MATERIALS]) * self.p_ref
 
-        # Alternative suppliers.
-        self.suppliers: list[AltSupplier] = [AltSupplier(self, cfg, self._week_of(cfg.start)) for cfg in sc.suppliers]
-        self.sup_material = np.array([s.material for s in self.suppliers], np.int64)
-        self.sup_region = np.array([s.region for s in self.suppliers], np.int64)
+        pop = self.pop
+        self._mk = np.flatnonzero(pop.is_magnet_maker)
+        self._mk_open = np.zeros((len(self._mk), NR), bool)
+        self._mk_open[:, IMP] = True
+        # Index of each (firm, material) cell's (material, region) total, for in-order bincounts.
+        self._mr_index = (np.arange(NM)[None, :] * NR + pop.region[:, None]).ravel()
+
+        # Alternative suppliers: arrays for the arithmetic, one thin Agent each.
+        self.fleet = SupplierFleet(list(sc.suppliers), [self._week_of(cfg.start) for cfg in sc.suppliers])
+        self.suppliers: list[AltSupplier] = [AltSupplier(self, self.fleet, i) for i in range(len(self.fleet))]
+        self.sup_material = self.fleet.material
+        self.sup_region = self.fleet.region
 
         # Chinese producers: capacity = output / utilisation, split evenly, costs spread around the mean.
         ch = sc.china
-        self.producers: list[ChineseProducer] = []
-        k = ch.producers_per_material
-        spread = np.linspace(0.85, 1.15, k) if k > 1 else np.ones(1)
-        for m in MATERIALS:
-            cap = ch.output_tpy[m] / max(ch.base_utilisation, 1e-9)
-            for j in range(k):
-                self.producers.append(ChineseProducer(
-                    self, MAT[m], cap / k, ch.unit_cost_share * self.p_ref[MAT[m]] * spread[j],
-                    ch.base_utilisation, ch.stock_target_weeks))
-        self.prod_material = np.array([p.material for p in self.producers], np.int64)
+        self.prod = ProducerFleet(ch, self.p_ref)
+        self.producers: list[ChineseProducer] = [ChineseProducer(self, self.prod, i) for i in range(len(self.prod))]
+        self.prod_material = self.prod.material
 
         # China's domestic industry: by default, what balances the world market at reference prices.
         if ch.domestic_demand_tpy is not None:
             dom = np.array([ch.domestic_demand_tpy.get(m, 0.0) for m in MATERIALS])
         else:
             out = np.array([ch.output_tpy[m] for m in MATERIALS])
-            alt = np.zeros(NM)
-            for s in self.suppliers:
-                alt[s.material] += s.online * 52.0
+            alt = np.bincount(self.fleet.material, weights=self.fleet.online * 52.0, minlength=NM)
             alt[MAGNET] += float(self.pop.plan[self.pop.is_magnet_maker].sum()) * 52.0
             ex_need = self.pop.need_base.sum(axis=0) * 52.0
             dom = np.maximum(out + alt - ex_need, 0.2 * out)
@@ -114,6 +124,10 @@ class ReflowModel(mesa.Model):
         x = DOMESTIC_GRID
         d = x ** ch.domestic_elasticity
         self._dom_shape = np.append(d[:-1] - d[1:], d[-1])
+        # China's domestic bid curves (fixed): one market per material.
+        self._dom_bid_q = (self.domestic.demand_week[:, None] * self._dom_shape[None, :]).ravel()
+        self._dom_bid_p = (self.p_ref[:, None] * DOMESTIC_GRID[None, :]).ravel()
+        self._dom_bid_mkt = np.repeat(np.arange(NM), len(DOMESTIC_GRID))
 
         self.authority = LicensingAuthority(self)
         self.stockpiles: dict[str, StrategicStockpile] = {}
@@ -135,6 +149,7 @@ class ReflowModel(mesa.Model):
 
         self.offtakes = OfftakeBook()
         self.rec = Recorder(self.weeks)
+        self._need_base_mr = self._by_material_region(pop.need_base)
         self._contracting_round(0)
         self._stock0 = self.stock_by_material()
 
@@ -149,17 +164,17 @@ class ReflowModel(mesa.Model):
 
     def stock_by_material(self) -> np.ndarray:
         """(M,) t held by every agent (producers, suppliers, manufacturers, magnet makers' goods, stockpiles)."""
-        st = np.zeros(NM)
-        np.add.at(st, self.prod_material, [p.stock for p in self.producers])
-        np.add.at(st, self.sup_material, [s.stock for s in self.suppliers])
+        st = np.bincount(self.prod.material, weights=self.prod.stock, minlength=NM)
+        np.add.at(st, self.fleet.material, self.fleet.stock)
         st += self.pop.stock.sum(axis=0)
         st[MAGNET] += self.pop.goods.sum()
         for sp in self.stockpiles.values():
             st[sp.material] += sp.stock
         return st
 
-    def _tariff_factor(self, pol: PolicyState, m: int, importer: int, origin: np.ndarray | int) -> np.ndarray:
-        return 1.0 + pol.tariff[m, importer, origin]
+    def _by_material_region(self, x: np.ndarray) -> np.ndarray:
+        """(M, R) totals of a (F, M) firm array by material and region, each added up in firm order."""
+        return np.bincount(self._mr_index, weights=x.ravel(), minlength=NM * NR).reshape(NM, NR)
 
     def _parity(self, pol: PolicyState) -> np.ndarray:
         """(M, R) delivered price of Chinese material in each region at the expected Chinese price."""
@@ -168,9 +183,9 @@ class ReflowModel(mesa.Model):
         par[:, CN] = self.p_cn_exp
         return par
 
-    def _export_parity(self, pol: PolicyState, m: int, r: int) -> float:
-        """Delivered price of a Chinese shipment to region r at the expected Chinese price."""
-        return float(self.p_cn_exp[m] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN]))
+    def _export_parity(self, pol: PolicyState, m: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """Delivered price of Chinese shipments of materials m to regions r at the expected Chinese price."""
+        return self.p_cn_exp[m] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN])
 
     # ------------------------------------------------------------------------------------------------ step
 
@@ -200,9 +215,10 @@ class ReflowModel(mesa.Model):
         controlled = pol.controlled[:, pop.region].T & (need > 0)
         in_scope = pop.scope_draw < pol.coverage[:, pop.region, pop.sector].T
         self._licensing(w, pol, need, target, controlled & in_scope & ~covered)
+        pipeline = self._pipeline()
         # Firms under a general licence, and purchases the control does not reach, ship without review.
-        self._direct_orders(pol, need, target, controlled & (covered | ~in_scope))
-        self._spot_markets(w, pol, need, target)
+        self._direct_orders(pol, target, controlled & (covered | ~in_scope), pipeline)
+        self._spot_markets(w, pol, target, pipeline)
         self._china_market(w, pol)
 
         consumed, shortage = pop.produce()
@@ -224,41 +240,36 @@ class ReflowModel(mesa.Model):
 
     def _supply(self, w: int, pol: PolicyState) -> None:
         inv = self.scenario.investment
-        for s in self.suppliers:
-            s.advance(w)
+        fl = self.fleet
+        fl.advance(w, self.rng)
         if w > 0 and w % inv.review_interval_weeks == 0:
             for s in self.suppliers:
-                if s.state != CANDIDATE:
+                if fl.state[s.index] != S_CANDIDATE:
                     continue
                 floor = float(pol.price_floor[s.material, s.region])
                 cover = self.unmet_offtake[s.material] / max(s.nameplate, 1e-9)
                 s.consider_investing(w, float(self.p_inv[s.material]), floor, cover, pol)
-        committed = self.offtakes.committed(len(self.suppliers))
-        for i, s in enumerate(self.suppliers):
-            s.produce(float(self.p_inv[s.material]), float(committed[i]), float(pol.price_floor[s.material, s.region]))
+        committed = self.offtakes.committed(len(fl))
+        fl.produce(self.p_inv[fl.material], committed, pol.price_floor[fl.material, fl.region])
         ratio = self.p_cn_exp / self.p_ref
-        for p in self.producers:
-            p.produce(float(ratio[p.material]))
-        for m in range(NM):
-            q = pol.quota_tpy[m]
-            if np.isfinite(q):
-                bank = 0.0 if not np.isfinite(self.quota_bank[m]) else self.quota_bank[m]
-                self.quota_bank[m] = min(bank + q / 52.0, q / 4.0)  # a quarter's allowance can be carried
-            else:
-                self.quota_bank[m] = np.inf
+        self.prod.produce(ratio[self.prod.material])
+        q = pol.quota_tpy
+        bank = np.where(np.isfinite(self.quota_bank), self.quota_bank, 0.0)
+        # A quarter's allowance can be carried.
+        self.quota_bank = np.where(np.isfinite(q), np.minimum(bank + q / 52.0, q / 4.0), np.inf)
 
-    def _deliver(self, buyers: np.ndarray, m: int, tonnes: np.ndarray, price: np.ndarray | float,
+    def _deliver(self, buyers: np.ndarray, m: np.ndarray, tonnes: np.ndarray, price: np.ndarray,
                  origin: np.ndarray | int) -> None:
-        """Book deliveries to firms: stock, the week's ledger and the origin-destination flows."""
+        """Book deliveries to firms (material m of each): stock, the week's ledger and the origin-destination
+        flows. Each cell adds up its deliveries in the order given."""
         if len(buyers) == 0:
             return
         reg = self.pop.region[buyers]
-        np.add.at(self.pop.stock[:, m], buyers, tonnes)
-        np.add.at(self._received[:, m], buyers, tonnes)
-        np.add.at(self._vol[m], reg, tonnes)
-        np.add.at(self._val[m], reg, tonnes * price)
-        flow = self.rec["flow"][self.week, m]
-        np.add.at(flow, (np.broadcast_to(origin, reg.shape), reg), tonnes)
+        _add_at(self.pop.stock, (buyers, m), tonnes)
+        _add_at(self._received, (buyers, m), tonnes)
+        _add_at(self._vol, (m, reg), tonnes)
+        _add_at(self._val, (m, reg), tonnes * price)
+        _add_at(self.rec["flow"][self.week], (m, origin, reg), tonnes)
 
     def _deliver_contracts(self, pol: PolicyState) -> None:
         book = self.offtakes
@@ -266,27 +277,28 @@ class ReflowModel(mesa.Model):
         self.contract_rate[:] = 0.0
         if len(book) == 0:
             return
-        avail = np.array([s.stock for s in self.suppliers])
-        d = book.deliveries(avail)
-        sold = np.bincount(book.supplier, weights=d, minlength=len(self.suppliers))
-        for i, s in enumerate(self.suppliers):
-            s.stock -= sold[i]
+        fl = self.fleet
+        d = book.deliveries(fl.stock.copy())
+        fl.stock -= np.bincount(book.supplier, weights=d, minlength=len(fl))
         origin = self.sup_region[book.supplier]
-        for m in np.unique(book.material):
-            sel = book.material == m
-            b = book.buyer[sel]
-            price = book.price[sel] * self._tariff_factor(pol, int(m), self.pop.region[b], origin[sel])
-            self._deliver(b, int(m), d[sel], price, origin[sel])
-            np.add.at(self.contract_rate[:, m], b, d[sel])
+        price = book.price * (1.0 + pol.tariff[book.material, self.pop.region[book.buyer], origin])
+        self._deliver(book.buyer, book.material, d, price, origin)
+        _add_at(self.contract_rate, (book.buyer, book.material), d)
 
     def _general_licence_cover(self, pol: PolicyState) -> np.ndarray:
         pop = self.pop
         share = pol.general_licence[:, pop.region, pop.sector].T  # (F, M)
         return pop.large[:, None] & (pop.gl_draw[:, None] < share) & ~pop.listed[:, None]
 
+    def _pending(self) -> np.ndarray:
+        """(F, M) t awaiting a licence: the queue's pending tonnes, by bincount (the same sums, in queue order)."""
+        q = self.authority.queue
+        cell = q.view("applicant") * NM + q.view("material")
+        return np.bincount(cell, weights=q.view("tonnes"), minlength=self.pop.n * NM).reshape(self.pop.n, NM)
+
     def _pipeline(self) -> np.ndarray:
         """(F, M) tonnes awaiting a licence that a firm counts on (credit x the approval rate it has seen)."""
-        pend = self.authority.queue.pending_tonnes(self.pop.n, NM)
+        pend = self._pending()
         pa = self.perceived_approval[:, self.pop.region].T
         return pend * pa * self.scenario.manufacturers.pending_credit
 
@@ -298,7 +310,7 @@ class ReflowModel(mesa.Model):
         q = self.authority.queue
         if needs_licence.any():
             due = (self._firm_phase == w % interval)[:, None] & needs_licence
-            pending = q.pending_tonnes(pop.n, NM)
+            pending = self._pending()
             # Order-up-to on the inventory position: stock plus what is applied for, counted at the approval
             # rate the firm has seen; the position should cover the target plus need over the review period
             # and the expected wait. Denials are expected, so a firm applies for more than it hopes to get.
@@ -310,234 +322,272 @@ class ReflowModel(mesa.Model):
             f, m = np.nonzero(apply_t)
             if len(f):
                 self.authority.receive(w, pol, m, pop.region[f], pop.sector[f], f, pop.listed[f], apply_t[f, m])
-                np.add.at(rec["licence_applications"][w], (m, pop.region[f]), 1.0)
+                _add_at(rec["licence_applications"][w], (m, pop.region[f]), 1.0)
         if len(q) == 0:
             return
         dec = self.authority.review(w, pol)
         if len(dec.tonnes) == 0:
             return
         ok = dec.approved
-        np.add.at(rec["licence_approvals"][w], (dec.material[ok], dec.region[ok]), 1.0)
-        np.add.at(rec["licence_denials"][w], (dec.material[~ok], dec.region[~ok]), 1.0)
+        _add_at(rec["licence_approvals"][w], (dec.material[ok], dec.region[ok]), 1.0)
+        _add_at(rec["licence_denials"][w], (dec.material[~ok], dec.region[~ok]), 1.0)
         n_dec = np.zeros((NM, NR))
         wait = np.zeros((NM, NR))
-        np.add.at(n_dec, (dec.material, dec.region), 1.0)
-        np.add.at(wait, (dec.material, dec.region), dec.wait_weeks * 7.0)
+        _add_at(n_dec, (dec.material, dec.region), 1.0)
+        _add_at(wait, (dec.material, dec.region), dec.wait_weeks * 7.0)
         has = n_dec > 0
         rec["licence_mean_wait_days"][w][has] = wait[has] / n_dec[has]
         # Firms learn the approval rate they face from the decisions they see.
         n_ok = np.zeros((NM, NR))
-        np.add.at(n_ok, (dec.material[ok], dec.region[ok]), 1.0)
+        _add_at(n_ok, (dec.material[ok], dec.region[ok]), 1.0)
         self.perceived_approval[has] += 0.3 * (n_ok[has] / n_dec[has] - self.perceived_approval[has])
         self.expected_wait[has] += 0.3 * (wait[has] / n_dec[has] / 7.0 - self.expected_wait[has])
-        np.add.at(self._unmet_cn, (dec.applicant[~ok], dec.material[~ok]), dec.tonnes[~ok])
-        for m in np.unique(dec.material[ok]):
-            sel = ok & (dec.material == m)
-            self._ship_from_china(pol, int(m), dec.applicant[sel], dec.tonnes[sel])
+        _add_at(self._unmet_cn, (dec.applicant[~ok], dec.material[~ok]), dec.tonnes[~ok])
+        self._ship_from_china(pol, dec.material[ok], dec.applicant[ok], dec.tonnes[ok])
 
-    def _ship_from_china(self, pol: PolicyState, m: int, firms: np.ndarray, tonnes: np.ndarray) -> None:
-        """Ship ordered tonnes from Chinese producers' stock (within the export quota and any embargo)."""
+    def _ship_from_china(self, pol: PolicyState, mat: np.ndarray, firms: np.ndarray, tonnes: np.ndarray) -> None:
+        """Ship ordered tonnes (material `mat` to each firm) from Chinese producers' stock, within the export
+        quota and any embargo. A material's orders share its producers' stock pro rata, in the order given."""
+        if len(firms) == 0:
+            return
+        prod = self.prod
         reg = self.pop.region[firms]
         ordered = tonnes
-        tonnes = np.where(pol.embargo[m, reg], 0.0, tonnes)
-        total = running_sum(tonnes)
-        if total <= 1e-12:
-            np.add.at(self._unmet_cn[:, m], firms, ordered)
-            return
-        prods = [p for p in self.producers if p.material == m]
-        stock = np.array([p.stock for p in prods])
-        avail = min(0.9 * float(stock.sum()), float(self.quota_bank[m]))
-        ratio = min(1.0, avail / total)
-        sent = tonnes * ratio
-        shipped = running_sum(sent)
-        take = stock / max(stock.sum(), 1e-12) * shipped
-        for p, t in zip(prods, take, strict=True):
-            p.stock -= t
-        if np.isfinite(self.quota_bank[m]):
-            self.quota_bank[m] -= shipped
+        tonnes = np.where(pol.embargo[mat, reg], 0.0, tonnes)
+        total = np.bincount(mat, weights=tonnes, minlength=NM)
+        go = (np.bincount(mat, minlength=NM) > 0) & (total > 1e-12)  # materials that ship anything
+        stock = prod.by_material(prod.stock).sum(axis=1)
+        avail = np.minimum(0.9 * stock, self.quota_bank)
+        ratio = np.minimum(1.0, avail / np.where(go, total, 1.0))
+        ships = go[mat]
+        sent = np.where(ships, tonnes * ratio[mat], 0.0)
+        shipped = np.bincount(mat, weights=sent, minlength=NM)
+        pm = prod.material
+        prod.stock -= np.where(go[pm], prod.stock / np.maximum(stock, 1e-12)[pm] * shipped[pm], 0.0)
+        self.quota_bank = np.where(go & np.isfinite(self.quota_bank), self.quota_bank - shipped, self.quota_bank)
         # A licence is scarce: the exporter sells at the destination's expected spot price when that is above
         # export parity (the licence rent: Japanese buyers paid ~15 USD/kg for quota licences in 2010 [V2]).
-        price = np.array([max(self._export_parity(pol, m, int(r)), float(self.p_ex_exp[m, r])) for r in reg])
-        self._deliver(firms, m, sent, price, CN)
-        np.add.at(self.rec["exports_cn"][self.week, m], reg, sent)
-        np.add.at(self._unmet_cn[:, m], firms, ordered - sent)
+        f, m, r, t = firms[ships], mat[ships], reg[ships], sent[ships]
+        price = np.maximum(self._export_parity(pol, m, r), self.p_ex_exp[m, r])
+        self._deliver(f, m, t, price, CN)
+        _add_at(self.rec["exports_cn"][self.week], (m, r), t)
+        _add_at(self._unmet_cn, (firms, mat), ordered - sent)
 
-    def _direct_orders(self, pol: PolicyState, need: np.ndarray, target: np.ndarray, covered: np.ndarray) -> None:
+    def _direct_orders(self, pol: PolicyState, target: np.ndarray, covered: np.ndarray,
+                       pipeline: np.ndarray) -> None:
         """Firms under a general licence order their gap straight from China, without a per-shipment review."""
         if not covered.any():
             return
-        gap = np.where(covered, np.maximum(0.0, target - self.pop.stock - self._pipeline()), 0.0)
-        for m in range(NM):
-            f = np.flatnonzero(gap[:, m] > 1e-9)
-            if len(f):
-                self._ship_from_china(pol, m, f, gap[f, m])
+        gap = np.where(covered, np.maximum(0.0, target - self.pop.stock - pipeline), 0.0)
+        f, m = np.nonzero(gap > 1e-9)
+        self._ship_from_china(pol, m, f, gap[f, m])
 
-    def _spot_markets(self, w: int, pol: PolicyState, need: np.ndarray, target: np.ndarray) -> None:
-        pop, rec = self.pop, self.rec
-        mc = self.scenario.manufacturers
-        beta = self.scenario.investment.supply_allocation_beta
-        gap_all = np.maximum(0.0, target - pop.stock - self._pipeline())
+    def _spot_markets(self, w: int, pol: PolicyState, target: np.ndarray, pipeline: np.ndarray) -> None:
+        """Ex-China spot markets: one call auction per (material, importing region) with buyers, cleared at once.
+
+        The markets of a week are independent but for one link: the oxide markets update magnet makers'
+        Chinese content, which the extraterritorial rule reads. With that rule in force on magnets, the oxide
+        markets clear first and the magnet markets after them.
+        """
+        gap = np.maximum(0.0, target - self.pop.stock - pipeline)
         # Prices are anchored on China's export parity (what a buyer pays in normal times): bids add a
         # scarcity premium to it, sellers shade it by their stock. Anchoring on last week's ex-China price
         # instead would let prices ratchet, since bids sit above expectations whenever buyers have a gap.
         parity = self._parity(pol)
-        self._cn_alt_offers: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        bid_vol = self._by_material_region(gap)
+        offers = self._spot_offers(pol, parity, bid_vol)
+        two_pass = pol.extraterritorial[MAGNET] and len(self._mk)
+        passes = [np.array([MAT[o] for o in OXIDES]), np.array([MAGNET])] if two_pass else [np.arange(NM)]
+        for mats in passes:
+            cn_sold = self._clear_spot(w, pol, mats, gap, target, parity, bid_vol, offers)
+            # Whatever the export licences or spot sales used of the quota (never below zero).
+            qb = self.quota_bank[mats]
+            self.quota_bank[mats] = np.where(np.isfinite(qb), np.maximum(0.0, qb - cn_sold[mats]), qb)
+
+    def _spot_offers(self, pol: PolicyState, parity: np.ndarray, bid_vol: np.ndarray) -> dict[str, np.ndarray]:
+        """What each seller brings to this week's spot markets (and alternative suppliers to China's)."""
+        fl, pop, prod = self.fleet, self.pop, self.prod
+        beta = self.scenario.investment.supply_allocation_beta
+        o: dict[str, np.ndarray] = {}
+        # Alternative suppliers split their stock across regions by a logit on the net price they expect there,
+        # weighted by each market's size (China's is its domestic demand).
+        sm = fl.material
+        weights = bid_vol[sm]
+        weights[:, CN] = self.domestic.demand_week[sm]
+        net = self.p_ex_exp[sm] / (1.0 + pol.tariff[sm, :, fl.region])
+        net[:, CN] = self.p_cn_exp[sm]
+        o["sup_alloc"] = allocate_offers(np.maximum(0.0, fl.stock), net, beta, np.ones_like(net, bool), weights)
+        o["sup_shade"] = fl.shade
+        # Asks at the destination's parity, shaded by stock, never below delivered cost.
+        self._cn_alt = (o["sup_alloc"][:, CN].copy(),
+                        np.maximum(fl.cost * (1 + self.freight[sm]), parity[sm, CN] * o["sup_shade"]))
+        # Magnet makers sell the magnets they hold.
+        mk = self._mk
+        if len(mk):
+            mk_org = pop.region[mk]
+            netm = self.p_ex_exp[MAGNET][None, :] / (1.0 + pol.tariff[MAGNET][:, mk_org].T)
+            o["mk_alloc"] = allocate_offers(np.maximum(pop.goods[mk], 0.0), netm, beta, self._mk_open,
+                                            bid_vol[MAGNET])
+            o["mk_cost"] = self._magnet_unit_cost(mk_org)
+            o["mk_shade"] = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(pop.goods[mk], 1e-9)) ** 0.25
+        # Chinese exporters offer into regions without controls, within stock and the export quota.
+        p_stock = np.maximum(0.0, prod.stock)
+        o["p_ask"] = prod.ask(self.p_cn_exp[prod.material])
+        open_cn = ~pol.controlled & ~pol.embargo
+        open_cn[:, CN] = False
+        o["open_cn"] = open_cn
+        demand_open = np.where(open_cn, bid_vol, 0.0)[:, IMP].sum(axis=1)
+        stock_m = prod.by_material(p_stock).sum(axis=1)
+        cn_budget = np.minimum(0.8 * stock_m, self.quota_bank)
+        o["cn_scale"] = np.minimum(1.0, cn_budget / np.maximum(EXPORT_OFFER_HEADROOM * demand_open, 1e-12))
+        o["p_share"] = p_stock / np.maximum(stock_m, 1e-12)[prod.material]
+        return o
+
+    def _clear_spot(self, w: int, pol: PolicyState, mats: np.ndarray, gap: np.ndarray, target: np.ndarray,
+                    parity: np.ndarray, bid_vol: np.ndarray, o: dict[str, np.ndarray]) -> np.ndarray:
+        """Build, clear and book the spot markets of materials `mats`; returns what Chinese exporters sold
+        (t per material)."""
+        pop, fl, prod = self.pop, self.fleet, self.prod
+        mc = self.scenario.manufacturers
         K = mc.bid_tiers
-        for m in range(NM):
-            gap = gap_all[:, m]
-            bid_vol_r = np.bincount(pop.region, weights=gap, minlength=NR)
-            # --- sellers: alternative suppliers, magnet makers, stockpiles, Chinese exporters -------------
-            s_idx = np.flatnonzero(self.sup_material == m)
-            sup_vol = np.array([max(0.0, self.suppliers[i].stock) for i in s_idx])
-            sup_org = self.sup_region[s_idx]
-            dom_week = self.domestic.demand_week[m]
-            weights = bid_vol_r.copy()
-            weights[CN] = dom_week
-            net = np.empty((len(s_idx), NR))
-            for j, o in enumerate(sup_org):
-                net[j] = self.p_ex_exp[m] / (1.0 + pol.tariff[m, :, o])
-                net[j, CN] = self.p_cn_exp[m]
-            open_ = np.ones_like(net, bool)
-            sup_alloc = allocate_offers(sup_vol, net, beta, open_, weights) if len(s_idx) else np.zeros((0, NR))
-            sup_cost = np.array([self.suppliers[i].cost for i in s_idx])
-            sup_shade = np.array([self.suppliers[i].shade for i in s_idx])
-            # Asks at the destination's parity, shaded by stock, never below delivered cost.
-            sup_cn_ask = np.maximum(sup_cost * (1 + self.freight[m]), parity[m, CN] * sup_shade)
-            self._cn_alt_offers[m] = (s_idx, sup_alloc[:, CN] if len(s_idx) else np.zeros(0), sup_cn_ask)
+        # --- markets: (material, importing region) pairs with at least one buyer, in that order ---------------
+        f, g = np.nonzero(gap[:, mats] > 1e-9)  # buyer rows (firm, material), firms in order
+        m_b, r_b = mats[g], pop.region[f]
+        has = np.zeros((NM, NR), bool)
+        has[m_b, r_b] = True
+        mk_m, mk_r = np.nonzero(has)
+        S = len(mk_m)
+        mid = np.full((NM, NR), -1, np.int64)
+        mid[mk_m, mk_r] = np.arange(S)
+        row_mkt = mid[m_b, r_b]
+        if S == 0:
+            return np.zeros(NM)
+        # --- bids: K tiers per firm, each priced by the cover it would leave -------------------------------
+        q = gap[f, m_b] / K
+        tier_q = np.repeat(q, K)
+        extra = (np.arange(K)[None, :] * q[:, None]).ravel()
+        m_rep, r_rep = np.repeat(m_b, K), np.repeat(r_b, K)
+        urg = pop.urgency(m_rep, np.repeat(f, K), extra)
+        bid_p = wtp(parity[m_rep, r_rep], self.wtp_ceiling[m_rep], urg, mc.wtp_convexity)
+        # --- asks, each market listing suppliers, magnet makers, Chinese exporters, resellers, stockpiles ----
+        parts: list[tuple[np.ndarray, ...]] = []
+        sm, si = np.nonzero(mk_m[:, None] == fl.material[None, :])
+        if len(si):
+            m, r, org = mk_m[sm], mk_r[sm], fl.region[si]
+            fr = np.where(org == r, 1.0, 1.0 + self.freight[m])
+            ask = np.maximum(fl.cost[si] * fr * (1.0 + pol.tariff[m, r, org]), parity[m, r] * o["sup_shade"][si])
+            parts.append((sm, o["sup_alloc"][si, r], ask, np.full(len(si), K_SUPPLIER), si, org))
+        mag = np.flatnonzero(mk_m == MAGNET)
+        mk = self._mk
+        if len(mag) and len(mk):
+            mk_org = pop.region[mk]
+            alloc = o["mk_alloc"]
+            if pol.extraterritorial[MAGNET]:
+                # Foreign-made magnets with Chinese content above the threshold need a licence to leave
+                # the maker's region; only the approved share goes abroad.
+                bound = pop.cn_content[mk] >= pol.et_threshold
+                abroad = np.arange(NR)[None, :] != mk_org[:, None]
+                alloc = np.where(bound[:, None] & abroad, alloc * pol.et_approval, alloc)
+            sm = np.repeat(mag, len(mk))
+            j = np.tile(np.arange(len(mk)), len(mag))
+            r, org = mk_r[sm], mk_org[j]
+            fr = np.where(org == r, 1.0, 1.0 + self.freight[MAGNET])
+            parts.append((sm, alloc[j, r], np.maximum(o["mk_cost"][j] * fr * (1.0 + pol.tariff[MAGNET, r, org]),
+                                                      parity[MAGNET, r] * o["mk_shade"][j]),
+                          np.full(len(j), K_MAGNET_MAKER), j, org))
+        cs = np.flatnonzero(o["open_cn"][mk_m, mk_r] & (o["cn_scale"][mk_m] > 0))
+        if len(cs):
+            k = prod.per_material
+            sm = np.repeat(cs, k)
+            m, r = mk_m[sm], mk_r[sm]
+            p = m * k + np.tile(np.arange(k), len(cs))
+            parts.append((sm, EXPORT_OFFER_HEADROOM * bid_vol[m, r] * o["cn_scale"][m] * o["p_share"][p],
+                          o["p_ask"][p] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN]),
+                          np.full(len(p), K_CHINA), p, np.full(len(p), CN)))
+        # Firms holding far more than they want resell the excess (the ex-China spot market is largely
+        # stock changing hands in a crunch); they ask what they would bid themselves at target cover.
+        tg = target[:, mats]
+        lf, lg = np.nonzero((tg > 0) & (pop.stock[:, mats] > RESALE_ABOVE * tg))
+        lm, lr = mats[lg], pop.region[lf]
+        keep = mid[lm, lr] >= 0
+        lf, lm, lr = lf[keep], lm[keep], lr[keep]
+        if len(lf):
+            parts.append((mid[lm, lr], pop.stock[lf, lm] - RESALE_DOWN_TO * target[lf, lm],
+                          parity[lm, lr] * (1.0 + ROUTINE_MARKUP), np.full(len(lf), K_RESALE), lf, lr))
+        piles = []
+        for key, s in self.stockpiles.items():
+            if key in pol.active_ids and mid[s.material, s.region] >= 0:
+                rate = next(rt for (rr, mm, rt) in pol.releases if rr == s.region and mm == s.material)
+                parts.append((np.array([mid[s.material, s.region]]), np.array([s.offer(rate)]),
+                              np.array([self.p_ref[s.material] * (1 + self.freight[s.material])]),
+                              np.array([K_STOCKPILE]), np.array([len(piles)]), np.array([s.region])))
+                piles.append(s)
+        if parts:
+            ask_mkt, ask_q, ask_p, kind, idx, org = (np.concatenate(c) for c in zip(*parts, strict=True))
+        else:
+            ask_mkt = kind = idx = org = np.zeros(0, np.int64)
+            ask_q = ask_p = np.zeros(0)
+        cl = clear_call_auctions(S, np.repeat(row_mkt, K), tier_q, bid_p, ask_mkt, ask_q, ask_p, k=0.5)
+        return self._book_spot(w, cl, mk_m, mk_r, K, f, m_b, row_mkt, ask_mkt, kind, idx, org, piles)
 
-            mk = np.flatnonzero(pop.is_magnet_maker) if m == MAGNET else np.zeros(0, np.int64)
-            if len(mk):
-                mk_org = pop.region[mk]
-                netm = self.p_ex_exp[m][None, :] / (1.0 + pol.tariff[m][:, mk_org].T)
-                openm = np.zeros((len(mk), NR), bool)
-                openm[:, IMP] = True
-                mk_alloc = allocate_offers(np.maximum(pop.goods[mk], 0.0), netm, beta, openm, bid_vol_r)
-                if pol.extraterritorial[m]:
-                    # Foreign-made magnets with Chinese content above the threshold need a licence to leave
-                    # the maker's region; only the approved share goes abroad.
-                    bound = pop.cn_content[mk] >= pol.et_threshold
-                    abroad = np.arange(NR)[None, :] != mk_org[:, None]
-                    mk_alloc = np.where(bound[:, None] & abroad, mk_alloc * pol.et_approval, mk_alloc)
-                unit_cost = self._magnet_unit_cost(mk_org)
-                shade = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(pop.goods[mk], 1e-9)) ** 0.25
-                mk_shade = shade
-            sp = [(k, s) for k, s in self.stockpiles.items() if s.material == m and k in pol.active_ids]
-
-            prods = [p for p in self.producers if p.material == m]
-            p_stock = np.array([max(0.0, p.stock) for p in prods])
-            p_ask = np.array([p.ask(float(self.p_cn_exp[m])) for p in prods])
-            open_cn = ~pol.controlled[m] & ~pol.embargo[m]
-            open_cn[CN] = False
-            demand_open = float(bid_vol_r[open_cn].sum())
-            cn_budget = min(0.8 * float(p_stock.sum()), float(self.quota_bank[m]))
-            cn_scale = min(1.0, cn_budget / max(EXPORT_OFFER_HEADROOM * demand_open, 1e-12))
-            p_share = p_stock / max(p_stock.sum(), 1e-12)
-            cn_sold = np.zeros(len(prods))
-            sup_sold = np.zeros(len(s_idx))
-            mk_sold = np.zeros(len(mk))
-
-            for r in IMP:
-                firms = np.flatnonzero((pop.region == r) & (gap > 1e-9))
-                if len(firms) == 0:
-                    continue
-                # --- bids: K tiers per firm, each priced by the cover it would leave ----------------------
-                q = gap[firms] / K
-                tier_q = np.repeat(q, K)
-                extra = (np.arange(K)[None, :] * q[:, None]).ravel()
-                f_rep = np.repeat(firms, K)
-                urg = pop.urgency(m, f_rep, extra)
-                bid_p = _wtp(parity[m, r], self.wtp_ceiling[m], urg, mc.wtp_convexity)
-                # --- asks -------------------------------------------------------------------------------
-                a_q, a_p, a_kind, a_i = [], [], [], []
-                if len(s_idx):
-                    fr = np.where(sup_org == r, 1.0, 1.0 + self.freight[m])
-                    a_q.append(sup_alloc[:, r])
-                    a_p.append(np.maximum(sup_cost * fr * (1.0 + pol.tariff[m, r, sup_org]), parity[m, r] * sup_shade))
-                    a_kind.append(np.full(len(s_idx), 0))
-                    a_i.append(np.arange(len(s_idx)))
-                if len(mk):
-                    fr = np.where(mk_org == r, 1.0, 1.0 + self.freight[m])
-                    a_q.append(mk_alloc[:, r])
-                    a_p.append(np.maximum(unit_cost * fr * (1.0 + pol.tariff[m, r, mk_org]), parity[m, r] * mk_shade))
-                    a_kind.append(np.full(len(mk), 1))
-                    a_i.append(np.arange(len(mk)))
-                if open_cn[r] and cn_scale > 0:
-                    vol = EXPORT_OFFER_HEADROOM * bid_vol_r[r] * cn_scale * p_share
-                    a_q.append(vol)
-                    a_p.append(p_ask * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN]))
-                    a_kind.append(np.full(len(prods), 2))
-                    a_i.append(np.arange(len(prods)))
-                # Firms holding far more than they want resell the excess (the ex-China spot market is largely
-                # stock changing hands in a crunch); they ask what they would bid themselves at target cover.
-                long_f = np.flatnonzero((pop.region == r) & (target[:, m] > 0)
-                                        & (pop.stock[:, m] > RESALE_ABOVE * target[:, m]))
-                if len(long_f):
-                    a_q.append(pop.stock[long_f, m] - RESALE_DOWN_TO * target[long_f, m])
-                    a_p.append(np.full(len(long_f), parity[m, r] * (1.0 + ROUTINE_MARKUP)))
-                    a_kind.append(np.full(len(long_f), 4))
-                    a_i.append(long_f)
-                for j, (_, s) in enumerate(sp):
-                    if s.region == r:
-                        rate = next(rt for (rr, mm, rt) in pol.releases if rr == r and mm == m)
-                        a_q.append(np.array([s.offer(rate)]))
-                        a_p.append(np.array([self.p_ref[m] * (1 + self.freight[m])]))
-                        a_kind.append(np.array([3]))
-                        a_i.append(np.array([j]))
-                if not a_q:
-                    continue
-                ask_q, ask_p = np.concatenate(a_q), np.concatenate(a_p)
-                kind, idx = np.concatenate(a_kind), np.concatenate(a_i)
-                cl = clear_call_auction(tier_q, bid_p, ask_q, ask_p, k=0.5)
-                if np.isfinite(cl.marginal_ask):
-                    rec["price_ex_ask"][w, m, r] = cl.marginal_ask
-                if cl.volume <= 0:
-                    continue
-                self._spot[m, r] = cl.price
-                got = np.bincount(np.searchsorted(firms, f_rep), weights=cl.bid_fill, minlength=len(firms))
-                # Book by seller origin so flows and shares know where the material came from.
-                origins = np.select([kind == 0, kind == 1, kind == 2], [
-                    sup_org[np.minimum(idx, max(len(s_idx) - 1, 0))] if len(s_idx) else np.zeros_like(idx),
-                    pop.region[mk[np.minimum(idx, max(len(mk) - 1, 0))]] if len(mk) else np.zeros_like(idx),
-                    np.full_like(idx, CN)], default=r)
-                resale = kind == 4
-                if resale.any():
-                    np.subtract.at(pop.stock[:, m], idx[resale], cl.ask_fill[resale])
-                self._book_spot(m, r, firms, got, cl.price, np.where(resale, 0.0, cl.ask_fill), origins,
-                                running_sum(cl.ask_fill[resale]))
-                for kd, arr in ((0, sup_sold), (1, mk_sold), (2, cn_sold)):
-                    sel = kind == kd
-                    np.add.at(arr, idx[sel], cl.ask_fill[sel])
-                for j, (_, s) in enumerate(sp):
-                    sel = (kind == 3) & (idx == j)
-                    s.stock -= running_sum(cl.ask_fill[sel])
-                if m in (MAT[o] for o in OXIDES) and len(firms):
-                    cn_part = running_sum(cl.ask_fill[kind == 2]) / max(cl.volume, 1e-12)
-                    mkf = firms[pop.is_magnet_maker[firms]]
-                    if len(mkf):
-                        pop.cn_content[mkf] += 0.05 * (cn_part - pop.cn_content[mkf])
-                rec["exports_cn"][w, m, r] += running_sum(cl.ask_fill[kind == 2])
-
-            for i, t in zip(s_idx, sup_sold, strict=True):
-                self.suppliers[i].stock -= t
-            if len(mk):
-                pop.goods[mk] -= mk_sold
-            for p, t in zip(prods, cn_sold, strict=True):
-                p.stock -= t
-            if np.isfinite(self.quota_bank[m]):
-                self.quota_bank[m] = max(0.0, self.quota_bank[m] - float(cn_sold.sum()))
-
-    def _book_spot(self, m: int, r: int, firms: np.ndarray, got: np.ndarray, price: float,
-                   ask_fill: np.ndarray, origins: np.ndarray, resold: float) -> None:
-        """Book a spot clearing: buyers' stock, the price ledger (all purchases) and, for material that came
-        into the region (not resold between its firms), deliveries and flows by origin."""
-        pop = self.pop
-        pop.stock[firms, m] += got
-        vol = running_sum(got)
-        imported = 1.0 - resold / max(vol, 1e-12)
-        self._received[firms, m] += got * imported
-        self._vol[m, r] += vol
-        self._val[m, r] += vol * price
-        np.add.at(self.rec["flow"][self.week, m, :, r], origins, ask_fill)
+    def _book_spot(self, w: int, cl: BatchClearing, mk_m: np.ndarray, mk_r: np.ndarray, K: int, f: np.ndarray,
+                   m_b: np.ndarray, row_mkt: np.ndarray, ask_mkt: np.ndarray, kind: np.ndarray, idx: np.ndarray,
+                   org: np.ndarray, piles: list[StrategicStockpile]) -> np.ndarray:
+        """Book the spot clearings: prices, buyers' stock and the week's ledger, flows by seller origin, and
+        sellers' stock; returns what Chinese exporters sold (t per material). Every total is added up in the
+        order of the market's orders."""
+        pop, rec, fl, prod = self.pop, self.rec, self.fleet, self.prod
+        S = len(mk_m)
+        fin = np.isfinite(cl.marginal_ask)
+        rec["price_ex_ask"][w, mk_m[fin], mk_r[fin]] = cl.marginal_ask[fin]
+        tr = cl.volume > 0
+        if not tr.any():
+            return np.zeros(NM)
+        self._spot[mk_m[tr], mk_r[tr]] = cl.price[tr]
+        fill = cl.ask_fill
+        a_tr = tr[ask_mkt]
+        am, ar = mk_m[ask_mkt], mk_r[ask_mkt]
+        resale = a_tr & (kind == K_RESALE)
+        pop.stock[idx[resale], am[resale]] -= fill[resale]  # one ask per (firm, material)
+        # Buyers: what each firm got over its tiers; material resold between a region's firms did not come in.
+        got = np.bincount(np.repeat(np.arange(len(f)), K), weights=cl.bid_fill, minlength=len(f))
+        rt = tr[row_mkt]
+        fb, mb, rm, gb = f[rt], m_b[rt], row_mkt[rt], got[rt]
+        pop.stock[fb, mb] += gb
+        vol = np.bincount(rm, weights=gb, minlength=S)
+        resold = np.bincount(ask_mkt[resale], weights=fill[resale], minlength=S)
+        imported = 1.0 - resold / np.maximum(vol, 1e-12)
+        self._received[fb, mb] += gb * imported[rm]
+        self._vol[mk_m[tr], mk_r[tr]] += vol[tr]
+        self._val[mk_m[tr], mk_r[tr]] += vol[tr] * cl.price[tr]
+        moved = a_tr & (kind != K_RESALE)
+        _add_at(rec["flow"][w], (am[moved], org[moved], ar[moved]), fill[moved])
+        # Sellers.
+        sel = a_tr & (kind == K_SUPPLIER)
+        sold = np.zeros(len(fl))
+        np.add.at(sold, idx[sel], fill[sel])
+        fl.stock -= sold
+        sel = a_tr & (kind == K_MAGNET_MAKER)
+        if sel.any():
+            sold = np.zeros(len(self._mk))
+            np.add.at(sold, idx[sel], fill[sel])
+            pop.goods[self._mk] -= sold
+        china = a_tr & (kind == K_CHINA)
+        cn_sold = np.zeros(len(prod))
+        np.add.at(cn_sold, idx[china], fill[china])
+        prod.stock -= cn_sold
+        for j, s in enumerate(piles):
+            s.stock -= float(fill[a_tr & (kind == K_STOCKPILE) & (idx == j)].sum())
+        cn = np.bincount(ask_mkt[china], weights=fill[china], minlength=S)
+        rec["exports_cn"][w, mk_m[tr], mk_r[tr]] += cn[tr]
+        # Magnet makers' Chinese content follows the Chinese share of the oxides they buy, oxide by oxide.
+        cn_part = cn / np.maximum(cl.volume, 1e-12)
+        mkb = rt & pop.is_magnet_maker[f]
+        for o in OXIDES:
+            b = np.flatnonzero(mkb & (m_b == MAT[o]))
+            if len(b):
+                pop.cn_content[f[b]] += 0.05 * (cn_part[row_mkt[b]] - pop.cn_content[f[b]])
+        return prod.by_material(cn_sold).sum(axis=1)
 
     def _magnet_unit_cost(self, regions: np.ndarray) -> np.ndarray:
         bom = self.scenario.manufacturers.bom.get("magnet", {})
@@ -547,33 +597,28 @@ class ReflowModel(mesa.Model):
         return c
 
     def _china_market(self, w: int, pol: PolicyState) -> None:
-        """China's domestic market: Chinese producers' stock and imported alt supply against domestic demand."""
-        rec = self.rec
-        for m in range(NM):
-            prods = [p for p in self.producers if p.material == m]
-            p_stock = np.array([max(0.0, p.stock) for p in prods])
-            p_ask = np.array([p.ask(float(self.p_cn_exp[m])) for p in prods])
-            s_idx, s_vol, s_ask = self._cn_alt_offers[m]
-            s_vol = np.array([min(v, max(0.0, self.suppliers[i].stock)) for i, v in zip(s_idx, s_vol, strict=True)])
-            ask_q = np.concatenate([p_stock, s_vol])
-            ask_p = np.concatenate([p_ask, s_ask])
-            bid_q = self.domestic.demand_week[m] * self._dom_shape
-            bid_p = self.p_ref[m] * DOMESTIC_GRID
-            cl = clear_call_auction(bid_q, bid_p, ask_q, ask_p, k=0.5)
-            if cl.volume > 0:
-                self.p_cn[m] = cl.price
-                fills = cl.ask_fill
-                for p, t in zip(prods, fills[: len(prods)], strict=True):
-                    p.stock -= t
-                for i, t in zip(s_idx, fills[len(prods):], strict=True):
-                    self.suppliers[i].stock -= t
-                rec["flow"][w, m, self.sup_region[s_idx], CN] += fills[len(prods):] if len(s_idx) else 0.0
-                flow_cn = float(fills[: len(prods)].sum())
-                rec["flow"][w, m, CN, CN] += flow_cn
-                self.domestic.consumed[m] = cl.volume
-            else:
-                self.domestic.consumed[m] = 0.0
-            rec["price_cn"][w, m] = self.p_cn[m]
+        """China's domestic market: Chinese producers' stock and imported alt supply against domestic demand,
+        one call auction per material, cleared at once."""
+        rec, prod, fl = self.rec, self.prod, self.fleet
+        alt_vol, alt_ask = self._cn_alt
+        P = len(prod)
+        cl = clear_call_auctions(
+            NM, self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p,
+            np.concatenate([prod.material, fl.material]),
+            np.concatenate([np.maximum(0.0, prod.stock), np.minimum(alt_vol, np.maximum(0.0, fl.stock))]),
+            np.concatenate([prod.ask(self.p_cn_exp[prod.material]), alt_ask]), k=0.5)
+        tr = cl.volume > 0
+        self.p_cn[tr] = cl.price[tr]
+        p_fill, s_fill = cl.ask_fill[:P], cl.ask_fill[P:]
+        prod.stock -= p_fill
+        fl.stock -= s_fill
+        flow = rec["flow"][w]
+        # (Plain +=, not np.add.at: two suppliers of one material in one region book only the last one's sales
+        # in the flow table; kept as it was.)
+        flow[fl.material, fl.region, CN] += s_fill
+        flow[np.flatnonzero(tr), CN, CN] += prod.by_material(p_fill).sum(axis=1)[tr]
+        self.domestic.consumed[:] = np.where(tr, cl.volume, 0.0)
+        rec["price_cn"][w] = self.p_cn
 
     def _adapt(self, w: int, pol: PolicyState, need: np.ndarray, shortage: np.ndarray) -> None:
         pop = self.pop
@@ -657,24 +702,19 @@ class ReflowModel(mesa.Model):
         rec, pop = self.rec, self.pop
         reg = pop.region
         for var, arr in (("demand", need), ("shortage", shortage), ("delivered", self._received)):
-            out = rec[var][w]
-            for m in range(NM):
-                out[m] = np.bincount(reg, weights=arr[:, m], minlength=NR)
-        st = np.zeros((NM, NR))
-        uses = need > 0
-        for m in range(NM):
-            st[m] = np.bincount(reg, weights=np.where(uses[:, m], pop.stock[:, m], 0.0), minlength=NR)
+            rec[var][w] = self._by_material_region(arr)
+        st = self._by_material_region(np.where(need > 0, pop.stock, 0.0))
         dem = rec["demand"][w]
         rec["inventory_cover_weeks"][w] = np.where(dem > 0, st / np.maximum(dem, 1e-12), 0.0)
         plan = np.bincount(reg, weights=pop.plan, minlength=NR)
         lost = np.bincount(reg, weights=pop.plan * (1 - pop.frac), minlength=NR)
         rec["production_lost_share"][w] = np.where(plan > 0, lost / np.maximum(plan, 1e-12), 0.0)
         rec["output_plan"][w] = plan
-        base = np.zeros((NM, NR))
-        for m in range(NM):
-            base[m] = np.bincount(reg, weights=pop.need_base[:, m], minlength=NR)
+        base = self._need_base_mr
         rec["thrift_saving_share"][w] = np.where(base > 0, 1.0 - dem / np.maximum(base, 1e-12), 0.0)
-        rec["licence_backlog"][w] = self.authority.queue.backlog(NM, NR)
+        q = self.authority.queue
+        rec["licence_backlog"][w] = np.bincount(q.view("material").astype(np.int64) * NR + q.view("region"),
+                                                minlength=NM * NR).reshape(NM, NR)
         has = self._vol > 1e-12
         rec["price_ex_vwap"][w][has] = self._val[has] / self._vol[has]
         flow = rec["flow"][w]
@@ -688,20 +728,13 @@ class ReflowModel(mesa.Model):
         for var in ("non_china_share", "hhi", "price_ex_vwap"):
             rec[var][w][:, CN] = np.nan
         rec["exports_cn_total"][w] = rec["exports_cn"][w].sum(axis=1)
-        cap = np.zeros(NM)
-        pipe = np.zeros(NM)
-        prod_alt = np.zeros(NM)
-        for s in self.suppliers:
-            cap[s.material] += s.online * 52.0
-            pipe[s.material] += s.pipeline * 52.0
-            prod_alt[s.material] += s.output
+        fl = self.fleet
+        rec["alt_capacity"][w] = np.bincount(fl.material, weights=fl.online * 52.0, minlength=NM)
+        rec["alt_capacity_pipeline"][w] = np.bincount(fl.material, weights=fl.pipeline * 52.0, minlength=NM)
+        prod_alt = np.bincount(fl.material, weights=fl.output, minlength=NM)
         prod_alt[MAGNET] += float(pop.output[pop.is_magnet_maker].sum())
-        rec["alt_capacity"][w] = cap
-        rec["alt_capacity_pipeline"][w] = pipe
         rec["production_alt"][w] = prod_alt
-        prod_cn = np.zeros(NM)
-        np.add.at(prod_cn, self.prod_material, [p.output for p in self.producers])
-        rec["production_cn"][w] = prod_cn
+        rec["production_cn"][w] = np.bincount(self.prod.material, weights=self.prod.output, minlength=NM)
         rec["consumption"][w] = consumed.sum(axis=0) + self.domestic.consumed
         rec["stock_total"][w] = self.stock_by_material()
         rec.carry_forward(w)
@@ -722,8 +755,3 @@ class ReflowModel(mesa.Model):
             self.step()
         return self.rec
 
-
-def _wtp(expected: float, ceiling: float, urgency: np.ndarray, convexity: float) -> np.ndarray:
-    from reflow.agents.manufacturers import wtp
-
-    return wtp(np.full(len(urgency), expected), np.full(len(urgency), ceiling), urgency, convexity)

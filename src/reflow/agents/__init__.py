@@ -2,9 +2,9 @@
 alternative suppliers and strategic stockpiles."""
 
 from reflow.agents.authority import LicensingAuthority
-from reflow.agents.china import ChinaDomesticIndustry, ChineseProducer
+from reflow.agents.china import ChinaDomesticIndustry, ChineseProducer, ProducerFleet
 from reflow.agents.manufacturers import Manufacturer, ManufacturerPopulation
-from reflow.agents.suppliers import AltSupplier, StrategicStockpile
+from reflow.agents.suppliers import AltSupplier, StrategicStockpile, SupplierFleet
 
 __all__ = [
     "AltSupplier",
@@ -13,5 +13,7 @@ __all__ = [
     "LicensingAuthority",
     "Manufacturer",
     "ManufacturerPopulation",
+    "ProducerFleet",
     "StrategicStockpile",
+    "SupplierFleet",
 ]

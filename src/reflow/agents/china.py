@@ -1,4 +1,8 @@
-"""Chinese producers (refiners of each oxide, magnet makers) and China's aggregate domestic industry."""
+"""Chinese producers (refiners of each oxide, magnet makers) and China's aggregate domestic industry.
+
+The producers' arithmetic is on arrays over producers (`ProducerFleet`); each producer is also a thin Mesa
+agent (`ChineseProducer`) over its entry, for inspection and Mesa tooling.
+"""
 
 from __future__ import annotations
 
@@ -7,60 +11,124 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
+from reflow.domain import MATERIALS
+
 if TYPE_CHECKING:
+    from reflow.config import ChinaConfig
     from reflow.model import ReflowModel
 
-__all__ = ["ChinaDomesticIndustry", "ChineseProducer"]
+__all__ = ["ChinaDomesticIndustry", "ChineseProducer", "ProducerFleet"]
+
+NM = len(MATERIALS)
 
 
-def _vpow(x: float, y: float) -> float:
-    """x ** y by numpy's array power, which can differ from libm's scalar pow in the last bit (SIMD)."""
-    return float(np.power(np.array([x]), y)[0])
+class ProducerFleet:
+    """China's producers as arrays: `per_material` producers of each material, material-major (index p).
 
-
-class ChineseProducer(Agent):
-    """A Chinese refiner (one oxide) or magnet maker: produces, holds stock, sells at home and abroad.
+    Capacity is output over utilisation, split evenly; costs are spread from 0.85 to 1.15 of the mean.
 
     Attributes:
-        material: index of the material it makes.
-        capacity: t/week.
-        cost: USD/kg marginal cost (its floor ask).
-        stock: t held.
-        output: t produced this week.
+        material: (P,) index of the material each makes.
+        capacity: (P,) t/week.
+        cost: (P,) USD/kg marginal cost (the floor of its ask).
+        target_stock: (P,) t a producer aims to hold.
+        stock: (P,) t held.
+        output: (P,) t produced this week.
     """
 
-    def __init__(self, model: ReflowModel, material: int, capacity_tpy: float, cost: float,
-                 base_utilisation: float, stock_target_weeks: float) -> None:
-        super().__init__(model)
-        self.material = material
-        self.capacity = capacity_tpy / 52.0
-        self.cost = cost
-        self.base_utilisation = base_utilisation
-        self.target_stock = stock_target_weeks * self.capacity * base_utilisation
-        self.stock = self.target_stock
-        self.output = 0.0
+    def __init__(self, cfg: ChinaConfig, reference_price: np.ndarray) -> None:
+        k = cfg.producers_per_material
+        self.per_material = k
+        self.cfg = cfg
+        spread = np.linspace(0.85, 1.15, k) if k > 1 else np.ones(1)
+        material, capacity, cost = [], [], []
+        for mi, m in enumerate(MATERIALS):
+            cap = cfg.output_tpy[m] / max(cfg.base_utilisation, 1e-9)
+            for j in range(k):
+                material.append(mi)
+                capacity.append(cap / k / 52.0)
+                cost.append(cfg.unit_cost_share * reference_price[mi] * spread[j])
+        self.material = np.array(material, np.int64)
+        self.capacity = np.array(capacity, float)
+        self.cost = np.array(cost, float)
+        self.base_utilisation = cfg.base_utilisation
+        self.target_stock = cfg.stock_target_weeks * self.capacity * cfg.base_utilisation
+        self.stock = self.target_stock.copy()
+        self.output = np.zeros(len(self.material))
 
-    def produce(self, price_ratio: float, cap_share: float = 1.0) -> None:
+    def __len__(self) -> int:
+        return len(self.material)
+
+    def by_material(self, x: np.ndarray) -> np.ndarray:
+        """(M, per_material) view of a (P,) array."""
+        return x.reshape(NM, self.per_material)
+
+    def produce(self, price_ratio: np.ndarray, cap_share: float = 1.0) -> None:
         """Produce this week: cut output when stocks pile up or prices sag, raise it otherwise, within capacity.
 
         Args:
-            price_ratio: expected domestic price over the reference price.
+            price_ratio: (P,) expected domestic price over the reference price, for each producer's material.
             cap_share: production cap as a share of capacity from policy (1 when there is none).
         """
-        cfg = self.model.scenario.china
-        cover = max(self.stock, 1e-9) / max(self.target_stock, 1e-9)
-        util = (self.base_utilisation * _vpow(cover, -cfg.utilisation_response)
-                * _vpow(max(price_ratio, 1e-6), cfg.supply_price_elasticity))
-        util = float(np.clip(util, 0.3 * self.base_utilisation, min(1.0, cap_share)))
+        cfg = self.cfg
+        bu = self.base_utilisation
+        cover = np.maximum(self.stock, 1e-9) / np.maximum(self.target_stock, 1e-9)
+        util = (bu * np.power(cover, -cfg.utilisation_response)
+                * np.power(np.maximum(price_ratio, 1e-6), cfg.supply_price_elasticity))
+        util = np.clip(util, 0.3 * bu, min(1.0, cap_share))
         self.output = self.capacity * util
         self.stock += self.output
 
-    def ask(self, expected_price: float) -> float:
-        """Reservation price: the expected price, shaded down when stock is above target, never below cost."""
-        elasticity = self.model.scenario.china.ask_stock_elasticity
+    def ask(self, expected_price: np.ndarray) -> np.ndarray:
+        """(P,) reservation prices: the expected price, shaded down when stock is above target, never below cost.
+
+        Args:
+            expected_price: (P,) expected domestic price of each producer's material.
+        """
         # Measured against target plus this week's output, which is what a producer at target holds at sale time.
-        cover = max(self.stock, 1e-9) / max(self.target_stock + self.output, 1e-9)
-        return max(self.cost, expected_price * _vpow(cover, -elasticity))
+        cover = np.maximum(self.stock, 1e-9) / np.maximum(self.target_stock + self.output, 1e-9)
+        return np.maximum(self.cost, expected_price * np.power(cover, -self.cfg.ask_stock_elasticity))
+
+
+class ChineseProducer(Agent):
+    """A Chinese refiner (one oxide) or magnet maker: a view onto its entry of the `ProducerFleet`."""
+
+    def __init__(self, model: ReflowModel, fleet: ProducerFleet, index: int) -> None:
+        super().__init__(model)
+        self.fleet = fleet
+        self.index = index
+
+    @property
+    def material(self) -> int:
+        """Index of the material it makes."""
+        return int(self.fleet.material[self.index])
+
+    @property
+    def capacity(self) -> float:
+        """t/week."""
+        return float(self.fleet.capacity[self.index])
+
+    @property
+    def cost(self) -> float:
+        """USD/kg marginal cost."""
+        return float(self.fleet.cost[self.index])
+
+    @property
+    def stock(self) -> float:
+        """t held."""
+        return float(self.fleet.stock[self.index])
+
+    @property
+    def output(self) -> float:
+        """t produced this week."""
+        return float(self.fleet.output[self.index])
+
+    def ask(self, expected_price: float) -> float:
+        """Reservation price at an expected domestic price (see `ProducerFleet.ask`)."""
+        i = self.index
+        f = self.fleet
+        cover = max(f.stock[i], 1e-9) / max(f.target_stock[i] + f.output[i], 1e-9)
+        return float(max(f.cost[i], expected_price * np.power(np.array([cover]), -f.cfg.ask_stock_elasticity)[0]))
 
 
 class ChinaDomesticIndustry(Agent):

@@ -100,6 +100,7 @@ class ManufacturerPopulation:
         self.stock = self.need_base * self.cover_target[:, None]
         self.goods = np.where(self.is_magnet_maker, self.plan * 2.0, 0.0)
         self.thrift = np.zeros((self.n, NM))
+        self._need = self.need_base * (1.0 - self.thrift)
         init = np.array([mc.non_china_share_initial.get(r, 0.0) for r in _region_names(self.region)])
         self.nc_initial = np.repeat(init[:, None], NM, axis=1) if self.n else np.zeros((0, NM))
         self.nc_share = self.nc_initial.copy()
@@ -113,8 +114,8 @@ class ManufacturerPopulation:
     # ----------------------------------------------------------------------------------------- planning
 
     def need(self) -> np.ndarray:
-        """(F, M) t/week needed this week at full production after thrifting."""
-        return self.need_base * (1.0 - self.thrift)
+        """(F, M) t/week needed this week at full production after thrifting (shared: do not modify)."""
+        return self._need
 
     def target_stock(self, announced: np.ndarray) -> np.ndarray:
         """(F, M) order-up-to stock: target cover, plus front-loading where a control is announced.
@@ -173,6 +174,7 @@ class ManufacturerPopulation:
             self._thrift_ring[week % L] = desired
         step = c.thrift_max_per_year / 52.0
         self.thrift = np.minimum(c.thrift_cap, np.maximum(self.thrift, np.minimum(lagged, self.thrift + step)))
+        self._need = self.need_base * (1.0 - self.thrift)
 
     def update_diversification(self, disruption_signal: np.ndarray, premium: np.ndarray) -> None:
         """Raise the wanted non-Chinese share after disruption and premiums (slowly; never below the start).

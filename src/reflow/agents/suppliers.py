@@ -1,4 +1,8 @@
-"""Alternative (non-Chinese) suppliers and strategic stockpiles."""
+"""Alternative (non-Chinese) suppliers and strategic stockpiles.
+
+The suppliers' weekly arithmetic is on arrays over suppliers (`SupplierFleet`); each supplier is also a thin
+Mesa agent (`AltSupplier`) over its entry, which takes the (quarterly, per-project) investment decision.
+"""
 
 from __future__ import annotations
 
@@ -15,77 +19,132 @@ if TYPE_CHECKING:
     from reflow.model import ReflowModel
     from reflow.policy import PolicyState
 
-__all__ = ["AltSupplier", "StrategicStockpile"]
+__all__ = ["AltSupplier", "StrategicStockpile", "SupplierFleet"]
 
 OPERATING, BUILDING, CANDIDATE, FAILED = "operating", "building", "candidate", "failed"
+STATES = (OPERATING, BUILDING, CANDIDATE, FAILED)
+S_OPERATING, S_BUILDING, S_CANDIDATE, S_FAILED = range(4)
+_NEVER = 2**62  # a week that never comes
 
 
-class AltSupplier(Agent):
-    """A non-Chinese producer or project: ramps up, produces, sells on contract and spot, decides to invest.
+class SupplierFleet:
+    """Every alternative supplier and project as arrays (index s, in config order).
 
     Attributes:
-        state: operating, building, candidate or failed.
-        online: t/week of capacity producing now (ramps toward nameplate).
-        stock: t held.
+        material, region: (S,) indices.
+        nameplate: (S,) t/week at full ramp.
+        cost: (S,) USD/kg all-in operating cost.
+        state: (S,) index into STATES (operating, building, candidate, failed).
+        online: (S,) t/week of capacity producing now (ramps toward nameplate).
+        stock: (S,) t held.
+        output: (S,) t produced this week.
     """
 
-    def __init__(self, model: ReflowModel, cfg: SupplierConfig, start_week: int | None) -> None:
-        super().__init__(model)
-        self.cfg = cfg
-        self.material = MAT[cfg.material]
-        self.region = REG[cfg.region]
-        self.nameplate = cfg.capacity_tpy / 52.0
-        self.cost = cfg.cost
-        self.first_week: int | None = None
-        if cfg.status == "operating" or (cfg.status == "committed" and start_week is not None and start_week <= 0):
-            # Already producing before the run starts: ramp measured from its start date.
-            self.state = OPERATING
-            self.first_week = start_week if start_week is not None else -10_000
-        elif cfg.status == "committed":
-            self.state = BUILDING
-            self.completion_week = start_week
-        else:
-            self.state = CANDIDATE
-        self.online = 0.0
-        self.stock = 0.0
-        self.output = 0.0
+    def __init__(self, configs: list[SupplierConfig], start_weeks: list[int | None]) -> None:
+        n = len(configs)
+        self.cfg = list(configs)
+        self.material = np.array([MAT[c.material] for c in configs], np.int64)
+        self.region = np.array([REG[c.region] for c in configs], np.int64)
+        self.nameplate = np.array([c.capacity_tpy / 52.0 for c in configs], float)
+        self.cost = np.array([c.cost for c in configs], float)
+        self.ramp_weeks = np.array([c.ramp_weeks for c in configs], np.int64)
+        self.failure_probability = np.array([c.failure_probability for c in configs], float)
+        self.state = np.full(n, S_CANDIDATE, np.int64)
+        self.first_week = np.zeros(n, np.int64)
+        self.completion_week = np.full(n, _NEVER, np.int64)
+        for i, (c, start) in enumerate(zip(configs, start_weeks, strict=True)):
+            if c.status == "operating" or (c.status == "committed" and start is not None and start <= 0):
+                # Already producing before the run starts: ramp measured from its start date.
+                self.state[i] = S_OPERATING
+                self.first_week[i] = start if start is not None else -10_000
+            elif c.status == "committed":
+                self.state[i] = S_BUILDING
+                self.completion_week[i] = start
+        self.online = np.zeros(n)
+        self.output = np.zeros(n)
         self._ramp(0)
         self.stock = 2.0 * self.online
 
-    def _ramp(self, week: int) -> None:
-        if self.state != OPERATING or self.first_week is None:
-            self.online = 0.0
-            return
-        ramp = self.cfg.ramp_weeks
-        frac = 1.0 if ramp == 0 else min(1.0, max(0.0, (week - self.first_week + 1) / ramp))
-        self.online = self.nameplate * frac
+    def __len__(self) -> int:
+        return len(self.material)
 
-    def advance(self, week: int) -> None:
+    def _ramp(self, week: int) -> None:
+        ramp = self.ramp_weeks
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(ramp == 0, 1.0,
+                            np.minimum(1.0, np.maximum(0.0, (week - self.first_week + 1) / np.maximum(ramp, 1))))
+        self.online = np.where(self.state == S_OPERATING, self.nameplate * frac, 0.0)
+
+    def advance(self, week: int, rng: np.random.Generator) -> None:
         """Finish construction (or fail) when due, and ramp up."""
-        if self.state == BUILDING and week >= self.completion_week:
-            if self.model.rng.random() < self.cfg.failure_probability:
-                self.state = FAILED
-            else:
-                self.state = OPERATING
-                self.first_week = week
+        due = np.flatnonzero((self.state == S_BUILDING) & (week >= self.completion_week))
+        if len(due):
+            fail = rng.random(len(due)) < self.failure_probability[due]
+            self.state[due] = np.where(fail, S_FAILED, S_OPERATING)
+            self.first_week[due[~fail]] = week
         self._ramp(week)
+
+    @property
+    def pipeline(self) -> np.ndarray:
+        """(S,) t/week of nameplate under construction."""
+        return np.where(self.state == S_BUILDING, self.nameplate, 0.0)
+
+    def produce(self, expected_price: np.ndarray, contracted: np.ndarray, floor: np.ndarray) -> None:
+        """Produce at the capacity online if selling pays (market or floor), else only what contracts need."""
+        worth = np.maximum(expected_price, floor) >= 0.8 * self.cost
+        self.output = np.where(worth, self.online, np.minimum(self.online, contracted))
+        self.stock += self.output
+
+    @property
+    def shade(self) -> np.ndarray:
+        """(S,) factor (<= 1) by which suppliers shade their asks when more than two weeks of output pile up."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cover = np.where(self.online > 0, self.stock / np.maximum(self.online, 1e-9), 1.0)
+        return np.power(np.minimum(1.0, 2.0 / np.maximum(cover, 1e-9)), 0.25)
+
+
+class AltSupplier(Agent):
+    """A non-Chinese producer or project: a view onto its entry of the `SupplierFleet`; decides to invest."""
+
+    def __init__(self, model: ReflowModel, fleet: SupplierFleet, index: int) -> None:
+        super().__init__(model)
+        self.fleet = fleet
+        self.index = index
+        self.cfg = fleet.cfg[index]
+        self.material = int(fleet.material[index])
+        self.region = int(fleet.region[index])
+        self.nameplate = float(fleet.nameplate[index])
+        self.cost = float(fleet.cost[index])
+
+    @property
+    def state(self) -> str:
+        """operating, building, candidate or failed."""
+        return STATES[int(self.fleet.state[self.index])]
+
+    @property
+    def online(self) -> float:
+        """t/week of capacity producing now."""
+        return float(self.fleet.online[self.index])
+
+    @property
+    def stock(self) -> float:
+        """t held."""
+        return float(self.fleet.stock[self.index])
+
+    @property
+    def output(self) -> float:
+        """t produced this week."""
+        return float(self.fleet.output[self.index])
 
     @property
     def pipeline(self) -> float:
         """t/week of nameplate under construction."""
-        return self.nameplate if self.state == BUILDING else 0.0
-
-    def produce(self, expected_price: float, contracted: float, floor: float) -> None:
-        """Produce at the capacity online if selling pays (market or floor), else only what contracts need."""
-        worth = max(expected_price, floor) >= 0.8 * self.cost
-        self.output = self.online if worth else min(self.online, contracted)
-        self.stock += self.output
+        return self.nameplate if self.fleet.state[self.index] == S_BUILDING else 0.0
 
     @property
     def shade(self) -> float:
         """Factor (<= 1) by which the supplier shades its asks when more than two weeks of output pile up."""
-        cover = self.stock / max(self.online, 1e-9) if self.online > 0 else 1.0
-        return float(np.power(np.array([min(1.0, 2.0 / max(cover, 1e-9))]), 0.25)[0])
+        return float(self.fleet.shade[self.index])
 
     def ask(self, expected_price: float, delivery_factor: float = 1.0) -> float:
         """Reservation price on the spot market: the destination's expected price shaded by stock, never below
@@ -99,7 +158,7 @@ class AltSupplier(Agent):
         The discount rate carries a risk premium that signed offtakes relieve; grants cut the capex and faster
         permitting shortens the lead time.
         """
-        if self.state != CANDIDATE:
+        if self.fleet.state[self.index] != S_CANDIDATE:
             return False
         inv = self.model.scenario.investment
         lead_years = self.cfg.lead_time_years * policy.lead_time_factor[self.region]
@@ -111,9 +170,9 @@ class AltSupplier(Agent):
         capex = self.cfg.capex_musd * 1e6 * (1.0 - policy.capex_grant[self.region])
         if value <= capex:
             return False
-        self.state = BUILDING
+        self.fleet.state[self.index] = S_BUILDING
         noise = math.exp(inv.lead_time_sigma * float(self.model.rng.standard_normal()))
-        self.completion_week = week + max(1, round(lead_years * 52 * noise))
+        self.fleet.completion_week[self.index] = week + max(1, round(lead_years * 52 * noise))
         return True
 
 
