@@ -78,47 +78,48 @@ class Recorder:
         """
         T = self.weeks if weeks is None else weeks
         week = np.arange(T, dtype=np.int64)
-        dates = np.array([start + dt.timedelta(weeks=int(i)) for i in week], dtype="datetime64[D]")
-        parts = []
-        for var, dims in DIMS.items():
+        dates = np.empty(T, dtype=object)
+        dates[:] = [start + dt.timedelta(weeks=int(i)) for i in week]
+        none = np.full(1, -1)
+        # One block of series per variable: codes of (variable, material, origin, region), -1 for none, and
+        # the (series, week) values, series in the order material, origin, region.
+        codes, blocks = [], []
+        for vi, (var, dims) in enumerate(DIMS.items()):
             a = self.data[var][:T]
             if dims == "m":
-                idx = [(m, None, None) for m in range(NM)]
-                vals = [a[:, m] for m in range(NM)]
+                m, o, r = np.arange(NM), none, none
+                vals = a.T
             elif dims == "r":
-                idx = [(None, None, r) for r in IMP]
-                vals = [a[:, r] for r in IMP]
+                m, o, r = none, none, IMP
+                vals = a[:, IMP].T
             elif dims == "mr":
-                idx = [(m, None, r) for m in range(NM) for r in IMP]
-                vals = [a[:, m, r] for m in range(NM) for r in IMP]
-            else:  # mor
-                idx, vals = [], []
-                for m in range(NM):
-                    for o in range(NR):
-                        for r in range(NR):
-                            if np.any(a[:, m, o, r] > 0):
-                                idx.append((m, o, r))
-                                vals.append(a[:, m, o, r])
-            for (m, o, r), v in zip(idx, vals, strict=True):
-                parts.append((var, m, o, r, v))
-        n = len(parts)
-        value = np.concatenate([p[4] for p in parts]) if n else np.zeros(0)
-        rep = np.repeat
-        frame = pd.DataFrame({
-            "week": np.tile(week, n),
-            "date": np.tile(dates, n),
-            "variable": rep(np.array([p[0] for p in parts], dtype=object), T),
-            "material": rep(np.array([MATERIALS[p[1]] if p[1] is not None else None for p in parts],
-                                     dtype=object), T),
-            "origin": rep(np.array([REGIONS[p[2]] if p[2] is not None else None for p in parts],
-                                   dtype=object), T),
-            "region": rep(np.array([REGIONS[p[3]] if p[3] is not None else None for p in parts],
-                                   dtype=object), T),
-            "value": value.astype(np.float64),
-        })
+                m, o, r = np.repeat(np.arange(NM), len(IMP)), none, np.tile(IMP, NM)
+                vals = a[:, m, r].T
+            else:  # mor: flows that are zero throughout are dropped
+                m, o, r = np.nonzero((a > 0).any(axis=0))
+                vals = a[:, m, o, r].T
+            n = len(vals)
+            codes.append(np.stack([np.full(n, vi), *np.broadcast_arrays(m, o, r, np.zeros(n, np.int64))[:3]]))
+            blocks.append(vals.reshape(-1))
+        code = np.concatenate(codes, axis=1)
+        n = code.shape[1]
+        value = np.concatenate(blocks).astype(np.float64) if n else np.zeros(0)
         # No observation yet (e.g. a licence wait before the first decision): no row, rather than a NaN value.
-        frame = frame[np.isfinite(value)].reset_index(drop=True)
-        for col in ("variable", "material", "origin", "region"):
-            frame[col] = frame[col].astype("string")
-        frame["date"] = frame["date"].dt.date if hasattr(frame["date"], "dt") else frame["date"]
+        keep = np.isfinite(value)
+        code = np.repeat(code, T, axis=1)[:, keep]
+        names = (list(DIMS), MATERIALS, REGIONS, REGIONS)
+        frame = pd.DataFrame({
+            "week": np.tile(week, n)[keep],
+            "date": np.tile(dates, n)[keep],
+            **{col: _strings(names[i], code[i]) for i, col in enumerate(("variable", "material", "origin", "region"))},
+            "value": value[keep],
+        })
         return frame
+
+
+def _strings(names: tuple[str, ...] | list[str], code: np.ndarray) -> pd.arrays.ArrowStringArray:
+    """A pandas string column of `names[code]`, missing where code < 0 (built in Arrow, without Python objects)."""
+    import pyarrow as pa
+
+    taken = pa.array(list(names), pa.large_string()).take(pa.array(np.maximum(code, 0), mask=code < 0))
+    return pd.arrays.ArrowStringArray(taken)
