@@ -1,0 +1,1 @@
+"""reflow's performance benchmarks: ``python -m benchmarks`` (see benchmarks/run.py)."""
