@@ -6,10 +6,7 @@ description): `plot` draws the jobs in parallel worker processes, `report` (via 
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import re
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -20,6 +17,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from reflow.errors import ReflowError
+from reflow.plotting._parallel import fork_map
 from reflow.plotting.load import ResultSet, open_results
 from reflow.plotting.style import rc_params, save_figure
 
@@ -263,17 +261,6 @@ def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
     return draw_jobs(jobs, target, tuple(formats), dpi, workers)
 
 
-# Work handed to forked workers by index: a fork copies it, nothing but the index and the result is pickled.
-_PENDING: tuple[list[FigureJob], Callable[[FigureJob, Figure], Any]] | None = None
-
-
-def _work(i: int) -> Any:
-    assert _PENDING is not None
-    jobs, finish = _PENDING
-    with matplotlib.rc_context(rc_params()):
-        return finish(jobs[i], jobs[i].build())
-
-
 def run_jobs(jobs: Sequence[FigureJob], finish: Callable[[FigureJob, Figure], Any],
              workers: int | None = None) -> list[Any]:
     """Draw each job and pass its figure to `finish`, in parallel forked processes where available.
@@ -286,22 +273,13 @@ def run_jobs(jobs: Sequence[FigureJob], finish: Callable[[FigureJob, Figure], An
     Returns:
         `finish`'s results, in job order.
     """
-    global _PENDING
-    n = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    n = max(1, min(n, len(jobs)))
-    _PENDING = (list(jobs), finish)
-    try:
-        if n == 1 or "fork" not in multiprocessing.get_all_start_methods():
-            return [_work(i) for i in range(len(jobs))]
-        from concurrent.futures import ProcessPoolExecutor
+    jobs = list(jobs)
 
-        ctx = multiprocessing.get_context("fork")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads; workers only draw
-            with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-                return list(pool.map(_work, range(len(jobs))))
-    finally:
-        _PENDING = None
+    def one(i: int) -> Any:
+        with matplotlib.rc_context(rc_params()):
+            return finish(jobs[i], jobs[i].build())
+
+    return fork_map(one, len(jobs), workers)
 
 
 def draw_jobs(jobs: Sequence[FigureJob], target: Path, formats: tuple[str, ...], dpi: int,

@@ -27,6 +27,7 @@ from reflow.plotting._frames import (
     rolling_mean,
     total,
 )
+from reflow.plotting._parallel import fork_map
 from reflow.plotting.flows import parse_period
 from reflow.plotting.style import MATERIALS, sort_codes
 
@@ -185,7 +186,8 @@ class Ensemble:
 
 
 def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = None,
-              name: str | None = None, figures: Collection[str] | None = None) -> Ensemble:
+              name: str | None = None, figures: Collection[str] | None = None,
+              workers: int | None = None) -> Ensemble:
     """Read runs one by one and reduce them to an `Ensemble` (quantiles across runs, week by week).
 
     Args:
@@ -193,6 +195,7 @@ def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = 
         period: the period of the flow matrices (`"START:END"`); default the whole run.
         name: the scenario name (default: the first run's).
         figures: only prepare these figures (see `reduce_run`).
+        workers: processes reading and reducing runs at once (default: the CPU count up to 4).
     """
     if not runs:
         raise ValueError("no runs to summarise")
@@ -202,11 +205,16 @@ def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = 
     collected: dict[Trace, list[pd.Series]] = defaultdict(list)
     flow_sum: dict[str, pd.DataFrame] = {}
     all_dates = pd.DatetimeIndex([])
-    for i, run in enumerate(runs):
-        s = Series(run.timeseries(NEEDED_VARIABLES))
-        run.drop_cache()
-        all_dates = all_dates.union(s.dates)
-        traces, flows = reduce_run(s, start, end, figures)
+
+    def reduce_one(i: int) -> tuple[pd.DatetimeIndex, dict[Trace, pd.Series], dict[str, pd.DataFrame]]:
+        s = Series(runs[i].timeseries(NEEDED_VARIABLES))
+        runs[i].drop_cache()
+        return (s.dates, *reduce_run(s, start, end, figures))
+
+    # each run's traces are a few hundred kB: cheap to send back from a worker, and nothing bigger is kept
+    reduced = fork_map(reduce_one, len(runs), workers if len(runs) > 3 else 1)
+    for i, (dates, traces, flows) in enumerate(reduced):
+        all_dates = all_dates.union(dates)
         for key, y in traces.items():
             collected[key].append(y.rename(i))
         for m, mat in flows.items():

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from reflow.errors import ResultReadError
+from reflow.plotting._parallel import in_worker
 
 __all__ = [
     "BASE_RUN_COLUMNS",
@@ -61,8 +62,8 @@ def read_timeseries(path: Path, variables: Iterable[str] | None = None) -> pd.Da
     filters = None
     if variables is not None:
         filters = [("variable", "in", sorted(set(variables)))]
-    try:
-        df = pd.read_parquet(path, filters=filters)
+    try:  # single-threaded inside a forked worker: a thread pool inherited through fork is not to be trusted
+        df = pd.read_parquet(path, filters=filters, use_threads=not in_worker())
     except Exception as exc:  # pyarrow raises several unrelated types for truncated or foreign files
         raise ResultReadError(f"{path} could not be read as Parquet ({type(exc).__name__}: {exc}); "
                               "the file is corrupt (re-run the scenario)") from exc
