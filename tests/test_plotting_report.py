@@ -421,3 +421,18 @@ def test_every_figure_of_a_small_run_is_embedded_and_not_blank(tmp_path: Path) -
     if run.scenario == "controls_2025":
         assert "Apr 2025: Dy/Tb/magnet licensing" in text
         assert f"{run.summary['materials']['dy_oxide']['peak_price_multiple']:.2f}x" in text
+
+
+def test_fork_map_keeps_order_and_passes_errors_on() -> None:
+    from reflow.plotting._parallel import fork_map
+
+    data = [3, 1, 2, 5]
+    assert fork_map(lambda i: data[i] * 10, len(data), workers=2) == [30, 10, 20, 50]
+
+    def bad(i: int) -> int:
+        if i == 2:
+            raise ReflowError("figure 2 failed")
+        return i
+
+    with pytest.raises(ReflowError, match="figure 2 failed"):
+        fork_map(bad, 4, workers=2)
