@@ -56,37 +56,51 @@ def _num(x: float | None, nd: int = 4) -> float | None:
     return round(float(x), nd)
 
 
+def _codes(col: pd.Series, names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Index of each value of a string column in `names` (-1 where missing or not among them), via Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    idx = pc.index_in(pa.array(col, from_pandas=True), value_set=pa.array(list(names), pa.string()))
+    return np.asarray(pc.fill_null(idx, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
     """The headline metrics of docs/outputs.md from a run's tidy time series."""
-    weeks = int(ts["week"].max()) + 1
-    dates = ts.drop_duplicates("week").set_index("week")["date"].sort_index()
+    week = ts["week"].to_numpy()
+    weeks = int(week.max()) + 1
+    _, first = np.unique(week, return_index=True)
+    dates = ts["date"].iloc[first].tolist()  # the date of each week present, in week order
     regions = list(IMPORT_REGIONS)
-    by_var = {v: g for v, g in ts.groupby("variable", sort=False, observed=True)}
+    variable = ts["variable"]
+    var_names = list(dict.fromkeys(variable.dropna().unique().tolist()))
+    vi = _codes(variable, var_names)
+    mi, ri = _codes(ts["material"], MATERIALS), _codes(ts["region"], regions)
+    value = ts["value"].to_numpy(dtype=float)
+
+    def rows(var: str) -> np.ndarray:
+        return np.flatnonzero(vi == var_names.index(var)) if var in var_names else np.zeros(0, np.int64)
 
     def cube(var: str) -> np.ndarray:
         """(weeks, materials, regions) array of a (material, region) variable."""
         out = np.zeros((weeks, len(MATERIALS), len(regions)))
-        g = by_var.get(var)
-        if g is None:
-            return out
-        mi = g["material"].map({m: i for i, m in enumerate(MATERIALS)}).to_numpy()
-        ri = g["region"].map({r: i for i, r in enumerate(regions)}).to_numpy()
-        ok = ~(pd.isna(mi) | pd.isna(ri))
-        out[g["week"].to_numpy()[ok], mi[ok].astype(int), ri[ok].astype(int)] = g["value"].to_numpy()[ok]
+        r = rows(var)
+        r = r[(mi[r] >= 0) & (ri[r] >= 0)]
+        out[week[r], mi[r], ri[r]] = value[r]
         return out
 
     def by_region(var: str) -> np.ndarray:
         out = np.zeros((weeks, len(regions)))
-        g = by_var.get(var)
-        if g is not None:
-            ri = g["region"].map({r: i for i, r in enumerate(regions)}).to_numpy()
-            ok = ~pd.isna(ri)
-            out[g["week"].to_numpy()[ok], ri[ok].astype(int)] = g["value"].to_numpy()[ok]
+        r = rows(var)
+        r = r[ri[r] >= 0]
+        out[week[r], ri[r]] = value[r]
         return out
 
     vwap, demand, short = cube("price_ex_vwap"), cube("demand"), cube("shortage")
     materials: dict[str, Any] = {}
-    flow = by_var.get("flow")
+    flow = rows("flow")
+    late_flow = flow[(ri[flow] >= 0) & (week[flow] >= weeks - BASE_WEEKS)]  # into importing regions, last weeks
+    from_cn = _codes(ts["origin"].iloc[late_flow], ["CN"]) == 0
     for i, m in enumerate(MATERIALS):
         d = demand[:, i, :]
         dsum = d.sum(axis=1)
@@ -102,15 +116,15 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
         s_tot, d_tot = short[:, i, :].sum(axis=1), dsum
         in_short = s_tot > SHORTAGE_WEEK_THRESHOLD * np.maximum(d_tot, 1e-12)
         nc = None
-        if flow is not None:
-            f = flow[(flow["material"] == m) & (flow["region"] != "CN") & (flow["week"] >= weeks - BASE_WEEKS)]
-            tot = float(f["value"].sum())
+        if len(flow):
+            sel = mi[late_flow] == i
+            tot = float(value[late_flow[sel]].sum())
             if tot > 0:
-                nc = float(f.loc[f["origin"] != "CN", "value"].sum()) / tot
+                nc = float(value[late_flow[sel & ~from_cn]].sum()) / tot
         ttr = time_to_recover(w_price / base, k) if np.isfinite(mult_all) else None
         materials[m] = {
             "peak_price_multiple": _num(mult_all, 3),
-            "peak_price_date": str(dates.iloc[k]) if np.isfinite(mult_all) else None,
+            "peak_price_date": str(dates[k]) if np.isfinite(mult_all) else None,
             "peak_price_region": top,
             "peak_price_multiple_by_region": by_reg,
             "weeks_in_shortage": int(in_short[dsum > 0].sum()),
@@ -133,14 +147,14 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
     return {
         "scenario": scenario.scenario.name,
         "seed": int(seed),
-        "start": str(dates.iloc[0]),
-        "end": str(dates.iloc[-1]),
+        "start": str(dates[0]),
+        "end": str(dates[-1]),
         "weeks": weeks,
         "materials": materials,
         "overall": {
             "production_lost_share": _num(overall_lost, 5),
             "production_lost_share_by_region": lost_by_region,
-            "first_production_loss_date": str(dates.iloc[int(any_lost[0])]) if len(any_lost) else None,
+            "first_production_loss_date": str(dates[int(any_lost[0])]) if len(any_lost) else None,
             "approval_share": _num(float(ok.sum()) / n_dec, 4) if n_dec > 0 else None,
             "mean_licence_wait_days": _num(float((np.nan_to_num(wait) * decided).sum()) / n_dec, 2)
             if n_dec > 0 else None,
