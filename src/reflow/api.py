@@ -155,7 +155,7 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
         if figures:
             from reflow.plotting import quick_figures
 
-            quick_figures(sim.timeseries, cfg_json, tmp / "figures")
+            quick_figures(sim.timeseries, cfg_json, tmp / "figures", seed=seed)
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         commit, dirty = _git_state()
         import mesa
