@@ -11,7 +11,7 @@ from reflow.market import clear_call_auction, clear_call_auctions
 
 # Quantities include zero and dust (orders that are not live); prices come from a coarse grid (ties at the
 # margin) or anywhere.
-QTY = st.one_of(st.sampled_from([0.0, 1e-13, 0.5, 1.0, 2.5, 10.0]), st.floats(0.0, 50.0))
+QTY = st.one_of(st.sampled_from([0.0, 1e-13, 2e-12, 3e-12, 0.5, 1.0, 2.5, 10.0]), st.floats(0.0, 50.0))
 GRID_PRICE = st.sampled_from([10.0, 20.0, 30.0, 40.0, 50.0])
 ANY_PRICE = st.floats(0.01, 500.0)
 
@@ -75,6 +75,17 @@ def test_markets_without_orders_do_not_trade() -> None:
     np.testing.assert_array_equal(c.marginal_ask, [np.nan, np.nan, 30.0, 200.0])
     np.testing.assert_array_equal(c.bid_fill, 0.0)
     np.testing.assert_array_equal(c.ask_fill, 0.0)
+
+
+def test_dust_volume_spread_thin_still_gets_a_price() -> None:
+    """3e-12 t traded against ten tied bids of 2e-12 t: no bid gets more than dust (1e-12), yet the market has a
+    price (every filled order counts as accepted), the same one alone and in a batch."""
+    bq, bp = np.full(10, 2e-12), np.full(10, 20.0)
+    aq, ap = np.array([3e-12]), np.array([10.0])
+    one = clear_call_auction(bq, bp, aq, ap, k=0.5)
+    batch = clear_call_auctions(1, np.zeros(10, np.int64), bq, bp, np.zeros(1, np.int64), aq, ap, k=0.5)
+    assert one.price == batch.price[0] == 15.0
+    assert one.volume == batch.volume[0] == 3e-12
 
 
 def test_empty_batch() -> None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BatchClearing", "Clearing", "allocate_offers", "clear_call_auction", "clear_call_auctions",
-           "running_sum", "vwap"]
+__all__ = ["BatchClearing", "Clearing", "SortedOrders", "allocate_offers", "clear_call_auction",
+           "clear_call_auctions", "running_sum", "vwap"]
 
 _EPS = 1e-12
 
@@ -113,7 +113,11 @@ def clear_call_auction(
     bid_fill = _fill_in_order(bid_q, b_ord, b_p, volume)
     a_full = ask_fill >= ask_q - 1e-9
     b_full = bid_fill >= bid_q - 1e-9
+    # Accepted orders: those filled beyond dust; when a dust-sized volume is spread so thin that no order on a
+    # side gets more than dust, every order with a fill counts.
     acc_a, acc_b = ask_fill > _EPS, bid_fill > _EPS
+    acc_a = acc_a if acc_a.any() else ask_fill > 0
+    acc_b = acc_b if acc_b.any() else bid_fill > 0
     last_ask = float(ask_p[acc_a].max())
     last_bid = float(bid_p[acc_b].min())
     rej_b = live_b & ~b_full
@@ -148,16 +152,23 @@ class BatchClearing:
     marginal_ask: np.ndarray
 
 
-class _Side:
-    """One side of a batch of order books: the live orders sorted by (market, price), best price first."""
+class SortedOrders:
+    """One side of a batch of order books: the live orders sorted by (market, price), best price first.
+
+    Build it with `SortedOrders.bids` / `SortedOrders.asks`, or let `clear_call_auctions` build it; a side that
+    does not change from call to call (China's domestic demand curves) can be built once and passed in.
+    """
 
     def __init__(self, market: np.ndarray, q: np.ndarray, key: np.ndarray, n_markets: int) -> None:
+        market = np.asarray(market, dtype=np.int64)
+        q = np.asarray(q, dtype=float)
         live = np.flatnonzero(q > _EPS)
         order = np.lexsort((key[live], market[live]))  # stable: ties keep input order, as in a per-market sort
+        self.n_markets = n_markets
         self.idx = live[order]  # input position of each sorted order
         self.seg = market[self.idx]
         self.q = q[self.idx]
-        self.key = key[self.idx]
+        self.key = key[self.idx]  # ascending within a market: the ask price, or minus the bid price
         self.count = np.bincount(self.seg, minlength=n_markets)
         self.start = np.cumsum(self.count) - self.count
         self.pos = np.arange(len(self.idx)) - self.start[self.seg]
@@ -167,30 +178,39 @@ class _Side:
         table[self.seg, self.pos] = self.q
         self.cum = np.cumsum(table, axis=1)[self.seg, self.pos]
 
+    @classmethod
+    def bids(cls, market: np.ndarray, q: np.ndarray, p: np.ndarray, n_markets: int) -> SortedOrders:
+        """Bids sorted by market, then price from the highest."""
+        return cls(market, q, -np.asarray(p, dtype=float), n_markets)
+
+    @classmethod
+    def asks(cls, market: np.ndarray, q: np.ndarray, p: np.ndarray, n_markets: int) -> SortedOrders:
+        """Asks sorted by market, then price from the lowest."""
+        return cls(market, q, np.asarray(p, dtype=float), n_markets)
+
     def fill(self, total: np.ndarray, traded: np.ndarray, n: int) -> np.ndarray:
         """Fill in order up to each market's `total`, pro rata among tied prices at the margin (as
-        `_fill_in_order`); returns the fills in input order (length n)."""
+        `_fill_in_order`); returns the fills in input order (length n), zero in markets that did not trade."""
         out = np.zeros(n)
-        sel = np.flatnonzero(traded[self.seg])
-        if len(sel) == 0:
+        N = len(self.idx)
+        if N == 0:
             return out
-        seg, pos, q, key, cum = self.seg[sel], self.pos[sel], self.q[sel], self.key[sel], self.cum[sel]
-        n_mk = len(total)
-        target = total * (1 - 1e-12)
+        seg, q, key = self.seg, self.q, self.key
+        in_trade = traded[seg]
         # The marginal order: the first whose running total reaches the market's total.
-        m = np.bincount(seg, weights=cum < target[seg], minlength=n_mk).astype(np.int64)
-        m = np.minimum(m, self.count - 1)
-        first = np.searchsorted(seg, np.arange(n_mk))  # where each market's orders start within `sel`
-        key_m = key[np.clip(first + m, 0, len(sel) - 1)]
-        tied = key == key_m[seg]
-        # Orders at better prices than the tied block: strictly before the marginal order and not tied.
-        n_better = np.bincount(seg, weights=~tied & (pos < m[seg]), minlength=n_mk).astype(np.int64)
-        before = np.where(n_better > 0, cum[np.maximum(first + n_better - 1, 0)], 0.0)
+        m = np.bincount(seg, weights=self.cum < (total * (1 - 1e-12))[seg], minlength=self.n_markets)
+        m = np.minimum(m.astype(np.int64), self.count - 1)
+        key_m = key[np.clip(self.start + m, 0, N - 1)][seg]
+        tied = (key == key_m) & in_trade
+        # Orders at better prices than the tied block (keys are sorted within a market).
+        n_better = np.bincount(seg, weights=key < key_m, minlength=self.n_markets).astype(np.int64)
+        before = np.where(n_better > 0, self.cum[np.maximum(self.start + n_better - 1, 0)], 0.0)
         rest = np.maximum(total - before, 0.0)
-        tied_sum = np.bincount(seg[tied], weights=q[tied], minlength=n_mk)
-        f = np.where(pos < n_better[seg], q, 0.0)
-        f[tied] = np.minimum(q[tied], rest[seg[tied]] * q[tied] / tied_sum[seg[tied]])
-        out[self.idx[sel]] = f
+        tq, ts = q[tied], seg[tied]
+        tied_sum = np.bincount(ts, weights=tq, minlength=self.n_markets)
+        f = np.where((self.pos < n_better[seg]) & in_trade, q, 0.0)
+        f[tied] = np.minimum(tq, rest[ts] * tq / tied_sum[ts])
+        out[self.idx] = f
         return out
 
 
@@ -203,6 +223,8 @@ def clear_call_auctions(
     ask_q: np.ndarray,
     ask_p: np.ndarray,
     k: float = 0.5,
+    *,
+    bids: SortedOrders | None = None,
 ) -> BatchClearing:
     """Clear many independent uniform-price call auctions in one call.
 
@@ -216,6 +238,7 @@ def clear_call_auctions(
         bid_market, ask_market: market id of each bid and ask.
         bid_q, bid_p, ask_q, ask_p: quantities (t) and limit prices (USD/kg), as for `clear_call_auction`.
         k: where in the open price interval the price is set (0 = lower end, 1 = upper end).
+        bids: the bids already sorted (`SortedOrders.bids` of the same bid arrays), to save sorting them again.
 
     Returns:
         Price, volume and marginal ask per market, and fills per bid and ask.
@@ -227,8 +250,9 @@ def clear_call_auctions(
     bid_market = np.asarray(bid_market, dtype=np.int64)
     ask_market = np.asarray(ask_market, dtype=np.int64)
     S = n_markets
-    asks = _Side(ask_market, ask_q, ask_p, S)
-    bids = _Side(bid_market, bid_q, -bid_p, S)
+    asks = SortedOrders.asks(ask_market, ask_q, ask_p, S)
+    if bids is None:
+        bids = SortedOrders.bids(bid_market, bid_q, bid_p, S)
     cheapest = np.full(S, np.nan)
     has_a = asks.count > 0
     cheapest[has_a] = asks.key[asks.start[has_a]]
@@ -237,7 +261,7 @@ def clear_call_auctions(
     # them with one search over (market, -price) pairs, ordered lexicographically as complex numbers.
     n_willing = (np.searchsorted(_pairs(bids.seg, bids.key), _pairs(asks.seg, -asks.key), side="right")
                  - bids.start[asks.seg])
-    prev = np.where(asks.pos > 0, asks.cum[np.maximum(np.arange(len(asks.cum)) - 1, 0)], 0.0)
+    prev = np.where(asks.pos > 0, np.concatenate(([0.0], asks.cum[:-1])), 0.0)
     b_cum_at = bids.cum[np.maximum(bids.start[asks.seg] + n_willing - 1, 0)] if len(bids.cum) else 0.0
     reach = np.where(n_willing > 0, np.minimum(asks.cum, b_cum_at), 0.0)
     reach = np.where(reach > prev, reach, 0.0)  # the step must actually be reached
@@ -253,8 +277,8 @@ def clear_call_auctions(
     if traded.any():
         a_full = ask_fill >= ask_q - 1e-9
         b_full = bid_fill >= bid_q - 1e-9
-        last_ask = _seg_extreme(np.maximum, -np.inf, S, ask_market, ask_p, ask_fill > _EPS)
-        last_bid = _seg_extreme(np.minimum, np.inf, S, bid_market, bid_p, bid_fill > _EPS)
+        last_ask = _accepted_extreme(np.maximum, -np.inf, traded, ask_market, ask_p, ask_fill)
+        last_bid = _accepted_extreme(np.minimum, np.inf, traded, bid_market, bid_p, bid_fill)
         first_rej_bid = _seg_extreme(np.maximum, -np.inf, S, bid_market, bid_p, (bid_q > _EPS) & ~b_full)
         first_rej_ask = _seg_extreme(np.minimum, np.inf, S, ask_market, ask_p, (ask_q > _EPS) & ~a_full)
         lower = np.maximum(last_ask, first_rej_bid)[traded]
@@ -271,6 +295,19 @@ def _pairs(seg: np.ndarray, x: np.ndarray) -> np.ndarray:
     c.real = seg
     c.imag = x
     return c
+
+
+def _accepted_extreme(op: np.ufunc, init: float, traded: np.ndarray, seg: np.ndarray, p: np.ndarray,
+                      fill: np.ndarray) -> np.ndarray:
+    """Per market, the extreme price of the accepted orders: filled beyond dust, or, in a traded market where no
+    order is, filled at all (as `clear_call_auction`)."""
+    n = len(traded)
+    acc = fill > _EPS
+    out = _seg_extreme(op, init, n, seg, p, acc)
+    thin = traded & (np.bincount(seg[acc], minlength=n) == 0)
+    if thin.any():
+        out = np.where(thin, _seg_extreme(op, init, n, seg, p, fill > 0), out)
+    return out
 
 
 def _seg_extreme(op: np.ufunc, init: float, n: int, seg: np.ndarray, x: np.ndarray, mask: np.ndarray) -> np.ndarray:
