@@ -36,7 +36,7 @@ from reflow.agents.suppliers import BUILDING, OPERATING, S_CANDIDATE
 from reflow.config import Scenario
 from reflow.contracts import OfftakeBook
 from reflow.domain import CN, IMPORT_REGIONS, MAGNET, MAT, MATERIALS, OXIDES, REG, REGIONS
-from reflow.market import BatchClearing, allocate_offers, clear_call_auctions
+from reflow.market import BatchClearing, SortedOrders, allocate_offers, clear_call_auctions
 from reflow.policy import PolicyState, PolicyTimeline
 from reflow.recorder import Recorder
 
@@ -128,6 +128,7 @@ class ReflowModel(mesa.Model):
         self._dom_bid_q = (self.domestic.demand_week[:, None] * self._dom_shape[None, :]).ravel()
         self._dom_bid_p = (self.p_ref[:, None] * DOMESTIC_GRID[None, :]).ravel()
         self._dom_bid_mkt = np.repeat(np.arange(NM), len(DOMESTIC_GRID))
+        self._dom_bids = SortedOrders.bids(self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p, NM)
 
         self.authority = LicensingAuthority(self)
         self.stockpiles: dict[str, StrategicStockpile] = {}
@@ -410,24 +411,28 @@ class ReflowModel(mesa.Model):
         beta = self.scenario.investment.supply_allocation_beta
         o: dict[str, np.ndarray] = {}
         # Alternative suppliers split their stock across regions by a logit on the net price they expect there,
-        # weighted by each market's size (China's is its domestic demand).
+        # weighted by each market's size (China's is its domestic demand); magnet makers split the magnets
+        # they hold across importing regions the same way. (One call: the split is row by row.)
         sm = fl.material
         weights = bid_vol[sm]
         weights[:, CN] = self.domestic.demand_week[sm]
         net = self.p_ex_exp[sm] / (1.0 + pol.tariff[sm, :, fl.region])
         net[:, CN] = self.p_cn_exp[sm]
-        o["sup_alloc"] = allocate_offers(np.maximum(0.0, fl.stock), net, beta, np.ones_like(net, bool), weights)
-        o["sup_shade"] = fl.shade
-        # Asks at the destination's parity, shaded by stock, never below delivered cost.
-        self._cn_alt = (o["sup_alloc"][:, CN].copy(),
-                        np.maximum(fl.cost * (1 + self.freight[sm]), parity[sm, CN] * o["sup_shade"]))
-        # Magnet makers sell the magnets they hold.
+        vol, open_ = np.maximum(0.0, fl.stock), np.ones_like(net, bool)
         mk = self._mk
         if len(mk):
             mk_org = pop.region[mk]
             netm = self.p_ex_exp[MAGNET][None, :] / (1.0 + pol.tariff[MAGNET][:, mk_org].T)
-            o["mk_alloc"] = allocate_offers(np.maximum(pop.goods[mk], 0.0), netm, beta, self._mk_open,
-                                            bid_vol[MAGNET])
+            vol = np.concatenate([vol, np.maximum(pop.goods[mk], 0.0)])
+            net, open_ = np.concatenate([net, netm]), np.concatenate([open_, self._mk_open])
+            weights = np.concatenate([weights, np.broadcast_to(bid_vol[MAGNET], netm.shape)])
+        alloc = allocate_offers(vol, net, beta, open_, weights)
+        o["sup_alloc"], o["mk_alloc"] = alloc[: len(fl)], alloc[len(fl):]
+        o["sup_shade"] = fl.shade
+        # Asks at the destination's parity, shaded by stock, never below delivered cost.
+        self._cn_alt = (o["sup_alloc"][:, CN].copy(),
+                        np.maximum(fl.cost * (1 + self.freight[sm]), parity[sm, CN] * o["sup_shade"]))
+        if len(mk):
             o["mk_cost"] = self._magnet_unit_cost(mk_org)
             o["mk_shade"] = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(pop.goods[mk], 1e-9)) ** 0.25
         # Chinese exporters offer into regions without controls, within stock and the export quota.
@@ -606,7 +611,7 @@ class ReflowModel(mesa.Model):
             NM, self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p,
             np.concatenate([prod.material, fl.material]),
             np.concatenate([np.maximum(0.0, prod.stock), np.minimum(alt_vol, np.maximum(0.0, fl.stock))]),
-            np.concatenate([prod.ask(self.p_cn_exp[prod.material]), alt_ask]), k=0.5)
+            np.concatenate([prod.ask(self.p_cn_exp[prod.material]), alt_ask]), k=0.5, bids=self._dom_bids)
         tr = cl.volume > 0
         self.p_cn[tr] = cl.price[tr]
         p_fill, s_fill = cl.ask_fill[:P], cl.ask_fill[P:]
