@@ -113,11 +113,14 @@ def test_sobol_second_order_and_skipped_metrics():
                          "holes": np.where(d["point_id"] == 5, np.nan, d["c"])})
     notes: list[str] = []
     first, second = sobol_indices(d, runs, ["a", "b", "c"], ["y", "flat", "holes"], second_order=True, notes=notes)
-    assert set(first["metric"]) == {"y"}
-    s2 = second.set_index(["parameter_1", "parameter_2"])["S2"]
+    assert set(first["metric"]) == {"y", "holes"}
+    s2 = second[second["metric"] == "y"].set_index(["parameter_1", "parameter_2"])["S2"]
     assert s2.loc[("a", "b")] > 0.1 > abs(s2.loc[("a", "c")])
     assert any("flat: skipped, constant" in n for n in notes)
-    assert any("holes: skipped, 1 design points" in n for n in notes)
+    # a failed point costs its base sample only: "holes" = c is still fully explained by c
+    assert any("holes: 1 of 256 base samples dropped" in n for n in notes)
+    holes = first[first["metric"] == "holes"].set_index("parameter")
+    assert holes.loc["c", "S1"] == pytest.approx(1.0, abs=0.1) and holes.loc["a", "ST"] == pytest.approx(0, abs=0.05)
 
 
 def test_morris_screens_out_the_inert_parameter(tmp_path):
@@ -150,5 +153,5 @@ def test_analyze_a_partial_sweep_says_so(tmp_path):
         sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:ishigami", executor=StopAfter())
     a = analyze(tmp_path / "out")
     assert any("12 of 40 runs are stored" in n for n in a.notes)
-    assert any("y: skipped, 28 design points" in n for n in a.notes)
+    assert any("y: skipped, only 2 of 8 base samples are complete" in n for n in a.notes)
     assert a.sobol is not None and a.sobol.empty

@@ -115,15 +115,26 @@ def _responses(design: pd.DataFrame, runs: pd.DataFrame, metric: str) -> np.ndar
     return y.reindex(design["point_id"].to_numpy()).to_numpy(dtype=float)
 
 
-def _usable(y: np.ndarray, metric: str, notes: list[str]) -> bool:
-    if np.isnan(y).any():
-        notes.append(f"{metric}: skipped, {int(np.isnan(y).sum())} design points have no successful run "
-                     "(sensitivity indices need every point; re-run failed points with --retry-failed)")
-        return False
-    if np.nanstd(y) == 0:
+def _complete_blocks(y: np.ndarray, block: int, metric: str, what: str, notes: list[str]) -> np.ndarray | None:
+    """Rows of the design blocks (Saltelli base samples, Morris trajectories) where every point has a value.
+
+    The estimators need whole blocks; a block with a failed point is dropped (with a note), which keeps the
+    estimate valid as long as failures do not depend on the inputs. None when fewer than half the blocks (or
+    than 2) are left, or the metric is constant.
+    """
+    n_blocks = len(y) // block
+    ok = ~np.isnan(y[: n_blocks * block]).reshape(n_blocks, block).any(axis=1)
+    if not ok.all():
+        notes.append(f"{metric}: {int((~ok).sum())} of {n_blocks} {what} dropped, they hold design points with "
+                     "no successful run (re-run them with `reflow sweep ... --retry-failed`)")
+    if ok.sum() < max(2, (n_blocks + 1) // 2):
+        notes.append(f"{metric}: skipped, only {int(ok.sum())} of {n_blocks} {what} are complete")
+        return None
+    rows = np.repeat(ok, block)
+    if np.nanstd(y[: n_blocks * block][rows]) == 0:
         notes.append(f"{metric}: skipped, constant over the design (no variance to apportion)")
-        return False
-    return True
+        return None
+    return np.flatnonzero(rows)
 
 
 def sobol_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence[str], metrics: Sequence[str],
@@ -151,13 +162,16 @@ def sobol_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence
     notes = notes if notes is not None else []
     problem = salib_problem(list(parameters))
     rows, rows2 = [], []
+    block = 2 * len(parameters) + 2 if second_order else len(parameters) + 2
     for m in metrics:
         y = _responses(design, runs, m)
-        if not _usable(y, m, notes):
+        keep = _complete_blocks(y, block, m, "base samples", notes)
+        if keep is None:
             continue
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = sobol.analyze(problem, y, calc_second_order=second_order, conf_level=confidence, seed=seed)
+            res = sobol.analyze(problem, y[keep], calc_second_order=second_order, conf_level=confidence,
+                                seed=seed)
         for i, p in enumerate(parameters):
             rows.append({"metric": m, "parameter": p, "S1": res["S1"][i], "S1_conf": res["S1_conf"][i],
                          "ST": res["ST"][i], "ST_conf": res["ST_conf"][i]})
@@ -196,11 +210,12 @@ def morris_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequenc
     rows = []
     for m in metrics:
         y = _responses(design, runs, m)
-        if not _usable(y, m, notes):
+        keep = _complete_blocks(y, len(parameters) + 1, m, "trajectories", notes)
+        if keep is None:
             continue
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = morris.analyze(problem, x, y, conf_level=confidence, num_levels=levels, seed=seed)
+            res = morris.analyze(problem, x[keep], y[keep], conf_level=confidence, num_levels=levels, seed=seed)
         for i, p in enumerate(parameters):
             rows.append({"metric": m, "parameter": p, "mu": res["mu"][i], "mu_star": res["mu_star"][i],
                          "sigma": res["sigma"][i], "mu_star_conf": res["mu_star_conf"][i]})
