@@ -33,16 +33,25 @@ from reflow.domain import MATERIALS, REGIONS, SECTORS
 
 __all__ = ["FALLBACK_MEANINGS", "SECTIONS", "render"]
 
-# Top-level tables, in the order a scenario file usually has them.
-SECTIONS: tuple[tuple[str, type[BaseModel], str], ...] = (
-    ("scenario", C.ScenarioSection, "Identity and calendar of a run (required)."),
-    ("materials", C.Materials, "Reference prices and trade frictions, one table per material."),
-    ("china", C.ChinaConfig, "Chinese producers and China's domestic demand."),
-    ("manufacturers", C.ManufacturerConfig, "Manufacturers outside China: needs, stocks, purchasing, "
-                                            "diversification, thrifting."),
-    ("investment", C.InvestmentConfig, "Investment decisions of candidate non-Chinese projects."),
-    ("licensing", C.LicensingConfig, "The licensing authority's defaults (a licensing event can override some)."),
-)
+# Introductions of the top-level tables; a table the schema gains later is documented with its class docstring.
+SECTIONS: dict[str, str] = {
+    "scenario": "Identity and calendar of a run (required).",
+    "materials": "Reference prices and trade frictions, one table per material.",
+    "china": "Chinese producers and China's domestic demand.",
+    "manufacturers": "Manufacturers outside China: needs, stocks, purchasing, diversification, thrifting.",
+    "investment": "Investment decisions of candidate non-Chinese projects.",
+    "licensing": "The licensing authority's defaults (a licensing event can override some).",
+}
+
+
+def _tables() -> list[tuple[str, type[BaseModel], str]]:
+    """The scenario's top-level tables in schema order: (name, model class, introduction)."""
+    out = []
+    for name, field in C.Scenario.model_fields.items():
+        cls = field.annotation
+        if isinstance(cls, type) and issubclass(cls, BaseModel):
+            out.append((name, cls, SECTIONS.get(name) or inspect.cleandoc(cls.__doc__ or "")))
+    return out
 
 EVENT_KINDS: tuple[type[BaseModel], ...] = typing.get_args(typing.get_args(C.PolicyEvent)[0])
 
@@ -545,7 +554,7 @@ def render() -> str:
     notes = _Notes()
     out = [PREAMBLE.format(tag_rows="\n".join(f"| **{t}** | {m} |" for t, m in TAG_ROWS))]
     out += _file_keys()
-    for name, cls, intro in SECTIONS:
+    for name, cls, intro in _tables():
         t = _Table()
         if cls is C.Materials:
             # One table per material; the comment on `materials.<m>` sources that material's reference price.
