@@ -49,13 +49,11 @@ class LicensingAuthority(Agent):
         """Decide the files whose review is complete this week."""
         q = self.queue
         cfg = self.model.scenario.licensing
-        mats = q.view("material").astype(np.int64)
-        prob = np.zeros(len(q))
-        for m in np.unique(mats):
-            sel = mats == m
-            prob[sel] = approval_probability(
-                policy.approval[m], policy.listed_approval[m], q.view("region")[sel].astype(np.int64),
-                q.view("sector")[sel].astype(np.int64), q.view("listed")[sel])
+        # One lookup for every file: the (material, region) pair indexes the rows of the flattened tables.
+        nm, nr, ns = policy.approval.shape
+        cell = q.view("material").astype(np.int64) * nr + q.view("region")
+        prob = approval_probability(policy.approval.reshape(nm * nr, ns), policy.listed_approval.reshape(-1), cell,
+                                    q.view("sector").astype(np.int64), q.view("listed"))
         ret = policy.return_probability
         ret_p = float(np.nanmax(ret)) if np.isfinite(ret).any() else cfg.return_probability
         capacity = policy.reviewer_capacity or cfg.reviewer_capacity_per_week
