@@ -64,6 +64,7 @@ def bench(workers: int, runs: int = 16, weeks: int = 104, runner: str | None = N
                 stamps.append((time.perf_counter(), len(batch)))
                 yield batch
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     with tempfile.TemporaryDirectory(prefix="reflow-bench-") as tmp:
         cfg = _sweep_file(Path(tmp), runs, weeks)
         t0 = time.perf_counter()
@@ -75,6 +76,7 @@ def bench(workers: int, runs: int = 16, weeks: int = 104, runner: str | None = N
         bad = table.loc[table["status"] != "ok", ["run_id", "status", "error"]].head(3).to_dict("records")
         print(f"warning: not every run succeeded: {bad}", file=sys.stderr)
     mean_run = float(table["wall_time_s"].mean())
+    mean_cpu = float(table["cpu_time_s"].mean())
     # steady state: results after the first round of runs (each worker's first run also pays its start-up)
     first = next((i for i, (_, n) in enumerate(stamps) if sum(k for _, k in stamps[: i + 1]) >= workers),
                  len(stamps) - 1)
@@ -83,6 +85,7 @@ def bench(workers: int, runs: int = 16, weeks: int = 104, runner: str | None = N
     steady = later / span if later and span > 0 else float("nan")
     return {"workers": workers, "runs": runs, "wall_s": round(wall, 3), "runs_per_s": round(runs / wall, 4),
             "steady_runs_per_s": round(steady, 4), "mean_run_s": round(mean_run, 4),
+            "mean_cpu_s": round(mean_cpu, 4), "load_before": round(load, 2),
             "overhead_s": round(wall - runs * mean_run / workers, 3)}
 
 
@@ -101,22 +104,31 @@ def main(argv: list[str] | None = None) -> int:
     results = [bench(1, args.runs, args.weeks, args.runner), bench(2, args.runs, args.weeks, args.runner)]
     efficiency = results[1]["runs_per_s"] / (2 * results[0]["runs_per_s"])
     steady = results[1]["steady_runs_per_s"] / (2 * results[0]["steady_runs_per_s"])
+    cpu_ratio = results[0]["mean_cpu_s"] / results[1]["mean_cpu_s"]
     out = {"benchmark": "sweep_throughput", "cores": cores, "runner": args.runner or "model",
            "weeks": args.weeks, "results": results, "parallel_efficiency": round(efficiency, 3),
-           "steady_parallel_efficiency": round(steady, 3), "target_efficiency": 0.85}
+           "steady_parallel_efficiency": round(steady, 3),
+           "cpu_per_run_ratio": round(cpu_ratio, 3), "target_efficiency": 0.85}
     if args.json:
         print(json.dumps(out))
         return 0
     print(f"sweep throughput ({out['runner']}, {args.runs} runs of {args.weeks} weeks, {cores} cores)")
-    print(f"{'workers':>8} {'wall s':>8} {'runs/s':>8} {'steady/s':>9} {'s/run':>8} {'overhead s':>11}")
+    print(f"{'workers':>8} {'wall s':>8} {'runs/s':>8} {'steady/s':>9} {'s/run':>8} {'cpu s/run':>10} "
+          f"{'overhead s':>11} {'load':>6}")
     for r in results:
         print(f"{r['workers']:>8} {r['wall_s']:>8.2f} {r['runs_per_s']:>8.3f} {r['steady_runs_per_s']:>9.3f} "
-              f"{r['mean_run_s']:>8.3f} {r['overhead_s']:>11.2f}")
+              f"{r['mean_run_s']:>8.3f} {r['mean_cpu_s']:>10.3f} {r['overhead_s']:>11.2f} {r['load_before']:>6.2f}")
     verdict = "meets" if efficiency >= 0.85 else "below"
     print(f"parallel efficiency (2 workers): {efficiency:.0%} end to end ({verdict} the 85% target), "
           f"{steady:.0%} in steady state (after each worker's first run)")
-    print("runs/s: runs / wall time, start-up included; steady/s: after each worker's first run; s/run: mean "
-          "time inside a worker; overhead: wall time not explained by the runs")
+    print(f"CPU time per run with 2 workers vs 1: {1 / cpu_ratio:.2f}x (1.00 = running in parallel costs nothing "
+          "extra per run)")
+    print("runs/s: runs / wall time, start-up included; steady/s: after each worker's first run; s/run and "
+          "cpu s/run: mean wall and CPU time inside a worker; overhead: wall time not explained by the runs; "
+          "load: 1-minute load average before the setting (other processes on a 2-core machine skew wall times)")
+    if max(r["load_before"] for r in results) > 0.5 * cores:
+        print("warning: the machine was busy with other processes; wall-time rates and efficiency understate "
+              "what an idle machine gives")
     if cores < 2:
         print("note: this machine has one core; 2 workers cannot run in parallel here")
     return 0

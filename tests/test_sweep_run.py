@@ -49,7 +49,7 @@ timeseries_every_weeks = 4
 
 
 def _comparable(df: pd.DataFrame) -> pd.DataFrame:
-    return df.drop(columns=["wall_time_s"]).sort_values("run_id").reset_index(drop=True)
+    return df.drop(columns=["wall_time_s", "cpu_time_s"]).sort_values("run_id").reset_index(drop=True)
 
 
 def test_sweep_stores_one_row_per_run(tmp_path):

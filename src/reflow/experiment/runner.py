@@ -77,6 +77,7 @@ class RunResult:
     error: str | None = None
     traceback: str | None = None
     wall_time_s: float = 0.0
+    cpu_time_s: float | None = None  # CPU seconds of the worker process for the run (None if unknown)
     timeseries: Any = None  # pandas.DataFrame | None
     attempts: int = 1
 
@@ -158,7 +159,7 @@ def downsample_timeseries(df: Any, spec: TimeseriesSpec) -> Any:
 
 def execute(task: RunTask) -> RunResult:
     """Run one task; never raises for a failing run (the error is in the result)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         from reflow.config import apply_overrides, validate
 
@@ -171,8 +172,9 @@ def execute(task: RunTask) -> RunResult:
             small = downsample_timeseries(ts, task.timeseries)
             if small is not None:
                 small.insert(0, "run_id", task.run_id)
-        return RunResult(task.run_id, "ok", row, wall_time_s=time.perf_counter() - t0, timeseries=small)
+        return RunResult(task.run_id, "ok", row, wall_time_s=time.perf_counter() - t0,
+                         cpu_time_s=time.process_time() - c0, timeseries=small)
     except Exception as exc:
         msg = f"{type(exc).__name__}: {exc}".strip()
         return RunResult(task.run_id, "error", error=msg[:2000], traceback=traceback.format_exc(),
-                         wall_time_s=time.perf_counter() - t0)
+                         wall_time_s=time.perf_counter() - t0, cpu_time_s=time.process_time() - c0)

@@ -46,12 +46,14 @@ __all__ = [
 ]
 
 #: Columns every runs table starts with, in this order.
-BASE_COLUMNS = ["run_id", "point_id", "replicate", "seed", "status", "error", "wall_time_s", "overrides"]
+BASE_COLUMNS = ["run_id", "point_id", "replicate", "seed", "status", "error", "wall_time_s", "cpu_time_s",
+                "overrides"]
 
 _TS_TYPES = {"week": pa.int64(), "variable": pa.string(), "material": pa.string(), "origin": pa.string(),
              "region": pa.string(), "value": pa.float64(), "run_id": pa.string()}
 _BASE_TYPES = {"run_id": pa.string(), "point_id": pa.int64(), "replicate": pa.int64(), "seed": pa.int64(),
-               "status": pa.string(), "error": pa.string(), "wall_time_s": pa.float64(), "overrides": pa.string()}
+               "status": pa.string(), "error": pa.string(), "wall_time_s": pa.float64(),
+               "cpu_time_s": pa.float64(), "overrides": pa.string()}
 _INTENT = ".compact.json"
 _ROW_GROUP = 1 << 20  # rows per row group of a merged part
 
@@ -335,8 +337,8 @@ def load_runs(path: str | Path) -> pd.DataFrame:
         path: the sweep folder (or its ``runs`` subfolder).
 
     Returns:
-        Columns ``run_id, point_id, replicate, seed, status, error, wall_time_s, overrides``, one per varied
-        parameter (named by key path) and one per summary metric. Empty (with the base columns) before the
+        Columns ``run_id, point_id, replicate, seed, status, error, wall_time_s, cpu_time_s, overrides``, one per
+        varied parameter (named by key path) and one per summary metric. Empty (with the base columns) before the
         first run finishes.
     """
     root = _sweep_root(path)

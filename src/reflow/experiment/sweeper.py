@@ -251,6 +251,7 @@ def _row(task: RunTask, res: RunResult) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run_id": task.run_id, "point_id": task.point_id, "replicate": task.replicate, "seed": task.seed,
         "status": res.status, "error": res.error, "wall_time_s": float(res.wall_time_s),
+        "cpu_time_s": None if res.cpu_time_s is None else float(res.cpu_time_s),
         "overrides": json.dumps(task.overrides, sort_keys=True, default=str),
     }
     row.update(task.params)
