@@ -60,9 +60,13 @@ K_SUPPLIER, K_MAGNET_MAKER, K_CHINA, K_RESALE, K_STOCKPILE = range(5)
 
 
 def _add_at(a: np.ndarray, index: tuple[np.ndarray | int, ...], values: np.ndarray | float) -> None:
-    """``np.add.at(a, index, values)`` through the flat view of `a`: the same additions in the same order, but
-    numpy's fast path (the tuple-index form is several times slower)."""
-    np.add.at(np.reshape(a, -1, copy=False), np.ravel_multi_index(index, a.shape), values)
+    """``np.add.at(a, index, values)``: the same additions in the same order, through the flat view of `a` when
+    there are many (numpy's fast path; the tuple-index form is several times slower per element, but cheaper
+    to call for a handful)."""
+    if max(np.size(i) for i in index) < 200:
+        np.add.at(a, index, values)
+    else:
+        np.add.at(np.reshape(a, -1, copy=False), np.ravel_multi_index(index, a.shape), values)
 
 
 class ReflowModel(mesa.Model):
