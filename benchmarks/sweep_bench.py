@@ -1,6 +1,6 @@
 """Sweep throughput: runs per second with 1 and 2 local workers, and the parallel efficiency.
 
-    python benchmarks/sweep_bench.py                      # the real model, 24 runs of 104 weeks per setting
+    python benchmarks/sweep_bench.py                      # the real model, 24 runs of 417 weeks per setting
     python benchmarks/sweep_bench.py --runs 32 --weeks 208
     python benchmarks/sweep_bench.py --runner reflow.experiment.fakes:analytic --sleep 0.5   # machinery only
     python benchmarks/sweep_bench.py --json               # one JSON object (for benchmarks/run.py)
@@ -45,7 +45,7 @@ values = [{values}]
     return path
 
 
-def bench(workers: int, runs: int = 16, weeks: int = 104, runner: str | None = None) -> dict[str, float]:
+def bench(workers: int, runs: int = 24, weeks: int = 417, runner: str | None = None) -> dict[str, float]:
     """Time one sweep of `runs` runs on `workers` local worker processes.
 
     Returns:
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=24, help="runs per setting (default 24)")
-    p.add_argument("--weeks", type=int, default=104, help="horizon of each run in weeks (default 104)")
+    p.add_argument("--weeks", type=int, default=417, help="horizon of each run in weeks (default 417, 8 years)")
     p.add_argument("--runner", default=None, help="run function MODULE:FUNCTION (default: the model)")
     p.add_argument("--sleep", type=float, default=None, help="REFLOW_FAKE_SLEEP for the fake runners (s)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
