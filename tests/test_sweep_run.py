@@ -154,6 +154,18 @@ def test_a_run_that_always_kills_its_worker_is_given_up_on(tmp_path):
     assert (runs[runs["licensing.approval_rate"] > 0.2]["status"] == "ok").all()
 
 
+def test_workers_that_cannot_start_stop_the_sweep(tmp_path, monkeypatch):
+    """A broken worker environment is one clear error, not every run crashing (or workers respawning forever)."""
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "pandas.py").write_text("raise SystemExit(3)\n")  # workers import pandas before their first run
+    monkeypatch.syspath_prepend(str(broken))  # spawned workers start with the parent's sys.path
+    with pytest.raises(ReflowError, match="die on start-up"):
+        sweep(cfg, out=tmp_path / "out", workers=2, progress=False, runner=f"{FAKES}:analytic")
+    assert len(load_runs(tmp_path / "out")) == 0
+
+
 def test_a_hanging_run_times_out(tmp_path):
     cfg = write_fake_sweep(tmp_path, GRID.replace("replicates = 3", "replicates = 1")
                            .replace("values = [0.2, 0.5, 0.8]", "values = [0.2, 0.8]")

@@ -179,6 +179,7 @@ class ProcessExecutor(Executor):
         ctx = multiprocessing.get_context("spawn")
         queue: deque[RunTask] = deque(tasks)
         attempts: dict[str, int] = {}
+        startup_deaths = 0  # consecutive workers that died before starting a run
         pool = [_Worker(ctx) for _ in range(min(self.workers, len(queue)))]
         try:
             while queue or any(w.task is not None for w in pool):
@@ -200,6 +201,8 @@ class ProcessExecutor(Executor):
                     dead = False
                     try:
                         result = w.receive()
+                        if w.started is not None:
+                            startup_deaths = 0
                         if result is None and not w.proc.is_alive():
                             dead = True
                     except (EOFError, OSError):
@@ -214,6 +217,15 @@ class ProcessExecutor(Executor):
                     if not (dead or timed_out):
                         continue
                     w.stop(kill=True)
+                    if dead and w.started is None:  # died before starting the run: the worker cannot start
+                        startup_deaths += 1
+                        if startup_deaths > 2 * len(pool) + 1:
+                            raise ReflowError(
+                                f"sweep worker processes die on start-up (exit code {w.proc.exitcode}); see the "
+                                "messages above; try --workers 0 to run in this process and see the error")
+                        queue.appendleft(task)
+                        pool[i] = _Worker(ctx)
+                        continue
                     pool[i] = _Worker(ctx)
                     n = attempts[task.run_id] = attempts.get(task.run_id, 0) + 1
                     if timed_out:
