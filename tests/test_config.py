@@ -264,11 +264,14 @@ def test_apply_overrides_sets_dotted_paths_and_list_items_by_id_or_index(minimal
         "policy.0.effective": "2025-04-07",
         "china.output_tpy.dy_oxide": 3000,
     })
-    assert out["licensing"] == {"approval_rate": 0.4}
+    # A table the file does not spell out starts from the schema's defaults: only the named key changes.
+    assert out["licensing"]["approval_rate"] == 0.4
+    assert out["licensing"]["review_working_days_median"] == 28.0
     assert out["scenario"]["weeks"] == 20
     assert out["policy"][1]["approval_rate"] == 0.9 and out["policy"][0]["approval_rate"] == 0.5
     assert out["policy"][0]["effective"] == "2025-04-07"
-    assert out["china"] == {"output_tpy": {"dy_oxide": 3000}}
+    assert out["china"]["output_tpy"]["dy_oxide"] == 3000
+    assert out["china"]["output_tpy"]["ndpr_oxide"] == 106_000
     # The input is not modified.
     assert "licensing" not in raw and raw["scenario"]["weeks"] == 10
     assert raw["policy"][1]["approval_rate"] == 0.5
@@ -301,7 +304,7 @@ def test_partial_per_material_tables_keep_the_defaults_for_the_other_materials(m
          "--set policy.3.approval_rate: index 3 out of range (the list has 1 entries)"),
         ("scenario.weeks.x", "--set scenario.weeks.x: 'scenario.weeks' is a value, not a table"),
         ("suppliers.lynas.cost",
-         "--set suppliers.lynas.cost: the config has no 'suppliers' list to index into"),
+         "--set suppliers.lynas.cost: no entry with id 'lynas'; did you mean 'lynas_ndpr'?"),
     ],
 )
 def test_bad_override_paths_error_clearly(minimal_raw, path, says):
@@ -369,3 +372,20 @@ def test_dump_toml_round_trips_a_rich_scenario(minimal_raw):
 def test_dump_toml_writes_dates_as_toml_dates(minimal_raw):
     data = tomllib.loads(dump_toml(validate(minimal_raw).model_dump(mode="json")))
     assert data["scenario"]["start"] == dt.date(2025, 1, 6)
+
+
+def test_override_of_one_key_keeps_the_other_defaults_of_its_table(minimal_raw):
+    """--set on one entry of a per-sector/per-region table must not silently drop the other entries."""
+    from reflow.config import validate
+
+    raw = apply_overrides(minimal_raw, {"manufacturers.cover_target_weeks.automotive": 3,
+                                        "manufacturers.demand_tpy.US.automotive": 100,
+                                        "suppliers.mp_ndpr.capacity_tpy": 5000})
+    sc = validate(raw)
+    default = validate(minimal_raw)
+    assert sc.manufacturers.cover_target_weeks["automotive"] == 3
+    assert sc.manufacturers.cover_target_weeks["defence"] == default.manufacturers.cover_target_weeks["defence"]
+    assert sc.manufacturers.demand_tpy["US"]["automotive"] == 100
+    assert sc.manufacturers.demand_tpy["EU"] == default.manufacturers.demand_tpy["EU"]
+    assert [s.id for s in sc.suppliers] == [s.id for s in default.suppliers]
+    assert next(s for s in sc.suppliers if s.id == "mp_ndpr").capacity_tpy == 5000

@@ -631,8 +631,9 @@ def _find_item(seq: list[Any], seg: str, path: str) -> int:
 def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """Return a copy of `raw` with dotted key paths set (``policy.apr2025.approval_rate``: by id or index).
 
-    Defaults that the file does not spell out (e.g. a default supplier list) can only be overridden after they
-    appear in the file; paths into missing sections create them, and validation then checks the result.
+    A path into a table or list the file does not spell out starts from the schema's default for it, so
+    ``manufacturers.cover_target_weeks.automotive=3`` changes one sector and keeps the others' defaults, and
+    ``suppliers.mp_ndpr.capacity_tpy=5000`` edits the default supplier list. Validation then checks the result.
     """
     import copy
 
@@ -640,9 +641,11 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) ->
     for path, value in (overrides or {}).items():
         segs = path.split(".")
         node: Any = out
+        node_is_root_path = True  # every segment so far was a table key (schema defaults apply)
         for j, seg in enumerate(segs):
             last = j == len(segs) - 1
             if isinstance(node, list):
+                node_is_root_path = False
                 idx = _find_item(node, seg, path)
                 if last:
                     node[idx] = value
@@ -652,12 +655,46 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) ->
                 if last:
                     node[seg] = value
                 else:
-                    if seg not in node and seg in ("suppliers", "policy"):
-                        raise ConfigError(f"--set {path}: the config has no '{seg}' list to index into")
-                    node = node.setdefault(seg, {})
+                    if seg not in node:
+                        default = _schema_default(segs[: j + 1]) if node_is_root_path else None
+                        if default is None and seg == "policy":
+                            raise ConfigError(f"--set {path}: the config has no '{seg}' list to index into")
+                        node[seg] = default if isinstance(default, dict | list) else {}
+                    node = node[seg]
             else:
                 raise ConfigError(f"--set {path}: '{'.'.join(segs[:j])}' is a value, not a table")
     return out
+
+
+def _schema_default(segs: Sequence[str]) -> Any:
+    """The schema's default at a key path, as plain JSON-like data (None where there is none)."""
+    import copy
+
+    from pydantic_core import PydanticUndefined
+
+    field = Scenario.model_fields.get(segs[0])
+    if field is None:
+        return None
+    val = field.get_default(call_default_factory=True)
+    if val is PydanticUndefined or val is None:
+        return None
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, BaseModel):
+            return v.model_dump(mode="json", exclude_none=True)
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    val = plain(val)
+    for seg in segs[1:]:
+        if isinstance(val, dict) and seg in val:
+            val = val[seg]
+        else:
+            return None
+    return copy.deepcopy(val)
 
 
 def _loc_str(loc: Sequence[Any], raw: Mapping[str, Any]) -> str:
