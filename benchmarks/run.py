@@ -20,7 +20,9 @@ set so that the population is the nearest above the target), so the scale runs a
 
 Also: peak resident memory of the 10,000-firm run (a separate process), bytes of timeseries.parquet of one run at
 default settings, and sweep throughput (benchmarks/sweep_bench.py: 1 and 2 worker processes, parallel efficiency)
-with the sweep engine's overhead over calling ``reflow.run`` in a loop on the same points.
+with the sweep engine's overhead over calling ``reflow.run`` in a loop on the same points (runs of the sweep base
+scenario, configs/sweeps/bases/licensing_regime.toml, at its own horizon of 208 weeks unless --sweep-weeks).
+Machine load distorts the sweep figures most (two workers need two idle cores): the report shows the load average.
 """
 
 from __future__ import annotations
@@ -277,8 +279,8 @@ def _sweep_overhead(runs: int, weeks: int, repeats: int) -> dict[str, float]:
             "runs": runs, "weeks": weeks}
 
 
-def _sweep(quick: bool) -> dict[str, Any]:
-    runs, weeks = (8, 104) if quick else (24, 104)
+def _sweep(quick: bool, weeks: int) -> dict[str, Any]:
+    runs = 8 if quick else 24
     out: dict[str, Any] = {}
     sb = _sweep_bench_module()
     if sb is not None:
@@ -293,9 +295,11 @@ def _sweep(quick: bool) -> dict[str, Any]:
     return out
 
 
-def measure(quick: bool = False, parts: tuple[str, ...] = ("ratios", "memory", "parquet", "sweep")) -> dict[str, Any]:
+def measure(quick: bool = False, parts: tuple[str, ...] = ("ratios", "memory", "parquet", "sweep"),
+            sweep_weeks: int = 208) -> dict[str, Any]:
     """Run the benchmarks; returns every figure (and details) as a dict."""
-    res: dict[str, Any] = {"quick": quick, "cores": os.cpu_count(), "python": sys.version.split()[0]}
+    res: dict[str, Any] = {"quick": quick, "cores": os.cpu_count(), "python": sys.version.split()[0],
+                           "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
     import mesa
 
     res["mesa"] = mesa.__version__
@@ -308,7 +312,7 @@ def measure(quick: bool = False, parts: tuple[str, ...] = ("ratios", "memory", "
     if "parquet" in parts:
         res.update(_parquet_mb())
     if "sweep" in parts:
-        res.update(_sweep(quick))
+        res.update(_sweep(quick, sweep_weeks))
     return res
 
 
@@ -337,7 +341,8 @@ def report(res: dict[str, Any]) -> str:
         ("sweep_efficiency", "sweep parallel efficiency, 2 workers", ""),
         ("sweep_overhead", "sweep engine overhead vs reflow.run in a loop", ""),
     ]
-    lines = [f"reflow benchmarks (Python {res['python']}, Mesa {res['mesa']}, {res['cores']} cores"
+    load = f", load average {res['load_average']:.1f} at start" if res.get("load_average") is not None else ""
+    lines = [f"reflow benchmarks (Python {res['python']}, Mesa {res['mesa']}, {res['cores']} cores{load}"
              + (", QUICK: not the issue's figures" if res.get("quick") else "") + ")", ""]
     lines.append(f"{'figure':<18} {'value':>9} {'target':>9}  {'':4}  what")
     for name, what, unit in rows:
@@ -378,8 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--only", nargs="+", choices=["ratios", "memory", "parquet", "sweep"],
                    help="run only these parts")
+    p.add_argument("--sweep-weeks", type=int, default=208,
+                   help="horizon of each sweep run (default 208, the sweep base scenario's own)")
     args = p.parse_args(argv)
-    res = measure(args.quick, tuple(args.only) if args.only else ("ratios", "memory", "parquet", "sweep"))
+    res = measure(args.quick, tuple(args.only) if args.only else ("ratios", "memory", "parquet", "sweep"),
+                  args.sweep_weeks)
     print(json.dumps(res, default=float) if args.json else report(res))
     verdicts = [_verdict(k, res[k]) for k in TARGETS if k in res]
     return 0 if all(v in ("PASS", "n/a") for v in verdicts) else 1
