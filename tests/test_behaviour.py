@@ -77,8 +77,8 @@ def test_april_controls_leave_chinese_price_below_ex_china_price(controls: Reflo
         cn = rec["price_cn"][start:end, i].mean()
         ex = np.nanmean(rec["price_ex_vwap"][start:end, i, IMP], axis=1)
         assert cn < 0.98 * ex.mean(), (m, cn, ex.mean())
-        # And China's domestic price does not rise above its pre-control level: exports are bottled up at home.
-        assert cn <= rec["price_cn"][: start - 5, i].mean() * 1.02
+        # And China's domestic price stays flat (within 5% of its pre-control level): exports are bottled up.
+        assert cn <= rec["price_cn"][: start - 5, i].mean() * 1.05
 
 
 def _licensing_world(approval: float, review_days: float) -> dict:

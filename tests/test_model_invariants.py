@@ -25,7 +25,8 @@ def scenarios(draw: st.DrawFn) -> dict:
     events = []
     for i in range(draw(st.integers(0, 4))):
         kind = draw(st.sampled_from(["licensing", "export_quota", "export_tax", "embargo", "general_licence",
-                                     "tariff", "extraterritorial", "stockpile_release", "price_floor"]))
+                                     "tariff", "extraterritorial", "stockpile_release", "price_floor",
+                                     "enforcement"]))
         eff = start + dt.timedelta(weeks=draw(st.integers(0, weeks)))
         ann = eff - dt.timedelta(weeks=draw(st.integers(0, 8)))
         ev: dict = {"id": f"e{i}", "kind": kind, "effective": eff, "announce": ann}
@@ -52,6 +53,8 @@ def scenarios(draw: st.DrawFn) -> dict:
         elif kind == "stockpile_release":
             ev.update(region=draw(st.sampled_from(DESTS)), material=mats[0], tonnes=draw(st.floats(1, 2000)),
                       weeks=draw(st.integers(1, 30)))
+        elif kind == "enforcement":
+            ev.update(materials=mats, intensity=draw(st.floats(0, 1)))
         elif kind == "price_floor":
             ev.update(regions=["US", "AU"], materials=mats, price=draw(st.floats(10, 500)))
         events.append(ev)

@@ -39,6 +39,7 @@ from reflow.domain import CN, IMPORT_REGIONS, MAGNET, MAT, MATERIALS, OXIDES, RE
 from reflow.market import BatchClearing, SortedOrders, allocate_offers, clear_call_auctions
 from reflow.policy import PolicyState, PolicyTimeline
 from reflow.recorder import Recorder
+from reflow.transshipment import leakage_offer
 
 __all__ = ["ReflowModel"]
 
@@ -56,7 +57,7 @@ EXPORT_OFFER_HEADROOM = 1.5
 RESALE_ABOVE, RESALE_DOWN_TO = 1.5, 1.25
 ROUTINE_MARKUP = 0.1
 # Ask kinds on the ex-China spot markets, in the order a market lists them (ties at a price keep this order).
-K_SUPPLIER, K_MAGNET_MAKER, K_CHINA, K_RESALE, K_STOCKPILE = range(5)
+K_SUPPLIER, K_MAGNET_MAKER, K_CHINA, K_RESALE, K_STOCKPILE, K_SMUGGLER = range(6)
 
 
 def _add_at(a: np.ndarray, index: tuple[np.ndarray | int, ...], values: np.ndarray | float) -> None:
@@ -116,14 +117,18 @@ class ReflowModel(mesa.Model):
         self.prod_material = self.prod.material
 
         # China's domestic industry: by default, what balances the world market at reference prices.
+        out = np.array([ch.output_tpy[m] for m in MATERIALS])
+        alt = np.bincount(self.fleet.material, weights=self.fleet.online * 52.0, minlength=NM)
+        alt[MAGNET] += float(self.pop.plan[self.pop.is_magnet_maker].sum()) * 52.0
+        ex_need = self.pop.need_base.sum(axis=0) * 52.0
         if ch.domestic_demand_tpy is not None:
             dom = np.array([ch.domestic_demand_tpy.get(m, 0.0) for m in MATERIALS])
         else:
-            out = np.array([ch.output_tpy[m] for m in MATERIALS])
-            alt = np.bincount(self.fleet.material, weights=self.fleet.online * 52.0, minlength=NM)
-            alt[MAGNET] += float(self.pop.plan[self.pop.is_magnet_maker].sum()) * 52.0
-            ex_need = self.pop.need_base.sum(axis=0) * 52.0
             dom = np.maximum(out + alt - ex_need, 0.2 * out)
+        # The transshipment channel's scale: China's exports at reference prices, split by destination demand.
+        self._base_exports = np.maximum(ex_need - alt, 0.0) / 52.0
+        need_mr = self._by_material_region(self.pop.need_base)
+        self._demand_share = need_mr / np.maximum(need_mr.sum(axis=1, keepdims=True), 1e-12)
         self.domestic = ChinaDomesticIndustry(self, dom, self.p_ref, ch.domestic_elasticity)
         x = DOMESTIC_GRID
         d = x ** ch.domestic_elasticity
@@ -513,6 +518,21 @@ class ReflowModel(mesa.Model):
             parts.append((sm, EXPORT_OFFER_HEADROOM * bid_vol[m, r] * o["cn_scale"][m] * o["p_share"][p],
                           o["p_ask"][p] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN]),
                           np.full(len(p), K_CHINA), p, np.full(len(p), CN)))
+        # Smugglers: when official exports are blocked or rationed and the premium is large, Chinese stock
+        # leaks out through third-country hubs, untaxed, at parity plus the smugglers' costs.
+        tc = self.scenario.transshipment
+        restricted = pol.controlled | pol.embargo | np.isfinite(pol.quota_tpy)[:, None]
+        premium = self.p_ex_exp / np.maximum(parity, 1e-12) - 1.0
+        leak = leakage_offer(premium, restricted, self._base_exports, self._demand_share, tc.max_share,
+                             tc.premium_scale, pol.enforcement)
+        ls = np.flatnonzero(leak[mk_m, mk_r] > 1e-12)
+        if len(ls):
+            k = prod.per_material
+            sm = np.repeat(ls, k)
+            m, r = mk_m[sm], mk_r[sm]
+            p = m * k + np.tile(np.arange(k), len(ls))
+            ask = parity[m, r] / (1 + pol.export_tax[m]) * (1 + tc.cost_share)
+            parts.append((sm, leak[m, r] * o["p_share"][p], ask, np.full(len(p), K_SMUGGLER), p, np.full(len(p), CN)))
         # Firms holding far more than they want resell the excess (the ex-China spot market is largely
         # stock changing hands in a crunch); they ask what they would bid themselves at target cover.
         tg = target[:, mats]
@@ -585,12 +605,20 @@ class ReflowModel(mesa.Model):
         cn_sold = np.zeros(len(prod))
         np.add.at(cn_sold, idx[china], fill[china])
         prod.stock -= cn_sold
+        smug = a_tr & (kind == K_SMUGGLER)
+        if smug.any():
+            leaked = np.zeros(len(prod))
+            np.add.at(leaked, idx[smug], fill[smug])
+            prod.stock -= leaked
+            un = np.bincount(ask_mkt[smug], weights=fill[smug], minlength=S)
+            rec["exports_cn_unofficial"][w, mk_m[tr], mk_r[tr]] += un[tr]
         for j, s in enumerate(piles):
             s.stock -= float(fill[a_tr & (kind == K_STOCKPILE) & (idx == j)].sum())
         cn = np.bincount(ask_mkt[china], weights=fill[china], minlength=S)
         rec["exports_cn"][w, mk_m[tr], mk_r[tr]] += cn[tr]
         # Magnet makers' Chinese content follows the Chinese share of the oxides they buy, oxide by oxide.
-        cn_part = cn / np.maximum(cl.volume, 1e-12)
+        cn_all = cn + (np.bincount(ask_mkt[smug], weights=fill[smug], minlength=S) if smug.any() else 0.0)
+        cn_part = cn_all / np.maximum(cl.volume, 1e-12)
         mkb = rt & pop.is_magnet_maker[f]
         for o in OXIDES:
             b = np.flatnonzero(mkb & (m_b == MAT[o]))

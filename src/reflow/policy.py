@@ -55,6 +55,7 @@ class PolicyState:
     releases: list[tuple[int, int, float]] = field(default_factory=list)  # (region, material, t/week)
     capex_grant: np.ndarray = field(default_factory=lambda: np.zeros(NR))
     lead_time_factor: np.ndarray = field(default_factory=lambda: np.ones(NR))
+    enforcement: np.ndarray = field(default_factory=lambda: np.zeros(NM))  # share of leakage shut (0-1)
     active_ids: tuple[str, ...] = ()
 
 
@@ -135,6 +136,9 @@ class PolicyTimeline:
                         st.embargo[MAT[m], REG[r]] = True
             elif k == "stockpile_release":
                 st.releases.append((REG[ev.region], MAT[ev.material], ev.tonnes / ev.weeks))
+            elif k == "enforcement":
+                for m in ev.materials:
+                    st.enforcement[MAT[m]] = max(st.enforcement[MAT[m]], ev.intensity)
             elif k == "investment_support":
                 for r in ev.regions:
                     st.capex_grant[REG[r]] = max(st.capex_grant[REG[r]], ev.capex_grant_share)

@@ -31,6 +31,7 @@ DIMS: dict[str, str] = {
     "licence_backlog": "mr",
     "licence_mean_wait_days": "mr",
     "exports_cn": "mr",
+    "exports_cn_unofficial": "mr",
     "flow": "mor",
     "non_china_share": "mr",
     "hhi": "mr",

@@ -1,0 +1,32 @@
+"""The transshipment channel: leakage rises with the premium, saturates, and enforcement shuts it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reflow.transshipment import leakage_offer
+
+BASE = np.array([100.0, 10.0])
+SHARE = np.array([[0.5, 0.5], [0.2, 0.8]])
+
+
+def _offer(premium: float, restricted: bool = True, enforcement: float = 0.0) -> np.ndarray:
+    return leakage_offer(np.full((2, 2), premium), np.full((2, 2), restricted), BASE, SHARE, 0.5, 1.0,
+                         np.full(2, enforcement))
+
+
+def test_no_leak_without_restriction_or_premium() -> None:
+    assert _offer(3.0, restricted=False).sum() == 0.0
+    assert _offer(0.0).sum() == 0.0
+    assert _offer(-0.5).sum() == 0.0
+
+
+def test_leak_rises_with_premium_and_saturates_at_max_share() -> None:
+    vols = [_offer(p).sum() for p in (0.1, 0.5, 1.0, 3.0, 50.0)]
+    assert all(a < b for a, b in zip(vols, vols[1:], strict=False))
+    np.testing.assert_allclose(_offer(50.0), 0.5 * BASE[:, None] * SHARE, rtol=1e-9)
+
+
+def test_enforcement_shuts_its_share() -> None:
+    np.testing.assert_allclose(_offer(1.0, enforcement=0.75), 0.25 * _offer(1.0))
+    assert _offer(1.0, enforcement=1.0).sum() == 0.0
