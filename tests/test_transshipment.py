@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from reflow.transshipment import leakage_offer
@@ -23,7 +25,7 @@ def test_no_leak_without_restriction_or_premium() -> None:
 
 def test_leak_rises_with_premium_and_saturates_at_max_share() -> None:
     vols = [_offer(p).sum() for p in (0.1, 0.5, 1.0, 3.0, 50.0)]
-    assert all(a < b for a, b in zip(vols, vols[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(vols))
     np.testing.assert_allclose(_offer(50.0), 0.5 * BASE[:, None] * SHARE, rtol=1e-9)
 
 
