@@ -18,10 +18,11 @@ run: $(STAMP)
 	$(BIN)/reflow run $(CONFIG)
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks experiments docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks experiments
+	$(BIN)/ruff check src tests benchmarks experiments docs
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
