@@ -650,9 +650,8 @@ class ReflowModel(mesa.Model):
         prod.stock -= p_fill
         fl.stock -= s_fill
         flow = rec["flow"][w]
-        # (Plain +=, not np.add.at: two suppliers of one material in one region book only the last one's sales
-        # in the flow table; kept as it was.)
-        flow[fl.material, fl.region, CN] += s_fill
+        # np.add.at: two suppliers of one material in one region both book their sales.
+        np.add.at(flow, (fl.material, fl.region, CN), s_fill)
         flow[np.flatnonzero(tr), CN, CN] += prod.by_material(p_fill).sum(axis=1)[tr]
         self.domestic.consumed[:] = np.where(tr, cl.volume, 0.0)
         rec["price_cn"][w] = self.p_cn
