@@ -208,3 +208,12 @@ def test_state_is_consistent_over_a_weekly_sweep(timeline):
         np.testing.assert_array_equal(st.controlled, expect)
         assert np.all((st.approval >= 0) & (st.approval <= 1))
         day += dt.timedelta(weeks=1)
+
+
+def test_licensing_event_without_a_rate_takes_the_scenario_default(minimal_raw):
+    raw = {**minimal_raw, "licensing": {"approval_rate": 0.35},
+           "policy": [{"id": "lic", "kind": "licensing", "effective": "2025-01-06", "materials": ["dy_oxide"]}]}
+    sc = validate(raw)
+    st = PolicyTimeline(sc.policy, sc.licensing.approval_rate).state(dt.date(2025, 2, 3))
+    assert st.approval[MAT["dy_oxide"], REG["US"], SEC["automotive"]] == 0.35
+    assert st.approval[MAT["dy_oxide"], REG["US"], SEC["defence"]] == 0.0  # the event's default by sector

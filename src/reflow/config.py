@@ -347,7 +347,8 @@ class LicensingConfig(_Base):
                           "[V2]; size [R])")
     reviewer_capacity_per_week: int = Field(
         5000, ge=1, description="decisions the authority can make per week (applications)")
-    approval_rate: Frac = Field(1.0, description="approval probability where a control sets none")
+    approval_rate: Frac = Field(
+        1.0, description="approval probability of a licensing event that sets no approval_rate of its own")
 
 
 # --------------------------------------------------------------------------------------------------- policy
@@ -394,7 +395,8 @@ class LicensingEvent(_EventBase):
     kind: Literal["licensing"]
     materials: list[Material] = Field(min_length=1)
     destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS))
-    approval_rate: Frac = Field(description="probability an application is approved")
+    approval_rate: Frac | None = Field(
+        None, description="probability an application is approved (default: licensing.approval_rate)")
     approval_by_region: dict[Region, Frac] = Field(default_factory=dict)
     approval_by_sector: dict[Sector, Frac] = Field(default_factory=lambda: {"defence": 0.0})
     listed_approval_rate: Frac = Field(0.0, description="listed entities and >=50%-owned affiliates [V]")

@@ -95,7 +95,8 @@ class PolicyTimeline:
                     for r in ev.destinations:
                         ri = REG[r]
                         st.controlled[mi, ri] = True
-                        base = ev.approval_by_region.get(r, ev.approval_rate)
+                        rate = self.default_approval if ev.approval_rate is None else ev.approval_rate
+                        base = ev.approval_by_region.get(r, rate)
                         for s in SECTORS:
                             st.approval[mi, ri, SEC[s]] = min(base, ev.approval_by_sector.get(s, 1.0))
                             st.coverage[mi, ri, SEC[s]] = ev.coverage_by_sector.get(s, 1.0)
