@@ -74,3 +74,22 @@ def test_compaction_drops_runs_to_redo(tmp_path):
     store.compact(drop_run_ids=["p000001-r0000"])
     assert len(store.runs.parts()) == 1
     assert load_runs(tmp_path)["run_id"].tolist() == ["p000000-r0000", "p000002-r0000", "p000003-r0000"]
+
+
+def test_an_unreadable_part_is_set_aside_and_its_runs_redone(tmp_path):
+    """What a power cut can leave (a renamed part whose data never reached the disk) costs only its runs."""
+    from reflow.experiment import sweep
+    from reflow.experiment.fakes import write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, '[sweep]\nname = "s"\nroot_seed = 1\n[[parameters]]\n'
+                                     'key = "licensing.approval_rate"\nvalues = [0.2, 0.5, 0.8]\n')
+    runner = "reflow.experiment.fakes:analytic"
+    sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=runner)
+    store = SweepStore(tmp_path / "out")
+    store.runs.compact(drop_run_ids=["p000001-r0000"])  # 2 runs in the merged part
+    store.append([_row(1) | {"run_id": "p000001-r0000"}])
+    newest = store.runs.parts()[-1]
+    newest.write_bytes(b"\0" * 100)
+    res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=runner)
+    assert res.ran == 1 and len(res.runs) == 3 and set(res.runs["status"]) == {"ok"}
+    assert newest.with_name(newest.name + ".corrupt").exists()
