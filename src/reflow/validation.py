@@ -1,0 +1,461 @@
+"""Validation targets: the 2010-11 quota crisis as pure functions of a run's tidy time series.
+
+Each stylised fact of issue 3 (DOMAIN.md section 4) is a metric computed from the tidy time series of one run
+(docs/outputs.md) and a `Target` interval it should fall in. Metrics are computed per seed; calibration and tests
+compare the **median over seeds** with the interval, and report the 5-95% band.
+
+    >>> import reflow
+    >>> from reflow import validation as v
+    >>> res = reflow.run("configs/quota_2010.toml", seed=1, out=None)
+    >>> vals = v.metrics_2010(res.timeseries, v.quota_in_force(res.config, v.QUOTA_YEAR))
+    >>> v.fit_table([vals])                     # target, median, band, pass/fail per target
+
+Definitions (all prices are the demand-weighted mean over importing regions of ``price_ex_vwap``, the price of
+everything buyers paid, averaged by calendar month, because historical quotes are monthly and weekly clearing
+prices of thin markets are noisy):
+
+- **peak multiple**: the highest monthly ex-China price over the mean weekly price of the base year (2009);
+- **peak timing**: whole months from the announcement month (July 2010) to the peak month;
+- **fall-back**: the lowest monthly price in the 24 months after the peak, over the peak (<= 1/3 passes);
+- **spread**: ex-China over China-domestic monthly price, in the peak month and 12 months later;
+- **exports vs quota**: China's exports in 2011 (``exports_cn_total``) over the 2011 quota, summed over the
+  materials under the quota (the quota was one tonnage for all rare earths);
+- **thrifting**: ``thrift_saving_share`` weighted by need before thrifting, over regions and over the oxides
+  under the quota (REO tonnes, as Adamas counts lost demand), in December 2014; its largest rise over 52 weeks is
+  the yearly rate. Magnets are reported but not in the aggregate: in the model China's magnet price does not
+  carry China's oxide price (docs/ODD.md section 8), so magnet users face almost no price signal;
+- **non-Chinese supply growth**: the largest year-on-year rise of non-Chinese oxide output (``production_alt``)
+  as a share of that year's world consumption of the oxides (``consumption``);
+- **capacity arrival**: the date (as a fractional year) non-Chinese oxide capacity in operation
+  (``alt_capacity``) first exceeds its base-year level by 10%.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reflow.domain import IMPORT_REGIONS, OXIDES
+
+__all__ = [
+    "ANNOUNCEMENT_2010",
+    "BASE_YEAR",
+    "GUARDS_2010",
+    "QUOTA_YEAR",
+    "TARGETS_2010",
+    "Target",
+    "alt_capacity_arrival",
+    "alt_supply_growth",
+    "china_price",
+    "ex_china_price",
+    "exports_vs_quota",
+    "fall_back",
+    "fit_table",
+    "medians",
+    "metrics_2010",
+    "objective",
+    "price_peak",
+    "production_lost",
+    "quota_in_force",
+    "spread_ratio",
+    "thrift_lost",
+]
+
+ANNOUNCEMENT_2010 = dt.date(2010, 7, 8)  # the H2-2010 quota cut was announced in July 2010 [V2]
+BASE_YEAR = 2009
+QUOTA_YEAR = 2011
+THRIFT_BY = dt.date(2014, 12, 31)
+PEAK_MATERIALS = ("ndpr_oxide", "dy_oxide")
+NAN_MISS = 2.0  # a metric the run cannot produce (e.g. no 24 months after the peak) counts as this miss
+MAX_MISS = 5.0  # one wild metric should not swamp the others in a sum of misses
+
+
+# --------------------------------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target interval for one metric.
+
+    Args:
+        key: metric name, as in `metrics_2010` (``<material>.<metric>`` or a plain name).
+        label: what it means, for tables.
+        lo, hi: the interval (inclusive; ``math.inf`` for an open side).
+        unit: unit of the value, for tables.
+        log: measure misses on a log scale (multiples).
+        scale: the distance that counts as a miss of 1; default the interval's width (log-width if `log`), or
+            the finite bound when the other is open.
+    """
+
+    key: str
+    label: str
+    lo: float
+    hi: float
+    unit: str = ""
+    log: bool = False
+    scale: float | None = None
+
+    def contains(self, value: float | None) -> bool:
+        """Whether `value` lies in the interval (False for None or NaN)."""
+        return value is not None and np.isfinite(value) and self.lo <= value <= self.hi
+
+    def _scale(self) -> float:
+        if self.scale is not None:
+            return self.scale
+        if self.log:
+            return math.log(self.hi / self.lo) if math.isfinite(self.hi) else math.log(2.0)
+        if math.isfinite(self.hi) and math.isfinite(self.lo):
+            return (self.hi - self.lo) or 1.0
+        return abs(self.lo if math.isfinite(self.lo) else self.hi) or 1.0
+
+    def miss(self, value: float | None) -> float:
+        """Normalised distance from the interval: 0 inside, 1 = one interval width outside (capped)."""
+        if value is None or not np.isfinite(value):
+            return NAN_MISS
+        if self.lo <= value <= self.hi:
+            return 0.0
+        bound = self.lo if value < self.lo else self.hi
+        d = abs(math.log(max(value, 1e-12) / bound)) if self.log else abs(value - bound)
+        return min(MAX_MISS, d / self._scale())
+
+    def describe(self) -> str:
+        """The interval as text, e.g. '10-30', '>= 3', '<= 0.333'."""
+        if not math.isfinite(self.hi):
+            return f">= {self.lo:g}"
+        if self.lo <= 0 and not self.log:
+            return f"<= {self.hi:.3g}"
+        return f"{self.lo:g}-{self.hi:g}"
+
+
+# Issue 3, item 1 (from DOMAIN.md section 4).
+TARGETS_2010: tuple[Target, ...] = (
+    Target("ndpr_oxide.peak_multiple", "NdPr oxide: ex-China peak / 2009 level", 8.0, 25.0, "x", log=True),
+    Target("dy_oxide.peak_multiple", "Dy oxide: ex-China peak / 2009 level", 10.0, 30.0, "x", log=True),
+    Target("ndpr_oxide.peak_months", "NdPr oxide: months from Jul 2010 announcement to peak", 9, 15, "months"),
+    Target("dy_oxide.peak_months", "Dy oxide: months from Jul 2010 announcement to peak", 9, 15, "months"),
+    Target("ndpr_oxide.fall_back", "NdPr oxide: lowest price within 24 months after peak / peak", 0.0, 1 / 3,
+           "share", scale=1 / 3),
+    Target("dy_oxide.fall_back", "Dy oxide: lowest price within 24 months after peak / peak", 0.0, 1 / 3,
+           "share", scale=1 / 3),
+    Target("ndpr_oxide.spread_at_peak", "NdPr oxide: ex-China / China price at the peak", 3.0, math.inf, "x"),
+    Target("dy_oxide.spread_at_peak", "Dy oxide: ex-China / China price at the peak", 3.0, math.inf, "x"),
+    Target("ndpr_oxide.spread_year_after", "NdPr oxide: ex-China / China price 12 months after the peak", 0.0, 2.5,
+           "x", scale=2.5),
+    Target("dy_oxide.spread_year_after", "Dy oxide: ex-China / China price 12 months after the peak", 0.0, 2.5,
+           "x", scale=2.5),
+    Target("exports_vs_quota", "China's 2011 exports / 2011 quota (oxides under quota)", 0.40, 0.75, "share"),
+    Target("thrift_by_2014", "Demand lost to thrifting by end-2014 (oxides, REO-weighted)", 0.15, 0.35, "share"),
+    Target("thrift_max_yearly", "Largest thrifting gain in any 52 weeks", 0.0, 0.10, "share/yr", scale=0.10),
+    Target("alt_supply_growth", "Largest yearly rise of non-Chinese oxide output, share of world use", 0.0, 0.04,
+           "share/yr", scale=0.04),
+    Target("alt_capacity_arrival", "New non-Chinese capacity arrives (first +10% over 2009)", 2012.0, 2014.0,
+           "year"),
+)
+
+# Guards: not targets of issue 3, but facts a calibration must not buy its fit by breaking. In 2010-11 the crisis
+# was one of prices; no large-scale stoppage of manufacturing outside China was reported [R]. A search that meets
+# "exports well under the quota" by starving magnet makers of Tb (so that they need less NdPr) is wrong.
+GUARDS_2010: tuple[Target, ...] = (
+    Target("production_lost_2010_14", "Guard [R]: ex-China production lost 2010-2014, plan-weighted", 0.0, 0.05,
+           "share", scale=0.05),
+)
+
+
+# --------------------------------------------------------------------------------------------------- series
+
+
+_USED = ("price_ex_vwap", "demand", "price_cn", "exports_cn_total", "thrift_saving_share", "production_alt",
+         "consumption", "alt_capacity", "production_lost_share", "output_plan")
+_PREPARED = "reflow.validation.prepared"
+
+
+def _prepare(ts: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the variables used here, with plain string columns and datetime dates (done once)."""
+    if ts.attrs.get(_PREPARED):
+        return ts
+    sub = ts.loc[ts["variable"].isin(_USED), ["date", "variable", "material", "region", "value"]]
+    sub = pd.DataFrame({
+        "date": pd.to_datetime(sub["date"]),
+        "variable": sub["variable"].astype(object),
+        "material": sub["material"].astype(object),
+        "region": sub["region"].astype(object),
+        "value": sub["value"].to_numpy(float),
+    })
+    sub.attrs[_PREPARED] = True
+    return sub
+
+
+def _wide(ts: pd.DataFrame, variable: str, material: str) -> pd.DataFrame:
+    ts = _prepare(ts)
+    sub = ts[(ts["variable"] == variable) & (ts["material"] == material)]
+    out = sub.groupby(["date", "region"])["value"].first().unstack("region")
+    return out.sort_index()
+
+
+def _series(ts: pd.DataFrame, variable: str, material: str) -> pd.Series:
+    ts = _prepare(ts)
+    sub = ts[(ts["variable"] == variable) & (ts["material"] == material)]
+    return sub.groupby("date")["value"].sum().sort_index()
+
+
+def ex_china_price(ts: pd.DataFrame, material: str, freq: str | None = None) -> pd.Series:
+    """Weekly (or `freq`-averaged, e.g. ``"MS"``) ex-China price: ``price_ex_vwap`` weighted by ``demand``.
+
+    Args:
+        ts: a run's tidy time series.
+        material: e.g. ``"dy_oxide"``.
+        freq: a pandas offset alias to average into (``"MS"``: calendar months), or None for weekly.
+    """
+    p = _wide(ts, "price_ex_vwap", material)
+    d = _wide(ts, "demand", material)
+    regions = [r for r in IMPORT_REGIONS if r in p.columns and r in d.columns]
+    p, d = p[regions], d[regions].reindex(p.index).fillna(0.0)
+    d = d.where(p.notna(), 0.0)
+    w = (p.fillna(0.0) * d).sum(axis=1) / d.sum(axis=1).where(lambda x: x > 0)
+    return w.resample(freq).mean() if freq else w
+
+
+def china_price(ts: pd.DataFrame, material: str, freq: str | None = None) -> pd.Series:
+    """Weekly (or `freq`-averaged) Chinese domestic price ``price_cn``."""
+    s = _series(ts, "price_cn", material)
+    return s.resample(freq).mean() if freq else s
+
+
+def _base(weekly: pd.Series, base_year: int) -> float:
+    sel = weekly[weekly.index.year == base_year]
+    if sel.notna().sum() == 0:
+        raise ValueError(f"the time series has no prices in the base year {base_year}")
+    return float(sel.mean())
+
+
+def _months_between(a: pd.Timestamp | dt.date, b: pd.Timestamp | dt.date) -> int:
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
+def price_peak(ts: pd.DataFrame, material: str, base_year: int = BASE_YEAR,
+               announced: dt.date = ANNOUNCEMENT_2010) -> dict[str, Any]:
+    """The ex-China price peak of `material`: monthly peak over the base-year mean, its month, months after
+    the announcement.
+
+    Returns:
+        ``{"multiple": float, "date": Timestamp (month start), "months": int}``.
+    """
+    weekly = ex_china_price(ts, material)
+    base = _base(weekly, base_year)
+    monthly = weekly.resample("MS").mean()
+    k = monthly.idxmax()
+    return {"multiple": float(monthly[k] / base), "date": k, "months": _months_between(announced, k)}
+
+
+def fall_back(ts: pd.DataFrame, material: str, months: int = 24) -> float:
+    """Lowest monthly ex-China price in the `months` after the peak month, over the peak price.
+
+    NaN when the run ends in the peak month.
+    """
+    monthly = ex_china_price(ts, material, "MS")
+    k = monthly.idxmax()
+    after = monthly[(monthly.index > k) & (monthly.index <= k + pd.DateOffset(months=months))]
+    if after.notna().sum() == 0:
+        return float("nan")
+    return float(after.min() / monthly[k])
+
+
+def spread_ratio(ts: pd.DataFrame, material: str, later_months: int = 12) -> tuple[float, float]:
+    """(ex-China / China-domestic monthly price in the peak month, the same `later_months` later; NaN if the
+    run ends before)."""
+    ex = ex_china_price(ts, material, "MS")
+    cn = china_price(ts, material, "MS").reindex(ex.index)
+    k = ex.idxmax()
+    at = float(ex[k] / cn[k])
+    later = k + pd.DateOffset(months=later_months)
+    after = float(ex[later] / cn[later]) if later in ex.index and np.isfinite(cn.get(later, np.nan)) else float("nan")
+    return at, after
+
+
+def exports_vs_quota(ts: pd.DataFrame, quota_tpy: Mapping[str, float], year: int = QUOTA_YEAR) -> dict[str, float]:
+    """China's exports in `year` (sum of weekly ``exports_cn_total``) over the quota, per material and ``"all"``
+    (summed tonnes over summed quota, as the real quota was one tonnage for all rare earths).
+
+    Args:
+        quota_tpy: t/yr per material in force in `year` (see `quota_in_force`); materials with no finite quota
+            are left out.
+    """
+    out: dict[str, float] = {}
+    tot_x = tot_q = 0.0
+    for m, q in quota_tpy.items():
+        if not np.isfinite(q) or q <= 0:
+            continue
+        s = _series(ts, "exports_cn_total", m)
+        x = float(s[s.index.year == year].sum())
+        out[m] = x / q
+        tot_x += x
+        tot_q += q
+    out["all"] = tot_x / tot_q if tot_q > 0 else float("nan")
+    return out
+
+
+def _weighted_thrift(ts: pd.DataFrame, material: str) -> tuple[pd.Series, pd.Series]:
+    """(weekly need-weighted thrift share over regions, weekly need before thrifting)."""
+    th = _wide(ts, "thrift_saving_share", material)
+    d = _wide(ts, "demand", material).reindex(index=th.index, columns=th.columns).fillna(0.0)
+    base = d / (1.0 - th.clip(upper=0.999))
+    tot = base.sum(axis=1)
+    return (th * base).sum(axis=1) / tot.where(tot > 0), tot
+
+
+def thrift_lost(ts: pd.DataFrame, by: dt.date = THRIFT_BY, materials: Sequence[str] = OXIDES,
+                year_weeks: int = 52) -> dict[str, float]:
+    """Demand removed by thrifting/substitution: per material and aggregated over `materials`.
+
+    Returns:
+        ``{"<material>": share at the last week on or before `by`, "all": the need-weighted aggregate,
+        "all_max_yearly": the aggregate's largest rise over `year_weeks` weeks up to `by`}``.
+    """
+    out: dict[str, float] = {}
+    shares, needs = {}, {}
+    for m in materials:
+        s, n = _weighted_thrift(ts, m)
+        shares[m], needs[m] = s.fillna(0.0), n.fillna(0.0)
+    cut = pd.Timestamp(by)
+    for m in materials:
+        s = shares[m][shares[m].index <= cut]
+        out[m] = float(s.iloc[-1]) if len(s) else float("nan")
+    num = sum(shares[m] * needs[m] for m in materials)
+    den = sum(needs[m] for m in materials)
+    agg = (num / den.where(den > 0)).fillna(0.0)
+    agg = agg[agg.index <= cut]
+    out["all"] = float(agg.iloc[-1]) if len(agg) else float("nan")
+    out["all_max_yearly"] = float((agg - agg.shift(year_weeks)).max()) if len(agg) > year_weeks else float("nan")
+    return out
+
+
+def alt_supply_growth(ts: pd.DataFrame, materials: Sequence[str] = OXIDES,
+                      years: Iterable[int] | None = None) -> dict[int, float]:
+    """Per year: rise of non-Chinese output of `materials` over the year before, as a share of the year's world
+    consumption of them (t summed over materials). Only whole calendar years in the run count."""
+    prod = sum(_series(ts, "production_alt", m) for m in materials)
+    cons = sum(_series(ts, "consumption", m) for m in materials)
+    # Yearly rates as weekly means (a calendar year holds 52 or 53 Mondays).
+    py = prod.groupby(prod.index.year).mean()
+    cy = cons.groupby(cons.index.year).mean()
+    n = prod.groupby(prod.index.year).size()
+    full = [y for y in py.index if n[y] >= 52]
+    ys = [y for y in (years if years is not None else full) if y in full and y - 1 in full]
+    return {int(y): float((py[y] - py[y - 1]) / cy[y]) if cy[y] > 0 else float("nan") for y in ys}
+
+
+def alt_capacity_arrival(ts: pd.DataFrame, materials: Sequence[str] = OXIDES, base_year: int = BASE_YEAR,
+                         rise: float = 0.10) -> float:
+    """Fractional year in which non-Chinese capacity in operation of `materials` first exceeds its base-year
+    mean by `rise` (NaN if never; 0 t/yr in the base year counts any capacity)."""
+    cap = sum(_series(ts, "alt_capacity", m) for m in materials)
+    base = float(cap[cap.index.year == base_year].mean()) if (cap.index.year == base_year).any() else 0.0
+    above = cap[(cap > base * (1.0 + rise)) & (cap > 1e-9) & (cap.index.year > base_year)]
+    if len(above) == 0:
+        return float("nan")
+    d = above.index[0]
+    return d.year + (d.day_of_year - 1) / (366.0 if d.is_leap_year else 365.0)
+
+
+def production_lost(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
+    """Share of planned ex-China output lost between `start` and `end` (``production_lost_share`` weighted by
+    ``output_plan`` over regions and weeks)."""
+    ts = _prepare(ts)
+    lost = ts[ts["variable"] == "production_lost_share"].groupby(["date", "region"])["value"].first()
+    plan = ts[ts["variable"] == "output_plan"].groupby(["date", "region"])["value"].first()
+    both = pd.concat({"lost": lost, "plan": plan}, axis=1).dropna()
+    d = both.index.get_level_values("date")
+    both = both[(d >= pd.Timestamp(start)) & (d <= pd.Timestamp(end))]
+    tot = float(both["plan"].sum())
+    return float((both["lost"] * both["plan"]).sum() / tot) if tot > 0 else float("nan")
+
+
+# --------------------------------------------------------------------------------------------------- all targets
+
+
+def quota_in_force(scenario: Any, year: int = QUOTA_YEAR) -> dict[str, float]:
+    """t/yr of the export quota in force at mid-`year`, per material, from a validated scenario's policy."""
+    from reflow.domain import MATERIALS
+    from reflow.policy import PolicyTimeline
+
+    st = PolicyTimeline(scenario.policy).state(dt.date(year, 7, 1))
+    return {m: float(st.quota_tpy[i]) for i, m in enumerate(MATERIALS) if np.isfinite(st.quota_tpy[i])}
+
+
+def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
+                 materials: Sequence[str] = PEAK_MATERIALS) -> dict[str, float]:
+    """Every metric of `TARGETS_2010` (and a few more, per material) from one run of the 2010 scenario.
+
+    Args:
+        ts: the run's tidy time series.
+        quota_tpy: the 2011 export quota per material (`quota_in_force`).
+        materials: the materials whose prices are targets (Tb is reported as well).
+    """
+    ts = _prepare(ts)
+    out: dict[str, float] = {}
+    for m in (*materials, "tb_oxide"):
+        pk = price_peak(ts, m)
+        at, later = spread_ratio(ts, m)
+        out[f"{m}.peak_multiple"] = pk["multiple"]
+        out[f"{m}.peak_months"] = float(pk["months"])
+        out[f"{m}.fall_back"] = fall_back(ts, m)
+        out[f"{m}.spread_at_peak"] = at
+        out[f"{m}.spread_year_after"] = later
+    ex = exports_vs_quota(ts, quota_tpy)
+    out["exports_vs_quota"] = ex.pop("all")
+    for m, v in ex.items():
+        out[f"{m}.exports_vs_quota"] = v
+    th = thrift_lost(ts)
+    out["thrift_by_2014"] = th.pop("all")
+    out["thrift_max_yearly"] = th.pop("all_max_yearly")
+    for m, v in th.items():
+        out[f"{m}.thrift_by_2014"] = v
+    out["ndfeb_magnet.thrift_by_2014"] = thrift_lost(ts, materials=("ndfeb_magnet",))["all"]
+    growth = alt_supply_growth(ts)
+    out["alt_supply_growth"] = max(growth.values()) if growth else float("nan")
+    out["alt_capacity_arrival"] = alt_capacity_arrival(ts)
+    out["production_lost_2010_14"] = production_lost(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
+    return out
+
+
+def objective(values: Mapping[str, float], targets: Sequence[Target] = TARGETS_2010,
+              weights: Mapping[str, float] | None = None) -> float:
+    """Sum of the targets' normalised misses (`Target.miss`) of `values` (e.g. medians over seeds)."""
+    w = weights or {}
+    return float(sum(w.get(t.key, 1.0) * t.miss(values.get(t.key)) for t in targets))
+
+
+def fit_table(runs: Sequence[Mapping[str, float]], targets: Sequence[Target] = TARGETS_2010,
+              band: tuple[float, float] = (5.0, 95.0)) -> pd.DataFrame:
+    """Target vs model over seeds: one row per target with the median, the band and whether the median passes.
+
+    Args:
+        runs: one metrics dict per seed (`metrics_2010`).
+    """
+    rows = []
+    for t in targets:
+        vals = np.array([r.get(t.key, np.nan) for r in runs], float)
+        ok = vals[np.isfinite(vals)]
+        med = float(np.median(ok)) if len(ok) else float("nan")
+        lo, hi = (np.percentile(ok, band) if len(ok) else (np.nan, np.nan))
+        rows.append({"key": t.key, "target": t.describe(), "unit": t.unit, "median": med, "p5": float(lo),
+                     "p95": float(hi), "n": len(ok), "miss": t.miss(med), "pass": t.contains(med),
+                     "label": t.label})
+    return pd.DataFrame(rows)
+
+
+def medians(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Median over runs of every metric (NaNs ignored; NaN where no run has a value)."""
+    keys = sorted({k for r in runs for k in r})
+    out = {}
+    for k in keys:
+        v = np.array([r.get(k, np.nan) for r in runs], float)
+        v = v[np.isfinite(v)]
+        out[k] = float(np.median(v)) if len(v) else float("nan")
+    return out

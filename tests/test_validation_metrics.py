@@ -1,0 +1,249 @@
+"""Unit tests of the 2010 validation metrics (reflow.validation) on small synthetic tidy time series."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reflow import validation as v
+
+START = dt.date(2009, 1, 5)  # a Monday
+WEEKS = 365
+DATES = [START + dt.timedelta(weeks=w) for w in range(WEEKS)]
+
+
+def _rows(variable: str, fn: Callable[[dt.date], float], material: str | None = None,
+          region: str | None = None) -> list[dict]:
+    return [{"week": w, "date": d, "variable": variable, "material": material, "origin": None, "region": region,
+             "value": float(fn(d))} for w, d in enumerate(DATES)]
+
+
+def _frame(*parts: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([r for p in parts for r in p])
+
+
+def _const(x: float) -> Callable[[dt.date], float]:
+    return lambda d: x
+
+
+def _price_path(d: dt.date) -> float:
+    """10 in 2009-Jun 2010, 150 in Aug 2011, 40 from Jan 2012 on, a ramp in between."""
+    if d < dt.date(2010, 7, 1):
+        return 10.0
+    if d.year == 2011 and d.month == 8:
+        return 150.0
+    if d < dt.date(2011, 8, 1):
+        return 60.0
+    if d < dt.date(2012, 1, 1):
+        return 100.0
+    return 40.0
+
+
+def _market(price: Callable[[dt.date], float] = _price_path, material: str = "dy_oxide") -> pd.DataFrame:
+    return _frame(
+        _rows("price_ex_vwap", price, material, "JPKR"),
+        _rows("price_ex_vwap", lambda d: price(d) * 2.0, material, "US"),
+        _rows("demand", _const(3.0), material, "JPKR"),
+        _rows("demand", _const(0.0), material, "US"),  # no weight: the US price must not count
+        _rows("price_cn", _const(10.0), material),
+    )
+
+
+# --------------------------------------------------------------------------------------------------- prices
+
+
+def test_ex_china_price_is_demand_weighted_over_regions() -> None:
+    ts = _frame(
+        _rows("price_ex_vwap", _const(10.0), "dy_oxide", "JPKR"),
+        _rows("price_ex_vwap", _const(20.0), "dy_oxide", "US"),
+        _rows("demand", _const(3.0), "dy_oxide", "JPKR"),
+        _rows("demand", _const(1.0), "dy_oxide", "US"),
+    )
+    p = v.ex_china_price(ts, "dy_oxide")
+    assert len(p) == WEEKS
+    assert p.iloc[0] == pytest.approx(12.5)
+    monthly = v.ex_china_price(ts, "dy_oxide", "MS")
+    assert monthly.index[0] == pd.Timestamp("2009-01-01")
+    assert monthly.iloc[5] == pytest.approx(12.5)
+
+
+def test_price_peak_is_the_monthly_peak_over_the_base_year_and_counts_months_from_july_2010() -> None:
+    pk = v.price_peak(_market(), "dy_oxide")
+    assert pk["multiple"] == pytest.approx(15.0)
+    assert pk["date"] == pd.Timestamp("2011-08-01")
+    assert pk["months"] == 13
+
+
+def test_price_peak_needs_prices_in_the_base_year() -> None:
+    with pytest.raises(ValueError, match="base year"):
+        v.price_peak(_market(), "dy_oxide", base_year=2005)
+
+
+def test_fall_back_is_the_lowest_price_within_24_months_over_the_peak() -> None:
+    assert v.fall_back(_market(), "dy_oxide") == pytest.approx(40.0 / 150.0)
+    # Only the window counts: a 12-month window ends before nothing lower than 40 either.
+    assert v.fall_back(_market(), "dy_oxide", months=3) == pytest.approx(100.0 / 150.0)
+
+
+def test_fall_back_is_nan_when_the_run_ends_at_the_peak() -> None:
+    ts = _market(lambda d: 10.0 + (d - START).days)  # rising to the last week
+    assert math.isnan(v.fall_back(ts, "dy_oxide"))
+
+
+def test_spread_ratio_at_the_peak_and_a_year_later() -> None:
+    at, later = v.spread_ratio(_market(), "dy_oxide")
+    assert at == pytest.approx(15.0)
+    assert later == pytest.approx(4.0)
+    _, too_late = v.spread_ratio(_market(), "dy_oxide", later_months=120)
+    assert math.isnan(too_late)
+
+
+# --------------------------------------------------------------------------------------------------- volumes
+
+
+def test_exports_vs_quota_sums_the_year_per_material_and_over_materials() -> None:
+    ts = _frame(
+        _rows("exports_cn_total", lambda d: 30.0 if d.year == 2011 else 99.0, "ndpr_oxide"),
+        _rows("exports_cn_total", lambda d: 2.0 if d.year == 2011 else 99.0, "dy_oxide"),
+    )
+    out = v.exports_vs_quota(ts, {"ndpr_oxide": 3120.0, "dy_oxide": 208.0, "tb_oxide": math.inf})
+    assert out["ndpr_oxide"] == pytest.approx(30.0 * 52 / 3120.0)
+    assert out["dy_oxide"] == pytest.approx(2.0 * 52 / 208.0)
+    assert out["all"] == pytest.approx((30.0 + 2.0) * 52 / (3120.0 + 208.0))
+    assert "tb_oxide" not in out
+
+
+def test_thrift_lost_weights_by_need_before_thrifting() -> None:
+    # NdPr: 20% saved with 80 t/wk left (100 before); Dy: 50% saved with 5 t/wk left (10 before).
+    ts = _frame(
+        _rows("thrift_saving_share", _const(0.2), "ndpr_oxide", "JPKR"),
+        _rows("demand", _const(80.0), "ndpr_oxide", "JPKR"),
+        _rows("thrift_saving_share", _const(0.5), "dy_oxide", "JPKR"),
+        _rows("demand", _const(5.0), "dy_oxide", "JPKR"),
+    )
+    out = v.thrift_lost(ts, materials=("ndpr_oxide", "dy_oxide"))
+    assert out["ndpr_oxide"] == pytest.approx(0.2)
+    assert out["dy_oxide"] == pytest.approx(0.5)
+    assert out["all"] == pytest.approx((20.0 + 5.0) / 110.0)
+    assert out["all_max_yearly"] == pytest.approx(0.0)
+
+
+def test_thrift_lost_reads_the_share_at_the_cut_off_and_its_largest_yearly_rise() -> None:
+    def share(d: dt.date) -> float:
+        return min(0.3, max(0.0, (d - dt.date(2011, 1, 3)).days / 365.0 * 0.1))  # 10%/yr from 2011, cap 0.3
+
+    ts = _frame(_rows("thrift_saving_share", share, "dy_oxide", "EU"),
+                _rows("demand", lambda d: 10.0 * (1 - share(d)), "dy_oxide", "EU"))
+    out = v.thrift_lost(ts, by=dt.date(2012, 12, 31), materials=("dy_oxide",))
+    assert out["dy_oxide"] == pytest.approx(0.2, abs=0.002)
+    assert out["all_max_yearly"] == pytest.approx(0.1, abs=0.002)
+
+
+def test_alt_supply_growth_is_the_yearly_rise_over_world_consumption() -> None:
+    ts = _frame(
+        _rows("production_alt", lambda d: {2009: 10.0, 2010: 10.0, 2011: 14.0}.get(d.year, 20.0), "ndpr_oxide"),
+        _rows("production_alt", _const(0.0), "dy_oxide"),
+        _rows("consumption", _const(90.0), "ndpr_oxide"),
+        _rows("consumption", _const(10.0), "dy_oxide"),
+    )
+    g = v.alt_supply_growth(ts, materials=("ndpr_oxide", "dy_oxide"))
+    assert g[2010] == pytest.approx(0.0)
+    assert g[2011] == pytest.approx(0.04)
+    assert g[2012] == pytest.approx(0.06)
+    assert g[2013] == pytest.approx(0.0)
+    assert 2009 not in g  # no year before it in the run
+
+
+def test_alt_capacity_arrival_is_the_first_rise_of_ten_percent_over_the_base_year() -> None:
+    cap = lambda d: 900.0 + (80.0 if d >= dt.date(2011, 6, 1) else 0.0) + (500.0 if d >= dt.date(2012, 11, 26) else 0.0)  # noqa: E731
+    ts = _frame(_rows("alt_capacity", cap, "ndpr_oxide"), _rows("alt_capacity", _const(0.0), "dy_oxide"))
+    year = v.alt_capacity_arrival(ts, materials=("ndpr_oxide", "dy_oxide"))
+    assert 2012.89 < year < 2012.92  # the Monday on or after 26 Nov 2012; +80 t/yr (8.9%) did not count
+    assert math.isnan(v.alt_capacity_arrival(_frame(_rows("alt_capacity", _const(900.0), "ndpr_oxide")),
+                                             materials=("ndpr_oxide",)))
+
+
+def test_production_lost_is_plan_weighted_over_regions_and_weeks() -> None:
+    ts = _frame(
+        _rows("production_lost_share", lambda d: 0.5 if d.year == 2011 else 0.0, None, "JPKR"),
+        _rows("output_plan", _const(3.0), None, "JPKR"),
+        _rows("production_lost_share", _const(0.0), None, "US"),
+        _rows("output_plan", _const(1.0), None, "US"),
+    )
+    got = v.production_lost(ts, dt.date(2011, 1, 1), dt.date(2011, 12, 31))
+    assert got == pytest.approx(0.5 * 3.0 / 4.0)
+    assert v.production_lost(ts, dt.date(2009, 1, 1), dt.date(2009, 12, 31)) == 0.0
+
+
+# --------------------------------------------------------------------------------------------------- targets
+
+
+def test_target_miss_is_zero_inside_and_grows_with_distance() -> None:
+    t = v.Target("x", "x", 0.4, 0.75)
+    assert t.miss(0.5) == 0.0 and t.contains(0.5)
+    assert t.miss(0.75 + 0.35) == pytest.approx(1.0)
+    assert t.miss(0.4 - 0.035) == pytest.approx(0.1)
+    assert t.miss(float("nan")) == v.NAN_MISS and not t.contains(float("nan"))
+    assert t.miss(1e9) == v.MAX_MISS
+
+
+def test_log_and_open_targets() -> None:
+    peak = v.Target("p", "p", 10.0, 30.0, log=True)
+    assert peak.miss(90.0) == pytest.approx(1.0)  # one log-width (x3) above
+    assert peak.miss(10.0 / 3.0) == pytest.approx(1.0)
+    spread = v.Target("s", "s", 3.0, math.inf)
+    assert spread.miss(1.5) == pytest.approx(0.5) and spread.miss(40.0) == 0.0
+    assert spread.describe() == ">= 3"
+    assert v.Target("f", "f", 0.0, 1 / 3).describe() == "<= 0.333"
+    assert peak.describe() == "10-30"
+
+
+def test_objective_sums_misses_and_fit_table_uses_the_median_over_seeds() -> None:
+    ts = (v.Target("a", "a", 0.0, 1.0), v.Target("b", "b", 10.0, 20.0))
+    assert v.objective({"a": 0.5, "b": 25.0}, ts) == pytest.approx(0.5)
+    assert v.objective({"a": 0.5}, ts) == pytest.approx(v.NAN_MISS)
+    runs = [{"a": x, "b": 15.0} for x in (0.2, 0.9, 3.0)]
+    tab = v.fit_table(runs, ts).set_index("key")
+    assert tab.loc["a", "median"] == pytest.approx(0.9)
+    assert bool(tab.loc["a", "pass"]) and bool(tab.loc["b", "pass"])
+    assert tab.loc["a", "p5"] < 0.9 < tab.loc["a", "p95"]
+    assert v.medians(runs)["a"] == pytest.approx(0.9)
+
+
+def test_every_2010_target_names_a_metric_of_metrics_2010() -> None:
+    mats = ("ndpr_oxide", "dy_oxide", "tb_oxide")
+    parts = []
+    for m in mats:
+        parts += [_market(material=m).to_dict("records")]
+        parts += [_rows(var, _const(1.0), m) for var in ("exports_cn_total", "production_alt", "consumption")]
+        parts += [_rows("alt_capacity", lambda d: 10.0 if d.year < 2013 else 20.0, m)]
+        parts += [_rows("thrift_saving_share", _const(0.1), m, "JPKR"), _rows("demand", _const(1.0), m, "EU")]
+    parts += [_rows("thrift_saving_share", _const(0.0), "ndfeb_magnet", "JPKR"),
+              _rows("demand", _const(1.0), "ndfeb_magnet", "JPKR")]
+    parts += [_rows("production_lost_share", _const(0.0), None, "JPKR"), _rows("output_plan", _const(1.0), None,
+                                                                                "JPKR")]
+    ts = _frame(*parts)
+    out = v.metrics_2010(ts, {m: 52.0 for m in mats})
+    for t in (*v.TARGETS_2010, *v.GUARDS_2010):
+        assert t.key in out, t.key
+        assert np.isfinite(out[t.key]), t.key
+    assert out["exports_vs_quota"] == pytest.approx(1.0)
+    assert out["dy_oxide.peak_months"] == 13
+    assert 2013.0 <= out["alt_capacity_arrival"] < 2013.02
+
+
+def test_quota_in_force_reads_the_2011_quota_from_the_scenario() -> None:
+    from pathlib import Path
+
+    from reflow.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "quota_2010.toml")
+    q = v.quota_in_force(cfg, 2011)
+    assert set(q) == {"ndpr_oxide", "dy_oxide", "tb_oxide"}
+    assert all(x > 0 for x in q.values())
+    assert v.quota_in_force(cfg, 2016) == {}
