@@ -1,0 +1,519 @@
+"""Calibrate the mechanism parameters of configs/quota_2010.toml to the 2010-11 export-quota crisis.
+
+    python experiments/calibrate_2010.py                    # <= 25 min on 2 cores -> results/calibration/<stamp>/
+    python experiments/calibrate_2010.py --quick            # smoke run: a few points, 4 final seeds (~2 min)
+    python experiments/calibrate_2010.py --evaluate-only    # the final multi-seed fit of the config as it is
+    python experiments/calibrate_2010.py --evaluate-only --set china.domestic_elasticity=-0.5   # a what-if
+
+What it does (the procedure docs/validation.md reports):
+
+1. The targets are `reflow.validation.TARGETS_2010` (issue 3, from DOMAIN.md section 4) plus the guard
+   `GUARDS_2010` (no large-scale loss of production outside China). A point's objective is the sum of the
+   targets' normalised misses (`Target.miss`: 0 inside the interval, 1 one interval-width outside) of the
+   **median over model seeds** of each metric. The search uses a fixed set of model seeds (common random
+   numbers), so the objective is a deterministic function of the parameters; two seeds per evaluation by default
+   (`--search-seeds`).
+2. The parameters are mechanism parameters only (`PARAMS`: bids, stock policy, thrifting, China's supply and
+   demand responses, diversification); the policy inputs (quota tonnages and dates, duties, the embargo),
+   demand, capacities and the supplier list stay as the config sources them. Each parameter is searched on a
+   unit interval mapped to its bounds (log-spaced where marked).
+3. Phase 1, a Latin-hypercube screen (`scipy.stats.qmc.LatinHypercube`, fixed seed) of `--screen` points plus
+   the config's current values, all runs spread over `--workers` processes; it stops early once it has used half
+   of the time budget (on a busy machine), so that phase 2 always runs.
+4. The screen ranks the parameters by |Spearman correlation| with the objective; phase 2 moves only the
+   `--nm-dims` most influential.
+5. Phase 2, `--chains` Nelder-Mead chains side by side (`scipy.optimize.minimize`, bounded to the unit cube,
+   adaptive), each from one of the best screened points that differ from each other, until `--nm-evals`
+   evaluations per chain or the time budget (`--budget-min`, whole search) is spent.
+6. The `--refine` best distinct points of the search are re-evaluated over six other seeds and the best of them
+   is kept (a point that only suits the search seeds drops out).
+7. The kept point and the config's current values are then each run over `--final-seeds` fresh seeds
+   (1, 2, ...); the fit table (target, model median, 5-95% band, pass/fail) of both is written and printed.
+
+Everything goes to a new folder `results/calibration/<UTC stamp>/` (never overwritten): `search.csv` (every point
+evaluated: phase, parameters, objective, median metrics), `best.json`, `fit.csv` / `fit.md` (final fit, calibrated and
+current), `final_metrics.csv` (per seed), `calibrated.toml` (the values to put in the config) and `log.txt`.
+The calibrated values are copied into configs/quota_2010.toml by hand, with a comment naming this script and the
+date; they are scenario-level values and leave the global defaults in src/reflow/config.py alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "quota_2010.toml"
+SEARCH_SEEDS = (101, 102, 103)  # model seeds of search evaluations (common random numbers); --search-seeds picks
+# how many (the first N).
+REFINE_SEEDS = (201, 202, 203, 204, 205, 206)  # the best search points are re-evaluated on these
+FINAL_SEED0 = 1  # final evaluation: seeds FINAL_SEED0 .. FINAL_SEED0 + final_seeds - 1
+LHS_SEED = 20100708  # the Latin hypercube's own seed (the announcement date)
+SCREEN_SHARE = 0.5  # share of the search budget the screen may use
+
+
+@dataclass(frozen=True)
+class Param:
+    """A mechanism parameter searched on [lo, hi] (log-spaced if `log`; rounded if `integer`)."""
+
+    key: str
+    lo: float
+    hi: float
+    log: bool = False
+    integer: bool = False
+
+    def value(self, u: float) -> float | int:
+        """The parameter's value at unit coordinate `u` (clipped to [0, 1])."""
+        u = min(1.0, max(0.0, float(u)))
+        v = math.exp(math.log(self.lo) + u * math.log(self.hi / self.lo)) if self.log else self.lo + u * (
+            self.hi - self.lo)
+        return round(v) if self.integer else round(v, 4)
+
+    def unit(self, v: float) -> float:
+        """The unit coordinate of value `v` (clipped)."""
+        u = math.log(v / self.lo) / math.log(self.hi / self.lo) if self.log else (v - self.lo) / (self.hi - self.lo)
+        return min(1.0, max(0.0, u))
+
+
+# The mechanism parameters searched, with bounds wide enough to be uninformative but physically sensible.
+PARAMS: tuple[Param, ...] = (
+    # Bids: the value of lost production caps them; convexity sets how early in a run-down they rise.
+    Param("manufacturers.wtp_cap_multiple.ndpr_oxide", 8.0, 40.0, log=True),
+    Param("manufacturers.wtp_cap_multiple.dy_oxide", 10.0, 45.0, log=True),
+    Param("manufacturers.wtp_convexity", 1.0, 5.0),
+    # Stock policy: weeks of cover held by magnet makers (the main oxide buyers) and electronics makers.
+    Param("manufacturers.cover_target_weeks.magnet", 6.0, 40.0, log=True),
+    Param("manufacturers.cover_target_weeks.electronics", 4.0, 26.0, log=True),
+    Param("manufacturers.expectation_weeks", 2.0, 26.0, log=True),
+    # Thrifting / substitution: the firm-level yearly rate may exceed the 10%/yr aggregate target, since heavy
+    # rare earths were cut 30-40% per motor within 1-2 years (Honda, Nissan [V2]).
+    Param("manufacturers.thrift_cap", 0.15, 0.6),
+    Param("manufacturers.thrift_lag_weeks", 8, 78, integer=True),
+    Param("manufacturers.thrift_max_per_year", 0.03, 0.35, log=True),
+    Param("manufacturers.thrift_trigger_multiple", 1.2, 5.0, log=True),
+    # China's producers and domestic market.
+    Param("china.supply_price_elasticity", 0.0, 3.0),
+    Param("china.domestic_elasticity", -1.2, -0.05),
+    Param("china.ask_stock_elasticity", 0.0, 1.0),
+    Param("china.utilisation_response", 0.0, 1.5),
+    # Diversification toward non-Chinese offtakes after disruption.
+    Param("manufacturers.diversify_disruption_weight", 0.0, 6.0),
+    # Unofficial exports through third-country hubs (2011: actual exports 2.2x the official figure [V2]); searched
+    # only where the model has the mechanism (the schema has a [transshipment] table).
+    Param("transshipment.max_share", 0.0, 1.0),
+    Param("transshipment.premium_scale", 0.2, 5.0, log=True),
+    # Smugglers' costs against the official channel's 15-25% export duty and quota-licence premium [V2/R].
+    Param("transshipment.cost_share", 0.0, 0.6),
+)
+
+
+def _available(params: Sequence[Param]) -> tuple[Param, ...]:
+    """The parameters the installed model's schema knows (a mechanism not yet in the model is not searched)."""
+    from reflow.config import Scenario
+
+    return tuple(p for p in params if p.key.split(".")[0] in Scenario.model_fields)
+
+
+PARAMS = _available(PARAMS)
+
+
+# --------------------------------------------------------------------------------------------------- evaluation
+
+
+def _run_one(task: tuple[str, dict[str, Any], int]) -> dict[str, float]:
+    """One model run (in a worker process): the 2010 metrics of `config` with `overrides` and `seed`."""
+    config, overrides, seed = task
+    from reflow.api import simulate
+    from reflow.config import load_config
+    from reflow.validation import metrics_2010, quota_in_force
+
+    cfg = load_config(config, overrides)
+    sim = simulate(cfg, seed)
+    return metrics_2010(sim.timeseries, quota_in_force(cfg))
+
+
+def table_entries(config: Path, fixed: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The tables (mapping fields such as ``manufacturers.cover_target_weeks``) that searched parameters are
+    entries of, with their values in the config: an override of one entry must carry the whole table, or the
+    loader would replace the table by the one entry and the model fall back to generic values for the rest."""
+    from pydantic import BaseModel
+
+    from reflow.config import load_config
+
+    cfg = load_config(config, fixed)
+    out: dict[str, dict[str, Any]] = {}
+    for p in PARAMS:
+        parent, _ = p.key.rsplit(".", 1)
+        node: Any = cfg
+        for seg in parent.split("."):
+            node = getattr(node, seg) if isinstance(node, BaseModel) else node[seg]
+        if isinstance(node, dict):
+            out[parent] = dict(node)
+    return out
+
+
+def overrides_at(u: Sequence[float], fixed: Mapping[str, Any] | None = None,
+                 tables: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The config overrides of unit point `u` (plus any `fixed` overrides); entries of the `tables`
+    (`table_entries`) are set as whole tables."""
+    out = dict(fixed or {})
+    for p, x in zip(PARAMS, u, strict=True):
+        parent, leaf = p.key.rsplit(".", 1)
+        if tables and parent in tables:
+            out.setdefault(parent, dict(tables[parent]))[leaf] = p.value(x)
+        else:
+            out[p.key] = p.value(x)
+    return out
+
+
+def current_values(config: Path, fixed: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """The values the config (with `fixed` overrides) gives the searched parameters now."""
+    from reflow.config import load_config
+
+    cfg = load_config(config, fixed).model_dump()
+    out = {}
+    for p in PARAMS:
+        node: Any = cfg
+        for seg in p.key.split("."):
+            node = node[seg]
+        out[p.key] = float(node)
+    return out
+
+
+def _key(u: Sequence[float]) -> tuple[float, ...]:
+    """Cache key of a unit point: the parameter values it maps to (rounded as the runs see them)."""
+    return tuple(p.value(x) for p, x in zip(PARAMS, u, strict=True))
+
+
+class Evaluator:
+    """Objective of unit points over the search seeds, evaluated in a process pool, cached, logged.
+
+    Thread-safe, so that several Nelder-Mead chains can share the pool.
+    """
+
+    def __init__(self, pool: ProcessPoolExecutor, config: Path, seeds: Sequence[int], fixed: Mapping[str, Any],
+                 log: Callable[[str], None]) -> None:
+        self.pool, self.config, self.seeds, self.fixed, self.log = pool, str(config), tuple(seeds), fixed, log
+        self.tables = table_entries(config, fixed)
+        self.rows: list[dict[str, Any]] = []
+        self.cache: dict[tuple[float, ...], float] = {}
+        self.best: tuple[float, np.ndarray | None] = (math.inf, None)
+        self._lock = threading.Lock()
+
+    def _record(self, phase: str, u: np.ndarray, runs: list[dict[str, float]]) -> float:
+        from reflow.validation import GUARDS_2010, TARGETS_2010, medians, objective
+
+        med = medians(runs)
+        obj = objective(med, (*TARGETS_2010, *GUARDS_2010))
+        ov = {p.key: p.value(x) for p, x in zip(PARAMS, u, strict=True)}
+        with self._lock:
+            self.rows.append({"phase": phase, "objective": obj, **{p.key: ov[p.key] for p in PARAMS},
+                              **{f"median.{k}": v for k, v in med.items()}})
+            self.cache[_key(u)] = obj
+            if obj < self.best[0]:
+                self.best = (obj, np.array(u, float))
+        return obj
+
+    def batch(self, phase: str, points: np.ndarray, deadline: float) -> None:
+        """Evaluate many points at once (all their runs in the pool), logging progress; stop at `deadline`."""
+        tasks = [(self.config, overrides_at(u, self.fixed, self.tables), s) for u in points for s in self.seeds]
+        t0 = time.time()
+        n = len(self.seeds)
+        results: list[dict[str, float]] = []
+        for i, res in enumerate(self.pool.map(_run_one, tasks)):
+            results.append(res)
+            if (i + 1) % n == 0:
+                k = (i + 1) // n - 1
+                self._record(phase, points[k], results[-n:])
+                done = k + 1
+                if done % 20 == 0 or done == len(points):
+                    el = time.time() - t0
+                    left = el / done * (len(points) - done)
+                    self.log(f"{phase}: {done}/{len(points)} points, {el:.0f} s, ~{left:.0f} s left; "
+                             f"best objective {self.best[0]:.3f}")
+                if time.time() > deadline:
+                    self.log(f"{phase}: time budget reached after {done} points")
+                    break
+
+    def __call__(self, u: np.ndarray, phase: str = "nelder-mead") -> float:
+        """Objective of one point (its seeds in parallel)."""
+        u = np.clip(np.asarray(u, float), 0.0, 1.0)
+        key = _key(u)
+        with self._lock:
+            if key in self.cache:
+                return self.cache[key]
+        ov = overrides_at(u, self.fixed, self.tables)
+        runs = list(self.pool.map(_run_one, [(self.config, ov, s) for s in self.seeds]))
+        return self._record(phase, u, runs)
+
+
+class _Budget(Exception):
+    pass
+
+
+def rank_parameters(rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indices of `PARAMS`, most influential first: |Spearman correlation| of each with the objective over the
+    screened points (a screening of main effects, as in global sensitivity analysis)."""
+    from scipy.stats import spearmanr
+
+    obj = np.array([r["objective"] for r in rows], float)
+    score = []
+    for p in PARAMS:
+        x = np.array([r[p.key] for r in rows], float)
+        rho = spearmanr(x, obj).statistic if np.ptp(x) > 0 and np.ptp(obj) > 0 else 0.0
+        score.append(abs(rho) if np.isfinite(rho) else 0.0)
+    return [int(i) for i in np.argsort(score)[::-1]]
+
+
+def _nelder_mead(ev: Evaluator, start: np.ndarray, dims: Sequence[int], nm_evals: int, deadline: float,
+                 name: str, log: Callable[[str], None]) -> None:
+    """One bounded, adaptive Nelder-Mead chain over the coordinates `dims` of the unit cube (the others fixed at
+    `start`), until `nm_evals` evaluations or the deadline."""
+    from scipy.optimize import minimize
+
+    count = [0]
+
+    def f(z: np.ndarray) -> float:
+        if time.time() > deadline or count[0] >= nm_evals:
+            raise _Budget
+        u = start.copy()
+        u[list(dims)] = z
+        count[0] += 1
+        val = ev(u, name)
+        if count[0] % 10 == 0:
+            log(f"{name}: {count[0]} evaluations, best objective so far {ev.best[0]:.3f}")
+        return val
+
+    # Initial simplex: steps of 0.15 of each unit range from the start, pointing into the cube.
+    z0 = start[list(dims)]
+    simplex = np.repeat(z0[None, :], len(dims) + 1, axis=0)
+    for i in range(len(dims)):
+        simplex[i + 1, i] += 0.15 if z0[i] <= 0.85 else -0.15
+    try:
+        res = minimize(f, z0, method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(dims),
+                       options={"initial_simplex": simplex, "adaptive": True, "xatol": 1e-3, "fatol": 1e-3,
+                                "maxfev": nm_evals})
+        log(f"{name}: stopped after {count[0]} evaluations ({res.message})")
+    except _Budget:
+        log(f"{name}: evaluation or time budget reached after {count[0]} evaluations")
+
+
+def search(ev: Evaluator, x0: np.ndarray, n_screen: int, nm_evals: int, nm_dims: int, chains: int,
+           deadline: float, log: Callable[[str], None]) -> np.ndarray:
+    """Latin-hypercube screen, then Nelder-Mead chains (in parallel) over the most influential parameters from
+    the best distinct screened points; returns the best unit point found."""
+    from scipy.stats import qmc
+
+    pts = qmc.LatinHypercube(d=len(PARAMS), seed=LHS_SEED).random(n_screen) if n_screen > 0 else np.zeros(
+        (0, len(PARAMS)))
+    pts = np.vstack([x0[None, :], pts])
+    log(f"screen: {len(pts)} points x {len(ev.seeds)} seed(s) (point 0 = the config's current values)")
+    # The screen may use at most SCREEN_SHARE of the time left, so that Nelder-Mead always gets the rest.
+    ev.batch("screen", pts, time.time() + SCREEN_SHARE * (deadline - time.time()))
+    log(f"screen best objective {ev.best[0]:.3f}")
+    if nm_evals <= 0 or time.time() > deadline:
+        return ev.best[1]
+    order = rank_parameters(ev.rows)
+    dims = sorted(order[:nm_dims])
+    log("parameters by influence on the objective (screen): " + ", ".join(PARAMS[i].key.split(".", 1)[1]
+                                                                         for i in order))
+    log(f"Nelder-Mead over the {len(dims)} most influential; the others stay at each chain's start")
+    # Chains start from the best screened points that differ from each other (unit distance > 0.25).
+    screened = sorted(((r["objective"], k) for k, r in enumerate(ev.rows)), key=lambda t: t[0])
+    unit = [np.array([p.unit(ev.rows[k][p.key]) for p in PARAMS]) for _, k in screened]
+    starts: list[np.ndarray] = []
+    for u in unit:
+        if all(np.linalg.norm(u - s) > 0.25 for s in starts):
+            starts.append(u)
+        if len(starts) == chains:
+            break
+    with ThreadPoolExecutor(len(starts)) as threads:
+        futs = [threads.submit(_nelder_mead, ev, s, dims, nm_evals, deadline, f"nelder-mead {i + 1}", log)
+                for i, s in enumerate(starts)]
+        for fu in futs:
+            fu.result()
+    log(f"search done: best objective {ev.best[0]:.3f} after {len(ev.rows)} evaluations")
+    return ev.best[1]
+
+
+def refine(ev: Evaluator, k: int, seeds: Sequence[int], log: Callable[[str], None]) -> tuple[np.ndarray, float]:
+    """Re-evaluate the `k` best distinct points of the search over other seeds and return the best of them, so
+    that the choice does not rest on the search seeds alone."""
+    ranked = sorted(range(len(ev.rows)), key=lambda i: ev.rows[i]["objective"])
+    picked: list[np.ndarray] = []
+    for i in ranked:
+        u = np.array([p.unit(ev.rows[i][p.key]) for p in PARAMS])
+        if all(np.linalg.norm(u - q) > 0.05 for q in picked):
+            picked.append(u)
+        if len(picked) == k:
+            break
+    check = Evaluator(ev.pool, Path(ev.config), seeds, ev.fixed, log)
+    check.batch("refine", np.array(picked), math.inf)
+    for row, u in zip(check.rows, picked, strict=True):
+        log(f"refine: search objective {ev.cache.get(_key(u), float('nan')):.3f} -> "
+            f"{row['objective']:.3f} over seeds {list(seeds)}")
+    ev.rows += check.rows
+    return check.best[1], check.best[0]
+
+
+def final_fit(pool: ProcessPoolExecutor, config: Path, overrides: Mapping[str, Any], seeds: Sequence[int],
+              label: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit table (targets and guards) and per-seed metrics of `overrides` over `seeds`."""
+    from reflow.validation import GUARDS_2010, TARGETS_2010, fit_table
+
+    runs = list(pool.map(_run_one, [(str(config), dict(overrides), s) for s in seeds]))
+    table = fit_table(runs, (*TARGETS_2010, *GUARDS_2010))
+    table.insert(0, "config", label)
+    per_seed = pd.DataFrame(runs)
+    per_seed.insert(0, "seed", list(seeds))
+    per_seed.insert(0, "config", label)
+    return table, per_seed
+
+
+def _fmt(x: float, unit: str = "") -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    if unit == "year":
+        return f"{x:.1f}"
+    return f"{x:.3g}" if abs(x) < 1000 else f"{x:.0f}"
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The fit table as Markdown: target, model median, 5-95% band, pass/fail."""
+    lines = ["| metric | target | model median | 5-95% band | |", "|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        u = r["unit"]
+        lines.append(f"| {r['label']} | {r['target']} | {_fmt(r['median'], u)} | {_fmt(r['p5'], u)} - "
+                     f"{_fmt(r['p95'], u)} | "
+                     f"{'pass' if r['pass'] else 'FAIL'} |")
+    return "\n".join(lines)
+
+
+def toml_block(values: Mapping[str, Any], stamp: str) -> str:
+    """The calibrated values (overrides, whole tables as dicts) as TOML grouped by table, for the config."""
+    groups: dict[str, list[str]] = {}
+
+    def val(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + " }"
+        return repr(float(v)) if isinstance(v, float) else str(v)
+
+    for key, v in values.items():
+        table, rest = key.split(".", 1)
+        groups.setdefault(table, []).append(f"{rest} = {val(v)}")
+    out = [f"# calibrated by experiments/calibrate_2010.py ({stamp})"]
+    for table, lines in groups.items():
+        out += [f"[{table}]", *lines, ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", type=Path, default=CONFIG)
+    ap.add_argument("--screen", type=int, default=300, help="Latin-hypercube points (besides the current values)")
+    ap.add_argument("--nm-evals", type=int, default=200, help="Nelder-Mead evaluations per chain at most")
+    ap.add_argument("--nm-dims", type=int, default=10, help="parameters Nelder-Mead moves (most influential first)")
+    ap.add_argument("--chains", type=int, default=2, help="Nelder-Mead chains run side by side")
+    ap.add_argument("--search-seeds", type=int, default=2, help="model seeds per search evaluation")
+    ap.add_argument("--refine", type=int, default=8, help="best distinct search points re-evaluated on other seeds")
+    ap.add_argument("--budget-min", type=float, default=20.0, help="wall-clock budget of the search, minutes")
+    ap.add_argument("--final-seeds", type=int, default=24, help="seeds of the final evaluation (>= 20)")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
+                    help="an override applied to every run (a what-if on the inputs), repeatable")
+    ap.add_argument("--evaluate-only", action="store_true", help="no search: the final fit of the config as is")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 6 screen points, 6 NM evals, 4 final seeds")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "calibration")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.screen, args.nm_evals, args.final_seeds, args.nm_dims, args.refine = 8, 4, 4, 3, 2
+
+    from reflow.config import parse_set_args
+
+    fixed = parse_set_args(args.fixed)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = args.out / stamp
+    folder.mkdir(parents=True, exist_ok=False)  # a new folder per call: earlier calibrations are never overwritten
+    logf = (folder / "log.txt").open("w")
+    t_start = time.time()
+
+    def log(msg: str) -> None:
+        line = f"[{time.time() - t_start:7.1f} s] {msg}"
+        print(line, flush=True)
+        logf.write(line + "\n")
+        logf.flush()
+
+    log(f"calibrating {args.config} -> {folder}")
+    if fixed:
+        log(f"fixed overrides on every run: {fixed}")
+    now = current_values(args.config, fixed)
+    x0 = np.array([p.unit(now[p.key]) for p in PARAMS])
+    final_seeds = list(range(FINAL_SEED0, FINAL_SEED0 + args.final_seeds))
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        tables, per_seed = [], []
+        if args.evaluate_only:
+            best = dict(fixed)
+        else:
+            seeds = SEARCH_SEEDS[: max(1, args.search_seeds)]
+            ev = Evaluator(pool, args.config, seeds, fixed, log)
+            deadline = t_start + 60.0 * args.budget_min
+            u = search(ev, x0, args.screen, args.nm_evals, args.nm_dims, args.chains, deadline, log)
+            refined = None
+            if args.refine > 1:
+                u, refined = refine(ev, args.refine, REFINE_SEEDS, log)
+            pd.DataFrame(ev.rows).to_csv(folder / "search.csv", index=False)
+            best_params = {p.key: p.value(x) for p, x in zip(PARAMS, u, strict=True)}
+            best = overrides_at(u, fixed, ev.tables)
+            (folder / "best.json").write_text(json.dumps({"objective_search": ev.best[0], "objective_refine": refined,
+                                                          "refine_seeds": REFINE_SEEDS, "params": best_params,
+                                                          "current": now, "fixed": fixed,
+                                                          "search_seeds": seeds}, indent=1))
+            (folder / "calibrated.toml").write_text(toml_block(overrides_at(u, None, ev.tables), stamp[:8]))
+            log(f"final evaluation of the calibrated point over {len(final_seeds)} seeds")
+            t, s = final_fit(pool, args.config, best, final_seeds, "calibrated")
+            tables.append(t)
+            per_seed.append(s)
+        log(f"final evaluation of the config as it is over {len(final_seeds)} seeds")
+        t, s = final_fit(pool, args.config, fixed, final_seeds, "config as is")
+        tables.append(t)
+        per_seed.append(s)
+    from reflow.validation import GUARDS_2010, TARGETS_2010, objective
+
+    fit = pd.concat(tables, ignore_index=True)
+    fit.to_csv(folder / "fit.csv", index=False)
+    pd.concat(per_seed, ignore_index=True).to_csv(folder / "final_metrics.csv", index=False)
+    md = []
+    for label, tab in fit.groupby("config", sort=False):
+        obj = objective(dict(zip(tab["key"], tab["median"], strict=True)), (*TARGETS_2010, *GUARDS_2010))
+        md += [f"### {label} ({len(final_seeds)} seeds; objective {obj:.3f}, "
+               f"{int(tab['pass'].sum())} of {len(tab)} pass)", "", markdown_table(tab), ""]
+    (folder / "fit.md").write_text("\n".join(md))
+    print()
+    print("\n".join(md))
+    if not args.evaluate_only:
+        print("values for configs/quota_2010.toml:\n")
+        print((folder / "calibrated.toml").read_text())
+    log(f"done in {(time.time() - t_start) / 60:.1f} min; results in {folder}")
+    logf.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
