@@ -1,0 +1,205 @@
+"""Validation against history (issue 3): the 2010-11 targets on a multi-seed median, structural facts of 2025.
+
+The 2010 targets are `reflow.validation.TARGETS_2010`, checked on the median over `SEEDS_2010` model seeds of
+configs/quota_2010.toml as calibrated by experiments/calibrate_2010.py. A target the calibrated model does not
+meet is not hidden: its test states the true target and is marked xfail(strict=True) with the measured value,
+so that it starts failing (and must be un-marked) the day the model meets it. docs/validation.md reports the same
+fit over 24 seeds with its 5-95% band.
+
+The 2025 checks are structural (the policy inputs are sourced, the outcomes are the model's; DOMAIN.md section 5):
+the ex-China Dy price stands above China's while the controls bind, magnet exports to the US fall more than to the
+EU while US approval is lower, and production is lost only after inventories have been drawn down.
+
+Runtime: about 30 s on 2 idle cores (runs are spread over two processes), so the module is not marked slow.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reflow import validation as v
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SEEDS_2010 = tuple(range(1, 9))  # the median of 8 seeds is within ~1% of the 24-seed median for every target
+SEEDS_2025 = tuple(range(1, 5))
+CONTROL = pd.Timestamp("2025-04-04")  # MOFCOM No. 18 takes effect
+US_LOWER = (pd.Timestamp("2025-06-30"), pd.Timestamp("2025-11-09"))  # US approval 0.45 / 0.40 vs 0.6 / 0.5
+BINDING = (pd.Timestamp("2025-06-01"), pd.Timestamp("2025-11-30"))  # before the general licences
+
+# Targets the calibrated model misses (measured on the 8-seed median; see docs/validation.md for the mechanisms
+# that would be needed). Filled from the last calibration; an entry that starts passing fails the suite (strict).
+KNOWN_MISSES: dict[str, str] = {
+    "ndpr_oxide.peak_months": (
+        "measured: NdPr peaks 5 months after the announcement (8-seed median; 24 seeds: 5, band 5-6) against 9-15. "
+        "The model's ex-China price spikes as soon as the H2-2010 allocation bites on buyers' stocks; the 2011 peak "
+        "also rode a rise of China's own price (production quotas, crackdown on illegal mining, state stockpiling) "
+        "that the model does not have"),
+    "dy_oxide.peak_months": (
+        "measured: Dy peaks 6 months after the announcement (8-seed median; 24 seeds: 6, band 5-6) against 9-15; "
+        "same cause as NdPr"),
+    "dy_oxide.spread_year_after": (
+        "measured: ex-China Dy 2.54x China's price 12 months after the peak (8-seed median; 24 seeds: 2.53, band "
+        "2.40-3.53) against <= 2.5: the Dy quota binds until thrifting and unofficial exports close the gap, and "
+        "China's Dy price does not rise to meet the export price"),
+    "exports_vs_quota": (
+        "measured: China's official 2011 exports use 100% of the 2011 quota (every seed) against 40-75%. In the "
+        "model unofficial exports (0.6-0.8x the official ones in 2011) come on top of the quota instead of "
+        "displacing it, because demand at the prices that keep the channel open exceeds quota plus leakage; "
+        "buyers do not destock after 2010; and each quota is the sourced cut applied to 2009 exports"),
+}
+
+
+def _pool_map(fn: Any, tasks: list[Any]) -> list[Any]:
+    workers = min(2, os.cpu_count() or 1, len(tasks))
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(t) for t in tasks]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(fn, tasks))
+
+
+def _metrics_2010(seed: int) -> dict[str, float]:
+    import reflow
+
+    res = reflow.run(CONFIGS / "quota_2010.toml", seed=seed, out=None)
+    return v.metrics_2010(res.timeseries, v.quota_in_force(res.config))
+
+
+def _series_2025(seed: int) -> dict[str, Any]:
+    """The few weekly series the 2025 checks need, from one run of controls_2025 (kept small to pickle)."""
+    import reflow
+
+    res = reflow.run(CONFIGS / "controls_2025.toml", seed=seed, out=None)
+    ts = res.timeseries
+    var = ts["variable"]
+    keep = ts[var.isin(["production_lost_share", "inventory_cover_weeks", "shortage"])
+              | ((var == "exports_cn") & (ts["material"] == "ndfeb_magnet"))]
+    return {
+        "dy_ex": v.ex_china_price(ts, "dy_oxide"),
+        "dy_cn": v.china_price(ts, "dy_oxide"),
+        "freight": res.config.materials.dy_oxide.freight_premium,
+        "frame": keep.assign(date=pd.to_datetime(keep["date"]))[["date", "variable", "material", "region", "value"]],
+    }
+
+
+@pytest.fixture(scope="module")
+def runs_2010() -> list[dict[str, float]]:
+    return _pool_map(_metrics_2010, list(SEEDS_2010))
+
+
+@pytest.fixture(scope="module")
+def median_2010(runs_2010: list[dict[str, float]]) -> dict[str, float]:
+    return v.medians(runs_2010)
+
+
+@pytest.fixture(scope="module")
+def runs_2025() -> list[dict[str, Any]]:
+    return _pool_map(_series_2025, list(SEEDS_2025))
+
+
+# --------------------------------------------------------------------------------------------------- 2010
+
+
+def _target_params() -> list[Any]:
+    out = []
+    for t in v.TARGETS_2010:
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[t.key])] if t.key in KNOWN_MISSES else []
+        out.append(pytest.param(t, id=t.key, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("target", _target_params())
+def test_2010_target_on_the_multi_seed_median(target: v.Target, median_2010: dict[str, float],
+                                              runs_2010: list[dict[str, float]]) -> None:
+    value = median_2010.get(target.key)
+    spread = [round(r[target.key], 3) for r in runs_2010]
+    assert target.contains(value), (f"{target.label}: median {value:.4g} over {len(runs_2010)} seeds, target "
+                                    f"{target.describe()} {target.unit}; per seed {spread}")
+
+
+def test_2010_seeds_agree_on_what_passes(runs_2010: list[dict[str, float]], median_2010: dict[str, float]) -> None:
+    """The fit is not a lucky median: for every target the median meets, most seeds meet it too."""
+    for t in v.TARGETS_2010:
+        if t.contains(median_2010.get(t.key)):
+            share = np.mean([t.contains(r.get(t.key)) for r in runs_2010])
+            assert share >= 0.75, f"{t.key}: only {share:.0%} of seeds meet the target the median meets"
+
+
+# --------------------------------------------------------------------------------------------------- 2025
+
+
+def _between(s: pd.Series, span: tuple[pd.Timestamp, pd.Timestamp]) -> pd.Series:
+    return s[(s.index >= span[0]) & (s.index <= span[1])]
+
+
+def _wide(frame: pd.DataFrame, variable: str, material: str | None = None) -> pd.DataFrame:
+    sub = frame[frame["variable"] == variable]
+    if material is not None:
+        sub = sub[sub["material"] == material]
+    return sub.groupby(["date", "region"])["value"].first().unstack("region").sort_index()
+
+
+def test_2025_ex_china_dy_price_stands_above_china_while_controls_bind(runs_2025: list[dict[str, Any]]) -> None:
+    """Licensing keeps Chinese Dy from arbitraging the gap: ex-China Dy costs more than China's price plus freight
+    while the April-November controls bind, and not before them."""
+    during, before = [], []
+    for r in runs_2025:
+        ratio = r["dy_ex"] / r["dy_cn"].reindex(r["dy_ex"].index)
+        during.append(float(_between(ratio, BINDING).mean()) / (1 + r["freight"]))
+        before.append(float(ratio[ratio.index.year == 2024].mean()) / (1 + r["freight"]))
+    assert np.median(during) > 1.03, f"ex-China Dy over China's export parity, Jun-Nov 2025: {during}"
+    assert np.median(before) < 1.02, f"before the controls: {before}"
+    assert np.median(during) > np.median(before) + 0.02
+
+
+def test_2025_magnet_exports_to_the_us_fall_more_than_to_the_eu_while_us_approval_is_lower(
+        runs_2025: list[dict[str, Any]]) -> None:
+    """From 30 June to the Busan suspension the US approval rate was set below the EU's (0.45 vs 0.6, then 0.4 vs
+    0.5); China's magnet exports to the US, relative to 2024, must then be lower than to the EU."""
+    us, eu = [], []
+    for r in runs_2025:
+        x = _wide(r["frame"], "exports_cn", "ndfeb_magnet").fillna(0.0)
+        base = x[x.index.year == 2024].mean()
+        win = _between(x, US_LOWER).mean()
+        us.append(float(win["US"] / base["US"]))
+        eu.append(float(win["EU"] / base["EU"]))
+    assert np.median(us) < np.median(eu), f"exports vs 2024, US {np.round(us, 3)} EU {np.round(eu, 3)}"
+
+
+def test_2025_production_is_lost_only_after_inventories_run_down(runs_2025: list[dict[str, Any]]) -> None:
+    """No region loses production before the April controls. Where it does after them, the loss starts no sooner
+    than half the shortest cover target (automotive: 6 weeks) after the control took effect, and the region's stock
+    of an input it is short of had by then been drawn down (cover under 90% of its early-2025 level). The tidy
+    output has regions, not firms: a region's cover averages firms in the control's scope, which run down, with
+    firms outside it (coverage_by_sector), which do not; so the drawdown of the region's cover can be small."""
+    checked = 0
+    for r in runs_2025:
+        lost = _wide(r["frame"], "production_lost_share")
+        pre = lost.index[(lost.index >= "2025-01-01") & (lost.index < CONTROL)]
+        assert (lost[lost.index < CONTROL] <= 1e-9).all().all(), "production lost before the controls"
+        for reg in lost.columns:
+            hit = lost.index[lost[reg] > 1e-3]
+            if len(hit) == 0:
+                continue
+            first = hit[0]
+            assert first >= CONTROL + pd.Timedelta(weeks=3), f"{reg}: production lost from {first.date()}"
+            prev = lost.index[lost.index < first][-1]
+            short = [m for m in ("dy_oxide", "tb_oxide", "ndfeb_magnet")
+                     if _wide(r["frame"], "shortage", m).get(reg, pd.Series(dtype=float)).get(first, 0.0) > 0]
+            assert short, f"{reg}: production lost on {first.date()} with no input short"
+            ran_down = []
+            for m in short:
+                c = _wide(r["frame"], "inventory_cover_weeks", m)[reg]
+                if c.loc[prev] < 0.9 * c.loc[pre].mean():
+                    ran_down.append(m)
+            assert ran_down, (f"{reg}: production lost from {first.date()} for want of {short} before its stock "
+                              f"was drawn down")
+            checked += 1
+    assert checked > 0, "no production was lost at all: the check would be vacuous"
