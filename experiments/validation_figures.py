@@ -1,0 +1,586 @@
+"""Figures and tables of docs/validation.md: the 2010-11 fit and the 2025 episode out of sample.
+
+    python experiments/validation_figures.py               # 20 seeds, 2 workers -> docs/figures/*.png
+    python experiments/validation_figures.py --seeds 4     # a quick look
+
+Runs configs/quota_2010.toml (calibrated, see experiments/calibrate_2010.py) and configs/controls_2025.toml with
+variants, over seeds 1..N in parallel, and writes:
+
+- docs/figures/validation_2010_prices.png: ex-China and Chinese NdPr / Dy / Tb prices as multiples of 2009, model
+  median and 5-95% band over seeds, with the historical points of DOMAIN.md section 4 and the target windows;
+- docs/figures/validation_2010_volumes.png: China's exports against the quota, thrifting, non-Chinese supply,
+  production lost;
+- docs/figures/validation_2025_exports.png: China's monthly magnet exports by destination, and in total and to
+  the US against the customs data reported for 2025;
+- docs/figures/validation_2025_prices.png: ex-China (US, EU, demand-weighted) against Chinese Dy and Tb prices;
+- docs/figures/validation_2025_production.png: production lost by region, licence backlog and mean wait;
+- docs/figures/validation_2025_october.png: the October 2025 escalation as it happened (announced, suspended
+  before it took effect), if the suspension had never come, and without the escalation;
+- results/validation/<UTC stamp>/tables.md (and .csv): the 2010 fit table and the 2025 numbers quoted in the doc.
+
+Small PNGs (100 dpi) so that the repository stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+Q2010 = ROOT / "configs" / "quota_2010.toml"
+C2025 = ROOT / "configs" / "controls_2025.toml"
+FIGURES = ROOT / "docs" / "figures"
+
+# The 2025 variants: the October 2025 measures as they happened, never suspended, never announced; the
+# April-November licensing without the coverage_by_sector inputs (every magnet purchase in scope); and the scenario
+# run with the mechanism parameters calibrated to 2010 (configs/quota_2010.toml) instead of the global defaults.
+NEVER = "2031-12-01"  # after the end of the run
+VARIANTS_2025: dict[str, list[str]] = {
+    "as happened": [],
+    "no suspension": [f"policy.oct2025_extraterritorial.suspend={NEVER}"],
+    "no October escalation": [f"policy.oct2025_extraterritorial.announce={NEVER}",
+                              f"policy.oct2025_extraterritorial.effective={NEVER}",
+                              f"policy.oct2025_extraterritorial.suspend={NEVER}"],
+    "all magnets in scope": [f"policy.{e}.coverage_by_sector={{}}" for e in ("apr2025", "jun2025", "sep2025",
+                                                                             "nov2025")],
+    "2010-calibrated mechanisms": [],  # filled by calibrated_mechanisms()
+}
+
+
+def calibrated_mechanisms() -> list[str]:
+    """--set overrides carrying the mechanism parameters calibrated in configs/quota_2010.toml (the parameters
+    experiments/calibrate_2010.py searches) into another scenario."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from calibrate_2010 import PARAMS
+
+    from reflow.config import load_config
+
+    cfg = load_config(Q2010)
+    out = []
+    for p in PARAMS:
+        node: Any = cfg
+        for seg in p.key.split("."):
+            node = node[seg] if isinstance(node, dict) else getattr(node, seg)
+        out.append(f"{p.key}={node}")
+    return out
+
+# Historical points, DOMAIN.md section 4 (export prices, USD/kg; base = 2009 level): Dy oxide 91 (Jan 2009) ->
+# 2,377 (Aug 2011) -> 1,400-1,420 (end-2011) -> 600-630 (end-2012) -> 440-490 (end-2013) [V2]; Nd oxide ~15 (2009
+# [R]) -> ~260 (Sep 2011) -> 190-200 (end-2011) -> 75-80 (end-2012) -> 65-70 (end-2013) [V2].
+HISTORY = {
+    "dy_oxide": (91.0, [("2011-08-01", 2377.0), ("2011-12-01", 1410.0), ("2012-12-01", 615.0),
+                        ("2013-12-01", 465.0)]),
+    "ndpr_oxide": (15.0, [("2011-09-01", 260.0), ("2011-12-01", 195.0), ("2012-12-01", 77.5),
+                          ("2013-12-01", 67.5)]),
+}
+# China's magnet exports in 2025, t (GAC customs data via Reuters/WSJ/Bloomberg [V2]; [D] derived from a reported
+# month-on-month change): 2024 average 58,152 / 12; April ~2,630 [D: May was -52.9% m/m]; May 1,238; June ~3,190 [D:
+# July +75% m/m]; July 5,577; August 6,146. To the US: May 46; June ~353 [D: July +75.5% m/m]; July 619; August 590.
+HISTORY_2025 = {
+    "total": ([("2024-07-01", 58152 / 12), ("2025-04-01", 2630), ("2025-05-01", 1238), ("2025-06-01", 3190),
+               ("2025-07-01", 5577), ("2025-08-01", 6146)], "#0072B2", 1.0, "customs, all destinations"),
+    "US": ([("2025-05-01", 46), ("2025-06-01", 353), ("2025-07-01", 619), ("2025-08-01", 590)], "#D55E00", 5.0,
+           "customs, US x5"),
+}
+COLOURS = {"US": "#0072B2", "EU": "#E69F00", "JPKR": "#009E73", "HUB": "#CC79A7", "ROW": "#7F7F7F",
+           "AU": "#D55E00", "CA": "#56B4E9", "CN": "#000000", "ex": "#D55E00"}
+STYLES = {"US": "-", "EU": "--", "JPKR": "-.", "HUB": ":", "ROW": (0, (5, 1)), "AU": (0, (1, 1)),
+          "CA": (0, (3, 1, 1, 1)), "CN": "-", "ex": "-"}
+
+
+# --------------------------------------------------------------------------------------------------- runs
+
+
+def _monthly_mean(s: pd.Series) -> pd.Series:
+    return s.resample("MS").mean()
+
+
+def _per_month(weekly: pd.Series) -> pd.Series:
+    """t/month from a weekly t/week series: the month's mean weekly rate times its days / 7 (summing the weeks
+    that start in a month would alternate 4- and 5-week months)."""
+    m = weekly.resample("MS").mean()
+    return m * m.index.days_in_month / 7.0
+
+
+def _wide(ts: pd.DataFrame, var: str, material: str | None = None) -> pd.DataFrame:
+    sub = ts[ts["variable"] == var]
+    if material is not None:
+        sub = sub[sub["material"] == material]
+    out = sub.groupby(["date", "region"])["value"].first().unstack("region")
+    out.index = pd.to_datetime(out.index)
+    return out.sort_index()
+
+
+def _series(ts: pd.DataFrame, var: str, material: str) -> pd.Series:
+    sub = ts[(ts["variable"] == var) & (ts["material"] == material)]
+    s = sub.groupby("date")["value"].sum()
+    s.index = pd.to_datetime(s.index)
+    return s.sort_index()
+
+
+def _lost(ts: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """(weekly production lost share by region, weekly plan-weighted overall share)."""
+    lost, plan = _wide(ts, "production_lost_share"), _wide(ts, "output_plan")
+    plan = plan.reindex(index=lost.index, columns=lost.columns).fillna(0.0)
+    return lost, (lost * plan).sum(axis=1) / plan.sum(axis=1)
+
+
+def _run_2010(task: tuple[str, list[str], int]) -> dict[str, Any]:
+    config, overrides, seed = task
+    import reflow
+    from reflow import validation as v
+
+    res = reflow.run(config, seed=seed, overrides=overrides, out=None)
+    ts = res.timeseries
+    quota = v.quota_in_force(res.config)
+    out: dict[str, Any] = {"metrics": v.metrics_2010(ts, quota), "quota": quota}
+    series = {}
+    for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"):
+        ex = v.ex_china_price(ts, m)
+        cn = v.china_price(ts, m)
+        series[f"{m}.ex"] = _monthly_mean(ex) / ex[ex.index.year == 2009].mean()
+        series[f"{m}.cn"] = _monthly_mean(cn) / cn[cn.index.year == 2009].mean()
+        series[f"{m}.exports"] = _monthly_mean(_series(ts, "exports_cn_total", m)) * 52.0  # t/yr rate
+    pt = v._prepare(ts)
+    th = {m: v._weighted_thrift(pt, m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide")}
+    num = sum(s.fillna(0) * n for s, n in th.values())
+    den = sum(n for _, n in th.values())
+    series["thrift"] = _monthly_mean(num / den)
+    series["dy_oxide.thrift"] = _monthly_mean(th["dy_oxide"][0])
+    alt = sum(_series(ts, "production_alt", m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"))
+    cons = sum(_series(ts, "consumption", m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"))
+    series["alt_share"] = _monthly_mean(alt / cons)
+    _, overall = _lost(ts)
+    series["lost"] = _monthly_mean(overall)
+    out["series"] = pd.DataFrame(series)
+    return out
+
+
+def _run_2025(task: tuple[str, str, list[str], int]) -> dict[str, Any]:
+    label, config, overrides, seed = task
+    import reflow
+    from reflow import validation as v
+
+    res = reflow.run(config, seed=seed, overrides=overrides, out=None)
+    ts = res.timeseries
+    series: dict[str, pd.Series] = {}
+    exports = _wide(ts, "exports_cn", "ndfeb_magnet").fillna(0.0)
+    for r in exports.columns:
+        series[f"magnet_exports.{r}"] = _per_month(exports[r])
+    series["magnet_exports.total"] = _per_month(exports.sum(axis=1))
+    for m in ("dy_oxide", "tb_oxide", "ndfeb_magnet"):
+        vw = _wide(ts, "price_ex_vwap", m)
+        for r in ("US", "EU", "JPKR"):
+            if r in vw.columns:
+                series[f"{m}.{r}"] = _monthly_mean(vw[r])
+        series[f"{m}.ex"] = _monthly_mean(v.ex_china_price(ts, m))
+        series[f"{m}.cn"] = _monthly_mean(v.china_price(ts, m))
+    flow = ts[(ts["variable"] == "flow") & (ts["material"] == "ndfeb_magnet")]
+    abroad = flow[(flow["origin"] != "CN") & (flow["origin"] != flow["region"])].groupby("date")["value"].sum()
+    abroad.index = pd.to_datetime(abroad.index)
+    series["magnet_abroad"] = _per_month(abroad)
+    lost, overall = _lost(ts)
+    for r in lost.columns:
+        series[f"lost.{r}"] = _monthly_mean(lost[r])
+    series["lost.all"] = _monthly_mean(overall)
+    for m in ("dy_oxide", "tb_oxide", "ndfeb_magnet"):
+        series[f"backlog.{m}"] = _monthly_mean(_wide(ts, "licence_backlog", m).sum(axis=1))
+    # Mean wait of each month's decisions: the weekly means weighted by the week's decisions.
+    ok = ts[ts["variable"].isin(["licence_approvals", "licence_denials"])].groupby(["date", "material", "region"])[
+        "value"].sum()
+    wait = ts[ts["variable"] == "licence_mean_wait_days"].groupby(["date", "material", "region"])["value"].first()
+    both = pd.concat({"n": ok, "wait": wait}, axis=1).dropna()
+    both = both[both["n"] > 0]
+    wsum = (both["n"] * both["wait"]).groupby(level="date").sum()
+    nsum = both["n"].groupby(level="date").sum()
+    wsum.index, nsum.index = pd.to_datetime(wsum.index), pd.to_datetime(nsum.index)
+    series["wait_days"] = wsum.resample("MS").sum() / nsum.resample("MS").sum()
+    series["decisions"] = nsum.resample("MS").sum()
+    frame = pd.DataFrame(series)
+    # First week of production loss by region and the cover of each input in that region just before it.
+    first: dict[str, Any] = {}
+    covers = {m: _wide(ts, "inventory_cover_weeks", m) for m in ("dy_oxide", "tb_oxide", "ndfeb_magnet")}
+    for r in lost.columns:
+        hit = lost.index[lost[r] > 1e-3]
+        if len(hit) == 0:
+            continue
+        d = hit[0]
+        before = lost.index[lost.index < d]
+        prev = before[-1] if len(before) else d
+        pre = lost.index[(lost.index >= "2025-01-01") & (lost.index < "2025-04-01")]
+        cov = {m: (float(c.loc[prev, r]) if r in c.columns else np.nan,
+                   float(c.loc[pre, r].mean()) if r in c.columns and len(pre) else np.nan) for m, c in covers.items()}
+        first[r] = {"date": d.date().isoformat(), "cover_before": cov}
+    return {"label": label, "seed": seed, "series": frame, "first_loss": first, "summary": res.summary}
+
+
+# --------------------------------------------------------------------------------------------------- bands
+
+
+def band(frames: list[pd.DataFrame], col: str) -> pd.DataFrame:
+    """Median and 5-95% band over seeds of one column."""
+    wide = pd.concat([f[col].rename(i) for i, f in enumerate(frames) if col in f.columns], axis=1)
+    return pd.DataFrame({"median": wide.median(axis=1), "p5": wide.quantile(0.05, axis=1),
+                         "p95": wide.quantile(0.95, axis=1)})
+
+
+def _plot_band(ax: Any, b: pd.DataFrame, label: str, colour: str, ls: Any = "-", alpha: float = 0.18) -> None:
+    ax.fill_between(b.index, b["p5"], b["p95"], color=colour, alpha=alpha, linewidth=0)
+    ax.plot(b.index, b["median"], color=colour, linestyle=ls, label=label, linewidth=1.6)
+
+
+def _marks(ax: Any, marks: list[tuple[str, str]]) -> None:
+    """Policy dates as dotted lines with labels; concise date ticks."""
+    import matplotlib.dates as mdates
+
+    loc = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(loc)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))
+    for day, text in marks:
+        x = pd.Timestamp(day)
+        ax.axvline(x, color="#555555", linewidth=0.7, linestyle=":")
+        ax.annotate(text, (x, 1.0), xycoords=("data", "axes fraction"), rotation=90, fontsize=6.5, va="top",
+                    ha="right", color="#333333")
+
+
+MARKS_2010 = [("2010-07-08", "quota cut announced"), ("2010-09-21", "Japan embargo"),
+              ("2011-01-03", "2011 quota"), ("2015-01-05", "quotas abolished")]
+MARKS_2025 = [("2025-04-04", "No. 18"), ("2025-06-30", "June easing"), ("2025-09-01", "returns"),
+              ("2025-10-09", "Oct escalation"), ("2025-11-10", "Busan suspension"),
+              ("2025-12-08", "general licences")]
+
+
+# --------------------------------------------------------------------------------------------------- figures
+
+
+def figures_2010(runs: list[dict[str, Any]], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from reflow.validation import TARGETS_2010
+
+    frames = [r["series"] for r in runs]
+    tgt = {t.key: t for t in TARGETS_2010}
+    paths = []
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=False)
+    for ax, m, name in zip(axes, ("ndpr_oxide", "dy_oxide", "tb_oxide"), ("NdPr oxide", "Dy oxide", "Tb oxide"),
+                           strict=True):
+        _plot_band(ax, band(frames, f"{m}.ex"), "ex-China (model)", COLOURS["ex"])
+        _plot_band(ax, band(frames, f"{m}.cn"), "China domestic (model)", COLOURS["CN"], "--")
+        if m in HISTORY:
+            base, pts = HISTORY[m]
+            ax.plot([pd.Timestamp(d) for d, _ in pts], [p / base for _, p in pts], "o", color="#0072B2",
+                    markersize=5, label="history, export price (DOMAIN.md)")
+            t = tgt[f"{m}.peak_multiple"]
+            ax.add_patch(plt.Rectangle((pd.Timestamp("2011-04-01"), t.lo),
+                                       pd.Timestamp("2011-10-31") - pd.Timestamp("2011-04-01"), t.hi - t.lo,
+                                       fill=False, edgecolor="#0072B2", linestyle="--", linewidth=1.0,
+                                       label="target: peak size and timing"))
+        ax.set_yscale("log")
+        ax.set_title(f"{name}: price / 2009 level", fontsize=10)
+        _marks(ax, MARKS_2010)
+        ax.set_xlim(pd.Timestamp("2009-01-01"), pd.Timestamp("2015-12-31"))
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[2].legend(handles, labels, fontsize=7, loc="center right")
+    fig.tight_layout()
+    paths.append(_save(fig, out, "validation_2010_prices"))
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    ax = axes[0]
+    q = runs[0]["quota"]
+    for m, name, c in (("ndpr_oxide", "NdPr", "#0072B2"), ("dy_oxide", "Dy x10", "#D55E00"),
+                       ("tb_oxide", "Tb x10", "#009E73")):
+        k = 10.0 if m != "ndpr_oxide" else 1.0
+        b = band(frames, f"{m}.exports") * k
+        _plot_band(ax, b, f"exports {name} (t/yr)", c)
+        if m in q:
+            ax.hlines(q[m] * k, pd.Timestamp("2011-01-01"), pd.Timestamp("2014-12-31"), color=c,
+                      linestyle=":", linewidth=1.2)
+    ax.set_title("China's exports, monthly mean rate (dotted: 2011-14 quota)", fontsize=10)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    _plot_band(ax, band(frames, "thrift"), "oxides, REO-weighted", "#0072B2")
+    _plot_band(ax, band(frames, "dy_oxide.thrift"), "Dy oxide", "#D55E00", "--")
+    ax.axhspan(0.15, 0.35, xmin=0.0, xmax=1.0, color="#0072B2", alpha=0.06, label="target by 2014: 15-35%")
+    ax.set_title("demand removed by thrifting / substitution", fontsize=10)
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    _plot_band(ax, band(frames, "alt_share"), "non-Chinese oxide output / world use", "#009E73")
+    _plot_band(ax, band(frames, "lost"), "ex-China production lost", "#CC79A7", "--")
+    ax.set_title("non-Chinese supply and production lost", fontsize=10)
+    ax.legend(fontsize=7)
+    for ax in axes:
+        _marks(ax, MARKS_2010)
+        ax.set_xlim(pd.Timestamp("2009-01-01"), pd.Timestamp("2015-12-31"))
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(_save(fig, out, "validation_2010_volumes"))
+    plt.close(fig)
+    return paths
+
+
+def figures_2025(runs: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    base = [r["series"] for r in runs["as happened"]]
+    lo, hi = pd.Timestamp("2024-07-01"), pd.Timestamp("2026-12-31")
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [3, 2]})
+    for r in ("US", "EU", "JPKR", "HUB", "ROW"):
+        b = band(base, f"magnet_exports.{r}")
+        _plot_band(ax, b, r, COLOURS[r], STYLES[r], alpha=0.10)
+    ax.set_title("model: China's NdFeB magnet exports by destination, t/month", fontsize=10)
+    ax.legend(fontsize=8, ncol=5, loc="upper left", bbox_to_anchor=(0.0, 0.88))
+    _plot_band(ax2, band(base, "magnet_exports.total"), "model, all destinations", "#000000")
+    _plot_band(ax2, band(base, "magnet_exports.US") * 5.0, "model, US x5", COLOURS["US"], "--")
+    for key, (pts, c, k, label) in HISTORY_2025.items():
+        ax2.plot([pd.Timestamp(d) for d, _ in pts], [v * k for _, v in pts], "o" if key == "total" else "s",
+                 color=c, markersize=5, label=label)
+    ax2.set_title("all destinations and the US: model against customs data", fontsize=10)
+    ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 0.88))
+    for a in (ax, ax2):
+        a.set_xlim(lo, hi)
+        _marks(a, MARKS_2025)
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(_save(fig, out, "validation_2025_exports"))
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, m, name in zip(axes, ("dy_oxide", "tb_oxide"), ("Dy oxide", "Tb oxide"), strict=True):
+        _plot_band(ax, band(base, f"{m}.cn"), "China domestic", COLOURS["CN"], "-")
+        _plot_band(ax, band(base, f"{m}.ex"), "ex-China, demand-weighted", COLOURS["ex"], "-")
+        for r in ("US", "EU"):
+            _plot_band(ax, band(base, f"{m}.{r}"), f"ex-China, {r}", COLOURS[r], STYLES[r], alpha=0.08)
+        ax.set_yscale("log")
+        ax.set_title(f"{name}, USD/kg (model median, 5-95% band)", fontsize=10)
+        ax.set_xlim(lo, hi)
+        _marks(ax, MARKS_2025)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 0.85))
+    fig.tight_layout()
+    paths.append(_save(fig, out, "validation_2025_prices"))
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    ax = axes[0]
+    for r in ("US", "EU", "JPKR", "HUB", "ROW"):
+        _plot_band(ax, band(base, f"lost.{r}"), r, COLOURS[r], STYLES[r], alpha=0.06)
+    _plot_band(ax, band(base, "lost.all"), "all ex-China", "#000000", "-", alpha=0.15)
+    ax.set_title("share of planned output lost", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    ax = axes[1]
+    for m, c, ls in (("dy_oxide", "#D55E00", "-"), ("tb_oxide", "#009E73", "--"), ("ndfeb_magnet", "#0072B2", "-.")):
+        _plot_band(ax, band(base, f"backlog.{m}"), m, c, ls)
+    ax.set_title("licence backlog, applications pending", fontsize=10)
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    _plot_band(ax, band(base, "wait_days"), "mean wait of the month's decisions", "#CC79A7")
+    ax.axhline(63, color="#555555", linestyle="--", linewidth=0.8)
+    ax.annotate("45 working days", (pd.Timestamp("2026-06-01"), 64), fontsize=7)
+    ax.set_title("licence wait, calendar days", fontsize=10)
+    ax.legend(fontsize=7)
+    for ax in axes:
+        ax.set_xlim(lo, hi)
+        _marks(ax, MARKS_2025)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(_save(fig, out, "validation_2025_production"))
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    cols = {"as happened": "#000000", "no suspension": "#D55E00", "no October escalation": "#0072B2"}
+    lss = {"as happened": "-", "no suspension": "--", "no October escalation": ":"}
+    for label, c in cols.items():
+        frames = [r["series"] for r in runs[label]]
+        _plot_band(axes[0], band(frames, "ndfeb_magnet.ex"), label, c, lss[label], alpha=0.08)
+        _plot_band(axes[1], band(frames, "lost.all"), label, c, lss[label], alpha=0.08)
+    axes[0].set_title("ex-China NdFeB magnet price, USD/kg", fontsize=10)
+    axes[1].set_title("ex-China production lost, share of plan", fontsize=10)
+    for ax in axes:
+        ax.set_xlim(pd.Timestamp("2025-07-01"), pd.Timestamp("2027-12-31"))
+        _marks(ax, [*MARKS_2025[3:], ("2026-11-10", "suspension ends")])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(_save(fig, out, "validation_2025_october"))
+    plt.close(fig)
+    return paths
+
+
+def _save(fig: Any, out: Path, name: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
+    tmp = out / f".{name}.tmp.png"
+    fig.savefig(tmp, dpi=100, pil_kwargs={"optimize": True})
+    os.replace(tmp, path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------- tables
+
+
+def _q(vals: list[float]) -> str:
+    a = np.array([x for x in vals if x is not None and np.isfinite(x)], float)
+    if len(a) == 0:
+        return "n/a"
+    med, lo, hi = np.median(a), np.percentile(a, 5), np.percentile(a, 95)
+    f = (lambda x: f"{x:.2f}") if abs(med) < 10 else (lambda x: f"{x:.0f}")
+    return f"{f(med)} ({f(lo)}-{f(hi)})"
+
+
+def table_2025(runs: dict[str, list[dict[str, Any]]]) -> str:
+    """The 2025 numbers quoted in docs/validation.md, per variant: median (5-95%) over seeds."""
+    rows = []
+    for label, rs in runs.items():
+        def per(fn: Any, rs: list[dict[str, Any]] = rs) -> str:
+            return _q([fn(r) for r in rs])
+
+        def ser(r: dict[str, Any], col: str, a: str, b: str) -> pd.Series:
+            s = r["series"][col]
+            return s[(s.index >= a) & (s.index <= b)]
+
+        def ratio(r: dict[str, Any], m: str) -> float:
+            return float((ser(r, f"{m}.ex", "2025-06-01", "2025-11-01")
+                          / ser(r, f"{m}.cn", "2025-06-01", "2025-11-01")).mean())
+
+        def exp_change(r: dict[str, Any], reg: str, a: str, b: str) -> float:
+            s = r["series"].get(f"magnet_exports.{reg}")
+            if s is None:
+                return float("nan")
+            base = s[(s.index >= "2024-01-01") & (s.index < "2025-01-01")].mean()
+            return float(s[(s.index >= a) & (s.index <= b)].mean() / base - 1.0)
+
+        def first_loss(r: dict[str, Any]) -> float:
+            ds = [pd.Timestamp(x["date"]) for x in r["first_loss"].values()]
+            return (min(ds) - pd.Timestamp("2025-04-04")).days / 7.0 if ds else float("nan")
+
+        rows.append({
+            "variant": label,
+            "first production loss, weeks after 4 Apr 2025": per(first_loss),
+            "ex-China production lost, worst month 2025": per(lambda r: float(ser(r, "lost.all", "2025-01-01",
+                                                                                  "2025-12-31").max())),
+            "ex-China production lost, 2025-26 mean": per(lambda r: float(ser(r, "lost.all", "2025-01-01",
+                                                                              "2026-12-31").mean())),
+            "magnet exports to US, May 2025 vs 2024 mean": per(lambda r: exp_change(r, "US", "2025-05-01",
+                                                                                    "2025-05-01")),
+            "magnet exports to EU, May 2025 vs 2024 mean": per(lambda r: exp_change(r, "EU", "2025-05-01",
+                                                                                    "2025-05-01")),
+            "magnet exports to US, Jul-Oct 2025 vs 2024 mean": per(lambda r: exp_change(r, "US", "2025-07-01",
+                                                                                        "2025-10-01")),
+            "magnet exports to EU, Jul-Oct 2025 vs 2024 mean": per(lambda r: exp_change(r, "EU", "2025-07-01",
+                                                                                        "2025-10-01")),
+            "Dy ex-China / China price, Jun-Nov 2025": per(lambda r: ratio(r, "dy_oxide")),
+            "Tb ex-China / China price, Jun-Nov 2025": per(lambda r: ratio(r, "tb_oxide")),
+            "magnet ex-China price peak, 2025-27, USD/kg": per(lambda r: float(ser(r, "ndfeb_magnet.ex",
+                                                                                    "2025-01-01",
+                                                                                    "2027-12-31").max())),
+            "ex-China production lost, Dec 2025-Nov 2026 mean": per(lambda r: float(ser(
+                r, "lost.all", "2025-12-01", "2026-11-30").mean())),
+            "magnet ex-China price, Dec 2025-Nov 2026 mean, USD/kg": per(lambda r: float(ser(
+                r, "ndfeb_magnet.ex", "2025-12-01", "2026-11-30").mean())),
+            "non-Chinese magnets sold outside the maker's region, Dec 2025-Nov 2026, t/month": per(
+                lambda r: float(ser(r, "magnet_abroad", "2025-12-01", "2026-11-30").mean())),
+            "licence backlog peak (all materials)": per(lambda r: float(sum(
+                ser(r, f"backlog.{m}", "2025-01-01", "2026-12-31") for m in ("dy_oxide", "tb_oxide",
+                                                                             "ndfeb_magnet")).max())),
+            "approval share (run)": per(lambda r: r["summary"]["overall"]["approval_share"] or float("nan")),
+            "mean licence wait, days (run)": per(lambda r: r["summary"]["overall"]["mean_licence_wait_days"]
+                                                 or float("nan")),
+        })
+    tab = pd.DataFrame(rows).set_index("variant").T
+    lines = ["| | " + " | ".join(tab.columns) + " |", "|---" * (len(tab.columns) + 1) + "|"]
+    for k, row in tab.iterrows():
+        lines.append(f"| {k} | " + " | ".join(row.values) + " |")
+    return "\n".join(lines)
+
+
+def first_loss_table(rs: list[dict[str, Any]]) -> str:
+    """Per region: median first week of production loss and the cover of each input the week before."""
+    regions = sorted({r for x in rs for r in x["first_loss"]})
+    lines = ["| region | first loss (median date) | seeds with a loss | cover the week before, weeks (Dy / Tb / "
+             "magnets) | cover Jan-Mar 2025 (Dy / Tb / magnets) |", "|---|---|---|---|---|"]
+    for reg in regions:
+        hits = [x["first_loss"][reg] for x in rs if reg in x["first_loss"]]
+        ds = sorted(pd.Timestamp(h["date"]) for h in hits)
+        med = ds[len(ds) // 2].date().isoformat()
+        cov = {m: np.nanmedian([h["cover_before"][m][0] for h in hits]) for m in ("dy_oxide", "tb_oxide",
+                                                                                 "ndfeb_magnet")}
+        pre = {m: np.nanmedian([h["cover_before"][m][1] for h in hits]) for m in ("dy_oxide", "tb_oxide",
+                                                                                 "ndfeb_magnet")}
+        fmt = lambda d: " / ".join("-" if not np.isfinite(x) else f"{x:.1f}" for x in d.values())  # noqa: E731
+        lines.append(f"| {reg} | {med} | {len(hits)} of {len(rs)} | {fmt(cov)} | {fmt(pre)} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--figures", type=Path, default=FIGURES)
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "validation")
+    ap.add_argument("--only", choices=["2010", "2025"], default=None)
+    args = ap.parse_args(argv)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = args.out / stamp
+    folder.mkdir(parents=True, exist_ok=False)  # never overwrite an earlier set of tables
+    seeds = list(range(1, args.seeds + 1))
+    md: list[str] = []
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        if args.only in (None, "2010"):
+            print(f"2010: {len(seeds)} seeds of {Q2010.name}", flush=True)
+            runs10 = list(pool.map(_run_2010, [(str(Q2010), [], s) for s in seeds]))
+            from reflow.validation import GUARDS_2010, TARGETS_2010, fit_table
+
+            fit = fit_table([r["metrics"] for r in runs10], (*TARGETS_2010, *GUARDS_2010))
+            fit.to_csv(folder / "fit_2010.csv", index=False)
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from calibrate_2010 import markdown_table
+
+            md += [f"## 2010 fit ({len(seeds)} seeds, {int(fit['pass'].sum())} of {len(fit)} pass)", "",
+                   markdown_table(fit), ""]
+            pd.DataFrame([r["metrics"] for r in runs10]).assign(seed=seeds).to_csv(folder / "metrics_2010.csv",
+                                                                                   index=False)
+            for p in figures_2010(runs10, args.figures):
+                print("wrote", p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
+        if args.only in (None, "2025"):
+            VARIANTS_2025["2010-calibrated mechanisms"] = calibrated_mechanisms()
+            tasks = [(label, str(C2025), ov, s) for label, ov in VARIANTS_2025.items() for s in seeds]
+            print(f"2025: {len(VARIANTS_2025)} variants x {len(seeds)} seeds of {C2025.name}", flush=True)
+            res = list(pool.map(_run_2025, tasks))
+            runs25: dict[str, list[dict[str, Any]]] = {k: [] for k in VARIANTS_2025}
+            for r in res:
+                runs25[r["label"]].append(r)
+            md += [f"## 2025 ({len(seeds)} seeds; median and 5-95% band)", "", table_2025(runs25), "",
+                   "### First production loss by region (as happened)", "", first_loss_table(runs25["as happened"]),
+                   ""]
+            for p in figures_2025(runs25, args.figures):
+                print("wrote", p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
+    (folder / "tables.md").write_text("\n".join(md))
+    print()
+    print("\n".join(md))
+    print(f"\ntables in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
