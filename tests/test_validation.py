@@ -36,6 +36,7 @@ BINDING = (pd.Timestamp("2025-06-01"), pd.Timestamp("2025-11-30"))  # before the
 
 # Targets the calibrated model misses (measured on the 8-seed median; see docs/validation.md for the mechanisms
 # that would be needed). Filled from the last calibration; an entry that starts passing fails the suite (strict).
+MARGINAL_MISSES = {"dy_oxide.spread_year_after"}  # 24-seed band 2.40-3.53 around the 2.5 bound
 KNOWN_MISSES: dict[str, str] = {
     "ndpr_oxide.peak_months": (
         "measured: NdPr peaks 5 months after the announcement (8-seed median; 24 seeds: 5, band 5-6) against 9-15. "
@@ -110,7 +111,10 @@ def runs_2025() -> list[dict[str, Any]]:
 def _target_params() -> list[Any]:
     out = []
     for t in v.TARGETS_2010:
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_MISSES[t.key])] if t.key in KNOWN_MISSES else []
+        # A miss whose seed band straddles the bound may pass on another CPU or numpy build (the model amplifies
+        # last-bit differences), so it must not fail CI by passing.
+        strict = t.key not in MARGINAL_MISSES
+        marks = [pytest.mark.xfail(strict=strict, reason=KNOWN_MISSES[t.key])] if t.key in KNOWN_MISSES else []
         out.append(pytest.param(t, id=t.key, marks=marks))
     return out
 
