@@ -39,6 +39,14 @@ class OfftakeBook:
             for f in ("supplier", "buyer", "material", "volume", "price", "end"):
                 setattr(self, f, getattr(self, f)[keep])
 
+    def cancel(self, suppliers: np.ndarray) -> int:
+        """Drop every contract with these suppliers (their project failed); returns how many were dropped."""
+        drop = np.isin(self.supplier, suppliers)
+        if drop.any():
+            for f in ("supplier", "buyer", "material", "volume", "price", "end"):
+                setattr(self, f, getattr(self, f)[~drop])
+        return int(drop.sum())
+
     def committed(self, n_suppliers: int) -> np.ndarray:
         """(n_suppliers,) t/week each supplier owes."""
         return np.bincount(self.supplier, weights=self.volume, minlength=n_suppliers)

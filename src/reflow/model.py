@@ -32,7 +32,7 @@ from reflow.agents import (
     SupplierFleet,
 )
 from reflow.agents.manufacturers import wtp
-from reflow.agents.suppliers import BUILDING, OPERATING, S_CANDIDATE
+from reflow.agents.suppliers import BUILDING, OPERATING, S_BUILDING, S_CANDIDATE, S_FAILED
 from reflow.config import Scenario
 from reflow.contracts import OfftakeBook
 from reflow.domain import CN, IMPORT_REGIONS, MAGNET, MAT, MATERIALS, OXIDES, REG, REGIONS
@@ -251,7 +251,12 @@ class ReflowModel(mesa.Model):
     def _supply(self, w: int, pol: PolicyState) -> None:
         inv = self.scenario.investment
         fl = self.fleet
+        was_building = fl.state == S_BUILDING
         fl.advance(w, self.rng)
+        failed = np.flatnonzero(was_building & (fl.state == S_FAILED))
+        if len(failed):
+            # Offtakes signed on a project that failed are void: buyers seek new ones at the next round.
+            self.offtakes.cancel(failed)
         if w > 0 and w % inv.review_interval_weeks == 0:
             for s in self.suppliers:
                 if fl.state[s.index] != S_CANDIDATE:
