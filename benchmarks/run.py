@@ -44,7 +44,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTROLS = ROOT / "configs" / "controls_2025.toml"
-SWEEP_BASE = ROOT / "configs" / "sweeps" / "bases" / "licensing_regime.toml"
 
 TARGETS = {  # name: (target, "<=" or ">=")
     "R1": (2.0, "<="),
@@ -217,38 +216,13 @@ def _parquet_mb() -> dict[str, float]:
     return {"parquet_mb": max(sizes.values()), "by_scenario_mb": sizes}
 
 
-def _sweep_bench_module() -> Any | None:
+def _sweep_bench_module() -> Any:
+    """benchmarks/sweep_bench.py, imported as a package module or, when run as a script, from its folder."""
     try:
         from benchmarks import sweep_bench
     except ImportError:
-        try:
-            import sweep_bench  # type: ignore[no-redef]  # run as a script from benchmarks/
-        except ImportError:
-            return None
+        import sweep_bench  # type: ignore[no-redef]  # run as a script from benchmarks/
     return sweep_bench
-
-
-def _sweep_points(runs: int) -> list[float]:
-    return [0.1 + 0.8 * i / max(1, runs - 1) for i in range(runs)]
-
-
-def _sweep_file(folder: Path, runs: int, weeks: int) -> Path:
-    values = ", ".join(f"{v:.4f}" for v in _sweep_points(runs))
-    path = folder / "bench.toml"
-    path.write_text(f"""[sweep]
-name = "bench"
-base = "{SWEEP_BASE.as_posix()}"
-replicates = 1
-root_seed = 1
-
-[sweep.set]
-"scenario.weeks" = {weeks}
-
-[[parameters]]
-key = "policy.controls.approval_rate"
-values = [{values}]
-""", encoding="utf-8")
-    return path
 
 
 def _sweep_overhead(runs: int, weeks: int, repeats: int) -> dict[str, float]:
@@ -258,8 +232,9 @@ def _sweep_overhead(runs: int, weeks: int, repeats: int) -> dict[str, float]:
     from reflow.experiment import sweep
     from reflow.experiment.executors import InProcessExecutor
 
+    sb = _sweep_bench_module()
     with tempfile.TemporaryDirectory(prefix="reflow-bench-") as tmp:
-        cfg = _sweep_file(Path(tmp), runs, weeks)
+        cfg = sb.sweep_file(Path(tmp), runs, weeks)
         counter = iter(range(10**6))
 
         def engine() -> None:
@@ -270,8 +245,8 @@ def _sweep_overhead(runs: int, weeks: int, repeats: int) -> dict[str, float]:
         seeds = engine.seeds  # type: ignore[attr-defined]
 
         def loop() -> None:
-            for v, seed in zip(_sweep_points(runs), seeds, strict=False):
-                reflow.run(SWEEP_BASE, seed=seed, out=None,
+            for v, seed in zip(sb.sweep_points(runs), seeds, strict=False):
+                reflow.run(sb.BASE, seed=seed, out=None,
                            overrides={"scenario.weeks": weeks, "policy.controls.approval_rate": v})
 
         t = _interleaved({"loop": loop, "engine": engine}, repeats)
@@ -283,14 +258,10 @@ def _sweep(quick: bool, weeks: int) -> dict[str, Any]:
     runs = 8 if quick else 24
     out: dict[str, Any] = {}
     sb = _sweep_bench_module()
-    if sb is not None:
-        r1, r2 = sb.bench(1, runs, weeks), sb.bench(2, runs, weeks)
-        out["sweep_efficiency"] = r2["runs_per_s"] / (2 * r1["runs_per_s"])
-        out["sweep_steady_efficiency"] = r2["steady_runs_per_s"] / (2 * r1["steady_runs_per_s"])
-        out["sweep_results"] = [r1, r2]
-    else:
-        out["sweep_efficiency"] = float("nan")
-        out["sweep_note"] = "benchmarks/sweep_bench.py not found"
+    r1, r2 = sb.bench(1, runs, weeks), sb.bench(2, runs, weeks)
+    out["sweep_efficiency"] = r2["runs_per_s"] / (2 * r1["runs_per_s"])
+    out["sweep_steady_efficiency"] = r2["steady_runs_per_s"] / (2 * r1["steady_runs_per_s"])
+    out["sweep_results"] = [r1, r2]
     out.update(_sweep_overhead(runs // 2 if quick else 12, weeks, 2 if quick else 3))
     return out
 
@@ -371,8 +342,6 @@ def report(res: dict[str, Any]) -> str:
     if "loop_s" in res:
         lines.append(f"sweep engine in-process {res['engine_s']:.2f} s vs reflow.run loop {res['loop_s']:.2f} s "
                      f"({res['runs']} runs of {res['weeks']} weeks)")
-    if "sweep_note" in res:
-        lines.append(res["sweep_note"])
     return "\n".join(lines)
 
 

@@ -23,11 +23,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "configs" / "sweeps" / "bases" / "licensing_regime.toml"
 
-__all__ = ["bench", "main"]
+__all__ = ["bench", "main", "sweep_file", "sweep_points"]
 
 
-def _sweep_file(folder: Path, runs: int, weeks: int) -> Path:
-    values = ", ".join(f"{0.1 + 0.8 * i / max(1, runs - 1):.4f}" for i in range(runs))
+def sweep_points(runs: int) -> list[float]:
+    """The approval rates the benchmark sweep runs at (evenly spaced over 0.1-0.9)."""
+    return [round(0.1 + 0.8 * i / max(1, runs - 1), 4) for i in range(runs)]
+
+
+def sweep_file(folder: Path, runs: int, weeks: int) -> Path:
+    """Write the benchmark sweep config (one run per approval rate, `weeks` long) into `folder`."""
+    values = ", ".join(f"{v:.4f}" for v in sweep_points(runs))
     path = folder / "bench.toml"
     path.write_text(f"""[sweep]
 name = "bench"
@@ -66,7 +72,7 @@ def bench(workers: int, runs: int = 24, weeks: int = 417, runner: str | None = N
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     with tempfile.TemporaryDirectory(prefix="reflow-bench-") as tmp:
-        cfg = _sweep_file(Path(tmp), runs, weeks)
+        cfg = sweep_file(Path(tmp), runs, weeks)
         t0 = time.perf_counter()
         res = sweep(cfg, out=Path(tmp) / "out", progress=False, runner=runner or DEFAULT_RUNNER,
                     executor=Timed(workers))
