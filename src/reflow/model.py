@@ -47,9 +47,6 @@ log = logging.getLogger(__name__)
 
 NM, NR = len(MATERIALS), len(REGIONS)
 IMP = np.array([REG[r] for r in IMPORT_REGIONS])
-# The China domestic demand curve is stepped on this grid of price multiples (fine enough that the step
-# does not show in the price: 1.6% apart).
-DOMESTIC_GRID = np.geomspace(0.2, 40.0, 340)
 # Chinese exporters offer up to this multiple of a region's bids (so that, absent controls, the export
 # parity ask is the marginal price and not the bids' ceiling).
 EXPORT_OFFER_HEADROOM = 1.5
@@ -130,13 +127,8 @@ class ReflowModel(mesa.Model):
         need_mr = self._by_material_region(self.pop.need_base)
         self._demand_share = need_mr / np.maximum(need_mr.sum(axis=1, keepdims=True), 1e-12)
         self.domestic = ChinaDomesticIndustry(self, dom, self.p_ref, ch.domestic_elasticity)
-        x = DOMESTIC_GRID
-        d = x ** ch.domestic_elasticity
-        self._dom_shape = np.append(d[:-1] - d[1:], d[-1])
-        # China's domestic bid curves (fixed): one market per material.
-        self._dom_bid_q = (self.domestic.demand_week[:, None] * self._dom_shape[None, :]).ravel()
-        self._dom_bid_p = (self.p_ref[:, None] * DOMESTIC_GRID[None, :]).ravel()
-        self._dom_bid_mkt = np.repeat(np.arange(NM), len(DOMESTIC_GRID))
+        # China's domestic bid curves are fixed: built and sorted once, one market per material.
+        self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p = self.domestic.bid_curves()
         self._dom_bids = SortedOrders.bids(self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p, NM)
 
         self.authority = LicensingAuthority(self)

@@ -137,7 +137,9 @@ class ChinaDomesticIndustry(Agent):
     Demand at price p is ``D_ref * (p / p_ref) ** elasticity`` per week, posted as a stepped bid curve.
     """
 
-    _GRID = np.geomspace(0.2, 40.0, 40)  # price multiples of the reference at which the curve is stepped
+    # Price multiples of the reference at which the curve is stepped: fine enough (1.6% apart) that the step
+    # does not show in the price.
+    GRID = np.geomspace(0.2, 40.0, 340)
 
     def __init__(self, model: ReflowModel, demand_tpy: np.ndarray, reference_price: np.ndarray,
                  elasticity: float) -> None:
@@ -145,12 +147,14 @@ class ChinaDomesticIndustry(Agent):
         self.demand_week = demand_tpy / 52.0
         self.reference_price = reference_price
         self.elasticity = elasticity
-        x = self._GRID
-        d = x ** elasticity
+        d = self.GRID ** elasticity
         # Quantity of step k is the extra demand between price x[k] and x[k+1]; the top step holds the rest.
         self._shape = np.append(d[:-1] - d[1:], d[-1])
         self.consumed = np.zeros_like(self.demand_week)
 
-    def bids(self, material: int) -> tuple[np.ndarray, np.ndarray]:
-        """Stepped bid curve (quantities t, prices USD/kg) for one material this week."""
-        return self.demand_week[material] * self._shape, self.reference_price[material] * self._GRID
+    def bid_curves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stepped bid curves of every material (market index = material; quantities t, prices USD/kg)."""
+        n = len(self.demand_week)
+        q = (self.demand_week[:, None] * self._shape[None, :]).ravel()
+        p = (self.reference_price[:, None] * self.GRID[None, :]).ravel()
+        return np.repeat(np.arange(n), len(self.GRID)), q, p
