@@ -119,16 +119,15 @@ class LicenceQueue:
         self.n += k
 
     def pending_tonnes(self, n_applicants: int, n_materials: int) -> np.ndarray:
-        """(n_applicants, n_materials) tonnes awaiting a decision."""
-        out = np.zeros((n_applicants, n_materials))
-        np.add.at(out, (self.applicant[: self.n], self.material[: self.n]), self.tonnes[: self.n])
-        return out
+        """(n_applicants, n_materials) tonnes awaiting a decision (summed in queue order)."""
+        cell = self.view("applicant") * n_materials + self.view("material")
+        return np.bincount(cell, weights=self.view("tonnes"),
+                           minlength=n_applicants * n_materials).reshape(n_applicants, n_materials)
 
     def backlog(self, n_materials: int, n_regions: int) -> np.ndarray:
         """(n_materials, n_regions) count of pending applications."""
-        out = np.zeros((n_materials, n_regions))
-        np.add.at(out, (self.material[: self.n], self.region[: self.n]), 1.0)
-        return out
+        cell = self.view("material").astype(np.int64) * n_regions + self.view("region")
+        return np.bincount(cell, minlength=n_materials * n_regions).reshape(n_materials, n_regions).astype(float)
 
     def review(
         self,

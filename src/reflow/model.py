@@ -297,15 +297,9 @@ class ReflowModel(mesa.Model):
         share = pol.general_licence[:, pop.region, pop.sector].T  # (F, M)
         return pop.large[:, None] & (pop.gl_draw[:, None] < share) & ~pop.listed[:, None]
 
-    def _pending(self) -> np.ndarray:
-        """(F, M) t awaiting a licence: the queue's pending tonnes, by bincount (the same sums, in queue order)."""
-        q = self.authority.queue
-        cell = q.view("applicant") * NM + q.view("material")
-        return np.bincount(cell, weights=q.view("tonnes"), minlength=self.pop.n * NM).reshape(self.pop.n, NM)
-
     def _pipeline(self) -> np.ndarray:
         """(F, M) tonnes awaiting a licence that a firm counts on (credit x the approval rate it has seen)."""
-        pend = self._pending()
+        pend = self.authority.queue.pending_tonnes(self.pop.n, NM)
         pa = self.perceived_approval[:, self.pop.region].T
         return pend * pa * self.scenario.manufacturers.pending_credit
 
@@ -317,7 +311,7 @@ class ReflowModel(mesa.Model):
         q = self.authority.queue
         if needs_licence.any():
             due = (self._firm_phase == w % interval)[:, None] & needs_licence
-            pending = self._pending()
+            pending = self.authority.queue.pending_tonnes(self.pop.n, NM)
             # Order-up-to on the inventory position: stock plus what is applied for, counted at the approval
             # rate the firm has seen; the position should cover the target plus need over the review period
             # and the expected wait. Denials are expected, so a firm applies for more than it hopes to get.
@@ -745,9 +739,7 @@ class ReflowModel(mesa.Model):
         rec["output_plan"][w] = plan
         base = self._need_base_mr
         rec["thrift_saving_share"][w] = np.where(base > 0, 1.0 - dem / np.maximum(base, 1e-12), 0.0)
-        q = self.authority.queue
-        rec["licence_backlog"][w] = np.bincount(q.view("material").astype(np.int64) * NR + q.view("region"),
-                                                minlength=NM * NR).reshape(NM, NR)
+        rec["licence_backlog"][w] = self.authority.queue.backlog(NM, NR)
         has = self._vol > 1e-12
         rec["price_ex_vwap"][w][has] = self._val[has] / self._vol[has]
         flow = rec["flow"][w]
