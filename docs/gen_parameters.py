@@ -341,7 +341,7 @@ def _unit(name: str, desc: str, type_text: str, cons: list[Any]) -> str:
         ("premium" in name, "share of price"),
         (name in ("price", "cost", "reference_price") or name.endswith("_cost"), "USD/kg"),
         (name == "bom", "t/t"),
-        (name.endswith("_factor"), "multiplier"),
+        (name.endswith("_factor") or name.endswith("_limit"), "multiplier"),
         ("probability" in name or "approval" in name, "probability"),
         (is_frac, "share"),
         (name == "rate", "share of value"),

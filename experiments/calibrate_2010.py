@@ -99,6 +99,10 @@ PARAMS: tuple[Param, ...] = (
     Param("manufacturers.cover_target_weeks.magnet", 6.0, 40.0, log=True),
     Param("manufacturers.cover_target_weeks.electronics", 4.0, 26.0, log=True),
     Param("manufacturers.expectation_weeks", 2.0, 26.0, log=True),
+    # Hoarding and destocking: how strongly cover targets (and China's domestic demand) follow the price trend,
+    # and the memory the trend is read against.
+    Param("manufacturers.hoarding_response", 0.0, 3.0),
+    Param("manufacturers.hoarding_memory_weeks", 8.0, 104.0, log=True),
     # Thrifting / substitution: the firm-level yearly rate may exceed the 10%/yr aggregate target, since heavy
     # rare earths were cut 30-40% per motor within 1-2 years (Honda, Nissan [V2]).
     Param("manufacturers.thrift_cap", 0.15, 0.6),
@@ -110,6 +114,8 @@ PARAMS: tuple[Param, ...] = (
     Param("china.domestic_elasticity", -1.2, -0.05),
     Param("china.ask_stock_elasticity", 0.0, 1.0),
     Param("china.utilisation_response", 0.0, 1.5),
+    # The quota licence an official exporter must hold or buy (~15 USD/kg for La in mid-2010 [V2]).
+    Param("china.quota_licence_premium", 0.0, 1.0),
     # Diversification toward non-Chinese offtakes after disruption.
     Param("manufacturers.diversify_disruption_weight", 0.0, 6.0),
     # Unofficial exports through third-country hubs (2011: actual exports 2.2x the official figure [V2]); searched

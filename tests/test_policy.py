@@ -143,6 +143,18 @@ def test_export_quota_and_tax_set_per_material_arrays(timeline):
     assert after.export_tax[NDPR] == pytest.approx(0.25)  # the tax was not lifted
 
 
+def test_production_cap_sets_china_output_caps_while_in_force(timeline):
+    cap = {"id": "pq", "kind": "production_cap", "effective": "2011-01-03", "lift": "2012-01-02",
+           "tonnes_per_year": {"dy_oxide": 1300, "ndpr_oxide": 16000}}
+    tl = timeline(cap)
+    assert np.all(np.isinf(tl.state(D("2010-12-31")).production_cap_tpy))
+    st = tl.state(D("2011-06-01"))
+    assert st.production_cap_tpy[DY] == 1300 and st.production_cap_tpy[NDPR] == 16000
+    assert np.isinf(st.production_cap_tpy[TB]) and np.isinf(st.production_cap_tpy[MAG])
+    assert not st.controlled.any()  # a cap on output is not an export control
+    assert np.all(np.isinf(tl.state(D("2012-01-02")).production_cap_tpy))
+
+
 def test_embargo_blocks_its_destinations_only(timeline):
     emb = {"id": "jp2010", "kind": "embargo", "destinations": ["JPKR"], "announce": "2010-09-20",
            "effective": "2010-09-21", "lift": "2010-11-20"}

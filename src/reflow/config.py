@@ -129,6 +129,11 @@ class ChinaConfig(_Base):
                           "at reference (Argus: NdPr 106 kt out, 96 kt used [V2])")
     domestic_elasticity: Annotated[float, Field(le=0.0, ge=-3.0)] = Field(
         -0.3, description="price elasticity of China's domestic demand incl. state/industry stockpiling [R/D]")
+    quota_licence_premium: NonNeg = Field(
+        0.0, description="mark-up an official exporter adds to its ask under a binding export quota, as a share of "
+                         "the export price, scaled by the quota's scarcity (share of the week's open demand the banked "
+                         "quota cannot serve): the price of the quota licence it must hold or buy (Japanese buyers "
+                         "paid ~15 USD/kg for La quota licences in mid-2010 [V2]) [R/calibrated]")
 
     @field_validator("output_tpy", mode="before")
     @classmethod
@@ -193,6 +198,16 @@ class ManufacturerConfig(_Base):
         2.0, description="exponent of the bid's rise as cover falls below target [calibrated]")
     bid_tiers: int = Field(3, ge=1, le=10, description="price tiers per order (shape of each firm's bid curve)")
     expectation_weeks: Pos = Field(8.0, description="weeks of the price expectation's exponential memory")
+    # Precautionary hoarding and destocking: the cover target follows the price trend (2010 hoarding, 2011-12
+    # destocking [V2: Japan cut purchases from China by half in 2012]); 0 = off.
+    hoarding_response: NonNeg = Field(
+        0.0, description="elasticity of the cover target to the price trend (expected price over its slow memory): "
+                         "cover x (trend ** response), so rising prices raise stock targets and falling ones cut "
+                         "them [calibrated]")
+    hoarding_memory_weeks: Pos = Field(
+        52.0, description="weeks of the slow price memory the trend is measured against [R]")
+    hoarding_limit: Annotated[float, Field(ge=1.0, le=5.0)] = Field(
+        2.0, description="the cover target stays within [1/limit, limit] x its normal level [R]")
     # Diversification: the share of needs a firm wants under non-Chinese contracts.
     non_china_share_initial: dict[Region, Frac] = Field(
         # US imports 70-77% from China (USGS [V], Census [V2]); EU magnets 85-98% from China (ECA, MERICS [V2]);
@@ -428,6 +443,13 @@ class ExportQuotaEvent(_EventBase):
     tonnes_per_year: dict[Material, NonNeg] = Field(min_length=1)
 
 
+class ProductionCapEvent(_EventBase):
+    """A cap on China's own output (production quotas, a crackdown on illegal mining) per material."""
+
+    kind: Literal["production_cap"]
+    tonnes_per_year: dict[Material, NonNeg] = Field(min_length=1, description="t/yr China may produce at most")
+
+
 class ExportTaxEvent(_EventBase):
     """An export tax on Chinese exports (a share of value)."""
 
@@ -499,9 +521,9 @@ class EnforcementEvent(_EventBase):
 
 
 PolicyEvent = Annotated[
-    LicensingEvent | GeneralLicenceEvent | ExportQuotaEvent | ExportTaxEvent | ExtraterritorialEvent
-    | TariffEvent | PriceFloorEvent | EmbargoEvent | StockpileReleaseEvent | InvestmentSupportEvent
-    | EnforcementEvent,
+    LicensingEvent | GeneralLicenceEvent | ExportQuotaEvent | ProductionCapEvent | ExportTaxEvent
+    | ExtraterritorialEvent | TariffEvent | PriceFloorEvent | EmbargoEvent | StockpileReleaseEvent
+    | InvestmentSupportEvent | EnforcementEvent,
     Field(discriminator="kind"),
 ]
 

@@ -143,6 +143,8 @@ class ReflowModel(mesa.Model):
         self.p_cn_exp = self.p_ref.copy()
         self.p_ex_exp = np.repeat(parity[:, None], NR, axis=1)
         self.p_inv = parity.copy()  # investors' slower memory of the ex-China price
+        self.p_cn_slow = self.p_cn_exp.copy()
+        self.p_ex_slow = self.p_ex_exp.copy()  # buyers' slow memory, against which they read the price trend
         self.perceived_approval = np.ones((NM, NR))
         self.expected_wait = np.full((NM, NR), sc.licensing.review_working_days_median / 5.0)  # weeks
         self.quota_bank = np.full(NM, np.inf)
@@ -212,7 +214,7 @@ class ReflowModel(mesa.Model):
         self._deliver_contracts(pol)
 
         need = pop.need()
-        target = pop.target_stock(pol.announced)
+        target = pop.target_stock(pol.announced, self.p_ex_exp / self.p_ex_slow)
         covered = self._general_licence_cover(pol)
         controlled = pol.controlled[:, pop.region].T & (need > 0)
         in_scope = pop.scope_draw < pol.coverage[:, pop.region, pop.sector].T
@@ -259,11 +261,13 @@ class ReflowModel(mesa.Model):
         committed = self.offtakes.committed(len(fl))
         fl.produce(self.p_inv[fl.material], committed, pol.price_floor[fl.material, fl.region])
         ratio = self.p_cn_exp / self.p_ref
-        self.prod.produce(ratio[self.prod.material])
+        self.prod.produce(ratio[self.prod.material], self.prod.cap_share(pol.production_cap_tpy))
         q = pol.quota_tpy
         bank = np.where(np.isfinite(self.quota_bank), self.quota_bank, 0.0)
-        # A quarter's allowance can be carried.
-        self.quota_bank = np.where(np.isfinite(q), np.minimum(bank + q / 52.0, q / 4.0), np.inf)
+        # Unused allowance accrues up to a quarter's worth; licences already issued stay valid when a smaller
+        # quota follows (2010: exporters carried unused first-half licences into the cut second half [V2]).
+        self.quota_bank = np.where(np.isfinite(q), np.maximum(np.minimum(bank + q / 52.0, q / 4.0), bank),
+                                   np.inf)
 
     def _deliver(self, buyers: np.ndarray, m: np.ndarray, tonnes: np.ndarray, price: np.ndarray,
                  origin: np.ndarray | int) -> None:
@@ -445,6 +449,8 @@ class ReflowModel(mesa.Model):
         stock_m = prod.by_material(p_stock).sum(axis=1)
         cn_budget = np.minimum(0.8 * stock_m, self.quota_bank)
         o["cn_scale"] = np.minimum(1.0, cn_budget / np.maximum(EXPORT_OFFER_HEADROOM * demand_open, 1e-12))
+        o["quota_scarcity"] = np.where(np.isfinite(self.quota_bank),
+                                       np.clip(1.0 - self.quota_bank / np.maximum(demand_open, 1e-12), 0.0, 1.0), 0.0)
         o["p_share"] = p_stock / np.maximum(stock_m, 1e-12)[prod.material]
         return o
 
@@ -506,9 +512,12 @@ class ReflowModel(mesa.Model):
             sm = np.repeat(cs, k)
             m, r = mk_m[sm], mk_r[sm]
             p = m * k + np.tile(np.arange(k), len(cs))
+            # Under a binding export quota the official channel also costs the quota licence, whose price rises
+            # with the quota's scarcity (the share of this week's open demand the banked quota cannot serve).
+            licence = self.scenario.china.quota_licence_premium * o["quota_scarcity"][m]
             parts.append((sm, EXPORT_OFFER_HEADROOM * bid_vol[m, r] * o["cn_scale"][m] * o["p_share"][p],
-                          o["p_ask"][p] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN]),
-                          np.full(len(p), K_CHINA), p, np.full(len(p), CN)))
+                          o["p_ask"][p] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN])
+                          * (1 + licence), np.full(len(p), K_CHINA), p, np.full(len(p), CN)))
         # Smugglers: when official exports are blocked or rationed and the premium is large, Chinese stock
         # leaks out through third-country hubs, untaxed, at parity plus the smugglers' costs.
         tc = self.scenario.transshipment
@@ -630,11 +639,16 @@ class ReflowModel(mesa.Model):
         rec, prod, fl = self.rec, self.prod, self.fleet
         alt_vol, alt_ask = self._cn_alt
         P = len(prod)
+        bid_q, bids = self._dom_bid_q, self._dom_bids
+        hoard = self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.manufacturers)
+        if hoard is not None:
+            bid_q = bid_q * hoard[self._dom_bid_mkt]
+            bids = SortedOrders.bids(self._dom_bid_mkt, bid_q, self._dom_bid_p, NM)
         cl = clear_call_auctions(
-            NM, self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p,
+            NM, self._dom_bid_mkt, bid_q, self._dom_bid_p,
             np.concatenate([prod.material, fl.material]),
             np.concatenate([np.maximum(0.0, prod.stock), np.minimum(alt_vol, np.maximum(0.0, fl.stock))]),
-            np.concatenate([prod.ask(self.p_cn_exp[prod.material]), alt_ask]), k=0.5, bids=self._dom_bids)
+            np.concatenate([prod.ask(self.p_cn_exp[prod.material]), alt_ask]), k=0.5, bids=bids)
         tr = cl.volume > 0
         self.p_cn[tr] = cl.price[tr]
         p_fill, s_fill = cl.ask_fill[:P], cl.ask_fill[P:]
@@ -711,11 +725,13 @@ class ReflowModel(mesa.Model):
         a = 1.0 / mc.expectation_weeks
         a_inv = 1.0 / self.scenario.investment.expectation_weeks
         self.p_cn_exp += a * (self.p_cn - self.p_cn_exp)
+        self.p_cn_slow += (self.p_cn_exp - self.p_cn_slow) / mc.hoarding_memory_weeks
         # Expectations follow spot prices, not the VWAP: contract prices are set from expectations, and
         # following them would feed back on themselves.
         vw = self._spot
         ok = np.isfinite(vw)
         self.p_ex_exp[ok] += a * (vw[ok] - self.p_ex_exp[ok])
+        self.p_ex_slow += (self.p_ex_exp - self.p_ex_slow) / mc.hoarding_memory_weeks
         dem = self.rec["demand"][w]
         wsum = np.where(ok, dem, 0.0).sum(axis=1)
         mean = np.where(wsum > 0, np.nansum(np.where(ok, vw * dem, 0.0), axis=1) / np.maximum(wsum, 1e-12),

@@ -45,6 +45,7 @@ class PolicyState:
     announced: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), bool))
     general_licence: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR, NS)))
     quota_tpy: np.ndarray = field(default_factory=lambda: np.full(NM, np.inf))
+    production_cap_tpy: np.ndarray = field(default_factory=lambda: np.full(NM, np.inf))
     export_tax: np.ndarray = field(default_factory=lambda: np.zeros(NM))
     extraterritorial: np.ndarray = field(default_factory=lambda: np.zeros(NM, bool))
     et_threshold: float = 0.001
@@ -115,6 +116,9 @@ class PolicyTimeline:
             elif k == "export_quota":
                 for m, t in ev.tonnes_per_year.items():
                     st.quota_tpy[MAT[m]] = t
+            elif k == "production_cap":
+                for m, t in ev.tonnes_per_year.items():
+                    st.production_cap_tpy[MAT[m]] = t
             elif k == "export_tax":
                 for m, rate in ev.rate.items():
                     st.export_tax[MAT[m]] = rate

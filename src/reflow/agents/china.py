@@ -59,23 +59,31 @@ class ProducerFleet:
     def __len__(self) -> int:
         return len(self.material)
 
+    def cap_share(self, cap_tpy: np.ndarray) -> np.ndarray | float:
+        """(P,) production caps of t/yr per material as a share of each producer's capacity (1.0 if none)."""
+        if not np.isfinite(cap_tpy).any():
+            return 1.0
+        total = self.by_material(self.capacity).sum(axis=1) * 52.0
+        return (cap_tpy / np.maximum(total, 1e-12))[self.material]
+
     def by_material(self, x: np.ndarray) -> np.ndarray:
         """(M, per_material) view of a (P,) array."""
         return x.reshape(NM, self.per_material)
 
-    def produce(self, price_ratio: np.ndarray, cap_share: float = 1.0) -> None:
+    def produce(self, price_ratio: np.ndarray, cap_share: np.ndarray | float = 1.0) -> None:
         """Produce this week: cut output when stocks pile up or prices sag, raise it otherwise, within capacity.
 
         Args:
             price_ratio: (P,) expected domestic price over the reference price, for each producer's material.
-            cap_share: production cap as a share of capacity from policy (1 when there is none).
+            cap_share: (P,) or scalar production cap as a share of capacity from policy (1 when there is none);
+                a cap binds even below the usual minimum utilisation.
         """
         cfg = self.cfg
         bu = self.base_utilisation
         cover = np.maximum(self.stock, 1e-9) / np.maximum(self.target_stock, 1e-9)
         util = (bu * np.power(cover, -cfg.utilisation_response)
                 * np.power(np.maximum(price_ratio, 1e-6), cfg.supply_price_elasticity))
-        util = np.clip(util, 0.3 * bu, min(1.0, cap_share))
+        util = np.minimum(np.maximum(util, 0.3 * bu), np.minimum(1.0, cap_share))
         self.output = self.capacity * util
         self.stock += self.output
 
@@ -151,6 +159,15 @@ class ChinaDomesticIndustry(Agent):
         # Quantity of step k is the extra demand between price x[k] and x[k+1]; the top step holds the rest.
         self._shape = np.append(d[:-1] - d[1:], d[-1])
         self.consumed = np.zeros_like(self.demand_week)
+
+    @staticmethod
+    def hoarding_factor(trend: np.ndarray, mc) -> np.ndarray | None:
+        """(M,) scale of the demand curves from the price trend (China's traders and users hoard and destock by
+        the same rule as buyers abroad; `ManufacturerPopulation.target_stock`), or None when hoarding is off."""
+        if mc.hoarding_response <= 0:
+            return None
+        return np.clip(np.power(np.maximum(trend, 1e-9), mc.hoarding_response), 1.0 / mc.hoarding_limit,
+                       mc.hoarding_limit)
 
     def bid_curves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stepped bid curves of every material (market index = material; quantities t, prices USD/kg)."""

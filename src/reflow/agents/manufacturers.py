@@ -117,13 +117,21 @@ class ManufacturerPopulation:
         """(F, M) t/week needed this week at full production after thrifting (shared: do not modify)."""
         return self._need
 
-    def target_stock(self, announced: np.ndarray) -> np.ndarray:
-        """(F, M) order-up-to stock: target cover, plus front-loading where a control is announced.
+    def target_stock(self, announced: np.ndarray, trend: np.ndarray | None = None) -> np.ndarray:
+        """(F, M) order-up-to stock: target cover, scaled by the price trend (hoarding as prices rise, destocking
+        as they fall), plus front-loading where a control is announced.
 
         Args:
             announced: (M, R) bool, a control on (material, destination) announced but not yet in force.
+            trend: (M, R) expected price over its slow memory in each region (None: no trend).
         """
-        weeks = self.cover_target[:, None] + self.cfg.front_load_weeks * announced[:, self.region].T
+        c = self.cfg
+        cover = self.cover_target[:, None]
+        if trend is not None and c.hoarding_response > 0:
+            mult = np.clip(np.power(np.maximum(trend, 1e-9), c.hoarding_response), 1.0 / c.hoarding_limit,
+                           c.hoarding_limit)
+            cover = cover * mult[:, self.region].T
+        weeks = cover + c.front_load_weeks * announced[:, self.region].T
         return self.need() * weeks
 
     def urgency(self, m: int, idx: np.ndarray, extra: np.ndarray | float = 0.0) -> np.ndarray:
