@@ -186,7 +186,7 @@ from reflow.plotting.flows import flow_figure  # noqa: E402
 from reflow.plotting.layout import LEGAL_LIMIT_DAYS  # noqa: E402
 from reflow.plotting.load import load_run  # noqa: E402
 from reflow.plotting.run_figures import RUN_FIGURES, price_figure, shortage_figure  # noqa: E402
-from reflow.plotting.style import freeze_layout, rc_params  # noqa: E402
+from reflow.plotting.style import freeze_layout, rc_params, render_figure, save_figure  # noqa: E402
 from reflow.plotting.timeline import number_marks, policy_key, policy_marks  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -382,19 +382,82 @@ def test_figures_say_when_data_is_missing(config: dict) -> None:
     assert "controls_fake" in texts and not any("seed" in t for t in texts)
 
 
-def test_quick_figures_write_the_four_pngs_fast(tmp_path: Path) -> None:
-    import time
+@pytest.fixture
+def draws(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """Every `Figure.draw` call from here on, as the figure drawn (a full draw: layout, artists, text)."""
+    calls: list[Figure] = []
+    original = Figure.draw
 
+    def counting(self: Figure, renderer: Any) -> Any:
+        calls.append(self)
+        return original(self, renderer)
+
+    monkeypatch.setattr(Figure, "draw", counting)
+    return calls
+
+
+def test_quick_figures_write_the_four_pngs_drawing_each_once(tmp_path: Path, draws: list[Figure]) -> None:
     ts = fake_timeseries(156, seed=3)
-    t0 = time.perf_counter()
     paths = quick_figures(ts, fake_config(), tmp_path / "figures", seed=3)
-    elapsed = time.perf_counter() - t0
     assert [p.name for p in paths] == ["prices.png", "shortages.png", "licences.png", "supply_shares.png"]
     for p in paths:
         assert p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 20_000
         assert oct(p.stat().st_mode & 0o777) != oct(0o600)  # shareable, not mkstemp's private mode
     assert not list((tmp_path / "figures").glob(".*"))  # no temporary files left behind
-    assert elapsed < 15, f"quick figures took {elapsed:.1f} s"
+    assert len(draws) == 4 and len(set(map(id, draws))) == 4  # each figure drawn once, for its PNG
+
+
+@pytest.mark.parametrize("formats", [("png", "svg"), ("png", "svg", "pdf"), ("svg", "png")])
+def test_saving_draws_a_figure_once_per_format(series: Series, config: dict, tmp_path: Path,
+                                               draws: list[Figure], formats: tuple[str, ...]) -> None:
+    with matplotlib.rc_context(rc_params()):
+        fig = price_figure(series, config, seed=1)
+        assert fig.get_layout_engine() is not None  # constrained layout, to be run once for all formats
+        paths = save_figure(fig, tmp_path, "prices", formats=formats)
+    assert [p.name for p in paths] == [f"prices.{f}" for f in formats]
+    assert len(draws) == len(formats) and all(f is fig for f in draws)
+    # the layout ran within the first draw: every panel sits below the title block and inside the figure
+    title_bottom = fig._suptitle.get_window_extent().transformed(fig.transFigure.inverted()).y0
+    for ax in _panels(fig):
+        box = ax.get_position()
+        assert 0 < box.x0 < box.x1 < 1 and 0 < box.y0 < box.y1 < title_bottom
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_saved_files_are_reproducible_and_png_has_its_resolution(series: Series, config: dict,
+                                                                 tmp_path: Path) -> None:
+    from PIL import Image
+
+    with matplotlib.rc_context(rc_params()):
+        for out in ("a", "b"):
+            save_figure(price_figure(series, config, seed=1), tmp_path / out, "prices", ("png", "svg", "pdf"),
+                        dpi=120)
+    for fmt in ("png", "svg", "pdf"):  # no creation dates: a re-plot gives the same bytes
+        assert (tmp_path / "a" / f"prices.{fmt}").read_bytes() == (tmp_path / "b" / f"prices.{fmt}").read_bytes()
+    with Image.open(tmp_path / "a" / "prices.png") as im:
+        assert im.size == (1200, round(120 * fig_height(tmp_path / "a" / "prices.svg")))
+        assert round(im.info["dpi"][0]) == 120
+        assert np.asarray(im.convert("L")).min() < 50  # drawn, not blank
+
+
+def fig_height(svg: Path) -> float:
+    """Height in inches of an SVG written by matplotlib (in points)."""
+    import xml.etree.ElementTree as ET
+
+    return float(ET.parse(svg).getroot().get("height", "0pt").removesuffix("pt")) / 72
+
+
+def test_render_figure_to_a_file_object_and_unknown_format(series: Series, config: dict) -> None:
+    import io
+
+    with matplotlib.rc_context(rc_params()):
+        fig = price_figure(series, config, seed=1)
+        buf = io.BytesIO()
+        render_figure(fig, buf, "png", dpi=30)
+        assert buf.getvalue()[:8] == PNG_MAGIC
+        with pytest.raises(ValueError, match="unknown figure format"):
+            render_figure(fig, io.BytesIO(), "gif")
+        assert fig.dpi == 100  # the figure's own resolution is left as it was
 
 
 # ------------------------------------------------------------------------------------ ensembles, overlays

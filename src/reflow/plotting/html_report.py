@@ -27,7 +27,7 @@ from reflow.errors import ReflowError
 from reflow.plotting.api import FigureJob, default_out, ensure_folder, figure_jobs, run_jobs
 from reflow.plotting.load import ResultSet, RunResult, SweepResult, open_results
 from reflow.plotting.report_tables import fmt_value, headline_rows, policy_rows, short
-from reflow.plotting.style import freeze_layout, rc_params, shared_file_mode
+from reflow.plotting.style import rc_params, render_figure, shared_file_mode
 
 __all__ = ["render_html", "report"]
 
@@ -71,8 +71,7 @@ def render_html(title: str, subtitle: str, sections: Sequence[tuple[str, str, st
 
 def _png_data_uri(_job: FigureJob, fig: Any, *, dpi: int) -> str:
     buf = io.BytesIO()
-    freeze_layout(fig)
-    fig.savefig(buf, format="png", dpi=dpi)
+    render_figure(fig, buf, "png", dpi=dpi)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -275,11 +274,11 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
         else:  # the PDF pages need the figures here: draw them one by one
             uris = []
             with matplotlib.rc_context(rc_params()):
-                pdf_pages.savefig(_cover_page(title, subtitle, sections))
+                render_figure(_cover_page(title, subtitle, sections), pdf_pages, "pdf")
                 for job in jobs:
                     fig = job.build()
                     uris.append(_png_data_uri(job, fig, dpi=dpi))
-                    pdf_pages.savefig(fig)
+                    render_figure(fig, pdf_pages, "pdf")
         for job, uri in zip(jobs, uris, strict=True):
             name, text = html.escape(job.name), html.escape(job.description)
             figures_html.append(f'<figure id="fig-{name}"><img alt="{name}: {text}" src="{uri}">'

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "rc_params",
     "region_label",
     "region_style",
+    "render_figure",
     "save_figure",
     "scenario_style",
     "set_log_price_axis",
@@ -154,6 +156,7 @@ def rc_params() -> dict[str, Any]:
         "hatch.linewidth": 0.5,
         "hatch.color": "#333333",
         "svg.fonttype": "none",  # text stays text in SVG: searchable and editable by report designers
+        "svg.hashsalt": "reflow",  # element ids from a fixed salt: a re-plot writes the same bytes
         "pdf.fonttype": 42,
     }
 
@@ -278,12 +281,54 @@ def shared_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _atomic_savefig(fig: Figure, path: Path, **kwargs: Any) -> None:
+# Each format is written by its backend's canvas directly: `Figure.savefig` (`print_figure`) draws a figure
+# that has a layout engine once more before the draw that writes the file, even after the layout is frozen.
+_CANVASES = {"png": ("matplotlib.backends.backend_agg", "FigureCanvasAgg"),
+             "svg": ("matplotlib.backends.backend_svg", "FigureCanvasSVG"),
+             "pdf": ("matplotlib.backends.backend_pdf", "FigureCanvasPdf")}
+# Reproducible bytes across re-plots: no creation date in SVG and PDF.
+_METADATA: dict[str, dict[str, Any]] = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+
+def render_figure(fig: Figure, target: Any, fmt: str, dpi: float = 200) -> None:
+    """Write `fig` as `fmt` (png, svg or pdf) to `target`, drawing it exactly once.
+
+    A figure with a layout engine (constrained layout) is laid out within that draw, at the output's
+    resolution, and its layout is then frozen: later calls (other formats) draw it as it is, without laying
+    it out again.
+
+    Args:
+        fig: the figure.
+        target: a path, a binary file object, or for pdf a `PdfPages` (the figure becomes its next page).
+        fmt: png, svg or pdf.
+        dpi: resolution of the PNG, and of any raster parts (images, meshes) embedded in SVG or PDF.
+    """
+    import importlib
+
+    if fmt not in _CANVASES:
+        raise ValueError(f"unknown figure format {fmt!r}; choose from {', '.join(_CANVASES)}")
+    module, name = _CANVASES[fmt]
+    canvas_class = getattr(importlib.import_module(module), name)
+    old_canvas, old_dpi = fig.canvas, fig.dpi
+    canvas = canvas_class(fig)  # becomes fig.canvas
+    try:
+        fig.set_dpi(dpi)
+        if fmt == "png":
+            canvas.print_png(target)
+        else:
+            getattr(canvas, f"print_{fmt}")(target, metadata=_METADATA[fmt])
+    finally:
+        _keep_layout(fig)
+        fig.set_dpi(old_dpi)  # the SVG and PDF printers leave it at 72
+        fig.set_canvas(old_canvas)
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, **kwargs)
+        write(tmp)
         os.chmod(tmp, shared_file_mode())
         os.replace(tmp, path)
     except BaseException:
@@ -292,9 +337,18 @@ def _atomic_savefig(fig: Figure, path: Path, **kwargs: Any) -> None:
 
 
 def freeze_layout(fig: Figure) -> None:
-    """Run the figure's layout engine once and keep the result, so several saves do not redo it."""
+    """Run the figure's layout engine once and keep the result, so later draws do not redo it.
+
+    `render_figure` needs no such call: it lays the figure out within its own draw and keeps that layout.
+    """
     if fig.get_layout_engine() is not None:
         fig.draw_without_rendering()
+        _keep_layout(fig)
+
+
+def _keep_layout(fig: Figure) -> None:
+    """Switch the layout engine off after a draw has run it: later draws keep the axes where they are."""
+    if fig.get_layout_engine() is not None:
         fig.set_layout_engine("none")
 
 
@@ -302,25 +356,22 @@ def save_figure(fig: Figure, out_dir: Path, name: str, formats: Sequence[str] = 
                 dpi: int = 200, tight: bool = False) -> list[Path]:
     """Write a figure as `<out_dir>/<name>.<fmt>` for each format, atomically (temp name, then rename).
 
-    A figure with a layout engine (constrained layout) is laid out once for all formats; `tight` crops to the
-    drawn content instead (a second layout pass per format, for figures without a layout engine).
+    The figure is drawn once per format: a figure with a layout engine (constrained layout) is laid out in
+    the first draw, and that layout serves every format. `tight` crops to the drawn content instead (through
+    `Figure.savefig`, which draws twice per format; for figures without a layout engine).
 
     Returns:
         The paths written, in the order of `formats`.
     """
-    freeze_layout(fig)
     written = []
     for fmt in formats:
         path = Path(out_dir) / f"{name}.{fmt}"
-        kwargs: dict[str, Any] = {"format": fmt}
         if tight:
-            kwargs["bbox_inches"] = "tight"
-        if fmt == "png":
-            kwargs["dpi"] = dpi
-        if fmt == "svg":
-            kwargs["metadata"] = {"Date": None}  # reproducible bytes across re-plots
-        if fmt == "pdf":
-            kwargs["metadata"] = {"CreationDate": None}
-        _atomic_savefig(fig, path, **kwargs)
+            kwargs: dict[str, Any] = {"format": fmt, "dpi": dpi, "bbox_inches": "tight"}
+            if fmt in _METADATA:
+                kwargs["metadata"] = _METADATA[fmt]
+            _atomic_write(path, partial(fig.savefig, **kwargs))
+        else:
+            _atomic_write(path, partial(render_figure, fig, fmt=fmt, dpi=dpi))
         written.append(path)
     return written
