@@ -144,6 +144,10 @@ def rc_params() -> dict[str, Any]:
         "font.size": 9,
         "axes.titlesize": 10,
         "axes.titleweight": "bold",
+        # Titles sit at a fixed height above their panel (nothing is drawn above a panel: no ticks, labels or
+        # offset texts there). Left to matplotlib, every draw measures every tick label to place each title.
+        "axes.titley": 1.0,
+        "axes.formatter.useoffset": False,
         "axes.labelsize": 9,
         "axes.spines.top": False,
         "axes.spines.right": False,
