@@ -59,6 +59,20 @@ def _fmt_tonnes(v: float) -> str:
     return "<0.1"
 
 
+def _plain_log_ticks(axis: Any) -> None:
+    """Decades labelled like the cells (1, 10, 100, 1k, 10k), unlabelled ticks at 2 and 5 between.
+
+    Plainer than powers of ten, and without the default's eight minor ticks a decade (each a tick object to
+    create and measure at every draw).
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v / 1000:g}k" if v >= 1000 else f"{v:g}"))
+    axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def flow_matrix_figure(matrices: dict[str, pd.DataFrame], dates: pd.DatetimeIndex, caption: str,
                        unit: str = "Delivered in period (t)") -> Figure:
     """Origin x destination matrices, one panel per material, cells labelled with tonnes.
@@ -106,6 +120,8 @@ def flow_matrix_figure(matrices: dict[str, pd.DataFrame], dates: pd.DatetimeInde
                             color="black" if lum > 0.5 else "white")
             cb = fig.colorbar(im, ax=ax, shrink=0.9)
             cb.set_label(unit)
+            if isinstance(norm, LogNorm):
+                _plain_log_ticks(cb.ax.yaxis)
         ax.set_xticks(range(len(dests)), [region_label(d) for d in dests], rotation=30, ha="right")
         ax.set_yticks(range(len(origins)), [region_label(o) for o in origins])
         ax.set_xlabel("Destination")
