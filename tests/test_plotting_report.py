@@ -441,3 +441,22 @@ def test_fork_map_keeps_order_and_passes_errors_on() -> None:
 
     with pytest.raises(ReflowError, match="figure 2 failed"):
         fork_map(bad, 4, workers=2)
+
+
+def test_run_jobs_starts_the_costliest_and_returns_in_job_order() -> None:
+    from matplotlib.figure import Figure
+
+    from reflow.plotting.api import FigureJob, run_jobs
+
+    built: list[str] = []
+
+    def build(name: str) -> Figure:
+        built.append(name)
+        fig = Figure()
+        fig.suptitle(name)
+        return fig
+
+    jobs = [FigureJob(n, lambda n=n: build(n), "", cost) for n, cost in (("a", 1), ("b", 3), ("c", 1), ("d", 2))]
+    assert run_jobs(jobs, lambda job, fig: (job.name, fig.get_suptitle()), workers=1) == [
+        ("a", "a"), ("b", "b"), ("c", "c"), ("d", "d")]
+    assert built == ["b", "d", "a", "c"]
