@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from reflow.errors import ReflowError
 from reflow.plotting._parallel import fork_map
 from reflow.plotting.load import ResultSet, open_results
+from reflow.plotting.run_figures import DRAW_COST
 from reflow.plotting.style import rc_params, save_figure
 
 __all__ = [
@@ -37,9 +38,6 @@ __all__ = [
 FIGURE_FORMATS = ("png", "svg", "pdf")
 RUN_NAMES = ("prices", "shortages", "inventories", "licences", "supply_shares", "capacity", "flows")
 SWEEP_NAMES = ("heatmap", "response", "sobol", "morris")
-# Drawing time relative to a one-line-per-series figure (measured on a controls_2025 run): the flow matrices'
-# cell labels and colour bars, the stacked areas and heat strip below them.
-_COST = {"flows": 1.7, "shortages": 1.5, "supply_shares": 1.3}
 _SENSITIVITY_TEXT = {
     "sobol": "Sobol' indices: the share of each metric's variance due to each parameter alone (S1) and with "
              "its interactions (ST).",
@@ -138,7 +136,7 @@ def _run_jobs(results: ResultSet, period: str | None, only: Sequence[str] | None
         if name in wanted:
             kwargs: dict[str, Any] = {"period": period} if name == "flows" else {}
             jobs.append(FigureJob(name, partial(fn, s, run.config, seed=run.seed, **kwargs), text,
-                                  _COST.get(name, 1.0)))
+                                  DRAW_COST.get(name, 1.0)))
     return jobs
 
 
@@ -148,7 +146,7 @@ def _ensemble_jobs(results: ResultSet, period: str | None, only: Sequence[str] |
 
     wanted = _check_names(only, RUN_NAMES, "set of runs")
     groups = [summarise(runs, period, name=name, figures=wanted) for name, runs in results.groups.items()]
-    jobs = [FigureJob(name, partial(fn, groups), text, _COST.get(name, 1.0))
+    jobs = [FigureJob(name, partial(fn, groups), text, DRAW_COST.get(name, 1.0))
             for name, (fn, text) in ENSEMBLE_FIGURES.items() if name in wanted]
     if "flows" in wanted:
         for g in groups:
@@ -156,7 +154,7 @@ def _ensemble_jobs(results: ResultSet, period: str | None, only: Sequence[str] |
             jobs.append(FigureJob(stem, partial(ensemble_flows, g),
                                   f"{g.name}: tonnes delivered from each producing origin (rows) to each "
                                   "destination (columns) over the period named in the title"
-                                  + (f", mean of {g.n} seeds." if g.n > 1 else "."), _COST["flows"]))
+                                  + (f", mean of {g.n} seeds." if g.n > 1 else "."), DRAW_COST["flows"]))
     return jobs
 
 
