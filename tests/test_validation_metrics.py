@@ -180,6 +180,31 @@ def test_production_lost_is_plan_weighted_over_regions_and_weeks() -> None:
     assert v.production_lost(ts, dt.date(2009, 1, 1), dt.date(2009, 12, 31)) == 0.0
 
 
+def test_production_lost_worst_month_weights_regions_then_averages_the_month() -> None:
+    # JPKR (plan 3) loses 40% in the weeks of March 2011 starting on or after the 14th; the US (plan 1) nothing.
+    ts = _frame(
+        _rows("production_lost_share", lambda d: 0.4 if (d.year, d.month) == (2011, 3) and d.day >= 14 else 0.0,
+              None, "JPKR"),
+        _rows("output_plan", _const(3.0), None, "JPKR"),
+        _rows("production_lost_share", _const(0.0), None, "US"),
+        _rows("output_plan", _const(1.0), None, "US"),
+    )
+    march = [d for d in DATES if (d.year, d.month) == (2011, 3)]
+    hit = sum(d.day >= 14 for d in march)
+    got = v.production_lost_worst_month(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
+    assert got == pytest.approx(0.4 * 3.0 / 4.0 * hit / len(march))
+    assert v.production_lost_worst_month(ts, dt.date(2012, 1, 1), dt.date(2012, 12, 31)) == 0.0
+
+
+def test_pre_shock_peak_looks_only_before_the_announcement_month() -> None:
+    def path(d: dt.date) -> float:
+        if d < dt.date(2010, 1, 1):
+            return 10.0
+        return 13.0 if d < dt.date(2010, 7, 1) else 80.0  # +30% in H1 2010, the spike after July
+
+    assert v.pre_shock_peak(_market(path), "dy_oxide") == pytest.approx(1.3)
+
+
 # --------------------------------------------------------------------------------------------------- targets
 
 

@@ -60,8 +60,10 @@ __all__ = [
     "medians",
     "metrics_2010",
     "objective",
+    "pre_shock_peak",
     "price_peak",
     "production_lost",
+    "production_lost_worst_month",
     "quota_in_force",
     "spread_ratio",
     "thrift_lost",
@@ -161,9 +163,16 @@ TARGETS_2010: tuple[Target, ...] = (
 # Guards: not targets of issue 3, but facts a calibration must not buy its fit by breaking. In 2010-11 the crisis
 # was one of prices; no large-scale stoppage of manufacturing outside China was reported [R]. A search that meets
 # "exports well under the quota" by starving magnet makers of Tb (so that they need less NdPr) is wrong.
+# The same holds month by month: a fit must not hide a brief but deep stoppage in a five-year average. And prices
+# were steady before the July 2010 announcement (Nd and Dy metal had doubled by August 2010, over the year [V2]):
+# a fit must not buy its peak timing with price cycles of its own making before the shock.
 GUARDS_2010: tuple[Target, ...] = (
     Target("production_lost_2010_14", "Guard [R]: ex-China production lost 2010-2014, plan-weighted", 0.0, 0.05,
            "share", scale=0.05),
+    Target("production_lost_worst_month", "Guard [R]: ex-China production lost in the worst month of 2010-2014",
+           0.0, 0.10, "share", scale=0.10),
+    Target("pre_announcement_peak", "Guard [R]: highest NdPr/Dy ex-China price before July 2010 / 2009 level",
+           0.0, 1.5, "x", scale=0.5),
 )
 
 
@@ -363,6 +372,27 @@ def alt_capacity_arrival(ts: pd.DataFrame, materials: Sequence[str] = OXIDES, ba
     return d.year + (d.day_of_year - 1) / (366.0 if d.is_leap_year else 365.0)
 
 
+def production_lost_worst_month(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
+    """Largest monthly share of planned ex-China output lost between `start` and `end` (weekly shares weighted
+    by ``output_plan`` over regions, then averaged by calendar month)."""
+    ts = _prepare(ts)
+    lost = ts[ts["variable"] == "production_lost_share"].groupby(["date", "region"])["value"].first()
+    plan = ts[ts["variable"] == "output_plan"].groupby(["date", "region"])["value"].first()
+    both = pd.concat({"lost": lost, "plan": plan}, axis=1).dropna()
+    weekly = (both["lost"] * both["plan"]).groupby(level="date").sum() / both["plan"].groupby(level="date").sum()
+    weekly = weekly[(weekly.index >= pd.Timestamp(start)) & (weekly.index <= pd.Timestamp(end))]
+    return float(weekly.resample("MS").mean().max()) if len(weekly) else float("nan")
+
+
+def pre_shock_peak(ts: pd.DataFrame, material: str, base_year: int = BASE_YEAR,
+                   announced: dt.date = ANNOUNCEMENT_2010) -> float:
+    """Highest monthly ex-China price before the month of the announcement, over the base-year mean."""
+    weekly = ex_china_price(ts, material)
+    monthly = weekly.resample("MS").mean()
+    before = monthly[monthly.index < pd.Timestamp(announced.replace(day=1))]
+    return float(before.max() / _base(weekly, base_year))
+
+
 def production_lost(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
     """Share of planned ex-China output lost between `start` and `end` (``production_lost_share`` weighted by
     ``output_plan`` over regions and weeks)."""
@@ -421,6 +451,8 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
     out["alt_supply_growth"] = max(growth.values()) if growth else float("nan")
     out["alt_capacity_arrival"] = alt_capacity_arrival(ts)
     out["production_lost_2010_14"] = production_lost(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
+    out["production_lost_worst_month"] = production_lost_worst_month(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
+    out["pre_announcement_peak"] = max(pre_shock_peak(ts, m) for m in materials)
     return out
 
 
