@@ -549,9 +549,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "2010"):
             print(f"2010: {len(seeds)} seeds of {Q2010.name}", flush=True)
             runs10 = list(pool.map(_run_2010, [(str(Q2010), [], s) for s in seeds]))
-            from reflow.validation import GUARDS_2010, TARGETS_2010, fit_table
+            from reflow.validation import CHECKS_2010, GUARDS_2010, TARGETS_2010, fit_table
 
-            fit = fit_table([r["metrics"] for r in runs10], (*TARGETS_2010, *GUARDS_2010))
+            fit = fit_table([r["metrics"] for r in runs10], (*TARGETS_2010, *GUARDS_2010, *CHECKS_2010))
             fit.to_csv(folder / "fit_2010.csv", index=False)
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             from calibrate_2010 import markdown_table

@@ -34,29 +34,23 @@ CONTROL = pd.Timestamp("2025-04-04")  # MOFCOM No. 18 takes effect
 US_LOWER = (pd.Timestamp("2025-06-30"), pd.Timestamp("2025-11-09"))  # US approval 0.45 / 0.40 vs 0.6 / 0.5
 BINDING = (pd.Timestamp("2025-06-01"), pd.Timestamp("2025-11-30"))  # before the general licences
 
-# Targets the calibrated model misses (measured on the 8-seed median; see docs/validation.md for the mechanisms
-# that would be needed). Filled from the last calibration; an entry that starts passing fails the suite (strict).
-MARGINAL_MISSES = {"dy_oxide.spread_year_after"}  # 24-seed band 2.40-3.53 around the 2.5 bound
+# Targets the calibrated model misses (measured on the 8-seed median; see docs/validation.md for why). Filled from
+# the last calibration; an entry that starts passing fails the suite (strict).
+MARGINAL_MISSES: set[str] = set()  # misses whose seed band straddles the bound (non-strict xfail); none now
 KNOWN_MISSES: dict[str, str] = {
-    "ndpr_oxide.peak_months": (
-        "measured: NdPr peaks 5 months after the announcement (8-seed median; 24 seeds: 5, band 5-6) against 9-15. "
-        "The model's ex-China price spikes as soon as the H2-2010 allocation bites on buyers' stocks; the 2011 peak "
-        "also rode a rise of China's own price (production quotas, crackdown on illegal mining, state stockpiling) "
-        "that the model does not have"),
-    "dy_oxide.peak_months": (
-        "measured: Dy peaks 6 months after the announcement (8-seed median; 24 seeds: 6, band 5-6) against 9-15; "
-        "same cause as NdPr"),
-    "dy_oxide.spread_year_after": (
-        "measured: ex-China Dy 2.54x China's price 12 months after the peak (8-seed median; 24 seeds: 2.53, band "
-        "2.40-3.53) against <= 2.5: the Dy quota binds until thrifting and unofficial exports close the gap, and "
-        "China's Dy price does not rise to meet the export price"),
-    "exports_vs_quota": (
-        "measured: China's official 2011 exports use 100% of the 2011 quota (every seed) against 40-75%. In the "
-        "model unofficial exports (0.6-0.8x the official ones in 2011) come on top of the quota instead of "
-        "displacing it, because demand at the prices that keep the channel open exceeds quota plus leakage; "
-        "buyers do not destock after 2010; and each quota is the sourced cut applied to 2009 exports"),
+    "ndpr_oxide.spread_at_peak": (
+        "measured: ex-China NdPr 1.03x China's price in the peak month (8-seed median; 24 seeds: 1.00, band "
+        "0.94-1.24) against >= 3. The calibrated 2011 peak is carried by China's own price (production cap, "
+        "hoarding in China), so the two move together; DOMAIN.md's own Nd figures for Sep 2011 (export ~260 USD/kg, "
+        "China ~180) give ~1.4x, and the >= 3x of the target is La's ~10x"),
+    "dy_oxide.spread_at_peak": (
+        "measured: ex-China Dy 1.50x China's price in the peak month (8-seed median; 24 seeds: 1.51, band "
+        "1.27-1.75) against >= 3; same cause as NdPr"),
+    "thrift_by_2014": (
+        "measured: 11.9% of oxide demand thrifted by end-2014 (8-seed median; 24 seeds: 11.9%, band 11.6-12.8%) "
+        "against 15-35%. The calibration trades it against the peak's timing and the fall-back: the later, "
+        "China-driven peak leaves ex-China prices above the thrifting trigger for less time"),
 }
-
 
 def _pool_map(fn: Any, tasks: list[Any]) -> list[Any]:
     workers = min(2, os.cpu_count() or 1, len(tasks))

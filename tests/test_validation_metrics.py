@@ -254,7 +254,7 @@ def test_every_2010_target_names_a_metric_of_metrics_2010() -> None:
                                                                                 "JPKR")]
     ts = _frame(*parts)
     out = v.metrics_2010(ts, {m: 52.0 for m in mats})
-    for t in (*v.TARGETS_2010, *v.GUARDS_2010):
+    for t in (*v.TARGETS_2010, *v.GUARDS_2010, *v.CHECKS_2010):
         assert t.key in out, t.key
         assert np.isfinite(out[t.key]), t.key
     assert out["exports_vs_quota"] == pytest.approx(1.0)
