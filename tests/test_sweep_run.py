@@ -19,7 +19,7 @@ import pytest
 from reflow.cli import main
 from reflow.errors import ReflowError, ResultExistsError
 from reflow.experiment import load_runs, sweep
-from reflow.experiment.executors import Executor, InProcessExecutor
+from reflow.experiment.executors import START_METHODS, Executor, InProcessExecutor, ProcessExecutor
 from reflow.experiment.fakes import write_fake_sweep
 from reflow.experiment.store import SweepStore
 
@@ -162,8 +162,84 @@ def test_workers_that_cannot_start_stop_the_sweep(tmp_path, monkeypatch):
     (broken / "pandas.py").write_text("raise SystemExit(3)\n")  # workers import pandas before their first run
     monkeypatch.syspath_prepend(str(broken))  # spawned workers start with the parent's sys.path
     with pytest.raises(ReflowError, match="die on start-up"):
-        sweep(cfg, out=tmp_path / "out", workers=2, progress=False, runner=f"{FAKES}:analytic")
+        sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic",
+              executor=ProcessExecutor(2, start_method="spawn"))
     assert len(load_runs(tmp_path / "out")) == 0
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_workers_that_die_before_their_first_run_stop_the_sweep(tmp_path, monkeypatch, method):
+    """Also workers forked from the fork server (which has pandas loaded already): the run function's module,
+    imported as a worker starts, kills it."""
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    (tmp_path / "doomed_runner.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ReflowError, match="die on start-up"):
+        sweep(cfg, out=tmp_path / "out", progress=False, runner="doomed_runner:run",
+              executor=ProcessExecutor(2, start_method=method))
+    assert len(load_runs(tmp_path / "out")) == 0
+
+
+def test_fork_server_failure_falls_back_to_spawn(tmp_path, monkeypatch):
+    from reflow.experiment import executors
+
+    def broken(check_sources=True):
+        raise EOFError("the fork server died")
+
+    monkeypatch.setattr(executors, "_forkserver_context", broken)
+    cfg = write_fake_sweep(tmp_path, GRID.replace("replicates = 3", "replicates = 1"), weeks=8)
+    ex = ProcessExecutor(2, start_method="forkserver")
+    res = sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic", executor=ex)
+    assert res.counts == {"ok": 9} and ex.start_method == "spawn"
+
+
+@pytest.mark.skipif("forkserver" not in START_METHODS or sys.platform != "linux", reason="fork server: Linux")
+def test_fork_server_is_reused_and_restarted_when_sources_change(tmp_path, monkeypatch):
+    """Workers of a later sweep fork from the same server, unless reflow's sources changed since it loaded them
+    (then it is restarted: a sweep never runs older code than spawned workers would). The parent's environment
+    reaches forked workers as it is now, not as it was when the server started."""
+    from reflow.experiment import executors
+
+    cfg = write_fake_sweep(tmp_path, GRID.replace("replicates = 3", "replicates = 1"), weeks=8)
+
+    def run(name):
+        return sweep(cfg, out=tmp_path / name, progress=False, runner=f"{FAKES}:analytic",
+                     executor=ProcessExecutor(2, start_method="forkserver"))
+
+    stamp = executors._source_stamp()
+    monkeypatch.setattr(executors, "_source_stamp", lambda: stamp)  # nobody else's edits restart it meanwhile
+    assert run("a").counts == {"ok": 9}
+    first = executors._server["pid"]
+    assert first is not None
+    assert run("b").counts == {"ok": 9} and executors._server["pid"] == first
+    monkeypatch.setattr(executors, "_source_stamp", lambda: (*stamp, ("edited.py", 1, 1)))
+    monkeypatch.setenv("REFLOW_FAKE_MARKERS", str(tmp_path))  # crash_once leaves its markers there
+    res = sweep(cfg, out=tmp_path / "c", progress=False, runner=f"{FAKES}:crash_once",
+                executor=ProcessExecutor(2, start_method="forkserver"))
+    assert res.counts == {"ok": 9} and len(list(tmp_path.glob("*.marker"))) == 3
+    assert executors._server["pid"] not in (None, first)
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_workers_started_early_are_stopped_when_the_sweep_fails_to_start(tmp_path, method):
+    """sweep() gets its workers going before it reads the config; a sweep that stops there leaves no process."""
+    import multiprocessing
+
+    cfg = write_fake_sweep(tmp_path, GRID.replace("values = [0.2, 0.5, 0.8]", "values = [0.2, 1.5]"))
+    with pytest.raises(ReflowError, match="invalid scenarios"):
+        sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic",
+              executor=ProcessExecutor(2, start_method=method))
+    assert not [c for c in multiprocessing.active_children() if c.name == "reflow-sweep-worker"]
+
+
+def test_no_more_workers_than_runs_left(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic", executor=_StopAfter(26))
+    ex = ProcessExecutor(2)
+    res = sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic", executor=ex)
+    assert res.ran == 1 and res.engine == "1 local worker process"
+    assert ex.description == "2 local worker processes"  # for this sweep only: the executor can be reused
 
 
 def test_a_hanging_run_times_out(tmp_path):
@@ -240,11 +316,13 @@ def test_cli_sweep_and_analyze(tmp_path, capsys):
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant (workers forked from the fork server are the sweep's grandchildren)."""
     try:
         out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, timeout=5).stdout
     except (OSError, subprocess.SubprocessError):
         return []
-    return [int(x) for x in out.split()]
+    kids = [int(x) for x in out.split()]
+    return kids + [g for k in kids for g in _children(k)]
 
 
 def _alive(pid: int) -> bool:

@@ -66,20 +66,34 @@ def _terminate(signum: int, frame: Any) -> None:  # SIGTERM: stop like Ctrl-C (w
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from reflow.experiment.executors import make_executor
     from reflow.experiment.runner import DEFAULT_RUNNER
-    from reflow.experiment.sweeper import sweep
 
+    runner = args.runner or DEFAULT_RUNNER
     previous = signal.signal(signal.SIGTERM, _terminate)
+    executor = None
     try:
+        if not args.scheduler:
+            # Local workers start before this process imports pandas, pyarrow and the sweep machinery (~0.7 s), so
+            # that their own start-up runs meanwhile on the other cores.
+            executor = make_executor(args.workers, max_attempts=args.max_attempts, timeout=args.timeout)
+            start = getattr(executor, "start", None)
+            if start is not None:
+                start(runner)
+        from reflow.experiment.sweeper import sweep
+
         result = sweep(args.config, out=args.out, workers=args.workers, scheduler=args.scheduler,
                        overrides=args.set, progress=not args.quiet, retry_failed=args.retry_failed,
                        force=args.force, max_attempts=args.max_attempts, timeout=args.timeout,
-                       runner=args.runner or DEFAULT_RUNNER)
+                       runner=runner, executor=executor)
     except KeyboardInterrupt:
         print("sweep interrupted: finished runs are stored; run the same command again to resume",
               file=sys.stderr)
         raise
     finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
         signal.signal(signal.SIGTERM, previous)
     print(result)
     failed = {k: v for k, v in result.counts.items() if k != "ok"}

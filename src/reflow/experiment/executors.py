@@ -7,7 +7,8 @@ so the caller can persist everything that finished at once in one write. Every t
 ``timeout``.
 
 - `InProcessExecutor`: runs in the calling process (``--workers 0``): for debugging; no fault isolation.
-- `ProcessExecutor` (default): ``spawn``-ed local worker processes, one task at a time each, fed through pipes.
+- `ProcessExecutor` (default): local worker processes, one task at a time each, fed through pipes; on Linux
+  forked from a server process that has imported the model once (``forkserver``), elsewhere ``spawn``-ed.
   It is a small pool of our own rather than ``concurrent.futures.ProcessPoolExecutor`` because that pool breaks
   as a whole when one worker dies (every run in flight fails and nobody knows which run killed it). Here a dead
   worker costs only its own run, which is retried (bounded) on a fresh worker; a run over ``timeout`` seconds has
@@ -22,10 +23,12 @@ so the caller can persist everything that finished at once in one write. Every t
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import uuid
 from collections import deque
@@ -34,7 +37,7 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from reflow.errors import ReflowError
-from reflow.experiment.runner import RunResult, RunTask, execute, resolve_runner
+from reflow.experiment.runner import RunResult, RunTask, execute, resolve_runner, worker_preload
 
 __all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "ProcessExecutor", "make_executor"]
 
@@ -78,20 +81,36 @@ class InProcessExecutor(Executor):
 # ----------------------------------------------------------------------------------------------- local processes
 
 
-def _worker_main(conn: Any) -> None:
-    """Loop of a local worker process: receive a task, send its result; exit on None or a closed pipe."""
+def _worker_main(conn: Any, preload: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
+    """Loop of a local worker process: receive a task, send its result; exit on None or a closed pipe.
+
+    Before the first task it imports what every run needs (`preload`: the run function's modules, for the model
+    Mesa and the model itself; already loaded in a worker forked from the fork server), so that this happens while
+    the parent prepares the sweep, not inside the first run (and --timeout does not count it). `env` is the
+    parent's environment, for a worker forked from a server started earlier (a spawned one inherits it).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    import pandas  # noqa: F401 - warm up: every run needs these, and --timeout should not count their import
+    if env is not None:
+        for k in set(os.environ) - set(env):
+            del os.environ[k]
+        os.environ.update(env)
+    import pandas  # noqa: F401 - a worker that cannot import these cannot run anything: die on start-up
 
     import reflow.config  # noqa: F401
+
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except Exception:  # the run imports it again and records the error as the run's
+            logger.debug("preloading %s failed", name, exc_info=True)
 
     while True:
         try:
             task = conn.recv()
         except (EOFError, OSError):
-            return
+            break
         if task is None:
-            return
+            break
         try:
             with contextlib.suppress(Exception):  # import the run function now; a failure shows in execute()
                 resolve_runner(task.runner)
@@ -99,7 +118,13 @@ def _worker_main(conn: Any) -> None:
             result = execute(task)
             conn.send(("done", result))
         except (BrokenPipeError, OSError):
-            return
+            break
+    # Everything is sent: skip the interpreter's teardown of numpy, pandas, Mesa... (~0.2 s the sweep would wait
+    # for at its end); flush what the run function may have printed first.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 #: One BLAS/OpenMP thread per worker process (as Dask's nanny does): with one worker per core, multi-threaded
@@ -108,11 +133,27 @@ def _worker_main(conn: Any) -> None:
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 
+#: How local workers start: ``forkserver`` forks them from a server process that has imported numpy, pandas,
+#: Mesa and the model once (`reflow.experiment._preload`), so a worker is ready in milliseconds instead of the ~1 s
+#: a fresh interpreter takes (POSIX only; Linux by default); ``spawn`` starts each as a fresh interpreter.
+#: ``REFLOW_START_METHOD=spawn`` (or ``ProcessExecutor(start_method=...)``) overrides the default.
+START_METHODS = ("forkserver", "spawn")
+
+
+def default_start_method() -> str:
+    """``forkserver`` on Linux, ``spawn`` elsewhere (macOS and Windows), unless ``REFLOW_START_METHOD`` says."""
+    chosen = os.environ.get("REFLOW_START_METHOD", "").strip().lower()
+    if chosen in START_METHODS and chosen in multiprocessing.get_all_start_methods():
+        return chosen
+    if sys.platform.startswith("linux") and "forkserver" in multiprocessing.get_all_start_methods():
+        return "forkserver"
+    return "spawn"
+
 
 @contextlib.contextmanager
 def _worker_environment() -> Iterator[None]:
     added = {k: v for k, v in WORKER_ENV.items() if k not in os.environ}
-    os.environ.update(added)  # a spawned child starts with the parent's environment
+    os.environ.update(added)  # a spawned child (and the fork server) starts with the parent's environment
     try:
         yield
     finally:
@@ -120,21 +161,81 @@ def _worker_environment() -> Iterator[None]:
             os.environ.pop(k, None)
 
 
+def _worker_env() -> dict[str, str]:
+    return {**{k: v for k, v in WORKER_ENV.items() if k not in os.environ}, **os.environ}
+
+
+def _source_stamp() -> tuple[tuple[str, int, int], ...]:
+    """Name, size and modification time of reflow's source files (~1 ms): the code the fork server has loaded."""
+    import reflow
+
+    root = os.path.dirname(os.path.abspath(reflow.__file__))
+    out = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for f in sorted(files):
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                with contextlib.suppress(OSError):
+                    st = os.stat(path)
+                    out.append((path, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+_server: dict[str, Any] = {"pid": None, "stamp": None}  # the fork server as we last started or saw it
+
+
+def _forkserver_context(check_sources: bool = True) -> Any:
+    """The ``forkserver`` context with its server running, started with the model preloaded.
+
+    The server is started once per process and reused by later sweeps (their workers start in milliseconds). If
+    reflow's source files changed since it imported them (a model edited between two sweeps in a notebook), it is
+    restarted (`check_sources`: at the start of a sweep, not for a worker replaced mid-sweep), so a sweep never
+    runs older code than spawned workers would.
+    """
+    from multiprocessing import forkserver
+
+    ctx = multiprocessing.get_context("forkserver")
+    server = getattr(forkserver, "_forkserver", None)
+    stamp = _source_stamp() if check_sources or _server["stamp"] is None else _server["stamp"]
+    if _server["stamp"] is not None and _server["stamp"] != stamp and _server["pid"] is not None:
+        stop = getattr(server, "_stop", None)
+        if stop is None or multiprocessing.active_children():
+            raise RuntimeError("reflow's sources changed since the fork server loaded them, and it cannot be "
+                               "restarted now")
+        stop()
+        _server.update(pid=None, stamp=None)
+    ctx.set_forkserver_preload(["reflow.experiment._preload"])  # used when the server (re)starts
+    with _worker_environment():  # the server's environment: one BLAS thread, inherited by its workers
+        forkserver.ensure_running()
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid != _server["pid"] or _server["stamp"] is None:  # a new server: it loads the sources as they are now
+        _server.update(pid=pid, stamp=stamp)
+    return ctx
+
+
 class _Worker:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: Any, preload: Sequence[str] = (), env: dict[str, str] | None = None) -> None:
         parent, child = ctx.Pipe(duplex=True)
         self.conn = parent
-        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="reflow-sweep-worker")
-        with _worker_environment():
-            self.proc.start()
-        child.close()
+        self.proc = ctx.Process(target=_worker_main, args=(child, tuple(preload), env), daemon=True,
+                                name="reflow-sweep-worker")
+        try:
+            with _worker_environment():
+                self.proc.start()
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
         self.task: RunTask | None = None
         self.started: float | None = None  # when the worker began the current task
 
     def assign(self, task: RunTask) -> None:
         self.task = task
         self.started = None
-        self.conn.send(task)
+        with contextlib.suppress(OSError):  # it died already: the sweep loop sees it dead, the task goes back
+            self.conn.send(task)
 
     def receive(self) -> RunResult | None:
         """Read what the worker sent; the task's result once it is done."""
@@ -146,41 +247,140 @@ class _Worker:
                 return payload
         return None
 
-    def stop(self, kill: bool = False) -> None:
+    def signal_stop(self, kill: bool = False) -> None:
+        """Ask the worker to exit (or kill it); `join` waits for it."""
         if kill:
             if self.proc.is_alive():
                 self.proc.kill()
         else:
             with contextlib.suppress(OSError):
                 self.conn.send(None)
-        self.proc.join(timeout=0 if kill else 2.0)
+
+    def join(self, timeout: float = 2.0) -> None:
+        self.proc.join(timeout=timeout)
         if self.proc.is_alive():
             self.proc.kill()
             self.proc.join(timeout=5.0)
         self.conn.close()
 
+    def stop(self, kill: bool = False) -> None:
+        self.signal_stop(kill)
+        self.join(timeout=0 if kill else 2.0)
+
+
+def _stop_all(workers: Sequence[_Worker], kill: bool = False) -> None:
+    """Stop workers together: all are told first, then waited for (an idle worker exits in milliseconds).
+
+    Workers running a task are killed, and all of them if `kill` (e.g. workers never used, perhaps still starting).
+    """
+    for w in workers:
+        w.signal_stop(kill=kill or w.task is not None)
+    for w in workers:
+        w.join()
+
 
 class ProcessExecutor(Executor):
-    """Local ``spawn`` worker processes with per-run fault isolation.
+    """Local worker processes with per-run fault isolation.
 
     Args:
         workers: number of worker processes (default: all cores).
         max_attempts: tries per run when its worker dies (the run is then recorded as ``crashed``).
         timeout: seconds a run may take before its worker is killed (None: no limit).
+        start_method: ``"forkserver"`` or ``"spawn"`` (default: `default_start_method`). If the fork server
+            cannot start workers, the executor falls back to ``spawn``.
+
+    `start` gets the workers going ahead of `run` (``sweep()`` calls it first thing, so that their start-up overlaps
+    with its own preparation): it starts the fork server, or spawns the workers. `run` stops its workers when it
+    ends; `close` stops workers started but never used.
     """
 
-    def __init__(self, workers: int | None = None, max_attempts: int = 3, timeout: float | None = None) -> None:
+    def __init__(self, workers: int | None = None, max_attempts: int = 3, timeout: float | None = None,
+                 start_method: str | None = None) -> None:
         self.workers = max(1, int(workers or os.cpu_count() or 1))
         self.max_attempts = max(1, int(max_attempts))
         self.timeout = timeout
-        self.description = f"{self.workers} local worker process{'es' if self.workers != 1 else ''}"
+        self.start_method = start_method or default_start_method()
+        if self.start_method not in START_METHODS:
+            raise ValueError(f"start_method {self.start_method!r}: expected one of {', '.join(START_METHODS)}")
+        self._cap: int | None = None  # `limit` for the current sweep
+        self._pool: list[_Worker] = []  # spawned ahead of run()
+        self._preload: tuple[str, ...] = ()
+        self._server_checked = False  # start() has (re)started the fork server for this sweep
+        self._describe()
+
+    def _size(self) -> int:
+        return min(self.workers, self._cap) if self._cap else self.workers
+
+    def _describe(self) -> None:
+        n = self._size()
+        self.description = f"{n} local worker process{'es' if n != 1 else ''}"
+
+    def _fallback(self, exc: BaseException) -> None:
+        logger.warning("sweep workers cannot start from the fork server (%s: %s); spawning them instead",
+                       type(exc).__name__, exc)
+        self.start_method = "spawn"
+
+    def _new_worker(self, first: bool = False) -> _Worker:
+        """A started worker; `first`: the first of a sweep (the fork server's sources are checked)."""
+        if self.start_method == "forkserver":
+            try:
+                ctx = _forkserver_context(check_sources=first and not self._server_checked)
+                return _Worker(ctx, self._preload, _worker_env())  # waits until the server has imported all
+            except Exception as exc:  # a server that died on start-up, a platform without it...
+                self._fallback(exc)
+        return _Worker(multiprocessing.get_context("spawn"), self._preload)
+
+    def start(self, runner: str | None = None) -> None:
+        """Get the workers going now (idempotent); `runner` names the run function, whose modules they import.
+
+        With ``forkserver``, this starts the server (if it is not running) and returns at once: the server imports
+        while the caller goes on, and `run` forks the workers from it. With ``spawn``, it spawns the workers.
+        """
+        if runner is not None:
+            self._preload = worker_preload(runner)
+        if self.start_method == "forkserver":
+            if not self._server_checked:
+                try:
+                    _forkserver_context(check_sources=True)
+                    self._server_checked = True
+                except Exception as exc:
+                    self._fallback(exc)
+            if self.start_method == "forkserver":
+                return
+        while len(self._pool) < self._size():
+            self._pool.append(self._new_worker())
+
+    def limit(self, workers: int) -> None:
+        """Use at most `workers` processes until the next `run` ends (e.g. no more than a sweep has runs left);
+        stops any surplus `start` spawned."""
+        self._cap = max(1, int(workers))
+        self._describe()
+        n = self._size()
+        surplus, self._pool = self._pool[n:], self._pool[:n]
+        _stop_all(surplus, kill=True)
+
+    def _reset(self) -> None:
+        self._server_checked = False
+        self._cap = None
+        self._describe()
+
+    def close(self) -> None:
+        """Stop workers that `start` spawned and `run` has not used."""
+        pool, self._pool = self._pool, []
+        self._reset()
+        _stop_all(pool, kill=True)
 
     def run(self, tasks: Sequence[RunTask]) -> Iterator[list[RunResult]]:
-        ctx = multiprocessing.get_context("spawn")
         queue: deque[RunTask] = deque(tasks)
         attempts: dict[str, int] = {}
         startup_deaths = 0  # consecutive workers that died before starting a run
-        pool = [_Worker(ctx) for _ in range(min(self.workers, len(queue)))]
+        if queue and not self._preload:
+            self._preload = worker_preload(queue[0].runner)
+        size = min(self._size(), len(queue))
+        pool, surplus = self._pool[:size], self._pool[size:]
+        self._pool = []
+        _stop_all(surplus, kill=True)
+        pool += [self._new_worker(first=not pool and i == 0) for i in range(size - len(pool))]
         try:
             while queue or any(w.task is not None for w in pool):
                 for w in pool:
@@ -224,9 +424,9 @@ class ProcessExecutor(Executor):
                                 f"sweep worker processes die on start-up (exit code {w.proc.exitcode}); see the "
                                 "messages above; try --workers 0 to run in this process and see the error")
                         queue.appendleft(task)
-                        pool[i] = _Worker(ctx)
+                        pool[i] = self._new_worker()
                         continue
-                    pool[i] = _Worker(ctx)
+                    pool[i] = self._new_worker()
                     n = attempts[task.run_id] = attempts.get(task.run_id, 0) + 1
                     if timed_out:
                         batch.append(RunResult(task.run_id, "timeout", attempts=n,
@@ -244,8 +444,8 @@ class ProcessExecutor(Executor):
                 if batch:
                     yield batch
         finally:
-            for w in pool:
-                w.stop(kill=w.task is not None)
+            self._reset()
+            _stop_all(pool)
 
 
 # ----------------------------------------------------------------------------------------------- dask

@@ -33,6 +33,7 @@ __all__ = [
     "resolve_runner",
     "scalar_metrics",
     "simulate_run",
+    "worker_preload",
 ]
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_RUNNER = "reflow.experiment.runner:simulate_run"
 
 _TS_KEYS = ["variable", "material", "origin", "region"]
+
+#: Modules a run function imports on its first call, beyond its own module: a worker process imports them as it
+#: starts (in parallel with the sweep's preparation) instead of inside its first run.
+RUNNER_IMPORTS: dict[str, tuple[str, ...]] = {DEFAULT_RUNNER: ("reflow.api", "reflow.model", "reflow.metrics")}
+
+
+def worker_preload(runner: str) -> tuple[str, ...]:
+    """The modules a worker imports before its first run of `runner` (``"module:function"``)."""
+    module = runner.partition(":")[0]
+    return (*((module,) if module else ()), *RUNNER_IMPORTS.get(runner, ()))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ config, design, base copy, manifest, error log).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,6 +273,21 @@ def _log_errors(out: Path, tasks: Mapping[str, RunTask], results: Sequence[RunRe
                      f"params: {json.dumps(t.params, default=str)}\n{r.traceback or r.error or ''}\n")
 
 
+@contextlib.contextmanager
+def _workers_started(ex: Executor, runner: str) -> Iterator[None]:
+    """Start the executor's workers now, if it can, so that their start-up (a Python process importing numpy,
+    pandas, Mesa and the model: ~1 s) overlaps with the sweep's preparation; stop any left unused at the end."""
+    start = getattr(ex, "start", None)
+    if start is not None:
+        start(runner)
+    try:
+        yield
+    finally:
+        close = getattr(ex, "close", None)
+        if close is not None:
+            close()
+
+
 # ----------------------------------------------------------------------------------------------- sweep
 
 
@@ -304,124 +320,127 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
         ReflowError: `out` holds a different sweep, or another sweep is writing to it.
     """
     t_start = time.perf_counter()
-    cfg, out = _load_cfg(config, overrides, out)
-    base_bytes = cfg.base_path.read_bytes()
-    base_sha = hashlib.sha256(base_bytes).hexdigest()
-    from reflow.config import load_raw
+    ex = executor or make_executor(workers, scheduler, max_attempts=max_attempts, timeout=timeout)
+    with _workers_started(ex, runner):
+        cfg, out = _load_cfg(config, overrides, out)
+        base_bytes = cfg.base_path.read_bytes()
+        base_sha = hashlib.sha256(base_bytes).hexdigest()
+        from reflow.config import load_raw
 
-    base_raw = load_raw(cfg.base_path)
-    store = SweepStore(out)
-    with store.locked():
-        manifest_path = out / "manifest.json"
-        resuming = (out / "sweep.toml").is_file() and manifest_path.is_file() and not force
-        if resuming:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if cfg.sweep.root_seed is None:
-                cfg = _with_root(cfg, manifest["root_seed"])
-            fp = config_fingerprint(cfg, base_sha)
-            if fp != manifest.get("fingerprint"):
-                raise ReflowError(
-                    f"{out} holds a different sweep (its config, base scenario or --set overrides differ from "
-                    f"{cfg.source}); choose another --out, or --force to delete it and start over")
-            design = pd.read_parquet(out / "design.parquet")
-        else:
-            leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
-            # files of a sweep whose set-up was interrupted before it stored anything can go
-            setup_only = set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
-            if leftovers and not force and not setup_only:
-                if not (out / "sweep.toml").is_file():
-                    raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
-                                            "choose another --out")
-                raise ResultExistsError(f"{out} holds an incomplete sweep folder (no manifest.json); "
-                                        "use --force to start over")
-            cfg = _with_root(cfg, cfg.sweep.root_seed if cfg.sweep.root_seed is not None else new_root_seed())
-            fp = config_fingerprint(cfg, base_sha)
-            design = build_design(cfg, design_seed(cfg.sweep.root_seed))
-            manifest = {"sweep": cfg.sweep.name, "fingerprint": fp, "root_seed": cfg.sweep.root_seed,
-                        "created_at": _now(), "sessions": []}
+        base_raw = load_raw(cfg.base_path)
+        store = SweepStore(out)
+        with store.locked():
+            manifest_path = out / "manifest.json"
+            resuming = (out / "sweep.toml").is_file() and manifest_path.is_file() and not force
+            if resuming:
+                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+                if cfg.sweep.root_seed is None:
+                    cfg = _with_root(cfg, manifest["root_seed"])
+                fp = config_fingerprint(cfg, base_sha)
+                if fp != manifest.get("fingerprint"):
+                    raise ReflowError(
+                        f"{out} holds a different sweep (its config, base scenario or --set overrides differ from "
+                        f"{cfg.source}); choose another --out, or --force to delete it and start over")
+                design = pd.read_parquet(out / "design.parquet")
+            else:
+                leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
+                # files of a sweep whose set-up was interrupted before it stored anything can go
+                setup_only = set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
+                if leftovers and not force and not setup_only:
+                    if not (out / "sweep.toml").is_file():
+                        raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
+                                                "choose another --out")
+                    raise ResultExistsError(f"{out} holds an incomplete sweep folder (no manifest.json); "
+                                            "use --force to start over")
+                cfg = _with_root(cfg, cfg.sweep.root_seed if cfg.sweep.root_seed is not None else new_root_seed())
+                fp = config_fingerprint(cfg, base_sha)
+                design = build_design(cfg, design_seed(cfg.sweep.root_seed))
+                manifest = {"sweep": cfg.sweep.name, "fingerprint": fp, "root_seed": cfg.sweep.root_seed,
+                            "created_at": _now(), "sessions": []}
 
-        tasks = plan_runs(cfg, design, int(cfg.sweep.root_seed), base_raw, runner)  # type: ignore[arg-type]
-        if not tasks:
-            raise ConfigError(f"{cfg.source}: the design has no points")
-        _check_points(tasks)  # before anything is written: a bad sweep leaves no folder behind
+            tasks = plan_runs(cfg, design, int(cfg.sweep.root_seed), base_raw, runner)  # type: ignore[arg-type]
+            if not tasks:
+                raise ConfigError(f"{cfg.source}: the design has no points")
+            _check_points(tasks)  # before anything is written: a bad sweep leaves no folder behind
 
-        if not resuming:
-            _clear_folder(out)
-            (out / "base.toml").write_bytes(base_bytes)
-            _write_parquet_atomic(design, out / "design.parquet")
-        write_text_atomic(out / "sweep.toml", dump_sweep_toml(cfg))
+            if not resuming:
+                _clear_folder(out)
+                (out / "base.toml").write_bytes(base_bytes)
+                _write_parquet_atomic(design, out / "design.parquet")
+            write_text_atomic(out / "sweep.toml", dump_sweep_toml(cfg))
 
-        store.recover()
-        stored = store.finished()
-        planned_ids = {t.run_id for t in tasks}
-        if retry_failed:
-            redo = stored[stored["status"].isin(FAILED_STATUSES)]["run_id"].tolist()
-            if redo:
-                store.compact(drop_run_ids=redo)
-                stored = store.finished()
-        done = set(stored["run_id"]) & planned_ids
-        todo = [t for t in tasks if t.run_id not in done]
-        counts: Counter[str] = Counter(stored[stored["run_id"].isin(planned_ids)]["status"])
+            store.recover()
+            stored = store.finished()
+            planned_ids = {t.run_id for t in tasks}
+            if retry_failed:
+                redo = stored[stored["status"].isin(FAILED_STATUSES)]["run_id"].tolist()
+                if redo:
+                    store.compact(drop_run_ids=redo)
+                    stored = store.finished()
+            done = set(stored["run_id"]) & planned_ids
+            todo = [t for t in tasks if t.run_id not in done]
+            counts: Counter[str] = Counter(stored[stored["run_id"].isin(planned_ids)]["status"])
 
-        if workers is None and not scheduler:  # all cores, but no idle workers for a short remainder
-            workers = min(os.cpu_count() or 1, max(1, len(todo)))
-        ex = executor or make_executor(workers, scheduler, max_attempts=max_attempts, timeout=timeout)
-        session = {"started_at": _now(), "engine": ex.description, "to_run": len(todo), "ran": 0,
-                   "status": "running", "runner": runner}
-        manifest.update({
-            **_versions(), "config_file": str(cfg.source), "base_file": str(cfg.base_path), "base_sha256": base_sha,
-            "design": cfg.design.method, "points": len(design), "parameters": parameter_columns(design),
-            "replicates": cfg.sweep.replicates, "runs_planned": len(tasks), "status": "running",
-            "updated_at": _now(), "counts": dict(counts),
-        })
-        manifest["sessions"] = [*manifest.get("sessions", []), session]
-        _write_json(manifest_path, manifest)
-
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            print(f"sweep '{cfg.sweep.name}': {len(tasks)} runs ({len(design)} points x {cfg.sweep.replicates} "
-                  f"replicates), {len(done)} already stored, {len(todo)} to run on {ex.description}\n"
-                  f"results: {out}", file=sys.stderr)
-            bar = tqdm(total=len(tasks), initial=len(done), unit="run", desc=cfg.sweep.name, file=sys.stderr,
-                       dynamic_ncols=True, smoothing=0.05)
-        by_id = {t.run_id: t for t in todo}
-        ran = 0
-        status = "interrupted"
-        shown_failures = 0
-        gen = ex.run(todo) if todo else iter(())
-        try:
-            for batch in gen:
-                rows = [_row(by_id[r.run_id], r) for r in batch]
-                store.append(rows, [r.timeseries for r in batch if r.timeseries is not None])
-                _log_errors(out, by_id, batch)
-                ran += len(batch)
-                counts.update(r.status for r in batch)
-                if store.runs.written >= _COMPACT_EVERY:
-                    store.compact()
-                if bar is not None:
-                    for r in batch:
-                        if r.status != "ok" and shown_failures < 5:
-                            shown_failures += 1
-                            bar.write(f"run {r.run_id} {r.status}: {(r.error or '').splitlines()[0][:200]}"
-                                      + (" (more in errors.log)" if shown_failures == 5 else ""))
-                    bar.set_postfix(ok=counts["ok"], failed=sum(counts[s] for s in FAILED_STATUSES),
-                                    refresh=False)
-                    bar.update(len(batch))
-            status = "complete"
-        finally:
-            close = getattr(gen, "close", None)
-            if close is not None:
-                close()
-            if bar is not None:
-                bar.close()
-            if status == "complete":
-                store.compact()
-            session.update({"finished_at": _now(), "ran": ran, "status": status,
-                            "wall_time_s": round(time.perf_counter() - t_start, 3)})
-            manifest.update({"status": status if status != "complete" or sum(counts.values()) >= len(tasks)
-                             else "incomplete", "updated_at": _now(), "counts": dict(counts)})
+            limit = getattr(ex, "limit", None)
+            if limit is not None:  # no idle workers for a short remainder (this sweep only)
+                limit(max(1, len(todo)))
+            engine = ex.description
+            session = {"started_at": _now(), "engine": engine, "to_run": len(todo), "ran": 0,
+                       "status": "running", "runner": runner}
+            manifest.update({
+                **_versions(), "config_file": str(cfg.source), "base_file": str(cfg.base_path), "base_sha256": base_sha,
+                "design": cfg.design.method, "points": len(design), "parameters": parameter_columns(design),
+                "replicates": cfg.sweep.replicates, "runs_planned": len(tasks), "status": "running",
+                "updated_at": _now(), "counts": dict(counts),
+            })
+            manifest["sessions"] = [*manifest.get("sessions", []), session]
             _write_json(manifest_path, manifest)
+
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+
+                print(f"sweep '{cfg.sweep.name}': {len(tasks)} runs ({len(design)} points x {cfg.sweep.replicates} "
+                      f"replicates), {len(done)} already stored, {len(todo)} to run on {engine}\n"
+                      f"results: {out}", file=sys.stderr)
+                bar = tqdm(total=len(tasks), initial=len(done), unit="run", desc=cfg.sweep.name, file=sys.stderr,
+                           dynamic_ncols=True, smoothing=0.05)
+            by_id = {t.run_id: t for t in todo}
+            ran = 0
+            status = "interrupted"
+            shown_failures = 0
+            gen = ex.run(todo) if todo else iter(())
+            try:
+                for batch in gen:
+                    rows = [_row(by_id[r.run_id], r) for r in batch]
+                    store.append(rows, [r.timeseries for r in batch if r.timeseries is not None])
+                    _log_errors(out, by_id, batch)
+                    ran += len(batch)
+                    counts.update(r.status for r in batch)
+                    if store.runs.written >= _COMPACT_EVERY:
+                        store.compact()
+                    if bar is not None:
+                        for r in batch:
+                            if r.status != "ok" and shown_failures < 5:
+                                shown_failures += 1
+                                bar.write(f"run {r.run_id} {r.status}: {(r.error or '').splitlines()[0][:200]}"
+                                          + (" (more in errors.log)" if shown_failures == 5 else ""))
+                        bar.set_postfix(ok=counts["ok"], failed=sum(counts[s] for s in FAILED_STATUSES),
+                                        refresh=False)
+                        bar.update(len(batch))
+                status = "complete"
+            finally:
+                close = getattr(gen, "close", None)
+                if close is not None:
+                    close()
+                if bar is not None:
+                    bar.close()
+                if status == "complete":
+                    store.compact()
+                session.update({"finished_at": _now(), "ran": ran, "status": status,
+                                "wall_time_s": round(time.perf_counter() - t_start, 3)})
+                manifest.update({"status": status if status != "complete" or sum(counts.values()) >= len(tasks)
+                                 else "incomplete", "updated_at": _now(), "counts": dict(counts)})
+                _write_json(manifest_path, manifest)
     return SweepResult(path=out, planned=len(tasks), done_before=len(done), ran=ran, counts=dict(counts),
-                       wall_time_s=time.perf_counter() - t_start, engine=ex.description)
+                       wall_time_s=time.perf_counter() - t_start, engine=engine)
