@@ -3,11 +3,24 @@
     python benchmarks/sweep_bench.py                      # the real model, 24 runs of 417 weeks per setting
     python benchmarks/sweep_bench.py --runs 32 --weeks 208
     python benchmarks/sweep_bench.py --runner reflow.experiment.fakes:analytic --sleep 0.5   # machinery only
+    python benchmarks/sweep_bench.py --start-method spawn # workers as fresh interpreters (the default elsewhere)
+    python benchmarks/sweep_bench.py --warm               # also: a later sweep in a process that ran one before
     python benchmarks/sweep_bench.py --json               # one JSON object (for benchmarks/run.py)
 
 Each setting runs the same sweep (the approval-rate levels of configs/sweeps/bases/licensing_regime.toml, one seed
 per run) into a fresh folder through `reflow.experiment.sweep`, so the time includes everything a user waits for:
-spawning workers, validating, running, storing each result. Parallel efficiency = rate(2 workers) / (2 x rate(1)).
+starting workers, validating, running, storing each result. Parallel efficiency = rate(2 workers) / (2 x rate(1)).
+
+Each setting runs in a fresh Python process (with `reflow.experiment.sweep` already imported, as in a session
+that has just imported it), so it pays the workers' start-up in full: on Linux the fork server's start (a process
+importing numpy, pandas, Mesa and the model), elsewhere each spawned worker's. The fork server then lives as long
+as the process: measured in one process, the 2-worker setting would start its workers from the server the
+1-worker setting started, and look better than a `reflow sweep` command does. ``--warm`` adds that case too (a
+notebook's second sweep): the same two settings in one process after a warm-up sweep.
+
+The breakdown shows where the time that does not parallelise goes: ``start-up`` from calling ``sweep()`` to the
+first run beginning (preparing the sweep, starting workers), ``end`` from the last result to ``sweep()``
+returning (storing, compacting the store, stopping workers).
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,31 +65,28 @@ values = [{values}]
     return path
 
 
-def bench(workers: int, runs: int = 24, weeks: int = 417, runner: str | None = None) -> dict[str, float]:
-    """Time one sweep of `runs` runs on `workers` local worker processes.
-
-    Returns:
-        ``workers``, ``runs``, ``wall_s`` (end to end), ``runs_per_s``, ``mean_run_s`` (inside the workers) and
-        ``overhead_s`` (wall time not explained by the runs themselves: start-up, scheduling, storing).
-    """
+def _bench_here(workers: int, runs: int, weeks: int, runner: str | None,
+                start_method: str | None) -> dict[str, float]:
+    """Time one sweep in this process (see `bench`)."""
     from reflow.experiment import sweep
     from reflow.experiment.executors import ProcessExecutor
     from reflow.experiment.runner import DEFAULT_RUNNER
 
-    stamps: list[tuple[float, int]] = []  # (time, results) of every batch the sweep received
+    stamps: list[tuple[float, list[str]]] = []  # (time, run ids) of every batch the sweep received
 
     class Timed(ProcessExecutor):
         def run(self, tasks):
             for batch in super().run(tasks):
-                stamps.append((time.perf_counter(), len(batch)))
+                stamps.append((time.perf_counter(), [r.run_id for r in batch]))
                 yield batch
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    executor = Timed(workers, start_method=start_method)
     with tempfile.TemporaryDirectory(prefix="reflow-bench-") as tmp:
         cfg = sweep_file(Path(tmp), runs, weeks)
         t0 = time.perf_counter()
         res = sweep(cfg, out=Path(tmp) / "out", progress=False, runner=runner or DEFAULT_RUNNER,
-                    executor=Timed(workers))
+                    executor=executor)
         wall = time.perf_counter() - t0
         table = res.runs
     if set(table["status"]) != {"ok"}:
@@ -83,16 +94,52 @@ def bench(workers: int, runs: int = 24, weeks: int = 417, runner: str | None = N
         print(f"warning: not every run succeeded: {bad}", file=sys.stderr)
     mean_run = float(table["wall_time_s"].mean())
     mean_cpu = float(table["cpu_time_s"].mean())
+    run_s = dict(zip(table["run_id"], table["wall_time_s"], strict=True))
     # steady state: results after the first round of runs (each worker's first run also pays its start-up)
-    first = next((i for i, (_, n) in enumerate(stamps) if sum(k for _, k in stamps[: i + 1]) >= workers),
-                 len(stamps) - 1)
-    later = sum(n for _, n in stamps[first + 1:])
+    counts = [len(ids) for _, ids in stamps]
+    first = next((i for i in range(len(stamps)) if sum(counts[: i + 1]) >= workers), len(stamps) - 1)
+    later = sum(counts[first + 1:])
     span = stamps[-1][0] - stamps[first][0] if stamps else 0.0
     steady = later / span if later and span > 0 else float("nan")
+    startup = min((t - t0 - run_s[i] for t, ids in stamps for i in ids), default=float("nan"))
+    end = wall - (stamps[-1][0] - t0) if stamps else float("nan")
     return {"workers": workers, "runs": runs, "wall_s": round(wall, 3), "runs_per_s": round(runs / wall, 4),
             "steady_runs_per_s": round(steady, 4), "mean_run_s": round(mean_run, 4),
             "mean_cpu_s": round(mean_cpu, 4), "load_before": round(load, 2),
-            "overhead_s": round(wall - runs * mean_run / workers, 3)}
+            "overhead_s": round(wall - runs * mean_run / workers, 3), "startup_s": round(startup, 3),
+            "end_s": round(end, 3), "start_method": executor.start_method}
+
+
+def bench(workers: int, runs: int = 24, weeks: int = 417, runner: str | None = None, *, fresh: bool = True,
+          start_method: str | None = None) -> dict[str, float]:
+    """Time one sweep of `runs` runs on `workers` local worker processes.
+
+    Args:
+        fresh: run it in a new Python process (the workers' start-up paid in full, as by a `reflow sweep`
+            command); False: in this one (a fork server started by an earlier sweep here is reused).
+        start_method: how workers start (default: `reflow.experiment.executors.default_start_method`).
+
+    Returns:
+        ``workers``, ``runs``, ``wall_s`` (end to end), ``runs_per_s``, ``steady_runs_per_s`` (after each worker's
+        first run), ``mean_run_s`` and ``mean_cpu_s`` (inside the workers), ``overhead_s`` (wall time not explained
+        by the runs themselves), ``startup_s`` (sweep() called to the first run beginning), ``end_s`` (last result
+        to sweep() returning), ``load_before`` and ``start_method``.
+    """
+    if not fresh:
+        return _bench_here(workers, runs, weeks, runner, start_method)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", str(workers), "--runs", str(runs),
+           "--weeks", str(weeks), *(["--runner", runner] if runner else []),
+           *(["--start-method", start_method] if start_method else [])]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark process failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    if done.stderr.strip():
+        print(done.stderr.strip(), file=sys.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _efficiency(r1: dict[str, float], r2: dict[str, float]) -> tuple[float, float]:
+    return r2["runs_per_s"] / (2 * r1["runs_per_s"]), r2["steady_runs_per_s"] / (2 * r1["steady_runs_per_s"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,37 +149,61 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weeks", type=int, default=417, help="horizon of each run in weeks (default 417, 8 years)")
     p.add_argument("--runner", default=None, help="run function MODULE:FUNCTION (default: the model)")
     p.add_argument("--sleep", type=float, default=None, help="REFLOW_FAKE_SLEEP for the fake runners (s)")
+    p.add_argument("--start-method", choices=["forkserver", "spawn"], default=None,
+                   help="how workers start (default: forkserver on Linux, spawn elsewhere)")
+    p.add_argument("--warm", action="store_true",
+                   help="also time both settings as later sweeps of one process (fork server already running)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # internal: one setting, here
     args = p.parse_args(argv)
     if args.sleep is not None:
         os.environ["REFLOW_FAKE_SLEEP"] = str(args.sleep)
+    if args.one is not None:
+        print(json.dumps(_bench_here(args.one, args.runs, args.weeks, args.runner, args.start_method)))
+        return 0
     cores = os.cpu_count() or 1
-    results = [bench(1, args.runs, args.weeks, args.runner), bench(2, args.runs, args.weeks, args.runner)]
-    efficiency = results[1]["runs_per_s"] / (2 * results[0]["runs_per_s"])
-    steady = results[1]["steady_runs_per_s"] / (2 * results[0]["steady_runs_per_s"])
+    kw = {"start_method": args.start_method}
+    results = [bench(1, args.runs, args.weeks, args.runner, **kw), bench(2, args.runs, args.weeks, args.runner, **kw)]
+    efficiency, steady = _efficiency(*results)
     cpu_ratio = results[0]["mean_cpu_s"] / results[1]["mean_cpu_s"]
     out = {"benchmark": "sweep_throughput", "cores": cores, "runner": args.runner or "model",
            "weeks": args.weeks, "results": results, "parallel_efficiency": round(efficiency, 3),
            "steady_parallel_efficiency": round(steady, 3),
            "cpu_per_run_ratio": round(cpu_ratio, 3), "target_efficiency": 0.85}
+    if args.warm:
+        bench(1, 2, 4, args.runner, fresh=False, **kw)  # starts the fork server (if any) in this process
+        warm = [bench(1, args.runs, args.weeks, args.runner, fresh=False, **kw),
+                bench(2, args.runs, args.weeks, args.runner, fresh=False, **kw)]
+        w_eff, w_steady = _efficiency(*warm)
+        out.update({"warm_results": warm, "warm_parallel_efficiency": round(w_eff, 3),
+                    "warm_steady_parallel_efficiency": round(w_steady, 3)})
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"sweep throughput ({out['runner']}, {args.runs} runs of {args.weeks} weeks, {cores} cores)")
-    print(f"{'workers':>8} {'wall s':>8} {'runs/s':>8} {'steady/s':>9} {'s/run':>8} {'cpu s/run':>10} "
-          f"{'overhead s':>11} {'load':>6}")
-    for r in results:
-        print(f"{r['workers']:>8} {r['wall_s']:>8.2f} {r['runs_per_s']:>8.3f} {r['steady_runs_per_s']:>9.3f} "
-              f"{r['mean_run_s']:>8.3f} {r['mean_cpu_s']:>10.3f} {r['overhead_s']:>11.2f} {r['load_before']:>6.2f}")
+    print(f"sweep throughput ({out['runner']}, {args.runs} runs of {args.weeks} weeks, {cores} cores, workers "
+          f"started by {results[0]['start_method']})")
+    header = (f"{'':>6} {'workers':>8} {'wall s':>8} {'runs/s':>8} {'steady/s':>9} {'s/run':>8} {'cpu s/run':>10} "
+              f"{'overhead s':>11} {'start-up s':>11} {'end s':>7} {'load':>6}")
+    print(header)
+    rows = [("cold", r) for r in results] + [("warm", r) for r in out.get("warm_results", [])]
+    for label, r in rows:
+        print(f"{label:>6} {r['workers']:>8} {r['wall_s']:>8.2f} {r['runs_per_s']:>8.3f} "
+              f"{r['steady_runs_per_s']:>9.3f} {r['mean_run_s']:>8.3f} {r['mean_cpu_s']:>10.3f} "
+              f"{r['overhead_s']:>11.2f} {r['startup_s']:>11.2f} {r['end_s']:>7.2f} {r['load_before']:>6.2f}")
     verdict = "meets" if efficiency >= 0.85 else "below"
     print(f"parallel efficiency (2 workers): {efficiency:.0%} end to end ({verdict} the 85% target), "
           f"{steady:.0%} in steady state (after each worker's first run)")
+    if args.warm:
+        print(f"as a later sweep in the same process: {out['warm_parallel_efficiency']:.0%} end to end, "
+              f"{out['warm_steady_parallel_efficiency']:.0%} in steady state")
     print(f"CPU time per run with 2 workers vs 1: {1 / cpu_ratio:.2f}x (1.00 = running in parallel costs nothing "
           "extra per run)")
-    print("runs/s: runs / wall time, start-up included; steady/s: after each worker's first run; s/run and "
-          "cpu s/run: mean wall and CPU time inside a worker; overhead: wall time not explained by the runs; "
-          "load: 1-minute load average before the setting (other processes on a 2-core machine skew wall times)")
-    if max(r["load_before"] for r in results) > 0.5 * cores:
+    print("cold: each setting in a fresh process; warm: in one process that has run a sweep before. runs/s: runs / "
+          "wall time, start-up included; steady/s: after each worker's first run; s/run and cpu s/run: mean wall "
+          "and CPU time inside a worker; overhead: wall time not explained by the runs; start-up: sweep() called "
+          "to the first run beginning; end: last result to sweep() returning; load: 1-minute load average before "
+          "the setting (other processes on a 2-core machine skew wall times)")
+    if max(r["load_before"] for _, r in rows) > 0.5 * cores:
         print("warning: the machine was busy with other processes; wall-time rates and efficiency understate "
               "what an idle machine gives")
     if cores < 2:
