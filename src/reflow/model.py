@@ -592,32 +592,29 @@ class ReflowModel(mesa.Model):
         moved = a_tr & (kind != K_RESALE)
         _add_at(rec["flow"][w], (am[moved], org[moved], ar[moved]), fill[moved])
         # Sellers.
-        sel = a_tr & (kind == K_SUPPLIER)
-        sold = np.zeros(len(fl))
-        np.add.at(sold, idx[sel], fill[sel])
-        fl.stock -= sold
-        sel = a_tr & (kind == K_MAGNET_MAKER)
-        if sel.any():
-            sold = np.zeros(len(self._mk))
-            np.add.at(sold, idx[sel], fill[sel])
-            pop.goods[self._mk] -= sold
-        china = a_tr & (kind == K_CHINA)
-        cn_sold = np.zeros(len(prod))
-        np.add.at(cn_sold, idx[china], fill[china])
+        def sold_by(k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+            """Which asks of kind k traded, and what each seller of that kind (index idx, n of them) sold."""
+            sel = a_tr & (kind == k)
+            out = np.zeros(n)
+            if sel.any():
+                np.add.at(out, idx[sel], fill[sel])
+            return sel, out
+
+        fl.stock -= sold_by(K_SUPPLIER, len(fl))[1]
+        pop.goods[self._mk] -= sold_by(K_MAGNET_MAKER, len(self._mk))[1]
+        china, cn_sold = sold_by(K_CHINA, len(prod))
         prod.stock -= cn_sold
-        smug = a_tr & (kind == K_SMUGGLER)
-        if smug.any():
-            leaked = np.zeros(len(prod))
-            np.add.at(leaked, idx[smug], fill[smug])
-            prod.stock -= leaked
-            un = np.bincount(ask_mkt[smug], weights=fill[smug], minlength=S)
+        smug, leaked = sold_by(K_SMUGGLER, len(prod))
+        prod.stock -= leaked
+        un = np.bincount(ask_mkt[smug], weights=fill[smug], minlength=S) if smug.any() else None
+        if un is not None:
             rec["exports_cn_unofficial"][w, mk_m[tr], mk_r[tr]] += un[tr]
         for j, s in enumerate(piles):
             s.stock -= float(fill[a_tr & (kind == K_STOCKPILE) & (idx == j)].sum())
         cn = np.bincount(ask_mkt[china], weights=fill[china], minlength=S)
         rec["exports_cn"][w, mk_m[tr], mk_r[tr]] += cn[tr]
         # Magnet makers' Chinese content follows the Chinese share of the oxides they buy, oxide by oxide.
-        cn_all = cn + (np.bincount(ask_mkt[smug], weights=fill[smug], minlength=S) if smug.any() else 0.0)
+        cn_all = cn + (un if un is not None else 0.0)
         cn_part = cn_all / np.maximum(cl.volume, 1e-12)
         mkb = rt & pop.is_magnet_maker[f]
         for o in OXIDES:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
+from reflow.agents.manufacturers import hoarding_multiplier
 from reflow.domain import MATERIALS
 
 if TYPE_CHECKING:
@@ -166,8 +167,7 @@ class ChinaDomesticIndustry(Agent):
         the same rule as buyers abroad; `ManufacturerPopulation.target_stock`), or None when hoarding is off."""
         if mc.hoarding_response <= 0:
             return None
-        return np.clip(np.power(np.maximum(trend, 1e-9), mc.hoarding_response), 1.0 / mc.hoarding_limit,
-                       mc.hoarding_limit)
+        return hoarding_multiplier(trend, mc.hoarding_response, mc.hoarding_limit)
 
     def bid_curves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stepped bid curves of every material (market index = material; quantities t, prices USD/kg)."""

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from reflow.config import Scenario
     from reflow.model import ReflowModel
 
-__all__ = ["Manufacturer", "ManufacturerPopulation", "wtp"]
+__all__ = ["Manufacturer", "ManufacturerPopulation", "hoarding_multiplier", "wtp"]
 
 NM = len(MATERIALS)
 MAGNET_SECTOR = SEC["magnet"]
@@ -41,6 +41,18 @@ def wtp(expected: np.ndarray, ceiling: np.ndarray, urgency: np.ndarray, convexit
     u = np.clip(urgency, 0.0, 1.0) ** convexity
     base = expected * (1.0 + routine_markup)
     return np.minimum(ceiling, np.maximum(base, expected + (ceiling - expected) * u))
+
+
+def hoarding_multiplier(trend: np.ndarray, response: float, limit: float) -> np.ndarray:
+    """Scale of stock targets (or of a demand curve) from the price trend: ``trend ** response`` within
+    ``[1 / limit, limit]``, so rising prices raise stock targets (hoarding) and falling ones cut them (destocking).
+
+    Args:
+        trend: expected price over its slow memory.
+        response: elasticity of the scale to the trend (0: always 1).
+        limit: the largest scale, and the reciprocal of the smallest.
+    """
+    return np.clip(np.power(np.maximum(trend, 1e-9), response), 1.0 / limit, limit)
 
 
 class ManufacturerPopulation:
@@ -128,8 +140,7 @@ class ManufacturerPopulation:
         c = self.cfg
         cover = self.cover_target[:, None]
         if trend is not None and c.hoarding_response > 0:
-            mult = np.clip(np.power(np.maximum(trend, 1e-9), c.hoarding_response), 1.0 / c.hoarding_limit,
-                           c.hoarding_limit)
+            mult = hoarding_multiplier(trend, c.hoarding_response, c.hoarding_limit)
             cover = cover * mult[:, self.region].T
         weeks = cover + c.front_load_weeks * announced[:, self.region].T
         return self.need() * weeks
