@@ -143,8 +143,10 @@ class ReflowModel(mesa.Model):
         self.p_cn_exp = self.p_ref.copy()
         self.p_ex_exp = np.repeat(parity[:, None], NR, axis=1)
         self.p_inv = parity.copy()  # investors' slower memory of the ex-China price
+        # Slow memories against which buyers read the price trend (hoarding); kept only when hoarding is on.
+        self._hoarding = sc.manufacturers.hoarding_response > 0
         self.p_cn_slow = self.p_cn_exp.copy()
-        self.p_ex_slow = self.p_ex_exp.copy()  # buyers' slow memory, against which they read the price trend
+        self.p_ex_slow = self.p_ex_exp.copy()
         self.perceived_approval = np.ones((NM, NR))
         self.expected_wait = np.full((NM, NR), sc.licensing.review_working_days_median / 5.0)  # weeks
         self.quota_bank = np.full(NM, np.inf)
@@ -214,7 +216,7 @@ class ReflowModel(mesa.Model):
         self._deliver_contracts(pol)
 
         need = pop.need()
-        target = pop.target_stock(pol.announced, self.p_ex_exp / self.p_ex_slow)
+        target = pop.target_stock(pol.announced, self.p_ex_exp / self.p_ex_slow if self._hoarding else None)
         covered = self._general_licence_cover(pol)
         controlled = pol.controlled[:, pop.region].T & (need > 0)
         in_scope = pop.scope_draw < pol.coverage[:, pop.region, pop.sector].T
@@ -637,8 +639,8 @@ class ReflowModel(mesa.Model):
         alt_vol, alt_ask = self._cn_alt
         P = len(prod)
         bid_q, bids = self._dom_bid_q, self._dom_bids
-        hoard = self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.manufacturers)
-        if hoard is not None:
+        if self._hoarding:
+            hoard = self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.manufacturers)
             bid_q = bid_q * hoard[self._dom_bid_mkt]
             bids = SortedOrders.bids(self._dom_bid_mkt, bid_q, self._dom_bid_p, NM)
         cl = clear_call_auctions(
@@ -722,13 +724,14 @@ class ReflowModel(mesa.Model):
         a = 1.0 / mc.expectation_weeks
         a_inv = 1.0 / self.scenario.investment.expectation_weeks
         self.p_cn_exp += a * (self.p_cn - self.p_cn_exp)
-        self.p_cn_slow += (self.p_cn_exp - self.p_cn_slow) / mc.hoarding_memory_weeks
         # Expectations follow spot prices, not the VWAP: contract prices are set from expectations, and
         # following them would feed back on themselves.
         vw = self._spot
         ok = np.isfinite(vw)
         self.p_ex_exp[ok] += a * (vw[ok] - self.p_ex_exp[ok])
-        self.p_ex_slow += (self.p_ex_exp - self.p_ex_slow) / mc.hoarding_memory_weeks
+        if self._hoarding:
+            self.p_cn_slow += (self.p_cn_exp - self.p_cn_slow) / mc.hoarding_memory_weeks
+            self.p_ex_slow += (self.p_ex_exp - self.p_ex_slow) / mc.hoarding_memory_weeks
         dem = self.rec["demand"][w]
         wsum = np.where(ok, dem, 0.0).sum(axis=1)
         mean = np.where(wsum > 0, np.nansum(np.where(ok, vw * dem, 0.0), axis=1) / np.maximum(wsum, 1e-12),
