@@ -116,8 +116,10 @@ PARAMS: tuple[Param, ...] = (
     Param("china.domestic_elasticity", -1.2, -0.05),
     Param("china.ask_stock_elasticity", 0.0, 1.0),
     Param("china.utilisation_response", 0.0, 1.5),
+    # China's traders and users hoarding and destocking on the domestic price trend (own response, same memory).
+    Param("china.hoarding_response", 0.0, 3.0),
     # The quota licence an official exporter must hold or buy (~15 USD/kg for La in mid-2010 [V2]).
-    Param("china.quota_licence_premium", 0.0, 1.0),
+    Param("china.quota_rent_share", 0.0, 1.0),
     # Diversification toward non-Chinese offtakes after disruption.
     Param("manufacturers.diversify_disruption_weight", 0.0, 6.0),
     # Unofficial exports through third-country hubs (2011: actual exports 2.2x the official figure [V2]); searched

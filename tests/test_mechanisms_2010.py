@@ -13,7 +13,9 @@ from reflow.agents.china import ChinaDomesticIndustry, ProducerFleet
 from reflow.agents.manufacturers import ManufacturerPopulation
 from reflow.config import apply_overrides, load_config, validate
 from reflow.domain import MAT, MATERIALS, REG
+from reflow.licensing import quota_licence_ask
 from reflow.model import ReflowModel
+from reflow.validation import quota_in_force
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 NM, NDPR, DY = len(MATERIALS), MAT["ndpr_oxide"], MAT["dy_oxide"]
@@ -60,13 +62,25 @@ def test_cover_targets_rise_with_the_price_trend_and_stay_within_the_limit(quota
     assert np.allclose(off.target_stock(none, np.full((NM, len(REG)), 3.0)), off.target_stock(none))
 
 
-def test_china_demand_shifts_with_its_price_trend_only_when_hoarding_is_on(quota) -> None:
-    on = _with(quota, **{"manufacturers.hoarding_response": 1.0}).manufacturers
-    off = _with(quota, **{"manufacturers.hoarding_response": 0.0}).manufacturers
+def test_china_demand_shifts_with_its_price_trend_only_when_hoarding_is_on() -> None:
     trend = np.array([2.0, 0.5, 1.0, 9.0])
-    assert ChinaDomesticIndustry.hoarding_factor(trend, off) is None
-    f = ChinaDomesticIndustry.hoarding_factor(trend, on)
-    assert f == pytest.approx([2.0, 0.5, 1.0, on.hoarding_limit])
+    assert ChinaDomesticIndustry.hoarding_factor(trend, 0.0, 2.0) is None
+    assert ChinaDomesticIndustry.hoarding_factor(trend, 1.0, 2.0) == pytest.approx([2.0, 0.5, 1.0, 2.0])
+    # A weaker response moves demand less, in the same direction.
+    half = ChinaDomesticIndustry.hoarding_factor(trend, 0.5, 2.0)
+    assert half == pytest.approx([2.0 ** 0.5, 0.5 ** 0.5, 1.0, 2.0])
+
+
+def test_china_hoarding_is_its_own_parameter(quota) -> None:
+    """China's traders hoarding on the domestic price trend (china.hoarding_response, with buyers abroad not
+    hoarding) raises China's own Dy price in the 2011 squeeze."""
+    def china_dy_peak(**sets: float) -> float:
+        m = _run(_with(quota, **sets))
+        return float(m.rec["price_cn"][:, MAT["dy_oxide"]].max())
+
+    base = {"manufacturers.hoarding_response": 0.0, "china.hoarding_response": 0.0}
+    off = china_dy_peak(**base)
+    assert china_dy_peak(**{**base, "china.hoarding_response": 1.5}) > off
 
 
 # ----------------------------------------------------------------------------------------- in the model
@@ -110,22 +124,29 @@ def test_official_exports_never_exceed_what_the_quotas_allow(quota) -> None:
         assert shipped > 0.3 * allowed, mat  # and they do use it
 
 
-def test_a_quota_licence_premium_shifts_exports_to_the_unofficial_channel(quota) -> None:
-    """Monotone response: the dearer the official channel under a binding quota, the larger the unofficial
-    share of China's exports in 2010-12 (median of 3 seeds)."""
-    def unofficial_share(premium: float) -> float:
-        sc = _with(quota, **{"china.quota_licence_premium": premium})
-        shares = []
-        for seed in (1, 2, 3):
-            m = _run(sc, seed)
-            span = _weeks(m, "2010-07-12", "2013-01-01")
-            official = m.rec["exports_cn_total"][span, :3].sum()
-            unofficial = m.rec["exports_cn_unofficial"][span, :3].sum()
-            shares.append(unofficial / (official + unofficial))
-        return float(np.median(shares))
+def test_the_quota_licence_prices_official_exports_between_cost_and_the_expected_price() -> None:
+    """The licence is worth a share of the rent (expected price - cost): nothing without scarcity or rent, more
+    with either, and never enough to price official exports above what buyers abroad expect to pay."""
+    cost = np.array([10.0, 10.0, 10.0, 30.0])
+    expected = np.array([20.0, 20.0, 20.0, 20.0])
+    scarcity = np.array([0.0, 0.5, 1.0, 1.0])
+    ask = quota_licence_ask(cost, expected, 1.0, scarcity)
+    assert ask == pytest.approx([10.0, 15.0, 20.0, 30.0])  # the last: cost above the price, the licence worthless
+    assert np.all(np.diff(ask[:3]) > 0)  # monotone in scarcity
+    half = quota_licence_ask(cost, expected, 0.5, scarcity)
+    assert np.all(half[1:3] < ask[1:3]) and np.all(half >= cost)
+    assert np.all(quota_licence_ask(cost, expected, 0.0, scarcity) == cost)
+    assert np.all(ask <= np.maximum(cost, expected))
 
-    low, high = unofficial_share(0.0), unofficial_share(0.8)
-    assert high > low
+
+def test_the_quota_licence_leaves_exports_within_the_quota(quota) -> None:
+    """Whatever share of the rent licence holders take, official exports stay within the quota and are used."""
+    sc = _with(quota, **{"china.quota_rent_share": 1.0})
+    m = _run(sc)
+    span = _weeks(m, "2011-01-01", "2012-01-01")
+    official = m.rec["exports_cn_total"][span, :3].sum()
+    allowed = sum(v for k, v in quota_in_force(sc).items() if MAT[k] < 3)
+    assert 0.3 * allowed < official <= allowed * (1 + 1e-9)
 
 
 def test_mechanisms_off_by_default_leave_the_2025_scenarios_alone() -> None:

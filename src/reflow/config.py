@@ -129,11 +129,17 @@ class ChinaConfig(_Base):
                           "at reference (Argus: NdPr 106 kt out, 96 kt used [V2])")
     domestic_elasticity: Annotated[float, Field(le=0.0, ge=-3.0)] = Field(
         -0.3, description="price elasticity of China's domestic demand incl. state/industry stockpiling [R/D]")
-    quota_licence_premium: NonNeg = Field(
-        0.0, description="mark-up an official exporter adds to its ask under a binding export quota, as a share of "
-                         "the export price, scaled by the quota's scarcity (share of the week's open demand the banked "
-                         "quota cannot serve): the price of the quota licence it must hold or buy (Japanese buyers "
-                         "paid ~15 USD/kg for La quota licences in mid-2010 [V2]) [R/calibrated]")
+    hoarding_response: NonNeg = Field(
+        0.0, description="elasticity of China's domestic demand to the domestic price trend (expected price over "
+                         "its slow memory, manufacturers.hoarding_memory_weeks): demand x (trend ** response) within "
+                         "manufacturers.hoarding_limit; China's traders and users hoarding as prices rise and "
+                         "destocking as they fall (2011 [V2]); 0 = off [calibrated]")
+    quota_rent_share: Frac = Field(
+        0.0, description="share of the quota rent an official exporter's ask carries under a binding export quota: "
+                         "its ask rises from its delivered cost toward the expected ex-China price by this share "
+                         "times the quota's scarcity (share of the week's open demand the banked quota cannot "
+                         "serve); the price of the quota licence it must hold or buy (Japanese buyers paid ~15 "
+                         "USD/kg for La quota licences in mid-2010 [V2]) [R/calibrated]")
 
     @field_validator("output_tpy", mode="before")
     @classmethod

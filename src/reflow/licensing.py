@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Decisions", "LicenceQueue", "approval_probability", "draw_review_weeks"]
+__all__ = ["Decisions", "LicenceQueue", "approval_probability", "draw_review_weeks", "quota_licence_ask"]
 
 WORKING_DAYS_PER_WEEK = 5.0
 
@@ -199,3 +199,22 @@ class LicenceQueue:
     def view(self, field: str) -> np.ndarray:
         """The live part of one field."""
         return getattr(self, field)[: self.n]
+
+
+def quota_licence_ask(cost: np.ndarray, expected_price: np.ndarray, rent_share: float,
+                      scarcity: np.ndarray) -> np.ndarray:
+    """An official exporter's ask under an export quota: its delivered cost plus the price of the quota licence.
+
+    A licence is worth the rent it earns, the gap between the price buyers abroad are expected to pay and the
+    exporter's delivered cost; the ask carries the share ``rent_share * scarcity`` of it (scarcity: the share of
+    the week's open demand the banked quota cannot serve, 0 without a quota). So the ask lies between the cost
+    and the expected price, and a licence is worth nothing when the cost is already at or above that price.
+
+    Args:
+        cost: delivered cost of each offer (USD/kg): the exporter's ask with freight, duty and tariff.
+        expected_price: expected ex-China price in the destination (USD/kg), same shape.
+        rent_share: share of the rent licence holders capture, 0-1.
+        scarcity: quota scarcity of each offer's material, 0-1, same shape.
+    """
+    return cost + rent_share * scarcity * np.maximum(0.0, expected_price - cost)
+

@@ -36,6 +36,7 @@ from reflow.agents.suppliers import BUILDING, OPERATING, S_BUILDING, S_CANDIDATE
 from reflow.config import Scenario
 from reflow.contracts import OfftakeBook
 from reflow.domain import CN, IMPORT_REGIONS, MAGNET, MAT, MATERIALS, OXIDES, REG, REGIONS
+from reflow.licensing import quota_licence_ask
 from reflow.market import BatchClearing, SortedOrders, allocate_offers, clear_call_auctions
 from reflow.policy import PolicyState, PolicyTimeline
 from reflow.recorder import Recorder
@@ -144,7 +145,7 @@ class ReflowModel(mesa.Model):
         self.p_ex_exp = np.repeat(parity[:, None], NR, axis=1)
         self.p_inv = parity.copy()  # investors' slower memory of the ex-China price
         # Slow memories against which buyers read the price trend (hoarding); kept only when hoarding is on.
-        self._hoarding = sc.manufacturers.hoarding_response > 0
+        self._hoarding = sc.manufacturers.hoarding_response > 0 or sc.china.hoarding_response > 0
         self.p_cn_slow = self.p_cn_exp.copy()
         self.p_ex_slow = self.p_ex_exp.copy()
         self.perceived_approval = np.ones((NM, NR))
@@ -514,12 +515,13 @@ class ReflowModel(mesa.Model):
             sm = np.repeat(cs, k)
             m, r = mk_m[sm], mk_r[sm]
             p = m * k + np.tile(np.arange(k), len(cs))
-            # Under a binding export quota the official channel also costs the quota licence, whose price rises
-            # with the quota's scarcity (the share of this week's open demand the banked quota cannot serve).
-            licence = self.scenario.china.quota_licence_premium * o["quota_scarcity"][m]
+            ask = o["p_ask"][p] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN])
+            # Under a binding export quota the official channel also costs the quota licence (its rent).
+            share = self.scenario.china.quota_rent_share
+            if share > 0:
+                ask = quota_licence_ask(ask, self.p_ex_exp[m, r], share, o["quota_scarcity"][m])
             parts.append((sm, EXPORT_OFFER_HEADROOM * bid_vol[m, r] * o["cn_scale"][m] * o["p_share"][p],
-                          o["p_ask"][p] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN])
-                          * (1 + licence), np.full(len(p), K_CHINA), p, np.full(len(p), CN)))
+                          ask, np.full(len(p), K_CHINA), p, np.full(len(p), CN)))
         # Smugglers: when official exports are blocked or rationed and the premium is large, Chinese stock
         # leaks out through third-country hubs, untaxed, at parity plus the smugglers' costs.
         tc = self.scenario.transshipment
@@ -639,8 +641,10 @@ class ReflowModel(mesa.Model):
         alt_vol, alt_ask = self._cn_alt
         P = len(prod)
         bid_q, bids = self._dom_bid_q, self._dom_bids
-        if self._hoarding:
-            hoard = self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.manufacturers)
+        hoard = (self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.china.hoarding_response,
+                                               self.scenario.manufacturers.hoarding_limit)
+                 if self._hoarding else None)
+        if hoard is not None:
             bid_q = bid_q * hoard[self._dom_bid_mkt]
             bids = SortedOrders.bids(self._dom_bid_mkt, bid_q, self._dom_bid_p, NM)
         cl = clear_call_auctions(

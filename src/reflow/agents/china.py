@@ -162,12 +162,13 @@ class ChinaDomesticIndustry(Agent):
         self.consumed = np.zeros_like(self.demand_week)
 
     @staticmethod
-    def hoarding_factor(trend: np.ndarray, mc) -> np.ndarray | None:
-        """(M,) scale of the demand curves from the price trend (China's traders and users hoard and destock by
-        the same rule as buyers abroad; `ManufacturerPopulation.target_stock`), or None when hoarding is off."""
-        if mc.hoarding_response <= 0:
+    def hoarding_factor(trend: np.ndarray, response: float, limit: float) -> np.ndarray | None:
+        """(M,) scale of the demand curves from the domestic price trend: China's traders and users hoard as
+        prices rise and destock as they fall, by the rule buyers abroad use for their cover targets
+        (`hoarding_multiplier`), with China's own response; None when that response is 0."""
+        if response <= 0:
             return None
-        return hoarding_multiplier(trend, mc.hoarding_response, mc.hoarding_limit)
+        return hoarding_multiplier(trend, response, limit)
 
     def bid_curves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stepped bid curves of every material (market index = material; quantities t, prices USD/kg)."""
