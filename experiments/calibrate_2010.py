@@ -339,8 +339,7 @@ def search(ev: Evaluator, x0: np.ndarray, n_screen: int, nm_evals: int, nm_dims:
         return ev.best[1]
     order = rank_parameters(ev.rows)
     dims = sorted(order[:nm_dims])
-    log("parameters by influence on the objective (screen): " + ", ".join(PARAMS[i].key.split(".", 1)[1]
-                                                                         for i in order))
+    log("parameters by influence on the objective (screen): " + ", ".join(PARAMS[i].key for i in order))
     log(f"Nelder-Mead over the {len(dims)} most influential; the others stay at each chain's start")
     # Chains start from the best screened points that differ from each other (unit distance > 0.25).
     screened = sorted(((r["objective"], k) for k, r in enumerate(ev.rows)), key=lambda t: t[0])
