@@ -155,3 +155,23 @@ def test_wider_coverage_means_more_applications_and_shortage() -> None:
         out.append((rec["licence_applications"].sum(), rec["shortage"][:, :, IMP].sum()))
     assert out[0][0] < out[1][0]
     assert out[0][1] < out[1][1]
+
+
+def test_two_stockpile_releases_into_one_market_each_offer_at_their_own_rate() -> None:
+    """Two releases of Dy into the US market: the larger one is not held to the first one's weekly rate."""
+    raw = {
+        "scenario": {"name": "piles", "start": dt.date(2025, 1, 6), "weeks": 40},
+        "manufacturers": {"per_region_sector": 2},
+        "policy": [{"id": "lic", "kind": "licensing", "effective": dt.date(2025, 2, 3), "materials": ["dy_oxide"],
+                    "approval_rate": 0.0},
+                   {"id": "small", "kind": "stockpile_release", "region": "US", "material": "dy_oxide",
+                    "tonnes": 1, "weeks": 20, "effective": dt.date(2025, 4, 7)},
+                   {"id": "large", "kind": "stockpile_release", "region": "US", "material": "dy_oxide",
+                    "tonnes": 200, "weeks": 20, "effective": dt.date(2025, 4, 7)}],
+    }
+    m = _model(validate(raw))
+    released = {k: s_cfg - m.stockpiles[k].stock for k, s_cfg in (("small", 1.0), ("large", 200.0))}
+    # At the small release's rate (0.05 t/week) the large one could sell at most 1 t in its 20 weeks.
+    assert released["large"] > 3.0, released
+    assert released["small"] <= 1.0 + 1e-9
+

@@ -547,9 +547,8 @@ class ReflowModel(mesa.Model):
                           parity[lm, lr] * (1.0 + ROUTINE_MARKUP), np.full(len(lf), K_RESALE), lf, lr))
         piles = []
         for key, s in self.stockpiles.items():
-            if key in pol.active_ids and mid[s.material, s.region] >= 0:
-                rate = next(rt for (rr, mm, rt) in pol.releases if rr == s.region and mm == s.material)
-                parts.append((np.array([mid[s.material, s.region]]), np.array([s.offer(rate)]),
+            if key in pol.releases and mid[s.material, s.region] >= 0:
+                parts.append((np.array([mid[s.material, s.region]]), np.array([s.offer(pol.releases[key])]),
                               np.array([self.p_ref[s.material] * (1 + self.freight[s.material])]),
                               np.array([K_STOCKPILE]), np.array([len(piles)]), np.array([s.region])))
                 piles.append(s)
