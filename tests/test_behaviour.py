@@ -175,3 +175,18 @@ def test_two_stockpile_releases_into_one_market_each_offer_at_their_own_rate() -
     assert released["large"] > 3.0, released
     assert released["small"] <= 1.0 + 1e-9
 
+
+def test_default_china_domestic_demand_balances_the_world_market(minimal_raw: dict) -> None:
+    """china.domestic_demand_tpy unset: China uses its output plus non-Chinese supply minus ex-China need (at
+    reference prices, and at least 20% of output), as its description says."""
+    sc = validate(minimal_raw)
+    m = ReflowModel(sc, rng=1)
+    out = np.array([sc.china.output_tpy[mat] for mat in MAT])
+    alt = np.bincount(m.fleet.material, weights=m.fleet.online * 52.0, minlength=len(MAT))
+    alt[MAT["ndfeb_magnet"]] += m.pop.plan[m.pop.is_magnet_maker].sum() * 52.0
+    ex_need = m.pop.need_base.sum(axis=0) * 52.0
+    assert np.allclose(m.domestic.demand_week * 52.0, np.maximum(out + alt - ex_need, 0.2 * out))
+    sc2 = validate({**minimal_raw, "china": {"domestic_demand_tpy": {"ndpr_oxide": 1000.0}}})
+    m2 = ReflowModel(sc2, rng=1)
+    assert m2.domestic.demand_week[MAT["ndpr_oxide"]] * 52.0 == pytest.approx(1000.0)
+    assert m2.domestic.demand_week[MAT["dy_oxide"]] == 0.0

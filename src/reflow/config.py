@@ -125,8 +125,11 @@ class ChinaConfig(_Base):
     ask_stock_elasticity: NonNeg = Field(
         0.25, description="elasticity of producers' asking price to their stock cover [R]")
     domestic_demand_tpy: dict[Material, NonNeg] | None = Field(
-        None, description="t/yr China's domestic industry uses at reference prices; None = output minus exports "
-                          "at reference (Argus: NdPr 106 kt out, 96 kt used [V2])")
+        None, description="t/yr China's domestic industry uses at reference prices (a material left out uses 0); "
+                          "None = what balances the world market at reference prices: China's output plus "
+                          "non-Chinese supply (alternative suppliers' week-0 capacity and non-Chinese magnet "
+                          "makers' output) minus ex-China need, at least 20% of output (Argus: NdPr 106 kt out, "
+                          "96 kt used [V2])")
     domestic_elasticity: Annotated[float, Field(le=0.0, ge=-3.0)] = Field(
         -0.3, description="price elasticity of China's domestic demand incl. state/industry stockpiling [R/D]")
     quota_licence_premium: NonNeg = Field(
