@@ -190,3 +190,28 @@ def test_default_china_domestic_demand_balances_the_world_market(minimal_raw: di
     m2 = ReflowModel(sc2, rng=1)
     assert m2.domestic.demand_week[MAT["ndpr_oxide"]] * 52.0 == pytest.approx(1000.0)
     assert m2.domestic.demand_week[MAT["dy_oxide"]] == 0.0
+
+
+def test_return_probability_applies_to_the_material_whose_control_sets_it(minimal_raw: dict) -> None:
+    """A Tb control that returns most files for more information does not hold up Dy files under a Dy control that
+    returns none (nor materials whose controls set no return probability: they get licensing.return_probability)."""
+    eff = dt.date(2025, 1, 6)
+    raw = {**minimal_raw, "licensing": {"return_probability": 0.0},
+           "policy": [{"id": "dy", "kind": "licensing", "effective": eff, "materials": ["dy_oxide"],
+                       "return_probability": 0.0},
+                      {"id": "tb", "kind": "licensing", "effective": eff, "materials": ["tb_oxide"],
+                       "return_probability": 0.9},
+                      {"id": "mag", "kind": "licensing", "effective": eff, "materials": ["ndfeb_magnet"]}]}
+    m = ReflowModel(validate(raw), rng=1)
+    pol = m.timeline.state(eff)
+    n = 600
+    mat = np.repeat([MAT["dy_oxide"], MAT["tb_oxide"], MAT["ndfeb_magnet"]], n)
+    q = m.authority.queue
+    q.submit(mat, np.full(3 * n, REG["US"]), np.zeros(3 * n, np.int64), np.arange(3 * n), np.zeros(3 * n, bool),
+             np.ones(3 * n), 0, np.zeros(3 * n, np.int64))
+    dec = m.authority.review(0, pol)
+    decided = np.bincount(dec.material, minlength=len(MAT))
+    assert decided[MAT["dy_oxide"]] == n
+    assert decided[MAT["ndfeb_magnet"]] == n
+    assert decided[MAT["tb_oxide"]] < 0.2 * n  # ~10% decided, the rest returned
+    assert dec.returned == 3 * n - decided.sum()
