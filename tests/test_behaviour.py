@@ -215,3 +215,27 @@ def test_return_probability_applies_to_the_material_whose_control_sets_it(minima
     assert decided[MAT["ndfeb_magnet"]] == n
     assert decided[MAT["tb_oxide"]] < 0.2 * n  # ~10% decided, the rest returned
     assert dec.returned == 3 * n - decided.sum()
+
+
+def test_no_licence_is_approved_for_an_embargoed_destination() -> None:
+    """While an embargo on Japan runs, its licence files are denied (nothing could ship), so the recorded approvals
+    and the approval share count only licences that can be used; other destinations are untouched."""
+    start = dt.date(2025, 1, 6)
+    emb_on, emb_off = dt.date(2025, 4, 7), dt.date(2025, 7, 7)
+    raw = {
+        "scenario": {"name": "emb", "start": start, "weeks": 52},
+        "manufacturers": {"per_region_sector": 2},
+        "policy": [{"id": "lic", "kind": "licensing", "effective": dt.date(2025, 2, 3), "materials": ["dy_oxide"],
+                    "approval_rate": 1.0, "approval_by_sector": {"defence": 1.0}, "listed_approval_rate": 1.0,
+                    "review_working_days_median": 10.0},
+                   {"id": "emb", "kind": "embargo", "effective": emb_on, "lift": emb_off,
+                    "materials": ["dy_oxide"], "destinations": ["JPKR"]}],
+    }
+    m = _model(validate(raw))
+    rec = m.rec
+    dy, jp, us = MAT["dy_oxide"], REG["JPKR"], REG["US"]
+    s, e = (emb_on - start).days // 7, (emb_off - start).days // 7
+    assert rec["licence_approvals"][s:e, dy, jp].sum() == 0.0
+    assert rec["licence_denials"][s:e, dy, jp].sum() > 0.0
+    assert rec["licence_approvals"][s:e, dy, us].sum() > 0.0 and rec["licence_denials"][:, dy, us].sum() == 0.0
+    assert rec["licence_approvals"][e:, dy, jp].sum() > 0.0  # approvals resume once the embargo is lifted

@@ -54,6 +54,8 @@ class LicensingAuthority(Agent):
         cell = q.view("material").astype(np.int64) * nr + q.view("region")
         prob = approval_probability(policy.approval.reshape(nm * nr, ns), policy.listed_approval.reshape(-1), cell,
                                     q.view("sector").astype(np.int64), q.view("listed"))
+        # No licence is granted for a destination under embargo: such files are denied (nothing could ship).
+        prob = np.where(policy.embargo.reshape(-1)[cell], 0.0, prob)
         # Each file is returned with the probability its material's control sets, else the general one.
         ret = policy.return_probability[q.view("material")]
         ret_p = np.where(np.isnan(ret), cfg.return_probability, ret)
