@@ -239,3 +239,44 @@ def test_no_licence_is_approved_for_an_embargoed_destination() -> None:
     assert rec["licence_denials"][s:e, dy, jp].sum() > 0.0
     assert rec["licence_approvals"][s:e, dy, us].sum() > 0.0 and rec["licence_denials"][:, dy, us].sum() == 0.0
     assert rec["licence_approvals"][e:, dy, jp].sum() > 0.0  # approvals resume once the embargo is lifted
+
+
+def _contract_world(minimal_raw: dict, tariff: float) -> ReflowModel:
+    raw = {**minimal_raw, "policy": [{"id": "t", "kind": "tariff", "effective": dt.date(2025, 1, 6),
+                                      "importers": ["US"], "origins": ["AU"], "materials": ["ndpr_oxide"],
+                                      "rate": tariff}]}
+    return ReflowModel(validate(raw), rng=1)
+
+
+def test_offtake_acceptance_and_contract_price_are_the_buyers_delivered_cost(minimal_raw: dict) -> None:
+    """An offtake is judged, and its deliveries are priced, at what the buyer bears: the contract price, freight
+    from another region and the import tariff in force."""
+    nd, us, au = MAT["ndpr_oxide"], REG["US"], REG["AU"]
+
+    def us_from_au(m: ReflowModel) -> float:
+        b = m.offtakes
+        sel = (m.pop.region[b.buyer] == us) & (m.sup_region[b.supplier] == au) & (b.material == nd)
+        return float(b.volume[sel].sum())
+
+    free, taxed = _contract_world(minimal_raw, 0.0), _contract_world(minimal_raw, 0.25)
+    # Without a tariff US firms sign Australian NdPr offtakes; a 25% tariff puts the delivered cost above what
+    # they accept (the expected price plus a 10% security premium), so they do not.
+    assert us_from_au(free) > 0.0
+    assert us_from_au(taxed) == 0.0
+    # Deliveries: the week's ledger values each delivery at price x freight (across regions) x (1 + tariff).
+    m = _contract_world(minimal_raw, 0.25)
+    pol = m.timeline.state(m.start)
+    book = m.offtakes
+    m._vol, m._val = np.zeros_like(m._need_base_mr), np.zeros_like(m._need_base_mr)
+    m._received = np.zeros_like(m.pop.stock)
+    stock = m.fleet.stock.copy()
+    d = book.deliveries(stock)
+    m._deliver_contracts(pol)
+    dest, org = m.pop.region[book.buyer], m.sup_region[book.supplier]
+    fr = np.where(dest == org, 1.0, 1.0 + m.freight[book.material])
+    bears = book.price * fr * (1.0 + pol.tariff[book.material, dest, org])
+    for mat, r in {(int(a), int(b)) for a, b in zip(book.material, dest, strict=True)}:
+        sel = (book.material == mat) & (dest == r)
+        if d[sel].sum() > 0:
+            assert m._val[mat, r] / m._vol[mat, r] == pytest.approx((d[sel] * bears[sel]).sum() / d[sel].sum())
+    assert (fr > 1.0).any()
