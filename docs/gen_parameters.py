@@ -397,12 +397,13 @@ def _tags(texts: list[str]) -> str:
     return " ".join(f"[{t}]" for t in seen) if seen else "–"
 
 
-def _fills_materials(cls: type[BaseModel], name: str) -> bool:
-    """Whether a field validator completes a partial per-material table with the defaults."""
-    for dec in cls.__pydantic_decorators__.field_validators.values():
-        if name in dec.info.fields and "_fill_materials" in inspect.getsource(dec.func):
-            return True
-    return False
+def _keeps_defaults(field: FieldInfo) -> bool:
+    """Whether a partial table keeps the defaults of the keys it leaves out (config._Base merges every mapping
+    field whose default is a non-empty table)."""
+    if field.default_factory is None:
+        return False
+    default = field.default_factory()
+    return isinstance(default, dict) and bool(default)
 
 
 # --------------------------------------------------------------------------------------------- tables
@@ -442,11 +443,10 @@ class _Table:
         else:
             shown = f"`{_value(dflt)}`"
         extra = []
-        if keys and _fills_materials(cls, name):
-            extra.append("A partial table keeps the defaults for the materials it does not name.")
-        elif keys and field.default_factory is not None:
-            extra.append("A table given in a config replaces the whole default table; so does `--set` on one of "
-                         "its keys when the file does not spell the table out.")
+        if keys and _keeps_defaults(field):
+            nested = any(isinstance(v, dict) for v in field.default_factory().values())
+            extra.append("A partial table keeps the defaults for the keys it does not name"
+                         + (", at every level (set an entry to 0 to drop it)." if nested else "."))
         bare = _unwrap(field.annotation)[0]
         if typing.get_origin(bare) is typing.Literal and not _vocab(bare):
             extra.append("One of " + ", ".join(f"`{a}`" for a in typing.get_args(bare)) + ".")

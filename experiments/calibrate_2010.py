@@ -159,7 +159,7 @@ def _run_one(task: tuple[str, dict[str, Any], int]) -> dict[str, float]:
 def table_entries(config: Path, fixed: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """The tables (mapping fields such as ``manufacturers.cover_target_weeks``) that searched parameters are
     entries of, with their values in the config: an override of one entry must carry the whole table, or the
-    loader would replace the table by the one entry and the model fall back to generic values for the rest."""
+    loader would replace the config's table by the one entry and fill the rest with the schema's defaults."""
     from pydantic import BaseModel
 
     from reflow.config import load_config

@@ -155,3 +155,128 @@ def test_wider_coverage_means_more_applications_and_shortage() -> None:
         out.append((rec["licence_applications"].sum(), rec["shortage"][:, :, IMP].sum()))
     assert out[0][0] < out[1][0]
     assert out[0][1] < out[1][1]
+
+
+def test_two_stockpile_releases_into_one_market_each_offer_at_their_own_rate() -> None:
+    """Two releases of Dy into the US market: the larger one is not held to the first one's weekly rate."""
+    raw = {
+        "scenario": {"name": "piles", "start": dt.date(2025, 1, 6), "weeks": 40},
+        "manufacturers": {"per_region_sector": 2},
+        "policy": [{"id": "lic", "kind": "licensing", "effective": dt.date(2025, 2, 3), "materials": ["dy_oxide"],
+                    "approval_rate": 0.0},
+                   {"id": "small", "kind": "stockpile_release", "region": "US", "material": "dy_oxide",
+                    "tonnes": 1, "weeks": 20, "effective": dt.date(2025, 4, 7)},
+                   {"id": "large", "kind": "stockpile_release", "region": "US", "material": "dy_oxide",
+                    "tonnes": 200, "weeks": 20, "effective": dt.date(2025, 4, 7)}],
+    }
+    m = _model(validate(raw))
+    released = {k: s_cfg - m.stockpiles[k].stock for k, s_cfg in (("small", 1.0), ("large", 200.0))}
+    # At the small release's rate (0.05 t/week) the large one could sell at most 1 t in its 20 weeks.
+    assert released["large"] > 3.0, released
+    assert released["small"] <= 1.0 + 1e-9
+
+
+def test_default_china_domestic_demand_balances_the_world_market(minimal_raw: dict) -> None:
+    """china.domestic_demand_tpy unset: China uses its output plus non-Chinese supply minus ex-China need (at
+    reference prices, and at least 20% of output), as its description says."""
+    sc = validate(minimal_raw)
+    m = ReflowModel(sc, rng=1)
+    out = np.array([sc.china.output_tpy[mat] for mat in MAT])
+    alt = np.bincount(m.fleet.material, weights=m.fleet.online * 52.0, minlength=len(MAT))
+    alt[MAT["ndfeb_magnet"]] += m.pop.plan[m.pop.is_magnet_maker].sum() * 52.0
+    ex_need = m.pop.need_base.sum(axis=0) * 52.0
+    assert np.allclose(m.domestic.demand_week * 52.0, np.maximum(out + alt - ex_need, 0.2 * out))
+    sc2 = validate({**minimal_raw, "china": {"domestic_demand_tpy": {"ndpr_oxide": 1000.0}}})
+    m2 = ReflowModel(sc2, rng=1)
+    assert m2.domestic.demand_week[MAT["ndpr_oxide"]] * 52.0 == pytest.approx(1000.0)
+    assert m2.domestic.demand_week[MAT["dy_oxide"]] == 0.0
+
+
+def test_return_probability_applies_to_the_material_whose_control_sets_it(minimal_raw: dict) -> None:
+    """A Tb control that returns most files for more information does not hold up Dy files under a Dy control that
+    returns none (nor materials whose controls set no return probability: they get licensing.return_probability)."""
+    eff = dt.date(2025, 1, 6)
+    raw = {**minimal_raw, "licensing": {"return_probability": 0.0},
+           "policy": [{"id": "dy", "kind": "licensing", "effective": eff, "materials": ["dy_oxide"],
+                       "return_probability": 0.0},
+                      {"id": "tb", "kind": "licensing", "effective": eff, "materials": ["tb_oxide"],
+                       "return_probability": 0.9},
+                      {"id": "mag", "kind": "licensing", "effective": eff, "materials": ["ndfeb_magnet"]}]}
+    m = ReflowModel(validate(raw), rng=1)
+    pol = m.timeline.state(eff)
+    n = 600
+    mat = np.repeat([MAT["dy_oxide"], MAT["tb_oxide"], MAT["ndfeb_magnet"]], n)
+    q = m.authority.queue
+    q.submit(mat, np.full(3 * n, REG["US"]), np.zeros(3 * n, np.int64), np.arange(3 * n), np.zeros(3 * n, bool),
+             np.ones(3 * n), 0, np.zeros(3 * n, np.int64))
+    dec = m.authority.review(0, pol)
+    decided = np.bincount(dec.material, minlength=len(MAT))
+    assert decided[MAT["dy_oxide"]] == n
+    assert decided[MAT["ndfeb_magnet"]] == n
+    assert decided[MAT["tb_oxide"]] < 0.2 * n  # ~10% decided, the rest returned
+    assert dec.returned == 3 * n - decided.sum()
+
+
+def test_no_licence_is_approved_for_an_embargoed_destination() -> None:
+    """While an embargo on Japan runs, its licence files are denied (nothing could ship), so the recorded approvals
+    and the approval share count only licences that can be used; other destinations are untouched."""
+    start = dt.date(2025, 1, 6)
+    emb_on, emb_off = dt.date(2025, 4, 7), dt.date(2025, 7, 7)
+    raw = {
+        "scenario": {"name": "emb", "start": start, "weeks": 52},
+        "manufacturers": {"per_region_sector": 2},
+        "policy": [{"id": "lic", "kind": "licensing", "effective": dt.date(2025, 2, 3), "materials": ["dy_oxide"],
+                    "approval_rate": 1.0, "approval_by_sector": {"defence": 1.0}, "listed_approval_rate": 1.0,
+                    "review_working_days_median": 10.0},
+                   {"id": "emb", "kind": "embargo", "effective": emb_on, "lift": emb_off,
+                    "materials": ["dy_oxide"], "destinations": ["JPKR"]}],
+    }
+    m = _model(validate(raw))
+    rec = m.rec
+    dy, jp, us = MAT["dy_oxide"], REG["JPKR"], REG["US"]
+    s, e = (emb_on - start).days // 7, (emb_off - start).days // 7
+    assert rec["licence_approvals"][s:e, dy, jp].sum() == 0.0
+    assert rec["licence_denials"][s:e, dy, jp].sum() > 0.0
+    assert rec["licence_approvals"][s:e, dy, us].sum() > 0.0 and rec["licence_denials"][:, dy, us].sum() == 0.0
+    assert rec["licence_approvals"][e:, dy, jp].sum() > 0.0  # approvals resume once the embargo is lifted
+
+
+def _contract_world(minimal_raw: dict, tariff: float) -> ReflowModel:
+    raw = {**minimal_raw, "policy": [{"id": "t", "kind": "tariff", "effective": dt.date(2025, 1, 6),
+                                      "importers": ["US"], "origins": ["AU"], "materials": ["ndpr_oxide"],
+                                      "rate": tariff}]}
+    return ReflowModel(validate(raw), rng=1)
+
+
+def test_offtake_acceptance_and_contract_price_are_the_buyers_delivered_cost(minimal_raw: dict) -> None:
+    """An offtake is judged, and its deliveries are priced, at what the buyer bears: the contract price, freight
+    from another region and the import tariff in force."""
+    nd, us, au = MAT["ndpr_oxide"], REG["US"], REG["AU"]
+
+    def us_from_au(m: ReflowModel) -> float:
+        b = m.offtakes
+        sel = (m.pop.region[b.buyer] == us) & (m.sup_region[b.supplier] == au) & (b.material == nd)
+        return float(b.volume[sel].sum())
+
+    free, taxed = _contract_world(minimal_raw, 0.0), _contract_world(minimal_raw, 0.25)
+    # Without a tariff US firms sign Australian NdPr offtakes; a 25% tariff puts the delivered cost above what
+    # they accept (the expected price plus a 10% security premium), so they do not.
+    assert us_from_au(free) > 0.0
+    assert us_from_au(taxed) == 0.0
+    # Deliveries: the week's ledger values each delivery at price x freight (across regions) x (1 + tariff).
+    m = _contract_world(minimal_raw, 0.25)
+    pol = m.timeline.state(m.start)
+    book = m.offtakes
+    m._vol, m._val = np.zeros_like(m._need_base_mr), np.zeros_like(m._need_base_mr)
+    m._received = np.zeros_like(m.pop.stock)
+    stock = m.fleet.stock.copy()
+    d = book.deliveries(stock)
+    m._deliver_contracts(pol)
+    dest, org = m.pop.region[book.buyer], m.sup_region[book.supplier]
+    fr = np.where(dest == org, 1.0, 1.0 + m.freight[book.material])
+    bears = book.price * fr * (1.0 + pol.tariff[book.material, dest, org])
+    for mat, r in {(int(a), int(b)) for a, b in zip(book.material, dest, strict=True)}:
+        sel = (book.material == mat) & (dest == r)
+        if d[sel].sum() > 0:
+            assert m._val[mat, r] / m._vol[mat, r] == pytest.approx((d[sel] * bears[sel]).sum() / d[sel].sum())
+    assert (fr > 1.0).any()

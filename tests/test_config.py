@@ -389,3 +389,41 @@ def test_override_of_one_key_keeps_the_other_defaults_of_its_table(minimal_raw):
     assert sc.manufacturers.demand_tpy["EU"] == default.manufacturers.demand_tpy["EU"]
     assert [s.id for s in sc.suppliers] == [s.id for s in default.suppliers]
     assert next(s for s in sc.suppliers if s.id == "mp_ndpr").capacity_tpy == 5000
+
+
+def test_partial_tables_in_a_config_file_keep_the_schema_defaults(tmp_path, minimal_raw):
+    """A file that gives only some keys of a per-key table (or of one row of a table of tables) keeps the defaults
+    for the rest, as --set on those keys does; the resolved values are in the scenario and the run's config."""
+    import json
+
+    import reflow
+
+    default = validate(minimal_raw)
+    path = tmp_path / "partial.toml"
+    path.write_text(
+        '[scenario]\nname = "partial"\nstart = 2025-01-06\nweeks = 4\n\n'
+        "[manufacturers]\ncover_target_weeks = { automotive = 3.0 }\nlisted_share = { automotive = 0.1 }\n"
+        "demand_tpy = { US = { automotive = 100.0 }, "
+        "AU = { automotive = 0, wind = 0, electronics = 0, defence = 0 } }\n"
+        "\n[manufacturers.bom.magnet]\ndy_oxide = 0.03\n\n"
+        '[[policy]]\nid = "lic"\nkind = "licensing"\neffective = 2025-01-06\nmaterials = ["dy_oxide"]\n'
+        "approval_by_sector = { automotive = 0.5 }\n")
+    sc = load_config(path)
+    d = default.manufacturers
+    assert sc.manufacturers.cover_target_weeks == {**d.cover_target_weeks, "automotive": 3.0}
+    assert sc.manufacturers.listed_share == {**d.listed_share, "automotive": 0.1}  # defence stays 0.5
+    assert sc.manufacturers.demand_tpy["US"] == {**d.demand_tpy["US"], "automotive": 100.0}
+    assert sc.manufacturers.demand_tpy["EU"] == d.demand_tpy["EU"]
+    assert sum(sc.manufacturers.demand_tpy["AU"].values()) == 0.0  # a row can still be zeroed
+    assert sc.manufacturers.bom["magnet"] == {**d.bom["magnet"], "dy_oxide": 0.03}
+    assert sc.manufacturers.bom["automotive"] == d.bom["automotive"]
+    assert sc.event("lic").approval_by_sector == {"defence": 0.0, "automotive": 0.5}  # defence still denied
+    # The same as --set on the keys, starting from the defaults.
+    via_set = load_config(tmp_path / "partial.toml", ["manufacturers.cover_target_weeks.wind=12"])
+    assert via_set.manufacturers.cover_target_weeks == {**d.cover_target_weeks, "automotive": 3.0, "wind": 12.0}
+    # A run records the resolved tables.
+    res = reflow.run(path, seed=1, out=tmp_path / "results")
+    resolved = json.loads((res.path / "config.json").read_text())
+    assert resolved["manufacturers"]["cover_target_weeks"]["defence"] == d.cover_target_weeks["defence"]
+    assert resolved["manufacturers"]["demand_tpy"]["US"]["wind"] == d.demand_tpy["US"]["wind"]
+    assert "defence = 0.5" in (res.path / "config.toml").read_text()

@@ -225,3 +225,13 @@ def test_listed_applicants_get_the_lower_of_their_rate_and_the_listed_rate():
     listed = np.array([False, True, True, True, False])
     p = approval_probability(by, listed_rate, region, sector, listed)
     np.testing.assert_allclose(p, [0.9, 0.1, 0.4, 0.2, 0.6])
+
+
+def test_per_file_return_probabilities_are_applied_to_the_right_files():
+    q = LicenceQueue()
+    _submit(q, 10, week=0, review=1, material=0)
+    _submit(q, 10, week=0, review=1, applicant0=10, material=1)
+    ret = np.where(q.view("material") == 1, 1.0, 0.0)
+    dec = q.review(1, 10**6, np.ones(len(q)), ret, np.random.default_rng(0))
+    assert (dec.material == 0).all() and len(dec.material) == 10
+    assert dec.returned == 10 and len(q) == 10 and (q.view("material") == 1).all()

@@ -196,12 +196,12 @@ def test_price_floor_stockpile_and_investment_support(timeline):
     tl = timeline(floor, rel, inv)
     st = tl.state(D("2025-08-01"))
     assert st.price_floor[NDPR, US] == 110 and st.price_floor.sum() == 110
-    assert st.releases == [(JPKR, DY, pytest.approx(2.0))]
+    assert st.releases == {"sp": pytest.approx(2.0)}
     assert st.capex_grant[EU] == pytest.approx(0.3) and st.capex_grant.sum() == pytest.approx(0.3)
     assert st.lead_time_factor[EU] == pytest.approx(0.5) and st.lead_time_factor[US] == 1.0
     # The release ends after its 26 weeks; the floor and the support stay.
     later = tl.state(D("2026-01-05"))
-    assert later.releases == []
+    assert later.releases == {}
     assert later.price_floor[NDPR, US] == 110 and later.capex_grant[EU] == pytest.approx(0.3)
 
 

@@ -36,8 +36,38 @@ Pos = Annotated[float, Field(gt=0.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
 
 
+def _merge_tables(default: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """`given` over `default`, key by key at every level (tables of tables merge too)."""
+    out = dict(default)
+    for k, v in given.items():
+        d = out.get(k)
+        out[k] = _merge_tables(d, v) if isinstance(d, Mapping) and isinstance(v, Mapping) else v
+    return out
+
+
 class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_default_table_entries(cls, data: Any) -> Any:
+        """A per-key table (a mapping field with a non-empty default, e.g. ``china.output_tpy`` or
+        ``manufacturers.cover_target_weeks``) given in part keeps the defaults of the keys it leaves out, at every
+        level, as ``--set`` on one key does; set an entry to 0 to drop it. The model reads some of these tables
+        for every key, so a partial table would otherwise also fail later with a KeyError. The resolved values
+        are in the validated scenario (and the run's resolved config)."""
+        if not isinstance(data, Mapping):
+            return data
+        out: dict[str, Any] | None = None
+        for name, field in cls.model_fields.items():
+            given = data.get(name)
+            if not isinstance(given, Mapping) or field.default_factory is None:
+                continue
+            default = field.default_factory()
+            if isinstance(default, dict) and default:
+                out = dict(data) if out is None else out
+                out[name] = _merge_tables(default, given)
+        return data if out is None else out
 
 
 # --------------------------------------------------------------------------------------------------- scenario
@@ -90,17 +120,6 @@ def _per_material(**values: float) -> dict[str, float]:
     return {m: float(values[m]) for m in MATERIALS}
 
 
-def _fill_materials(model: type[BaseModel], name: str, v: Any) -> Any:
-    """A per-material table that names only some materials keeps the sourced defaults for the others.
-
-    The model reads these tables for every material; a partial table (as ``--set china.output_tpy.dy_oxide=1``
-    makes) would otherwise pass validation and fail later with a KeyError.
-    """
-    if not isinstance(v, Mapping):
-        return v
-    return {**model.model_fields[name].default_factory(), **v}
-
-
 # --------------------------------------------------------------------------------------------------- China
 
 
@@ -125,8 +144,11 @@ class ChinaConfig(_Base):
     ask_stock_elasticity: NonNeg = Field(
         0.25, description="elasticity of producers' asking price to their stock cover [R]")
     domestic_demand_tpy: dict[Material, NonNeg] | None = Field(
-        None, description="t/yr China's domestic industry uses at reference prices; None = output minus exports "
-                          "at reference (Argus: NdPr 106 kt out, 96 kt used [V2])")
+        None, description="t/yr China's domestic industry uses at reference prices (a material left out uses 0); "
+                          "None = what balances the world market at reference prices: China's output plus "
+                          "non-Chinese supply (alternative suppliers' week-0 capacity and non-Chinese magnet "
+                          "makers' output) minus ex-China need, at least 20% of output (Argus: NdPr 106 kt out, "
+                          "96 kt used [V2])")
     domestic_elasticity: Annotated[float, Field(le=0.0, ge=-3.0)] = Field(
         -0.3, description="price elasticity of China's domestic demand incl. state/industry stockpiling [R/D]")
     hoarding_response: NonNeg = Field(
@@ -140,11 +162,6 @@ class ChinaConfig(_Base):
                          "times the quota's scarcity (share of the week's open demand the banked quota cannot "
                          "serve); the price of the quota licence it must hold or buy (Japanese buyers paid ~15 "
                          "USD/kg for La quota licences in mid-2010 [V2]) [R/calibrated]")
-
-    @field_validator("output_tpy", mode="before")
-    @classmethod
-    def _all_materials(cls, v: Any) -> Any:
-        return _fill_materials(cls, "output_tpy", v)
 
 
 # --------------------------------------------------------------------------------------------------- manufacturers
@@ -248,11 +265,6 @@ class ManufacturerConfig(_Base):
                          "that it counts as on the way when topping up stock [R/calibrated]")
     magnet_conversion_cost: NonNeg = Field(
         15.0, description="USD/kg of magnet, non-oxide cost of making sintered NdFeB outside China [R]")
-
-    @field_validator("wtp_cap_multiple", mode="before")
-    @classmethod
-    def _all_materials(cls, v: Any) -> Any:
-        return _fill_materials(cls, "wtp_cap_multiple", v)
 
 
 # --------------------------------------------------------------------------------------------------- suppliers

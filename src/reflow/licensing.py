@@ -134,7 +134,7 @@ class LicenceQueue:
         week: int,
         capacity: int,
         prob: np.ndarray,
-        return_probability: float,
+        return_probability: float | np.ndarray,
         rng: np.random.Generator,
         redo_weeks: np.ndarray | None = None,
     ) -> Decisions:
@@ -144,7 +144,8 @@ class LicenceQueue:
             week: current week.
             capacity: most decisions this week (returns count against it: the reviewer read the file).
             prob: (len(self),) approval probability of each pending file.
-            return_probability: chance a reviewed file is sent back for more information.
+            return_probability: chance a reviewed file is sent back for more information: one for every file,
+                or (len(self),) one per pending file (it depends on the file's material).
             rng: the model's generator.
             redo_weeks: (len(self),) extra review weeks for a returned file (default 2).
 
@@ -159,7 +160,8 @@ class LicenceQueue:
             due = due[order[:capacity]]
         u_return = rng.random(len(due))
         u_approve = rng.random(len(due))
-        back = u_return < return_probability
+        ret_p = np.asarray(return_probability, float)
+        back = u_return < (ret_p[due] if ret_p.ndim else ret_p)
         ret_idx = due[back]
         if len(ret_idx):
             extra = 2 if redo_weeks is None else redo_weeks[ret_idx]

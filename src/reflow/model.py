@@ -157,7 +157,7 @@ class ReflowModel(mesa.Model):
         self.offtakes = OfftakeBook()
         self.rec = Recorder(self.weeks)
         self._need_base_mr = self._by_material_region(pop.need_base)
-        self._contracting_round(0)
+        self._contracting_round(0, self.timeline.state(self.date_of(0)))
         self._stock0 = self.stock_by_material()
 
     # ------------------------------------------------------------------------------------------------ helpers
@@ -295,7 +295,10 @@ class ReflowModel(mesa.Model):
         d = book.deliveries(fl.stock.copy())
         fl.stock -= np.bincount(book.supplier, weights=d, minlength=len(fl))
         origin = self.sup_region[book.supplier]
-        price = book.price * (1.0 + pol.tariff[book.material, self.pop.region[book.buyer], origin])
+        # What the buyer bears: the contract price, freight from another region and the import tariff in force.
+        dest = self.pop.region[book.buyer]
+        fr = np.where(dest == origin, 1.0, 1.0 + self.freight[book.material])
+        price = book.price * fr * (1.0 + pol.tariff[book.material, dest, origin])
         self._deliver(book.buyer, book.material, d, price, origin)
         _add_at(self.contract_rate, (book.buyer, book.material), d)
 
@@ -549,9 +552,8 @@ class ReflowModel(mesa.Model):
                           parity[lm, lr] * (1.0 + ROUTINE_MARKUP), np.full(len(lf), K_RESALE), lf, lr))
         piles = []
         for key, s in self.stockpiles.items():
-            if key in pol.active_ids and mid[s.material, s.region] >= 0:
-                rate = next(rt for (rr, mm, rt) in pol.releases if rr == s.region and mm == s.material)
-                parts.append((np.array([mid[s.material, s.region]]), np.array([s.offer(rate)]),
+            if key in pol.releases and mid[s.material, s.region] >= 0:
+                parts.append((np.array([mid[s.material, s.region]]), np.array([s.offer(pol.releases[key])]),
                               np.array([self.p_ref[s.material] * (1 + self.freight[s.material])]),
                               np.array([K_STOCKPILE]), np.array([len(piles)]), np.array([s.region])))
                 piles.append(s)
@@ -675,10 +677,12 @@ class ReflowModel(mesa.Model):
         premium = np.maximum(0.0, self.p_ex_exp[:, pop.region].T / cn_parity[None, :] - 1.0)
         pop.update_diversification(signal, premium)
         if w > 0 and w % 13 == 0:
-            self._contracting_round(w)
+            self._contracting_round(w, pol)
 
-    def _contracting_round(self, w: int) -> None:
-        """Firms seek offtake contracts for their wanted non-Chinese share; suppliers sign cheapest first."""
+    def _contracting_round(self, w: int, pol: PolicyState) -> None:
+        """Firms seek offtake contracts for their wanted non-Chinese share; suppliers sign cheapest first. A firm
+        accepts an offer when its delivered cost (price, freight from another region, the tariff in force) is
+        within what it will pay."""
         pop = self.pop
         mc = self.scenario.manufacturers
         held = self.offtakes.held(pop.n, NM)
@@ -705,7 +709,7 @@ class ReflowModel(mesa.Model):
                 free = max(0.0, 0.9 * s.nameplate - committed[i])
                 price = max(s.cost, mc.contract_price_share * float(self.p_inv[m]))
                 fr = np.where(pop.region == s.region, 1.0, 1.0 + self.freight[m])
-                ok = (left > 1e-12) & (accept >= price * fr)
+                ok = (left > 1e-12) & (accept >= price * fr * (1.0 + pol.tariff[m, pop.region, s.region]))
                 want = float(left[ok].sum())
                 if free <= 1e-12 or want <= 1e-12:
                     continue

@@ -53,7 +53,7 @@ class PolicyState:
     tariff: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR, NR)))  # material, importer, origin
     price_floor: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR)))  # material, producer region
     embargo: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), bool))
-    releases: list[tuple[int, int, float]] = field(default_factory=list)  # (region, material, t/week)
+    releases: dict[str, float] = field(default_factory=dict)  # t/week of each release in force, by event id
     capex_grant: np.ndarray = field(default_factory=lambda: np.zeros(NR))
     lead_time_factor: np.ndarray = field(default_factory=lambda: np.ones(NR))
     enforcement: np.ndarray = field(default_factory=lambda: np.zeros(NM))  # share of leakage shut (0-1)
@@ -140,7 +140,7 @@ class PolicyTimeline:
                     for r in ev.destinations:
                         st.embargo[MAT[m], REG[r]] = True
             elif k == "stockpile_release":
-                st.releases.append((REG[ev.region], MAT[ev.material], ev.tonnes / ev.weeks))
+                st.releases[ev.id] = ev.tonnes / ev.weeks
             elif k == "enforcement":
                 for m in ev.materials:
                     st.enforcement[MAT[m]] = max(st.enforcement[MAT[m]], ev.intensity)

@@ -54,8 +54,11 @@ class LicensingAuthority(Agent):
         cell = q.view("material").astype(np.int64) * nr + q.view("region")
         prob = approval_probability(policy.approval.reshape(nm * nr, ns), policy.listed_approval.reshape(-1), cell,
                                     q.view("sector").astype(np.int64), q.view("listed"))
-        ret = policy.return_probability
-        ret_p = float(np.nanmax(ret)) if np.isfinite(ret).any() else cfg.return_probability
+        # No licence is granted for a destination under embargo: such files are denied (nothing could ship).
+        prob = np.where(policy.embargo.reshape(-1)[cell], 0.0, prob)
+        # Each file is returned with the probability its material's control sets, else the general one.
+        ret = policy.return_probability[q.view("material")]
+        ret_p = np.where(np.isnan(ret), cfg.return_probability, ret)
         capacity = policy.reviewer_capacity or cfg.reviewer_capacity_per_week
         redo = np.full(len(q), 2, dtype=np.int64)
         return q.review(week, capacity, prob, ret_p, self.model.rng, redo)
