@@ -116,3 +116,19 @@ def test_magnet_makers_selling_their_plan_keep_making_it() -> None:
         out.append(pop.output[mk].sum())
     assert np.mean(out) > 0.99 * pop.plan[mk].sum()
     assert pop.run[mk].min() > 0.95
+
+
+def test_the_weekly_output_rule_is_output_rate() -> None:
+    """`plan_magnet_output` (whole-array form used in the weekly step) agrees with the pure `output_rate`."""
+    pop = _population()
+    mk = pop.is_magnet_maker
+    rng = np.random.default_rng(1)
+    pop.goods = np.where(mk, pop.plan * rng.uniform(0.0, 10.0, pop.n), 0.0)
+    sold = np.where(mk, pop.plan * rng.uniform(0.0, 1.5, pop.n), 0.0)
+    sales = pop.sales + (sold - pop.sales) / pop.cfg.magnet_output_adjust_weeks
+    pop.plan_magnet_output(sold)
+    expect = output_rate(pop.plan, sales, pop.goods, pop.cfg.magnet_goods_max_weeks,
+                         pop.cfg.magnet_output_adjust_weeks)
+    np.testing.assert_allclose(pop.run[mk], expect[mk])
+    assert (pop.run[~mk] == 1.0).all() and pop.cutting
+    np.testing.assert_allclose(pop.need()[mk], pop.need_base[mk] * pop.run[mk, None])

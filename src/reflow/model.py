@@ -212,8 +212,10 @@ class ReflowModel(mesa.Model):
         self._val = np.zeros((NM, NR))
         self._spot = np.full((NM, NR), np.nan)  # spot clearing prices (what expectations follow)
         self._received = np.zeros((F, NM))
-        self._bought = np.zeros((F, NM))  # t bought this week and what it cost (t x USD/kg), for stock costs
+        # What firms paid for this week's purchases (t x USD/kg), for the cost of their stocks; the tonnes are
+        # those received plus what they bought from resellers of their own region (not counted as received).
         self._paid = np.zeros((F, NM))
+        self._resold_to = np.zeros((F, NM))
         self._mk_sold = np.zeros(F)
         self._unmet_cn = np.zeros((F, NM))
 
@@ -233,7 +235,7 @@ class ReflowModel(mesa.Model):
         self._spot_markets(w, pol, target, pipeline)
         self._china_market(w, pol)
 
-        pop.book_purchases(self._bought, self._paid, self.p_ex_exp[:, pop.region].T)
+        pop.book_purchases(self._received + self._resold_to, self._paid, self.p_ex_exp[:, pop.region].T)
         consumed, shortage = pop.produce()
         self._adapt(w, pol, need, shortage)
         self._record(w, pol, need, consumed, shortage)
@@ -289,7 +291,6 @@ class ReflowModel(mesa.Model):
         reg = self.pop.region[buyers]
         _add_at(self.pop.stock, (buyers, m), tonnes)
         _add_at(self._received, (buyers, m), tonnes)
-        _add_at(self._bought, (buyers, m), tonnes)
         _add_at(self._paid, (buyers, m), tonnes * price)
         _add_at(self._vol, (m, reg), tonnes)
         _add_at(self._val, (m, reg), tonnes * price)
@@ -597,12 +598,13 @@ class ReflowModel(mesa.Model):
         rt = tr[row_mkt]
         fb, mb, rm, gb = f[rt], m_b[rt], row_mkt[rt], got[rt]
         pop.stock[fb, mb] += gb
-        self._bought[fb, mb] += gb  # one row per (firm, material)
         self._paid[fb, mb] += gb * cl.price[rm]
         vol = np.bincount(rm, weights=gb, minlength=S)
         resold = np.bincount(ask_mkt[resale], weights=fill[resale], minlength=S)
         imported = 1.0 - resold / np.maximum(vol, 1e-12)
-        self._received[fb, mb] += gb * imported[rm]
+        got_in = gb * imported[rm]
+        self._received[fb, mb] += got_in
+        self._resold_to[fb, mb] += gb - got_in  # one row per (firm, material)
         self._vol[mk_m[tr], mk_r[tr]] += vol[tr]
         self._val[mk_m[tr], mk_r[tr]] += vol[tr] * cl.price[tr]
         moved = a_tr & (kind != K_RESALE)
@@ -760,12 +762,13 @@ class ReflowModel(mesa.Model):
         rec["inventory_cover_weeks"][w] = np.where(dem > 0, st / np.maximum(dem, 1e-12), 0.0)
         plan = np.bincount(reg, weights=pop.plan, minlength=NR)
         # Lost: what a firm meant to make (its plan, less a magnet maker's cut for want of sales) and could not.
-        lost = np.bincount(reg, weights=pop.plan * pop.run * (1 - pop.frac), minlength=NR)
+        lost = np.bincount(reg, weights=pop.plan * pop.run * (1 - pop.frac) if pop.cutting else
+                           pop.plan * (1 - pop.frac), minlength=NR)
         rec["production_lost_share"][w] = np.where(plan > 0, lost / np.maximum(plan, 1e-12), 0.0)
         rec["output_plan"][w] = plan
         # Thrifting's saving is measured against what firms intend to make (not a magnet maker's cut for want of
         # sales).
-        base = self._by_material_region(pop.need_base * pop.run[:, None]) if len(self._mk) else self._need_base_mr
+        base = self._by_material_region(pop.need_base * pop.run[:, None]) if pop.cutting else self._need_base_mr
         rec["thrift_saving_share"][w] = np.where(base > 0, 1.0 - dem / np.maximum(base, 1e-12), 0.0)
         rec["licence_backlog"][w] = self.authority.queue.backlog(NM, NR)
         has = self._vol > 1e-12

@@ -84,10 +84,9 @@ def average_cost(cost: np.ndarray, stock: np.ndarray, bought: np.ndarray, paid: 
         bought: t bought (already in `stock`).
         paid: USD/kg x t, what the purchases cost in total (t x USD/kg = kUSD).
     """
-    held = np.maximum(stock - bought, 0.0)
-    tot = held + bought
-    new = (cost * held + paid) / np.maximum(tot, 1e-12)
-    return np.where((bought > 1e-12) & (tot > 1e-12), new, cost)
+    # (cost * held + paid) / (held + bought) with held = stock - bought, written so that nothing bought leaves the
+    # cost as it is without a test (and a stock that fell below the week's purchases is all at the new price).
+    return cost + (paid - cost * bought) / np.maximum(np.maximum(stock, bought), 1e-12)
 
 
 class ManufacturerPopulation:
@@ -151,7 +150,11 @@ class ManufacturerPopulation:
         self.stock = self.need_base * self.cover_target[:, None]
         self.goods = np.where(self.is_magnet_maker, self.plan * 2.0, 0.0)
         self.run = np.ones(self.n)
+        self.cutting = False  # whether any firm makes less than its plan for want of sales (run < 1)
         self.sales = np.where(self.is_magnet_maker, self.plan, 0.0)
+        self._goods_max = np.where(self.is_magnet_maker, self.plan * mc.magnet_goods_max_weeks, 0.0)
+        self._inv_plan_mk = np.where(self.is_magnet_maker & (self.plan > 0), 1.0 / np.maximum(self.plan, 1e-300), 0.0)
+        self._not_mk = np.where(self.is_magnet_maker, 0.0, 1.0)
         mats = [scenario.materials.get(m) for m in MATERIALS]
         parity = np.array([mt.reference_price * (1.0 + mt.freight_premium) for mt in mats])
         self.cost = np.repeat(parity[None, :], self.n, axis=0)
@@ -236,11 +239,16 @@ class ManufacturerPopulation:
             sold: (F,) t of magnets each firm sold this week (0 for firms that are not magnet makers).
         """
         c = self.cfg
-        mk = self.is_magnet_maker
-        self.sales = np.where(mk, self.sales + (sold - self.sales) / c.magnet_output_adjust_weeks, 0.0)
-        rate = output_rate(self.plan, self.sales, self.goods, c.magnet_goods_max_weeks, c.magnet_output_adjust_weeks)
-        self.run = np.where(mk, rate, 1.0)
-        self._need = self.need_base * ((1.0 - self.thrift) * self.run[:, None])
+        a = c.magnet_output_adjust_weeks
+        self.sales += (sold - self.sales) / a  # (0 for other firms, who sell nothing)
+        # output_rate for magnet makers, 1 for other firms, in a few whole-array operations.
+        want = self.sales + (self._goods_max - self.goods) / a
+        rate = np.minimum(1.0, np.maximum(0.0, want * self._inv_plan_mk) + self._not_mk)
+        cutting = bool(rate.min() < 1.0) if self.n else False
+        if cutting or self.cutting:  # (all at plan, as in most weeks: the need is unchanged)
+            self.run = rate
+            self._need = self.need_base * ((1.0 - self.thrift) * self.run[:, None])
+        self.cutting = cutting
 
     def magnet_unit_cost(self, firms: np.ndarray, conversion: float, bom: np.ndarray) -> np.ndarray:
         """USD/kg of magnet for magnet makers `firms`: conversion plus the oxide a kg takes (after thrifting) at
