@@ -52,30 +52,44 @@ def _population(**mc) -> ManufacturerPopulation:
 
 def test_cost_follows_the_price_paid_not_the_market_and_is_written_down_when_the_market_falls() -> None:
     pop = _population()
-    mk = np.flatnonzero(pop.is_magnet_maker)
+    mk = pop.mk
+    assert len(mk) and (pop.mk_pos[mk] == np.arange(len(mk))).all()
     dy = MAT["dy_oxide"]
-    start = pop.cost[mk, dy].copy()
-    bought = np.zeros_like(pop.stock)
-    paid = np.zeros_like(pop.stock)
+    start = pop.cost[:, dy].copy()
+    bought = np.zeros_like(pop.cost)
+    paid = np.zeros_like(pop.cost)
     # Each maker buys as much Dy as it holds at 5x its cost, while the market expects 10x: the average moves
     # half way, whatever the market says.
-    bought[mk, dy] = pop.stock[mk, dy]
-    paid[mk, dy] = bought[mk, dy] * 5.0 * start
-    pop.stock += bought
-    market = np.tile(10.0 * pop.cost.max(axis=0), (pop.n, 1))
+    bought[:, dy] = pop.stock[mk, dy]
+    paid[:, dy] = bought[:, dy] * 5.0 * start
+    pop.stock[mk] += bought
+    market = np.tile(10.0 * pop.cost.max(axis=0), (len(mk), 1))
     pop.book_purchases(bought, paid, market)
-    np.testing.assert_allclose(pop.cost[mk, dy], 3.0 * start)
+    np.testing.assert_allclose(pop.cost[:, dy], 3.0 * start)
     # The magnets' unit cost is built from that paid cost (and the bill of materials after thrifting).
     bom = np.zeros(len(MATERIALS))
     bom[dy] = 0.025
-    np.testing.assert_allclose(pop.magnet_unit_cost(mk, 15.0, bom), 15.0 + 0.025 * 3.0 * start)
+    np.testing.assert_allclose(pop.magnet_unit_cost(15.0, bom), 15.0 + 0.025 * 3.0 * start)
     pop.thrift[mk, dy] = 0.2
-    np.testing.assert_allclose(pop.magnet_unit_cost(mk, 15.0, bom), 15.0 + 0.025 * 0.8 * 3.0 * start)
+    np.testing.assert_allclose(pop.magnet_unit_cost(15.0, bom), 15.0 + 0.025 * 0.8 * 3.0 * start)
     # A market below the book cost writes the stock down to it.
     market = pop.cost.copy()
-    market[mk, dy] = start
+    market[:, dy] = start
     pop.book_purchases(np.zeros_like(bought), np.zeros_like(paid), market)
-    np.testing.assert_allclose(pop.cost[mk, dy], start)
+    np.testing.assert_allclose(pop.cost[:, dy], start)
+
+
+def test_in_the_model_makers_costs_stay_finite_and_near_what_they_paid() -> None:
+    """Without controls, makers pay about reference parity: their costs stay finite, non-negative and near it."""
+    m = _world(30)
+    pop = m.pop
+    while m.running:
+        m.step()
+        assert np.isfinite(pop.cost).all() and (pop.cost >= 0).all()
+    parity = m.p_ref * (1 + m.freight)
+    oxides = np.array(OXIDE_IDX)
+    np.testing.assert_allclose(pop.cost[:, oxides], np.broadcast_to(parity[oxides], (len(pop.mk), len(oxides))),
+                               rtol=0.25)
 
 
 # ----------------------------------------------------------------------------------------------- in the model

@@ -95,7 +95,8 @@ class ReflowModel(mesa.Model):
         self.wtp_ceiling = np.array([mc.wtp_cap_multiple[m] for m in MATERIALS]) * self.p_ref
 
         pop = self.pop
-        self._mk = np.flatnonzero(pop.is_magnet_maker)
+        self._mk = pop.mk
+        self._mk_reg = pop.region[self._mk]
         self._magnet_bom = np.zeros(NM)  # t of each oxide per t of magnet made outside China
         for o, q in mc.bom.get("magnet", {}).items():
             self._magnet_bom[MAT[o]] = q
@@ -212,10 +213,10 @@ class ReflowModel(mesa.Model):
         self._val = np.zeros((NM, NR))
         self._spot = np.full((NM, NR), np.nan)  # spot clearing prices (what expectations follow)
         self._received = np.zeros((F, NM))
-        # What firms paid for this week's purchases (t x USD/kg), for the cost of their stocks; the tonnes are
-        # those received plus what they bought from resellers of their own region (not counted as received).
-        self._paid = np.zeros((F, NM))
-        self._resold_to = np.zeros((F, NM))
+        # What magnet makers paid for this week's purchases (t x USD/kg), for the cost of their stocks; the tonnes
+        # are those received plus what they bought from resellers of their own region (not counted as received).
+        self._paid = np.zeros((len(self._mk), NM))
+        self._resold_to = np.zeros((len(self._mk), NM))
         self._mk_sold = np.zeros(F)
         self._unmet_cn = np.zeros((F, NM))
 
@@ -235,7 +236,8 @@ class ReflowModel(mesa.Model):
         self._spot_markets(w, pol, target, pipeline)
         self._china_market(w, pol)
 
-        pop.book_purchases(self._received + self._resold_to, self._paid, self.p_ex_exp[:, pop.region].T)
+        if len(self._mk):
+            pop.book_purchases(self._received[self._mk] + self._resold_to, self._paid, self.p_ex_exp[:, self._mk_reg].T)
         consumed, shortage = pop.produce()
         self._adapt(w, pol, need, shortage)
         self._record(w, pol, need, consumed, shortage)
@@ -291,7 +293,10 @@ class ReflowModel(mesa.Model):
         reg = self.pop.region[buyers]
         _add_at(self.pop.stock, (buyers, m), tonnes)
         _add_at(self._received, (buyers, m), tonnes)
-        _add_at(self._paid, (buyers, m), tonnes * price)
+        pos = self.pop.mk_pos[buyers]
+        mk = pos >= 0
+        if mk.any():
+            _add_at(self._paid, (pos[mk], m[mk]), tonnes[mk] * price[mk])
         _add_at(self._vol, (m, reg), tonnes)
         _add_at(self._val, (m, reg), tonnes * price)
         _add_at(self.rec["flow"][self.week], (m, origin, reg), tonnes)
@@ -451,8 +456,7 @@ class ReflowModel(mesa.Model):
         self._cn_alt = (o["sup_alloc"][:, CN].copy(),
                         np.maximum(fl.cost * (1 + self.freight[sm]), parity[sm, CN] * o["sup_shade"]))
         if len(mk):
-            o["mk_cost"] = pop.magnet_unit_cost(mk, self.scenario.manufacturers.magnet_conversion_cost,
-                                                self._magnet_bom)
+            o["mk_cost"] = pop.magnet_unit_cost(self.scenario.manufacturers.magnet_conversion_cost, self._magnet_bom)
             o["mk_shade"] = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(pop.goods[mk], 1e-9)) ** 0.25
         # Chinese exporters offer into regions without controls, within stock and the export quota.
         p_stock = np.maximum(0.0, prod.stock)
@@ -598,13 +602,15 @@ class ReflowModel(mesa.Model):
         rt = tr[row_mkt]
         fb, mb, rm, gb = f[rt], m_b[rt], row_mkt[rt], got[rt]
         pop.stock[fb, mb] += gb
-        self._paid[fb, mb] += gb * cl.price[rm]
         vol = np.bincount(rm, weights=gb, minlength=S)
         resold = np.bincount(ask_mkt[resale], weights=fill[resale], minlength=S)
         imported = 1.0 - resold / np.maximum(vol, 1e-12)
         got_in = gb * imported[rm]
         self._received[fb, mb] += got_in
-        self._resold_to[fb, mb] += gb - got_in  # one row per (firm, material)
+        pos = pop.mk_pos[fb]
+        mk = pos >= 0  # magnet makers' purchases, one row per (firm, material)
+        self._paid[pos[mk], mb[mk]] += gb[mk] * cl.price[rm[mk]]
+        self._resold_to[pos[mk], mb[mk]] += gb[mk] - got_in[mk]
         self._vol[mk_m[tr], mk_r[tr]] += vol[tr]
         self._val[mk_m[tr], mk_r[tr]] += vol[tr] * cl.price[tr]
         moved = a_tr & (kind != K_RESALE)

@@ -100,8 +100,9 @@ class ManufacturerPopulation:
         goods: (F,) t of magnets held for sale by magnet makers.
         run: (F,) share of plan the firm intends to produce (below 1 for a magnet maker whose goods pile up).
         sales: (F,) t/week, a magnet maker's memory of its magnet sales.
-        cost: (F, M) USD/kg, moving-average cost of the stock of each input (what the firm paid for it, written
-            down to market when the market falls below it).
+        mk: indices of the magnet makers (the rows of `cost`).
+        cost: (K, M) USD/kg, each magnet maker's moving-average cost of its stock of each input (what it paid for
+            it, written down to market when the market falls below it).
         thrift: (F, M) share of need removed by thrifting/substitution (irreversible).
         nc_share: (F, M) share of needs the firm wants under non-Chinese offtake contracts.
         disruption: (F, M) exponential memory of unmet Chinese supply (0-1).
@@ -157,7 +158,10 @@ class ManufacturerPopulation:
         self._not_mk = np.where(self.is_magnet_maker, 0.0, 1.0)
         mats = [scenario.materials.get(m) for m in MATERIALS]
         parity = np.array([mt.reference_price * (1.0 + mt.freight_premium) for mt in mats])
-        self.cost = np.repeat(parity[None, :], self.n, axis=0)
+        self.mk = np.flatnonzero(self.is_magnet_maker)
+        self.mk_pos = np.full(self.n, -1, np.int64)  # each firm's row in `cost` (-1: not a magnet maker)
+        self.mk_pos[self.mk] = np.arange(len(self.mk))
+        self.cost = np.repeat(parity[None, :], len(self.mk), axis=0)
         self.thrift = np.zeros((self.n, NM))
         self._need = self.need_base * (1.0 - self.thrift)
         init = np.array([mc.non_china_share_initial.get(r, 0.0) for r in _region_names(self.region)])
@@ -218,15 +222,16 @@ class ManufacturerPopulation:
         return consumed, shortage
 
     def book_purchases(self, bought: np.ndarray, paid: np.ndarray, market: np.ndarray) -> None:
-        """Average this week's purchases into the cost of each stock (before production uses any), and write the
-        stock down to market where the market has fallen below it (inventory at the lower of cost and market).
+        """Average magnet makers' purchases this week into the cost of their stocks (before production uses any),
+        and write a stock down to market where the market has fallen below it (lower of cost and market).
 
         Args:
-            bought: (F, M) t received this week (contracts, licensed and direct shipments from China, spot).
-            paid: (F, M) what those tonnes cost, t x USD/kg.
-            market: (F, M) USD/kg the firm expects the material to fetch in its region.
+            bought: (K, M) t each magnet maker received this week (contracts, licensed and direct shipments from
+                China, spot).
+            paid: (K, M) what those tonnes cost, t x USD/kg.
+            market: (K, M) USD/kg the maker expects the material to fetch in its region.
         """
-        self.cost = np.minimum(average_cost(self.cost, self.stock, bought, paid), market)
+        self.cost = np.minimum(average_cost(self.cost, self.stock[self.mk], bought, paid), market)
 
     def plan_magnet_output(self, sold: np.ndarray) -> None:
         """Magnet makers set next week's output from their sales: expected sales plus the gap of their finished
@@ -250,16 +255,15 @@ class ManufacturerPopulation:
             self._need = self.need_base * ((1.0 - self.thrift) * self.run[:, None])
         self.cutting = cutting
 
-    def magnet_unit_cost(self, firms: np.ndarray, conversion: float, bom: np.ndarray) -> np.ndarray:
-        """USD/kg of magnet for magnet makers `firms`: conversion plus the oxide a kg takes (after thrifting) at
-        what the firm paid for it.
+    def magnet_unit_cost(self, conversion: float, bom: np.ndarray) -> np.ndarray:
+        """(K,) USD/kg of magnet for each magnet maker (in the order of `mk`): conversion plus the oxide a kg
+        takes (after thrifting) at what the maker paid for it.
 
         Args:
-            firms: indices of magnet makers.
             conversion: USD/kg, non-oxide cost of making a magnet.
             bom: (M,) t of each input per t of magnet (0 for magnets).
         """
-        return conversion + (bom[None, :] * (1.0 - self.thrift[firms]) * self.cost[firms]).sum(axis=1)
+        return conversion + (bom[None, :] * (1.0 - self.thrift[self.mk]) * self.cost).sum(axis=1)
 
     # ----------------------------------------------------------------------------------------- adapting
 
