@@ -265,6 +265,15 @@ class ManufacturerConfig(_Base):
                          "that it counts as on the way when topping up stock [R/calibrated]")
     magnet_conversion_cost: NonNeg = Field(
         15.0, description="USD/kg of magnet, non-oxide cost of making sintered NdFeB outside China [R]")
+    # Non-Chinese magnet makers produce to sell: output follows sales once unsold magnets pile up. They start with
+    # 2 weeks of output in stock, and buyers order every few weeks, so stock swings between ~1 and ~3 weeks.
+    magnet_goods_max_weeks: Pos = Field(
+        4.0, description="weeks of planned output in finished magnets above which a non-Chinese magnet maker makes "
+                         "less than its plan (output = recent sales + (this x plan - goods) / "
+                         "magnet_output_adjust_weeks, at most the plan) [R]")
+    magnet_output_adjust_weeks: Pos = Field(
+        8.0, description="weeks over which a magnet maker works excess finished magnets off by cutting output, "
+                         "and the memory of its sales that sets output [R]")
 
 
 # --------------------------------------------------------------------------------------------------- suppliers

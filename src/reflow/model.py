@@ -96,7 +96,11 @@ class ReflowModel(mesa.Model):
         self.wtp_ceiling = np.array([mc.wtp_cap_multiple[m] for m in MATERIALS]) * self.p_ref
 
         pop = self.pop
-        self._mk = np.flatnonzero(pop.is_magnet_maker)
+        self._mk = pop.mk
+        self._mk_reg = pop.region[self._mk]
+        self._magnet_bom = np.zeros(NM)  # t of each oxide per t of magnet made outside China
+        for o, q in mc.bom.get("magnet", {}).items():
+            self._magnet_bom[MAT[o]] = q
         self._mk_open = np.zeros((len(self._mk), NR), bool)
         self._mk_open[:, IMP] = True
         # Index of each (firm, material) cell's (material, region) total, for in-order bincounts.
@@ -210,6 +214,11 @@ class ReflowModel(mesa.Model):
         self._val = np.zeros((NM, NR))
         self._spot = np.full((NM, NR), np.nan)  # spot clearing prices (what expectations follow)
         self._received = np.zeros((F, NM))
+        # What magnet makers paid for this week's purchases (t x USD/kg), for the cost of their stocks; the tonnes
+        # are those received plus what they bought from resellers of their own region (not counted as received).
+        self._paid = np.zeros((len(self._mk), NM))
+        self._resold_to = np.zeros((len(self._mk), NM))
+        self._mk_sold = np.zeros(F)
         self._unmet_cn = np.zeros((F, NM))
 
         self._withdraw_uncontrolled(pol)
@@ -228,9 +237,13 @@ class ReflowModel(mesa.Model):
         self._spot_markets(w, pol, target, pipeline)
         self._china_market(w, pol)
 
+        if len(self._mk):
+            pop.book_purchases(self._received[self._mk] + self._resold_to, self._paid, self.p_ex_exp[:, self._mk_reg].T)
         consumed, shortage = pop.produce()
         self._adapt(w, pol, need, shortage)
         self._record(w, pol, need, consumed, shortage)
+        if len(self._mk):
+            pop.plan_magnet_output(self._mk_sold)  # next week's output, from this week's sales
         self._update_expectations(w)
         self.week += 1
         if self.week >= self.weeks:
@@ -281,6 +294,10 @@ class ReflowModel(mesa.Model):
         reg = self.pop.region[buyers]
         _add_at(self.pop.stock, (buyers, m), tonnes)
         _add_at(self._received, (buyers, m), tonnes)
+        pos = self.pop.mk_pos[buyers]
+        mk = pos >= 0
+        if mk.any():
+            _add_at(self._paid, (pos[mk], m[mk]), tonnes[mk] * price[mk])
         _add_at(self._vol, (m, reg), tonnes)
         _add_at(self._val, (m, reg), tonnes * price)
         _add_at(self.rec["flow"][self.week], (m, origin, reg), tonnes)
@@ -443,7 +460,7 @@ class ReflowModel(mesa.Model):
         self._cn_alt = (o["sup_alloc"][:, CN].copy(),
                         np.maximum(fl.cost * (1 + self.freight[sm]), parity[sm, CN] * o["sup_shade"]))
         if len(mk):
-            o["mk_cost"] = self._magnet_unit_cost(mk_org)
+            o["mk_cost"] = pop.magnet_unit_cost(self.scenario.manufacturers.magnet_conversion_cost, self._magnet_bom)
             o["mk_shade"] = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(pop.goods[mk], 1e-9)) ** 0.25
         # Chinese exporters offer into regions without controls, within stock and the export quota.
         p_stock = np.maximum(0.0, prod.stock)
@@ -592,7 +609,12 @@ class ReflowModel(mesa.Model):
         vol = np.bincount(rm, weights=gb, minlength=S)
         resold = np.bincount(ask_mkt[resale], weights=fill[resale], minlength=S)
         imported = 1.0 - resold / np.maximum(vol, 1e-12)
-        self._received[fb, mb] += gb * imported[rm]
+        got_in = gb * imported[rm]
+        self._received[fb, mb] += got_in
+        pos = pop.mk_pos[fb]
+        mk = pos >= 0  # magnet makers' purchases, one row per (firm, material)
+        self._paid[pos[mk], mb[mk]] += gb[mk] * cl.price[rm[mk]]
+        self._resold_to[pos[mk], mb[mk]] += gb[mk] - got_in[mk]
         self._vol[mk_m[tr], mk_r[tr]] += vol[tr]
         self._val[mk_m[tr], mk_r[tr]] += vol[tr] * cl.price[tr]
         moved = a_tr & (kind != K_RESALE)
@@ -607,7 +629,9 @@ class ReflowModel(mesa.Model):
             return sel, out
 
         fl.stock -= sold_by(K_SUPPLIER, len(fl))[1]
-        pop.goods[self._mk] -= sold_by(K_MAGNET_MAKER, len(self._mk))[1]
+        mk_sold = sold_by(K_MAGNET_MAKER, len(self._mk))[1]
+        pop.goods[self._mk] -= mk_sold
+        self._mk_sold[self._mk] += mk_sold
         china, cn_sold = sold_by(K_CHINA, len(prod))
         prod.stock -= cn_sold
         smug, leaked = sold_by(K_SMUGGLER, len(prod))
@@ -628,13 +652,6 @@ class ReflowModel(mesa.Model):
             if len(b):
                 pop.cn_content[f[b]] += 0.05 * (cn_part[row_mkt[b]] - pop.cn_content[f[b]])
         return prod.by_material(cn_sold).sum(axis=1)
-
-    def _magnet_unit_cost(self, regions: np.ndarray) -> np.ndarray:
-        bom = self.scenario.manufacturers.bom.get("magnet", {})
-        c = np.full(len(regions), self.scenario.manufacturers.magnet_conversion_cost)
-        for o, q in bom.items():
-            c += q * self.p_ex_exp[MAT[o], regions]
-        return c
 
     def _china_market(self, w: int, pol: PolicyState) -> None:
         """China's domestic market: Chinese producers' stock and imported alt supply against domestic demand,
@@ -758,10 +775,14 @@ class ReflowModel(mesa.Model):
         dem = rec["demand"][w]
         rec["inventory_cover_weeks"][w] = np.where(dem > 0, st / np.maximum(dem, 1e-12), 0.0)
         plan = np.bincount(reg, weights=pop.plan, minlength=NR)
-        lost = np.bincount(reg, weights=pop.plan * (1 - pop.frac), minlength=NR)
+        # Lost: what a firm meant to make (its plan, less a magnet maker's cut for want of sales) and could not.
+        lost = np.bincount(reg, weights=pop.plan * pop.run * (1 - pop.frac) if pop.cutting else
+                           pop.plan * (1 - pop.frac), minlength=NR)
         rec["production_lost_share"][w] = np.where(plan > 0, lost / np.maximum(plan, 1e-12), 0.0)
         rec["output_plan"][w] = plan
-        base = self._need_base_mr
+        # Thrifting's saving is measured against what firms intend to make (not a magnet maker's cut for want of
+        # sales).
+        base = self._by_material_region(pop.need_base * pop.run[:, None]) if pop.cutting else self._need_base_mr
         rec["thrift_saving_share"][w] = np.where(base > 0, 1.0 - dem / np.maximum(base, 1e-12), 0.0)
         rec["licence_backlog"][w] = self.authority.queue.backlog(NM, NR)
         has = self._vol > 1e-12

@@ -4,8 +4,10 @@ Every firm has a region, a sector, a size, a bill of materials and stocks of eac
 out its need (full production, less what thrifting has saved), its order-up-to target in weeks of cover
 (raised ahead of an announced control), how much to apply for from China and how much to bid for on the spot
 market, produces what its scarcest input allows (Leontief), and slowly moves toward non-Chinese supply after
-experiencing disruption or paying a premium. The arithmetic is on arrays over firms: a per-firm Python loop
-would dominate run time once analysts raise `per_region_sector`.
+experiencing disruption or paying a premium. Magnet makers also set their output from their sales (a stock of
+finished magnets worked back to target) and price their magnets on what they paid for their oxide. The
+arithmetic is on arrays over firms: a per-firm Python loop would dominate run time once analysts raise
+`per_region_sector`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from reflow.config import Scenario
     from reflow.model import ReflowModel
 
-__all__ = ["Manufacturer", "ManufacturerPopulation", "hoarding_multiplier", "wtp"]
+__all__ = ["Manufacturer", "ManufacturerPopulation", "average_cost", "hoarding_multiplier", "output_rate", "wtp"]
 
 NM = len(MATERIALS)
 MAGNET_SECTOR = SEC["magnet"]
@@ -55,6 +57,38 @@ def hoarding_multiplier(trend: np.ndarray, response: float, limit: float) -> np.
     return np.clip(np.power(np.maximum(trend, 1e-9), response), 1.0 / limit, limit)
 
 
+def output_rate(plan: np.ndarray, sales: np.ndarray, goods: np.ndarray, cover_weeks: float,
+                adjust_weeks: float, most: float = 1.0) -> np.ndarray:
+    """Share of plan a maker of goods for sale produces: its expected sales plus the gap of its finished goods to
+    their target, closed over `adjust_weeks`, within [0, most] (a stock-management rule).
+
+    Args:
+        plan: t/week of output at full production.
+        sales: t/week the maker expects to sell (its memory of recent sales).
+        goods: t of finished goods held.
+        cover_weeks: finished goods the maker aims to hold, in weeks of plan.
+        adjust_weeks: weeks over which it closes the gap to that target.
+        most: the largest share of plan it can make (capacity over plan).
+    """
+    want = sales + (cover_weeks * plan - goods) / adjust_weeks
+    return np.where(plan > 0, np.clip(want / np.maximum(plan, 1e-12), 0.0, most), 0.0)
+
+
+def average_cost(cost: np.ndarray, stock: np.ndarray, bought: np.ndarray, paid: np.ndarray) -> np.ndarray:
+    """Moving-average cost of a stock after purchases: what was held, at its cost, plus what was bought, at what
+    it cost. Selling or using stock leaves the average unchanged.
+
+    Args:
+        cost: USD/kg, average cost of the stock before the purchases.
+        stock: t held after the purchases.
+        bought: t bought (already in `stock`).
+        paid: USD/kg x t, what the purchases cost in total (t x USD/kg = kUSD).
+    """
+    # (cost * held + paid) / (held + bought) with held = stock - bought, written so that nothing bought leaves the
+    # cost as it is without a test (and a stock that fell below the week's purchases is all at the new price).
+    return cost + (paid - cost * bought) / np.maximum(np.maximum(stock, bought), 1e-12)
+
+
 class ManufacturerPopulation:
     """All ex-China manufacturers as arrays over firms (index f) and materials (index m).
 
@@ -64,6 +98,11 @@ class ManufacturerPopulation:
         plan: (F,) t/week of output at full production (magnet-equivalent; magnets for magnet makers).
         stock: (F, M) t of inputs held.
         goods: (F,) t of magnets held for sale by magnet makers.
+        run: (F,) share of plan the firm intends to produce (below 1 for a magnet maker whose goods pile up).
+        sales: (F,) t/week, a magnet maker's memory of its magnet sales.
+        mk: indices of the magnet makers (the rows of `cost`).
+        cost: (K, M) USD/kg, each magnet maker's moving-average cost of its stock of each input (what it paid for
+            it, written down to market when the market falls below it).
         thrift: (F, M) share of need removed by thrifting/substitution (irreversible).
         nc_share: (F, M) share of needs the firm wants under non-Chinese offtake contracts.
         disruption: (F, M) exponential memory of unmet Chinese supply (0-1).
@@ -111,6 +150,18 @@ class ManufacturerPopulation:
         self.cover_target = np.array([mc.cover_target_weeks.get(SECTORS[s], 8.0) for s in self.sector])
         self.stock = self.need_base * self.cover_target[:, None]
         self.goods = np.where(self.is_magnet_maker, self.plan * 2.0, 0.0)
+        self.run = np.ones(self.n)
+        self.cutting = False  # whether any firm makes less than its plan for want of sales (run < 1)
+        self.sales = np.where(self.is_magnet_maker, self.plan, 0.0)
+        self._goods_max = np.where(self.is_magnet_maker, self.plan * mc.magnet_goods_max_weeks, 0.0)
+        self._inv_plan_mk = np.where(self.is_magnet_maker & (self.plan > 0), 1.0 / np.maximum(self.plan, 1e-300), 0.0)
+        self._not_mk = np.where(self.is_magnet_maker, 0.0, 1.0)
+        mats = [scenario.materials.get(m) for m in MATERIALS]
+        parity = np.array([mt.reference_price * (1.0 + mt.freight_premium) for mt in mats])
+        self.mk = np.flatnonzero(self.is_magnet_maker)
+        self.mk_pos = np.full(self.n, -1, np.int64)  # each firm's row in `cost` (-1: not a magnet maker)
+        self.mk_pos[self.mk] = np.arange(len(self.mk))
+        self.cost = np.repeat(parity[None, :], len(self.mk), axis=0)
         self.thrift = np.zeros((self.n, NM))
         self._need = self.need_base * (1.0 - self.thrift)
         init = np.array([mc.non_china_share_initial.get(r, 0.0) for r in _region_names(self.region)])
@@ -166,9 +217,53 @@ class ManufacturerPopulation:
         consumed = np.minimum(self.stock, need * self.frac[:, None])
         shortage = np.maximum(0.0, need - self.stock)
         self.stock -= consumed
-        self.output = self.plan * self.frac
+        self.output = self.plan * self.run * self.frac
         self.goods += np.where(self.is_magnet_maker, self.output, 0.0)
         return consumed, shortage
+
+    def book_purchases(self, bought: np.ndarray, paid: np.ndarray, market: np.ndarray) -> None:
+        """Average magnet makers' purchases this week into the cost of their stocks (before production uses any),
+        and write a stock down to market where the market has fallen below it (lower of cost and market).
+
+        Args:
+            bought: (K, M) t each magnet maker received this week (contracts, licensed and direct shipments from
+                China, spot).
+            paid: (K, M) what those tonnes cost, t x USD/kg.
+            market: (K, M) USD/kg the maker expects the material to fetch in its region.
+        """
+        self.cost = np.minimum(average_cost(self.cost, self.stock[self.mk], bought, paid), market)
+
+    def plan_magnet_output(self, sold: np.ndarray) -> None:
+        """Magnet makers set next week's output from their sales: expected sales plus the gap of their finished
+        magnets to `magnet_goods_max_weeks` of plan, closed over `magnet_output_adjust_weeks`, at most the plan.
+        A maker selling its plan holds less than that ceiling and makes its plan; one that cannot sell, whatever
+        the reason (no buyers, or an ask its costs keep above the market), cuts output and buys oxide only for
+        what it will make.
+
+        Args:
+            sold: (F,) t of magnets each firm sold this week (0 for firms that are not magnet makers).
+        """
+        c = self.cfg
+        a = c.magnet_output_adjust_weeks
+        self.sales += (sold - self.sales) / a  # (0 for other firms, who sell nothing)
+        # output_rate for magnet makers, 1 for other firms, in a few whole-array operations.
+        want = self.sales + (self._goods_max - self.goods) / a
+        rate = np.minimum(1.0, np.maximum(0.0, want * self._inv_plan_mk) + self._not_mk)
+        cutting = bool(rate.min() < 1.0) if self.n else False
+        if cutting or self.cutting:  # (all at plan, as in most weeks: the need is unchanged)
+            self.run = rate
+            self._need = self.need_base * ((1.0 - self.thrift) * self.run[:, None])
+        self.cutting = cutting
+
+    def magnet_unit_cost(self, conversion: float, bom: np.ndarray) -> np.ndarray:
+        """(K,) USD/kg of magnet for each magnet maker (in the order of `mk`): conversion plus the oxide a kg
+        takes (after thrifting) at what the maker paid for it.
+
+        Args:
+            conversion: USD/kg, non-oxide cost of making a magnet.
+            bom: (M,) t of each input per t of magnet (0 for magnets).
+        """
+        return conversion + (bom[None, :] * (1.0 - self.thrift[self.mk]) * self.cost).sum(axis=1)
 
     # ----------------------------------------------------------------------------------------- adapting
 
@@ -193,7 +288,7 @@ class ManufacturerPopulation:
             self._thrift_ring[week % L] = desired
         step = c.thrift_max_per_year / 52.0
         self.thrift = np.minimum(c.thrift_cap, np.maximum(self.thrift, np.minimum(lagged, self.thrift + step)))
-        self._need = self.need_base * (1.0 - self.thrift)
+        self._need = self.need_base * ((1.0 - self.thrift) * self.run[:, None])
 
     def update_diversification(self, disruption_signal: np.ndarray, premium: np.ndarray) -> None:
         """Raise the wanted non-Chinese share after disruption and premiums (slowly; never below the start).
