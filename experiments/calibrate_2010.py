@@ -126,7 +126,7 @@ PARAMS: tuple[Param, ...] = (
     # only where the model has the mechanism (the schema has a [transshipment] table).
     Param("transshipment.max_share", 0.0, 1.0),
     Param("transshipment.premium_scale", 0.2, 5.0, log=True),
-    # Smugglers' costs against the official channel's 15-25% export duty and quota-licence premium [V2/R].
+    # Smugglers' costs against the official channel's 15-25% export duty and quota licence [V2/R].
     Param("transshipment.cost_share", 0.0, 0.6),
 )
 

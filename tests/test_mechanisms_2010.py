@@ -1,5 +1,5 @@
 """The mechanisms added for the 2010-11 episode: China's production cap, hoarding and destocking, the quota
-licence premium and the quota bank's carry-over. Pure functions first, then their effect in the model."""
+licence (priced as its rent) and the quota bank's carry-over. Pure functions first, then their effect in the model."""
 
 from __future__ import annotations
 
