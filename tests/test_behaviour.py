@@ -267,8 +267,7 @@ def test_offtake_acceptance_and_contract_price_are_the_buyers_delivered_cost(min
     m = _contract_world(minimal_raw, 0.25)
     pol = m.timeline.state(m.start)
     book = m.offtakes
-    m._vol, m._val = np.zeros_like(m._need_base_mr), np.zeros_like(m._need_base_mr)
-    m._received = np.zeros_like(m.pop.stock)
+    m._new_week_ledgers()
     stock = m.fleet.stock.copy()
     d = book.deliveries(stock)
     m._deliver_contracts(pol)

@@ -200,16 +200,11 @@ class ReflowModel(mesa.Model):
 
     # ------------------------------------------------------------------------------------------------ step
 
-    def step(self) -> None:
-        """Advance one week."""
-        w = self.week
-        if w >= self.weeks:
-            self.running = False
-            return
-        pol = self.timeline.state(self.date_of(w))
-        pop = self.pop
-        F = pop.n
-        # Ledger of this week's deliveries to importing regions: volume and value by (material, region).
+    def _new_week_ledgers(self) -> None:
+        """Empty the ledgers a week fills: deliveries, spot prices, receipts, magnet makers' purchases and sales,
+        unmet Chinese orders."""
+        F = self.pop.n
+        # Deliveries to importing regions: volume and value by (material, region).
         self._vol = np.zeros((NM, NR))
         self._val = np.zeros((NM, NR))
         self._spot = np.full((NM, NR), np.nan)  # spot clearing prices (what expectations follow)
@@ -220,6 +215,16 @@ class ReflowModel(mesa.Model):
         self._resold_to = np.zeros((len(self._mk), NM))
         self._mk_sold = np.zeros(F)
         self._unmet_cn = np.zeros((F, NM))
+
+    def step(self) -> None:
+        """Advance one week."""
+        w = self.week
+        if w >= self.weeks:
+            self.running = False
+            return
+        pol = self.timeline.state(self.date_of(w))
+        pop = self.pop
+        self._new_week_ledgers()
 
         self._withdraw_uncontrolled(pol)
         self._supply(w, pol)
