@@ -269,6 +269,7 @@ def test_offtake_acceptance_and_contract_price_are_the_buyers_delivered_cost(min
     book = m.offtakes
     m._vol, m._val = np.zeros_like(m._need_base_mr), np.zeros_like(m._need_base_mr)
     m._received = np.zeros_like(m.pop.stock)
+    m._paid = np.zeros((len(m._mk), m.pop.stock.shape[1]))
     stock = m.fleet.stock.copy()
     d = book.deliveries(stock)
     m._deliver_contracts(pol)
