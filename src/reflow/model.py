@@ -2,11 +2,13 @@
 
 One step is one calendar week. Its phases, in order (docs/ODD.md, "Process overview and scheduling"):
 
-1. policy: the timeline's state this week; files for items no longer controlled are withdrawn and ship freely;
+1. policy: the timeline's state this week; files for purchases that no longer need a licence (the item is no longer
+   controlled, a general licence now covers the firm, or the control no longer reaches it) are withdrawn;
 2. supply: projects finish (or fail) and ramp, candidates decide to invest (quarterly), everyone produces;
 3. offtake contracts deliver;
 4. licensing: firms that need a licence apply (every few weeks), the authority reviews due files, approved
-   tonnes ship from Chinese stock; firms holding a general licence order directly;
+   tonnes become open licences that firms call off from Chinese stock as they need them; firms holding a general
+   licence order directly;
 5. spot markets clear per material, ex-China per importing region and then China's domestic market;
 6. manufacturers produce with what they hold (production lost when an input runs out), thrift, diversify and
    sign offtake contracts; expectations update and the week is recorded.
@@ -157,6 +159,8 @@ class ReflowModel(mesa.Model):
         self.quota_bank = np.full(NM, np.inf)
         self.unmet_offtake = np.zeros(NM)  # t/week buyers wanted under contract but could not sign
         self.contract_rate = np.zeros((self.pop.n, NM))
+        self.licensed = np.zeros((self.pop.n, NM))  # t approved under licence and not yet called off
+        self._has_licences = False
 
         self.offtakes = OfftakeBook()
         self.rec = Recorder(self.weeks)
@@ -226,15 +230,15 @@ class ReflowModel(mesa.Model):
         pop = self.pop
         self._new_week_ledgers()
 
-        self._withdraw_uncontrolled(pol)
+        covered = self._general_licence_cover(pol)
+        in_scope = pop.scope_draw < pol.coverage[:, pop.region, pop.sector].T
+        self._withdraw_unneeded(pol, covered, in_scope)
         self._supply(w, pol)
         self._deliver_contracts(pol)
 
         need = pop.need()
         target = pop.target_stock(pol.announced, self.p_ex_exp / self.p_ex_slow if self._hoarding else None)
-        covered = self._general_licence_cover(pol)
         controlled = pol.controlled[:, pop.region].T & (need > 0)
-        in_scope = pop.scope_draw < pol.coverage[:, pop.region, pop.sector].T
         self._licensing(w, pol, need, target, controlled & in_scope & ~covered)
         pipeline = self._pipeline()
         # Firms under a general licence, and purchases the control does not reach, ship without review.
@@ -256,11 +260,15 @@ class ReflowModel(mesa.Model):
 
     # ------------------------------------------------------------------------------------------------ phases
 
-    def _withdraw_uncontrolled(self, pol: PolicyState) -> None:
+    def _withdraw_unneeded(self, pol: PolicyState, covered: np.ndarray, in_scope: np.ndarray) -> None:
+        """Withdraw pending files for purchases that no longer need a licence: the item is no longer controlled,
+        a general licence now covers the firm, or the control no longer reaches its purchases. The firm then
+        buys that material without review (and counts nothing as pending, so it does not order twice)."""
         q = self.authority.queue
         if len(q) == 0:
             return
-        still = pol.controlled[q.view("material").astype(np.int64), q.view("region").astype(np.int64)]
+        m, f = q.view("material").astype(np.int64), q.view("applicant")
+        still = pol.controlled[m, q.view("region").astype(np.int64)] & ~covered[f, m] & in_scope[f, m]
         q.withdraw(~still)
 
     def _supply(self, w: int, pol: PolicyState) -> None:
@@ -333,7 +341,7 @@ class ReflowModel(mesa.Model):
         """(F, M) tonnes awaiting a licence that a firm counts on (credit x the approval rate it has seen)."""
         pend = self.authority.queue.pending_tonnes(self.pop.n, NM)
         pa = self.perceived_approval[:, self.pop.region].T
-        return pend * pa * self.scenario.manufacturers.pending_credit
+        return pend * pa * self.scenario.manufacturers.pending_credit + self.licensed
 
     def _licensing(self, w: int, pol: PolicyState, need: np.ndarray, target: np.ndarray,
                    needs_licence: np.ndarray) -> None:
@@ -344,20 +352,36 @@ class ReflowModel(mesa.Model):
         if needs_licence.any():
             due = (self._firm_phase == w % interval)[:, None] & needs_licence
             pending = self.authority.queue.pending_tonnes(self.pop.n, NM)
-            # Order-up-to on the inventory position: stock plus what is applied for, counted at the approval
-            # rate the firm has seen; the position should cover the target plus need over the review period
-            # and the expected wait. Denials are expected, so a firm applies for more than it hopes to get.
+            # Order-up-to on the inventory position: stock plus licences approved and not yet called off, plus
+            # what is applied for, counted at the approval rate the firm has seen; the position should cover the
+            # target plus need over the review period and the expected wait. Denials are expected, so a firm
+            # applies for more than it hopes to get (what comes through beyond its need is not called off).
             pa = np.maximum(self.perceived_approval[:, pop.region].T, 0.25)
             lead = self.expected_wait[:, pop.region].T
-            position = pop.stock + pending * pa + self.contract_rate * (interval + lead)
+            position = pop.stock + self.licensed + pending * pa + self.contract_rate * (interval + lead)
             want = target + need * (interval + lead) - position
             apply_t = np.where(due & (want > 0.05 * need), want / np.maximum(pa, 0.5), 0.0)
             f, m = np.nonzero(apply_t)
             if len(f):
                 self.authority.receive(w, pol, m, pop.region[f], pop.sector[f], f, pop.listed[f], apply_t[f, m])
                 _add_at(rec["licence_applications"][w], (m, pop.region[f]), 1.0)
-        if len(q) == 0:
-            return
+        if len(q):
+            self._decide(w, pol)
+        if self._has_licences:
+            # A licence permits an export, it does not oblige the buyer to take it: a firm calls off approved
+            # tonnes up to its order-up-to level once the wait is over (its target plus its need until its next
+            # order), never to a stock it would itself resell; the rest stays open and lapses gradually.
+            level = np.minimum(target + need * interval, RESALE_ABOVE * target)
+            call = np.minimum(self.licensed, np.maximum(0.0, level - pop.stock))
+            self.licensed -= call
+            self.licensed *= 1.0 - 1.0 / self.scenario.licensing.licence_validity_weeks
+            f, m = np.nonzero(call > 0)
+            self._ship_from_china(pol, m, f, call[f, m])
+            self._has_licences = bool(self.licensed.max() > 1e-9)
+
+    def _decide(self, w: int, pol: PolicyState) -> None:
+        """The authority decides the due files; approved tonnes become open licences of their applicants."""
+        rec = self.rec
         dec = self.authority.review(w, pol)
         if len(dec.tonnes) == 0:
             return
@@ -376,7 +400,8 @@ class ReflowModel(mesa.Model):
         self.perceived_approval[has] += 0.3 * (n_ok[has] / n_dec[has] - self.perceived_approval[has])
         self.expected_wait[has] += 0.3 * (wait[has] / n_dec[has] / 7.0 - self.expected_wait[has])
         _add_at(self._unmet_cn, (dec.applicant[~ok], dec.material[~ok]), dec.tonnes[~ok])
-        self._ship_from_china(pol, dec.material[ok], dec.applicant[ok], dec.tonnes[ok])
+        _add_at(self.licensed, (dec.applicant[ok], dec.material[ok]), dec.tonnes[ok])
+        self._has_licences = self._has_licences or bool(ok.any())
 
     def _ship_from_china(self, pol: PolicyState, mat: np.ndarray, firms: np.ndarray, tonnes: np.ndarray) -> None:
         """Ship ordered tonnes (material `mat` to each firm) from Chinese producers' stock, within the export
