@@ -205,6 +205,17 @@ def test_pre_shock_peak_looks_only_before_the_announcement_month() -> None:
     assert v.pre_shock_peak(_market(path), "dy_oxide") == pytest.approx(1.3)
 
 
+def test_pre_shock_swing_counts_falls_as_well_as_rises() -> None:
+    def dip(d: dt.date) -> float:
+        if d < dt.date(2010, 1, 1):
+            return 10.0
+        return 6.0 if d < dt.date(2010, 7, 1) else 80.0  # a 40% fall in H1 2010, the spike after July
+
+    assert v.pre_shock_swing(_market(dip), "dy_oxide") == pytest.approx(10.0 / 6.0)
+    assert v.pre_shock_swing(_market(lambda d: 10.0 if d < dt.date(2010, 7, 1) else 80.0), "dy_oxide") == \
+        pytest.approx(1.0)
+
+
 # --------------------------------------------------------------------------------------------------- targets
 
 

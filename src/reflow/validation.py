@@ -62,6 +62,7 @@ __all__ = [
     "metrics_2010",
     "objective",
     "pre_shock_peak",
+    "pre_shock_swing",
     "price_peak",
     "production_lost",
     "production_lost_worst_month",
@@ -174,8 +175,9 @@ GUARDS_2010: tuple[Target, ...] = (
            "share", scale=0.05),
     Target("production_lost_worst_month", "Guard [R]: ex-China production lost in the worst month of 2010-2014",
            0.0, 0.10, "share", scale=0.10),
-    Target("pre_announcement_peak", "Guard [R]: highest NdPr/Dy ex-China price before July 2010 / 2009 level",
-           0.0, 1.5, "x", scale=0.5),
+    Target("pre_announcement_swing",
+           "Guard [R]: largest NdPr/Dy/Tb ex-China price swing before July 2010 (x or / 2009 level)", 0.0, 1.5, "x",
+           scale=0.5),
 )
 
 # Checks: reported beside the fit, not part of the objective (none at present).
@@ -399,6 +401,17 @@ def pre_shock_peak(ts: pd.DataFrame, material: str, base_year: int = BASE_YEAR,
     return float(before.max() / _base(weekly, base_year))
 
 
+def pre_shock_swing(ts: pd.DataFrame, material: str, base_year: int = BASE_YEAR,
+                    announced: dt.date = ANNOUNCEMENT_2010) -> float:
+    """Largest monthly departure of the ex-China price from its base-year mean before the month of the
+    announcement, either way: max(highest / base, base / lowest) (1 = flat)."""
+    weekly = ex_china_price(ts, material)
+    monthly = weekly.resample("MS").mean()
+    before = monthly[monthly.index < pd.Timestamp(announced.replace(day=1))].dropna()
+    base = _base(weekly, base_year)
+    return float(max(before.max() / base, base / before.min())) if len(before) else float("nan")
+
+
 def production_lost(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
     """Share of planned ex-China output lost between `start` and `end` (``production_lost_share`` weighted by
     ``output_plan`` over regions and weeks)."""
@@ -458,7 +471,7 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
     out["alt_capacity_arrival"] = alt_capacity_arrival(ts)
     out["production_lost_2010_14"] = production_lost(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
     out["production_lost_worst_month"] = production_lost_worst_month(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
-    out["pre_announcement_peak"] = max(pre_shock_peak(ts, m) for m in materials)
+    out["pre_announcement_swing"] = max(pre_shock_swing(ts, m) for m in OXIDES)
     return out
 
 
