@@ -198,6 +198,13 @@ class ReflowModel(mesa.Model):
         par[:, CN] = self.p_cn_exp
         return par
 
+    def _delivered(self, pol: PolicyState, price: np.ndarray | float, m: np.ndarray | int, dest: np.ndarray | int,
+                   origin: np.ndarray | int) -> np.ndarray:
+        """What a buyer in `dest` bears for material `m` bought at `price` from `origin`: freight when the
+        material crosses regions, and the import tariff in force (arguments broadcast)."""
+        fr = np.where(origin == dest, 1.0, 1.0 + self.freight[m])
+        return price * fr * (1.0 + pol.tariff[m, dest, origin])
+
     def _export_parity(self, pol: PolicyState, m: np.ndarray, r: np.ndarray) -> np.ndarray:
         """Delivered price of Chinese shipments of materials m to regions r at the expected Chinese price."""
         return self.p_cn_exp[m] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN])
@@ -325,10 +332,7 @@ class ReflowModel(mesa.Model):
         d = book.deliveries(fl.stock.copy())
         fl.stock -= np.bincount(book.supplier, weights=d, minlength=len(fl))
         origin = self.sup_region[book.supplier]
-        # What the buyer bears: the contract price, freight from another region and the import tariff in force.
-        dest = self.pop.region[book.buyer]
-        fr = np.where(dest == origin, 1.0, 1.0 + self.freight[book.material])
-        price = book.price * fr * (1.0 + pol.tariff[book.material, dest, origin])
+        price = self._delivered(pol, book.price, book.material, self.pop.region[book.buyer], origin)
         self._deliver(book.buyer, book.material, d, price, origin)
         _add_at(self.contract_rate, (book.buyer, book.material), d)
 
@@ -538,8 +542,7 @@ class ReflowModel(mesa.Model):
         sm, si = np.nonzero(mk_m[:, None] == fl.material[None, :])
         if len(si):
             m, r, org = mk_m[sm], mk_r[sm], fl.region[si]
-            fr = np.where(org == r, 1.0, 1.0 + self.freight[m])
-            ask = np.maximum(fl.cost[si] * fr * (1.0 + pol.tariff[m, r, org]), parity[m, r] * o["sup_shade"][si])
+            ask = np.maximum(self._delivered(pol, fl.cost[si], m, r, org), parity[m, r] * o["sup_shade"][si])
             parts.append((sm, o["sup_alloc"][si, r], ask, np.full(len(si), K_SUPPLIER), si, org))
         mag = np.flatnonzero(mk_m == MAGNET)
         mk = self._mk
@@ -555,8 +558,7 @@ class ReflowModel(mesa.Model):
             sm = np.repeat(mag, len(mk))
             j = np.tile(np.arange(len(mk)), len(mag))
             r, org = mk_r[sm], mk_org[j]
-            fr = np.where(org == r, 1.0, 1.0 + self.freight[MAGNET])
-            parts.append((sm, alloc[j, r], np.maximum(o["mk_cost"][j] * fr * (1.0 + pol.tariff[MAGNET, r, org]),
+            parts.append((sm, alloc[j, r], np.maximum(self._delivered(pol, o["mk_cost"][j], MAGNET, r, org),
                                                       parity[MAGNET, r] * o["mk_shade"][j]),
                           np.full(len(j), K_MAGNET_MAKER), j, org))
         cs = np.flatnonzero(o["open_cn"][mk_m, mk_r] & (o["cn_scale"][mk_m] > 0))
@@ -755,8 +757,7 @@ class ReflowModel(mesa.Model):
                 s = self.suppliers[i]
                 free = max(0.0, 0.9 * s.nameplate - committed[i])
                 price = max(s.cost, mc.contract_price_share * float(self.p_inv[m]))
-                fr = np.where(pop.region == s.region, 1.0, 1.0 + self.freight[m])
-                ok = (left > 1e-12) & (accept >= price * fr * (1.0 + pol.tariff[m, pop.region, s.region]))
+                ok = (left > 1e-12) & (accept >= self._delivered(pol, price, m, pop.region, s.region))
                 want = float(left[ok].sum())
                 if free <= 1e-12 or want <= 1e-12:
                     continue
