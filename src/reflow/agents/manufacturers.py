@@ -104,6 +104,7 @@ class ManufacturerPopulation:
         cost: (K, M) USD/kg, each magnet maker's moving-average cost of its stock of each input (what it paid for
             it, written down to market when the market falls below it).
         thrift: (F, M) share of need removed by thrifting/substitution (irreversible).
+        thrift_goal: (F, M) saving the price-driven programmes launched so far will reach.
         nc_share: (F, M) share of needs the firm wants under non-Chinese offtake contracts.
         disruption: (F, M) exponential memory of unmet Chinese supply (0-1).
         cn_content: (F,) Chinese share of a magnet maker's oxide purchases (for the extraterritorial rule).
@@ -172,6 +173,8 @@ class ManufacturerPopulation:
         self.output = np.zeros(self.n)
         self.frac = np.ones(self.n)
         self._thrift_ring = np.zeros((max(mc.thrift_lag_weeks, 1), self.n, NM))
+        self._short_ring = np.zeros((max(mc.thrift_lag_weeks, 1), self.n, NM), bool)
+        self.thrift_goal = np.zeros((self.n, NM))
         self.cfg = mc
 
     # ----------------------------------------------------------------------------------------- planning
@@ -268,7 +271,10 @@ class ManufacturerPopulation:
     # ----------------------------------------------------------------------------------------- adapting
 
     def update_thrift(self, week: int, price_multiple: np.ndarray, short: np.ndarray) -> None:
-        """Move toward lower material intensity after price or shortage stress, with a lag, a rate cap and a cap.
+        """Thrift after price or shortage stress, with a lag, a rate cap and a cap; never undo a saving.
+
+        High prices launch programmes (redesigns, substitutes) that, once their savings start, run to their
+        goal even if prices fall back; a shortage drives savings only while it lasts.
 
         Args:
             price_multiple: (F, M) expected price over reference.
@@ -276,18 +282,21 @@ class ManufacturerPopulation:
         """
         c = self.cfg
         trig = c.thrift_trigger_multiple
-        stress = np.clip((price_multiple - trig) / trig, 0.0, 1.0)
-        stress = np.maximum(stress, np.where(short, 1.0, 0.0))
-        desired = c.thrift_cap * stress
+        wish = c.thrift_cap * np.clip((price_multiple - trig) / trig, 0.0, 1.0)
         L = self._thrift_ring.shape[0]
         if c.thrift_lag_weeks == 0:
-            lagged = desired
+            lagged, lagged_short = wish, short
         else:
-            lagged = self._thrift_ring[week % L].copy()  # what was desired L weeks ago
-            # Ratchet the ring: the desire is the strongest stress seen over the lag window's start.
-            self._thrift_ring[week % L] = desired
+            # What was wished L weeks ago.
+            lagged, lagged_short = self._thrift_ring[week % L].copy(), self._short_ring[week % L].copy()
+            self._thrift_ring[week % L] = wish
+            self._short_ring[week % L] = short
+        # Programmes launched on 2011's prices delivered in 2012-16 (Honda's and Nissan's Dy cuts, the HRE-free
+        # magnet [V2]): the goal is the largest price-driven wish acted on so far.
+        np.maximum(self.thrift_goal, lagged, out=self.thrift_goal)
+        aim = np.where(lagged_short, c.thrift_cap, self.thrift_goal)
         step = c.thrift_max_per_year / 52.0
-        self.thrift = np.minimum(c.thrift_cap, np.maximum(self.thrift, np.minimum(lagged, self.thrift + step)))
+        self.thrift = np.maximum(self.thrift, np.minimum(aim, self.thrift + step))
         self._need = self.need_base * ((1.0 - self.thrift) * self.run[:, None])
 
     def update_diversification(self, disruption_signal: np.ndarray, premium: np.ndarray) -> None:
