@@ -100,7 +100,7 @@ class ReflowModel(mesa.Model):
         pop = self.pop
         self._mk = pop.mk
         self._mk_reg = pop.region[self._mk]
-        self._magnet_bom = np.zeros(NM)  # t of each oxide per t of magnet made outside China
+        self._magnet_bom = np.zeros(NM)  # t of each oxide per t of magnet (made in China or outside)
         for o, q in mc.bom.get("magnet", {}).items():
             self._magnet_bom[MAT[o]] = q
         self._mk_open = np.zeros((len(self._mk), NR), bool)
@@ -116,7 +116,7 @@ class ReflowModel(mesa.Model):
 
         # Chinese producers: capacity = output / utilisation, split evenly, costs spread around the mean.
         ch = sc.china
-        self.prod = ProducerFleet(ch, self.p_ref)
+        self.prod = ProducerFleet(ch, self.p_ref, self._magnet_bom)
         self.producers: list[ChineseProducer] = [ChineseProducer(self, self.prod, i) for i in range(len(self.prod))]
         self.prod_material = self.prod.material
 
@@ -297,6 +297,7 @@ class ReflowModel(mesa.Model):
         committed = self.offtakes.committed(len(fl))
         fl.produce(self.p_inv[fl.material], committed, pol.price_floor[fl.material, fl.region])
         ratio = self.p_cn_exp / self.p_ref
+        self.prod.update_costs(self.p_cn_exp)
         self.prod.produce(ratio[self.prod.material], self.prod.cap_share(pol.production_cap_tpy))
         q = pol.quota_tpy
         bank = np.where(np.isfinite(self.quota_bank), self.quota_bank, 0.0)

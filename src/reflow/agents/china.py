@@ -12,7 +12,7 @@ import numpy as np
 from mesa import Agent
 
 from reflow.agents.manufacturers import hoarding_multiplier
-from reflow.domain import MATERIALS
+from reflow.domain import MAT, MATERIALS
 
 if TYPE_CHECKING:
     from reflow.config import ChinaConfig
@@ -31,13 +31,18 @@ class ProducerFleet:
     Attributes:
         material: (P,) index of the material each makes.
         capacity: (P,) t/week.
-        cost: (P,) USD/kg marginal cost (the floor of its ask).
+        cost: (P,) USD/kg marginal cost (the floor of its ask); a magnet maker's follows China's oxide prices.
         target_stock: (P,) t a producer aims to hold.
         stock: (P,) t held.
         output: (P,) t produced this week.
     """
 
-    def __init__(self, cfg: ChinaConfig, reference_price: np.ndarray) -> None:
+    def __init__(self, cfg: ChinaConfig, reference_price: np.ndarray, magnet_bom: np.ndarray | None = None) -> None:
+        """Args:
+            cfg: China's configuration.
+            reference_price: (M,) USD/kg.
+            magnet_bom: (M,) t of each oxide per t of magnet (None: magnet makers' costs stay at reference).
+        """
         k = cfg.producers_per_material
         self.per_material = k
         self.cfg = cfg
@@ -52,6 +57,11 @@ class ProducerFleet:
         self.material = np.array(material, np.int64)
         self.capacity = np.array(capacity, float)
         self.cost = np.array(cost, float)
+        self.base_cost = self.cost.copy()
+        self.reference_price = reference_price
+        # Magnet makers buy their oxide at home: their cost moves with China's oxide prices (t oxide per t magnet).
+        self.magnet_bom = None if magnet_bom is None or not np.any(magnet_bom) else np.asarray(magnet_bom, float)
+        self._magnet = np.flatnonzero(self.material == MAT["ndfeb_magnet"])
         self.base_utilisation = cfg.base_utilisation
         self.target_stock = cfg.stock_target_weeks * self.capacity * cfg.base_utilisation
         self.stock = self.target_stock.copy()
@@ -70,6 +80,20 @@ class ProducerFleet:
     def by_material(self, x: np.ndarray) -> np.ndarray:
         """(M, per_material) view of a (P,) array."""
         return x.reshape(NM, self.per_material)
+
+    def update_costs(self, oxide_price: np.ndarray) -> None:
+        """Pass the change of China's oxide prices from reference into magnet makers' costs, one for one by
+        content (a magnet is ~30% NdPr by weight, and oxide is most of its cost); never below a fifth of the
+        reference cost.
+
+        Args:
+            oxide_price: (M,) China's expected domestic price of each material, USD/kg.
+        """
+        if self.magnet_bom is None:
+            return
+        extra = float(self.magnet_bom @ (oxide_price - self.reference_price))
+        base = self.base_cost[self._magnet]
+        self.cost[self._magnet] = np.maximum(0.2 * base, base + extra)
 
     def produce(self, price_ratio: np.ndarray, cap_share: np.ndarray | float = 1.0) -> None:
         """Produce this week: cut output when stocks pile up or prices sag, raise it otherwise, within capacity.
