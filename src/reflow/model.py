@@ -6,7 +6,9 @@ One step is one calendar week. Its phases, in order (docs/ODD.md, "Process overv
    controlled, a general licence now covers the firm, or the control no longer reaches it) are withdrawn;
 2. supply: projects finish (or fail) and ramp, candidates decide to invest (quarterly), everyone produces;
 3. offtake contracts deliver;
-4. licensing: firms that need a licence apply (every few weeks), the authority reviews due files, approved
+4. supply relationships: while magnets to a region are controlled, its magnet users buy a share of their gap from
+   the region's magnet makers first (7.13b);
+   licensing: firms that need a licence apply (every few weeks), the authority reviews due files, approved
    tonnes become open licences that firms call off from Chinese stock as they need them; firms holding a general
    licence order directly;
 5. spot markets clear per material, ex-China per importing region and then China's domestic market;
@@ -105,6 +107,11 @@ class ReflowModel(mesa.Model):
             self._magnet_bom[MAT[o]] = q
         self._mk_open = np.zeros((len(self._mk), NR), bool)
         self._mk_open[:, IMP] = True
+        # Supply relationships (7.13b): the share of its magnet gap a user buys first from its region's makers.
+        mk_plan = np.bincount(self._mk_reg, weights=pop.plan[self._mk], minlength=NR)
+        use = np.bincount(pop.region, weights=pop.need_base[:, MAGNET], minlength=NR)
+        self._home_share = np.minimum(1.0, mc.maker_relationship_share * mk_plan / np.maximum(use, 1e-12))
+        self._home_users = np.flatnonzero((pop.need_base[:, MAGNET] > 0) & (self._home_share[pop.region] > 0))
         # Index of each (firm, material) cell's (material, region) total, for in-order bincounts.
         self._mr_index = (np.arange(NM)[None, :] * NR + pop.region[:, None]).ravel()
 
@@ -245,6 +252,8 @@ class ReflowModel(mesa.Model):
 
         need = pop.need()
         target = pop.target_stock(pol.announced, self.p_ex_exp / self.p_ex_slow if self._hoarding else None)
+        if self._home_users.size and pol.controlled[MAGNET].any():
+            self._buy_from_home_makers(pol, target)
         controlled = pol.controlled[:, pop.region].T & (need > 0)
         self._licensing(w, pol, need, target, controlled & in_scope & ~covered)
         pipeline = self._pipeline()
@@ -335,6 +344,34 @@ class ReflowModel(mesa.Model):
         price = self._delivered(pol, book.price, book.material, self.pop.region[book.buyer], origin)
         self._deliver(book.buyer, book.material, d, price, origin)
         _add_at(self.contract_rate, (book.buyer, book.material), d)
+
+    def _buy_from_home_makers(self, pol: PolicyState, target: np.ndarray) -> None:
+        """Supply relationships (7.13b): while magnets to a region are under export control, its magnet users buy
+        the share `home_share[r]` of their gap from the region's magnet makers first, before they apply for
+        licences, order from China or bid on the spot market. Makers serve these orders from their finished
+        magnets, pro rata when they hold too few, at the ask they would make on the spot market (7.9); users pay
+        the region's mean of those asks, weighted by what each maker sold."""
+        pop, mk, mk_reg = self.pop, self._mk, self._mk_reg
+        on = pol.controlled[MAGNET] & (self._home_share > 0)
+        u = self._home_users[on[pop.region[self._home_users]]]
+        if len(u) == 0:
+            return
+        ru = pop.region[u]
+        order = self._home_share[ru] * np.maximum(0.0, target[u, MAGNET] - pop.stock[u, MAGNET])
+        goods = np.where(on[mk_reg], np.maximum(pop.goods[mk], 0.0), 0.0)
+        want = np.bincount(ru, weights=order, minlength=NR)
+        have = np.bincount(mk_reg, weights=goods, minlength=NR)
+        sold = goods * np.minimum(1.0, want / np.maximum(have, 1e-12))[mk_reg]
+        cost = pop.magnet_unit_cost(self.scenario.manufacturers.magnet_conversion_cost, self._magnet_bom)
+        shade = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(goods, 1e-9)) ** 0.25
+        ask = np.maximum(self._delivered(pol, cost, MAGNET, mk_reg, mk_reg),
+                         self._export_parity(pol, MAGNET, mk_reg) * shade)
+        price = (np.bincount(mk_reg, weights=sold * ask, minlength=NR)
+                 / np.maximum(np.bincount(mk_reg, weights=sold, minlength=NR), 1e-12))
+        pop.goods[mk] -= sold
+        self._mk_sold[mk] += sold
+        got = order * np.minimum(1.0, have / np.maximum(want, 1e-12))[ru]
+        self._deliver(u, np.full(len(u), MAGNET), got, price[ru], ru)
 
     def _general_licence_cover(self, pol: PolicyState) -> np.ndarray:
         pop = self.pop
