@@ -463,6 +463,12 @@ class LicensingEvent(_EventBase):
     review_working_days_median: Pos | None = None
     return_probability: Frac | None = None
     reviewer_capacity_per_week: int | None = Field(None, ge=1)
+    customs_hold_weeks: int = Field(
+        0, ge=0, le=26,
+        description="weeks every shipment of the listed items to the destinations (licensed, under a general "
+                    "licence or outside the control's scope) is held for inspection at Chinese customs before it "
+                    "is exported; customs keyword-triggered inspections took 'one or two months' in 2025 "
+                    "[V2: FT]; 0 = no hold")
 
 
 class GeneralLicenceEvent(_EventBase):
