@@ -36,7 +36,7 @@ def scenarios(draw: st.DrawFn) -> dict:
         if kind == "licensing":
             ev.update(materials=mats, approval_rate=draw(st.floats(0, 1)),
                       review_working_days_median=draw(st.floats(5, 80)),
-                      return_probability=draw(st.floats(0, 0.5)))
+                      return_probability=draw(st.floats(0, 0.5)), customs_hold_weeks=draw(st.integers(0, 6)))
         elif kind == "export_quota":
             ev["tonnes_per_year"] = {m: draw(st.floats(0, 5000)) for m in mats}
         elif kind == "export_tax":

@@ -271,6 +271,15 @@ class ManufacturerConfig(_Base):
         4.0, description="weeks of planned output in finished magnets above which a non-Chinese magnet maker makes "
                          "less than its plan (output = recent sales + (this x plan - goods) / "
                          "magnet_output_adjust_weeks, at most the plan) [R]")
+    # Supply relationships between a region's magnet makers and its magnet users (ODD 7.13b): while a control
+    # stands between users and Chinese magnets, users buy their region's makers' magnets first.
+    maker_relationship_share: Frac = Field(
+        1.0, description="share of a region's non-Chinese magnet makers' planned output sold to the region's magnet "
+                         "users under standing supply relationships while magnets to the region are under export "
+                         "control (ODD 7.13b): a user buys this times the makers' plan over the region's magnet need "
+                         "(at most 1) of its magnet gap from them first. The default gives Japan/Korea's users 0.43 "
+                         "of their magnets from their makers (7,650 of 18,000 t/yr), in line with Japan's ~60% "
+                         "dependence on China (DOMAIN 7 [V2]); 0 turns relationships off [D]")
     magnet_output_adjust_weeks: Pos = Field(
         8.0, description="weeks over which a magnet maker works excess finished magnets off by cutting output, "
                          "and the memory of its sales that sets output [R]")
@@ -454,6 +463,12 @@ class LicensingEvent(_EventBase):
     review_working_days_median: Pos | None = None
     return_probability: Frac | None = None
     reviewer_capacity_per_week: int | None = Field(None, ge=1)
+    customs_hold_weeks: int = Field(
+        0, ge=0, le=26,
+        description="weeks every shipment of the listed items to the destinations (licensed, under a general "
+                    "licence or outside the control's scope) is held for inspection at Chinese customs before it "
+                    "is exported; customs keyword-triggered inspections took 'one or two months' in 2025 "
+                    "[V2: FT]; 0 = no hold")
 
 
 class GeneralLicenceEvent(_EventBase):

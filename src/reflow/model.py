@@ -6,7 +6,9 @@ One step is one calendar week. Its phases, in order (docs/ODD.md, "Process overv
    controlled, a general licence now covers the firm, or the control no longer reaches it) are withdrawn;
 2. supply: projects finish (or fail) and ramp, candidates decide to invest (quarterly), everyone produces;
 3. offtake contracts deliver;
-4. licensing: firms that need a licence apply (every few weeks), the authority reviews due files, approved
+4. supply relationships: while magnets to a region are controlled, its magnet users buy a share of their gap from
+   the region's magnet makers first (7.13b);
+   licensing: firms that need a licence apply (every few weeks), the authority reviews due files, approved
    tonnes become open licences that firms call off from Chinese stock as they need them; firms holding a general
    licence order directly;
 5. spot markets clear per material, ex-China per importing region and then China's domestic market;
@@ -105,6 +107,17 @@ class ReflowModel(mesa.Model):
             self._magnet_bom[MAT[o]] = q
         self._mk_open = np.zeros((len(self._mk), NR), bool)
         self._mk_open[:, IMP] = True
+        # Supply relationships (7.13b): the share of its magnet gap a user buys first from its region's makers.
+        mk_plan = np.bincount(self._mk_reg, weights=pop.plan[self._mk], minlength=NR)
+        use = np.bincount(pop.region, weights=pop.need_base[:, MAGNET], minlength=NR)
+        self._home_share = np.minimum(1.0, mc.maker_relationship_share * mk_plan / np.maximum(use, 1e-12))
+        self._home_users = np.flatnonzero((pop.need_base[:, MAGNET] > 0) & (self._home_share[pop.region] > 0))
+        # Shipments held at Chinese customs (7.8): tonnes and their value by (week of release mod L, firm, material).
+        hold = max((ev.customs_hold_weeks for ev in sc.policy if ev.kind == "licensing"), default=0)
+        self._holds = hold > 0
+        self._customs_t = np.zeros((hold + 1, pop.n, NM) if self._holds else (1, 0, NM))
+        self._customs_v = np.zeros_like(self._customs_t)
+        self.in_customs = np.zeros((pop.n, NM))  # t each firm has waiting at Chinese customs
         # Index of each (firm, material) cell's (material, region) total, for in-order bincounts.
         self._mr_index = (np.arange(NM)[None, :] * NR + pop.region[:, None]).ravel()
 
@@ -183,6 +196,8 @@ class ReflowModel(mesa.Model):
         np.add.at(st, self.fleet.material, self.fleet.stock)
         st += self.pop.stock.sum(axis=0)
         st[MAGNET] += self.pop.goods.sum()
+        if self._holds:
+            st += self.in_customs.sum(axis=0)
         for sp in self.stockpiles.values():
             st[sp.material] += sp.stock
         return st
@@ -242,9 +257,13 @@ class ReflowModel(mesa.Model):
         self._withdraw_unneeded(pol, covered, in_scope)
         self._supply(w, pol)
         self._deliver_contracts(pol)
+        if self._holds:
+            self._clear_customs()
 
         need = pop.need()
         target = pop.target_stock(pol.announced, self.p_ex_exp / self.p_ex_slow if self._hoarding else None)
+        if self._home_users.size and pol.controlled[MAGNET].any():
+            self._buy_from_home_makers(pol, target)
         controlled = pol.controlled[:, pop.region].T & (need > 0)
         self._licensing(w, pol, need, target, controlled & in_scope & ~covered)
         pipeline = self._pipeline()
@@ -337,6 +356,37 @@ class ReflowModel(mesa.Model):
         self._deliver(book.buyer, book.material, d, price, origin)
         _add_at(self.contract_rate, (book.buyer, book.material), d)
 
+    def _buy_from_home_makers(self, pol: PolicyState, target: np.ndarray) -> None:
+        """Supply relationships (7.13b): while magnets to a region are under export control, its magnet users buy
+        the share `home_share[r]` of their gap from the region's magnet makers first, before they apply for
+        licences, order from China or bid on the spot market. Makers serve these orders from their finished
+        magnets, pro rata when they hold too few, at the ask they would make on the spot market (7.9); users pay
+        the region's mean of those asks, weighted by what each maker sold."""
+        pop, mk, mk_reg = self.pop, self._mk, self._mk_reg
+        on = pol.controlled[MAGNET] & (self._home_share > 0)
+        u = self._home_users[on[pop.region[self._home_users]]]
+        if len(u) == 0:
+            return
+        ru = pop.region[u]
+        gap = target[u, MAGNET] - pop.stock[u, MAGNET]
+        if self._holds:
+            gap = gap - self.in_customs[u, MAGNET]
+        order = self._home_share[ru] * np.maximum(0.0, gap)
+        goods = np.where(on[mk_reg], np.maximum(pop.goods[mk], 0.0), 0.0)
+        want = np.bincount(ru, weights=order, minlength=NR)
+        have = np.bincount(mk_reg, weights=goods, minlength=NR)
+        sold = goods * np.minimum(1.0, want / np.maximum(have, 1e-12))[mk_reg]
+        cost = pop.magnet_unit_cost(self.scenario.manufacturers.magnet_conversion_cost, self._magnet_bom)
+        shade = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(goods, 1e-9)) ** 0.25
+        ask = np.maximum(self._delivered(pol, cost, MAGNET, mk_reg, mk_reg),
+                         self._export_parity(pol, MAGNET, mk_reg) * shade)
+        price = (np.bincount(mk_reg, weights=sold * ask, minlength=NR)
+                 / np.maximum(np.bincount(mk_reg, weights=sold, minlength=NR), 1e-12))
+        pop.goods[mk] -= sold
+        self._mk_sold[mk] += sold
+        got = order * np.minimum(1.0, have / np.maximum(want, 1e-12))[ru]
+        self._deliver(u, np.full(len(u), MAGNET), got, price[ru], ru)
+
     def _general_licence_cover(self, pol: PolicyState) -> np.ndarray:
         pop = self.pop
         share = pol.general_licence[:, pop.region, pop.sector].T  # (F, M)
@@ -346,7 +396,8 @@ class ReflowModel(mesa.Model):
         """(F, M) tonnes awaiting a licence that a firm counts on (credit x the approval rate it has seen)."""
         pend = self.authority.queue.pending_tonnes(self.pop.n, NM)
         pa = self.perceived_approval[:, self.pop.region].T
-        return pend * pa * self.scenario.manufacturers.pending_credit + self.licensed
+        pipe = pend * pa * self.scenario.manufacturers.pending_credit + self.licensed
+        return pipe + self.in_customs if self._holds else pipe
 
     def _licensing(self, w: int, pol: PolicyState, need: np.ndarray, target: np.ndarray,
                    needs_licence: np.ndarray) -> None:
@@ -364,6 +415,8 @@ class ReflowModel(mesa.Model):
             pa = np.maximum(self.perceived_approval[:, pop.region].T, 0.25)
             lead = self.expected_wait[:, pop.region].T
             position = pop.stock + self.licensed + pending * pa + self.contract_rate * (interval + lead)
+            if self._holds:
+                position = position + self.in_customs
             want = target + need * (interval + lead) - position
             apply_t = np.where(due & (want > 0.05 * need), want / np.maximum(pa, 0.5), 0.0)
             f, m = np.nonzero(apply_t)
@@ -377,7 +430,8 @@ class ReflowModel(mesa.Model):
             # tonnes up to its order-up-to level once the wait is over (its target plus its need until its next
             # order), never to a stock it would itself resell; the rest stays open and lapses gradually.
             level = np.minimum(target + need * interval, RESALE_ABOVE * target)
-            call = np.minimum(self.licensed, np.maximum(0.0, level - pop.stock))
+            held = pop.stock + self.in_customs if self._holds else pop.stock
+            call = np.minimum(self.licensed, np.maximum(0.0, level - held))
             self.licensed -= call
             self.licensed *= 1.0 - 1.0 / self.scenario.licensing.licence_validity_weeks
             f, m = np.nonzero(call > 0)
@@ -432,9 +486,35 @@ class ReflowModel(mesa.Model):
         # export parity (the licence rent: Japanese buyers paid ~15 USD/kg for quota licences in 2010 [V2]).
         f, m, r, t = firms[ships], mat[ships], reg[ships], sent[ships]
         price = np.maximum(self._export_parity(pol, m, r), self.p_ex_exp[m, r])
+        if self._holds:
+            # Shipments of controlled items wait at customs; they are exported (and counted) when released.
+            h = pol.customs_hold[m, r]
+            held = h > 0
+            if held.any():
+                at = ((self.week + h[held]) % len(self._customs_t), f[held], m[held])
+                _add_at(self._customs_t, at, t[held])
+                _add_at(self._customs_v, at, t[held] * price[held])
+                self.in_customs = self._customs_t.sum(axis=0)
+                go = ~held
+                f, m, r, t, price = f[go], m[go], r[go], t[go], price[go]
         self._deliver(f, m, t, price, CN)
         _add_at(self.rec["exports_cn"][self.week], (m, r), t)
         _add_at(self._unmet_cn, (firms, mat), ordered - sent)
+
+    def _clear_customs(self) -> None:
+        """Release the shipments whose customs hold ends this week: they leave China (counted as exports this
+        week, the customs statistics' convention) and are delivered at the price agreed when they shipped."""
+        slot = self.week % len(self._customs_t)
+        t = self._customs_t[slot]
+        f, m = np.nonzero(t > 0)
+        if len(f) == 0:
+            return
+        tonnes = t[f, m]
+        self._deliver(f, m, tonnes, self._customs_v[slot][f, m] / tonnes, CN)
+        _add_at(self.rec["exports_cn"][self.week], (m, self.pop.region[f]), tonnes)
+        t[:] = 0.0
+        self._customs_v[slot] = 0.0
+        self.in_customs = self._customs_t.sum(axis=0)
 
     def _direct_orders(self, pol: PolicyState, target: np.ndarray, covered: np.ndarray,
                        pipeline: np.ndarray) -> None:

@@ -36,6 +36,7 @@ class PolicyState:
     """Everything the agents need to know about policy in one week."""
 
     controlled: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), bool))
+    customs_hold: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), np.int64))  # weeks held at customs
     coverage: np.ndarray = field(default_factory=lambda: np.ones((NM, NR, NS)))  # share of purchases in scope
     approval: np.ndarray = field(default_factory=lambda: np.ones((NM, NR, NS)))
     listed_approval: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR)))
@@ -96,6 +97,7 @@ class PolicyTimeline:
                     for r in ev.destinations:
                         ri = REG[r]
                         st.controlled[mi, ri] = True
+                        st.customs_hold[mi, ri] = ev.customs_hold_weeks
                         rate = self.default_approval if ev.approval_rate is None else ev.approval_rate
                         base = ev.approval_by_region.get(r, rate)
                         for s in SECTORS:

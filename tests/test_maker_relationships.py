@@ -1,0 +1,128 @@
+"""Supply relationships between a region's magnet makers and its magnet users (ODD 7.13b): while magnets to a
+region are under export control, its users buy a share of their magnet gap from their makers first, so purchases
+the control does not reach or that licences serve do not bypass the makers (2025 episode: Japan's makers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from reflow.config import validate
+from reflow.domain import MAT, REG
+from reflow.model import ReflowModel
+
+MAGNET = MAT["ndfeb_magnet"]
+JPKR = REG["JPKR"]
+
+
+def _controlled_world(share: float | None = None, materials: tuple[str, ...] = ("dy_oxide", "tb_oxide",
+                                                                               "ndfeb_magnet"),
+                      destinations: list[str] | None = None) -> dict:
+    """Licensing from April 2025 with the 2025 scope: in-scope purchases need a licence, the rest go direct."""
+    ev = {"id": "lic", "kind": "licensing", "effective": dt.date(2025, 4, 7), "materials": list(materials),
+          "approval_rate": 0.5, "review_working_days_median": 30.0,
+          "coverage_by_sector": {"automotive": 0.8, "wind": 0.9, "electronics": 0.3}}
+    if destinations is not None:
+        ev["destinations"] = destinations
+    mc: dict = {"per_region_sector": 3}
+    if share is not None:
+        mc["maker_relationship_share"] = share
+    return {"scenario": {"name": "rel", "start": dt.date(2025, 1, 6), "weeks": 80}, "manufacturers": mc,
+            "policy": [ev]}
+
+
+def _run(raw: dict, seed: int = 2) -> tuple[ReflowModel, np.ndarray]:
+    """The model after its run, and the weekly output of each region's magnet makers (weeks, regions)."""
+    m = ReflowModel(validate(raw), rng=seed)
+    pop, out = m.pop, []
+    while m.running:
+        m.step()
+        out.append(np.bincount(pop.region, weights=np.where(pop.is_magnet_maker, pop.output, 0.0), minlength=len(REG)))
+    return m, np.array(out)
+
+
+def test_makers_keep_making_their_plan_for_their_region_under_a_magnet_control() -> None:
+    m, out = _run(_controlled_world())
+    _, off = _run(_controlled_world(share=0.0))
+    pop = m.pop
+    plan = pop.plan[pop.is_magnet_maker & (pop.region == JPKR)].sum()
+    w0 = m._week_of(dt.date(2025, 4, 7))
+    after = slice(w0 + 8, None)
+    # With relationships Japan/Korea's makers keep (nearly) their plan; without them they lose most of their buyers.
+    assert out[after, JPKR].mean() > 0.9 * plan
+    assert off[after, JPKR].mean() < 0.75 * out[after, JPKR].mean()
+    # What they make goes to their own region's users: the flow JPKR -> JPKR carries most of it.
+    home = m.rec["flow"][after, MAGNET, JPKR, JPKR].sum()
+    assert home > 0.8 * out[after, JPKR].sum()
+    # Users buying at home import less from China.
+    m_off, _ = _run(_controlled_world(share=0.0))
+    assert m.rec["exports_cn"][after, MAGNET, JPKR].sum() < 0.9 * m_off.rec["exports_cn"][after, MAGNET, JPKR].sum()
+
+
+def test_relationships_change_nothing_without_a_control_on_magnets() -> None:
+    """Without a control on magnets the spot market stands for relationships: the share has no effect at all
+    (which keeps scenarios without magnet controls, such as the 2010 quota crisis, as they were)."""
+    for materials in (("dy_oxide",), ("dy_oxide", "tb_oxide")):
+        raw_on = _controlled_world(materials=materials)
+        raw_off = _controlled_world(share=0.0, materials=materials)
+        start = validate(raw_on).scenario.start
+        a = ReflowModel(validate(raw_on), rng=5)
+        b = ReflowModel(validate(raw_off), rng=5)
+        pd.testing.assert_frame_equal(a.run().to_frame(start), b.run().to_frame(start))
+
+
+def _one_week_of_home_buying(goods_scale: float, destinations: list[str] | None = None
+                             ) -> tuple[ReflowModel, dict[str, np.ndarray]]:
+    """A model in a controlled week, the makers' goods scaled, and what one `_buy_from_home_makers` moved."""
+    raw = _controlled_world(destinations=destinations)
+    raw["policy"][0]["effective"] = dt.date(2025, 1, 6)
+    m = ReflowModel(validate(raw), rng=4)
+    pol = m.timeline.state(m.date_of(0))
+    m._new_week_ledgers()
+    pop = m.pop
+    pop.goods *= goods_scale
+    target = pop.target_stock(pol.announced) * 1.5  # every user wants more magnets than it holds
+    before = {"stock": pop.stock[:, MAGNET].copy(), "goods": pop.goods.copy(), "total": m.stock_by_material()}
+    m._buy_from_home_makers(pol, target)
+    return m, {"target": target, **before}
+
+
+def test_home_purchases_move_magnets_from_makers_to_their_regions_users_and_conserve_them() -> None:
+    for scale in (20.0, 0.05):  # makers with more goods than their users order, and with far too few
+        m, b = _one_week_of_home_buying(scale)
+        pop = m.pop
+        got = pop.stock[:, MAGNET] - b["stock"]
+        sold = b["goods"] - pop.goods
+        np.testing.assert_allclose(m.stock_by_material(), b["total"], rtol=1e-12)
+        assert (got >= -1e-12).all() and (sold >= -1e-12).all() and (pop.goods >= -1e-9).all()
+        assert (got[pop.is_magnet_maker] == 0).all() and (sold[~pop.is_magnet_maker] == 0).all()
+        for r in np.unique(pop.region[pop.is_magnet_maker]):
+            users = (pop.region == r) & ~pop.is_magnet_maker
+            np.testing.assert_allclose(got[users].sum(), sold[pop.is_magnet_maker & (pop.region == r)].sum())
+            order = m._home_share[r] * np.maximum(0.0, b["target"][users, MAGNET] - b["stock"][users])
+            assert (got[users] <= order + 1e-9).all()
+            if scale < 1:
+                # Too few magnets: the makers sell all they hold, and every user gets the same share of its order.
+                np.testing.assert_allclose(sold[pop.is_magnet_maker & (pop.region == r)],
+                                           b["goods"][pop.is_magnet_maker & (pop.region == r)])
+                ratio = got[users] / np.maximum(order, 1e-12)
+                np.testing.assert_allclose(ratio[order > 0], ratio[order > 0][0])
+            else:
+                np.testing.assert_allclose(got[users], order, rtol=1e-9)
+        # Users pay at least what the magnets cost their makers to make, and the sale is the makers' sales.
+        mk = pop.is_magnet_maker
+        np.testing.assert_allclose(m._mk_sold[mk], sold[mk])
+        jp = m._vol[MAGNET, JPKR]
+        cost = pop.magnet_unit_cost(m.scenario.manufacturers.magnet_conversion_cost, m._magnet_bom)
+        assert jp > 0 and m._val[MAGNET, JPKR] / jp >= cost[m._mk_reg == JPKR].min() - 1e-9
+
+
+def test_only_the_controlled_regions_users_buy_from_their_makers() -> None:
+    m, b = _one_week_of_home_buying(1.0, destinations=["US"])
+    pop = m.pop
+    got = pop.stock[:, MAGNET] - b["stock"]
+    assert got[pop.region == REG["US"]].sum() > 0
+    assert (got[pop.region != REG["US"]] == 0).all()
+    assert (pop.goods[pop.region != REG["US"]] == b["goods"][pop.region != REG["US"]]).all()
