@@ -377,9 +377,8 @@ class ReflowModel(mesa.Model):
         have = np.bincount(mk_reg, weights=goods, minlength=NR)
         sold = goods * np.minimum(1.0, want / np.maximum(have, 1e-12))[mk_reg]
         cost = pop.magnet_unit_cost(self.scenario.manufacturers.magnet_conversion_cost, self._magnet_bom)
-        shade = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(goods, 1e-9)) ** 0.25
         ask = np.maximum(self._delivered(pol, cost, MAGNET, mk_reg, mk_reg),
-                         self._export_parity(pol, MAGNET, mk_reg) * shade)
+                         self._export_parity(pol, MAGNET, mk_reg) * pop.magnet_ask_shade())
         price = (np.bincount(mk_reg, weights=sold * ask, minlength=NR)
                  / np.maximum(np.bincount(mk_reg, weights=sold, minlength=NR), 1e-12))
         pop.goods[mk] -= sold
@@ -576,7 +575,7 @@ class ReflowModel(mesa.Model):
                         np.maximum(fl.cost * (1 + self.freight[sm]), parity[sm, CN] * o["sup_shade"]))
         if len(mk):
             o["mk_cost"] = pop.magnet_unit_cost(self.scenario.manufacturers.magnet_conversion_cost, self._magnet_bom)
-            o["mk_shade"] = np.minimum(1.0, 2.0 * pop.plan[mk] / np.maximum(pop.goods[mk], 1e-9)) ** 0.25
+            o["mk_shade"] = pop.magnet_ask_shade()
         # Chinese exporters offer into regions without controls, within stock and the export quota.
         p_stock = np.maximum(0.0, prod.stock)
         o["p_ask"] = prod.ask(self.p_cn_exp[prod.material])

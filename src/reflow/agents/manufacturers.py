@@ -258,6 +258,12 @@ class ManufacturerPopulation:
             self._need = self.need_base * ((1.0 - self.thrift) * self.run[:, None])
         self.cutting = cutting
 
+    def magnet_ask_shade(self) -> np.ndarray:
+        """(K,) how far each magnet maker shades its ask below parity: 1 up to two weeks' plan of finished magnets,
+        less (to the power 1/4 of plan over goods) as they pile up beyond it."""
+        mk = self.mk
+        return np.minimum(1.0, 2.0 * self.plan[mk] / np.maximum(self.goods[mk], 1e-9)) ** 0.25
+
     def magnet_unit_cost(self, conversion: float, bom: np.ndarray) -> np.ndarray:
         """(K,) USD/kg of magnet for each magnet maker (in the order of `mk`): conversion plus the oxide a kg
         takes (after thrifting) at what the maker paid for it.
