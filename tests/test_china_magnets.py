@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from reflow.agents.china import ProducerFleet
 from reflow.api import simulate
@@ -35,7 +34,7 @@ def test_magnet_makers_costs_move_with_chinas_oxide_prices_one_for_one_by_conten
     price = ref.copy()
     price[NDPR] *= 3.0
     fleet.update_costs(price)
-    assert np.allclose(fleet.cost[mag], base[mag] + 0.31 * 2.0 * ref[NDPR])
+    assert np.allclose(fleet.cost[mag], base[mag] + bom[NDPR] * 2.0 * ref[NDPR])
     assert np.array_equal(fleet.cost[~mag], base[~mag])  # refiners' costs do not move
     # Oxide prices collapsing cannot push a cost below a fifth of its reference level (never zero or negative).
     fleet.update_costs(np.zeros(NM))

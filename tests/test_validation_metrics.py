@@ -216,6 +216,22 @@ def test_pre_shock_swing_counts_falls_as_well_as_rises() -> None:
         pytest.approx(1.0)
 
 
+def test_rebound_is_the_largest_rise_over_an_earlier_trough_in_the_window() -> None:
+    def cycle(d: dt.date) -> float:
+        if d < dt.date(2012, 7, 1):
+            return 100.0  # outside the window: ignored
+        if d < dt.date(2013, 1, 1):
+            return 20.0
+        return 50.0 if d < dt.date(2013, 4, 1) else 10.0  # a 2.5x rebound, then a lower trough
+
+    assert v.rebound(_market(cycle), "dy_oxide") == pytest.approx(2.5)
+    # A steady decline never rebounds (1), and a rise before the window does not count.
+    decline = _market(lambda d: 100.0 - 0.05 * (d - dt.date(2009, 1, 1)).days)
+    assert v.rebound(decline, "dy_oxide") == pytest.approx(1.0)
+    assert v.rebound(_market(lambda d: 10.0 if d < dt.date(2012, 6, 1) else 20.0), "dy_oxide") == \
+        pytest.approx(1.0)
+
+
 # --------------------------------------------------------------------------------------------------- targets
 
 

@@ -22,12 +22,15 @@ prices of thin markets are noisy):
   materials under the quota (the quota was one tonnage for all rare earths);
 - **thrifting**: ``thrift_saving_share`` weighted by need before thrifting, over regions and over the oxides
   under the quota (REO tonnes, as Adamas counts lost demand), in December 2014; its largest rise over 52 weeks is
-  the yearly rate. Magnets are reported but not in the aggregate: in the model China's magnet price does not
-  carry China's oxide price (docs/ODD.md section 8), so magnet users face almost no price signal;
+  the yearly rate. Magnets are reported but not in the aggregate, which counts REO tonnes as Adamas does (magnet
+  makers' savings of oxide per magnet are in it);
 - **non-Chinese supply growth**: the largest year-on-year rise of non-Chinese oxide output (``production_alt``)
   as a share of that year's world consumption of the oxides (``consumption``);
 - **capacity arrival**: the date (as a fractional year) non-Chinese oxide capacity in operation
-  (``alt_capacity``) first exceeds its base-year level by 10%.
+  (``alt_capacity``) first exceeds its base-year level by 10%;
+- guards: production lost (over 2010-14 and in the worst month), the largest price swing either way before the
+  announcement, and the largest **rebound** after the crisis (a monthly price over the lowest before it, July
+  2012-December 2014; prices fell steadily then).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ __all__ = [
     "production_lost",
     "production_lost_worst_month",
     "quota_in_force",
+    "rebound",
     "spread_ratio",
     "thrift_lost",
 ]
@@ -75,6 +79,7 @@ ANNOUNCEMENT_2010 = dt.date(2010, 7, 8)  # the H2-2010 quota cut was announced i
 BASE_YEAR = 2009
 QUOTA_YEAR = 2011
 THRIFT_BY = dt.date(2014, 12, 31)
+AFTER_CRISIS = (dt.date(2012, 7, 1), dt.date(2014, 12, 31))  # after the fall-back, before quotas were abolished
 PEAK_MATERIALS = ("ndpr_oxide", "dy_oxide")
 NAN_MISS = 2.0  # a metric the run cannot produce (e.g. no 24 months after the peak) counts as this miss
 MAX_MISS = 5.0  # one wild metric should not swamp the others in a sum of misses
@@ -167,6 +172,8 @@ TARGETS_2010: tuple[Target, ...] = (
 # "exports well under the quota" by starving magnet makers of Tb (so that they need less NdPr) is wrong.
 # And prices were steady before the July 2010 announcement (Nd and Dy metal had doubled by August 2010, over the
 # year [V2]): a fit must not buy its peak timing with price cycles of its own making before the shock.
+# After the crisis prices fell steadily (Nd oxide ~75-80 USD/kg end-2012, ~70 mid-2013, 65-70 end-2013; Dy ~600,
+# ~500, 440-490 [V2]): a fit must not meet its fall-back with yearly boom-bust cycles of its own making either.
 # The stoppage guard over five years could hide a brief but deep stoppage in one month, hence the worst month too.
 # (Reported only, not fitted, while the model had two mechanisms that forced such a month: magnet makers that could
 # not cut output and a quota licence priced as a fixed mark-up; docs/validation.md section 1.3.)
@@ -178,6 +185,9 @@ GUARDS_2010: tuple[Target, ...] = (
     Target("pre_announcement_swing",
            "Guard [R]: largest NdPr/Dy/Tb ex-China price swing before July 2010 (x or / 2009 level)", 0.0, 1.5, "x",
            scale=0.5),
+    Target("post_crisis_rebound",
+           "Guard [V2]: largest NdPr/Dy/Tb ex-China price rebound from a trough, Jul 2012-Dec 2014 (x)", 0.0, 1.5,
+           "x", scale=0.5),
 )
 
 # Checks: reported beside the fit, not part of the objective (none at present).
@@ -412,6 +422,17 @@ def pre_shock_swing(ts: pd.DataFrame, material: str, base_year: int = BASE_YEAR,
     return float(max(before.max() / base, base / before.min())) if len(before) else float("nan")
 
 
+def rebound(ts: pd.DataFrame, material: str, start: dt.date = AFTER_CRISIS[0],
+            end: dt.date = AFTER_CRISIS[1]) -> float:
+    """Largest rise of the monthly ex-China price over the lowest monthly price before it, between `start` and
+    `end` (1 = it never rose again; a steady decline)."""
+    monthly = ex_china_price(ts, material).resample("MS").mean()
+    window = monthly[(monthly.index >= pd.Timestamp(start)) & (monthly.index <= pd.Timestamp(end))].dropna()
+    if len(window) < 2:
+        return float("nan")
+    return float((window / window.cummin()).max())
+
+
 def production_lost(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
     """Share of planned ex-China output lost between `start` and `end` (``production_lost_share`` weighted by
     ``output_plan`` over regions and weeks)."""
@@ -472,6 +493,7 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
     out["production_lost_2010_14"] = production_lost(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
     out["production_lost_worst_month"] = production_lost_worst_month(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
     out["pre_announcement_swing"] = max(pre_shock_swing(ts, m) for m in OXIDES)
+    out["post_crisis_rebound"] = max(rebound(ts, m) for m in OXIDES)
     return out
 
 
