@@ -25,7 +25,8 @@ What it does (the procedure docs/validation.md reports):
 4. The screen ranks the parameters by |Spearman correlation| with the objective; phase 2 moves only the
    `--nm-dims` most influential.
 5. Phase 2, `--chains` Nelder-Mead chains side by side (`scipy.optimize.minimize`, bounded to the unit cube,
-   adaptive), each from one of the best screened points that differ from each other, until `--nm-evals`
+   adaptive): the first from the config's current values (the previous fit, a warm start), the others from the
+   best screened points that differ from it and from each other, until `--nm-evals`
    evaluations per chain or the time budget (`--budget-min`, whole search) is spent.
 6. The `--refine` best distinct points of the search are re-evaluated over six other seeds and the best of them
    is kept (a point that only suits the search seeds drops out).
@@ -341,10 +342,12 @@ def search(ev: Evaluator, x0: np.ndarray, n_screen: int, nm_evals: int, nm_dims:
     dims = sorted(order[:nm_dims])
     log("parameters by influence on the objective (screen): " + ", ".join(PARAMS[i].key for i in order))
     log(f"Nelder-Mead over the {len(dims)} most influential; the others stay at each chain's start")
-    # Chains start from the best screened points that differ from each other (unit distance > 0.25).
+    # The first chain starts from the config's current values (the previous fit: a warm start, so that a re-run
+    # after a model change refines it); the others from the best screened points that differ from it and from
+    # each other (unit distance > 0.25).
     screened = sorted(((r["objective"], k) for k, r in enumerate(ev.rows)), key=lambda t: t[0])
     unit = [np.array([p.unit(ev.rows[k][p.key]) for p in PARAMS]) for _, k in screened]
-    starts: list[np.ndarray] = []
+    starts: list[np.ndarray] = [x0.copy()]
     for u in unit:
         if all(np.linalg.norm(u - s) > 0.25 for s in starts):
             starts.append(u)
