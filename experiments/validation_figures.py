@@ -40,8 +40,9 @@ C2025 = ROOT / "configs" / "controls_2025.toml"
 FIGURES = ROOT / "docs" / "figures"
 
 # The 2025 variants: the October 2025 measures as they happened, never suspended, never announced; the
-# April-November licensing without the coverage_by_sector inputs (every magnet purchase in scope); and the scenario
-# run with the mechanism parameters calibrated to 2010 (configs/quota_2010.toml) instead of the global defaults.
+# April-November licensing without the coverage_by_sector inputs (every magnet purchase in scope); the scenario
+# run with all the mechanism parameters calibrated to 2010 (configs/quota_2010.toml) instead of the global defaults;
+# and with the buyers' defaults before they took the 2010-calibrated bid ceilings and magnet makers' stocks.
 NEVER = "2031-12-01"  # after the end of the run
 VARIANTS_2025: dict[str, list[str]] = {
     "as happened": [],
@@ -52,6 +53,11 @@ VARIANTS_2025: dict[str, list[str]] = {
     "all magnets in scope": [f"policy.{e}.coverage_by_sector={{}}" for e in ("apr2025", "jun2025", "sep2025",
                                                                              "nov2025")],
     "2010-calibrated mechanisms": [],  # filled by calibrated_mechanisms()
+    # The buyers' defaults before 2026-11-30 (bid ceilings 25x NdPr / 40x Dy, magnet makers' cover 10 weeks),
+    # kept so that the change to the 2010-calibrated values stays visible (docs/validation.md 2.4).
+    "earlier buyer defaults": ["manufacturers.wtp_cap_multiple.ndpr_oxide=25",
+                               "manufacturers.wtp_cap_multiple.dy_oxide=40",
+                               "manufacturers.cover_target_weeks.magnet=10"],
 }
 
 

@@ -18,16 +18,21 @@ MAGNET = MAT["ndfeb_magnet"]
 
 
 class _Watched(ReflowModel):
-    """Records, each week after licensing, every firm's stock over its target (magnets, firms that use them)."""
+    """Records, each week after licensing, every firm's stock over its target (magnets, firms that use them), and
+    how far licensing took a stock above both the resale level and the stock it had before."""
 
     def __init__(self, *a, **k) -> None:
         super().__init__(*a, **k)
         self.ratio: list[np.ndarray] = []
+        self.excess: list[np.ndarray] = []
 
     def _licensing(self, w, pol, need, target, needs_licence) -> None:
+        before = self.pop.stock[:, MAGNET].copy()
         super()._licensing(w, pol, need, target, needs_licence)
         ok = ~self.pop.is_magnet_maker & (target[:, MAGNET] > 0)
-        self.ratio.append(np.where(ok, self.pop.stock[:, MAGNET] / np.maximum(target[:, MAGNET], 1e-12), 0.0))
+        after = self.pop.stock[:, MAGNET]
+        self.ratio.append(np.where(ok, after / np.maximum(target[:, MAGNET], 1e-12), 0.0))
+        self.excess.append(np.where(ok, after - np.maximum(RESALE_ABOVE * target[:, MAGNET], before), 0.0))
 
 
 def _easing_world(late_rate: float) -> dict:
@@ -52,8 +57,12 @@ def test_stocks_do_not_overshoot_when_approvals_rise(late_rate: float) -> None:
     """Firms that applied for more than they needed while most files were denied do not end up holding more than
     they would resell once approvals rise: what comes through beyond their need stays an unused licence."""
     m = _run(_Watched(validate(_easing_world(late_rate)), rng=3))
+    # Call-offs never lift a stock above the resale level (nor above what it already was).
+    assert np.array(m.excess).max() <= 1e-9, np.array(m.excess).max()
+    # A stock held at the resale level can sit a little above it for a week when the firm's target falls
+    # (thrifting lowers its need) until the excess is resold; never by more than that week's drift.
     ratio = np.array(m.ratio)
-    assert ratio.max() <= RESALE_ABOVE + 1e-6, ratio.max()
+    assert ratio.max() <= 1.01 * RESALE_ABOVE, ratio.max()
     assert m.licensed.sum() > 0.0  # licences were left unused: firms did over-apply
     assert (m.pop.stock >= 0).all() and np.isfinite(m.pop.stock).all()
 
