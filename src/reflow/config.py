@@ -202,7 +202,7 @@ class ManufacturerConfig(_Base):
         description="bill of materials, t input per t output")
     cover_target_weeks: dict[Sector, Pos] = Field(
         # Indian automakers held 4-6 weeks of magnets in Jun 2025 [V2]. Non-Chinese magnet makers ("magnet", mostly
-        # Japan's): 30 weeks of their oxides, the 2010-11 calibration (configs/quota_2010.toml: 30.3) carried to
+        # Japan's): 30 weeks of their oxides [calibrated], the 2010-11 fit (configs/quota_2010.toml: 30.3) carried to
         # the defaults; Japan's industry and JOGMEC have stockpiled since 2010 [V2: CNA, Jan 2026; SRM Today], and
         # Shin-Etsu's magnet plant ran at full capacity in 2025 [V2: CNA] while China's Dy exports to Japan fell 95%
         # [V2: rawmaterials.net, GAC]. Others [R].
