@@ -15,6 +15,7 @@ Runtime: about 30 s on 2 idle cores (runs are spread over two processes), so the
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -202,8 +203,6 @@ def test_2025_production_is_lost_only_after_inventories_run_down(runs_2025: list
 
 def _firm_production(seed: int) -> dict[str, Any]:
     """A controls_2025 run watched firm by firm: each week's stock before production, need and output share."""
-    import datetime as dt
-
     from reflow.config import load_config
     from reflow.model import ReflowModel
 
