@@ -42,8 +42,11 @@ FIGURES = ROOT / "docs" / "figures"
 # The 2025 variants: the October 2025 measures as they happened, never suspended, never announced; the
 # April-November licensing without the coverage_by_sector inputs (every magnet purchase in scope); the scenario
 # run with all the mechanism parameters calibrated to 2010 (configs/quota_2010.toml) instead of the global defaults;
-# and with the buyers' defaults before they took the 2010-calibrated bid ceilings and magnet makers' stocks.
+# and with the buyers' defaults before they took the 2010-calibrated bid ceilings and magnet makers' stocks (both,
+# and each alone).
 NEVER = "2031-12-01"  # after the end of the run
+EARLIER_BIDS = ["manufacturers.wtp_cap_multiple.ndpr_oxide=25", "manufacturers.wtp_cap_multiple.dy_oxide=40"]
+EARLIER_MAKER_COVER = ["manufacturers.cover_target_weeks.magnet=10"]
 VARIANTS_2025: dict[str, list[str]] = {
     "as happened": [],
     "no suspension": [f"policy.oct2025_extraterritorial.suspend={NEVER}"],
@@ -55,9 +58,10 @@ VARIANTS_2025: dict[str, list[str]] = {
     "2010-calibrated mechanisms": [],  # filled by calibrated_mechanisms()
     # The buyers' defaults before 2026-11-30 (bid ceilings 25x NdPr / 40x Dy, magnet makers' cover 10 weeks),
     # kept so that the change to the 2010-calibrated values stays visible (docs/validation.md 2.4).
-    "earlier buyer defaults": ["manufacturers.wtp_cap_multiple.ndpr_oxide=25",
-                               "manufacturers.wtp_cap_multiple.dy_oxide=40",
-                               "manufacturers.cover_target_weeks.magnet=10"],
+    "earlier buyer defaults": [*EARLIER_BIDS, *EARLIER_MAKER_COVER],
+    # ... and each half of the change alone (the decomposition in docs/validation.md 2.4 item 3).
+    "earlier bid ceilings only": EARLIER_BIDS,
+    "earlier makers' cover only": EARLIER_MAKER_COVER,
 }
 
 
