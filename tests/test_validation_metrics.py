@@ -255,6 +255,26 @@ def test_log_and_open_targets() -> None:
     assert peak.describe() == "10-30"
 
 
+def test_inset_targets_pull_a_calibration_off_the_bounds() -> None:
+    share = v.Target("x", "x", 0.40, 0.75)
+    inner = share.inset(0.1)
+    assert (inner.lo, inner.hi) == pytest.approx((0.435, 0.715))
+    # A median just inside the real bound misses the inset target, in the original's units of miss.
+    assert share.miss(0.74) == 0.0 and inner.miss(0.74) == pytest.approx(0.025 / 0.35)
+    assert inner.miss(0.6) == 0.0 and share.inset(0.0) is share
+    peak = v.Target("p", "p", 10.0, 30.0, log=True).inset(0.1)
+    assert peak.lo == pytest.approx(10.0 * 3.0 ** 0.1) and peak.hi == pytest.approx(30.0 / 3.0 ** 0.1)
+    # '<= x' keeps its lower end; '>= x' keeps its open end; too narrow an interval becomes its midpoint.
+    upto = v.Target("f", "f", 0.0, 1 / 3).inset(0.1)
+    assert upto.lo == 0.0 and upto.hi == pytest.approx(0.3)
+    at_least = v.Target("s", "s", 3.0, math.inf).inset(0.1)
+    assert at_least.lo == pytest.approx(3.3) and at_least.hi == math.inf
+    assert v.Target("m", "m", 9, 15).inset(0.6).lo == pytest.approx(12.0)
+    ts = (share, v.Target("b", "b", 10.0, 20.0))
+    assert v.objective({"x": 0.74, "b": 15.0}, ts) == 0.0
+    assert v.objective({"x": 0.74, "b": 15.0}, ts, margin=0.1) == pytest.approx(0.025 / 0.35)
+
+
 def test_objective_sums_misses_and_fit_table_uses_the_median_over_seeds() -> None:
     ts = (v.Target("a", "a", 0.0, 1.0), v.Target("b", "b", 10.0, 20.0))
     assert v.objective({"a": 0.5, "b": 25.0}, ts) == pytest.approx(0.5)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -132,6 +132,30 @@ class Target:
         bound = self.lo if value < self.lo else self.hi
         d = abs(math.log(max(value, 1e-12) / bound)) if self.log else abs(value - bound)
         return min(MAX_MISS, d / self._scale())
+
+    def inset(self, margin: float) -> Target:
+        """The interval shrunk by `margin` (a share of the miss scale) from each side a value can cross.
+
+        A calibration that counts misses only outside the interval is indifferent between a median on a bound
+        and one well inside it, and a target it cannot reach pushes it to the bounds of the others; measured
+        against the inset interval it settles where other seeds stay inside too. A lower bound of 0 on a share
+        ('<= x') is not a side a value crosses and stays. An interval too narrow to shrink becomes its midpoint.
+        """
+        if margin <= 0:
+            return self
+        d = margin * self._scale()
+        if self.log:
+            lo = self.lo * math.exp(d)
+            hi = self.hi * math.exp(-d) if math.isfinite(self.hi) else self.hi
+            mid = math.sqrt(self.lo * self.hi) if math.isfinite(self.hi) else lo
+        else:
+            lo = self.lo + d if (math.isfinite(self.lo) and self.lo > 0) else self.lo
+            hi = self.hi - d if math.isfinite(self.hi) else self.hi
+            mid = 0.5 * (self.lo + self.hi) if math.isfinite(self.lo + self.hi) else lo
+        if lo > hi:
+            lo = hi = mid
+        # The shrunk interval keeps the original's miss scale, so misses stay comparable across margins.
+        return replace(self, lo=lo, hi=hi, scale=self._scale())
 
     def describe(self) -> str:
         """The interval as text, e.g. '10-30', '>= 3', '<= 0.333'."""
@@ -498,10 +522,11 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
 
 
 def objective(values: Mapping[str, float], targets: Sequence[Target] = TARGETS_2010,
-              weights: Mapping[str, float] | None = None) -> float:
-    """Sum of the targets' normalised misses (`Target.miss`) of `values` (e.g. medians over seeds)."""
+              weights: Mapping[str, float] | None = None, margin: float = 0.0) -> float:
+    """Sum of the targets' normalised misses (`Target.miss`) of `values` (e.g. medians over seeds), measured
+    against each interval inset by `margin` (`Target.inset`; 0 = the targets as they are)."""
     w = weights or {}
-    return float(sum(w.get(t.key, 1.0) * t.miss(values.get(t.key)) for t in targets))
+    return float(sum(w.get(t.key, 1.0) * t.inset(margin).miss(values.get(t.key)) for t in targets))
 
 
 def fit_table(runs: Sequence[Mapping[str, float]], targets: Sequence[Target] = TARGETS_2010,
