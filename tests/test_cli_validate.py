@@ -91,3 +91,43 @@ def test_set_overrides_are_validated_too(tmp_path, capsys):
     assert main(["validate", str(p), "--set", "licensing.approval_rate"]) == 2
     _, err = capsys.readouterr()
     assert "expected KEY.PATH=VALUE" in err and "Traceback" not in err
+
+
+SWEEP = '''
+[sweep]
+name = "cli_sweep"
+base = "scenario.toml"
+replicates = 2
+root_seed = 1
+
+[design]
+method = "grid"
+
+[[parameters]]
+key = "licensing.approval_rate"
+values = [0.2, 0.6]
+'''
+
+
+def test_a_sweep_file_is_validated_as_a_sweep_with_every_point(tmp_path, capsys):
+    _write(tmp_path, GOOD)
+    sweep = _write(tmp_path, SWEEP, "sweep.toml")
+    assert main(["validate", str(sweep)]) == 0
+    out, _ = capsys.readouterr()
+    assert out.strip() == f"{sweep}: OK (sweep 'cli_sweep', grid design of 2 points, 4 runs, base scenario.toml)"
+    # A value the scenario schema refuses is reported for the design point that makes it, before anything runs.
+    bad = _write(tmp_path, SWEEP.replace("[0.2, 0.6]", "[0.2, 1.5]"), "bad_sweep.toml")
+    assert main(["validate", str(bad)]) == 2
+    _, err = capsys.readouterr()
+    assert "licensing.approval_rate = 1.5" in err and "design point" in err and "Traceback" not in err
+    # So is a key path the scenario does not have, and a missing base scenario.
+    typo = _write(tmp_path, SWEEP.replace('key = "licensing.approval_rate"', 'key = "licensing.aproval_rate"'),
+                  "typo_sweep.toml")
+    assert main(["validate", str(typo)]) == 2
+    _, err = capsys.readouterr()
+    assert "aproval_rate" in err and "Traceback" not in err
+    nobase = _write(tmp_path, SWEEP.replace('base = "scenario.toml"', 'base = "absent.toml"'), "nobase.toml")
+    assert main(["validate", str(nobase)]) == 2
+    _, err = capsys.readouterr()
+    assert "absent.toml" in err and "not found" in err
+    assert not any(p.is_dir() for p in tmp_path.iterdir()), "validating a sweep wrote a results folder"

@@ -32,9 +32,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from reflow.config import load_config
+    from reflow.config import load_config, load_raw
 
     for path in args.config:
+        if "sweep" in load_raw(path):  # a sweep file: check it and the scenario of every design point
+            from reflow.experiment.sweeper import check_sweep
+
+            sw, points, runs = check_sweep(path, overrides=args.set)
+            print(f"{path}: OK (sweep '{sw.sweep.name}', {sw.design.method} design of {points} points, {runs} runs, "
+                  f"base {sw.sweep.base})")
+            continue
         cfg = load_config(path, overrides=args.set)
         print(f"{path}: OK (scenario '{cfg.scenario.name}', {cfg.scenario.start} + {cfg.scenario.weeks} weeks, "
               f"{len(cfg.policy)} policy events)")
@@ -59,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("validate", help="check config files without running them")
-    p.add_argument("config", nargs="+", help="scenario TOML file(s)")
+    p = sub.add_parser("validate", help="check config files (scenarios or sweeps) without running them")
+    p.add_argument("config", nargs="+", help="scenario or sweep TOML file(s)")
     p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
     p.set_defaults(func=_cmd_validate)
 

@@ -217,7 +217,7 @@ def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
     return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"root_seed": int(root)})})
 
 
-def _check_points(tasks: Sequence[RunTask], limit: int = 300) -> None:
+def _check_points(tasks: Sequence[RunTask], limit: int = 300, source: str = "") -> None:
     """Validate design points' scenarios before anything runs (one clear error, not N failed runs).
 
     Up to `limit` points are all checked; in bigger designs, the points holding each parameter's smallest and
@@ -244,7 +244,8 @@ def _check_points(tasks: Sequence[RunTask], limit: int = 300) -> None:
             if len(bad) >= 3:
                 break
     if bad:
-        raise ConfigError("the sweep makes invalid scenarios (check parameter ranges and key paths):\n"
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}the sweep makes invalid scenarios (check parameter ranges and key paths):\n"
                           + "\n".join(bad))
 
 
@@ -289,6 +290,33 @@ def _workers_started(ex: Executor, runner: str) -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------------------------- sweep
+
+
+def check_sweep(config: str | Path | SweepConfig,
+                overrides: Mapping[str, Any] | Sequence[str] | None = None) -> tuple[SweepConfig, int, int]:
+    """Validate a sweep file, its base scenario and every design point's scenario (as `sweep` does before it
+    runs), without running or writing anything.
+
+    Returns:
+        The sweep config, the number of design points and the number of runs.
+
+    Raises:
+        ConfigError: invalid sweep or scenario, naming the file and key.
+    """
+    from reflow.config import load_raw
+
+    cfg, _ = _load_cfg(config, overrides, None)
+    base_raw = load_raw(cfg.base_path)
+    # A sweep without a root seed draws one when it starts; any root gives the same points for a grid, and
+    # points from the same ranges for a sampling design.
+    root = int(cfg.sweep.root_seed) if cfg.sweep.root_seed is not None else 0
+    cfg = _with_root(cfg, root)
+    design = build_design(cfg, design_seed(root))
+    tasks = plan_runs(cfg, design, root, base_raw)
+    if not tasks:
+        raise ConfigError(f"{cfg.source}: the design has no points")
+    _check_points(tasks, source=str(cfg.source))
+    return cfg, len(design), len(tasks)
 
 
 def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, workers: int | None = None,
@@ -361,7 +389,8 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             tasks = plan_runs(cfg, design, int(cfg.sweep.root_seed), base_raw, runner)  # type: ignore[arg-type]
             if not tasks:
                 raise ConfigError(f"{cfg.source}: the design has no points")
-            _check_points(tasks)  # before anything is written: a bad sweep leaves no folder behind
+            # before anything is written: a bad sweep leaves no folder behind
+            _check_points(tasks, source=str(cfg.source))
 
             if not resuming:
                 _clear_folder(out)
