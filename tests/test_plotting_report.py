@@ -128,6 +128,32 @@ def test_sweep_response_has_ci_band_per_curve(results: Path) -> None:
     assert [t.get_text() for t in fig.legends[0].get_texts()] == labels
 
 
+def test_morris_bars_keep_every_label_inside_the_figure_and_shares_in_percent(results: Path) -> None:
+    from reflow.plotting.style import render_figure
+    from reflow.plotting.sweep_figures import sensitivity_figure
+
+    sweep = load_sweep(results / "sweep")
+    fig = sensitivity_figure(sweep, "morris", ["dy_oxide.peak_price_multiple", "overall.production_lost_share"])
+    render_figure(fig, io.BytesIO(), "png", dpi=fig.dpi)  # window extents below are at the figure's dpi
+    left, right = fig.axes[:2]
+    # The parameters share "licensing.": it labels the axis once, each bar gets the rest; the second column,
+    # which lists the same parameters, is not labelled again.
+    assert [t.get_text() for t in left.get_yticklabels()] == ["approval_rate", "review_days"]
+    assert left.get_ylabel() == "licensing.<parameter>"
+    assert [t.get_text() for t in right.get_yticklabels()] == ["", ""]
+    # Production lost is a share shown in % (mu* 0.55 and 0.30 in the analysis table, scaled like the metric).
+    assert right.get_xlabel() == "mu* (% of planned output)"
+    assert sorted(round(b.get_width(), 6) for b in right.patches) == [0.9 * 100, 1.65 * 100]
+    box = fig.bbox
+    for ax in (left, right):
+        lo, hi = ax.get_xlim()
+        ticks = [t for t, x in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True) if lo <= x <= hi]
+        for text in (ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_yticklabels(), *ticks):
+            if text.get_text():
+                ext = text.get_window_extent()
+                assert box.x0 - 1 <= ext.x0 and ext.x1 <= box.x1 + 1, f"{text.get_text()!r} runs off the figure"
+
+
 def test_sensitivity_indices_are_computed_when_not_analysed(tmp_path: Path) -> None:
     from SALib.sample import sobol as sobol_sample
 

@@ -113,6 +113,17 @@ def _short_key(key: str) -> str:
     return key.rsplit(".", 1)[-1]
 
 
+def _common_prefix(keys: Sequence[str]) -> tuple[str, list[str]]:
+    """The dotted prefix all key paths share (`manufacturers.`) and the keys without it; ('', keys) if none."""
+    parts = [k.split(".") for k in keys]
+    n = 0
+    while parts and all(len(p) > n + 1 and p[n] == parts[0][n] for p in parts):
+        n += 1
+    if n == 0 or len(keys) < 2:
+        return "", list(keys)
+    return ".".join(parts[0][:n]) + ".", [".".join(p[n:]) for p in parts]
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
@@ -297,6 +308,7 @@ def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] |
     ncols = 2 if len(wanted) > 1 else 1
     nrows = (len(wanted) + ncols - 1) // ncols
     params = list(dict.fromkeys(table["parameter"]))
+    prefix, names = _common_prefix(params)
     title = "Sobol' sensitivity indices" if method == "sobol" else "Morris elementary effects"
     caption = (f"sweep {sweep.name}: " + ("share of output variance explained by each parameter, first-order "
                "(alone) and total (with interactions); bars show 95% confidence" if method == "sobol" else
@@ -321,16 +333,22 @@ def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] |
             ax.set_xlabel("Share of variance (0-1)")
             ax.set_xlim(left=min(0.0, float(np.nanmin(t.get("S1", pd.Series([0.0])).to_numpy())) - 0.05))
         else:
-            err = t["mu_star_conf"].to_numpy() if "mu_star_conf" in t else None
-            ax.barh(ypos, t["mu_star"].to_numpy(), height=0.6, xerr=err, color="#0072B2", edgecolor="#333333",
-                    linewidth=0.4, label="mu* (mean |effect|)", capsize=2)
+            # Elementary effects are differences of the metric, so they take its display scale (shares in %).
+            _, unit, k = metric_text(metric)
+            err = k * t["mu_star_conf"].to_numpy() if "mu_star_conf" in t else None
+            ax.barh(ypos, k * t["mu_star"].to_numpy(), height=0.6, xerr=err, color="#0072B2",
+                    edgecolor="#333333", linewidth=0.4, label="mu* (mean |effect|)", capsize=2)
             if "sigma" in t:
-                ax.plot(t["sigma"].to_numpy(), ypos, linestyle="none", marker="D", color="#D55E00",
+                ax.plot(k * t["sigma"].to_numpy(), ypos, linestyle="none", marker="D", color="#D55E00",
                         markersize=4, label="sigma (spread of effects)")
-            words, unit, _ = metric_text(metric)
-            ax.set_xlabel(f"Effect on {words}" + (f" ({unit}, unscaled)" if unit else ""))
+            # The panel's title names the metric; the axis says what is measured, in the metric's unit.
+            ax.set_xlabel("mu*" + (f" ({unit})" if unit else ""))
             ax.set_xlim(left=0)
-        ax.set_yticks(ypos, params)
+        # Every panel lists the same parameters in the same order: naming them in the first column only leaves
+        # the second its width (full key paths are long, and clipped the second column's titles before).
+        ax.set_yticks(ypos, names if i % ncols == 0 else [])
+        if i % ncols == 0 and prefix:
+            ax.set_ylabel(f"{prefix}<parameter>")
         ax.invert_yaxis()
         ax.grid(axis="y", visible=False)
         ax.set_title(metric_label(metric, False))
