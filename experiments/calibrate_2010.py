@@ -15,9 +15,10 @@ What it does (the procedure docs/validation.md reports):
    **median over model seeds** of each metric, measured against each interval inset by `--margin` (0.1) of its
    width (`Target.inset`): a median on a bound of its interval would fall outside it on other seeds half the
    time, and a target no point reaches (the spreads at the peak) would otherwise push the fit to the bounds of
-   the others. The fit tables report the targets as they are. The search uses a fixed set of model seeds (common random
-   numbers), so the objective is a deterministic function of the parameters; three seeds per evaluation by
-   default (`--search-seeds`; with two, a point can meet a target on the median of two seeds and on few others).
+   the others. The fit tables report the targets as they are. The search uses a fixed set of model seeds
+   (common random numbers), so the objective is a deterministic function of the parameters; three seeds per
+   evaluation by default (`--search-seeds`; with two, a point can meet a target on the median of two seeds and on
+   few others).
 2. The parameters are mechanism parameters only (`PARAMS`: bids, stock policy, thrifting, China's supply and
    demand responses, diversification); the policy inputs (quota tonnages and dates, duties, the embargo),
    demand, capacities and the supplier list stay as the config sources them. Each parameter is searched on a
