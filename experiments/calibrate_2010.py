@@ -19,7 +19,8 @@ What it does (the procedure docs/validation.md reports):
    (common random numbers), so the objective is a deterministic function of the parameters; three seeds per
    evaluation by default (`--search-seeds`; with two, a point can meet a target on the median of two seeds and on
    few others).
-2. The parameters are mechanism parameters only (`PARAMS`: bids, stock policy, thrifting, China's supply and
+2. The parameters are mechanism parameters only (`PARAMS`; `TIED` ones follow a searched one: Tb oxide's bid
+   ceiling is Dy's; bids, stock policy, thrifting, China's supply and
    demand responses, diversification); the policy inputs (quota tonnages and dates, duties, the embargo),
    demand, capacities and the supplier list stay as the config sources them. Each parameter is searched on a
    unit interval mapped to its bounds (log-spaced where marked).
@@ -146,6 +147,11 @@ def _available(params: Sequence[Param]) -> tuple[Param, ...]:
 
 PARAMS = _available(PARAMS)
 
+# Parameters that are not searched but follow a searched one. Tb oxide's bid ceiling follows Dy's: both are bought
+# by the same magnet makers for the same job (coercivity at temperature), no 2010-11 target or price series for
+# Tb identifies a value of its own, and the model's first defaults set them equal (40x) too.
+TIED: dict[str, str] = {"manufacturers.wtp_cap_multiple.tb_oxide": "manufacturers.wtp_cap_multiple.dy_oxide"}
+
 
 # --------------------------------------------------------------------------------------------------- evaluation
 
@@ -187,12 +193,14 @@ def overrides_at(u: Sequence[float], fixed: Mapping[str, Any] | None = None,
     """The config overrides of unit point `u` (plus any `fixed` overrides); entries of the `tables`
     (`table_entries`) are set as whole tables."""
     out = dict(fixed or {})
-    for p, x in zip(PARAMS, u, strict=True):
-        parent, leaf = p.key.rsplit(".", 1)
+    values = {p.key: p.value(x) for p, x in zip(PARAMS, u, strict=True)}
+    values.update({k: values[lead] for k, lead in TIED.items() if lead in values})
+    for key, v in values.items():
+        parent, leaf = key.rsplit(".", 1)
         if tables and parent in tables:
-            out.setdefault(parent, dict(tables[parent]))[leaf] = p.value(x)
+            out.setdefault(parent, dict(tables[parent]))[leaf] = v
         else:
-            out[p.key] = p.value(x)
+            out[key] = v
     return out
 
 

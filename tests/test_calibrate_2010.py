@@ -1,0 +1,40 @@
+"""The calibration script's mapping from search points to config overrides (experiments/calibrate_2010.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+import calibrate_2010 as cal
+
+from reflow.config import load_config
+
+
+def test_unit_coordinates_map_to_the_bounds_and_back() -> None:
+    for p in cal.PARAMS:
+        assert p.value(0.0) == pytest.approx(p.lo, rel=1e-3, abs=1e-3)
+        assert p.value(1.0) == pytest.approx(p.hi, rel=1e-3, abs=1e-3)
+        mid = p.value(0.5)
+        assert p.unit(mid) == pytest.approx(0.5, abs=0.02 if p.integer else 1e-3)
+
+
+@pytest.mark.parametrize("u", [0.1, 0.7])
+def test_a_point_sets_whole_tables_and_tied_parameters_follow_their_lead(u: float) -> None:
+    tables = cal.table_entries(cal.CONFIG)
+    ov = cal.overrides_at(np.full(len(cal.PARAMS), u), None, tables)
+    cfg = load_config(cal.CONFIG, ov)
+    bids = cfg.manufacturers.wtp_cap_multiple
+    assert cal.TIED, "nothing is tied: the check below would be vacuous"
+    for key, lead in cal.TIED.items():
+        leaf, lead_leaf = key.rsplit(".", 1)[1], lead.rsplit(".", 1)[1]
+        assert bids[leaf] == bids[lead_leaf]
+    # An entry of a table that is not searched keeps the config's value (the table is carried whole).
+    assert bids["ndfeb_magnet"] == tables["manufacturers.wtp_cap_multiple"]["ndfeb_magnet"]
+    assert cfg.manufacturers.cover_target_weeks["automotive"] == tables[
+        "manufacturers.cover_target_weeks"]["automotive"]
+    searched = {p.key: p.value(u) for p in cal.PARAMS}
+    assert bids["dy_oxide"] == searched["manufacturers.wtp_cap_multiple.dy_oxide"]
