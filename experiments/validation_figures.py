@@ -45,7 +45,8 @@ FIGURES = ROOT / "docs" / "figures"
 # and with the buyers' defaults before they took the 2010-calibrated bid ceilings and magnet makers' stocks (both,
 # and each alone).
 NEVER = "2031-12-01"  # after the end of the run
-EARLIER_BIDS = ["manufacturers.wtp_cap_multiple.ndpr_oxide=25", "manufacturers.wtp_cap_multiple.dy_oxide=40"]
+EARLIER_BIDS = ["manufacturers.wtp_cap_multiple.ndpr_oxide=25", "manufacturers.wtp_cap_multiple.dy_oxide=40",
+                "manufacturers.wtp_cap_multiple.tb_oxide=40"]
 EARLIER_MAKER_COVER = ["manufacturers.cover_target_weeks.magnet=10"]
 VARIANTS_2025: dict[str, list[str]] = {
     "as happened": [],
@@ -56,7 +57,7 @@ VARIANTS_2025: dict[str, list[str]] = {
     "all magnets in scope": [f"policy.{e}.coverage_by_sector={{}}" for e in ("apr2025", "jun2025", "sep2025",
                                                                              "nov2025")],
     "2010-calibrated mechanisms": [],  # filled by calibrated_mechanisms()
-    # The buyers' defaults before 2026-11-30 (bid ceilings 25x NdPr / 40x Dy, magnet makers' cover 10 weeks),
+    # The buyers' defaults before 2026-11-30 (bid ceilings 25x NdPr / 40x Dy / 40x Tb, magnet makers' cover 10 weeks),
     # kept so that the change to the 2010-calibrated values stays visible (docs/validation.md 2.4).
     "earlier buyer defaults": [*EARLIER_BIDS, *EARLIER_MAKER_COVER],
     # ... and each half of the change alone (the decomposition in docs/validation.md 2.4 item 3).

@@ -5,6 +5,7 @@ the control does not reach or that licences serve do not bypass the makers (2025
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from reflow.model import ReflowModel
 
 MAGNET = MAT["ndfeb_magnet"]
 JPKR = REG["JPKR"]
+CONTROLS_2025 = Path(__file__).resolve().parents[1] / "configs" / "controls_2025.toml"
 
 
 def _controlled_world(share: float | None = None, materials: tuple[str, ...] = ("dy_oxide", "tb_oxide",
@@ -46,26 +48,50 @@ def _run(raw: dict, seed: int = 2) -> tuple[ReflowModel, np.ndarray]:
     return m, np.array(out)
 
 
-@pytest.mark.parametrize(("maker_cover", "off_at_most"), [(None, 0.9), (10.0, 0.75)])
+@pytest.mark.parametrize(("maker_cover", "off_at_most"), [(None, None), (10.0, 0.75)])
 def test_makers_keep_making_their_plan_for_their_region_under_a_magnet_control(maker_cover: float | None,
-                                                                               off_at_most: float) -> None:
-    """With relationships Japan/Korea's makers keep (nearly) their plan; without them they lose buyers: a fifth of
-    their output with the default stocks of oxide (30 weeks), most of it with 10 weeks (the default until
-    2026-11-30)."""
+                                                                               off_at_most: float | None) -> None:
+    """With relationships Japan/Korea's makers keep (nearly) their plan and sell it at home, and their users import
+    less from China. Without them, makers holding 10 weeks of oxide (the default until 2026-11-30) lose most of
+    their output in this 80-week world; with the default stocks (24 weeks) the loss here is small (3-9% on seeds
+    2-4), so that case is checked on controls_2025 below."""
     m, out = _run(_controlled_world(maker_cover=maker_cover))
-    _, off = _run(_controlled_world(share=0.0, maker_cover=maker_cover))
+    m_off, off = _run(_controlled_world(share=0.0, maker_cover=maker_cover))
     pop = m.pop
     plan = pop.plan[pop.is_magnet_maker & (pop.region == JPKR)].sum()
     w0 = m._week_of(dt.date(2025, 4, 7))
     after = slice(w0 + 8, None)
     assert out[after, JPKR].mean() > 0.9 * plan
-    assert off[after, JPKR].mean() < off_at_most * out[after, JPKR].mean()
+    assert off[after, JPKR].mean() <= out[after, JPKR].mean()
+    if off_at_most is not None:
+        assert off[after, JPKR].mean() < off_at_most * out[after, JPKR].mean()
     # What they make goes to their own region's users: the flow JPKR -> JPKR carries most of it.
     home = m.rec["flow"][after, MAGNET, JPKR, JPKR].sum()
     assert home > 0.8 * out[after, JPKR].sum()
     # Users buying at home import less from China.
-    m_off, _ = _run(_controlled_world(share=0.0, maker_cover=maker_cover))
     assert m.rec["exports_cn"][after, MAGNET, JPKR].sum() < 0.9 * m_off.rec["exports_cn"][after, MAGNET, JPKR].sum()
+
+
+def test_without_relationships_japans_makers_lose_most_of_their_2026_output_in_controls_2025() -> None:
+    """At the default stocks, in the bundled 2025 scenario: once general licences let users buy from China again,
+    makers without relationships make at most half their 2026 output with them (0.30-0.39 on seeds 1-3)."""
+    from reflow.config import load_config
+
+    made = []
+    for sets in ([], ["manufacturers.maker_relationship_share=0"]):
+        m = ReflowModel(load_config(CONTROLS_2025, sets), rng=1)
+        pop = m.pop
+        makers = pop.is_magnet_maker & (pop.region == JPKR)
+        w0, w1 = m._week_of(dt.date(2026, 1, 5)), m._week_of(dt.date(2027, 1, 4))
+        total = 0.0
+        while m.running:
+            week = m.week
+            m.step()
+            if w0 <= week < w1:
+                total += float(pop.output[makers].sum())
+        made.append(total)
+    assert made[0] > 0.9 * 52 * float(m.pop.plan[makers].sum())
+    assert made[1] < 0.5 * made[0]
 
 
 def test_relationships_change_nothing_without_a_control_on_magnets() -> None:

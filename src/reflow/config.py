@@ -202,12 +202,12 @@ class ManufacturerConfig(_Base):
         description="bill of materials, t input per t output")
     cover_target_weeks: dict[Sector, Pos] = Field(
         # Indian automakers held 4-6 weeks of magnets in Jun 2025 [V2]. Non-Chinese magnet makers ("magnet", mostly
-        # Japan's): 23 weeks of their oxides [calibrated], the 2010-11 fit (configs/quota_2010.toml: 23.0) carried to
+        # Japan's): 24 weeks of their oxides [calibrated], the 2010-11 fit (configs/quota_2010.toml: 23.6) carried to
         # the defaults; Japan's industry and JOGMEC have stockpiled since 2010 [V2: CNA, Jan 2026; SRM Today], and
         # Shin-Etsu's magnet plant ran at full capacity in 2025 [V2: CNA] while China's Dy exports to Japan fell 95%
         # [V2: rawmaterials.net, GAC]. Others [R].
         default_factory=lambda: {"automotive": 6.0, "wind": 10.0, "electronics": 8.0, "defence": 26.0,
-                                 "magnet": 23.0},
+                                 "magnet": 24.0},
         description="weeks of need held as stock (order-up-to target)")
     front_load_weeks: NonNeg = Field(6.0, description="extra weeks of cover sought between a control's "
                                                       "announcement and its effect [R]")
@@ -218,13 +218,15 @@ class ManufacturerConfig(_Base):
         description="share of firms that are listed entities or military end users (denied in principle)")
     large_firm_share: Frac = Field(0.35, description="share of firms large enough for general licences [R]")
     # Willingness to pay rises convexly as cover falls below target, up to the value of lost production.
-    # NdPr and Dy oxide: the 2010-11 calibration (configs/quota_2010.toml: 19.7 and 20.4) carried to the defaults;
-    # Tb oxide and magnets were held at 40 and 12 in that fit (not identified by its targets) [R].
+    # NdPr and Dy oxide: the 2010-11 calibration (configs/quota_2010.toml: 19.7 and 19.8) carried to the defaults;
+    # Tb oxide's is tied to Dy's in that fit (the same magnet makers buy both for the same job, and no target or
+    # price series identifies Tb's own; the first defaults set them equal too); magnets held at 12 [R].
     wtp_cap_multiple: dict[Material, Annotated[float, Field(ge=1.0)]] = Field(
-        default_factory=lambda: _per_material(ndpr_oxide=20.0, dy_oxide=20.0, tb_oxide=40.0, ndfeb_magnet=12.0),
+        default_factory=lambda: _per_material(ndpr_oxide=20.0, dy_oxide=20.0, tb_oxide=20.0, ndfeb_magnet=12.0),
         description="highest bid as a multiple of the reference price (value of lost production) [calibrated/R]")
     wtp_convexity: Annotated[float, Field(ge=0.5, le=6.0)] = Field(
-        2.0, description="exponent of the bid's rise as cover falls below target [calibrated]")
+        2.0, description="exponent of the bid's rise as cover falls below target [R]; 2.78 in the 2010-11 fit "
+                         "(configs/quota_2010.toml), not carried over")
     bid_tiers: int = Field(3, ge=1, le=10, description="price tiers per order (shape of each firm's bid curve)")
     expectation_weeks: Pos = Field(8.0, description="weeks of the price expectation's exponential memory")
     # Precautionary hoarding and destocking: the cover target follows the price trend (2010 hoarding, 2011-12
