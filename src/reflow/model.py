@@ -224,6 +224,14 @@ class ReflowModel(mesa.Model):
         """Delivered price of Chinese shipments of materials m to regions r at the expected Chinese price."""
         return self.p_cn_exp[m] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN])
 
+    def _maker_ask(self, pol: PolicyState, cost: np.ndarray, shade: np.ndarray, dest: np.ndarray,
+                   origin: np.ndarray) -> np.ndarray:
+        """A magnet maker's ask to a buyer in `dest` (7.9): China's export parity there, shaded as unsold magnets
+        pile up, never below the maker's cost delivered from `origin`. The same ask on the spot market and in home
+        purchases under supply relationships (7.13b)."""
+        return np.maximum(self._delivered(pol, cost, MAGNET, dest, origin),
+                          self._export_parity(pol, MAGNET, dest) * shade)
+
     # ------------------------------------------------------------------------------------------------ step
 
     def _new_week_ledgers(self) -> None:
@@ -377,8 +385,7 @@ class ReflowModel(mesa.Model):
         have = np.bincount(mk_reg, weights=goods, minlength=NR)
         sold = goods * np.minimum(1.0, want / np.maximum(have, 1e-12))[mk_reg]
         cost = pop.magnet_unit_cost(self.scenario.manufacturers.magnet_conversion_cost, self._magnet_bom)
-        ask = np.maximum(self._delivered(pol, cost, MAGNET, mk_reg, mk_reg),
-                         self._export_parity(pol, MAGNET, mk_reg) * pop.magnet_ask_shade())
+        ask = self._maker_ask(pol, cost, pop.magnet_ask_shade(), mk_reg, mk_reg)
         price = (np.bincount(mk_reg, weights=sold * ask, minlength=NR)
                  / np.maximum(np.bincount(mk_reg, weights=sold, minlength=NR), 1e-12))
         pop.goods[mk] -= sold
@@ -638,8 +645,7 @@ class ReflowModel(mesa.Model):
             sm = np.repeat(mag, len(mk))
             j = np.tile(np.arange(len(mk)), len(mag))
             r, org = mk_r[sm], mk_org[j]
-            parts.append((sm, alloc[j, r], np.maximum(self._delivered(pol, o["mk_cost"][j], MAGNET, r, org),
-                                                      parity[MAGNET, r] * o["mk_shade"][j]),
+            parts.append((sm, alloc[j, r], self._maker_ask(pol, o["mk_cost"][j], o["mk_shade"][j], r, org),
                           np.full(len(j), K_MAGNET_MAKER), j, org))
         cs = np.flatnonzero(o["open_cn"][mk_m, mk_r] & (o["cn_scale"][mk_m] > 0))
         if len(cs):
