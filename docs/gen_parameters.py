@@ -41,6 +41,9 @@ SECTIONS: dict[str, str] = {
     "manufacturers": "Manufacturers outside China: needs, stocks, purchasing, diversification, thrifting.",
     "investment": "Investment decisions of candidate non-Chinese projects.",
     "licensing": "The licensing authority's defaults (a licensing event can override some).",
+    "light_ree": "La/Ce oxides as one aggregate ex-China market (docs/ODD.md 7.15). Optional: without the table "
+                 "there is no La/Ce market (configs/quota_2010.toml has one); the fields without a default are "
+                 "then required.",
 }
 
 
@@ -49,6 +52,8 @@ def _tables() -> list[tuple[str, type[BaseModel], str]]:
     out = []
     for name, field in C.Scenario.model_fields.items():
         cls = field.annotation
+        # An optional table (`X | None`, e.g. light_ree) is documented as its class.
+        cls = next((a for a in typing.get_args(cls) if isinstance(a, type) and issubclass(a, BaseModel)), cls)
         if isinstance(cls, type) and issubclass(cls, BaseModel):
             out.append((name, cls, SECTIONS.get(name) or inspect.cleandoc(cls.__doc__ or "")))
     return out
@@ -341,6 +346,8 @@ def _unit(name: str, desc: str, type_text: str, cons: list[Any]) -> str:
         ("premium" in name, "share of price"),
         (name in ("price", "cost", "reference_price") or name.endswith("_cost"), "USD/kg"),
         (name == "bom", "t/t"),
+        (name == "co_product_per_ndpr", "t per t of NdPr oxide"),
+        (name == "china_price_link", "elasticity"),
         (name.endswith("_factor") or name.endswith("_limit"), "multiplier"),
         ("probability" in name or "approval" in name, "probability"),
         (is_frac, "share"),

@@ -40,17 +40,7 @@ BINDING = (pd.Timestamp("2025-06-01"), pd.Timestamp("2025-11-30"))  # before the
 # A miss or pass whose 24-seed band straddles its bound is marginal: it may flip on another CPU or numpy build (the
 # model amplifies last-bit differences), so its test is a non-strict xfail.
 MARGINAL_MISSES: set[str] = set()
-KNOWN_MISSES: dict[str, str] = {
-    "ndpr_oxide.spread_at_peak": (
-        "measured: ex-China NdPr 1.17x China's price in the peak month (8-seed median; 24 seeds: 1.17, band "
-        "1.16-1.20) against >= 3. The 2011 peak is carried by China's own price (production cap, hoarding in "
-        "China), as it was: DOMAIN.md's own Nd figures for Sep 2011 (export ~260 USD/kg, China ~180) give ~1.4x, "
-        "and a 3x premium would not leave the 2011 quota 25-60% unused (target: exports 40-75% of it); the >= 3x "
-        "is La's ~10x"),
-    "dy_oxide.spread_at_peak": (
-        "measured: ex-China Dy 1.58x China's price in the peak month (8-seed median; 24 seeds: 1.58, band "
-        "1.37-1.58) against >= 3; same cause as NdPr"),
-}
+KNOWN_MISSES: dict[str, str] = {}  # none since the La/Ce market (2026-11-30); the checks are in docs/validation.md
 
 
 def _pool_map(fn: Any, tasks: list[Any]) -> list[Any]:

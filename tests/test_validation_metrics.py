@@ -299,12 +299,18 @@ def test_every_2010_target_names_a_metric_of_metrics_2010() -> None:
               _rows("demand", _const(1.0), "ndfeb_magnet", "JPKR")]
     parts += [_rows("production_lost_share", _const(0.0), None, "JPKR"), _rows("output_plan", _const(1.0), None,
                                                                                 "JPKR")]
+    # La/Ce: China at 4, ex-China on the oxides' price path; exports of 2 t a week against a 52 t/yr quota.
+    parts += [_rows("light_price_ex", _price_path), _rows("light_price_cn", _const(4.0)),
+              _rows("light_exports_cn", _const(2.0))]
     ts = _frame(*parts)
-    out = v.metrics_2010(ts, {m: 52.0 for m in mats})
+    out = v.metrics_2010(ts, {**{m: 52.0 for m in mats}, "light_ree": 52.0})
     for t in (*v.TARGETS_2010, *v.GUARDS_2010, *v.CHECKS_2010):
         assert t.key in out, t.key
         assert np.isfinite(out[t.key]), t.key
-    assert out["exports_vs_quota"] == pytest.approx(1.0)
+    assert out["light_ree.exports_vs_quota"] == pytest.approx(2.0)
+    assert out["exports_vs_quota"] == pytest.approx((3 * 52 + 2 * 52) / (4 * 52))
+    assert out["light_ree.spread_at_peak"] == pytest.approx(150.0 / 4.0)
+    assert out["light_ree.peak_months"] == 13
     assert out["dy_oxide.peak_months"] == 13
     assert 2013.0 <= out["alt_capacity_arrival"] < 2013.02
 
@@ -316,6 +322,21 @@ def test_quota_in_force_reads_the_2011_quota_from_the_scenario() -> None:
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "quota_2010.toml")
     q = v.quota_in_force(cfg, 2011)
-    assert set(q) == {"ndpr_oxide", "dy_oxide", "tb_oxide"}
+    assert set(q) == {"ndpr_oxide", "dy_oxide", "tb_oxide", "light_ree"}
     assert all(x > 0 for x in q.values())
+    assert q["light_ree"] == cfg.event("quota_2011_2014").light_ree_tpy
     assert v.quota_in_force(cfg, 2016) == {}
+
+
+def test_light_metrics_peak_spread_and_rebound() -> None:
+    """La/Ce metrics follow the oxides' definitions: peak over the 2009 mean and its month, the spread over
+    China's price there and a year later, the fall-back and the post-crisis rebound."""
+    idx = pd.to_datetime(DATES)
+    ex = pd.Series([_price_path(d) for d in DATES], index=idx)
+    cn = pd.Series([5.0 if d.year < 2012 else 20.0 for d in DATES], index=idx)
+    m = v.light_metrics(ex, cn)
+    assert m["peak_multiple"] == pytest.approx(15.0) and m["peak_months"] == 13
+    assert m["spread_at_peak"] == pytest.approx(30.0)
+    assert m["spread_year_after"] == pytest.approx(ex["2012-08"].mean() / 20.0)
+    assert m["fall_back"] == pytest.approx(ex["2011-09":"2013-08"].resample("MS").mean().min() / 150.0)
+    assert m["rebound"] >= 1.0

@@ -495,6 +495,9 @@ class ExportQuotaEvent(_EventBase):
 
     kind: Literal["export_quota"]
     tonnes_per_year: dict[Material, NonNeg] = Field(min_length=1)
+    light_ree_tpy: NonNeg | None = Field(
+        None, description="t/yr of La/Ce oxide exports the quota allows (the scenario's [light_ree] market); None "
+                          "= the quota does not cover them")
 
 
 class ProductionCapEvent(_EventBase):
@@ -509,6 +512,7 @@ class ExportTaxEvent(_EventBase):
 
     kind: Literal["export_tax"]
     rate: dict[Material, Frac] = Field(min_length=1)
+    light_ree: Frac | None = Field(None, description="the duty on La/Ce oxides ([light_ree]); None = unchanged")
 
 
 class ExtraterritorialEvent(_EventBase):
@@ -599,6 +603,37 @@ class TransshipmentConfig(_Base):
                          "asks [R]")
 
 
+class LightREEConfig(_Base):
+    """La/Ce oxides as one aggregate ex-China market (docs/ODD.md 7.15): most of the tonnage under China's
+    2010-14 export quotas. Only built when a scenario has this table."""
+
+    demand_tpy: Pos = Field(description="t/yr of La/Ce oxide used outside China at the reference price "
+                                               "(quota_2010: China's 2009 La/Ce exports plus ex-China output [D])")
+    reference_price: Pos = Field(description="USD/kg, China's domestic La/Ce oxide price at reference "
+                                                  "(quota_2010: from 2008-10 La and Ce prices [V2/D])")
+    exports_tpy: Pos = Field(description="t/yr China exports at reference (the smuggling channel's scale; "
+                                                "quota_2010: ~80% of 2009 exports less the oxides [D])")
+    freight_premium: Frac = Field(0.04, description="fraction of value added by freight and handling ex-China")
+    co_product_per_ndpr: NonNeg = Field(
+        4.0, description="t of La+Ce oxide a non-Chinese mine produces per t of NdPr oxide (bastnaesite at "
+                         "Mountain Pass ~5, Mt Weld ~3 [R])")
+    china_price_link: NonNeg = Field(
+        0.5, description="elasticity of China's La/Ce price to China's NdPr price over its reference: both come "
+                         "from the same ore, under the same production quota [R/calibrated in quota_2010]")
+    elasticity: Annotated[float, Field(lt=0.0, ge=-3.0)] = Field(
+        -0.2, description="short-run price elasticity of La/Ce use (catalysts, polishing) (DOMAIN 2.2 [R/D])")
+    restock_weeks: Pos = Field(8.0, description="weeks over which buyers close the gap to their target stock "
+                                                 "[R/calibrated in quota_2010]")
+    hoarding_response: NonNeg = Field(
+        0.0, description="elasticity of buyers' target cover to the price trend (4-week over slow memory), within "
+                         "manufacturers.hoarding_limit; 0 = off [R/calibrated in quota_2010]")
+    cover_target_weeks: Pos = Field(
+        12.0, description="weeks of use the buyers aim to hold [R/calibrated in quota_2010]")
+    wtp_cap_multiple: Pos = Field(
+        30.0, description="the most buyers pay, as a multiple of the reference ex-China price: La/Ce oxides sold at "
+                          "~120-150 USD/kg in mid-2011, ~25-30x their 2008-09 level [V2]")
+
+
 # --------------------------------------------------------------------------------------------------- top level
 
 
@@ -613,6 +648,7 @@ class Scenario(_Base):
     investment: InvestmentConfig = InvestmentConfig()
     licensing: LicensingConfig = LicensingConfig()
     transshipment: TransshipmentConfig = TransshipmentConfig()
+    light_ree: LightREEConfig | None = None
     policy: list[PolicyEvent] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -626,6 +662,12 @@ class Scenario(_Base):
         for s in self.manufacturers.demand_tpy:
             if s == "CN":
                 raise ValueError("manufacturers.demand_tpy has 'CN': China's demand is china.domestic_demand_tpy")
+        if self.light_ree is None:
+            for ev in self.policy:
+                quota = getattr(ev, "light_ree_tpy", None) is not None
+                if quota or (ev.kind == "export_tax" and ev.light_ree is not None):
+                    raise ValueError(f"policy '{ev.id}' sets a La/Ce quota or duty but the scenario has no [light_ree] "
+                                     "table; add one (docs/parameters.md) or drop the La/Ce entry")
         for sector, bom in self.manufacturers.bom.items():
             if sector == "magnet" and bom.get("ndfeb_magnet", 0.0) > 0:
                 raise ValueError("manufacturers.bom.magnet cannot use ndfeb_magnet (magnet makers make magnets)")

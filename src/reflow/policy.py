@@ -46,6 +46,8 @@ class PolicyState:
     announced: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), bool))
     general_licence: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR, NS)))
     quota_tpy: np.ndarray = field(default_factory=lambda: np.full(NM, np.inf))
+    light_quota_tpy: float = np.inf  # La/Ce oxides ([light_ree])
+    light_export_tax: float = 0.0
     production_cap_tpy: np.ndarray = field(default_factory=lambda: np.full(NM, np.inf))
     export_tax: np.ndarray = field(default_factory=lambda: np.zeros(NM))
     extraterritorial: np.ndarray = field(default_factory=lambda: np.zeros(NM, bool))
@@ -118,12 +120,16 @@ class PolicyTimeline:
             elif k == "export_quota":
                 for m, t in ev.tonnes_per_year.items():
                     st.quota_tpy[MAT[m]] = t
+                if ev.light_ree_tpy is not None:
+                    st.light_quota_tpy = ev.light_ree_tpy
             elif k == "production_cap":
                 for m, t in ev.tonnes_per_year.items():
                     st.production_cap_tpy[MAT[m]] = t
             elif k == "export_tax":
                 for m, rate in ev.rate.items():
                     st.export_tax[MAT[m]] = rate
+                if ev.light_ree is not None:
+                    st.light_export_tax = ev.light_ree
             elif k == "extraterritorial":
                 for m in ev.materials:
                     st.extraterritorial[MAT[m]] = True

@@ -9,7 +9,7 @@ import pandas as pd
 
 from reflow.domain import IMPORT_REGIONS, MATERIALS, REG, REGIONS
 
-__all__ = ["CARRY_FORWARD", "Recorder"]
+__all__ = ["CARRY_FORWARD", "LIGHT_DIMS", "Recorder"]
 
 NM, NR = len(MATERIALS), len(REGIONS)
 IMP = np.array([REG[r] for r in IMPORT_REGIONS])
@@ -44,6 +44,19 @@ DIMS: dict[str, str] = {
     "consumption": "m",
     "thrift_saving_share": "mr",
 }
+# The La/Ce oxide market's series (one number a week; recorded only when a scenario has a [light_ree] table).
+LIGHT_DIMS: dict[str, str] = {
+    "light_price_ex": "",
+    "light_price_cn": "",
+    "light_quota_rent": "",
+    "light_consumption": "",
+    "light_shortage": "",
+    "light_cover_weeks": "",
+    "light_exports_cn": "",
+    "light_exports_cn_unofficial": "",
+    "light_production_alt": "",
+    "light_thrift_share": "",
+}
 # Variables that hold their last value in weeks without an observation (see docs/outputs.md).
 CARRY_FORWARD = ("price_ex_vwap", "price_ex_ask", "licence_mean_wait_days", "non_china_share", "hhi")
 
@@ -51,11 +64,12 @@ CARRY_FORWARD = ("price_ex_vwap", "price_ex_ask", "licence_mean_wait_days", "non
 class Recorder:
     """Weekly arrays, one per output variable, shaped (weeks, material?, origin?, region?)."""
 
-    def __init__(self, weeks: int) -> None:
+    def __init__(self, weeks: int, light: bool = False) -> None:
         self.weeks = weeks
+        self.dims = {**DIMS, **(LIGHT_DIMS if light else {})}
         shape = {"m": NM, "r": NR, "o": NR}
         self.data: dict[str, np.ndarray] = {}
-        for var, dims in DIMS.items():
+        for var, dims in self.dims.items():
             fill = np.nan if var in CARRY_FORWARD or var == "price_cn" else 0.0
             self.data[var] = np.full((weeks, *[shape[d] for d in dims]), fill)
 
@@ -85,9 +99,12 @@ class Recorder:
         # One block of series per variable: codes of (variable, material, origin, region), -1 for none, and
         # the (series, week) values, series in the order material, origin, region.
         codes, blocks = [], []
-        for vi, (var, dims) in enumerate(DIMS.items()):
+        for vi, (var, dims) in enumerate(self.dims.items()):
             a = self.data[var][:T]
-            if dims == "m":
+            if dims == "":
+                m, o, r = none, none, none
+                vals = a[None, :]
+            elif dims == "m":
                 m, o, r = np.arange(NM), none, none
                 vals = a.T
             elif dims == "r":
@@ -108,7 +125,7 @@ class Recorder:
         # No observation yet (e.g. a licence wait before the first decision): no row, rather than a NaN value.
         keep = np.isfinite(value)
         code = np.repeat(code, T, axis=1)[:, keep]
-        names = (list(DIMS), MATERIALS, REGIONS, REGIONS)
+        names = (list(self.dims), MATERIALS, REGIONS, REGIONS)
         frame = pd.DataFrame({
             "week": np.tile(week, n)[keep],
             "date": np.tile(dates, n)[keep],

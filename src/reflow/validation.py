@@ -61,6 +61,8 @@ __all__ = [
     "exports_vs_quota",
     "fall_back",
     "fit_table",
+    "light_metrics",
+    "light_series",
     "medians",
     "metrics_2010",
     "objective",
@@ -176,13 +178,14 @@ TARGETS_2010: tuple[Target, ...] = (
            "share", scale=1 / 3),
     Target("dy_oxide.fall_back", "Dy oxide: lowest price within 24 months after peak / peak", 0.0, 1 / 3,
            "share", scale=1 / 3),
-    Target("ndpr_oxide.spread_at_peak", "NdPr oxide: ex-China / China price at the peak", 3.0, math.inf, "x"),
-    Target("dy_oxide.spread_at_peak", "Dy oxide: ex-China / China price at the peak", 3.0, math.inf, "x"),
-    Target("ndpr_oxide.spread_year_after", "NdPr oxide: ex-China / China price 12 months after the peak", 0.0, 2.5,
-           "x", scale=2.5),
-    Target("dy_oxide.spread_year_after", "Dy oxide: ex-China / China price 12 months after the peak", 0.0, 2.5,
-           "x", scale=2.5),
-    Target("exports_vs_quota", "China's 2011 exports / 2011 quota (oxides under quota)", 0.40, 0.75, "share"),
+    # The spread is La's (export ~10x domestic at the 2011 peak, ~2x by mid-2012 [V2]), the only element
+    # DOMAIN.md gives it for: the quota licence's rent is the same per kg for every element, so it multiplies the
+    # price of cheap La/Ce and adds little to NdPr or Dy (Nd: ~1.4x in Sep 2011 [V2]; see CHECKS_2010).
+    Target("light_ree.spread_at_peak", "La/Ce oxide: ex-China / China price at its peak", 3.0, math.inf, "x"),
+    Target("light_ree.spread_year_after", "La/Ce oxide: ex-China / China price 12 months after its peak", 0.0,
+           2.5, "x", scale=2.5),
+    Target("exports_vs_quota", "China's 2011 exports / 2011 quota (all under quota, La/Ce included)", 0.40, 0.75,
+           "share"),
     Target("thrift_by_2014", "Demand lost to thrifting by end-2014 (oxides, REO-weighted)", 0.15, 0.35, "share"),
     Target("thrift_max_yearly", "Largest thrifting gain in any 52 weeks", 0.0, 0.10, "share/yr", scale=0.10),
     Target("alt_supply_growth", "Largest yearly rise of non-Chinese oxide output, share of world use", 0.0, 0.04,
@@ -210,19 +213,29 @@ GUARDS_2010: tuple[Target, ...] = (
            "Guard [R]: largest NdPr/Dy/Tb ex-China price swing before July 2010 (x or / 2009 level)", 0.0, 1.5, "x",
            scale=0.5),
     Target("post_crisis_rebound",
-           "Guard [V2]: largest NdPr/Dy/Tb ex-China price rebound from a trough, Jul 2012-Dec 2014 (x)", 0.0, 1.5,
+           "Guard [V2]: largest NdPr/Dy/Tb/LaCe ex-China price rebound from a trough, Jul 2012-Dec 2014 (x)", 0.0, 1.5,
            "x", scale=0.5),
 )
 
-# Checks: reported beside the fit, not part of the objective (none at present).
-CHECKS_2010: tuple[Target, ...] = ()
+# Checks: reported beside the fit, not part of the objective of the oxides' fit. NdPr's spread at the peak: FOB
+# ~260 USD/kg against China's 1.15-1.2 M yuan/t (~180 USD/kg) in Sep 2011 [V2]: ~1.4x (~1.7x if the yuan price
+# includes VAT) [D]. La/Ce's peak: La oxide 117-135 USD/kg and Ce oxide 118-138 in Q2-Q3 2011 [V2], ~25x a 2009
+# La/Ce mix of ~5 USD/kg [R] (La 13-15x, Ce 25-30x their 2008 prices [V2]), 10-14 months after July 2010.
+CHECKS_2010: tuple[Target, ...] = (
+    Target("ndpr_oxide.spread_at_peak", "Check [D]: NdPr oxide: ex-China / China price at its peak", 1.3, 2.0, "x"),
+    Target("light_ree.peak_multiple", "Check [V2/R]: La/Ce oxide: ex-China peak / 2009 level", 15.0, 30.0, "x",
+           log=True),
+    Target("light_ree.peak_months", "Check [V2]: La/Ce oxide: months from Jul 2010 announcement to peak", 9, 15,
+           "months"),
+)
 
 
 # --------------------------------------------------------------------------------------------------- series
 
 
 _USED = ("price_ex_vwap", "demand", "price_cn", "exports_cn_total", "thrift_saving_share", "production_alt",
-         "consumption", "alt_capacity", "production_lost_share", "output_plan")
+         "consumption", "alt_capacity", "production_lost_share", "output_plan", "light_price_ex", "light_price_cn",
+         "light_exports_cn")
 _PREPARED = "reflow.validation.prepared"
 
 
@@ -342,7 +355,7 @@ def exports_vs_quota(ts: pd.DataFrame, quota_tpy: Mapping[str, float], year: int
     for m, q in quota_tpy.items():
         if not np.isfinite(q) or q <= 0:
             continue
-        s = _series(ts, "exports_cn_total", m)
+        s = light_series(ts, "light_exports_cn") if m == "light_ree" else _series(ts, "exports_cn_total", m)
         x = float(s[s.index.year == year].sum())
         out[m] = x / q
         tot_x += x
@@ -470,6 +483,36 @@ def production_lost(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
     return float((both["lost"] * both["plan"]).sum() / tot) if tot > 0 else float("nan")
 
 
+def light_series(ts: pd.DataFrame, variable: str) -> pd.Series:
+    """A weekly La/Ce series (``light_*`` variables, docs/outputs.md) by date; empty without a La/Ce market."""
+    sub = ts[ts["variable"] == variable]
+    return pd.Series(sub["value"].to_numpy(float), index=pd.to_datetime(sub["date"]), name=variable).sort_index()
+
+
+def light_metrics(price_ex: pd.Series, price_cn: pd.Series, base_year: int = BASE_YEAR,
+                  announced: dt.date = ANNOUNCEMENT_2010) -> dict[str, float]:
+    """The La/Ce market's peak, spreads and rebound from its weekly prices (the oxides' definitions).
+
+    Returns:
+        ``peak_multiple``, ``peak_months``, ``spread_at_peak``, ``spread_year_after`` (NaN if the run ends
+        first), ``fall_back`` and ``rebound``.
+    """
+    ex = price_ex.resample("MS").mean()
+    cn = price_cn.resample("MS").mean().reindex(ex.index)
+    k = ex.idxmax()
+    later = k + pd.DateOffset(months=12)
+    after = ex[(ex.index > k) & (ex.index <= k + pd.DateOffset(months=24))]
+    window = ex[(ex.index >= pd.Timestamp(AFTER_CRISIS[0])) & (ex.index <= pd.Timestamp(AFTER_CRISIS[1]))].dropna()
+    return {
+        "peak_multiple": float(ex[k] / _base(price_ex, base_year)),
+        "peak_months": float(_months_between(announced, k)),
+        "spread_at_peak": float(ex[k] / cn[k]),
+        "spread_year_after": float(ex[later] / cn[later]) if later in ex.index else float("nan"),
+        "fall_back": float(after.min() / ex[k]) if after.notna().any() else float("nan"),
+        "rebound": float((window / window.cummin()).max()) if len(window) >= 2 else float("nan"),
+    }
+
+
 # --------------------------------------------------------------------------------------------------- all targets
 
 
@@ -479,7 +522,10 @@ def quota_in_force(scenario: Any, year: int = QUOTA_YEAR) -> dict[str, float]:
     from reflow.policy import PolicyTimeline
 
     st = PolicyTimeline(scenario.policy).state(dt.date(year, 7, 1))
-    return {m: float(st.quota_tpy[i]) for i, m in enumerate(MATERIALS) if np.isfinite(st.quota_tpy[i])}
+    out = {m: float(st.quota_tpy[i]) for i, m in enumerate(MATERIALS) if np.isfinite(st.quota_tpy[i])}
+    if getattr(scenario, "light_ree", None) is not None and np.isfinite(st.light_quota_tpy):
+        out["light_ree"] = float(st.light_quota_tpy)
+    return out
 
 
 def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
@@ -518,6 +564,10 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
     out["production_lost_worst_month"] = production_lost_worst_month(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
     out["pre_announcement_swing"] = max(pre_shock_swing(ts, m) for m in OXIDES)
     out["post_crisis_rebound"] = max(rebound(ts, m) for m in OXIDES)
+    if (ts["variable"] == "light_price_ex").any():
+        lm = light_metrics(light_series(ts, "light_price_ex"), light_series(ts, "light_price_cn"))
+        out.update({f"light_ree.{k}": v for k, v in lm.items()})
+        out["post_crisis_rebound"] = max(out["post_crisis_rebound"], lm["rebound"])
     return out
 
 
