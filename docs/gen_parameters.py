@@ -41,7 +41,7 @@ SECTIONS: dict[str, str] = {
     "manufacturers": "Manufacturers outside China: needs, stocks, purchasing, diversification, thrifting.",
     "investment": "Investment decisions of candidate non-Chinese projects.",
     "licensing": "The licensing authority's defaults (a licensing event can override some).",
-    "light_ree": "La/Ce oxides as one aggregate ex-China market (docs/ODD.md 7.15). Optional: without the table "
+    "light_ree": "La/Ce oxides as one aggregate ex-China market (docs/ODD.md 7.18). Optional: without the table "
                  "there is no La/Ce market (configs/quota_2010.toml has one); the fields without a default are "
                  "then required.",
 }

@@ -8,17 +8,17 @@
 What it does (the procedure docs/validation.md reports):
 
 1. The targets are `reflow.validation.TARGETS_2010` (issue 3, from DOMAIN.md section 4) plus the guards
-   `GUARDS_2010` (no large-scale loss of production outside China over 2010-14 or in any one month, no price
-   cycles before the July 2010 announcement); `CHECKS_2010` (none at present) would be reported in the fit
-   table without being fitted. A point's objective is the sum of the
-   targets' normalised misses (`Target.miss`: 0 inside the interval, 1 one interval-width outside) of the
-   **median over model seeds** of each metric, measured against each interval inset by `--margin` (0.1) of its
-   width (`Target.inset`): a median on a bound of its interval would fall outside it on other seeds half the
-   time, and a target no point reaches (the spreads at the peak) would otherwise push the fit to the bounds of
-   the others. The fit tables report the targets as they are. The search uses a fixed set of model seeds
-   (common random numbers), so the objective is a deterministic function of the parameters; three seeds per
-   evaluation by default (`--search-seeds`; with two, a point can meet a target on the median of two seeds and on
-   few others).
+   `GUARDS_2010` (no large-scale loss of production outside China over 2010-14 or in any one month, no price cycles
+   before the July 2010 announcement); `CHECKS_2010` (NdPr's spread against DOMAIN's ~1.4x, La/Ce's peak and timing)
+   are reported in the fit table without being fitted. The La/Ce targets (the spreads) depend only on the
+   [light_ree] table, which the second stage fits (experiments/calibrate_light_2010.py). A point's objective is the
+   sum of the targets' normalised misses (`Target.miss`: 0 inside the interval, 1 one interval-width outside) of the
+   **median over model seeds** of each metric, measured against each interval inset by `--margin` (0.1) of its width
+   (`Target.inset`): a median on a bound of its interval would fall outside it on other seeds half the time, and a
+   target no point reaches (the spreads at the peak) would otherwise push the fit to the bounds of the others. The
+   fit tables report the targets as they are. The search uses a fixed set of model seeds (common random numbers), so
+   the objective is a deterministic function of the parameters; three seeds per evaluation by default (`--search-
+   seeds`; with two, a point can meet a target on the median of two seeds and on few others).
 2. The parameters are mechanism parameters only (`PARAMS`; `TIED` ones follow a searched one: Tb oxide's bid
    ceiling is Dy's; bids, stock policy, thrifting, China's supply and
    demand responses, diversification); the policy inputs (quota tonnages and dates, duties, the embargo),

@@ -5,7 +5,7 @@
 
 The second stage after experiments/calibrate_2010.py (the oxides' fit), and much cheaper: nothing flows from the
 La/Ce market back into the rest of the model (it reads China's NdPr price, the non-Chinese NdPr mines' output and
-the policy; docs/ODD.md 7.15), so each seed is run once with the config as it is, the market's weekly inputs are
+the policy; docs/ODD.md 7.18), so each seed is run once with the config as it is, the market's weekly inputs are
 kept (`ReflowModel.light_inputs`), and every candidate parameter set is evaluated by replaying the market alone
 (`reflow.light_ree.replay`, bit-identical to the run: tested).
 
@@ -15,9 +15,9 @@ kept (`ReflowModel.light_inputs`), and every candidate parameter set is evaluate
    reported beside them, as the oxides' fit reports its checks; `--fit-history` adds it to the objective (a
    what-if: the model then trades the spread for the timing, docs/validation.md 1.5). Misses are measured on the
    median over seeds against the targets inset by `--margin` of their width, as in the oxides' fit.
-2. Parameters (`PARAMS`): China's price link to NdPr, the buyers' cover, restocking speed and hoarding. The
-   short-run elasticity (-0.2, DOMAIN.md 2.2), the reference prices and tonnages and the most buyers pay stay as
-   sourced.
+2. Parameters (`PARAMS`): the buyers' cover, restocking speed and hoarding. China's price link to NdPr (derived
+   from La's 2011 prices, config.py), the short-run elasticity (-0.2, DOMAIN.md 2.2), the reference prices and
+   tonnages and the most buyers pay stay as sourced.
 3. A Latin-hypercube screen, then Nelder-Mead from the best point (`scipy`), then the fit table over all seeds.
 
 Output: `results/calibration_light/<UTC stamp>/` (never overwritten): `search.csv`, `fit.csv`, `fit.md` and
@@ -51,7 +51,6 @@ from reflow.light_ree import LightParams, LightState, replay  # noqa: E402
 CONFIG = ROOT / "configs" / "quota_2010.toml"
 # (config key under [light_ree], LightParams field, low, high)
 PARAMS: tuple[tuple[str, str, float, float], ...] = (
-    ("china_price_link", "china_price_link", 0.0, 1.0),
     ("cover_target_weeks", "cover_weeks", 4.0, 26.0),
     ("restock_weeks", "restock_weeks", 2.0, 26.0),
     ("hoarding_response", "hoarding_response", 0.0, 3.0),

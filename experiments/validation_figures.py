@@ -10,6 +10,8 @@ variants, over seeds 1..N in parallel, and writes:
   median and 5-95% band over seeds, with the historical points of DOMAIN.md section 4 and the target windows;
 - docs/figures/validation_2010_volumes.png: China's exports against the quota, thrifting, non-Chinese supply,
   production lost;
+- docs/figures/validation_2010_light.png: the La/Ce oxide market (ODD 7.18): prices in and outside China with La's
+  and Ce's historical prices, the spread with its targets, exports against the quota and the licence rent;
 - docs/figures/validation_2025_exports.png: China's monthly magnet exports by destination, and in total and to
   the US against the customs data reported for 2025;
 - docs/figures/validation_2025_prices.png: ex-China (US, EU, demand-weighted) against Chinese Dy and Tb prices;
@@ -101,6 +103,15 @@ HISTORY_2025 = {
     "US": ([("2025-05-01", 46), ("2025-06-01", 353), ("2025-07-01", 619), ("2025-08-01", 590)], "#D55E00", 5.0,
            "customs, US x5"),
 }
+# La and Ce oxide export prices, USD/kg (DOMAIN.md section 4 [V2]): 2008 averages; January 2010 (Ce 3-5); Q2-Q3
+# 2011 peaks (La 117-135, Ce 118-138); late 2011 to 2014. Plotted as points at mid-period.
+HISTORY_LIGHT = {
+    "La oxide": [("2008-07-01", 8.71), ("2011-05-15", 135.0), ("2011-08-15", 117.0), ("2012-02-15", 42.0),
+                 ("2012-07-01", 19.0)],
+    "Ce oxide": [("2008-07-01", 4.56), ("2010-01-15", 4.0), ("2011-05-15", 138.0), ("2011-08-15", 118.0),
+                 ("2011-11-15", 54.0), ("2011-12-15", 42.5), ("2012-07-01", 19.0), ("2012-12-15", 11.0),
+                 ("2014-07-01", 4.5)],
+}
 COLOURS = {"US": "#0072B2", "EU": "#E69F00", "JPKR": "#009E73", "HUB": "#CC79A7", "ROW": "#7F7F7F",
            "AU": "#D55E00", "CA": "#56B4E9", "CN": "#000000", "ex": "#D55E00"}
 STYLES = {"US": "-", "EU": "--", "JPKR": "-.", "HUB": ":", "ROW": (0, (5, 1)), "AU": (0, (1, 1)),
@@ -171,6 +182,12 @@ def _run_2010(task: tuple[str, list[str], int]) -> dict[str, Any]:
     series["alt_share"] = _monthly_mean(alt / cons)
     _, overall = _lost(ts)
     series["lost"] = _monthly_mean(overall)
+    if (ts["variable"] == "light_price_ex").any():
+        for var in ("light_price_ex", "light_price_cn", "light_quota_rent"):
+            series[var] = _monthly_mean(v.light_series(ts, var))
+        for var in ("light_exports_cn", "light_exports_cn_unofficial", "light_consumption"):
+            series[var] = _monthly_mean(v.light_series(ts, var)) * 52.0  # t/yr rate
+        series["light_spread"] = series["light_price_ex"] / series["light_price_cn"]
     out["series"] = pd.DataFrame(series)
     return out
 
@@ -339,7 +356,62 @@ def figures_2010(runs: list[dict[str, Any]], out: Path) -> list[Path]:
     fig.tight_layout()
     paths.append(_save(fig, out, "validation_2010_volumes"))
     plt.close(fig)
+    if "light_price_ex" in frames[0].columns:
+        paths.append(_figure_light(runs, out))
     return paths
+
+
+def _figure_light(runs: list[dict[str, Any]], out: Path) -> Path:
+    """The La/Ce oxide market: prices with history, the spread with its targets, exports and the licence rent."""
+    import matplotlib.pyplot as plt
+
+    frames = [r["series"] for r in runs]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    ax = axes[0]
+    _plot_band(ax, band(frames, "light_price_ex"), "ex-China (model)", COLOURS["ex"])
+    _plot_band(ax, band(frames, "light_price_cn"), "China (model)", COLOURS["CN"], "--")
+    for (name, pts), mk in zip(HISTORY_LIGHT.items(), ("o", "s"), strict=True):
+        ax.plot([pd.Timestamp(d) for d, _ in pts], [p for _, p in pts], mk, color="#0072B2", markersize=4,
+                label=f"history: {name} export price")
+    ax.set_yscale("log")
+    ax.set_ylim(2.0, 600.0)
+    ax.set_ylabel("USD/kg")
+    ax.set_title("La/Ce oxide price (USD/kg)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    ax = axes[1]
+    _plot_band(ax, band(frames, "light_spread"), "ex-China / China (model)", "#0072B2")
+    ax.axhline(3.0, color="#D55E00", linestyle="--", linewidth=1.0, label="target at the peak: >= 3x")
+    ax.axhline(2.5, color="#009E73", linestyle=":", linewidth=1.2, label="target a year later: <= 2.5x")
+    ax.plot([pd.Timestamp("2011-06-15"), pd.Timestamp("2012-06-15")], [10.0, 2.0], "o", color="#000000",
+            markersize=5, label="history: La ~10x at the peak, ~2x mid-2012")
+    ax.set_yscale("log")
+    ax.set_ylim(0.8, 200.0)
+    ax.set_ylabel("ratio")
+    ax.set_title("La/Ce: ex-China over China's price", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    ax = axes[2]
+    _plot_band(ax, band(frames, "light_exports_cn"), "official exports (t/yr)", "#0072B2")
+    _plot_band(ax, band(frames, "light_exports_cn_unofficial"), "unofficial (t/yr)", "#CC79A7", "--")
+    q = runs[0]["quota"].get("light_ree")
+    if q is not None:
+        ax.hlines(q, pd.Timestamp("2011-01-01"), pd.Timestamp("2014-12-31"), color="#0072B2", linestyle=":",
+                  linewidth=1.2, label="2011-14 La/Ce quota")
+    ax.set_ylabel("t/yr")
+    ax2 = ax.twinx()
+    _plot_band(ax2, band(frames, "light_quota_rent"), "licence rent (USD/kg, right)", "#D55E00", "-.", alpha=0.1)
+    ax2.set_ylabel("USD/kg")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper right")
+    ax.set_title("La/Ce: China's exports and the licence rent", fontsize=10)
+    for ax in axes:
+        _marks(ax, MARKS_2010)
+        ax.set_xlim(pd.Timestamp("2008-06-01"), pd.Timestamp("2015-12-31"))
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = _save(fig, out, "validation_2010_light")
+    plt.close(fig)
+    return path
 
 
 def figures_2025(runs: dict[str, list[dict[str, Any]]], out: Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""The La/Ce oxide market (reflow.light_ree, ODD 7.15): material balance, the quota, prices, and the model link."""
+"""The La/Ce oxide market (reflow.light_ree, ODD 7.18): material balance, the quota, prices, and the model link."""
 
 from __future__ import annotations
 

@@ -604,7 +604,7 @@ class TransshipmentConfig(_Base):
 
 
 class LightREEConfig(_Base):
-    """La/Ce oxides as one aggregate ex-China market (docs/ODD.md 7.15): most of the tonnage under China's
+    """La/Ce oxides as one aggregate ex-China market (docs/ODD.md 7.18): most of the tonnage under China's
     2010-14 export quotas. Only built when a scenario has this table."""
 
     demand_tpy: Pos = Field(description="t/yr of La/Ce oxide used outside China at the reference price "
@@ -618,8 +618,10 @@ class LightREEConfig(_Base):
         4.0, description="t of La+Ce oxide a non-Chinese mine produces per t of NdPr oxide (bastnaesite at "
                          "Mountain Pass ~5, Mt Weld ~3 [R])")
     china_price_link: NonNeg = Field(
-        0.5, description="elasticity of China's La/Ce price to China's NdPr price over its reference: both come "
-                         "from the same ore, under the same production quota [R/calibrated in quota_2010]")
+        0.46, description="elasticity of China's La/Ce price to China's NdPr price over its reference: both come "
+                          "from the same ore, under the same production quota; at the 2011 peak China's La was ~3x "
+                          "its 2009 level (export 117-135 USD/kg at ~10x domestic [V2], against ~4.2) when its NdPr "
+                          "was ~11x (180 USD/kg against 16 [V2/R]): ln 3.0 / ln 11.3 [D]")
     elasticity: Annotated[float, Field(lt=0.0, ge=-3.0)] = Field(
         -0.2, description="short-run price elasticity of La/Ce use (catalysts, polishing) (DOMAIN 2.2 [R/D])")
     restock_weeks: Pos = Field(8.0, description="weeks over which buyers close the gap to their target stock "

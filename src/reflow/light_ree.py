@@ -6,7 +6,7 @@ quota licence worth the same per kilogram as one for NdPr or Dy multiplies their
 abroad at ~10 times China's domestic price at the 2011 peak, ~2 times by mid-2012, while NdPr's export price was
 ~1.4 times China's [V2]. reflow's firms do not use La or Ce, so this market has one representative buyer (the
 catalyst, polishing and glass makers outside China) rather than firm agents; it is only built when a scenario has
-a ``[light_ree]`` table (docs/ODD.md section 7.15).
+a ``[light_ree]`` table (docs/ODD.md section 7.18).
 
 A week: the buyers want to use what the price allows (a short-run elasticity) and to move their stock a
 share of the way to its target cover; they buy first what non-Chinese mines produce as a co-product of their NdPr,

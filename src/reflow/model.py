@@ -301,7 +301,7 @@ class ReflowModel(mesa.Model):
     # ------------------------------------------------------------------------------------------------ phases
 
     def _light_market(self, sc: Scenario) -> tuple[LightParams, LightState]:
-        """The La/Ce oxide market's constants and first state (7.15): buyers at target cover, no quota yet."""
+        """The La/Ce oxide market's constants and first state (7.18): buyers at target cover, no quota yet."""
         lc, mc = sc.light_ree, sc.manufacturers
         tax0 = self.timeline.state(self.date_of(0)).light_export_tax
         ex_ref = lc.reference_price * (1 + lc.freight_premium) * (1 + tax0)
@@ -318,7 +318,7 @@ class ReflowModel(mesa.Model):
         return params, state
 
     def _light_week(self, w: int, pol: PolicyState) -> None:
-        """One week of the La/Ce oxide market (7.15), recorded."""
+        """One week of the La/Ce oxide market (7.18), recorded."""
         params, state = self._light
         nd = MAT["ndpr_oxide"]
         fl = self.fleet
