@@ -112,11 +112,30 @@ def test_model_replay_matches_the_run() -> None:
     assert rent.max() > 0.0
 
 
-def test_scenarios_without_the_table_record_no_la_ce(tmp_path) -> None:
+def test_scenarios_without_the_table_record_no_la_ce() -> None:
     import reflow
 
     res = reflow.run("configs/baseline.toml", seed=1, out=None, overrides=["scenario.weeks=8"])
     assert not res.timeseries["variable"].astype(str).str.startswith("light_").any()
+    assert "light_ree" not in res.summary
+
+
+def test_the_summary_reports_the_la_ce_market() -> None:
+    """The run summary's La/Ce block agrees with the recorded series: the peak comes after the July 2010 cut, with
+    a premium over China's price and a licence rent."""
+    import reflow
+    from reflow.validation import light_series
+
+    res = reflow.run("configs/quota_2010.toml", seed=1, out=None)
+    lr = res.summary["light_ree"]
+    ex = light_series(res.timeseries, "light_price_ex")
+    assert lr["peak_price_date"] >= "2010-07-12"
+    assert lr["spread_at_peak"] > 1.5 and lr["max_quota_rent_usd_per_kg"] > 0
+    assert lr["max_quota_rent_usd_per_kg"] == pytest.approx(light_series(res.timeseries, "light_quota_rent").max(),
+                                                            rel=1e-3)
+    assert lr["peak_price_multiple"] == pytest.approx(ex.max() / ex.iloc[:13].mean(), rel=1e-3)
+    flat = reflow.api.flatten_summary(res.summary)  # what sweeps store per run
+    assert flat["light_ree.spread_at_peak"] == lr["spread_at_peak"]
 
 
 def test_a_la_ce_quota_without_the_table_is_a_clear_error(tmp_path) -> None:

@@ -275,6 +275,8 @@ def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
                 flat[f"overall.{k}.{r}"] = x
         else:
             flat[f"overall.{k}"] = v
+    for k, v in summary.get("light_ree", {}).items():  # only with a La/Ce market
+        flat[f"light_ree.{k}"] = v
     return flat
 
 

@@ -144,7 +144,7 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
     wait = cube("licence_mean_wait_days")
     decided = ok + no
     n_dec = float(decided.sum())
-    return {
+    out = {
         "scenario": scenario.scenario.name,
         "seed": int(seed),
         "start": str(dates[0]),
@@ -160,4 +160,24 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
             if n_dec > 0 else None,
             "licence_applications": int(apps.sum()),
         },
+    }
+    if "light_price_ex" in var_names:
+        light_dates = [dates[int(w)] for w in week[rows("light_price_ex")]]
+        out["light_ree"] = _light_summary(lambda v: value[rows(v)], light_dates)
+    return out
+
+
+def _light_summary(series: Any, dates: list[Any]) -> dict[str, Any]:
+    """Headline numbers of the La/Ce oxide market (docs/ODD.md 7.18): its ex-China price peak as for the oxides,
+    the spread over China's price and the licence rent there, the largest rent, and the share of use lost."""
+    ex, cn, rent = series("light_price_ex"), series("light_price_cn"), series("light_quota_rent")
+    mult, k = peak_multiple(ex)
+    use, short = series("light_consumption"), series("light_shortage")
+    need = float(use.sum() + short.sum())
+    return {
+        "peak_price_multiple": _num(mult, 3),
+        "peak_price_date": str(dates[k]) if np.isfinite(mult) else None,
+        "spread_at_peak": _num(float(ex[k] / cn[k]), 3) if np.isfinite(mult) else None,
+        "max_quota_rent_usd_per_kg": _num(float(rent.max()), 3),
+        "cumulative_shortage_share": _num(float(short.sum()) / need if need > 0 else 0.0, 5),
     }

@@ -26,6 +26,13 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{_f(s['peak_price_region'], '{}'):>8}{s['weeks_in_shortage']:>13}"
             f"{_f(s['cumulative_shortage_share'], '{:.2%}'):>13}{_f(s['final_non_china_share'], '{:.1%}'):>14}"
             f"{_f(s['time_to_recover_weeks'], '{}', 'never'):>14}")
+    lr = summary.get("light_ree")
+    if lr:
+        lines.append(
+            f"{'La/Ce oxide':<14}{_f(lr['peak_price_multiple'], '{:.2f}x'):>11}{_f(lr['peak_price_date'], '{}'):>12}"
+            f"  (aggregate market: {_f(lr['spread_at_peak'], '{:.1f}x')} China's price at the peak, licence rent "
+            f"up to {_f(lr['max_quota_rent_usd_per_kg'], '{:.0f} USD/kg')}, "
+            f"{_f(lr['cumulative_shortage_share'], '{:.2%}')} of use short)")
     o = summary["overall"]
     lines += [
         "",
