@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import pandas as pd
 from reflow import __version__
 from reflow.config import Scenario, apply_overrides, dump_toml, load_raw, parse_set_args, validate
 from reflow.errors import ReflowError, ResultExistsError
+from reflow.provenance import git_state
 
 __all__ = ["RunResult", "SimOutput", "evaluate", "flatten_summary", "run", "simulate", "write_atomic"]
 
@@ -157,7 +157,7 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
 
             quick_figures(sim.timeseries, cfg_json, tmp / "figures", seed=seed)
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        commit, dirty = _git_state()
+        commit, dirty = git_state()
         import mesa
 
         manifest = {
@@ -242,18 +242,6 @@ def _json_default(o: Any) -> Any:
     if hasattr(o, "item"):
         return o.item()
     raise TypeError(type(o))
-
-
-def _git_state() -> tuple[str | None, bool | None]:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=5, check=True).stdout.strip())
-        return commit or None, dirty
-    except (OSError, subprocess.SubprocessError):
-        return None, None
 
 
 def flatten_summary(summary: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -34,6 +33,7 @@ from reflow.experiment.runner import DEFAULT_RUNNER, RunResult, RunTask, Timeser
 from reflow.experiment.seeds import design_seed, new_root_seed, run_seed
 from reflow.experiment.store import SweepStore, load_runs, write_text_atomic
 from reflow.experiment.sweep_config import SweepConfig, config_fingerprint, dump_sweep_toml, load_sweep_config
+from reflow.provenance import git_state
 
 __all__ = ["FAILED_STATUSES", "SweepResult", "parameter_columns", "plan_runs", "reproduce_command", "run_id",
            "sweep"]
@@ -143,18 +143,6 @@ def reproduce_command(row: Mapping[str, Any], base: str | Path) -> str:
 # ----------------------------------------------------------------------------------------------- folder
 
 
-def _git_commit() -> tuple[str | None, bool | None]:
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip() != ""
-        return sha or None, dirty
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-
-
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -170,7 +158,7 @@ def _versions() -> dict[str, Any]:
 
     from reflow import __version__
 
-    sha, dirty = _git_commit()
+    sha, dirty = git_state()
     return {"reflow_version": __version__, "git_commit": sha, "git_dirty": dirty, "python": sys.version.split()[0],
             "mesa_version": version("mesa"), "salib_version": version("SALib"), "platform": platform.platform()}
 
