@@ -287,6 +287,26 @@ def test_price_figure_uses_log_scale_only_for_spiking_materials(series: Series, 
     assert 100 <= lo <= 250
 
 
+def test_price_figure_adds_the_la_ce_market_when_a_run_has_one() -> None:
+    """quota_2010 has a La/Ce oxide market (ODD 7.18): the price figure gets a panel with its two prices, on
+    the same time axis and with the same policy marks; other runs do not."""
+    import reflow
+
+    res = reflow.run(Path(__file__).resolve().parents[1] / "configs" / "quota_2010.toml", seed=1, out=None,
+                     overrides=["scenario.weeks=120"])
+    cfg = json.loads(res.config.model_dump_json())
+    fig = price_figure(res.timeseries, cfg, seed=1)
+    panels = {ax.get_title().replace(" (log scale)", ""): ax for ax in _panels(fig)}
+    assert "La/Ce oxide (one market)" in panels
+    ax = panels["La/Ce oxide (one market)"]
+    labels = [line.get_label() for line in ax.lines if not line.get_label().startswith("_")]
+    assert labels == ["China domestic", "Ex-China VWAP"]
+    ex = next(line for line in ax.lines if line.get_label() == "Ex-China VWAP").get_ydata()
+    assert np.nanmax(ex) > 2 * np.nanmin(ex)  # the H2-2010 squeeze shows
+    assert pd.Timestamp("2010-07-12") in _vlines_at(ax)
+    assert ax.get_ylabel() == "Price (USD/kg)"
+
+
 def test_policy_events_are_marked_on_every_time_axis(series: Series, config: dict) -> None:
     fig = shortage_figure(series, config, seed=1)
     expected = {pd.Timestamp("2025-04-04"), pd.Timestamp("2025-10-09"), pd.Timestamp("2025-11-10")}

@@ -74,6 +74,7 @@ __all__ = [
 DECISION_STYLE = {"licence_applications": ("Applications", "#000000", "-"),
                   "licence_approvals": ("Approvals", "#56B4E9", "--"),
                   "licence_denials": ("Denials", "#D55E00", ":")}
+LIGHT, LIGHT_LABEL = "light_ree", "La/Ce oxide (one market)"  # the aggregate La/Ce market's panel
 SHARE_WINDOW = 13  # weeks of deliveries behind each supply share (a quarter)
 NOISY_WINDOW = 4  # weeks behind each shortage, licence flow and wait value
 
@@ -93,21 +94,29 @@ def price_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any
     """China domestic price against ex-China VWAP and marginal ask, one panel per material.
 
     The ex-China lines are demand-weighted over importing regions. A panel switches to a log scale when
-    its prices span more than about six-fold, so a spike does not flatten everything else.
+    its prices span more than about six-fold, so a spike does not flatten everything else. A run with a La/Ce
+    oxide market (docs/ODD.md 7.18) gets one more panel for it: its one ex-China price is what buyers paid.
     """
     s = _as_series(ts)
     materials = present_materials(s, "price_cn") or s.materials()
+    light = s.has("light_price_ex")
+    if light:
+        materials = [*materials, LIGHT]
     nrows = max(1, (len(materials) + 1) // 2)
     fig, gs, marks = _start("Rare-earth prices: China domestic vs ex-China", config, seed, s, nrows,
                             figsize=(10, 3.2 * nrows + 0.8))
     axes = grid_axes(fig, gs, len(materials))
     cn = s.wide("price_cn", ["material"])
     for ax, m in zip(axes, materials, strict=True):
-        lines = {
-            "price_cn": cn[m] if m in cn.columns else pd.Series(np.nan, index=s.dates),
-            "price_ex_vwap": ex_china_weighted(s, "price_ex_vwap", m),
-            "price_ex_ask": ex_china_weighted(s, "price_ex_ask", m),
-        }
+        if m == LIGHT:
+            lines = {"price_cn": s.wide("light_price_cn", [])["value"],
+                     "price_ex_vwap": s.wide("light_price_ex", [])["value"]}
+        else:
+            lines = {
+                "price_cn": cn[m] if m in cn.columns else pd.Series(np.nan, index=s.dates),
+                "price_ex_vwap": ex_china_weighted(s, "price_ex_vwap", m),
+                "price_ex_ask": ex_china_weighted(s, "price_ex_ask", m),
+            }
         allv: list[float] = []
         for var, y in lines.items():
             if y.notna().any():
@@ -123,7 +132,7 @@ def price_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any
         else:
             ax.set_ylim(bottom=0)
             thousands(ax)
-        ax.set_title(material_label(m) + (" (log scale)" if log else ""))
+        ax.set_title((LIGHT_LABEL if m == LIGHT else material_label(m)) + (" (log scale)" if log else ""))
         ax.set_ylabel("Price (USD/kg)")
         finish_time_axis(ax, s.dates, marks)
     handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])
