@@ -71,6 +71,18 @@ def test_no_quota_no_rent() -> None:
         assert w.rent == 0.0 and w.unofficial == 0.0 and w.shortage == 0.0
 
 
+def test_a_full_embargo_without_a_quota_stops_official_exports() -> None:
+    """Every destination embargoed: no official exports, the price rises, stock never goes negative."""
+    s = _start()
+    ins = [replace(x, quota_tpy=math.inf, embargoed_share=1.0, alt_output=0.0) for x in _inputs(30, math.inf)]
+    prices = []
+    for x in ins:
+        s, w = light_week(s, P, **x.__dict__)
+        assert w.official == 0.0 and math.isfinite(w.price_ex) and s.stock >= 0.0
+        prices.append(w.price_ex / w.parity)
+    assert max(prices) > 2.0
+
+
 def test_tighter_quota_raises_the_spread() -> None:
     """Monotone response: a smaller quota gives a higher peak ex-China price over China's, and less official
     exports (common inputs)."""

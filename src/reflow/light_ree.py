@@ -164,7 +164,7 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
     if math.isfinite(quota_tpy) or embargoed_share > 0:
         pull = 1.0 - math.exp(-max(s.premium, 0.0) / leak_premium_scale)
         leak_cap = p.base_exports_week * leak_max_share * pull * (1.0 - enforcement)
-    official_cap = bank * (1.0 - embargoed_share)
+    official_cap = 0.0 if embargoed_share >= 1.0 else bank * (1.0 - embargoed_share)  # (inf x 0 is nan)
     on_offer = alt_have + leak_cap + official_cap
     if want <= on_offer:
         price_ex = parity
