@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
 from dataclasses import replace
@@ -120,8 +121,11 @@ def test_model_replay_matches_the_run() -> None:
     np.testing.assert_array_equal([w.price_ex for w in weeks], m.rec["light_price_ex"])
     np.testing.assert_array_equal([w.official for w in weeks], m.rec["light_exports_cn"])
     rent = m.rec["light_quota_rent"]
-    assert rent[:70].max() == 0.0  # no rent before the cut of July 2010 (week ~79)
+    week = {d: (dt.date.fromisoformat(d) - sc.scenario.start).days // 7 for d in ("2010-07-12", "2015-01-05")}
+    assert rent[: week["2010-07-12"]].max() == 0.0  # the H1 2010 quota does not bind: no licence rent
+    assert rent[week["2015-01-05"] + 1:].max() == 0.0  # quotas abolished: none again
     assert rent.max() > 0.0
+    assert np.all(m.rec["light_exports_cn"] >= 0) and np.all(m.rec["light_cover_weeks"] > 0)
 
 
 def test_scenarios_without_the_table_record_no_la_ce() -> None:
