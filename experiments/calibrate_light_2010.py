@@ -11,7 +11,8 @@ kept (`ReflowModel.light_inputs`), and every candidate parameter set is evaluate
 
 1. Targets: the La/Ce entries of `reflow.validation.TARGETS_2010` (the spread at the peak and a year later, from
    La's history), China's 2011 exports over the quota (La/Ce with the oxides, whose part is fixed by the run) and
-   the post-crisis rebound guard. La/Ce's own price history in `CHECKS_2010` (peak multiple and timing) is
+   the post-crisis rebound guard. La/Ce's own price history in `CHECKS_2010` (peak multiple and timing, and the
+   spread read at the crisis peak, NdPr's peak month) is
    reported beside them, as the oxides' fit reports its checks; `--fit-history` adds it to the objective (a
    what-if: the model then trades the spread for the timing, docs/validation.md 1.5). Misses are measured on the
    median over seeds against the targets inset by `--margin` of their width, as in the oxides' fit.
@@ -56,7 +57,7 @@ PARAMS: tuple[tuple[str, str, float, float], ...] = (
     ("hoarding_response", "hoarding_response", 0.0, 3.0),
 )
 FITTED = ("light_ree.spread_at_peak", "light_ree.spread_year_after", "exports_vs_quota", "post_crisis_rebound")
-HISTORY = ("light_ree.peak_multiple", "light_ree.peak_months")
+HISTORY = ("light_ree.peak_multiple", "light_ree.peak_months", "light_ree.spread_at_crisis_peak")
 ALL = (*v.TARGETS_2010, *v.GUARDS_2010, *v.CHECKS_2010)
 TARGETS = tuple(t for t in ALL if t.key in FITTED)
 REPORTED = tuple(t for t in ALL if t.key in FITTED + HISTORY)
@@ -80,7 +81,7 @@ def _capture(task: tuple[str, int]) -> dict[str, Any]:
     dates = [model.date_of(w) for w in range(model.weeks)]
     return {"seed": seed, "params": params, "state": state, "inputs": model.light_inputs, "dates": dates,
             "oxide_exports": ox_x, "oxide_quota": sum(ox.values()), "light_quota": quota.get("light_ree", np.nan),
-            "oxide_rebound": oxide_rebound}
+            "oxide_rebound": oxide_rebound, "crisis_peak": v.price_peak(ts, "ndpr_oxide")["date"]}
 
 
 def evaluate(values: dict[str, float], runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -95,7 +96,7 @@ def evaluate(values: dict[str, float], runs: list[dict[str, Any]]) -> dict[str, 
         ex = pd.Series([w.price_ex for w in weeks], index=idx)
         cn = pd.Series([w.price_cn for w in weeks], index=idx)
         off = pd.Series([w.official for w in weeks], index=idx)
-        lm = v.light_metrics(ex, cn)
+        lm = v.light_metrics(ex, cn, crisis_peak=r["crisis_peak"])
         out = {f"light_ree.{k}": x for k, x in lm.items()}
         light_x = float(off[off.index.year == v.QUOTA_YEAR].sum())
         out["exports_vs_quota"] = (r["oxide_exports"] + light_x) / (r["oxide_quota"] + r["light_quota"])

@@ -340,3 +340,6 @@ def test_light_metrics_peak_spread_and_rebound() -> None:
     assert m["spread_year_after"] == pytest.approx(ex["2012-08"].mean() / 20.0)
     assert m["fall_back"] == pytest.approx(ex["2011-09":"2013-08"].resample("MS").mean().min() / 150.0)
     assert m["rebound"] >= 1.0
+    assert "spread_at_crisis_peak" not in m
+    early = v.light_metrics(ex, cn, crisis_peak=pd.Timestamp("2011-03-01"))["spread_at_crisis_peak"]
+    assert early == pytest.approx(60.0 / 5.0)  # read in another month than La/Ce's own peak

@@ -227,6 +227,10 @@ CHECKS_2010: tuple[Target, ...] = (
            log=True),
     Target("light_ree.peak_months", "Check [V2]: La/Ce oxide: months from Jul 2010 announcement to peak", 9, 15,
            "months"),
+    # The spread target read at the crisis peak (NdPr's peak month) rather than at La/Ce's own peak: the two
+    # coincided in history (mid-2011), not in the model.
+    Target("light_ree.spread_at_crisis_peak", "Check [V2]: La/Ce oxide: ex-China / China price in NdPr's peak month",
+           3.0, math.inf, "x"),
 )
 
 
@@ -490,12 +494,15 @@ def light_series(ts: pd.DataFrame, variable: str) -> pd.Series:
 
 
 def light_metrics(price_ex: pd.Series, price_cn: pd.Series, base_year: int = BASE_YEAR,
-                  announced: dt.date = ANNOUNCEMENT_2010) -> dict[str, float]:
+                  announced: dt.date = ANNOUNCEMENT_2010, crisis_peak: pd.Timestamp | None = None) -> dict[str, float]:
     """The La/Ce market's peak, spreads and rebound from its weekly prices (the oxides' definitions).
+
+    Args:
+        crisis_peak: a month (e.g. NdPr's peak month) at which to read the spread as well.
 
     Returns:
         ``peak_multiple``, ``peak_months``, ``spread_at_peak``, ``spread_year_after`` (NaN if the run ends
-        first), ``fall_back`` and ``rebound``.
+        first), ``fall_back``, ``rebound`` and, with `crisis_peak`, ``spread_at_crisis_peak``.
     """
     ex = price_ex.resample("MS").mean()
     cn = price_cn.resample("MS").mean().reindex(ex.index)
@@ -510,6 +517,8 @@ def light_metrics(price_ex: pd.Series, price_cn: pd.Series, base_year: int = BAS
         "spread_year_after": float(ex[later] / cn[later]) if later in ex.index else float("nan"),
         "fall_back": float(after.min() / ex[k]) if after.notna().any() else float("nan"),
         "rebound": float((window / window.cummin()).max()) if len(window) >= 2 else float("nan"),
+        **({"spread_at_crisis_peak": float(ex[crisis_peak] / cn[crisis_peak]) if crisis_peak in ex.index
+            else float("nan")} if crisis_peak is not None else {}),
     }
 
 
@@ -565,7 +574,8 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
     out["pre_announcement_swing"] = max(pre_shock_swing(ts, m) for m in OXIDES)
     out["post_crisis_rebound"] = max(rebound(ts, m) for m in OXIDES)
     if (ts["variable"] == "light_price_ex").any():
-        lm = light_metrics(light_series(ts, "light_price_ex"), light_series(ts, "light_price_cn"))
+        lm = light_metrics(light_series(ts, "light_price_ex"), light_series(ts, "light_price_cn"),
+                           crisis_peak=price_peak(ts, "ndpr_oxide")["date"])
         out.update({f"light_ree.{k}": v for k, v in lm.items()})
         out["post_crisis_rebound"] = max(out["post_crisis_rebound"], lm["rebound"])
     return out
