@@ -305,6 +305,11 @@ def test_price_figure_adds_the_la_ce_market_when_a_run_has_one() -> None:
     assert np.nanmax(ex) > 2 * np.nanmin(ex)  # the H2-2010 squeeze shows
     assert pd.Timestamp("2010-07-12") in _vlines_at(ax)
     assert ax.get_ylabel() == "Price (USD/kg)"
+    # Over seeds, the ensemble keeps the same two La/Ce lines (the traces its price figure draws).
+    from reflow.plotting.ensemble import reduce_run
+
+    traces, _ = reduce_run(Series(res.timeseries), figures=["prices"])
+    assert {k[2] for k in traces if k[1] == "light_ree"} == {"price_cn", "price_ex_vwap"}
 
 
 def test_policy_events_are_marked_on_every_time_axis(series: Series, config: dict) -> None:

@@ -41,6 +41,7 @@ NEEDED_VARIABLES = (
     "price_cn", "price_ex_vwap", "price_ex_ask", "demand", "shortage", "inventory_cover_weeks",
     "production_lost_share", "output_plan", "licence_applications", "licence_approvals", "licence_denials",
     "licence_backlog", "licence_mean_wait_days", "flow", "alt_capacity", "alt_capacity_pipeline",
+    "light_price_cn", "light_price_ex",
 )
 EX_CHINA = "EXCN"  # pseudo-region: all importing regions other than China together
 ALL = "ALL"  # pseudo-material: every material together
@@ -126,6 +127,10 @@ def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp |
         mat = flow_matrix(s, m, start, end) if want("flows") else pd.DataFrame()
         if not mat.empty:
             flows[m] = mat
+    if want("prices") and s.has("light_price_ex"):
+        # The La/Ce oxide market of a [light_ree] scenario: one ex-China price, what its buyers paid.
+        out["prices", "light_ree", "price_cn"] = s.wide("light_price_cn", [])["value"]
+        out["prices", "light_ree", "price_ex_vwap"] = s.wide("light_price_ex", [])["value"]
     if want("shortages"):
         _lost_traces(s, out)
     if want("licences"):

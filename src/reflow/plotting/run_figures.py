@@ -74,7 +74,7 @@ __all__ = [
 DECISION_STYLE = {"licence_applications": ("Applications", "#000000", "-"),
                   "licence_approvals": ("Approvals", "#56B4E9", "--"),
                   "licence_denials": ("Denials", "#D55E00", ":")}
-LIGHT, LIGHT_LABEL = "light_ree", "La/Ce oxide (one market)"  # the aggregate La/Ce market's panel
+LIGHT = "light_ree"  # the aggregate La/Ce market's panel
 SHARE_WINDOW = 13  # weeks of deliveries behind each supply share (a quarter)
 NOISY_WINDOW = 4  # weeks behind each shortage, licence flow and wait value
 
@@ -132,7 +132,7 @@ def price_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any
         else:
             ax.set_ylim(bottom=0)
             thousands(ax)
-        ax.set_title((LIGHT_LABEL if m == LIGHT else material_label(m)) + (" (log scale)" if log else ""))
+        ax.set_title(material_label(m) + (" (log scale)" if log else ""))
         ax.set_ylabel("Price (USD/kg)")
         finish_time_axis(ax, s.dates, marks)
     handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])

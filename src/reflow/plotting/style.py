@@ -92,6 +92,7 @@ MATERIAL_LABELS: dict[str, str] = {
     "dy_oxide": "Dy oxide",
     "tb_oxide": "Tb oxide",
     "ndfeb_magnet": "NdFeB magnets",
+    "light_ree": "La/Ce oxide (one market)",  # the aggregate La/Ce market of a [light_ree] scenario (price panels)
 }
 _MATERIAL_STYLE: dict[str, dict[str, Any]] = {
     "ndpr_oxide": {"color": _OI["blue"], "linestyle": "-", "hatch": ""},
