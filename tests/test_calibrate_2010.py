@@ -38,3 +38,20 @@ def test_a_point_sets_whole_tables_and_tied_parameters_follow_their_lead(u: floa
         "manufacturers.cover_target_weeks"]["automotive"]
     searched = {p.key: p.value(u) for p in cal.PARAMS}
     assert bids["dy_oxide"] == searched["manufacturers.wtp_cap_multiple.dy_oxide"]
+
+
+def test_the_la_ce_stage_scores_a_point_as_a_full_run_would() -> None:
+    """experiments/calibrate_light_2010.py evaluates La/Ce parameters by replaying the La/Ce market on a kept run;
+    its metrics must equal those of a full run with the same values (the calibration's shortcut is exact)."""
+    import calibrate_light_2010 as light
+
+    import reflow
+    from reflow import validation as v
+
+    kept = light._capture((str(light.CONFIG), 2))
+    values = {"cover_target_weeks": 9.0, "restock_weeks": 12.0, "hoarding_response": 0.5}
+    fast = light.evaluate(values, [kept])
+    res = reflow.run(light.CONFIG, seed=2, out=None, overrides=[f"light_ree.{k}={x}" for k, x in values.items()])
+    full = v.metrics_2010(res.timeseries, v.quota_in_force(res.config))
+    for key in (*light.FITTED, *light.HISTORY):
+        assert fast[key] == pytest.approx(full[key], rel=1e-9), key
