@@ -23,6 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from reflow.agents.manufacturers import hoarding_multiplier
+
 __all__ = ["LightInputs", "LightParams", "LightState", "LightWeek", "clearing_price", "light_week", "replay"]
 
 
@@ -155,7 +157,7 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
     fast = parity if math.isnan(s.price_fast) else s.price_fast
     slow = parity if math.isnan(s.price_slow) else s.price_slow
     # Buyers hoard as prices rise and destock as they fall (the oxides' hoarding_multiplier).
-    cover = p.cover_weeks * min(max((fast / slow) ** p.hoarding_response, 1.0 / p.hoarding_limit), p.hoarding_limit)
+    cover = p.cover_weeks * float(hoarding_multiplier(fast / slow, p.hoarding_response, p.hoarding_limit))
     th = s.thrift
     _, want = _order(parity, s.stock, p, cover, th)
 
