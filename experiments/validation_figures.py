@@ -112,6 +112,11 @@ HISTORY_LIGHT = {
                  ("2011-11-15", 54.0), ("2011-12-15", 42.5), ("2012-07-01", 19.0), ("2012-12-15", 11.0),
                  ("2014-07-01", 4.5)],
 }
+# China's domestic La and Ce oxide prices, USD/kg (mean of the two; Reuters/SMM tables [V2], yuan at 6.39 and
+# 6.31): La 135-145 and Ce 130-160 k yuan/t (September 2011), 75-80 and 80-90 (March 2012). The spreads they give
+# against the export prices above: ~5x in Q3 2011 (117-118 USD/kg), ~3.4x in Q1 2012 (La 42) [D].
+HISTORY_LIGHT_CN = [("2011-09-10", 22.7), ("2012-03-09", 12.9)]
+HISTORY_LIGHT_SPREAD = [("2011-08-15", 5.2), ("2012-02-15", 3.4)]
 COLOURS = {"US": "#0072B2", "EU": "#E69F00", "JPKR": "#009E73", "HUB": "#CC79A7", "ROW": "#7F7F7F",
            "AU": "#D55E00", "CA": "#56B4E9", "CN": "#000000", "ex": "#D55E00"}
 STYLES = {"US": "-", "EU": "--", "JPKR": "-.", "HUB": ":", "ROW": (0, (5, 1)), "AU": (0, (1, 1)),
@@ -373,8 +378,10 @@ def _figure_light(runs: list[dict[str, Any]], out: Path) -> Path:
     for (name, pts), mk in zip(HISTORY_LIGHT.items(), ("o", "s"), strict=True):
         ax.plot([pd.Timestamp(d) for d, _ in pts], [p for _, p in pts], mk, color="#0072B2", markersize=4,
                 label=f"history: {name} export price")
+    ax.plot([pd.Timestamp(d) for d, _ in HISTORY_LIGHT_CN], [p for _, p in HISTORY_LIGHT_CN], "D",
+            color="#000000", markersize=4, label="history: La/Ce price in China")
     ax.set_yscale("log")
-    ax.set_ylim(2.0, 600.0)
+    ax.set_ylim(2.0, 4000.0)  # room above the 2011 points for the legend
     ax.set_ylabel("USD/kg")
     ax.set_title("La/Ce oxide price (USD/kg)", fontsize=10)
     ax.legend(fontsize=7, loc="upper right")
@@ -384,6 +391,9 @@ def _figure_light(runs: list[dict[str, Any]], out: Path) -> Path:
     ax.axhline(2.5, color="#009E73", linestyle=":", linewidth=1.2, label="target a year later: <= 2.5x")
     ax.plot([pd.Timestamp("2011-06-15"), pd.Timestamp("2012-06-15")], [10.0, 2.0], "o", color="#000000",
             markersize=5, label="history: La ~10x at the peak, ~2x mid-2012")
+    ax.plot([pd.Timestamp(d) for d, _ in HISTORY_LIGHT_SPREAD], [p for _, p in HISTORY_LIGHT_SPREAD], "D",
+            color="#000000", markersize=4, markerfacecolor="white",
+            label="history: export / China's price, Q3 2011, Q1 2012")
     ax.set_yscale("log")
     ax.set_ylim(0.8, 200.0)
     ax.set_ylabel("ratio")

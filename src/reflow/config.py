@@ -618,10 +618,12 @@ class LightREEConfig(_Base):
         4.0, description="t of La+Ce oxide a non-Chinese mine produces per t of NdPr oxide (bastnaesite at "
                          "Mountain Pass ~5, Mt Weld ~3 [R])")
     china_price_link: NonNeg = Field(
-        0.46, description="elasticity of China's La/Ce price to China's NdPr price over its reference: both come "
-                          "from the same ore, under the same production quota; at the 2011 peak China's La was ~3x "
-                          "its 2009 level (export 117-135 USD/kg at ~10x domestic [V2], against ~4.2) when its NdPr "
-                          "was ~11x (180 USD/kg against 16 [V2/R]): ln 3.0 / ln 11.3 [D]")
+        0.71, description="elasticity of China's La/Ce price to China's NdPr price over its reference: both come "
+                          "from the same ore, under the same production quota; China's La and Ce oxides were "
+                          "135-145 and 130-160 k yuan/t when its Nd oxide was 1.05-1.18 M yuan/t (Sep 2011), "
+                          "75-80 and 80-90 k yuan/t at 470-480 k yuan/t (Mar 2012) [V2: Reuters/SMM], i.e. La/Ce "
+                          "5.4x and 3.1x the ~4.2 USD/kg reference when NdPr was 10.9x and 4.7x its 16: "
+                          "ln 5.4 / ln 10.9 = 0.71, ln 3.1 / ln 4.7 = 0.72 [D]")
     elasticity: Annotated[float, Field(lt=0.0, ge=-3.0)] = Field(
         -0.2, description="short-run price elasticity of La/Ce use (catalysts, polishing) (DOMAIN 2.2 [R/D])")
     restock_weeks: Pos = Field(8.0, description="weeks over which buyers close the gap to their target stock "

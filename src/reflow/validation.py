@@ -221,6 +221,9 @@ GUARDS_2010: tuple[Target, ...] = (
 # ~260 USD/kg against China's 1.15-1.2 M yuan/t (~180 USD/kg) in Sep 2011 [V2]: ~1.4x (~1.7x if the yuan price
 # includes VAT) [D]. La/Ce's peak: La oxide 117-135 USD/kg and Ce oxide 118-138 in Q2-Q3 2011 [V2], ~25x a 2009
 # La/Ce mix of ~5 USD/kg [R] (La 13-15x, Ce 25-30x their 2008 prices [V2]), 10-14 months after July 2010.
+# La/Ce's spread at the crisis peak: export 117-118 USD/kg (Q3 2011 average) against China's 135-145 (La) and
+# 130-160 (Ce) k yuan/t in September 2011 [V2: Reuters/SMM], ~22 USD/kg: ~5x; La 42 (Q1 2012) against 75-80 k
+# yuan/t (March 2012), ~3.4x [D]. So in history La's own peak and the crisis peak were one, with a spread of ~5x.
 CHECKS_2010: tuple[Target, ...] = (
     Target("ndpr_oxide.spread_at_peak", "Check [D]: NdPr oxide: ex-China / China price at its peak", 1.3, 2.0, "x"),
     Target("light_ree.peak_multiple", "Check [V2/R]: La/Ce oxide: ex-China peak / 2009 level", 15.0, 30.0, "x",
@@ -228,7 +231,7 @@ CHECKS_2010: tuple[Target, ...] = (
     Target("light_ree.peak_months", "Check [V2]: La/Ce oxide: months from Jul 2010 announcement to peak", 9, 15,
            "months"),
     # The spread target read at the crisis peak (NdPr's peak month) rather than at La/Ce's own peak: the two
-    # coincided in history (mid-2011), not in the model.
+    # coincided in history (mid-2011, ~5x [V2/D], above), not in the model.
     Target("light_ree.spread_at_crisis_peak", "Check [V2]: La/Ce oxide: ex-China / China price in NdPr's peak month",
            3.0, math.inf, "x"),
 )
