@@ -65,3 +65,32 @@ def test_buyers_count_held_shipments_as_on_the_way_and_do_not_order_twice() -> N
     # their order-up-to position, call-offs and gaps) and do not order them again every week of the wait (that
     # would hold about twice as much).
     assert 0 < max(held) < 1.4 * hold * weekly
+
+
+def test_direct_orders_held_at_customs_are_not_bought_again_on_the_spot_market_that_week() -> None:
+    # Regression: the spot market's gap used the pipeline from before the week's direct orders, so a firm whose
+    # out-of-scope order went to customs bid for the same tonnes again on the spot market the same week.
+    m = ReflowModel(validate(_world(4)), rng=7)
+    direct, spot = m._direct_orders, m._spot_markets
+    held_now: dict[str, np.ndarray] = {}
+    twice: list[float] = []
+    held_total: list[float] = []
+
+    def direct_orders(pol, target, covered, pipeline):  # type: ignore[no-untyped-def]
+        before = m.in_customs.copy()
+        direct(pol, target, covered, pipeline)
+        held_now["t"] = m.in_customs - before
+
+    def spot_markets(w, pol, target, pipeline):  # type: ignore[no-untyped-def]
+        stock = m.pop.stock.copy()
+        spot(w, pol, target, pipeline)
+        bought = np.maximum(m.pop.stock - stock, 0.0)
+        h = held_now.pop("t", np.zeros_like(bought))
+        held_total.append(float(h.sum()))
+        twice.append(float(np.minimum(h, bought)[h > 1e-9].sum()))
+
+    m._direct_orders, m._spot_markets = direct_orders, spot_markets
+    while m.running:
+        m.step()
+    assert sum(held_total) > 0  # the case arises: direct orders did wait at customs
+    assert sum(twice) <= 1e-6 * sum(held_total)

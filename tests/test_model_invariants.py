@@ -26,7 +26,7 @@ def scenarios(draw: st.DrawFn) -> dict:
     for i in range(draw(st.integers(0, 4))):
         kind = draw(st.sampled_from(["licensing", "export_quota", "export_tax", "embargo", "general_licence",
                                      "tariff", "extraterritorial", "stockpile_release", "price_floor",
-                                     "enforcement"]))
+                                     "enforcement", "production_cap"]))
         eff = start + dt.timedelta(weeks=draw(st.integers(0, weeks)))
         ann = eff - dt.timedelta(weeks=draw(st.integers(0, 8)))
         ev: dict = {"id": f"e{i}", "kind": kind, "effective": eff, "announce": ann}
@@ -37,7 +37,7 @@ def scenarios(draw: st.DrawFn) -> dict:
             ev.update(materials=mats, approval_rate=draw(st.floats(0, 1)),
                       review_working_days_median=draw(st.floats(5, 80)),
                       return_probability=draw(st.floats(0, 0.5)), customs_hold_weeks=draw(st.integers(0, 6)))
-        elif kind == "export_quota":
+        elif kind in ("export_quota", "production_cap"):
             ev["tonnes_per_year"] = {m: draw(st.floats(0, 5000)) for m in mats}
         elif kind == "export_tax":
             ev["rate"] = {m: draw(st.floats(0, 0.5)) for m in mats}
@@ -58,7 +58,7 @@ def scenarios(draw: st.DrawFn) -> dict:
         elif kind == "price_floor":
             ev.update(regions=["US", "AU"], materials=mats, price=draw(st.floats(10, 500)))
         events.append(ev)
-    return {
+    raw = {
         "scenario": {"name": "prop", "start": start, "weeks": weeks},
         "manufacturers": {"per_region_sector": draw(st.integers(1, 3)),
                           "size_sigma": draw(st.floats(0, 1)),
@@ -70,6 +70,9 @@ def scenarios(draw: st.DrawFn) -> dict:
                       "reviewer_capacity_per_week": draw(st.integers(1, 500))},
         "policy": events,
     }
+    if draw(st.integers(0, 5)) == 0:
+        raw["suppliers"] = []  # no non-Chinese mines or refiners at all
+    return raw
 
 
 def _run(raw: dict, seed: int) -> ReflowModel:
@@ -95,7 +98,10 @@ SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[Healt
 @SETTINGS
 @given(raw=scenarios(), seed=st.integers(0, 2**31 - 1))
 def test_material_is_conserved_and_nothing_goes_negative(raw: dict, seed: int) -> None:
-    model = _run(raw, seed)
+    _check_invariants(_run(raw, seed))
+
+
+def _check_invariants(model: ReflowModel) -> None:
     rec = model.rec
     stock = rec["stock_total"]
     change = np.diff(np.vstack([model.initial_stock, stock]), axis=0)
@@ -117,6 +123,28 @@ def test_material_is_conserved_and_nothing_goes_negative(raw: dict, seed: int) -
     lost = rec["production_lost_share"]
     assert np.all((lost >= -1e-12) & (lost <= 1 + 1e-12))
     assert np.all(rec["shortage"] <= rec["demand"] + 1e-9)
+
+
+def test_smugglers_never_sell_more_than_china_holds() -> None:
+    # Regression: the smuggling offer came on top of the official offers (up to 80% of stock) without a bound, so
+    # with output capped near zero under a tight quota producers' stock went negative.
+    start = dt.date(2025, 1, 6)
+    cut = start + dt.timedelta(weeks=8)
+    raw = {"scenario": {"name": "leak", "start": start, "weeks": 60}, "policy": [
+        {"id": "q", "kind": "export_quota", "effective": cut, "tonnes_per_year": {m: 10.0 for m in MATS}},
+        {"id": "c", "kind": "production_cap", "effective": cut, "tonnes_per_year": {m: 1.0 for m in MATS}}]}
+    model = _run(raw, 1)
+    assert model.rec["exports_cn_unofficial"].sum() > 0  # the channel is open
+    _check_invariants(model)
+
+
+def test_material_balance_holds_without_alternative_suppliers() -> None:
+    # Regression: with no non-Chinese suppliers numpy's bincount returned integers and the non-Chinese magnet
+    # makers' output was truncated to whole tonnes in the record.
+    raw = {"scenario": {"name": "no_alt", "start": dt.date(2025, 1, 6), "weeks": 30}, "suppliers": []}
+    model = _run(raw, 1)
+    assert model.rec["production_alt"][:, MATERIALS.index("ndfeb_magnet")].sum() > 0
+    _check_invariants(model)
 
 
 @SETTINGS

@@ -111,6 +111,25 @@ def test_suspended_before_taking_effect_is_no_longer_announced(timeline):
     assert not tl.state(D("2025-03-20")).announced.any()
 
 
+def test_an_announcement_resumed_before_taking_effect_is_announced_again(timeline):
+    # ODD 7.1: announced when announce <= d < effective and not suspended, suspended = suspend <= d < resume.
+    tl = timeline({**APRIL, "announce": "2025-03-01", "suspend": "2025-03-15", "resume": "2025-03-25"})
+    assert not tl.state(D("2025-03-20")).announced.any()
+    assert tl.state(D("2025-03-30")).announced[DY, US]
+    assert tl.state(D("2025-04-10")).controlled[DY, US] and not tl.state(D("2025-04-10")).announced.any()
+
+
+def test_only_a_tighter_export_quota_is_announced(timeline):
+    # Buyers stock up ahead of a cut, not ahead of a larger quota replacing a smaller one (quota_2010's 2011 quota).
+    small = {"id": "small", "kind": "export_quota", "effective": "2025-01-06", "lift": "2025-07-07",
+             "tonnes_per_year": {"dy_oxide": 100.0, "tb_oxide": 100.0}}
+    larger = {"id": "larger", "kind": "export_quota", "announce": "2025-06-02", "effective": "2025-07-07",
+              "tonnes_per_year": {"dy_oxide": 300.0, "tb_oxide": 50.0}}
+    st = timeline(small, larger).state(D("2025-06-16"))
+    assert not st.announced[DY].any() and st.announced[TB, US]
+    assert not timeline(small).state(D("2025-06-16")).announced.any()
+
+
 def test_general_licence_covers_its_sectors_until_it_expires(timeline):
     gl = {"id": "gl", "kind": "general_licence", "materials": ["ndfeb_magnet"], "destinations": ["US", "EU"],
           "effective": "2025-12-01", "coverage": 0.6, "validity_weeks": 4}

@@ -136,7 +136,8 @@ class ReflowModel(mesa.Model):
 
         # China's domestic industry: by default, what balances the world market at reference prices.
         out = np.array([ch.output_tpy[m] for m in MATERIALS])
-        alt = np.bincount(self.fleet.material, weights=self.fleet.online * 52.0, minlength=NM)
+        # (float: numpy's bincount of an empty fleet is integer, and the += below would truncate)
+        alt = np.bincount(self.fleet.material, weights=self.fleet.online * 52.0, minlength=NM).astype(float)
         alt[MAGNET] += float(self.pop.plan[self.pop.is_magnet_maker].sum()) * 52.0
         ex_need = self.pop.need_base.sum(axis=0) * 52.0
         if ch.domestic_demand_tpy is not None:
@@ -281,6 +282,8 @@ class ReflowModel(mesa.Model):
         pipeline = self._pipeline()
         # Firms under a general licence, and purchases the control does not reach, ship without review.
         self._direct_orders(pol, target, controlled & (covered | ~in_scope), pipeline)
+        if self._holds:  # direct orders held at customs are on the way too: not to be bought again on the spot market
+            pipeline = self._pipeline()
         self._spot_markets(w, pol, target, pipeline)
         self._china_market(w, pol)
 
@@ -639,6 +642,8 @@ class ReflowModel(mesa.Model):
         stock_m = prod.by_material(p_stock).sum(axis=1)
         cn_budget = np.minimum(0.8 * stock_m, self.quota_bank)
         o["cn_scale"] = np.minimum(1.0, cn_budget / np.maximum(EXPORT_OFFER_HEADROOM * demand_open, 1e-12))
+        # What the official offers can sell at most; smugglers offer only from the rest of the stock.
+        o["cn_room"] = np.maximum(0.0, stock_m - np.minimum(EXPORT_OFFER_HEADROOM * demand_open, cn_budget))
         o["quota_scarcity"] = np.where(np.isfinite(self.quota_bank),
                                        np.clip(1.0 - self.quota_bank / np.maximum(demand_open, 1e-12), 0.0, 1.0), 0.0)
         o["p_share"] = p_stock / np.maximum(stock_m, 1e-12)[prod.material]
@@ -720,7 +725,11 @@ class ReflowModel(mesa.Model):
             m, r = mk_m[sm], mk_r[sm]
             p = m * k + np.tile(np.arange(k), len(ls))
             ask = parity[m, r] / (1 + pol.export_tax[m]) * (1 + tc.cost_share)
-            parts.append((sm, leak[m, r] * o["p_share"][p], ask, np.full(len(p), K_SMUGGLER), p, np.full(len(p), CN)))
+            # Official and smuggled sales together never exceed a producer's stock (p_share follows stock).
+            offered = np.bincount(mk_m[ls], weights=leak[mk_m[ls], mk_r[ls]], minlength=NM)
+            fit = np.where(offered > o["cn_room"], o["cn_room"] / np.maximum(offered, 1e-300), 1.0)
+            parts.append((sm, leak[m, r] * fit[m] * o["p_share"][p], ask, np.full(len(p), K_SMUGGLER), p,
+                          np.full(len(p), CN)))
         # Firms holding far more than they want resell the excess (the ex-China spot market is largely
         # stock changing hands in a crunch); they ask what they would bid themselves at target cover.
         tg = target[:, mats]
@@ -964,7 +973,7 @@ class ReflowModel(mesa.Model):
         fl = self.fleet
         rec["alt_capacity"][w] = np.bincount(fl.material, weights=fl.online * 52.0, minlength=NM)
         rec["alt_capacity_pipeline"][w] = np.bincount(fl.material, weights=fl.pipeline * 52.0, minlength=NM)
-        prod_alt = np.bincount(fl.material, weights=fl.output, minlength=NM)
+        prod_alt = np.bincount(fl.material, weights=fl.output, minlength=NM).astype(float)  # (an empty fleet: int)
         prod_alt[MAGNET] += float(pop.output[pop.is_magnet_maker].sum())
         rec["production_alt"][w] = prod_alt
         rec["production_cn"][w] = np.bincount(self.prod.material, weights=self.prod.output, minlength=NM)

@@ -19,16 +19,20 @@ __all__ = ["PolicyState", "PolicyTimeline", "in_force", "is_announced"]
 NM, NR, NS = len(MATERIALS), len(REGIONS), len(SECTORS)
 
 
+def _suspended(ev, day: dt.date) -> bool:
+    return ev.suspend is not None and ev.suspend <= day and (ev.resume is None or day < ev.resume)
+
+
 def in_force(ev, day: dt.date) -> bool:
     """Whether an event is in force on `day`."""
     if day < ev.effective or (ev.lift is not None and day >= ev.lift):
         return False
-    return not (ev.suspend is not None and ev.suspend <= day and (ev.resume is None or day < ev.resume))
+    return not _suspended(ev, day)
 
 
 def is_announced(ev, day: dt.date) -> bool:
-    """Whether an event has been announced but has not yet taken effect on `day`."""
-    return ev.announce <= day < ev.effective and not (ev.suspend is not None and ev.suspend <= day)
+    """Whether an event has been announced but has not yet taken effect on `day` (and is not suspended then)."""
+    return ev.announce <= day < ev.effective and not _suspended(ev, day)
 
 
 @dataclass
@@ -85,12 +89,6 @@ class PolicyTimeline:
         st = PolicyState(active_ids=active)
         st.approval[:] = self.default_approval
         by_id = {e.id: e for e in self.events}
-        for ev in self.events:
-            if ev.id in announced and ev.kind in ("licensing", "embargo", "export_quota", "extraterritorial"):
-                for m in getattr(ev, "materials", None) or list(getattr(ev, "tonnes_per_year", {})):
-                    dests = getattr(ev, "destinations", None) or REGIONS[1:]
-                    for r in dests:
-                        st.announced[MAT[m], REG[r]] = True
         for ev in (by_id[i] for i in active):
             k = ev.kind
             if k == "licensing":
@@ -156,6 +154,14 @@ class PolicyTimeline:
                 for r in ev.regions:
                     st.capex_grant[REG[r]] = max(st.capex_grant[REG[r]], ev.capex_grant_share)
                     st.lead_time_factor[REG[r]] = min(st.lead_time_factor[REG[r]], ev.lead_time_factor)
+        for ev in self.events:
+            if ev.id in announced and ev.kind in ("licensing", "embargo", "export_quota", "extraterritorial"):
+                mats = getattr(ev, "materials", None) or list(getattr(ev, "tonnes_per_year", {}))
+                if ev.kind == "export_quota":  # a larger quota coming is no reason to stock up
+                    mats = [m for m in mats if ev.tonnes_per_year[m] < st.quota_tpy[MAT[m]]]
+                for m in mats:
+                    for r in getattr(ev, "destinations", None) or REGIONS[1:]:
+                        st.announced[MAT[m], REG[r]] = True
         return st
 
 
