@@ -301,7 +301,8 @@ def test_partial_per_material_tables_keep_the_defaults_for_the_other_materials(m
         ("policy.aprl.approval_rate",
          "--set policy.aprl.approval_rate: no entry with id 'aprl'; did you mean 'apr'?"),
         ("policy.3.approval_rate",
-         "--set policy.3.approval_rate: index 3 out of range (the list has 1 entries)"),
+         "--set policy.3.approval_rate: no entry with id '3', and index 3 is out of range (the list has 1 "
+         "entries); ids are ['apr']"),
         ("scenario.weeks.x", "--set scenario.weeks.x: 'scenario.weeks' is a value, not a table"),
         ("suppliers.lynas.cost",
          "--set suppliers.lynas.cost: no entry with id 'lynas'; did you mean 'lynas_ndpr'?"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -146,3 +148,12 @@ def test_cli_run_bad_override_is_a_clear_error(tmp_path: Path, capsys: pytest.Ca
     assert code == 2
     assert "baseline.toml" in err and "licensing.approval_rate = 1.5" in err and "Traceback" not in err
     assert not (tmp_path / "baseline").exists()
+
+
+def test_run_folder_is_as_readable_as_the_umask_allows(short_run: api.RunResult) -> None:
+    # The folder was first made by mkdtemp (private, 0700); others on a shared machine read results as the
+    # user's umask allows, as for any folder the user makes.
+    mask = os.umask(0)
+    os.umask(mask)
+    assert short_run.path is not None
+    assert stat.S_IMODE(short_run.path.stat().st_mode) == 0o777 & ~mask

@@ -172,7 +172,11 @@ def test_workers_that_die_before_their_first_run_stop_the_sweep(tmp_path, monkey
     """Also workers forked from the fork server (which has pandas loaded already): the run function's module,
     imported as a worker starts, kills it."""
     cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
-    (tmp_path / "doomed_runner.py").write_text("raise SystemExit(3)\n")
+    # importable here (the sweep checks --runner before it starts), fatal in every worker process
+    (tmp_path / "doomed_runner.py").write_text(
+        "import multiprocessing\n"
+        "if multiprocessing.parent_process() is not None:\n    raise SystemExit(3)\n"
+        "from reflow.experiment.fakes import analytic as run\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ReflowError, match="die on start-up"):
         sweep(cfg, out=tmp_path / "out", progress=False, runner="doomed_runner:run",
@@ -298,10 +302,12 @@ def test_invalid_points_fail_before_anything_runs(tmp_path):
 def test_cli_sweep_and_analyze(tmp_path, capsys):
     cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
     out = tmp_path / "out"
+    # some runs failed: exit code 1, saying how many and where the errors are
     assert main(["sweep", str(cfg), "--out", str(out), "--workers", "0", "-q",
-                 "--runner", f"{FAKES}:failing"]) == 0
-    text = capsys.readouterr().out
-    assert "27 of 27 runs stored (9 error, 18 ok)" in text and "errors.log" in text
+                 "--runner", f"{FAKES}:failing"]) == 1
+    captured = capsys.readouterr()
+    assert "27 of 27 runs stored (9 error, 18 ok)" in captured.out
+    assert "9 of 27 runs failed" in captured.err and "errors.log" in captured.err
     assert main(["analyze", str(out), "--metric", "dy_oxide.peak_price_multiple"]) == 0
     text = capsys.readouterr().out
     assert "Per-point mean [95% CI]" in text and "licensing.approval_rate" in text

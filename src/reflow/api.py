@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import operator
 import os
 import platform
 import shutil
@@ -27,10 +28,11 @@ import pandas as pd
 
 from reflow import __version__
 from reflow.config import Scenario, apply_overrides, dump_toml, load_raw, parse_set_args, validate
-from reflow.errors import ReflowError, ResultExistsError
+from reflow.errors import ReflowError, ResultExistsError, UsageError
 from reflow.provenance import git_state
 
-__all__ = ["RunResult", "SimOutput", "evaluate", "flatten_summary", "run", "simulate", "write_atomic"]
+__all__ = ["RunResult", "SimOutput", "check_run_id", "check_seed", "evaluate", "flatten_summary", "run", "simulate",
+           "write_atomic"]
 
 
 @dataclass
@@ -63,6 +65,7 @@ def simulate(scenario: Scenario, seed: int, *, progress: bool = False) -> SimOut
     from reflow.metrics import summarise
     from reflow.model import ReflowModel
 
+    check_seed(seed)
     model = ReflowModel(scenario, rng=seed)
     bar = None
     if progress and sys.stderr.isatty():
@@ -78,6 +81,68 @@ def simulate(scenario: Scenario, seed: int, *, progress: bool = False) -> SimOut
     ts = model.rec.to_frame(scenario.scenario.start)
     summary = summarise(ts, scenario, seed)
     return SimOutput(ts, summary)
+
+
+def check_seed(seed: Any) -> int:
+    """The seed as an int; refuse one numpy cannot use (negative, a bool, a float) before any work is done.
+
+    Raises:
+        UsageError: the seed is not a whole number >= 0.
+    """
+    try:
+        value = operator.index(seed)  # int and numpy integers, not floats or strings
+    except TypeError:
+        value = -1
+    if isinstance(seed, bool) or value < 0:
+        raise UsageError(f"--seed {seed!r}: a seed is a whole number >= 0, e.g. --seed 1")
+    return value
+
+
+def check_run_id(run_id: str) -> None:
+    """Refuse a run id that is not a plain folder name: the run folder must land inside ``<out>/<scenario>/``.
+
+    Raises:
+        UsageError: the id is empty, absolute, holds a path separator, is "." or "..", or starts with "."
+            (hidden names are kept for runs being written, and `reflow plot` skips them).
+    """
+    why = ("is empty" if not run_id
+           else "is an absolute path" if os.path.isabs(run_id)
+           else "holds a path separator" if "/" in run_id or "\\" in run_id
+           else "names the folder itself or its parent" if run_id in (".", "..")
+           else "starts with '.' (hidden names are kept for runs being written)" if run_id.startswith(".")
+           else "holds a control character" if any(ord(c) < 32 or ord(c) == 127 for c in run_id)
+           else None)
+    if why:
+        raise UsageError(f"--run-id {run_id!r} {why}; give a plain folder name such as 'seed1-lowrate' (the run "
+                         "goes to <out>/<scenario>/<run-id>/; choose the place with --out)")
+
+
+def _check_out(folder: Path) -> None:
+    """Before simulating: the run folder's nearest existing ancestor must be a folder we can write into."""
+    for parent in (folder.parent, *folder.parent.parents):
+        if not parent.exists():
+            continue
+        if not parent.is_dir():
+            raise UsageError(f"--out: {parent} is a file, not a folder; give --out a folder (the run goes to "
+                             "<out>/<scenario>/<run-id>/)")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"--out: cannot write into {parent} (permission denied); give --out a folder you "
+                             "can write to")
+        return
+
+
+def _is_run_folder(path: Path) -> bool:
+    """A finished reflow run folder: a folder with manifest.json (written last, so interrupted runs have none)."""
+    return path.is_dir() and not path.is_symlink() and (path / "manifest.json").is_file()
+
+
+def _refuse_replacing(folder: Path) -> None:
+    """`--force` replaces only a reflow run folder; anything else at that path is the user's and is kept."""
+    if not _is_run_folder(folder):
+        what = ("a link" if folder.is_symlink() else "a file" if not folder.is_dir()
+                else "a folder that is not a reflow run (no manifest.json)")
+        raise ResultExistsError(f"{folder}: is {what}; --force only replaces a reflow run folder, so it is left as "
+                                "it is; choose another --run-id or --out, or move it away yourself")
 
 
 def _resolve(config: str | Path | Scenario | Mapping[str, Any], overrides: Any) -> tuple[Scenario, str | None]:
@@ -108,11 +173,12 @@ def run(
 
     Args:
         config: a TOML path, a validated `Scenario`, or a raw dict.
-        seed: random seed (default: ``scenario.seed``).
+        seed: random seed, a whole number >= 0 (default: ``scenario.seed``).
         overrides: ``["key.path=value", ...]`` or a mapping, applied before validation.
         out: results root; the run goes to ``<out>/<scenario>/<run-id>/``. None keeps everything in memory.
-        run_id: folder name (default ``seed<N>-<UTC timestamp>``).
-        force: replace an existing run folder of the same name.
+        run_id: folder name (default ``seed<N>-<UTC timestamp>``): a plain name, not a path.
+        force: replace an existing run folder of the same name (only a reflow run folder, one with
+            manifest.json: anything else there is refused, never deleted).
         figures: write the quick-look PNG figures.
         progress: show a progress bar on a terminal.
 
@@ -120,18 +186,26 @@ def run(
         The run's time series, summary, resolved config, seed and folder.
 
     Raises:
-        ConfigError: the config is invalid. ResultExistsError: the folder exists and `force` is False.
+        ConfigError: the config is invalid. ResultExistsError: the folder exists and `force` is False, or it is
+            not a reflow run folder. UsageError: a bad seed, run id or `out` (checked before simulating).
     """
+    if seed is not None:
+        seed = check_seed(seed)
+    if run_id is not None:
+        check_run_id(run_id)
     scenario, config_file = _resolve(config, overrides)
-    seed = scenario.scenario.seed if seed is None else int(seed)
+    seed = scenario.scenario.seed if seed is None else seed
     started = dt.datetime.now(dt.UTC)
     folder: Path | None = None
     if out is not None:
         rid = run_id or f"seed{seed}-{started.strftime('%Y%m%dT%H%M%S%fZ')}"
         folder = Path(out) / scenario.scenario.name / rid
-        if folder.exists() and not force:
-            raise ResultExistsError(f"{folder}: a result already exists here; use --force to replace it or "
-                                    "--run-id to name a new one")
+        _check_out(folder)
+        if folder.exists() or folder.is_symlink():
+            if not force:
+                raise ResultExistsError(f"{folder}: a result already exists here; use --force to replace it or "
+                                        "--run-id to name a new one")
+            _refuse_replacing(folder)
     t0 = time.perf_counter()
     sim = simulate(scenario, seed, progress=progress)
     wall = time.perf_counter() - t0
@@ -146,6 +220,11 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
     """Write a run folder: everything into a sibling temp folder, manifest last, then one rename into place."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    # mkdtemp makes the folder private (0700); a run folder gets the mode a plain mkdir would give it, so that
+    # others on a shared machine can read results as the user's umask allows.
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o777 & ~mask)
     try:
         cfg_json = scenario.model_dump(mode="json")
         write_atomic(tmp / "config.toml", _config_header(seed) + dump_toml(_drop_none(cfg_json)))
@@ -177,10 +256,13 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
             "files": files,
         }
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=2, default=_json_default) + "\n")
-        if folder.exists():
+        if folder.exists() or folder.is_symlink():
             if not force:
                 raise ResultExistsError(f"{folder}: appeared while the run was going; the new result is kept in "
                                         f"{tmp}")
+            if not _is_run_folder(folder):  # checked before the run too; this one guards against a race
+                raise ResultExistsError(f"{folder}: is not a reflow run folder (no manifest.json), so --force "
+                                        f"leaves it as it is; the new result is kept in {tmp}")
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             folder.rename(old)
             tmp.rename(folder)

@@ -31,21 +31,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
+def _validate_one(path: str, overrides: list[str]) -> str:
+    """Check one scenario or sweep file; the OK line to print, or a ReflowError."""
     from reflow.config import load_config, load_raw
 
-    for path in args.config:
-        if "sweep" in load_raw(path):  # a sweep file: check it and the scenario of every design point
-            from reflow.experiment.sweeper import check_sweep
+    if "sweep" in load_raw(path):  # a sweep file: check it and the scenario of every design point
+        from reflow.experiment.sweeper import check_sweep
 
-            sw, points, runs = check_sweep(path, overrides=args.set)
-            print(f"{path}: OK (sweep '{sw.sweep.name}', {sw.design.method} design of {points} points, {runs} runs, "
-                  f"base {sw.sweep.base})")
-            continue
-        cfg = load_config(path, overrides=args.set)
-        print(f"{path}: OK (scenario '{cfg.scenario.name}', {cfg.scenario.start} + {cfg.scenario.weeks} weeks, "
-              f"{len(cfg.policy)} policy events)")
-    return 0
+        sw, points, runs = check_sweep(path, overrides=overrides)
+        return (f"{path}: OK (sweep '{sw.sweep.name}', {sw.design.method} design of {points} points, {runs} runs, "
+                f"base {sw.sweep.base})")
+    cfg = load_config(path, overrides=overrides)
+    return (f"{path}: OK (scenario '{cfg.scenario.name}', {cfg.scenario.start} + {cfg.scenario.weeks} weeks, "
+            f"{len(cfg.policy)} policy events)")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    # Every file is checked, so one command reports all the broken ones; the exit code says if any failed.
+    failed = 0
+    code = 0
+    for path in args.config:
+        try:
+            print(_validate_one(path, args.set))
+        except ReflowError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            code = code or exc.exit_code
+    if failed and len(args.config) > 1:
+        print(f"error: {failed} of {len(args.config)} files are invalid", file=sys.stderr)
+    return code
+
+
+_SET_HELP = ("override a config field, e.g. --set licensing.approval_rate=0.4 (repeatable); a policy or supplier "
+             "is named by its id (policy.apr2025.approval_rate), or by its 0-based position if no entry has "
+             "that id (policy.0.approval_rate)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,19 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one scenario and write its results")
     p.add_argument("config", help="scenario TOML file")
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: scenario.seed)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override a config field, e.g. --set licensing.approval_rate=0.4 (repeatable)")
+    p.add_argument("--seed", type=int, default=None, help="random seed, a whole number >= 0 (default: scenario.seed)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help=_SET_HELP)
     p.add_argument("--out", default="results", help="results root (default: results)")
-    p.add_argument("--run-id", default=None, help="name of the run folder (default: seed<N>-<timestamp>)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    p.add_argument("--run-id", default=None,
+                   help="name of the run folder inside <out>/<scenario>/, a plain name, not a path "
+                        "(default: seed<N>-<timestamp>)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing run folder of the same name (only a reflow run folder, one with "
+                        "manifest.json)")
     p.add_argument("--no-figures", action="store_true", help="skip the quick-look figures")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("validate", help="check config files (scenarios or sweeps) without running them")
     p.add_argument("config", nargs="+", help="scenario or sweep TOML file(s)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help=_SET_HELP)
     p.set_defaults(func=_cmd_validate)
 
     # Subcommands owned by other layers register themselves here (sweep/analyze, plot/report).

@@ -11,11 +11,13 @@ import datetime as dt
 import difflib
 import re
 import tomllib
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from reflow.domain import IMPORT_REGIONS, MATERIALS, SECTORS, Material, Region, Sector
 from reflow.errors import ConfigError
@@ -31,9 +33,15 @@ __all__ = [
     "validate",
 ]
 
-Frac = Annotated[float, Field(ge=0.0, le=1.0)]
-Pos = Annotated[float, Field(gt=0.0)]
-NonNeg = Annotated[float, Field(ge=0.0)]
+# Finite only: TOML's `inf` passes a `gt=0` bound, and a run with an infinite price or tonnage finishes with
+# meaningless numbers. (Every float of the schema is finite anyway: `_Base` sets allow_inf_nan=False.)
+Frac = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+# The name of a results folder: safe characters, and not "." or ".." (or only dots), which would put the run
+# beside or above the results root. (The Rust regex engine pydantic uses has no look-ahead, hence the form.)
+FOLDER_NAME_PATTERN = r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$"
 
 
 def _merge_tables(default: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
@@ -45,8 +53,44 @@ def _merge_tables(default: Mapping[str, Any], given: Mapping[str, Any]) -> dict[
     return out
 
 
+def _admits(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether a type annotation mentions any of `kinds` (a model, bool) anywhere inside it."""
+    if isinstance(annotation, type) and issubclass(annotation, kinds):
+        return True
+    return any(_admits(a, kinds) for a in typing.get_args(annotation) if not isinstance(a, str | int | float))
+
+
+def _bool_paths(value: Any, path: str) -> list[str]:
+    """``path = true`` for every dotted path under `path` that holds true/false (`path` itself if `value` does)."""
+    if isinstance(value, bool):
+        return [f"{path} = {'true' if value else 'false'}"]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in _bool_paths(v, f"{path}.{k}")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in _bool_paths(v, f"{path}.{i}")]
+    return []
+
+
 class _Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # allow_inf_nan=False: no field of a scenario means anything at infinity (an absent quota is an absent
+    # entry, not `inf`), and TOML accepts `inf` and `nan` as floats.
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, data: Any) -> Any:
+        """Refuse true/false where a number is expected: pydantic would read them as 1 and 0, so a slip like
+        ``--set scenario.seed=true`` would pass. Nested models check their own fields. (A model validator: a
+        field validator on every field is not allowed on the `kind` discriminator of policy events.)"""
+        if not isinstance(data, Mapping):
+            return data
+        bad = [p for name, field in cls.model_fields.items()
+               if name in data and not _admits(field.annotation, (bool, BaseModel))
+               for p in _bool_paths(data[name], name)]
+        if bad:
+            raise PydanticCustomError("bool_for_number", "true/false where a number or text is expected: {paths}",
+                                      {"paths": bad})
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -76,7 +120,7 @@ class _Base(BaseModel):
 class ScenarioSection(_Base):
     """Identity and calendar of a run."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="scenario name, used as the results folder")
+    name: str = Field(pattern=FOLDER_NAME_PATTERN, description="scenario name, used as the results folder")
     description: str = Field("", description="one paragraph for reports")
     start: dt.date = Field(description="first simulated week (snapped back to its Monday)")
     weeks: int = Field(ge=4, le=2600, description="horizon in weeks (one step = one week)")
@@ -585,6 +629,10 @@ PolicyEvent = Annotated[
     Field(discriminator="kind"),
 ]
 
+# The `kind` of every policy event type, for messages ("add kind = one of ...").
+POLICY_KINDS: tuple[str, ...] = tuple(
+    typing.get_args(cls.model_fields["kind"].annotation)[0] for cls in typing.get_args(typing.get_args(PolicyEvent)[0]))
+
 
 class TransshipmentConfig(_Base):
     """Unofficial exports: Chinese material re-exported through third-country hubs (HUB) when controls bind."""
@@ -688,6 +736,32 @@ class Scenario(_Base):
 # --------------------------------------------------------------------------------------------------- loading
 
 
+def read_toml(path: Path, what: str, hint: str) -> dict[str, Any]:
+    """Parse a TOML file; a missing, unreadable, non-UTF-8 or malformed file is a ConfigError naming it.
+
+    Args:
+        path: the file.
+        what: what the file should be, for messages ("config file", "sweep file").
+        hint: where such files are, for the not-found message ("bundled scenarios are in configs/").
+    """
+    if path.is_dir():
+        raise ConfigError(f"{path}: a folder, not a {what}; give the path of a TOML file ({hint})")
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} not found (check the path; {hint})")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); TOML files "
+                          "must be UTF-8: save it as UTF-8 in your editor") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); check that the file is readable "
+                          "by you") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Parse a TOML file into a plain dict (not validated). Raises ConfigError for a missing or broken file.
 
@@ -697,13 +771,7 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     ``controls_2025.toml`` without copying it.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: config file not found (check the path; bundled scenarios are in configs/)")
-    try:
-        with p.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    raw = read_toml(p, "config file", "bundled scenarios are in configs/")
     base_ref = raw.pop("extends", None)
     if base_ref is None:
         return raw
@@ -714,7 +782,9 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if base_path in _seen or base_path == p.resolve():
         raise ConfigError(f"{p}: extends = {base_ref!r}: configs extend each other in a loop")
     if not base_path.is_file():
-        raise ConfigError(f"{p}: extends = {base_ref!r}: no such file ({base_path}); the path is relative to {p}")
+        what = "a folder, not a file" if base_path.is_dir() else "no such file"
+        raise ConfigError(f"{p}: extends = {base_ref!r}: {what} ({base_path}); give the path of a TOML file, "
+                          f"relative to {p}")
     return merge_raw(load_raw(base_path, (*_seen, p.resolve())), raw)
 
 
@@ -766,16 +836,24 @@ def parse_set_args(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str,
 
 
 def _find_item(seq: list[Any], seg: str, path: str) -> int:
+    """The position in a policy or supplier list that a key-path segment names: the entry with that id, else,
+    for a whole number, the entry at that index (0-based; negative from the end).
+
+    Ids come first so that ``policy.1.rate`` edits the event with id "1", as the config spells it, rather than
+    the second event; an index is only a fallback for entries without a matching id.
+    """
+    ids = [it.get("id") if isinstance(it, dict) else None for it in seq]
+    if seg in ids:
+        return ids.index(seg)
+    known = [x for x in ids if x]
     if seg.lstrip("-").isdigit():
         i = int(seg)
         if not -len(seq) <= i < len(seq):
-            raise ConfigError(f"--set {path}: index {i} out of range (the list has {len(seq)} entries)")
+            raise ConfigError(f"--set {path}: no entry with id '{seg}', and index {i} is out of range (the list "
+                              f"has {len(seq)} entries); ids are {known}")
         return i
-    ids = [it.get("id") for it in seq if isinstance(it, dict)]
-    if seg in ids:
-        return ids.index(seg)
-    hint = difflib.get_close_matches(seg, [i for i in ids if i], n=1)
-    extra = f"; did you mean '{hint[0]}'?" if hint else f"; ids are {ids}"
+    hint = difflib.get_close_matches(seg, known, n=1)
+    extra = f"; did you mean '{hint[0]}'?" if hint else f"; ids are {known}"
     raise ConfigError(f"--set {path}: no entry with id '{seg}'{extra}")
 
 
@@ -930,6 +1008,12 @@ def _parent_model(loc: Sequence[Any], raw: Mapping[str, Any]) -> Any:
     return model
 
 
+_PATTERN_WORDS = {
+    FOLDER_NAME_PATTERN: "letters, digits, '_', '-' and '.' (not only dots: the name is a folder)",
+    r"^[A-Za-z0-9_]+$": "letters, digits and '_'",
+}
+
+
 def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     loc = tuple(err.get("loc", ()))
     where = _loc_str(loc, raw) or "(top level)"
@@ -944,6 +1028,11 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
         return f"{where}: unknown key; {fix}"
     if etype == "missing":
         return f"{where}: required key is missing; add it"
+    if etype == "bool_for_number":
+        return "\n  ".join(f"{where}.{p}: true/false where a number (or text) is expected; give a value of the "
+                            "field's type, e.g. 1 rather than true" for p in err.get("ctx", {}).get("paths", []))
+    if etype == "union_tag_not_found":
+        return f"{where}: a policy event needs a 'kind'; add kind = one of {', '.join(POLICY_KINDS)}"
     if etype == "union_tag_invalid":
         return (f"{where}: unknown policy kind {err.get('ctx', {}).get('tag')!r}; expected one of "
                 f"{err.get('ctx', {}).get('expected_tags')}")
@@ -957,6 +1046,10 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
             return f"{where}: unknown key; {fix}"
         return f"{where} = {value!r}: {msg}" + (f"; did you mean '{hint[0]}'?" if hint else "")
     msg = msg.removeprefix("Value error, ")
+    if etype == "finite_number":
+        msg = "inf and nan have no meaning here; give a finite number"
+    elif etype == "string_pattern_mismatch":
+        msg = "not allowed; use " + _PATTERN_WORDS.get(err.get("ctx", {}).get("pattern", ""), "other characters")
     if isinstance(value, dict | list):  # a cross-field check on a whole table: the message names the values
         return f"{where}: {msg}"
     desc = _describe(loc, raw)
@@ -965,6 +1058,9 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
 
 def validate(raw: Mapping[str, Any], source: str = "<config>") -> Scenario:
     """Validate a raw config dict into a `Scenario`; raise one ConfigError listing every problem."""
+    if "sweep" in raw and "scenario" not in raw:
+        raise ConfigError(f"{source}: this is a sweep file (it has a [sweep] table), not a scenario; run it with "
+                          f"`reflow sweep {source}`")
     try:
         return Scenario.model_validate(dict(raw))
     except ValidationError as exc:
@@ -1005,7 +1101,7 @@ def dump_toml(data: Mapping[str, Any]) -> str:
                     return v
             except ValueError:
                 pass
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+            return _toml_string(v)
         if isinstance(v, list):
             return "[" + ", ".join(val(x) for x in v) + "]"
         if isinstance(v, dict):
@@ -1035,7 +1131,18 @@ def dump_toml(data: Mapping[str, Any]) -> str:
 
 
 def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else f'"{k}"'
+    # Bare keys are ASCII letters, digits, '_' and '-' only (str.isalnum would also pass 'é').
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_string(k)
+
+
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and every control character escaped, so any text round-trips
+    (TOML forbids raw control characters such as CR or U+0001 in strings)."""
+    return '"' + re.sub(r'["\\\x00-\x1f\x7f]',
+                        lambda m: _TOML_ESCAPES.get(m.group(), f"\\u{ord(m.group()):04x}"), text) + '"'
 
 
 def _is_table_list(v: Any) -> bool:

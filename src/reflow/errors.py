@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ReflowError", "ResultExistsError", "ResultReadError"]
+__all__ = ["ConfigError", "ReflowError", "ResultExistsError", "ResultReadError", "UsageError"]
 
 
 class ReflowError(Exception):
@@ -21,3 +21,8 @@ class ResultExistsError(ReflowError):
 
 class ResultReadError(ReflowError):
     """A result folder is missing files or holds corrupt ones."""
+
+
+class UsageError(ReflowError):
+    """A command-line option or API argument is invalid (a run id that is a path, a negative seed, an output
+    path that is a file, a resolution of 0). The message names the option and the fix."""

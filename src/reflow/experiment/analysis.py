@@ -12,6 +12,7 @@ metric when a parameter moves by a full range step, whatever its distribution.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import tomllib
@@ -255,12 +256,19 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
     params = parameter_columns(design)
     method = str(spec.get("design", {}).get("method", "grid"))
     available = metric_columns(runs, params)
-    wanted = list(metrics) if metrics else list(spec.get("outputs", {}).get("metrics", [])) or available
+    declared = list(spec.get("outputs", {}).get("metrics", []))
+    wanted = list(metrics) if metrics else declared or available
     missing = [m for m in wanted if m not in runs.columns]
     if missing and len(runs):
         from reflow.errors import ConfigError
 
-        raise ConfigError(f"metric(s) {missing} are not in the sweep's results; available: {available}")
+        # say where the names came from: --metric, or outputs.metrics of the sweep (whose fix is in that file)
+        where = "--metric" if metrics else f"outputs.metrics of {path / 'sweep.toml'}"
+        close = {m: difflib.get_close_matches(m, available, n=1) for m in missing}
+        hints = "; ".join(f"{m!r}: did you mean {c[0]!r}?" for m, c in close.items() if c)
+        raise ConfigError(f"{where}: metric(s) {missing} are not in the sweep's results"
+                          + (f" ({hints})" if hints else "")
+                          + f"; give metrics from: {', '.join(available)} (or --metric NAME to choose)")
     wanted = [m for m in wanted if m in available]
     notes: list[str] = []
     counts = runs["status"].value_counts().to_dict() if len(runs) else {}

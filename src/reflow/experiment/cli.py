@@ -70,6 +70,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from reflow.experiment.runner import DEFAULT_RUNNER
 
     runner = args.runner or DEFAULT_RUNNER
+    if args.runner:  # a wrong one is one error (exit code 2) before any worker starts, not N failed runs
+        from reflow.experiment.sweeper import check_runner
+
+        check_runner(runner)
     previous = signal.signal(signal.SIGTERM, _terminate)
     executor = None
     try:
@@ -96,11 +100,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             close()
         signal.signal(signal.SIGTERM, previous)
     print(result)
-    failed = {k: v for k, v in result.counts.items() if k != "ok"}
-    if failed:
-        print(f"failed runs: {failed} (tracebacks in {result.path / 'errors.log'}; "
-              "--retry-failed runs them again)")
     print(f"analyse with: reflow analyze {result.path}")
+    if result.failed:
+        # Exit code 1: the sweep ran, its folder is usable, but some runs have no metrics. A plain re-run skips
+        # them (a failure is usually deterministic: same seed, same error); after a fix, --retry-failed redoes them.
+        failed = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()) if s != "ok")
+        print(f"{result.failed} of {result.planned} runs failed ({failed}): messages in the `status` and `error` "
+              f"columns of {result.path / 'runs'}, tracebacks in {result.path / 'errors.log'}. After fixing the "
+              "cause, run the same command with --retry-failed to run them again.", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -173,7 +181,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         if row.empty:
             raise ReflowError(f"{args.sweep_dir}: no stored run '{args.reproduce}' (ids look like "
                               f"{runs['run_id'].iloc[0] if len(runs) else 'p000000-r0000'})")
-        print(reproduce_command(row.iloc[0].to_dict(), Path(args.sweep_dir) / "base.toml"))
+        print(reproduce_command(row.iloc[0].to_dict(), _reproducible_base(Path(args.sweep_dir))))
         return 0
     if not 0 < args.confidence < 1:
         raise ReflowError(f"--confidence {args.confidence}: must be between 0 and 1 (e.g. 0.95)")
@@ -181,3 +189,36 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     res.points.attrs["confidence"] = args.confidence
     print(format_analysis(res, args.rows))
     return 0
+
+
+def _reproducible_base(folder: Any) -> Any:
+    """The scenario file a `reflow run` of one of the sweep's runs starts from.
+
+    The folder's base.toml is self-contained. In folders written by older versions it is a byte copy of the base,
+    whose `extends` is relative to the original file: then the original file if it is still there, with a note
+    that it reproduces the run only if it and the files it extends are unchanged.
+    """
+    import json
+    import tomllib
+    from pathlib import Path
+
+    base = Path(folder) / "base.toml"
+    try:
+        extends = tomllib.loads(base.read_text(encoding="utf-8")).get("extends")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return base
+    if extends is None:
+        return base
+    try:
+        original = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8")).get("base_file")
+    except (OSError, ValueError):
+        original = None
+    if original and Path(original).is_file() and Path(original).resolve() != base.resolve():
+        print(f"note: {base} (written by an older reflow) extends {extends!r} relative to the original base; the "
+              f"command uses that original, {original}, which reproduces the run only if it and the files it "
+              "extends are unchanged since the sweep ran", file=sys.stderr)
+        return original
+    print(f"note: {base} (written by an older reflow) extends {extends!r}, a path relative to its original "
+          "location, which the folder does not record; the command works only where that path leads to the "
+          "unchanged file the sweep used", file=sys.stderr)
+    return base

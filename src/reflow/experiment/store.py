@@ -5,7 +5,7 @@ Layout of a sweep folder (docs/sweeps.md):
     <out>/sweep.toml             resolved sweep config
     <out>/manifest.json          version, git commit, root seed, times, counts
     <out>/design.parquet         the design points (point_id, parameter values, unit coordinates)
-    <out>/base.toml              byte copy of the base scenario
+    <out>/base.toml              the base scenario merged from its `extends` chain (self-contained)
     <out>/runs/part-*.parquet    one row per finished run
     <out>/timeseries/part-*.parquet   optional down-sampled time series (run_id column)
     <out>/errors.log             tracebacks of failed runs

@@ -35,25 +35,28 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from reflow.config import FOLDER_NAME_PATTERN, read_toml
 from reflow.errors import ConfigError
 
 __all__ = [
+    "FINGERPRINT_SCHEME",
     "DesignSpec",
     "OutputSpec",
     "ParameterSpec",
     "SweepConfig",
     "SweepSection",
+    "canonical_json",
     "config_fingerprint",
     "dump_sweep_toml",
     "load_sweep_config",
     "parse_sweep_config",
+    "resolved_base_sha256",
 ]
 
 Scalar = bool | int | float | str
@@ -66,7 +69,7 @@ class _Base(BaseModel):
 class SweepSection(_Base):
     """Identity, base scenario, replication and seeding of a sweep."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="used as the default output folder name")
+    name: str = Field(pattern=FOLDER_NAME_PATTERN, description="used as the default output folder name")
     description: str = ""
     base: str = Field(description="scenario TOML every run starts from; relative paths are from the sweep file")
     replicates: int = Field(1, ge=1, le=100_000, description="runs per design point, each with its own seed")
@@ -254,12 +257,7 @@ def load_sweep_config(path: str | Path, overrides: Mapping[str, Any] | None = No
         The validated config; relative paths in it resolve against the file's folder.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: sweep file not found (check the path; examples are in configs/sweeps/)")
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    raw = read_toml(p, "sweep file", "examples are in configs/sweeps/")  # not found, a folder, not UTF-8, unreadable
     if overrides:
         section = raw.setdefault("sweep", {})
         if isinstance(section, dict):
@@ -271,8 +269,33 @@ def load_sweep_config(path: str | Path, overrides: Mapping[str, Any] | None = No
     return cfg
 
 
+#: Version of what `config_fingerprint` is given as the base's hash, recorded in a sweep's manifest.json:
+#: 1 (folders without the record): the bytes of the base file alone, blind to the files it `extends`;
+#: 2: `resolved_base_sha256`, the merged scenario of the whole `extends` chain.
+FINGERPRINT_SCHEME = 2
+
+
+def canonical_json(data: Any) -> str:
+    """Plain data as one canonical JSON text (sorted keys, dates as ISO text): equal data, equal text."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def resolved_base_sha256(raw: Mapping[str, Any]) -> str:
+    """Hash of a base scenario as merged from its whole `extends` chain (`reflow.config.load_raw`).
+
+    Hashing the merged content rather than the base file's bytes makes a change in any parent file count, while
+    comments and layout do not.
+    """
+    return hashlib.sha256(canonical_json(raw).encode()).hexdigest()
+
+
 def config_fingerprint(cfg: SweepConfig, base_sha256: str) -> str:
-    """A hash of everything that decides which runs a sweep contains (used to refuse resuming a changed sweep)."""
+    """A hash of everything that decides which runs a sweep contains (used to refuse resuming a changed sweep).
+
+    Args:
+        cfg: the sweep.
+        base_sha256: `resolved_base_sha256` of its base scenario (scheme 1 folders: sha256 of the base file).
+    """
     data = cfg.to_dict()
     data["sweep"].pop("description", None)
     data["sweep"].pop("replicates", None)  # more replicates extend a sweep: the stored runs keep their seeds

@@ -29,14 +29,22 @@ import pandas as pd
 from reflow.errors import ConfigError, ReflowError, ResultExistsError
 from reflow.experiment.designs import UNIT_PREFIX, build_design
 from reflow.experiment.executors import Executor, make_executor
-from reflow.experiment.runner import DEFAULT_RUNNER, RunResult, RunTask, TimeseriesSpec
+from reflow.experiment.runner import DEFAULT_RUNNER, RunResult, RunTask, TimeseriesSpec, resolve_runner
 from reflow.experiment.seeds import design_seed, new_root_seed, run_seed
 from reflow.experiment.store import SweepStore, load_runs, write_text_atomic
-from reflow.experiment.sweep_config import SweepConfig, config_fingerprint, dump_sweep_toml, load_sweep_config
+from reflow.experiment.sweep_config import (
+    FINGERPRINT_SCHEME,
+    SweepConfig,
+    canonical_json,
+    config_fingerprint,
+    dump_sweep_toml,
+    load_sweep_config,
+    resolved_base_sha256,
+)
 from reflow.provenance import git_state
 
-__all__ = ["FAILED_STATUSES", "SweepResult", "parameter_columns", "plan_runs", "reproduce_command", "run_id",
-           "sweep"]
+__all__ = ["FAILED_STATUSES", "SweepResult", "check_runner", "check_sweep", "parameter_columns", "plan_runs",
+           "reproduce_command", "run_id", "sweep"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +77,11 @@ class SweepResult:
     def complete(self) -> bool:
         """True when every planned run is stored (whatever its status)."""
         return sum(self.counts.values()) >= self.planned
+
+    @property
+    def failed(self) -> int:
+        """Stored runs without metrics (error, crashed, timeout), from this session or earlier ones."""
+        return sum(n for s, n in self.counts.items() if s in FAILED_STATUSES)
 
     def __str__(self) -> str:
         parts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
@@ -181,7 +194,8 @@ def _clear_folder(out: Path) -> None:
 
 
 def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | Sequence[str] | None,
-              out: str | Path | None) -> tuple[SweepConfig, Path]:
+              out: str | Path | None) -> tuple[SweepConfig, Path, bool]:
+    """The sweep, its folder, and whether it was given as a sweep folder to resume (`reflow sweep OUT_DIR`)."""
     from reflow.config import parse_set_args
 
     sets = parse_set_args(overrides)
@@ -192,13 +206,151 @@ def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | S
     else:
         path = Path(config)
         if path.is_dir():  # `reflow sweep OUT_DIR`: resume a sweep folder from its own resolved config and base
-            if not (path / "sweep.toml").is_file():
-                raise ConfigError(f"{path}: a folder without sweep.toml; give a sweep TOML file or a sweep folder")
-            cfg = load_sweep_config(path / "sweep.toml", sets)
-            cfg = cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"base": str(path / "base.toml")})})
-            return cfg, Path(out) if out is not None else path
+            return _folder_cfg(path, sets), Path(out) if out is not None else path, True
         cfg = load_sweep_config(path, sets)
-    return cfg, Path(out) if out is not None else Path("results") / "sweeps" / cfg.sweep.name
+    return cfg, Path(out) if out is not None else Path("results") / "sweeps" / cfg.sweep.name, False
+
+
+def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> SweepConfig:
+    """The sweep of a sweep folder, starting from the folder's own base.toml.
+
+    The folder is self-sufficient: the base file its sweep.toml names (where the sweep was started from) need not
+    exist any more, e.g. on another machine.
+    """
+    import tomllib
+
+    from reflow.experiment.sweep_config import parse_sweep_config
+
+    spec = path / "sweep.toml"
+    if not spec.is_file():
+        raise ConfigError(f"{path}: a folder without sweep.toml; give a sweep TOML file or a sweep folder")
+    try:
+        raw = tomllib.loads(spec.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{spec}: cannot read this sweep folder's config ({exc}); resume with the sweep file "
+                          "instead (reflow sweep SWEEP.toml --out FOLDER)") from None
+    section = raw.get("sweep")
+    if isinstance(section, dict):
+        section["base"] = str((path / "base.toml").resolve())
+        if sets:
+            section["set"] = {**(section.get("set") or {}), **sets}
+    cfg = parse_sweep_config(raw, source=str(spec))
+    if not cfg.base_path.is_file():
+        raise ConfigError(f"{cfg.base_path}: the sweep folder's base scenario is missing; resume with the sweep file "
+                          "instead (reflow sweep SWEEP.toml --out FOLDER)")
+    return cfg
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A sweep's base scenario: merged from its `extends` chain, with the files it came from."""
+
+    raw: dict[str, Any]  # merged, without `extends`: what every run starts from
+    sha256: str  # `resolved_base_sha256(raw)`: what the fingerprint holds
+    file_sha256: str  # the base file's bytes (scheme 1 fingerprints; provenance)
+    files: list[dict[str, str]]  # the chain, base file first: {"path", "sha256"} of each
+
+    @property
+    def extends(self) -> bool:
+        """True when the base file extends others."""
+        return len(self.files) > 1
+
+
+def _extends_chain(path: Path) -> list[Path]:
+    """The base file and the files it extends, nearest first (already checked by `load_raw`)."""
+    import tomllib
+
+    chain = [path.resolve()]
+    while len(chain) < 64:
+        with open(chain[-1], "rb") as fh:
+            ref = tomllib.load(fh).get("extends")
+        if not isinstance(ref, str):
+            break
+        chain.append((chain[-1].parent / ref).resolve())
+    return chain
+
+
+def _load_base(cfg: SweepConfig, out: Path, from_folder: bool) -> _Base:
+    """Read the base scenario (the whole `extends` chain) and fingerprint its merged content."""
+    import tomllib
+
+    from reflow.config import load_raw
+
+    path = cfg.base_path
+    if from_folder and path.is_file():
+        try:
+            ref = tomllib.loads(path.read_text(encoding="utf-8")).get("extends")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            ref = None  # load_raw says what is wrong with it
+        if ref is not None:  # only folders written before base.toml was made self-contained have this
+            raise ReflowError(
+                f"{path}: extends = {ref!r}: this sweep folder was written by an older reflow, whose base.toml "
+                "kept the base scenario's `extends` and did not record the content of the files it extends, so "
+                f"it cannot be resumed from the folder. The stored runs stay readable (`reflow analyze {out}`); "
+                "to go on, run the sweep file again into another --out (or with --force to replace these runs)")
+    raw = load_raw(path)
+    files = [{"path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in _extends_chain(path)]
+    return _Base(raw=raw, sha256=resolved_base_sha256(raw), file_sha256=files[0]["sha256"], files=files)
+
+
+def _base_toml(cfg: SweepConfig, base: _Base) -> str:
+    """The merged base scenario as a self-contained TOML file (no `extends`), checked to read back the same.
+
+    `reflow sweep OUT_DIR` and the command of `reflow analyze --reproduce` read it from the sweep folder, where the
+    relative paths of an `extends` would not resolve (or, worse, resolve to another file).
+    """
+    import tomllib
+
+    from reflow.config import dump_toml
+
+    chain = (", merged with the files it extends (" + ", ".join(f["path"] for f in base.files[1:]) + ")"
+             if base.extends else "")
+    head = (f"# Base scenario of this sweep: {cfg.base_path}{chain}.\n# Self-contained (written by `reflow "
+            "sweep`): `reflow run base.toml --seed S --set ...` reproduces a run.\n\n")
+    text = head + dump_toml(json.loads(canonical_json(base.raw)))
+    if resolved_base_sha256(tomllib.loads(text)) != base.sha256:  # a value TOML cannot carry as it was
+        raise ReflowError(f"{cfg.base_path}: the base scenario does not survive a TOML round trip, so the sweep "
+                          "folder could not reproduce it; please report this (with the file) as a reflow bug")
+    return text
+
+
+def _check_same_sweep(out: Path, cfg: SweepConfig, manifest: Mapping[str, Any], fp: str, base: _Base) -> None:
+    """Refuse to resume a folder that holds another sweep (or one whose identity cannot be checked).
+
+    Folders written before the fingerprint covered the files a base extends (no ``fingerprint_scheme`` in their
+    manifest) are checked the old way, which is exact for a base that extends nothing.
+    """
+    scheme = manifest.get("fingerprint_scheme", 1)
+    if scheme == FINGERPRINT_SCHEME:
+        if fp == manifest.get("fingerprint"):
+            return
+    elif scheme == 1:
+        if config_fingerprint(cfg, base.file_sha256) == manifest.get("fingerprint"):
+            if not base.extends:
+                return
+            raise ReflowError(
+                f"{out} was written by an older reflow, which did not record the content of the files its base "
+                f"scenario {cfg.base_path} extends ({', '.join(f['path'] for f in base.files[1:])}), so it "
+                "cannot tell whether the stored runs used their current content. The stored runs stay readable "
+                f"(`reflow analyze {out}`); to go on, choose another --out (or --force to delete them and start "
+                "over)")
+    else:
+        raise ReflowError(f"{out / 'manifest.json'}: fingerprint_scheme = {scheme!r} is newer than this reflow "
+                          "knows; resume it with the reflow version that wrote it (manifest.json: reflow_version)")
+    raise ReflowError(f"{out} holds a different sweep than {cfg.source}: {_what_changed(manifest, base)}; "
+                      "choose another --out, or --force to delete its runs and start over")
+
+
+def _what_changed(manifest: Mapping[str, Any], base: _Base) -> str:
+    """Which files changed since the folder was written, when its manifest says (else the candidates)."""
+    before = {f.get("path"): f.get("sha256") for f in manifest.get("base_files") or [] if isinstance(f, dict)}
+    changed = [f["path"] for f in base.files if f["path"] in before and before[f["path"]] != f["sha256"]]
+    if changed:
+        return (f"the base scenario changed since the sweep started ({', '.join(changed)} "
+                f"{'has' if len(changed) == 1 else 'have'} changed)")
+    if before and all(before.get(f["path"]) == f["sha256"] for f in base.files):
+        return "the sweep config or the --set overrides differ (the base scenario is unchanged)"
+    return "the sweep config, the base scenario (or a file it extends) or the --set overrides differ"
 
 
 def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
@@ -280,10 +432,41 @@ def _workers_started(ex: Executor, runner: str) -> Iterator[None]:
 # ----------------------------------------------------------------------------------------------- sweep
 
 
+def check_runner(runner: str) -> None:
+    """Import the run function now (``"module:function"``), so that a wrong `--runner` is one clear error before
+    anything is written, not one stored error per run.
+
+    Raises:
+        ConfigError: the module or the function cannot be imported, or is not callable.
+    """
+    try:
+        resolve_runner(runner)
+    except (Exception, SystemExit) as exc:  # an import can raise anything; the message is what the user needs
+        raise ConfigError(f"--runner {runner!r}: cannot use it ({type(exc).__name__}: {exc}); give an importable "
+                          "'package.module:function' (e.g. reflow.experiment.fakes:analytic), or leave --runner "
+                          "out to run the model") from None
+
+
+def _check_outputs(cfg: SweepConfig, base_raw: Mapping[str, Any], runner: str) -> None:
+    """Check the `[outputs]` names the model produces (another runner produces its own names)."""
+    if runner != DEFAULT_RUNNER:
+        return
+    from reflow.config import apply_overrides
+    from reflow.experiment.outputs import check_outputs
+
+    # whether runs have the La/Ce market (light_* names) is known from the base and fixed overrides, unless a
+    # parameter may add it; a bad override key is reported with the design points' check
+    scenario: Mapping[str, Any] | None = None
+    if not any(p.key.startswith("light_ree") for p in cfg.parameters):
+        with contextlib.suppress(ConfigError):
+            scenario = apply_overrides(dict(base_raw), cfg.sweep.set)
+    check_outputs(cfg.outputs, str(cfg.source), scenario)
+
+
 def check_sweep(config: str | Path | SweepConfig,
                 overrides: Mapping[str, Any] | Sequence[str] | None = None) -> tuple[SweepConfig, int, int]:
-    """Validate a sweep file, its base scenario and every design point's scenario (as `sweep` does before it
-    runs), without running or writing anything.
+    """Validate a sweep file, its base scenario, its `[outputs]` names and every design point's scenario (as
+    `sweep` does before it runs), without running or writing anything.
 
     Returns:
         The sweep config, the number of design points and the number of runs.
@@ -293,8 +476,9 @@ def check_sweep(config: str | Path | SweepConfig,
     """
     from reflow.config import load_raw
 
-    cfg, _ = _load_cfg(config, overrides, None)
+    cfg, _, _ = _load_cfg(config, overrides, None)
     base_raw = load_raw(cfg.base_path)
+    _check_outputs(cfg, base_raw, DEFAULT_RUNNER)
     # A sweep without a root seed draws one when it starts; any root gives the same points for a grid, and
     # points from the same ranges for a sampling design.
     root = int(cfg.sweep.root_seed) if cfg.sweep.root_seed is not None else 0
@@ -312,7 +496,8 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
           progress: bool = True, retry_failed: bool = False, force: bool = False, max_attempts: int = 3,
           timeout: float | None = None, runner: str = DEFAULT_RUNNER,
           executor: Executor | None = None) -> SweepResult:
-    """Run a sweep, or resume it: runs already stored in `out` are skipped.
+    """Run a sweep, or resume it: runs already stored in `out` are skipped (failed ones too, unless
+    `retry_failed`).
 
     Args:
         config: sweep TOML file (or a sweep folder to resume, or a `SweepConfig`).
@@ -329,21 +514,19 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
         executor: an executor instance (overrides `workers` / `scheduler`).
 
     Returns:
-        A `SweepResult`; ``result.runs`` is the stored table.
+        A `SweepResult`; ``result.runs`` is the stored table, ``result.failed`` the number of failed runs.
 
     Raises:
-        ConfigError: invalid sweep or scenario.
+        ConfigError: invalid sweep, scenario, `[outputs]` name or runner (before anything is written).
         ReflowError: `out` holds a different sweep, or another sweep is writing to it.
     """
     t_start = time.perf_counter()
+    check_runner(runner)  # before any worker starts or anything is written
     ex = executor or make_executor(workers, scheduler, max_attempts=max_attempts, timeout=timeout)
     with _workers_started(ex, runner):
-        cfg, out = _load_cfg(config, overrides, out)
-        base_bytes = cfg.base_path.read_bytes()
-        base_sha = hashlib.sha256(base_bytes).hexdigest()
-        from reflow.config import load_raw
-
-        base_raw = load_raw(cfg.base_path)
+        cfg, out, from_folder = _load_cfg(config, overrides, out)
+        base = _load_base(cfg, out, from_folder)
+        _check_outputs(cfg, base.raw, runner)
         store = SweepStore(out)
         with store.locked():
             manifest_path = out / "manifest.json"
@@ -352,11 +535,9 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                 manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
                 if cfg.sweep.root_seed is None:
                     cfg = _with_root(cfg, manifest["root_seed"])
-                fp = config_fingerprint(cfg, base_sha)
-                if fp != manifest.get("fingerprint"):
-                    raise ReflowError(
-                        f"{out} holds a different sweep (its config, base scenario or --set overrides differ from "
-                        f"{cfg.source}); choose another --out, or --force to delete it and start over")
+                fp = config_fingerprint(cfg, base.sha256)
+                _check_same_sweep(out, cfg, manifest, fp, base)
+                manifest.update({"fingerprint": fp, "fingerprint_scheme": FINGERPRINT_SCHEME})
                 design = pd.read_parquet(out / "design.parquet")
             else:
                 leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
@@ -369,22 +550,24 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                     raise ResultExistsError(f"{out} holds an incomplete sweep folder (no manifest.json); "
                                             "use --force to start over")
                 cfg = _with_root(cfg, cfg.sweep.root_seed if cfg.sweep.root_seed is not None else new_root_seed())
-                fp = config_fingerprint(cfg, base_sha)
+                fp = config_fingerprint(cfg, base.sha256)
                 design = build_design(cfg, design_seed(cfg.sweep.root_seed))
-                manifest = {"sweep": cfg.sweep.name, "fingerprint": fp, "root_seed": cfg.sweep.root_seed,
-                            "created_at": _now(), "sessions": []}
+                manifest = {"sweep": cfg.sweep.name, "fingerprint": fp, "fingerprint_scheme": FINGERPRINT_SCHEME,
+                            "root_seed": cfg.sweep.root_seed, "created_at": _now(), "sessions": []}
 
-            tasks = plan_runs(cfg, design, int(cfg.sweep.root_seed), base_raw, runner)  # type: ignore[arg-type]
+            tasks = plan_runs(cfg, design, int(cfg.sweep.root_seed), base.raw, runner)  # type: ignore[arg-type]
             if not tasks:
                 raise ConfigError(f"{cfg.source}: the design has no points")
             # before anything is written: a bad sweep leaves no folder behind
             _check_points(tasks, source=str(cfg.source))
 
             if not resuming:
+                base_text = _base_toml(cfg, base)
                 _clear_folder(out)
-                (out / "base.toml").write_bytes(base_bytes)
+                write_text_atomic(out / "base.toml", base_text)
                 _write_parquet_atomic(design, out / "design.parquet")
-            write_text_atomic(out / "sweep.toml", dump_sweep_toml(cfg))
+            if not from_folder:  # resumed from the folder, sweep.toml already holds it, with the original base path
+                write_text_atomic(out / "sweep.toml", dump_sweep_toml(cfg))
 
             store.recover()
             stored = store.finished()
@@ -397,6 +580,7 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             done = set(stored["run_id"]) & planned_ids
             todo = [t for t in tasks if t.run_id not in done]
             counts: Counter[str] = Counter(stored[stored["run_id"].isin(planned_ids)]["status"])
+            failed_before = sum(counts[s] for s in FAILED_STATUSES)
 
             limit = getattr(ex, "limit", None)
             if limit is not None:  # no idle workers for a short remainder (this sweep only)
@@ -404,8 +588,11 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             engine = ex.description
             session = {"started_at": _now(), "engine": engine, "to_run": len(todo), "ran": 0,
                        "status": "running", "runner": runner}
+            if not from_folder:  # the files this session read (a resume from the folder keeps the originals)
+                manifest.update({"config_file": str(cfg.source), "base_file": str(cfg.base_path),
+                                 "base_sha256": base.file_sha256, "base_files": base.files})
             manifest.update({
-                **_versions(), "config_file": str(cfg.source), "base_file": str(cfg.base_path), "base_sha256": base_sha,
+                **_versions(), "base_resolved_sha256": base.sha256,
                 "design": cfg.design.method, "points": len(design), "parameters": parameter_columns(design),
                 "replicates": cfg.sweep.replicates, "runs_planned": len(tasks), "status": "running",
                 "updated_at": _now(), "counts": dict(counts),
@@ -417,8 +604,10 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             if progress:
                 from tqdm.auto import tqdm
 
+                skipped = (f" ({failed_before} of them failed and are skipped: --retry-failed runs them again)"
+                           if failed_before else "")
                 print(f"sweep '{cfg.sweep.name}': {len(tasks)} runs ({len(design)} points x {cfg.sweep.replicates} "
-                      f"replicates), {len(done)} already stored, {len(todo)} to run on {engine}\n"
+                      f"replicates), {len(done)} already stored{skipped}, {len(todo)} to run on {engine}\n"
                       f"results: {out}", file=sys.stderr)
                 bar = tqdm(total=len(tasks), initial=len(done), unit="run", desc=cfg.sweep.name, file=sys.stderr,
                            dynamic_ncols=True, smoothing=0.05)

@@ -6,6 +6,7 @@ description): `plot` draws the jobs in parallel worker processes, `report` (via 
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
-from reflow.errors import ReflowError
+from reflow.errors import ReflowError, ResultExistsError, UsageError
 from reflow.plotting._parallel import fork_map
 from reflow.plotting.load import ResultSet, open_results
 from reflow.plotting.run_figures import DRAW_COST
@@ -26,12 +27,14 @@ __all__ = [
     "FIGURE_FORMATS",
     "FigureItem",
     "FigureJob",
+    "check_dpi",
     "default_out",
     "draw_jobs",
     "ensure_folder",
     "figure_jobs",
     "iter_figures",
     "plot",
+    "refuse_overwrite",
     "run_jobs",
 ]
 
@@ -110,6 +113,8 @@ def figure_jobs(results: ResultSet, *, period: str | None = None, only: Sequence
     if results.skipped:
         say(f"left out {len(results.skipped)} interrupted run folder(s) without manifest.json: "
             + ", ".join(str(p) for p in results.skipped[:3]) + (" ..." if len(results.skipped) > 3 else ""))
+    for n in results.notes:  # e.g. runs of one scenario with different configs, drawn as separate groups
+        say(n)
     if results.kind == "sweep":
         return _sweep_jobs(results, only, metrics, say)
     if results.kind == "run":
@@ -233,7 +238,8 @@ def default_out(paths: Sequence[str | Path], results: ResultSet, leaf: str) -> P
 def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
          formats: Sequence[str] = ("png", "svg"), period: str | None = None,
          only: Sequence[str] | None = None, metrics: Sequence[str] | None = None, dpi: int = 200,
-         note: Callable[[str], None] | None = None, workers: int | None = None) -> list[Path]:
+         note: Callable[[str], None] | None = None, workers: int | None = None, force: bool = False,
+         ) -> list[Path]:
     """Write report-quality figures of result folders.
 
     Args:
@@ -245,26 +251,60 @@ def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
         only: figure names (run: prices, shortages, inventories, licences, supply_shares, capacity, flows;
             sweep: heatmap, response, sobol, morris).
         metrics: sweep metrics (flattened summary names such as `dy_oxide.peak_price_multiple`).
-        dpi: PNG resolution.
+        dpi: PNG resolution (dots per inch, > 0).
         note: called with a sentence for anything left out.
         workers: processes drawing figures at once (default: the CPU count, at most 4; 1 draws here).
+        force: replace figure files that already exist in the output folder.
 
     Returns:
         The files written.
 
     Raises:
         ResultReadError: a folder is missing, incomplete or corrupt.
-        ReflowError: an unknown figure, format or metric, or a malformed period.
+        ResultExistsError: a figure file exists and `force` is False (nothing is written then).
+        ReflowError: an unknown figure, format or metric, a malformed period, or a dpi of 0 or less.
     """
     bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad or not formats:
         raise ReflowError(f"unknown format(s) {', '.join(bad) or '(none)'}; "
                           f"choose from {', '.join(FIGURE_FORMATS)}")
+    check_dpi(dpi)
     results = open_results(paths)
     target = Path(out) if out is not None else default_out(paths, results, "plots")
-    ensure_folder(target)
     jobs = figure_jobs(results, period=period, only=only, metrics=metrics, note=note)
+    if target.is_dir():
+        refuse_overwrite([target / f"{job.name}.{fmt}" for job in jobs for fmt in formats], force)
+    ensure_folder(target)
     return draw_jobs(jobs, target, tuple(formats), dpi, workers)
+
+
+def check_dpi(dpi: Any) -> None:
+    """Refuse a resolution matplotlib cannot draw at (0, negative, not a whole number), before any work.
+
+    Raises:
+        UsageError: `dpi` is not a whole number > 0.
+    """
+    try:
+        value = operator.index(dpi)  # int and numpy integers, not floats or strings
+    except TypeError:
+        value = 0
+    if isinstance(dpi, bool) or value <= 0:
+        raise UsageError(f"--dpi {dpi!r}: the resolution is a whole number of dots per inch > 0, e.g. --dpi 200")
+
+
+def refuse_overwrite(files: Sequence[Path], force: bool) -> None:
+    """Refuse to replace existing output files unless `force` (results are never overwritten silently).
+
+    Raises:
+        ResultExistsError: some of `files` exist and `force` is False; the message names them.
+    """
+    existing = [p for p in files if p.exists() and not p.is_dir()]  # a folder there: the writer says why not
+    if existing and not force:
+        shown = ", ".join(str(p) for p in existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3
+                                                            else "")
+        one = len(existing) == 1
+        raise ResultExistsError(f"{shown} already exist{'s' if one else ''}; use --force to replace "
+                                f"{'it' if one else 'them'} or --out to write elsewhere")
 
 
 def run_jobs(jobs: Sequence[FigureJob], finish: Callable[[FigureJob, Figure], Any],

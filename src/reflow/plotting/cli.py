@@ -16,6 +16,17 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type of --dpi: a whole number > 0 (matplotlib fails on 0 or less after the data is read)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number > 0 (dots per inch, e.g. 200)")
+    return value
+
+
 def _note(msg: str) -> None:
     print(f"note: {msg}", file=sys.stderr)
 
@@ -26,7 +37,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     written = plot(args.results, args.out, formats=_csv(args.format), period=args.period,
                    only=_csv(args.only) if args.only else None,
                    metrics=_csv(args.metric) if args.metric else None, dpi=args.dpi, note=_note,
-                   workers=args.workers)
+                   workers=args.workers, force=args.force)
     if not written:
         print("no figures written")
         return 1
@@ -41,10 +52,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from reflow.plotting.html_report import report
 
+    # report() checks the resolution and refuses to overwrite before reading or drawing anything.
     written = report(args.results, args.out, pdf=args.pdf, period=args.period,
                      only=_csv(args.only) if args.only else None,
                      metrics=_csv(args.metric) if args.metric else None, dpi=args.dpi, note=_note,
-                     workers=args.workers)
+                     workers=args.workers, force=args.force)
     for p in written:
         print(f"Report written to {p}")
     return 0
@@ -63,7 +75,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", default=None,
                    help="output folder (default: RESULT/plots, or compare-<a>_vs_<b>/plots beside several)")
     p.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf (default: png,svg)")
-    p.add_argument("--dpi", type=int, default=200, help="PNG resolution (default: 200)")
+    p.add_argument("--dpi", type=_positive_int, default=200, help="PNG resolution (default: 200)")
     p.add_argument("--period", default=None, metavar="START:END",
                    help="period of the trade-flow matrices, e.g. 2025-04-01:2026-03-31 (default: whole run)")
     p.add_argument("--only", default=None, metavar="NAMES",
@@ -73,6 +85,7 @@ def register(subparsers: Any) -> None:
                    help="sweeps: comma-separated metrics, e.g. dy_oxide.peak_price_multiple,"
                         "overall.production_lost_share (default: the sweep's [outputs] metrics)")
     _workers_option(p)
+    p.add_argument("--force", action="store_true", help="replace figure files that already exist in the output folder")
     p.set_defaults(func=_cmd_plot)
 
     p = subparsers.add_parser("report", help="one self-contained HTML report of runs, scenarios or a sweep",
@@ -84,6 +97,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--period", default=None, metavar="START:END", help="period of the trade-flow matrices")
     p.add_argument("--only", default=None, metavar="NAMES", help="comma-separated figures (default: all)")
     p.add_argument("--metric", default=None, metavar="NAMES", help="sweeps: comma-separated metrics")
-    p.add_argument("--dpi", type=int, default=150, help="resolution of the embedded figures (default: 150)")
+    p.add_argument("--dpi", type=_positive_int, default=150,
+                   help="resolution of the embedded figures (default: 150)")
     _workers_option(p)
+    p.add_argument("--force", action="store_true", help="replace the HTML (and PDF) file if it exists")
     p.set_defaults(func=_cmd_report)

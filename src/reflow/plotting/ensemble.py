@@ -190,20 +190,41 @@ class Ensemble:
         return sort_codes({k[1] for k in self.stats if k[0] == figure}, MATERIALS)
 
 
+def _check_one_config(runs: Sequence[RunResult]) -> None:
+    """Refuse to pool runs of different configs: their spread would be drawn as if it were seed noise."""
+    from reflow.errors import ReflowError
+    from reflow.plotting.load import config_key, differing_keys
+
+    by_key: dict[str, RunResult] = {}
+    for r in runs:
+        by_key.setdefault(config_key(r.config), r)
+    if len(by_key) > 1:
+        keys = differing_keys([r.config for r in by_key.values()])
+        examples = ", ".join(str(r.path) for r in by_key.values())
+        raise ReflowError(
+            f"runs of {len(by_key)} different configs cannot be pooled into one median and band (they differ in "
+            f"{', '.join(keys[:8])}{' ...' if len(keys) > 8 else ''}; runs: {examples}); summarise each config's "
+            "runs apart (reflow.plotting.load.open_results groups them so)")
+
+
 def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = None,
               name: str | None = None, figures: Collection[str] | None = None,
               workers: int | None = None) -> Ensemble:
     """Read runs one by one and reduce them to an `Ensemble` (quantiles across runs, week by week).
 
     Args:
-        runs: finished runs of one scenario.
+        runs: finished runs of one scenario: the same resolved config apart from the seed.
         period: the period of the flow matrices (`"START:END"`); default the whole run.
         name: the scenario name (default: the first run's).
         figures: only prepare these figures (see `reduce_run`).
         workers: processes reading and reducing runs at once (default: the CPU count up to 4).
+
+    Raises:
+        ReflowError: the runs' configs differ (`reflow.plotting.load.open_results` groups runs by config).
     """
     if not runs:
         raise ValueError("no runs to summarise")
+    _check_one_config(runs)
     lo, hi = parse_period(period)
     start = pd.Timestamp(lo) if lo is not None else None
     end = pd.Timestamp(hi) if hi is not None else None

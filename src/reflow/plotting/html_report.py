@@ -24,7 +24,15 @@ import numpy as np
 import pandas as pd
 
 from reflow.errors import ReflowError
-from reflow.plotting.api import FigureJob, default_out, ensure_folder, figure_jobs, run_jobs
+from reflow.plotting.api import (
+    FigureJob,
+    check_dpi,
+    default_out,
+    ensure_folder,
+    figure_jobs,
+    refuse_overwrite,
+    run_jobs,
+)
 from reflow.plotting.load import ResultSet, RunResult, SweepResult, open_results
 from reflow.plotting.report_tables import fmt_value, headline_rows, policy_rows, short
 from reflow.plotting.style import rc_params, render_figure, shared_file_mode
@@ -225,7 +233,7 @@ def _provenance_sweep(sweep: SweepResult) -> str:
 def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: bool = False,
            period: str | None = None, only: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
            dpi: int = 150, note: Callable[[str], None] | None = None, workers: int | None = None,
-           ) -> list[Path]:
+           force: bool = False) -> list[Path]:
     """Write one self-contained HTML report (and optionally a PDF beside it) of result folders.
 
     Args:
@@ -238,12 +246,15 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
         dpi: resolution of the embedded PNGs.
         note: called with a sentence for anything left out.
         workers: processes drawing figures at once (`reflow.plotting.api.run_jobs`; a PDF is drawn here).
+        force: replace the HTML (and PDF) file if it exists (otherwise `ResultExistsError`, before any work).
 
     Returns:
         The files written (HTML first).
     """
+    check_dpi(dpi)
     results = open_results(paths)
     target = Path(out) if out is not None else default_out(paths, results, "report.html")
+    refuse_overwrite([target, target.with_suffix(".pdf")] if pdf else [target], force)
     if target.suffix.lower() not in (".html", ".htm"):
         raise ReflowError(f"{target}: the report is an HTML file; give a name ending in .html")
     if target.is_dir():

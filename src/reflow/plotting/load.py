@@ -7,10 +7,16 @@ A path given by the user is one of:
 - a sweep folder (`sweep.toml` and/or `runs/part-*.parquet`).
 
 Anything else, and any missing or unreadable file, raises `ResultReadError` naming the file and what to do.
+
+Runs are pooled (median and band over seeds) only when they are runs of the same scenario: the same name and the
+same resolved config apart from the seed (`config_key`). Runs of one name whose configs differ (other `--set`
+overrides, another `scenario.weeks`, an edited file) become separate groups, labelled by the keys that differ
+(`variant_labels`), and `ResultSet.notes` says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -28,9 +34,12 @@ __all__ = [
     "ResultSet",
     "RunResult",
     "SweepResult",
+    "config_key",
+    "differing_keys",
     "load_run",
     "load_sweep",
     "open_results",
+    "variant_labels",
 ]
 
 TIMESERIES_COLUMNS = ("week", "date", "variable", "material", "origin", "region", "value")
@@ -97,6 +106,11 @@ class RunResult:
         """The run's seed (from the manifest)."""
         return self.manifest.get("seed", self.summary.get("seed"))
 
+    @property
+    def config_key(self) -> str:
+        """Hash of the resolved config without the seed: runs with equal keys may be pooled over seeds."""
+        return config_key(self.config)
+
     def timeseries(self, variables: Iterable[str] | None = None) -> pd.DataFrame:
         """The run's time series, or only the given variables (cached per selection)."""
         key = None if variables is None else frozenset(variables)
@@ -110,6 +124,98 @@ class RunResult:
     def drop_cache(self) -> None:
         """Forget loaded time series (ensembles of many runs read one at a time)."""
         self._cache.clear()
+
+
+# Fields that do not change what a run simulates: the default seed (each run records the one it used) and the
+# text for reports. Everything else in config.json, defaults included, is part of the scenario.
+_NOT_SCENARIO = {"scenario": ("seed", "description")}
+
+
+def _scenario_part(config: dict[str, Any]) -> dict[str, Any]:
+    out = dict(config)
+    for table, keys in _NOT_SCENARIO.items():
+        if isinstance(out.get(table), dict):
+            out[table] = {k: v for k, v in out[table].items() if k not in keys}
+    return out
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """A short hash of a resolved config (``config.json``) without its seed and description."""
+    text = json.dumps(_scenario_part(config), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    """Key paths as `reflow run --set` spells them: tables by key, policy events and suppliers by id."""
+    if isinstance(value, dict):
+        if not value and prefix:
+            out[prefix] = {}
+        for k, v in value.items():
+            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        ids = [v.get("id") for v in value]
+        named = all(isinstance(i, str) for i in ids) and len(set(ids)) == len(ids)
+        for i, v in enumerate(value):
+            _flatten(v, f"{prefix}.{ids[i] if named else i}", out)
+    else:
+        out[prefix] = json.dumps(value, sort_keys=True, default=str) if isinstance(value, list | dict) else value
+
+
+_MISSING = "(absent)"
+
+
+def differing_keys(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """Key paths whose values differ between resolved configs (seed and description left out), sorted."""
+    flat = []
+    for c in configs:
+        f: dict[str, Any] = {}
+        _flatten(_scenario_part(c), "", f)
+        flat.append(f)
+    keys = sorted(set().union(*flat)) if flat else []
+    return [k for k in keys if len({json.dumps(f.get(k, _MISSING), default=str) for f in flat}) > 1]
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = str(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def _short_keys(keys: Sequence[str]) -> dict[str, str]:
+    """Each key path by its shortest ending that no other of `keys` shares (`weeks`, `apr2025.approval_rate`)."""
+    out = {}
+    for k in keys:
+        parts = k.split(".")
+        for n in range(1, len(parts) + 1):
+            tail = ".".join(parts[-n:])
+            if not any(o != k and (o == tail or o.endswith("." + tail)) for o in keys):
+                break
+        out[k] = tail
+    return out
+
+
+def variant_labels(name: str, configs: Sequence[dict[str, Any]], max_keys: int = 3) -> list[str]:
+    """Distinct labels for runs of one scenario name with different configs: the name and the differing values.
+
+    ``controls_2025 [approval_rate=0.4]``: each differing key by the shortest ending of its path that tells it
+    from the other differing keys (`differing_keys` gives the full paths); beyond `max_keys` keys, ``+N more``.
+    """
+    keys = differing_keys(configs)
+    short = _short_keys(keys)
+    labels = []
+    for c in configs:
+        flat: dict[str, Any] = {}
+        _flatten(_scenario_part(c), "", flat)
+        shown = [f"{short[k]}={_short(flat.get(k, _MISSING))}" for k in keys[:max_keys]]
+        more = f", +{len(keys) - max_keys} more" if len(keys) > max_keys else ""
+        labels.append(f"{name} [{', '.join(shown)}{more}]" if shown else name)
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):  # values cut short can collide: number them
+        if labels.count(label) > 1:
+            seen[label] = seen.get(label, 0) + 1
+            labels[i] = f"{label} #{seen[label]}"
+    return labels
 
 
 def load_run(path: str | Path) -> RunResult:
@@ -297,6 +403,7 @@ class ResultSet:
     groups: dict[str, list[RunResult]] = field(default_factory=dict)
     sweep: SweepResult | None = None
     skipped: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. runs of one scenario name split by config
 
     @property
     def kind(self) -> str:
@@ -357,11 +464,27 @@ def open_results(paths: Sequence[str | Path]) -> ResultSet:
     if result.sweep is not None and runs:
         raise ResultReadError("plot a sweep on its own, not together with run folders")
     seen: set[Path] = set()
+    by_name: dict[str, dict[str, list[RunResult]]] = {}
     for run in runs:
         if run.path.resolve() in seen:
             continue
         seen.add(run.path.resolve())
-        result.groups.setdefault(run.scenario, []).append(run)
-    for group in result.groups.values():  # scenarios in the order given, runs by seed
+        by_name.setdefault(run.scenario, {}).setdefault(run.config_key, []).append(run)
+    for name, variants in by_name.items():  # scenarios in the order given
+        if len(variants) == 1:
+            result.groups[name] = next(iter(variants.values()))
+            continue
+        # Pooling runs of different configs into one median and band would show a spread that is not seed noise:
+        # each config is a group of its own, labelled by what differs.
+        configs = [rs[0].config for rs in variants.values()]
+        labels = variant_labels(name, configs)
+        result.groups.update(zip(labels, variants.values(), strict=True))
+        keys = differing_keys(configs)
+        result.notes.append(
+            f"runs of scenario '{name}' have {len(variants)} different configs (differing in "
+            f"{', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}); drawn as separate groups: "
+            + "; ".join(f"{label} ({len(rs)} run{'s' if len(rs) != 1 else ''})"
+                        for label, rs in zip(labels, variants.values(), strict=True)))
+    for group in result.groups.values():  # runs by seed
         group.sort(key=_run_order)
     return result

@@ -1,0 +1,126 @@
+"""Which runs `reflow plot` / `reflow report` pool into one median and band: runs of one scenario name AND one
+resolved config (apart from the seed). Runs of one name with different configs are separate, labelled groups.
+
+Run folders are synthetic (helpers in test_plotting.py) with their config.json edited the way `--set` would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reflow.errors import ReflowError
+from reflow.plotting import plot, report
+from reflow.plotting.api import iter_figures
+from reflow.plotting.ensemble import summarise
+from reflow.plotting.load import differing_keys, load_run, open_results, variant_labels
+from test_plotting import write_fake_run
+
+WEEKS = 40
+
+
+def _run(folder: Path, seed: int, **changes: Any) -> Path:
+    """A fake run whose config.json has `changes` applied (``{"scenario.weeks": 60}``), as an override would."""
+    write_fake_run(folder, seed=seed, weeks=WEEKS)
+    cfg = json.loads((folder / "config.json").read_text())
+    for path, value in changes.items():
+        node = cfg
+        *head, last = path.split(".")
+        for seg in head:
+            node = node.setdefault(seg, {})
+        node[last] = value
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> Path:
+    """One scenario folder: two seeds of the config, one run with another approval rate, one with more weeks."""
+    scen = tmp_path / "controls_fake"
+    _run(scen / "seed1", 1)
+    _run(scen / "seed2", 2)
+    _run(scen / "rate", 3, **{"licensing.approval_rate": 0.4})
+    _run(scen / "longer", 4, **{"scenario.weeks": 60})
+    return scen
+
+
+def test_runs_of_one_name_with_different_configs_are_not_pooled(mixed: Path) -> None:
+    rs = open_results([mixed])
+    assert rs.kind == "overlay"
+    groups = {label: sorted(r.path.name for r in runs) for label, runs in rs.groups.items()}
+    assert groups == {
+        "controls_fake [approval_rate=0.6, weeks=40]": ["seed1", "seed2"],
+        "controls_fake [approval_rate=0.4, weeks=40]": ["rate"],
+        "controls_fake [approval_rate=0.6, weeks=60]": ["longer"],
+    }
+    assert len(rs.notes) == 1
+    note = rs.notes[0]
+    assert "3 different configs" in note and "licensing.approval_rate, scenario.weeks" in note
+
+
+def test_seed_and_description_do_not_split_a_scenario(tmp_path: Path) -> None:
+    scen = tmp_path / "controls_fake"
+    _run(scen / "a", 1)
+    _run(scen / "b", 2, **{"scenario.seed": 7, "scenario.description": "reworded"})
+    rs = open_results([scen])
+    assert rs.kind == "ensemble" and list(rs.groups) == ["controls_fake"] and not rs.notes
+    assert [r.seed for r in rs.groups["controls_fake"]] == [1, 2]
+
+
+def test_same_config_from_two_folders_is_pooled_and_a_different_one_is_not(tmp_path: Path) -> None:
+    _run(tmp_path / "a" / "controls_fake" / "s1", 1)
+    _run(tmp_path / "b" / "controls_fake" / "s2", 2)
+    rs = open_results([tmp_path / "a" / "controls_fake", tmp_path / "b" / "controls_fake"])
+    assert list(rs.groups) == ["controls_fake"] and len(rs.groups["controls_fake"]) == 2
+    _run(tmp_path / "c" / "controls_fake" / "s3", 3, **{"licensing.review_days": 30})
+    rs = open_results([tmp_path / "a" / "controls_fake", tmp_path / "c" / "controls_fake"])
+    assert list(rs.groups) == ["controls_fake [review_days=45]", "controls_fake [review_days=30]"]
+
+
+def test_summarise_refuses_runs_of_different_configs(mixed: Path) -> None:
+    runs = [load_run(p) for p in sorted(mixed.iterdir())]
+    with pytest.raises(ReflowError, match=r"licensing\.approval_rate, scenario\.weeks"):
+        summarise(runs)
+
+
+def test_the_figures_show_each_config_as_its_own_line(mixed: Path) -> None:
+    figs = list(iter_figures(open_results([mixed]), only=["shortages"]))
+    assert len(figs) == 1
+    fig = figs[0].figure
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    labels += [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    for label in ("controls_fake [approval_rate=0.4, weeks=40]", "controls_fake [approval_rate=0.6, weeks=60]"):
+        assert any(label in t for t in labels), labels
+
+
+def test_plot_and_report_of_a_mixed_folder(mixed: Path, tmp_path: Path) -> None:
+    said: list[str] = []
+    written = plot([mixed], tmp_path / "plots", formats=("png",), only=["prices"], dpi=30, workers=1,
+                   note=said.append)
+    assert [p.name for p in written] == ["prices.png"]
+    assert any("approval_rate" in n for n in said), said  # the reader is told the runs were not pooled
+    out = tmp_path / "r.html"
+    report([mixed], out, only=["prices"], dpi=30, workers=1)
+    html = out.read_text()
+    assert "controls_fake [approval_rate=0.4, weeks=40]" in html
+
+
+def test_labels_name_what_differs_and_stay_distinct() -> None:
+    base = {"scenario": {"name": "x", "weeks": 10, "seed": 1},
+            "policy": [{"id": "apr", "approval_rate": 0.2}, {"id": "jun", "approval_rate": 0.6}]}
+
+    def variant(apr: float, jun: float, note: str = "") -> dict[str, Any]:
+        return {**base, "policy": [{"id": "apr", "approval_rate": apr}, {"id": "jun", "approval_rate": jun}],
+                "notes": {"text": note}}
+
+    configs = [variant(0.2, 0.6), variant(0.3, 0.6), variant(0.2, 0.9)]
+    assert differing_keys(configs) == ["policy.apr.approval_rate", "policy.jun.approval_rate"]
+    assert variant_labels("x", configs) == ["x [apr.approval_rate=0.2, jun.approval_rate=0.6]",
+                                            "x [apr.approval_rate=0.3, jun.approval_rate=0.6]",
+                                            "x [apr.approval_rate=0.2, jun.approval_rate=0.9]"]
+    long = [variant(0.2, 0.6, "a" * 40 + "1"), variant(0.2, 0.6, "a" * 40 + "2")]
+    labels = variant_labels("x", long)
+    assert len(set(labels)) == 2 and all(label.startswith("x [text=aaaa") for label in labels)
