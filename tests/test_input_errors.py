@@ -10,6 +10,7 @@ a number.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from pathlib import Path
 
@@ -427,3 +428,24 @@ def test_report_api_refuses_to_overwrite_and_a_bad_resolution(fake_run: Path, tm
     with pytest.raises(UsageError):
         report([fake_run], tmp_path / "new.html", only=["prices"], dpi=0, workers=1)
     assert report([fake_run], html, only=["prices"], workers=1, force=True)[0] == html
+
+
+@pytest.mark.parametrize("patch, words", [
+    ({"policy": [{"id": "e", "kind": "embargo", "effective": "2025-03-03", "materials": ["dy_oxide"],
+                  "destinations": ["CN", "US"]}]}, "policy 'e' (embargo) lists 'CN'"),
+    ({"policy": [{"id": "l", "kind": "licensing", "effective": "2025-03-03", "materials": ["dy_oxide"],
+                  "destinations": ["CN"]}]}, "policy 'l' (licensing) lists 'CN'"),
+    ({"policy": [{"id": "s", "kind": "stockpile_release", "effective": "2025-03-03", "region": "CN",
+                  "material": "dy_oxide", "tonnes": 100.0}]}, "policy 's' releases a stockpile into 'CN'"),
+    ({"suppliers": [{"id": "x", "name": "X", "region": "CN", "material": "dy_oxide", "capacity_tpy": 10.0,
+                     "cost": 100.0}]}, "suppliers 'x' is in 'CN'"),
+])
+def test_china_as_an_importing_region_is_refused(patch: dict, words: str) -> None:
+    import datetime as dt
+
+    from reflow.config import validate
+    from reflow.errors import ConfigError
+
+    raw = {"scenario": {"name": "t", "start": dt.date(2025, 1, 6), "weeks": 20}, **patch}
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        validate(raw)

@@ -714,6 +714,20 @@ class Scenario(_Base):
         for s in self.manufacturers.demand_tpy:
             if s == "CN":
                 raise ValueError("manufacturers.demand_tpy has 'CN': China's demand is china.domestic_demand_tpy")
+        # China's own market is the domestic industry (ODD 7.3): controls, embargoes and releases act on the
+        # importing regions, and the alternative suppliers are the non-Chinese ones.
+        for ev in self.policy:
+            if ev.kind in ("licensing", "general_licence", "embargo") and "CN" in ev.destinations:
+                raise ValueError(f"policy '{ev.id}' ({ev.kind}) lists 'CN' among its destinations: China's export "
+                                 "controls act on the importing regions; drop 'CN'")
+            if ev.kind == "stockpile_release" and ev.region == "CN":
+                raise ValueError(f"policy '{ev.id}' releases a stockpile into 'CN': releases go to an importing "
+                                 "region's manufacturers; China's own stocks are its producers' "
+                                 "(china.stock_target_weeks)")
+        for sup in self.suppliers:
+            if sup.region == "CN":
+                raise ValueError(f"suppliers '{sup.id}' is in 'CN': suppliers are the non-Chinese mines and "
+                                 "refiners; China's producers are set in [china]")
         if self.light_ree is None:
             for ev in self.policy:
                 quota = getattr(ev, "light_ree_tpy", None) is not None
