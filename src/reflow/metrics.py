@@ -106,7 +106,8 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
         dsum = d.sum(axis=1)
         w_price = np.where(dsum > 0, (vwap[:, i, :] * d).sum(axis=1) / np.maximum(dsum, 1e-12), np.nan)
         mult_all, k = peak_multiple(w_price)
-        base = np.nanmean(w_price[:BASE_WEEKS])
+        head = w_price[:BASE_WEEKS]
+        base = np.nanmean(head) if np.isfinite(head).any() else np.nan  # (no demand: no price)
         by_reg = {}
         for j, r in enumerate(regions):
             if d[:, j].sum() > 0:
@@ -128,9 +129,12 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
             "peak_price_region": top,
             "peak_price_multiple_by_region": by_reg,
             "weeks_in_shortage": int(in_short[dsum > 0].sum()),
-            "cumulative_shortage_share": _num(s_tot.sum() / d_tot.sum() if d_tot.sum() > 0 else 0.0, 5),
+            # (null without ex-China demand: "no shortage" would be a false zero in a sweep's means)
+            "cumulative_shortage_share": _num(s_tot.sum() / d_tot.sum() if d_tot.sum() > 0 else None, 5),
             "final_non_china_share": _num(nc, 4),
+            # Censored: null when the price has not recovered by the end of the run; `recovered` says which.
             "time_to_recover_weeks": ttr,
+            "recovered": (ttr is not None) if np.isfinite(mult_all) else None,
         }
 
     lost = by_region("production_lost_share")

@@ -24,7 +24,7 @@ _MATERIAL_METRICS = (  # (key, column header, kind)
     ("weeks_in_shortage", "Weeks in shortage", "int"),
     ("cumulative_shortage_share", "Cumulative shortage (% of demand)", "pct"),
     ("final_non_china_share", "Non-Chinese share at end (%)", "pct"),
-    ("time_to_recover_weeks", "Weeks to recover", "int"),
+    ("time_to_recover_weeks", "Weeks to recover", "censored"),
 )
 _OVERALL_METRICS = (
     ("production_lost_share", "Production lost, all ex-China manufacturers (% of planned output)", "pct"),
@@ -70,6 +70,8 @@ def fmt_value(v: Any, kind: str) -> str:
 
 def _combine(values: list[Any], kind: str) -> str:
     """One run: its value. Several: median and 5-95% range (dates as dates, text as the most common)."""
+    if kind == "censored":  # null = not recovered by the end of the run: longer than any run that did
+        return _combine_censored(values)
     present = [v for v in values if v is not None]
     if len(values) == 1:
         return fmt_value(values[0], kind)
@@ -93,6 +95,18 @@ def _combine(values: list[Any], kind: str) -> str:
     never = len(values) - arr.size
     text = _spread(fmt_value(lo, kind), fmt_value(med, kind), fmt_value(hi, kind))
     return text + (f"; none in {never} runs" if never else "")
+
+
+def _combine_censored(values: list[Any]) -> str:
+    """Median and 5-95% range of weeks-to-recover over runs, a run that never recovered counting as infinite
+    (so the median is not that of the recovered runs only); "not in run" where a quantile falls among those."""
+    arr = np.array([np.inf if v is None else float(v) for v in values])
+    if len(values) == 1:
+        return "not in run" if np.isinf(arr[0]) else fmt_value(arr[0], "int")
+    lo, med, hi = (np.quantile(arr, q, method="inverted_cdf") for q in (0.05, 0.5, 0.95))
+    text = _spread(*("not in run" if np.isinf(x) else fmt_value(x, "int") for x in (lo, med, hi)))
+    n = int(np.isinf(arr).sum())
+    return text + (f"; not recovered by the end in {n} of {len(values)} runs" if n else "")
 
 
 def _spread(lo: str, med: str, hi: str) -> str:

@@ -1,0 +1,37 @@
+"""Summary metrics at their edges (docs/outputs.md): censored recovery times, materials without demand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import reflow
+from reflow.plotting.report_tables import _combine
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_a_price_still_high_at_the_end_is_not_recovered_and_its_time_is_censored() -> None:
+    # 75 weeks of controls_2025 end in mid-2025, with Dy far above its 2024 level.
+    s = reflow.run(CONFIGS / "controls_2025.toml", seed=1, out=None, overrides=["scenario.weeks=75"]).summary
+    dy = s["materials"]["dy_oxide"]
+    assert dy["peak_price_multiple"] > 1.25
+    assert dy["recovered"] is False and dy["time_to_recover_weeks"] is None
+
+
+def test_a_flat_run_has_recovered_at_once_and_a_material_nobody_uses_has_no_shortage_share() -> None:
+    s = reflow.run(CONFIGS / "baseline.toml", seed=1, out=None,
+                   overrides=["scenario.weeks=40", "manufacturers.bom.defence.dy_oxide=0",
+                              "manufacturers.bom.magnet.dy_oxide=0"]).summary
+    nd = s["materials"]["ndpr_oxide"]
+    assert nd["recovered"] is True and nd["time_to_recover_weeks"] == 0
+    dy = s["materials"]["dy_oxide"]
+    assert dy["cumulative_shortage_share"] is None  # not a "no shortage" zero for a sweep to average
+    assert dy["recovered"] is None  # no prices to recover
+
+
+def test_runs_that_never_recovered_count_as_longer_in_a_median_over_runs() -> None:
+    # Of 10 runs 3 never recovered: the median is not that of the 7 that did (196), and the reader is told.
+    text = _combine([165, 181, None, 246, 246, 196, 157, None, 209, None], "censored")
+    assert text.startswith("209 (157 to not in run)")
+    assert "not recovered by the end in 3 of 10 runs" in text
+    assert _combine([None], "censored") == "not in run" and _combine([12], "censored") == "12"
