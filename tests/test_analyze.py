@@ -153,5 +153,16 @@ def test_analyze_a_partial_sweep_says_so(tmp_path):
         sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:ishigami", executor=StopAfter())
     a = analyze(tmp_path / "out")
     assert any("12 of 40 runs are stored" in n for n in a.notes)
-    assert any("y: skipped, only 2 of 8 base samples are complete" in n for n in a.notes)
+    # no replicate is stored at every point yet: no indices (an empty table replaces any stale one), and why
+    assert any("indices not computed: no replicate is stored at every design point" in n for n in a.notes)
     assert a.sobol is not None and a.sobol.empty
+
+
+def test_a_corrupt_design_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from reflow.errors import ResultReadError
+    from reflow.experiment.analysis import analyze
+
+    (tmp_path / "sweep.toml").write_text('[sweep]\nname = "x"\n')
+    (tmp_path / "design.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ResultReadError, match=r"design\.parquet could not be read"):
+        analyze(tmp_path, write=False)

@@ -35,7 +35,7 @@ def _cfg(method: str, samples: int | None = None, **design):
     ("lhs", 50, {}, 50),
     ("sobol", 16, {}, 16 * (4 + 2)),
     ("sobol", 16, {"second_order": True}, 16 * (2 * 4 + 2)),
-    ("morris", 5, {"levels": 4}, 5 * (4 + 1)),
+    ("morris", 5, {"levels": 6}, 5 * (4 + 1)),  # 6: an even multiple of the 3 listed values (4 is refused)
 ])
 def test_design_sizes_and_bounds(method, samples, extra, expected):
     cfg = _cfg(method, samples, **extra)

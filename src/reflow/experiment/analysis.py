@@ -4,10 +4,12 @@ The math is pure functions over plain tables (`point_means`, `sobol_indices`, `m
 reads a sweep folder, applies them and writes ``analysis/points.csv``, ``analysis/sobol.csv`` (and
 ``sobol_s2.csv`` with second order) and ``analysis/morris.csv``.
 
-Sensitivity indices need one response per design point: replicates are averaged first (the indices then describe
-the expected response; the replicate noise is reported by `point_means`). Indices are computed on the unit
-hypercube coordinates the design was sampled in, so a Morris ``mu_star`` is the mean absolute change of the
-metric when a parameter moves by a full range step, whatever its distribution.
+Sensitivity indices need one response per design point: replicates are averaged first. The noise left in those
+means is indistinguishable from a parameter's effect, and common seeds do not cancel it when a parameter changes
+how a run consumes its random stream (as any influential one does in reflow's model), so `replicate_noise`
+measures it and `analyze` reports its share of the variance the indices apportion. Indices are
+computed on the unit hypercube coordinates the design was sampled in, so a Morris ``mu_star`` is the mean absolute
+change of the metric when a parameter moves by a full range step, whatever its distribution.
 """
 
 from __future__ import annotations
@@ -29,9 +31,13 @@ from reflow.errors import ResultReadError
 from reflow.experiment.designs import UNIT_PREFIX, salib_problem
 from reflow.experiment.store import BASE_COLUMNS, load_runs
 
-__all__ = ["SweepAnalysis", "analyze", "metric_columns", "morris_indices", "point_means", "sobol_indices"]
+__all__ = ["NOISE_WARN_SHARE", "SweepAnalysis", "analyze", "metric_columns", "morris_indices", "point_means",
+           "replicate_noise", "sobol_indices"]
 
 logger = logging.getLogger(__name__)
+
+#: Share of the variance of the point means above which `analyze` warns that replicate noise biases the indices.
+NOISE_WARN_SHARE = 0.05
 
 
 @dataclass
@@ -48,6 +54,7 @@ class SweepAnalysis:
     morris: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    noise: pd.DataFrame | None = None  # `replicate_noise` of the runs the indices use (sobol and morris designs)
 
 
 def metric_columns(runs: pd.DataFrame, parameters: Sequence[str]) -> list[str]:
@@ -109,6 +116,92 @@ def point_means(runs: pd.DataFrame, parameters: Sequence[str], metrics: Sequence
     return out[cols].sort_values(["metric", "point_id"], kind="stable").reset_index(drop=True)
 
 
+NOISE_COLUMNS = ["metric", "replicates", "points", "run_noise_var", "mean_noise_var", "point_means_var",
+                 "noise_share", "estimator"]
+
+
+def replicate_noise(runs: pd.DataFrame, metrics: Sequence[str], common_seeds: bool = True) -> pd.DataFrame:
+    """How much of the variance of the per-point means is replicate noise rather than the parameters' effects.
+
+    The noise variance of one run, s2, is estimated within design points. With common seeds, the part of a
+    replicate's noise shared by every point shifts all point means alike and cancels in the indices, so it is
+    taken out (the residual variance of a point x replicate two-way table, over the points with a value in every
+    replicate); with independent seeds it is the pooled within-point variance. A point mean over n values carries
+    s2 / n of it; ``noise_share`` is the average of that over the points divided by the variance of the point means
+    across the design, clipped to [0, 1]. Jansen's total-order indices are inflated by about that share and
+    first-order ones deflated by about that fraction of their value.
+
+    Args:
+        runs: the runs table (``point_id``, ``replicate``, ``status`` and the metric columns).
+        metrics: metric columns.
+        common_seeds: whether replicate r had the same seed at every point (``seeds = "common"``).
+
+    Returns:
+        One row per metric with a point of two or more values: ``metric, replicates`` (most values at a point),
+        ``points``, ``run_noise_var`` (s2), ``mean_noise_var``, ``point_means_var``, ``noise_share``, ``estimator``.
+    """
+    ok = runs[runs["status"] == "ok"]
+    rows = []
+    for m in metrics:
+        y = pd.to_numeric(ok[m], errors="coerce")
+        keep = y.notna()
+        y, pid, rep = y[keep], ok["point_id"][keep], ok["replicate"][keep]
+        g = y.groupby(pid)
+        n, means = g.count(), g.mean()
+        if len(n) < 2 or n.max() < 2:
+            continue
+        dof = (n - 1).sum()
+        s2 = float((g.var(ddof=1).fillna(0.0) * (n - 1)).sum() / dof)
+        estimator = "within points"
+        if common_seeds:
+            wide = y.groupby([pid, rep]).mean().unstack()
+            wide = wide.dropna()  # points with a value in every replicate: a balanced table
+            p, r = wide.shape
+            if p >= 2 and r >= 2:
+                a = wide.to_numpy(dtype=float)
+                resid = a - a.mean(axis=1, keepdims=True) - a.mean(axis=0, keepdims=True) + a.mean()
+                s2 = float((resid**2).sum() / ((p - 1) * (r - 1)))
+                estimator = "within points, less the part common to a replicate"
+        mean_noise = s2 * float((1.0 / n).mean())
+        total = float(means.var(ddof=1))
+        share = min(max(mean_noise / total, 0.0), 1.0) if total > 0 else float("nan")
+        rows.append({"metric": m, "replicates": int(n.max()), "points": len(n), "run_noise_var": s2,
+                     "mean_noise_var": mean_noise, "point_means_var": total, "noise_share": share,
+                     "estimator": estimator})
+    return pd.DataFrame(rows, columns=NOISE_COLUMNS)
+
+
+def _noise_notes(noise: pd.DataFrame, method: str, levels: int, notes: list[str]) -> None:
+    """One note per metric with its noise share; a warning where the share biases the indices noticeably."""
+    for row in noise.itertuples(index=False):
+        share, reps = float(row.noise_share), int(row.replicates)
+        if not np.isfinite(share):
+            continue
+        text = (f"{row.metric}: replicate noise is {share:.1%} of the variance of the point means "
+                f"({reps} replicates)")
+        if share <= NOISE_WARN_SHARE:
+            notes.append(text)
+            continue
+        if method == "sobol":
+            effect = (f"every ST is inflated by about {share:.2f} and every S1 deflated by about {share:.0%} of "
+                      "its value")
+        else:
+            # a step's noise is the difference of two point means; E|N(0, s)| = s * sqrt(2 / pi)
+            step = levels / (2 * (levels - 1))
+            floor = np.sqrt(2 / np.pi) * np.sqrt(2 * float(row.mean_noise_var)) / step
+            effect = (f"a parameter without effect would still get mu_star ~ {floor:.3g}, and sigma is inflated "
+                      "alike")
+        need = int(np.ceil(reps * share * (1 - NOISE_WARN_SHARE) / (NOISE_WARN_SHARE * (1 - share)))) \
+            if share < 1 else None
+        more = f" (about {need} to bring it under {NOISE_WARN_SHARE:.0%})" if need else ""
+        notes.append(f"warning: {text}, over {NOISE_WARN_SHARE:.0%}: {effect}; raise sweep.replicates{more}")
+
+
+def _bootstrap_seed(seed: int) -> int:
+    """A nonzero 32-bit seed for SALib's bootstrap (its sobol.analyze draws fresh entropy for seed 0)."""
+    return int(seed) % (2**32 - 1) + 1
+
+
 def _responses(design: pd.DataFrame, runs: pd.DataFrame, metric: str) -> np.ndarray:
     """Mean response per design point in design order (NaN where no replicate has a value)."""
     ok = runs[runs["status"] == "ok"]
@@ -150,7 +243,7 @@ def sobol_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence
         metrics: metric columns.
         second_order: whether the design was sampled with second-order indices.
         confidence: level of the bootstrap confidence intervals.
-        seed: seed of the bootstrap.
+        seed: seed of the bootstrap (any int >= 0; equal seeds give equal intervals).
         notes: list that collects messages about skipped metrics.
 
     Returns:
@@ -172,7 +265,7 @@ def sobol_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             res = sobol.analyze(problem, y[keep], calc_second_order=second_order, conf_level=confidence,
-                                seed=seed)
+                                seed=_bootstrap_seed(seed))
         for i, p in enumerate(parameters):
             rows.append({"metric": m, "parameter": p, "S1": res["S1"][i], "S1_conf": res["S1_conf"][i],
                          "ST": res["ST"][i], "ST_conf": res["ST_conf"][i]})
@@ -200,7 +293,7 @@ def morris_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequenc
         metrics: metric columns.
         levels: the design's grid levels.
         confidence: level of the bootstrap interval of ``mu_star``.
-        seed: seed of the bootstrap.
+        seed: seed of the bootstrap (any int >= 0; equal seeds give equal intervals).
         notes: list that collects messages about skipped metrics.
     """
     from SALib.analyze import morris
@@ -216,7 +309,8 @@ def morris_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequenc
             continue
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = morris.analyze(problem, x[keep], y[keep], conf_level=confidence, num_levels=levels, seed=seed)
+            res = morris.analyze(problem, x[keep], y[keep], conf_level=confidence, num_levels=levels,
+                                 seed=_bootstrap_seed(seed))
         for i, p in enumerate(parameters):
             rows.append({"metric": m, "parameter": p, "mu": res["mu"][i], "mu_star": res["mu_star"][i],
                          "sigma": res["sigma"][i], "mu_star_conf": res["mu_star_conf"][i]})
@@ -231,7 +325,11 @@ def _read_sweep(path: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]
         spec = tomllib.loads((path / "sweep.toml").read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ResultReadError(f"{path / 'sweep.toml'}: not valid TOML ({exc})") from None
-    design = pd.read_parquet(path / "design.parquet")
+    try:
+        design = pd.read_parquet(path / "design.parquet")
+    except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
+        raise ResultReadError(f"{path / 'design.parquet'} could not be read ({exc}); the sweep folder is corrupt: "
+                              "re-run the sweep into a new --out") from exc
     return spec, design, load_runs(path)
 
 
@@ -239,15 +337,21 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
             write: bool = True) -> SweepAnalysis:
     """Analyse a sweep folder: per-point means and CIs always; Sobol' or Morris indices for those designs.
 
+    Only replicates below the sweep's current ``replicates`` count (runs stored when it had more are left out,
+    with a note). Indices use the replicates stored at every design point: all of them once the sweep is
+    finished; on an unfinished sweep the complete ones, or none (indices skipped), with a note either way, so
+    every point's mean is over the same replicates. With two or more replicates the replicate noise left in the
+    point means is measured (`replicate_noise`) and noted per metric, with a warning above `NOISE_WARN_SHARE`.
+
     Args:
         path: the sweep folder.
         metrics: metrics to analyse (default: ``outputs.metrics`` of the sweep, or every numeric metric).
         confidence: confidence level of all intervals.
-        write: write the tables to ``<path>/analysis/*.csv``.
+        write: write the tables to ``<path>/analysis/*.csv`` and the notes (with the noise estimates) to
+            ``analysis/notes.json``.
 
     Returns:
-        A `SweepAnalysis`. Indices are computed only once every run of the sweep is stored (a note says so
-        otherwise); metrics that are constant or missing at some point are skipped with a note.
+        A `SweepAnalysis`; metrics that are constant or missing at some point are skipped with a note.
     """
     from reflow.experiment.sweeper import parameter_columns
 
@@ -271,22 +375,47 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
                           + f"; give metrics from: {', '.join(available)} (or --metric NAME to choose)")
     wanted = [m for m in wanted if m in available]
     notes: list[str] = []
+    section = spec.get("sweep", {})
+    replicates = int(section.get("replicates", 1))
+    extra = runs["replicate"] >= replicates
+    if extra.any():
+        # left by an earlier run of the sweep with more replicates: the sweep as it stands does not have them
+        notes.append(f"{int(extra.sum())} stored runs of replicates {replicates} and above are left out: the sweep "
+                     f"now has replicates = {replicates} (raise it again to use them)")
+        runs = runs[~extra].reset_index(drop=True)
     counts = runs["status"].value_counts().to_dict() if len(runs) else {}
-    planned = len(design) * int(spec.get("sweep", {}).get("replicates", 1))
+    planned = len(design) * replicates
     result = SweepAnalysis(path=path, method=method, parameters=params, metrics=wanted,
                            points=point_means(runs, params, wanted, confidence), notes=notes,
                            counts={str(k): int(v) for k, v in counts.items()})
     if len(runs) < planned:
         notes.append(f"{len(runs)} of {planned} runs are stored; re-run `reflow sweep` to finish the rest")
     if method in ("sobol", "morris") and len(runs):
-        seed = int(spec.get("sweep", {}).get("root_seed", 0)) % (1 << 32)
-        if method == "sobol":
-            second = bool(spec.get("design", {}).get("second_order", False))
-            result.sobol, result.sobol_s2 = sobol_indices(design, runs, params, wanted, second, confidence, seed,
-                                                          notes)
+        index_runs = _complete_replicates(runs, design, replicates, notes)
+        seed = int(section.get("root_seed", 0))
+        levels = int(spec.get("design", {}).get("levels", 4))
+        second = bool(spec.get("design", {}).get("second_order", False))
+        if index_runs is None:
+            empty = pd.DataFrame(columns=["metric"])
+            if method == "sobol":  # empty tables replace any stale ones of an earlier analysis
+                result.sobol, result.sobol_s2 = sobol_indices(design, empty, params, [], second)
+            else:
+                result.morris = morris_indices(design, empty, params, [], levels)
         else:
-            levels = int(spec.get("design", {}).get("levels", 4))
-            result.morris = morris_indices(design, runs, params, wanted, levels, confidence, seed, notes)
+            if method == "sobol":
+                result.sobol, result.sobol_s2 = sobol_indices(design, index_runs, params, wanted, second,
+                                                              confidence, seed, notes)
+            else:
+                result.morris = morris_indices(design, index_runs, params, wanted, levels, confidence, seed,
+                                               notes)
+            common = str(section.get("seeds", "common")) == "common"
+            result.noise = replicate_noise(index_runs, wanted, common_seeds=common)
+            if index_runs["replicate"].nunique() < 2:
+                notes.append("one replicate per point: the model's noise cannot be separated from the parameters' "
+                             "effects, and it inflates every ST (deflates S1; inflates Morris mu_star) by its "
+                             "share of the variance, which is unknown here; use replicates >= 2 to measure it")
+            else:
+                _noise_notes(result.noise, method, levels, notes)
     if write:
         folder = path / "analysis"
         folder.mkdir(exist_ok=True)
@@ -295,9 +424,34 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
         for name, df in tables.items():
             if df is not None:
                 _write_csv(df, folder / f"{name}.csv")
-        (folder / "notes.json").write_text(json.dumps({"confidence": confidence, "notes": notes}, indent=2) + "\n",
-                                           encoding="utf-8")
+        noise = {} if result.noise is None else {
+            r["metric"]: {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                          for k, v in r.items() if k != "metric"}
+            for r in result.noise.to_dict("records")}
+        text = json.dumps({"confidence": confidence, "notes": notes, "noise": noise}, indent=2) + "\n"
+        (folder / "notes.json").write_text(text, encoding="utf-8")
     return result
+
+
+def _complete_replicates(runs: pd.DataFrame, design: pd.DataFrame, replicates: int,
+                         notes: list[str]) -> pd.DataFrame | None:
+    """The runs of the replicates stored at every design point (None, with a note, when there is none).
+
+    A point averaged over fewer replicates than the others carries more noise (and, with common seeds, other
+    seeds), which the estimators would read as an effect of the parameters.
+    """
+    n_points = design["point_id"].nunique()
+    per_rep = runs.groupby("replicate")["point_id"].nunique()
+    complete = sorted(int(r) for r, n in per_rep.items() if n >= n_points)
+    if len(complete) == replicates:
+        return runs
+    if not complete:
+        notes.append("indices not computed: no replicate is stored at every design point yet (they need the same "
+                     "replicates at every point); re-run `reflow sweep` to finish the sweep")
+        return None
+    notes.append(f"indices use the {len(complete)} of {replicates} replicates stored at every design point "
+                 "(the others are unfinished); re-run `reflow sweep` to finish the sweep")
+    return runs[runs["replicate"].isin(complete)].reset_index(drop=True)
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

@@ -3,7 +3,9 @@
 Pure functions over plain data (SALib's style). Sampling designs draw points in the unit hypercube and map each
 coordinate to a value through the parameter's distribution (inverse CDF), so every design works with every kind of
 parameter, lists of values included (EMA Workbench maps categorical parameters the same way). The unit coordinates
-are kept beside the values: Sobol' and Morris analyses work on them.
+are kept beside the values: Sobol' and Morris analyses work on them. Morris designs sit on a grid of `levels`
+levels, so there a list (or a short integer range) is mapped by level index, which gives each value an equal share
+only when the number of levels is an even multiple of the number of values (`morris_design` refuses it otherwise).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "grid_design",
     "lhs_design",
     "morris_design",
+    "morris_level_values",
     "salib_problem",
     "sobol_design",
     "to_values",
@@ -114,13 +117,71 @@ def sobol_design(params: Sequence[ParameterSpec], n: int, seed: int, second_orde
     return _from_unit(params, unit)
 
 
+def _discrete_count(p: ParameterSpec) -> int | None:
+    """Number of values of a list or of a uniform integer range (each equally likely); None for other ranges."""
+    if p.values is not None:
+        return len(p.values)
+    if p.integer and p.dist == "uniform":
+        return math.floor(float(p.high)) - math.ceil(float(p.low)) + 1  # type: ignore[arg-type]
+    return None
+
+
+def morris_level_values(p: ParameterSpec, u: np.ndarray, levels: int) -> list[Any]:
+    """Values of a parameter at Morris grid coordinates u = j / (levels - 1), j = 0..levels-1.
+
+    A list of k values, or a uniform integer range of k <= levels whole numbers, is mapped by level index: level j
+    gets value floor(j k / levels), so with levels an even multiple of k each value gets levels / k of the levels
+    and a step of levels / 2 levels (SALib's) can join any two values. Ranges map through `to_values`, as in the
+    other designs (an integer range wider than the grid: levels spread evenly from low to high).
+
+    Raises:
+        ConfigError: levels is not an even multiple of the number of values (the shares would be unequal).
+    """
+    k = _discrete_count(p)
+    if k is None or (p.values is None and k > levels):
+        return to_values(p, u)
+    problem = _uneven_levels(p, levels)
+    if problem:
+        raise ConfigError(problem)
+    j = np.rint(np.clip(np.asarray(u, dtype=float), 0.0, 1.0) * (levels - 1)).astype(int)
+    idx = (j * k) // levels
+    if p.values is not None:
+        return [p.values[i] for i in idx]
+    return [math.ceil(float(p.low)) + int(i) for i in idx]  # type: ignore[arg-type]
+
+
+def _uneven_levels(p: ParameterSpec, levels: int) -> str | None:
+    """Why a Morris grid of `levels` levels cannot share out a parameter's values equally (None if it can)."""
+    k = _discrete_count(p)
+    # An integer range wider than the grid is treated as a range; a list must have every value on the grid.
+    # Even levels too: with an odd number SALib's trajectories leave the level grid (it warns so itself).
+    if k is None or k < 2 or (p.values is None and k > levels) or (levels % k == 0 and levels % 2 == 0):
+        return None
+    step = math.lcm(2, k)
+    fit = next((n for n in range(step, 65, step) if n >= levels), None)
+    what = f"{k} values" if p.values is not None else f"{k} whole numbers from {p.low:g} to {p.high:g}"
+    fix = (f"use design.levels = {fit}, or a different number of values" if fit is not None
+           else "use fewer values (levels are at most 64) or a continuous range")
+    return (f"design.levels = {levels}: parameter '{p.key}' has {what}, and a Morris grid gives each value an equal "
+            f"share of its levels only when levels is an even multiple of {k}; {fix}")
+
+
 def morris_design(params: Sequence[ParameterSpec], trajectories: int, levels: int, seed: int) -> pd.DataFrame:
-    """Morris one-at-a-time trajectories (SALib): trajectories*(D+1) points on a `levels`-level grid."""
+    """Morris one-at-a-time trajectories (SALib): trajectories*(D+1) points on a `levels`-level grid.
+
+    Raises:
+        ConfigError: `levels` is not an even multiple of the number of values of a list or short integer range.
+    """
     from SALib.sample import morris
 
+    for p in params:  # before sampling: the error is about the config, not the sample
+        problem = _uneven_levels(p, levels)
+        if problem:
+            raise ConfigError(problem)
     problem = salib_problem([p.key for p in params])
     unit = morris.sample(problem, trajectories, num_levels=levels, seed=seed)
-    return _from_unit(params, unit)
+    cols = [morris_level_values(p, unit[:, j], levels) for j, p in enumerate(params)]
+    return _table([p.key for p in params], list(zip(*cols, strict=True)), unit=unit)
 
 
 def from_csv_design(path: Path, params: Sequence[ParameterSpec] = ()) -> pd.DataFrame:
@@ -197,5 +258,8 @@ def build_design(cfg: SweepConfig, seed: int) -> pd.DataFrame:
     if d.method == "sobol":
         return sobol_design(ps, int(d.samples), seed, d.second_order)  # type: ignore[arg-type]
     if d.method == "morris":
-        return morris_design(ps, int(d.samples), d.levels, seed)  # type: ignore[arg-type]
+        try:
+            return morris_design(ps, int(d.samples), d.levels, seed)  # type: ignore[arg-type]
+        except ConfigError as exc:
+            raise ConfigError(f"{cfg.source}: {exc}") from None
     return from_csv_design(cfg.csv_path, ps)  # type: ignore[arg-type]

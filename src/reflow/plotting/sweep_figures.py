@@ -270,31 +270,20 @@ def sensitivity_table(sweep: SweepResult, method: str, metrics: Sequence[str] | 
 
 
 def _compute_indices(sweep: SweepResult, method: str, metrics: list[str]) -> pd.DataFrame | None:
-    """Indices from the design and runs, with the analysis layer's functions (what `reflow analyze` does)."""
-    design_path = sweep.path / "design.parquet"
-    if not design_path.is_file():
+    """Indices as `reflow analyze` computes them (the same replicate filtering and checks), without writing."""
+    if not (sweep.path / "design.parquet").is_file():
         return None
-    try:
-        design = pd.read_parquet(design_path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
-        raise ResultReadError(f"{design_path} could not be read ({exc}); the sweep folder is corrupt"
-                              ) from exc
-    from reflow.experiment.analysis import morris_indices, sobol_indices
+    from reflow.errors import ConfigError
+    from reflow.experiment.analysis import analyze
 
-    params = [p for p in sweep.parameters if f"unit:{p}" in design.columns]
-    if not params:
-        return None
-    runs = sweep.runs(["point_id", *metrics])
-    spec_design = sweep.spec.get("design") if isinstance(sweep.spec.get("design"), dict) else {}
     try:
-        if method == "sobol":
-            table, _second = sobol_indices(design, runs, params, metrics,
-                                           second_order=bool(spec_design.get("second_order", False)))
-        else:
-            table = morris_indices(design, runs, params, metrics, levels=int(spec_design.get("levels", 4)))
+        result = analyze(sweep.path, metrics or None, write=False)
+    except ConfigError:
+        return None  # metrics the sweep does not have: the caller says there is nothing to draw
     except (ValueError, RuntimeError, IndexError, KeyError):
         return None  # the point count does not fit the estimator (an incomplete or hand-edited design)
-    return table if not table.empty else None
+    table = result.sobol if method == "sobol" else result.morris
+    return table if table is not None and not table.empty else None
 
 
 def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] | None = None) -> Figure:
