@@ -16,8 +16,7 @@ from reflow.errors import ConfigError
 from reflow.experiment import analyze, sweep
 from reflow.experiment.analysis import replicate_noise, sobol_indices
 from reflow.experiment.designs import morris_design, sobol_design
-from reflow.experiment.executors import Executor, InProcessExecutor
-from reflow.experiment.fakes import write_fake_sweep
+from reflow.experiment.fakes import StopAfter, write_fake_sweep
 from reflow.experiment.sweep_config import ParameterSpec
 from reflow.experiment.sweeper import check_sweep
 
@@ -191,23 +190,11 @@ def test_wide_integer_ranges_still_span_the_range_in_morris():
 # --------------------------------------------------------------------------- unfinished and shrunk sweeps
 
 
-class _StopAfter(Executor):
-    description = "test"
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def run(self, tasks):
-        for i, batch in enumerate(InProcessExecutor(flush_s=0).run(tasks)):
-            if i == self.n:
-                raise KeyboardInterrupt
-            yield batch
-
 
 def test_unfinished_sweep_uses_only_the_replicates_complete_at_every_point(tmp_path):
     body = _sobol_sweep(2, samples=16)  # 80 points; runs go replicate by replicate
     with pytest.raises(KeyboardInterrupt):
-        _run(tmp_path, body, "part", executor=_StopAfter(80 + 30))
+        _run(tmp_path, body, "part", executor=StopAfter(80 + 30))
     part = analyze(tmp_path / "part")
     assert any("indices use the 1 of 2 replicates stored at every design point" in n for n in part.notes)
     one = analyze(_run(tmp_path, _sobol_sweep(1, samples=16), "one"))  # replicate 0 alone, same seeds

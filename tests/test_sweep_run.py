@@ -19,8 +19,8 @@ import pytest
 from reflow.cli import main
 from reflow.errors import ReflowError, ResultExistsError
 from reflow.experiment import load_runs, sweep
-from reflow.experiment.executors import START_METHODS, Executor, InProcessExecutor, ProcessExecutor
-from reflow.experiment.fakes import write_fake_sweep
+from reflow.experiment.executors import START_METHODS, ProcessExecutor
+from reflow.experiment.fakes import StopAfter, write_fake_sweep
 from reflow.experiment.store import SweepStore
 
 FAKES = "reflow.experiment.fakes"
@@ -84,25 +84,11 @@ def test_results_do_not_depend_on_the_executor(tmp_path):
     pd.testing.assert_frame_equal(_comparable(a.runs), _comparable(b.runs))
 
 
-class _StopAfter(Executor):
-    """Runs in this process and raises KeyboardInterrupt after `n` results, like Ctrl-C mid-sweep."""
-
-    description = "test"
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def run(self, tasks):
-        for i, batch in enumerate(InProcessExecutor(flush_s=0).run(tasks)):
-            if i == self.n:
-                raise KeyboardInterrupt
-            yield batch
-
 
 def test_interrupted_sweep_resumes_exactly_the_rest(tmp_path):
     cfg = write_fake_sweep(tmp_path, GRID + TIMESERIES, weeks=8)
     with pytest.raises(KeyboardInterrupt):
-        sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic", executor=_StopAfter(10))
+        sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(10))
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     assert len(load_runs(tmp_path / "out")) == 10
@@ -239,7 +225,7 @@ def test_workers_started_early_are_stopped_when_the_sweep_fails_to_start(tmp_pat
 def test_no_more_workers_than_runs_left(tmp_path):
     cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
     with pytest.raises(KeyboardInterrupt):
-        sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic", executor=_StopAfter(26))
+        sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(26))
     ex = ProcessExecutor(2)
     res = sweep(cfg, out=tmp_path / "out", progress=False, runner=f"{FAKES}:analytic", executor=ex)
     assert res.ran == 1 and res.engine == "1 local worker process"

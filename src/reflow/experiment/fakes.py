@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["analytic", "crash_always", "crash_once", "failing", "hang", "interaction", "ishigami", "noisy_linear",
-           "write_fake_sweep"]
+from reflow.experiment.executors import Executor, InProcessExecutor
+
+__all__ = ["StopAfter", "analytic", "crash_always", "crash_once", "failing", "hang", "interaction", "ishigami",
+           "noisy_linear", "write_fake_sweep"]
 
 
 def _inputs(scenario: Any) -> tuple[float, float, float]:
@@ -144,3 +146,18 @@ def write_fake_sweep(folder: str | os.PathLike[str], sweep: str, weeks: int = 8)
     path = folder / "sweep.toml"
     path.write_text(body, encoding="utf-8")
     return path
+
+
+class StopAfter(Executor):
+    """An executor that runs tasks here and raises KeyboardInterrupt after `n` results, like Ctrl-C mid-sweep."""
+
+    description = "test"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def run(self, tasks: Any) -> Any:
+        for i, batch in enumerate(InProcessExecutor(flush_s=0).run(tasks)):
+            if i == self.n:
+                raise KeyboardInterrupt
+            yield batch
