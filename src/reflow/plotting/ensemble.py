@@ -249,9 +249,11 @@ def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN weeks (before the first decision, ...)
         for key, ys in collected.items():
-            frame = pd.concat(ys, axis=1).reindex(all_dates)
-            if key[0] == "supply_shares" and key[1] != "hhi":
-                frame = frame.fillna(0.0)  # an origin missing from a run delivered nothing there
+            # one column per run, also for runs without this trace (an origin that never delivered there, a
+            # material nobody applied for): quantiles and means are over every run, not the runs that have it
+            frame = pd.concat(ys, axis=1).reindex(index=all_dates, columns=range(len(runs)))
+            if (key[0] == "supply_shares" and key[1] != "hhi") or key[:2] == ("licences", "backlog"):
+                frame = frame.fillna(0.0)  # nothing delivered from that origin, no file waiting
             arr = frame.to_numpy(dtype=float)
             q = np.nanquantile(arr, [0.05, 0.5, 0.95], axis=1)
             stats[key] = pd.DataFrame({"q05": q[0], "q50": q[1], "q95": q[2],

@@ -199,7 +199,7 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
         ax.set_title("Production lost by region, median across seeds (darker = more lost)")
         ax.set_ylabel("Importing region")
         f.finish(ax)
-        return f.fig
+        return f.legend(axes[:1])  # the median line and its band
     _scenario_bands(ax, groups, "shortages", "lost", EX_CHINA)
     if not ax.lines:
         no_data(ax, "no production lost")

@@ -103,6 +103,8 @@ def no_data(ax: Any, text: str) -> None:
 def legal_limit_line(ax: Any) -> None:
     """The 45-working-day legal review limit as a labelled line (label on the left, clear of policy marks)."""
     ax.axhline(LEGAL_LIMIT_DAYS, color="#666666", linestyle=(0, (4, 2)), linewidth=1)
+    # room above the line for its label, under the policy marks at the top of the axis (call after the data)
+    ax.set_ylim(top=max(ax.get_ylim()[1], LEGAL_LIMIT_DAYS * 1.2))
     ax.annotate("legal limit: 45 working days", (0.01, LEGAL_LIMIT_DAYS), xycoords=("axes fraction", "data"),
                 ha="left", va="bottom", fontsize=7, color="#444444")
 

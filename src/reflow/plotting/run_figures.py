@@ -227,7 +227,8 @@ def shortage_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: 
     ax.set_title("Production lost, share of planned output by region (darker = more lost)")
     ax.set_ylabel("Importing region")
     finish_time_axis(ax, s.dates, marks)
-    figure_legend(fig, list(handles.values()), list(handles.keys()))
+    order = sort_codes(handles, [region_label(r) for r in REGIONS])  # the stacking order, US first
+    figure_legend(fig, [handles[k] for k in order], order)
     return fig
 
 

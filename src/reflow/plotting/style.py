@@ -194,7 +194,8 @@ def material_style(code: str) -> dict[str, Any]:
 
 def scenario_style(index: int) -> dict[str, Any]:
     """Style of the index-th scenario in an overlay (colour and line style both change)."""
-    colors = [_OI["black"], _OI["vermillion"], _OI["blue"], _OI["orange"], _OI["green"], _OI["purple"]]
+    # (no vermillion: it is China's colour in the run figures, where readers learn it first)
+    colors = [_OI["black"], _OI["blue"], _OI["orange"], _OI["green"], _OI["purple"], _OI["sky"]]
     styles: list[Any] = ["-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1))]
     return {"color": colors[index % len(colors)], "linestyle": styles[index % len(styles)]}
 
