@@ -19,7 +19,9 @@ Each ratio to the run's time has the target "well under 1": at most 0.5. The dra
 With the CLI part (default) the same comparison is made end to end, as a user sees it: the wall time of
 ``reflow run configs/controls_2025.toml --no-figures -q`` against ``reflow plot <run>`` (default workers) and
 ``reflow run`` with its quick-look figures, each a fresh process (interpreter start-up and imports included).
-Other jobs on the machine distort the parallel figures most: the report shows the load average.
+Other jobs on the machine distort the parallel figures most: the report shows the load average. The header (and
+``--json``) records reflow's version, git commit and whether the checkout had uncommitted changes, and the Python,
+numpy and matplotlib versions.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import argparse
 import gc
 import json
 import math
-import os
 import resource
 import shutil
 import subprocess
@@ -38,6 +39,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+try:
+    from benchmarks.common import describe, environment, positive_int
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    from common import describe, environment, positive_int  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTROLS = ROOT / "configs" / "controls_2025.toml"
@@ -185,9 +191,7 @@ RATIOS = (
 
 def report(res: dict[str, Any]) -> str:
     """The table of ratios against the target."""
-    load = f", load average {res['load_average']:.1f} at start" if res.get("load_average") is not None else ""
-    lines = [f"reflow plotting benchmark (Python {res['python']}, matplotlib {res['matplotlib']}, "
-             f"{res['cores']} cores{load}; best of {res['repeats']})", ""]
+    lines = [f"reflow plotting benchmark ({describe(res, 'matplotlib')}; best of {res['repeats']})", ""]
     lines.append(f"{'figure':<20} {'value':>7} {'target':>7}  {'':4}  what")
     for name, what in RATIOS:
         if name in res:
@@ -208,18 +212,16 @@ def report(res: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exits 1 when a target does not hold."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeats", type=int, default=3, help="best of this many timings (default 3)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="best of this many timings, at least 1 (default 3)")
     p.add_argument("--no-cli", action="store_true", help="skip the end-to-end command-line timings")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     import matplotlib
 
-    res: dict[str, Any] = {"python": sys.version.split()[0], "matplotlib": matplotlib.__version__,
-                           "cores": os.cpu_count(),
-                           "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
-    res.update(measure(max(1, args.repeats)))
+    res: dict[str, Any] = environment(matplotlib=matplotlib.__version__)
+    res.update(measure(args.repeats))
     if not args.no_cli:
-        res.update(_cli(max(1, args.repeats)))
+        res.update(_cli(args.repeats))
     print(json.dumps(res) if args.json else report(res))
     ok = all(res[k] <= TARGET for k, _ in RATIOS if k in res) and res["draws_per_file"] <= 1.0
     return 0 if ok else 1

@@ -16,13 +16,20 @@ load cancel out:
 
 An agent-step is one Mesa agent (``len(model.agents)``: manufacturers, producers, suppliers, the domestic industry,
 the authority, stockpiles) for one step. The firm counts come from the config (``manufacturers.per_region_sector``,
-set so that the population is the nearest above the target), so the scale runs are ordinary scenarios.
+the firms in each of the 31 (region, sector) cells), so the scale runs are ordinary scenarios: for the large runs
+the smallest count at or above the target (10,013 firms for 10,000; 2,015 for 2,000 with --quick), for the small
+run the nearest to it (93 firms for 100).
 
 Also: peak resident memory of the 10,000-firm run (a separate process), bytes of timeseries.parquet of one run at
 default settings, and sweep throughput (benchmarks/sweep_bench.py: 1 and 2 worker processes, parallel efficiency)
 with the sweep engine's overhead over calling ``reflow.run`` in a loop on the same points (runs of the sweep base
 scenario, configs/sweeps/bases/licensing_regime.toml, at its own horizon of 208 weeks unless --sweep-weeks).
 Machine load distorts the sweep figures most (two workers need two idle cores): the report shows the load average.
+
+``--only`` runs some of the parts (ratios, memory, parquet, sweep); each part reports and is judged on its own
+figures only, and the exit status (1 when a target does not hold) covers only the parts run. The header (and
+``--json``) records reflow's version, git commit and whether the checkout had uncommitted changes, and the Python,
+numpy and Mesa versions.
 """
 
 from __future__ import annotations
@@ -32,7 +39,6 @@ import gc
 import inspect
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
@@ -41,6 +47,13 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+try:
+    from benchmarks import sweep_bench as sb
+    from benchmarks.common import describe, environment, positive_int
+except ImportError:  # run as a script: benchmarks/ is on sys.path
+    import sweep_bench as sb  # type: ignore[no-redef]
+    from common import describe, environment, positive_int  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTROLS = ROOT / "configs" / "controls_2025.toml"
@@ -51,8 +64,14 @@ TARGETS = {  # name: (target, "<=" or ">=")
     "R3": (1.2, "<="),
     "peak_rss_mb": (1024.0, "<"),
     "parquet_mb": (5.0, "<"),
-    "sweep_efficiency": (0.85, ">="),
+    "sweep_efficiency": (sb.TARGET_EFFICIENCY, ">="),
     "sweep_overhead": (0.05, "<="),
+}
+PARTS = {  # part: the figures it reports and is judged on
+    "ratios": ("R1", "R2", "R3"),
+    "memory": ("peak_rss_mb",),
+    "parquet": ("parquet_mb",),
+    "sweep": ("sweep_efficiency", "sweep_overhead"),
 }
 
 __all__ = ["main", "measure"]
@@ -110,15 +129,27 @@ def _boltzmann_run(n: int, steps: int) -> Callable[[], None]:
     return run
 
 
-def _scenario(firms: int | None = None, weeks: int | None = None) -> Any:
-    """configs/controls_2025.toml, with per_region_sector set for at least `firms` manufacturers."""
-    from reflow.config import load_config
+def _big_target(quick: bool) -> int:
+    """Target firm count of the large runs (R2, R3, memory)."""
+    return 2_000 if quick else 10_000
+
+
+def _cells(sc: Any) -> int:
+    """The (region, sector) cells of scenario `sc`: its firms over its firms per cell."""
     from reflow.model import ReflowModel
+
+    return ReflowModel(sc, rng=1).pop.n // sc.manufacturers.per_region_sector
+
+
+def _scenario(firms: int | None = None, weeks: int | None = None) -> Any:
+    """configs/controls_2025.toml, with per_region_sector set for about `firms` manufacturers: the smallest
+    count at or above `firms` from 1,000 up, the nearest count to it below 1,000."""
+    from reflow.config import load_config
 
     sc = load_config(CONTROLS)
     sets = {}
     if firms is not None:
-        cells = ReflowModel(sc, rng=1).pop.n // sc.manufacturers.per_region_sector
+        cells = _cells(sc)
         sets["manufacturers.per_region_sector"] = max(1, math.ceil(firms / cells) if firms >= 1000
                                                       else round(firms / cells))
     if weeks is not None:
@@ -148,7 +179,7 @@ def _reflow_run(scenario: Any, info: dict[str, int]) -> Callable[[], None]:
 
 
 def _ratios(quick: bool) -> dict[str, Any]:
-    big = 2_000 if quick else 10_000
+    big = _big_target(quick)
     sc_default, sc_small, sc_big = _scenario(), _scenario(100), _scenario(big)
     info_d: dict[str, int] = {}
     info_s: dict[str, int] = {}
@@ -181,7 +212,6 @@ def _ratios(quick: bool) -> dict[str, Any]:
             "boltzmann1000_s": t2["boltzmann1000"],
             "us_per_agent_step": {k: v * 1e6 for k, v in per.items()},
         },
-        "_big_overrides": sc_big.manufacturers.per_region_sector,
     }
 
 
@@ -192,7 +222,12 @@ import reflow
 sc = validate(apply_overrides(load_raw(sys.argv[1]), {"manufacturers.per_region_sector": int(sys.argv[2])}))
 t = time.perf_counter()
 res = reflow.run(sc, seed=1, out=None)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t, len(res.timeseries))
+# VmHWM is this process image's own peak; ru_maxrss survives exec and so starts at the parent's size at fork
+try:
+    kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(kb, time.perf_counter() - t, len(res.timeseries))
 """
 
 
@@ -202,6 +237,13 @@ def _peak_rss_mb(per_region_sector: int) -> dict[str, float]:
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()
     kb, wall = float(out[0]), float(out[1])
     return {"peak_rss_mb": kb / 1024.0, "wall_s": wall}
+
+
+def _memory(quick: bool) -> dict[str, Any]:
+    """The memory part: the large run's firm count per cell from the scenario builder (nothing timed here), then
+    its peak RSS in a fresh process."""
+    per_cell = _scenario(_big_target(quick)).manufacturers.per_region_sector
+    return {**_peak_rss_mb(per_cell), "peak_rss_firms": _cells(_scenario()) * per_cell}
 
 
 def _parquet_mb() -> dict[str, float]:
@@ -216,15 +258,6 @@ def _parquet_mb() -> dict[str, float]:
     return {"parquet_mb": max(sizes.values()), "by_scenario_mb": sizes}
 
 
-def _sweep_bench_module() -> Any:
-    """benchmarks/sweep_bench.py, imported as a package module or, when run as a script, from its folder."""
-    try:
-        from benchmarks import sweep_bench
-    except ImportError:
-        import sweep_bench  # type: ignore[no-redef]  # run as a script from benchmarks/
-    return sweep_bench
-
-
 def _sweep_overhead(runs: int, weeks: int, repeats: int) -> dict[str, float]:
     """Wall time of a sweep run in this process (`InProcessExecutor`: design, validation, runs, storing every
     result) over calling ``reflow.run`` in a loop on the same points and seeds, minus one."""
@@ -232,7 +265,6 @@ def _sweep_overhead(runs: int, weeks: int, repeats: int) -> dict[str, float]:
     from reflow.experiment import sweep
     from reflow.experiment.executors import InProcessExecutor
 
-    sb = _sweep_bench_module()
     with tempfile.TemporaryDirectory(prefix="reflow-bench-") as tmp:
         cfg = sb.sweep_file(Path(tmp), runs, weeks)
         counter = iter(range(10**6))
@@ -255,9 +287,8 @@ def _sweep_overhead(runs: int, weeks: int, repeats: int) -> dict[str, float]:
 
 
 def _sweep(quick: bool, weeks: int) -> dict[str, Any]:
-    runs = 8 if quick else 24
+    runs = 8 if quick else sb.RUNS
     out: dict[str, Any] = {}
-    sb = _sweep_bench_module()
     r1, r2 = sb.bench(1, runs, weeks), sb.bench(2, runs, weeks)
     out["sweep_efficiency"] = r2["runs_per_s"] / (2 * r1["runs_per_s"])
     out["sweep_steady_efficiency"] = r2["steady_runs_per_s"] / (2 * r1["steady_runs_per_s"])
@@ -266,31 +297,34 @@ def _sweep(quick: bool, weeks: int) -> dict[str, Any]:
     return out
 
 
-def measure(quick: bool = False, parts: tuple[str, ...] = ("ratios", "memory", "parquet", "sweep"),
-            sweep_weeks: int = 208) -> dict[str, Any]:
-    """Run the benchmarks; returns every figure (and details) as a dict."""
-    res: dict[str, Any] = {"quick": quick, "cores": os.cpu_count(), "python": sys.version.split()[0],
-                           "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+def measure(quick: bool = False, parts: tuple[str, ...] = tuple(PARTS),
+            sweep_weeks: int = sb.WEEKS) -> dict[str, Any]:
+    """Run the chosen parts of the benchmarks; returns their figures (and details) with the provenance
+    (`benchmarks.common.environment`) and ``verdicts``, each part's figures against their targets."""
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ValueError(f"parts: unknown {unknown}; choose from {list(PARTS)}")
     import mesa
 
-    res["mesa"] = mesa.__version__
-    if "ratios" in parts or "memory" in parts:
-        ratios = _ratios(quick)
-        big = ratios.pop("_big_overrides")
-        res.update(ratios)
-        if "memory" in parts:
-            res.update(_peak_rss_mb(big))
+    res: dict[str, Any] = {"quick": quick, **environment(mesa=mesa.__version__),
+                           "parts": [p for p in PARTS if p in parts]}
+    if "ratios" in parts:
+        res.update(_ratios(quick))
+    if "memory" in parts:
+        res.update(_memory(quick))
     if "parquet" in parts:
         res.update(_parquet_mb())
     if "sweep" in parts:
         res.update(_sweep(quick, sweep_weeks))
+    res["verdicts"] = {k: _verdict(k, res.get(k)) for p in res["parts"] for k in PARTS[p]}
     return res
 
 
 # ----------------------------------------------------------------------------------------------- report
 
 
-def _verdict(name: str, value: float) -> str:
+def _verdict(name: str, value: float | None) -> str:
+    """PASS or FAIL of a figure against its target (n/a when it has no value)."""
     target, op = TARGETS[name]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -301,20 +335,20 @@ def _verdict(name: str, value: float) -> str:
 def report(res: dict[str, Any]) -> str:
     """The table of figures against targets."""
     d = res.get("detail", {})
-    big = d.get("reflow_big_firms", "?")
+    big = d.get("reflow_big_firms", res.get("peak_rss_firms", "?"))
     small = d.get("reflow_small_firms", "?")
     rows = [
         ("R1", "one controls_2025 run / Boltzmann 100 agents, same steps", "x"),
         ("R2", f"per agent-step: {big} firms / Boltzmann 1,000 agents", "x"),
         ("R3", f"per agent-step: {big} firms / {small} firms", "x"),
-        ("peak_rss_mb", f"peak RSS of the {big}-firm run", "MB"),
+        ("peak_rss_mb", f"peak RSS of the {res.get('peak_rss_firms', big)}-firm run", "MB"),
         ("parquet_mb", "timeseries.parquet of one default run (largest scenario)", "MB"),
         ("sweep_efficiency", "sweep parallel efficiency, 2 workers", ""),
         ("sweep_overhead", "sweep engine overhead vs reflow.run in a loop", ""),
     ]
-    load = f", load average {res['load_average']:.1f} at start" if res.get("load_average") is not None else ""
-    lines = [f"reflow benchmarks (Python {res['python']}, Mesa {res['mesa']}, {res['cores']} cores{load}"
-             + (", QUICK: not the issue's figures" if res.get("quick") else "") + ")", ""]
+    lines = [f"reflow benchmarks ({describe(res, 'mesa')}"
+             + (", QUICK: not the issue's figures" if res.get("quick") else "") + ")",
+             "parts: " + ", ".join(res.get("parts", [])), ""]
     lines.append(f"{'figure':<18} {'value':>9} {'target':>9}  {'':4}  what")
     for name, what, unit in rows:
         if name not in res:
@@ -346,20 +380,18 @@ def report(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; exits 1 when a target does not hold."""
+    """Command-line entry point; exits 1 when a target of a part that ran does not hold."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer repeats and 2,000 firms (smoke test)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--only", nargs="+", choices=["ratios", "memory", "parquet", "sweep"],
-                   help="run only these parts")
-    p.add_argument("--sweep-weeks", type=int, default=208,
-                   help="horizon of each sweep run (default 208, the sweep base scenario's own)")
+    p.add_argument("--only", nargs="+", choices=list(PARTS),
+                   help="run only these parts (each reports and is judged on its own figures only)")
+    p.add_argument("--sweep-weeks", type=positive_int, default=sb.WEEKS,
+                   help=f"horizon of each sweep run, at least 1 (default {sb.WEEKS}, the sweep base scenario's own)")
     args = p.parse_args(argv)
-    res = measure(args.quick, tuple(args.only) if args.only else ("ratios", "memory", "parquet", "sweep"),
-                  args.sweep_weeks)
+    res = measure(args.quick, tuple(args.only) if args.only else tuple(PARTS), args.sweep_weeks)
     print(json.dumps(res, default=float) if args.json else report(res))
-    verdicts = [_verdict(k, res[k]) for k in TARGETS if k in res]
-    return 0 if all(v in ("PASS", "n/a") for v in verdicts) else 1
+    return 0 if all(v in ("PASS", "n/a") for v in res["verdicts"].values()) else 1
 
 
 if __name__ == "__main__":
