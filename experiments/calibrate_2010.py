@@ -1,7 +1,7 @@
 """Calibrate the mechanism parameters of configs/quota_2010.toml to the 2010-11 export-quota crisis.
 
     python experiments/calibrate_2010.py                    # ~20-30 min on 2 cores -> results/calibration/<stamp>/
-    python experiments/calibrate_2010.py --quick            # smoke run: a few points, 4 final seeds (~2 min)
+    python experiments/calibrate_2010.py --quick            # smoke run: a few points, 4 final seeds (~1-2 min)
     python experiments/calibrate_2010.py --evaluate-only    # the final multi-seed fit of the config as it is
     python experiments/calibrate_2010.py --evaluate-only --set china.domestic_elasticity=-0.5   # a what-if
 
@@ -38,9 +38,14 @@ What it does (the procedure docs/validation.md reports):
 7. The kept point and the config's current values are then each run over `--final-seeds` fresh seeds
    (1, 2, ...); the fit table (target, model median, 5-95% band, pass/fail) of both is written and printed.
 
-Everything goes to a new folder `results/calibration/<UTC stamp>/` (never overwritten): `search.csv` (every point
-evaluated: phase, parameters, objective, median metrics), `best.json`, `fit.csv` / `fit.md` (final fit, calibrated and
-current), `final_metrics.csv` (per seed), `calibrated.toml` (the values to put in the config) and `log.txt`.
+Everything goes to a new folder `results/calibration/<UTC stamp>/` (`--out`; never an existing one):
+`manifest.json` (written before the search: arguments, seeds, the config with the sha256 of each file of its
+`extends` chain and of the resolved config, reflow/Python/numpy/Mesa versions, git commit and dirty flag; completed
+with the number of screened points and evaluations, which depend on the time budget), `search.csv` (every point
+evaluated: phase, parameters, objective, median metrics), `best.json`, `fit.csv` / `fit.md` (final fit, calibrated
+and current), `final_metrics.csv` (per seed), `calibrated.toml` (the values to put in the config) and `log.txt`.
+The config and arguments are checked before the folder is made (a bad one: a message and exit status 2);
+`--final-seeds` must be at least 20 except with `--quick`.
 The calibrated values are copied into configs/quota_2010.toml by hand, with a comment naming this script and the
 date; they are scenario-level values and leave the global defaults in src/reflow/config.py alone.
 """
@@ -48,7 +53,6 @@ date; they are scenario-level values and leave the global defaults in src/reflow
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
@@ -65,6 +69,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from reflow.errors import ReflowError  # noqa: E402
+
 CONFIG = ROOT / "configs" / "quota_2010.toml"
 SEARCH_SEEDS = (101, 102, 103)  # model seeds of search evaluations (common random numbers); --search-seeds picks
 # how many (the first N).
@@ -450,36 +458,103 @@ def toml_block(values: Mapping[str, Any], stamp: str) -> str:
 # --------------------------------------------------------------------------------------------------- main
 
 
+MIN_FINAL_SEEDS = 20  # the final fit's medians and bands need this many seeds (only --quick may use fewer)
+# --quick's settings (its help text is built from them, so that it stays true).
+QUICK = {"screen": 8, "nm_evals": 4, "nm_dims": 3, "refine": 2, "final_seeds": 4}
+
+
+def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad arguments (`ap.error`: message, exit 2) before anything is created (after --quick applied)."""
+    if args.final_seeds < 1:
+        ap.error(f"--final-seeds {args.final_seeds}: give at least {MIN_FINAL_SEEDS} seeds (or --quick for a "
+                 "smoke run)")
+    if args.final_seeds < MIN_FINAL_SEEDS and not args.quick:
+        ap.error(f"--final-seeds {args.final_seeds}: the final fit needs at least {MIN_FINAL_SEEDS} seeds; use "
+                 "--quick for a smoke run")
+    if not 1 <= args.search_seeds <= len(SEARCH_SEEDS):
+        ap.error(f"--search-seeds {args.search_seeds}: give 1 to {len(SEARCH_SEEDS)} (the fixed search seeds "
+                 f"{list(SEARCH_SEEDS)})")
+    for name in ("screen", "nm_evals", "refine"):
+        if getattr(args, name) < 0:
+            ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: give 0 or more")
+    for name, what in (("nm_dims", "parameter"), ("chains", "chain"), ("workers", "worker process")):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: give at least 1 {what}")
+    if not (math.isfinite(args.budget_min) and args.budget_min > 0):
+        ap.error(f"--budget-min {args.budget_min}: give a positive number of minutes (default 26)")
+    if not 0.0 <= args.margin <= 0.5:
+        ap.error(f"--margin {args.margin}: give a share of each target's scale between 0 and 0.5 (default {MARGIN})")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the calibration; 2 on bad input (the message names the argument or file and the fix)."""
+    try:
+        return _main(argv)
+    except ReflowError as exc:  # as reflow.cli does: one clear message, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--screen", type=int, default=300, help="Latin-hypercube points (besides the current values)")
     ap.add_argument("--nm-evals", type=int, default=200, help="Nelder-Mead evaluations per chain at most")
     ap.add_argument("--nm-dims", type=int, default=10, help="parameters Nelder-Mead moves (most influential first)")
     ap.add_argument("--chains", type=int, default=2, help="Nelder-Mead chains run side by side")
-    ap.add_argument("--search-seeds", type=int, default=3, help="model seeds per search evaluation")
+    ap.add_argument("--search-seeds", type=int, default=3,
+                    help=f"model seeds per search evaluation (1 to {len(SEARCH_SEEDS)})")
     ap.add_argument("--refine", type=int, default=8, help="best distinct search points re-evaluated on other seeds")
     ap.add_argument("--budget-min", type=float, default=26.0, help="wall-clock budget of the search, minutes")
-    ap.add_argument("--final-seeds", type=int, default=24, help="seeds of the final evaluation (>= 20)")
+    ap.add_argument("--final-seeds", type=int, default=24,
+                    help=f"seeds of the final evaluation (>= {MIN_FINAL_SEEDS}; fewer only with --quick)")
     ap.add_argument("--margin", type=float, default=MARGIN,
                     help="search misses are measured against each target inset by this share of its scale")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
                     help="an override applied to every run (a what-if on the inputs), repeatable")
     ap.add_argument("--evaluate-only", action="store_true", help="no search: the final fit of the config as is")
-    ap.add_argument("--quick", action="store_true", help="smoke run: 6 screen points, 6 NM evals, 4 final seeds")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"smoke run: {QUICK['screen']} screen points, {QUICK['nm_evals']} NM evals per chain over "
+                         f"the {QUICK['nm_dims']} most influential parameters, {QUICK['refine']} points refined, "
+                         f"{QUICK['final_seeds']} final seeds")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "calibration")
     args = ap.parse_args(argv)
     if args.quick:
-        args.screen, args.nm_evals, args.final_seeds, args.nm_dims, args.refine = 8, 4, 4, 3, 2
+        for name, value in QUICK.items():
+            setattr(args, name, value)
+    check_args(ap, args)
 
     from reflow.config import parse_set_args
+    from reflow.provenance import new_stamped_folder, run_manifest, write_manifest
 
     fixed = parse_set_args(args.fixed)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = args.out / stamp
-    folder.mkdir(parents=True, exist_ok=False)  # a new folder per call: earlier calibrations are never overwritten
-    logf = (folder / "log.txt").open("w")
+    # The config (with --set) is loaded before the output folder exists: a bad path or value leaves nothing.
+    now = current_values(args.config, fixed)
+    x0 = np.array([p.unit(now[p.key]) for p in PARAMS])
+    final_seeds = list(range(FINAL_SEED0, FINAL_SEED0 + args.final_seeds))
+    seeds = SEARCH_SEEDS[: args.search_seeds]
+    manifest = run_manifest(
+        argv, args, {"scenario": args.config}, overrides=fixed, script=__file__,
+        seeds={"final": final_seeds} if args.evaluate_only else {"search": list(seeds), "refine": list(REFINE_SEEDS),
+                                                                  "final": final_seeds},
+        lhs_seed=LHS_SEED, screen_share=SCREEN_SHARE, params=[p.key for p in PARAMS], tied=TIED)
+    folder = new_stamped_folder(args.out)  # a new folder per call: earlier calibrations are never overwritten
+    stamp = folder.name
+    write_manifest(folder, manifest)  # before the search, so that a crash still says what was being run
+    with (folder / "log.txt").open("w") as logf:
+        return _calibrate(args, folder, stamp, fixed, now, x0, seeds, final_seeds, manifest, logf)
+
+
+def _calibrate(args: argparse.Namespace, folder: Path, stamp: str, fixed: dict[str, Any], now: dict[str, float],
+               x0: np.ndarray, seeds: Sequence[int], final_seeds: list[int], manifest: dict[str, Any],
+               logf: Any) -> int:
+    """The search, refinement and final fit, written into `folder` (its manifest completed at the end)."""
+    from reflow.provenance import write_manifest
+
     t_start = time.time()
 
     def log(msg: str) -> None:
@@ -491,15 +566,12 @@ def main(argv: list[str] | None = None) -> int:
     log(f"calibrating {args.config} -> {folder}")
     if fixed:
         log(f"fixed overrides on every run: {fixed}")
-    now = current_values(args.config, fixed)
-    x0 = np.array([p.unit(now[p.key]) for p in PARAMS])
-    final_seeds = list(range(FINAL_SEED0, FINAL_SEED0 + args.final_seeds))
+    facts: dict[str, Any] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         tables, per_seed = [], []
         if args.evaluate_only:
             best = dict(fixed)
         else:
-            seeds = SEARCH_SEEDS[: max(1, args.search_seeds)]
             ev = Evaluator(pool, args.config, seeds, fixed, log, args.margin)
             log(f"search objective: misses from the targets inset by {args.margin:g} of their scale")
             deadline = t_start + 60.0 * args.budget_min
@@ -510,10 +582,16 @@ def main(argv: list[str] | None = None) -> int:
             pd.DataFrame(ev.rows).to_csv(folder / "search.csv", index=False)
             best_params = {p.key: p.value(x) for p, x in zip(PARAMS, u, strict=True)}
             best = overrides_at(u, fixed, ev.tables)
-            (folder / "best.json").write_text(json.dumps({"objective_search": ev.best[0], "objective_refine": refined,
+            (folder / "best.json").write_text(json.dumps({"config": str(args.config),
+                                                          "objective_search": ev.best[0], "objective_refine": refined,
                                                           "refine_seeds": REFINE_SEEDS, "params": best_params,
                                                           "current": now, "fixed": fixed, "margin": args.margin,
                                                           "search_seeds": seeds}, indent=1))
+            # How far the search got depends on the wall-clock budget: recorded as soon as it is known.
+            facts = {"screened_points": sum(r["phase"] == "screen" for r in ev.rows),
+                     "evaluations": len(ev.rows), "objective_search": ev.best[0], "objective_refine": refined,
+                     "params": best_params}
+            write_manifest(folder, manifest, **facts)
             (folder / "calibrated.toml").write_text(toml_block(overrides_at(u, None, ev.tables), stamp[:8]))
             log(f"final evaluation of the calibrated point over {len(final_seeds)} seeds")
             t, s = final_fit(pool, args.config, best, final_seeds, "calibrated")
@@ -539,8 +617,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.evaluate_only:
         print("values for configs/quota_2010.toml:\n")
         print((folder / "calibrated.toml").read_text())
+    files = ["log.txt", "fit.csv", "final_metrics.csv", "fit.md"]
+    if not args.evaluate_only:
+        files += ["search.csv", "best.json", "calibrated.toml"]
+    write_manifest(folder, manifest, status="finished", wall_time_min=round((time.time() - t_start) / 60, 2),
+                   files=files, **facts)
     log(f"done in {(time.time() - t_start) / 60:.1f} min; results in {folder}")
-    logf.close()
     return 0
 
 

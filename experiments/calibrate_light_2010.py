@@ -21,15 +21,18 @@ kept (`ReflowModel.light_inputs`), and every candidate parameter set is evaluate
    tonnages and the most buyers pay stay as sourced.
 3. A Latin-hypercube screen, then Nelder-Mead from the best point (`scipy`), then the fit table over all seeds.
 
-Output: `results/calibration_light/<UTC stamp>/` (never overwritten): `search.csv`, `fit.csv`, `fit.md` and
-`calibrated.toml`; the values are copied into configs/quota_2010.toml by hand with a comment naming this run.
+Output: a new folder `results/calibration_light/<UTC stamp>/` (`--out`; never an existing one): `manifest.json`
+(written before the runs: arguments, seeds, the config with the sha256 of each file of its `extends` chain and of
+the resolved config, reflow/Python/numpy/Mesa versions, git commit and dirty flag; completed at the end with the
+number of evaluations and the result), `search.csv`, `fit.csv`, `fit.md`, `run.json` and `calibrated.toml`; the
+values are copied into configs/quota_2010.toml by hand with a comment naming this run. A calibration needs
+`--seeds` >= 20; only `--quick` runs fewer.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
 import os
 import sys
@@ -47,9 +50,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from reflow import validation as v  # noqa: E402
 from reflow.config import load_config  # noqa: E402
+from reflow.errors import ConfigError, ReflowError  # noqa: E402
 from reflow.light_ree import LightParams, LightState, replay  # noqa: E402
+from reflow.provenance import new_stamped_folder, run_manifest, write_manifest  # noqa: E402
 
 CONFIG = ROOT / "configs" / "quota_2010.toml"
+LHS_SEED = 20101  # the Latin hypercube's own seed (recorded in the manifest)
 # (config key under [light_ree], LightParams field, low, high)
 PARAMS: tuple[tuple[str, str, float, float], ...] = (
     ("cover_target_weeks", "cover_weeks", 4.0, 26.0),
@@ -105,33 +111,69 @@ def evaluate(values: dict[str, float], runs: list[dict[str, Any]]) -> dict[str, 
     return v.medians(per_seed)
 
 
+MIN_SEEDS = 20  # fewer seeds make the medians too noisy for a calibration (only --quick may use fewer)
+QUICK = {"seeds": 4, "screen": 8, "nm_evals": 10}
+
+
+def check_args(ap: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Refuse bad arguments (`ap.error`: message, exit 2) before anything is created (after --quick applied)."""
+    if a.seeds < 1:
+        ap.error(f"--seeds {a.seeds}: give at least {MIN_SEEDS} seeds (or --quick for a smoke run); with none "
+                 "every median is NaN and the 'calibration' would be meaningless")
+    if a.seeds < MIN_SEEDS and not a.quick:
+        ap.error(f"--seeds {a.seeds}: a calibration needs at least {MIN_SEEDS} seeds; use --quick for a smoke run")
+    if a.screen < 0:
+        ap.error(f"--screen {a.screen}: give 0 or more Latin-hypercube points")
+    if a.nm_evals < 1:
+        ap.error(f"--nm-evals {a.nm_evals}: give at least 1 Nelder-Mead evaluation")
+    if not 0.0 <= a.margin <= 0.5:
+        ap.error(f"--margin {a.margin}: give a share of each target's width between 0 and 0.5 (default 0.1)")
+    if a.workers < 1:
+        ap.error(f"--workers {a.workers}: give at least 1 worker process")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the calibration; 2 on bad input (the message names the argument or file and the fix)."""
+    try:
+        return _main(argv)
+    except ReflowError as exc:  # as reflow.cli does: one clear message, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=CONFIG)
-    ap.add_argument("--seeds", type=int, default=24, help="model seeds (>= 20)")
+    ap.add_argument("--seeds", type=int, default=24, help=f"model seeds (>= {MIN_SEEDS}; fewer only with --quick)")
     ap.add_argument("--screen", type=int, default=120, help="Latin-hypercube points")
     ap.add_argument("--nm-evals", type=int, default=150, help="Nelder-Mead evaluations")
     ap.add_argument("--margin", type=float, default=0.1, help="targets inset by this share of their width")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--fit-history", action="store_true", help="also fit La/Ce's peak multiple and timing")
-    ap.add_argument("--quick", action="store_true", help="smoke run: 4 seeds, 8 screen points, 10 NM evals")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"smoke run: {QUICK['seeds']} seeds, {QUICK['screen']} screen points, "
+                         f"{QUICK['nm_evals']} NM evals")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "calibration_light")
     a = ap.parse_args(argv)
     if a.quick:
-        a.seeds, a.screen, a.nm_evals = 4, 8, 10
+        a.seeds, a.screen, a.nm_evals = QUICK["seeds"], QUICK["screen"], QUICK["nm_evals"]
+    check_args(ap, a)
     fitted = REPORTED if a.fit_history else TARGETS
-    sc = load_config(a.config)
+    sc = load_config(a.config)  # a missing or broken config fails here, before any folder is made
     if sc.light_ree is None:
-        print(f"error: {a.config} has no [light_ree] table: nothing to calibrate", file=sys.stderr)
-        return 2
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out, k = a.out / stamp, 1
-    while out.exists():  # two runs started in the same second: never overwrite
-        k += 1
-        out = a.out / f"{stamp}-{k}"
-    out.mkdir(parents=True)
+        raise ConfigError(f"{a.config}: has no [light_ree] table, so there is nothing to calibrate; give --config "
+                          "a scenario with one (configs/quota_2010.toml)")
+    seeds = list(range(1, a.seeds + 1))
+    manifest = run_manifest(argv, a, {"scenario": a.config}, seeds, script=__file__, lhs_seed=LHS_SEED,
+                            fitted=[t.key for t in fitted])
+    out = new_stamped_folder(a.out)  # never an existing folder: earlier calibrations are never overwritten
+    stamp = out.name
+    write_manifest(out, manifest)  # before the runs, so that a crash still says what was being run
     with ProcessPoolExecutor(a.workers) as pool:
-        runs = list(pool.map(_capture, [(str(a.config), s) for s in range(1, a.seeds + 1)]))
+        runs = list(pool.map(_capture, [(str(a.config), s) for s in seeds]))
     current = {key: float(getattr(sc.light_ree, key)) for key, *_ in PARAMS}
     lo = np.array([p[2] for p in PARAMS])
     hi = np.array([p[3] for p in PARAMS])
@@ -147,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
     u0 = (np.array(list(current.values())) - lo) / (hi - lo)
     f(u0, "current")
-    for u in qmc.LatinHypercube(d=len(PARAMS), seed=20101).random(a.screen):
+    for u in qmc.LatinHypercube(d=len(PARAMS), seed=LHS_SEED).random(a.screen):
         f(u, "screen")
     best = min(rows, key=lambda r: r["objective"])
     start = (np.array([best[k] for k, *_ in PARAMS]) - lo) / (hi - lo)
@@ -155,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
              options={"maxfev": a.nm_evals, "xatol": 1e-3, "fatol": 1e-4, "adaptive": True})
     search = pd.DataFrame(rows)
     search.to_csv(out / "search.csv", index=False)
+    write_manifest(out, manifest, evaluations=len(rows), files=["search.csv"])
     best = search.loc[search["objective"].idxmin()]
     values = {k: float(best[k]) for k, *_ in PARAMS}
     tables = {}
@@ -173,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                                               "nm_evals": a.nm_evals, "margin": a.margin,
                                               "fit_history": a.fit_history,
                                               "objective": float(best["objective"]), "values": values}, indent=2))
+    write_manifest(out, manifest, status="finished", evaluations=len(rows), objective=float(best["objective"]),
+                   objective_current=float(rows[0]["objective"]), values=values,
+                   files=["search.csv", "fit.csv", "fit.md", "calibrated.toml", "run.json"])
     pd.set_option("display.width", 160)
     print(fit[cols].to_string(index=False))
     print(f"\nobjective {best['objective']:.3f} (current {rows[0]['objective']:.3f}); values for [light_ree]:\n{toml}")

@@ -7,13 +7,16 @@ Each scenario is `configs/controls_2025.toml` plus the events of one file in `co
 (experiments/README.md says why each one is worth asking about). The table holds, per scenario, the median and
 5-95% range over seeds of the headline metrics; the figure shows the median demand-weighted ex-China Dy and magnet
 price and the production lost over time.
+
+Output: a new folder `<--out>/<UTC stamp>/` (never an existing one): `manifest.json` (written before the runs:
+arguments, seeds, the scenario files with the sha256 of each file of their `extends` chain and of the resolved
+config, reflow/Python/numpy/Mesa versions, git commit and dirty flag; completed at the end), `runs.csv` (one row per
+run, written as soon as the runs are done), `comparison.md` / `.csv` and `comparison.png`.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -23,6 +26,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from reflow.errors import ReflowError  # noqa: E402
+
 SCENARIOS = {
     "controls_2025 (as is)": ROOT / "configs" / "controls_2025.toml",
     "suspension lapses": ROOT / "configs" / "forward" / "suspension_lapses.toml",
@@ -65,34 +72,63 @@ def _weekly(ts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad arguments (`ap.error`: message, exit 2) before anything is created."""
+    if args.seeds < 1:
+        ap.error(f"--seeds {args.seeds}: give at least 1 seed per scenario (10 by default)")
+    if args.weeks is not None and args.weeks < 1:
+        ap.error(f"--weeks {args.weeks}: give a horizon of at least 1 week, or leave it out for the full one")
+    if args.workers < 1:
+        ap.error(f"--workers {args.workers}: give at least 1 worker process")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the comparison; 2 on bad input (the message names the argument or file and the fix)."""
+    try:
+        return _main(argv)
+    except ReflowError as exc:  # as reflow.cli does: one clear message, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--weeks", type=int, default=None, help="shorten the horizon (for a quick look)")
+    ap.add_argument("--seeds", type=int, default=10, help="seeds per scenario, 0..N-1 (>= 1)")
+    ap.add_argument("--weeks", type=int, default=None, help="shorten the horizon (>= 1; for a quick look)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "forward")
     args = ap.parse_args(argv)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = args.out / stamp
-    folder.mkdir(parents=True, exist_ok=False)  # a new folder per call: earlier comparisons are never overwritten
-    overrides = [f"scenario.weeks={args.weeks}"] if args.weeks else []
-    tasks = [(label, str(path), seed, overrides) for label, path in SCENARIOS.items() for seed in range(args.seeds)]
+    check_args(ap, args)
+    from reflow.config import load_config
+    from reflow.provenance import new_stamped_folder, run_manifest, write_manifest
+
+    overrides = [f"scenario.weeks={args.weeks}"] if args.weeks is not None else []
+    for path in SCENARIOS.values():  # a broken scenario file fails here, before any folder or run
+        load_config(path, overrides)
+    seeds = list(range(args.seeds))
+    manifest = run_manifest(argv, args, SCENARIOS, seeds, overrides=overrides, script=__file__)
+    folder = new_stamped_folder(args.out)  # a new folder per call: earlier comparisons are never overwritten
+    write_manifest(folder, manifest)  # before the runs, so that a crash still says what was being run
+    tasks = [(label, str(path), seed, overrides) for label, path in SCENARIOS.items() for seed in seeds]
     rows, weekly = [], {}
-    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for i, (label, seed, flat, ts) in enumerate(pool.map(_one, tasks), 1):
             rows.append({"scenario": label, "seed": seed, **flat})
             weekly.setdefault(label, []).append(_weekly(ts))
             print(f"\r{i}/{len(tasks)} runs", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     runs = pd.DataFrame(rows)
-    runs.to_csv(folder / "runs.csv", index=False)
+    runs.to_csv(folder / "runs.csv", index=False)  # the runs are kept before anything summarises them
+    write_manifest(folder, manifest, runs=len(rows), files=["runs.csv"])
     table = _table(runs)
     (folder / "comparison.md").write_text(table.to_markdown() + "\n" if _has_tabulate() else table.to_string())
     table.to_csv(folder / "comparison.csv")
     _figure(weekly, folder / "comparison.png")
-    (folder / "manifest.json").write_text(json.dumps({
-        "scenarios": {k: str(v.relative_to(ROOT)) for k, v in SCENARIOS.items()}, "seeds": list(range(args.seeds)),
-        "overrides": overrides, "created": stamp}, indent=2) + "\n")
+    write_manifest(folder, manifest, status="finished",
+                   files=["runs.csv", "comparison.md", "comparison.csv", "comparison.png"])
     print(table.to_string())
     print(f"\nwritten to {folder}")
     return 0
@@ -100,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _table(runs: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in METRICS if c in runs.columns]
+    # A metric that is None in every run (no licence decided in a short run: approval_share) is an object
+    # column, which quantile refuses: as numbers it is all NaN and shows as "-".
+    runs = runs.assign(**{c: pd.to_numeric(runs[c], errors="coerce") for c in cols})
     g = runs.groupby("scenario", sort=False)[cols]
     med, lo, hi = g.median(), g.quantile(0.05), g.quantile(0.95)
     out = pd.DataFrame(index=med.index)

@@ -1,10 +1,12 @@
 """Figures and tables of docs/validation.md: the 2010-11 fit and the 2025 episode out of sample.
 
-    python experiments/validation_figures.py               # 20 seeds, 2 workers -> docs/figures/*.png
-    python experiments/validation_figures.py --seeds 4     # a quick look
+    python experiments/validation_figures.py                                  # 20 seeds -> docs/figures/*.png
+    python experiments/validation_figures.py --seeds 4 --figures /tmp/vfig    # a quick look, elsewhere
 
 Runs configs/quota_2010.toml (calibrated, see experiments/calibrate_2010.py) and configs/controls_2025.toml with
-variants, over seeds 1..N in parallel, and writes:
+variants, over seeds 1..N in parallel, and writes the figures below into `--figures` (default docs/figures, which
+git tracks and docs/validation.md shows at 20 seeds: with fewer seeds the script refuses to write there unless
+`--figures` is given, so that a quick look never silently replaces them):
 
 - docs/figures/validation_2010_prices.png: ex-China and Chinese NdPr / Dy / Tb prices as multiples of 2009, model
   median and 5-95% band over seeds, with the historical points of DOMAIN.md section 4 and the target windows;
@@ -18,7 +20,11 @@ variants, over seeds 1..N in parallel, and writes:
 - docs/figures/validation_2025_production.png: production lost by region, licence backlog and mean wait;
 - docs/figures/validation_2025_october.png: the October 2025 escalation as it happened (announced, suspended
   before it took effect), if the suspension had never come, and without the escalation;
-- results/validation/<UTC stamp>/tables.md (and .csv): the 2010 fit table and the 2025 numbers quoted in the doc.
+- results/validation/<UTC stamp>/ (`--out`; a new folder, never an existing one): `tables.md` (the 2010 fit
+  table and the 2025 numbers quoted in the doc), `fit_2010.csv`, `metrics_2010.csv` (per seed), `table_2025.csv`,
+  and `manifest.json`, written before the runs (arguments, seeds, the configs with the sha256 of each file of their
+  `extends` chain and of the resolved config, the 2025 variants' overrides, reflow/Python/numpy/Mesa versions, git
+  commit and dirty flag) and completed with the figures written, where, and from how many seeds.
 
 Small PNGs (100 dpi) so that the repository stays light.
 """
@@ -26,7 +32,6 @@ Small PNGs (100 dpi) so that the repository stays light.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +42,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from reflow.errors import ReflowError  # noqa: E402
+
 Q2010 = ROOT / "configs" / "quota_2010.toml"
 C2025 = ROOT / "configs" / "controls_2025.toml"
 FIGURES = ROOT / "docs" / "figures"
@@ -538,8 +547,9 @@ def _q(vals: list[float]) -> str:
     return f"{f(med)} ({f(lo)}-{f(hi)})"
 
 
-def table_2025(runs: dict[str, list[dict[str, Any]]]) -> str:
-    """The 2025 numbers quoted in docs/validation.md, per variant: median (5-95%) over seeds."""
+def table_2025_frame(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+    """The 2025 numbers quoted in docs/validation.md: one row per quantity, one column per variant, each cell the
+    median (5-95%) over seeds as text."""
     rows = []
     for label, rs in runs.items():
         def per(fn: Any, rs: list[dict[str, Any]] = rs) -> str:
@@ -598,6 +608,13 @@ def table_2025(runs: dict[str, list[dict[str, Any]]]) -> str:
                                                  or float("nan")),
         })
     tab = pd.DataFrame(rows).set_index("variant").T
+    tab.index.name = "quantity"
+    return tab
+
+
+def table_2025(runs: dict[str, list[dict[str, Any]]]) -> str:
+    """The 2025 numbers quoted in docs/validation.md, per variant: median (5-95%) over seeds, as Markdown."""
+    tab = table_2025_frame(runs)
     lines = ["| | " + " | ".join(tab.columns) + " |", "|---" * (len(tab.columns) + 1) + "|"]
     for k, row in tab.iterrows():
         lines.append(f"| {k} | " + " | ".join(row.values) + " |")
@@ -625,21 +642,86 @@ def first_loss_table(rs: list[dict[str, Any]]) -> str:
 # --------------------------------------------------------------------------------------------------- main
 
 
+MIN_SEEDS_DOCS = 20  # the tracked figures in docs/figures are drawn from this many seeds (docs/validation.md)
+
+
+def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad arguments (`ap.error`: message, exit 2) before anything is created; fill in --figures."""
+    if args.seeds < 1:
+        ap.error(f"--seeds {args.seeds}: give at least 1 seed ({MIN_SEEDS_DOCS} for the figures of docs/validation.md)")
+    if args.workers < 1:
+        ap.error(f"--workers {args.workers}: give at least 1 worker process")
+    if args.figures is None:
+        if args.seeds < MIN_SEEDS_DOCS:  # a quick look must not silently replace the tracked 20-seed figures
+            ap.error(f"--seeds {args.seeds}: fewer than {MIN_SEEDS_DOCS} seeds would replace the tracked "
+                     f"{MIN_SEEDS_DOCS}-seed figures in {FIGURES}; give --figures DIR for a quick look (e.g. "
+                     f"--figures /tmp/validation_figures), or --figures {FIGURES} to replace them on purpose")
+        args.figures = FIGURES
+    if args.figures.exists() and not args.figures.is_dir():
+        ap.error(f"--figures {args.figures}: a file, not a folder; give a folder for the PNGs")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Draw the figures and write the tables; 2 on bad input (the message names the argument or file and the fix)."""
+    try:
+        return _main(argv)
+    except ReflowError as exc:  # as reflow.cli does: one clear message, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--seeds", type=int, default=MIN_SEEDS_DOCS,
+                    help=f"seeds 1..N of every run (default {MIN_SEEDS_DOCS}; fewer needs --figures)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--figures", type=Path, default=FIGURES)
+    ap.add_argument("--figures", type=Path, default=None,
+                    help=f"folder of the PNGs (default {FIGURES.relative_to(ROOT)}, the tracked figures, only with "
+                         f">= {MIN_SEEDS_DOCS} seeds; required with fewer)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "validation")
     ap.add_argument("--only", choices=["2010", "2025"], default=None)
     args = ap.parse_args(argv)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = args.out / stamp
-    folder.mkdir(parents=True, exist_ok=False)  # never overwrite an earlier set of tables
+    check_args(ap, args)
+    from reflow.config import load_config
+    from reflow.provenance import new_stamped_folder, run_manifest, write_manifest
+
+    do10, do25 = args.only in (None, "2010"), args.only in (None, "2025")
+    configs = {**({"2010": Q2010} if do10 else {}), **({"2025": C2025} if do25 else {})}
+    # Every config and variant is loaded before the output folder exists: a broken one leaves nothing behind.
+    if do10:
+        load_config(Q2010)
+    if do25:
+        VARIANTS_2025["2010-calibrated mechanisms"] = calibrated_mechanisms()
+        for ov in VARIANTS_2025.values():
+            load_config(C2025, ov)
     seeds = list(range(1, args.seeds + 1))
+    manifest = run_manifest(argv, args, configs, seeds, script=__file__,
+                            variants_2025=VARIANTS_2025 if do25 else None,
+                            figures={"dir": str(args.figures), "seeds": len(seeds), "written": []})
+    folder = new_stamped_folder(args.out)  # never an existing folder: earlier tables are never overwritten
+    write_manifest(folder, manifest)  # before the runs, so that a crash still says what was being run
+    written: list[str] = []
     md: list[str] = []
+    files: list[str] = []
+
+    def wrote(paths: list[Path]) -> None:
+        for p in paths:
+            print("wrote", p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
+            written.append(str(p))
+        write_manifest(folder, manifest, figures={"dir": str(args.figures), "seeds": len(seeds), "written": written},
+                       files=files)
+
+    def tables(new: list[str], *names: str) -> None:
+        # tables.md is rewritten after each episode, so a crash in the second keeps the first's tables.
+        md.extend(new)
+        (folder / "tables.md").write_text("\n".join(md))
+        files.extend(n for n in ("tables.md", *names) if n not in files)
+
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        if args.only in (None, "2010"):
+        if do10:
             print(f"2010: {len(seeds)} seeds of {Q2010.name}", flush=True)
             runs10 = list(pool.map(_run_2010, [(str(Q2010), [], s) for s in seeds]))
             from reflow.validation import CHECKS_2010, GUARDS_2010, TARGETS_2010, fit_table
@@ -649,26 +731,24 @@ def main(argv: list[str] | None = None) -> int:
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             from calibrate_2010 import markdown_table
 
-            md += [f"## 2010 fit ({len(seeds)} seeds, {int(fit['pass'].sum())} of {len(fit)} pass)", "",
-                   markdown_table(fit), ""]
             pd.DataFrame([r["metrics"] for r in runs10]).assign(seed=seeds).to_csv(folder / "metrics_2010.csv",
                                                                                    index=False)
-            for p in figures_2010(runs10, args.figures):
-                print("wrote", p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
-        if args.only in (None, "2025"):
-            VARIANTS_2025["2010-calibrated mechanisms"] = calibrated_mechanisms()
+            tables([f"## 2010 fit ({len(seeds)} seeds, {int(fit['pass'].sum())} of {len(fit)} pass)", "",
+                    markdown_table(fit), ""], "fit_2010.csv", "metrics_2010.csv")
+            wrote(figures_2010(runs10, args.figures))
+        if do25:
             tasks = [(label, str(C2025), ov, s) for label, ov in VARIANTS_2025.items() for s in seeds]
             print(f"2025: {len(VARIANTS_2025)} variants x {len(seeds)} seeds of {C2025.name}", flush=True)
             res = list(pool.map(_run_2025, tasks))
             runs25: dict[str, list[dict[str, Any]]] = {k: [] for k in VARIANTS_2025}
             for r in res:
                 runs25[r["label"]].append(r)
-            md += [f"## 2025 ({len(seeds)} seeds; median and 5-95% band)", "", table_2025(runs25), "",
-                   "### First production loss by region (as happened)", "", first_loss_table(runs25["as happened"]),
-                   ""]
-            for p in figures_2025(runs25, args.figures):
-                print("wrote", p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
-    (folder / "tables.md").write_text("\n".join(md))
+            table_2025_frame(runs25).to_csv(folder / "table_2025.csv")
+            tables([f"## 2025 ({len(seeds)} seeds; median and 5-95% band)", "", table_2025(runs25), "",
+                    "### First production loss by region (as happened)", "",
+                    first_loss_table(runs25["as happened"]), ""], "table_2025.csv")
+            wrote(figures_2025(runs25, args.figures))
+    write_manifest(folder, manifest, status="finished", files=files)
     print()
     print("\n".join(md))
     print(f"\ntables in {folder}")

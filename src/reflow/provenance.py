@@ -1,11 +1,33 @@
-"""Where a result came from: the git commit of the reflow source that made it (recorded in manifests)."""
+"""Where a result came from: the git commit of the reflow source that made it (recorded in manifests), and the
+manifest and stamped output folder the experiment scripts (experiments/*.py) share.
+
+    folder = new_stamped_folder(args.out)                    # results/<root>/<UTC stamp>[-k]/, never reused
+    manifest = run_manifest(argv, args, {"scenario": cfg}, seeds={"final": [1, 2, 3]})
+    write_manifest(folder, manifest)                         # before the long work: a crash still leaves it
+    ...
+    write_manifest(folder, manifest, status="finished", evaluations=412)   # end-of-run facts
+"""
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import platform
 import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["git_state"]
+from reflow.errors import UsageError
+
+__all__ = ["config_provenance", "git_state", "new_stamped_folder", "run_manifest", "write_manifest"]
+
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def git_state() -> tuple[str | None, bool | None]:
@@ -22,3 +44,156 @@ def git_state() -> tuple[str | None, bool | None]:
         return commit or None, dirty
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+def new_stamped_folder(root: str | Path, option: str = "--out") -> Path:
+    """Create and return a new folder ``root/<UTC stamp>`` (``-2``, ``-3``, ... if that name is taken).
+
+    An existing folder is never reused, so an earlier result is never overwritten; `mkdir` without `exist_ok`
+    is atomic, so two runs started in the same second (even in two processes) get two folders. `option` names
+    the command-line option that chose `root`, for the message when it cannot be created.
+    """
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {root}: cannot create the output folder ({exc.strerror or exc}); give a "
+                         "folder you can write to") from None
+    stamp = dt.datetime.now(dt.UTC).strftime(STAMP_FORMAT)
+    k = 1
+    while True:
+        folder = root / (stamp if k == 1 else f"{stamp}-{k}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            k += 1
+        except OSError as exc:
+            raise UsageError(f"{option} {root}: cannot create a folder in it ({exc.strerror or exc}); give a "
+                             "folder you can write to") from None
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _extends_chain(path: Path) -> list[Path]:
+    """The file and the files it extends, top first (as `reflow.config.load_raw` follows them)."""
+    from reflow.config import read_toml
+
+    chain = [path]
+    while True:
+        ref = read_toml(chain[-1], "config file", "bundled scenarios are in configs/").get("extends")
+        if not isinstance(ref, str):
+            return chain
+        base = (chain[-1].parent / ref).resolve()
+        if base in (p.resolve() for p in chain):  # load_raw has already refused a loop; never spin here
+            return chain
+        chain.append(base)
+
+
+def config_provenance(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] | None = None
+                      ) -> dict[str, Any]:
+    """The path of a scenario file, the sha256 of each file of its `extends` chain and of the resolved config.
+
+    ``resolved_sha256`` hashes the merged content (`reflow.experiment.sweep_config.resolved_base_sha256`), so a
+    change in any parent file changes it while comments and layout do not; with `overrides` (``--set``), the
+    hash of the merged config with them applied is recorded too. Raises ConfigError for a missing or broken file.
+    """
+    from reflow.config import apply_overrides, load_raw, parse_set_args
+    from reflow.experiment.sweep_config import resolved_base_sha256
+
+    p = Path(path)
+    raw = load_raw(p)  # first: a missing or looping file is a ConfigError naming it
+    out: dict[str, Any] = {
+        "path": str(p),
+        "extends_chain": [{"path": str(f), "sha256": _sha256_file(f)} for f in _extends_chain(p)],
+        "resolved_sha256": resolved_base_sha256(raw),
+    }
+    ov = parse_set_args(overrides)
+    if ov:
+        out["overrides"] = ov
+        out["resolved_with_overrides_sha256"] = resolved_base_sha256(apply_overrides(raw, ov))
+    return out
+
+
+def _versions() -> dict[str, str | None]:
+    """Versions of reflow, Python and the packages results depend on (read from metadata: nothing imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from reflow import __version__
+
+    out: dict[str, str | None] = {"reflow": __version__, "python": platform.python_version()}
+    for pkg in ("numpy", "pandas", "scipy", "mesa"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready plain data: paths and other objects as text, numpy scalars as numbers, NaN and inf as None."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, bool | int | float | str):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # strict JSON has no NaN or infinity
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def run_manifest(argv: Sequence[str] | None, args: argparse.Namespace | Mapping[str, Any],
+                 configs: Mapping[str, str | Path], seeds: Sequence[int] | Mapping[str, Sequence[int]],
+                 overrides: Sequence[str] | Mapping[str, Any] | None = None, script: str | Path | None = None,
+                 **extra: Any) -> dict[str, Any]:
+    """What an experiment script needs recorded to be re-run: a dict for `write_manifest`.
+
+    Args:
+        argv: the script's arguments (None: ``sys.argv[1:]``, as argparse reads them).
+        args: the parsed arguments, as the run uses them (after ``--quick`` changed any).
+        configs: scenario files by role (``{"scenario": path}``); each gets `config_provenance`.
+        seeds: the model seeds, or seeds by role (``{"search": [...], "final": [...]}``).
+        overrides: ``--set`` overrides applied to every config (their hash with them is recorded too).
+        script: the script's file (default: ``sys.argv[0]``).
+        extra: further facts known at the start (fixed seeds of a design, variants, ...).
+    """
+    commit, dirty = git_state()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return {
+        "script": str(script) if script is not None else (sys.argv[0] if sys.argv else None),
+        "argv": argv,
+        "args": _plain(vars(args) if isinstance(args, argparse.Namespace) else dict(args)),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "status": "running",  # set to "finished" by the last write_manifest: a crash leaves "running"
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "configs": {role: config_provenance(path, overrides) for role, path in configs.items()},
+        "seeds": _plain(seeds),
+        **_plain(extra),
+    }
+
+
+def write_manifest(folder: str | Path, manifest: dict[str, Any], **facts: Any) -> Path:
+    """Write `manifest` (updated in place with `facts`) to ``folder/manifest.json`` atomically; return its path.
+
+    Called before the long work starts and again with end-of-run facts (``status="finished"``, counts that
+    depend on a time budget, the files written), so that a crash leaves the start facts and never half a file.
+    """
+    manifest.update(_plain(facts))
+    if facts.get("status") == "finished":
+        manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    path = Path(folder) / "manifest.json"
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(_plain(manifest), indent=2, allow_nan=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path

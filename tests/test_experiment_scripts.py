@@ -1,0 +1,262 @@
+"""The experiment scripts (experiments/*.py): provenance in every output folder, no overwriting, bad input refused.
+
+Fast: argument checks and the shared provenance functions are called directly, and the scripts run in their quick
+modes with tiny settings; every output goes under pytest's tmp_path, never results/ or docs/figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+import calibrate_2010 as cal
+import calibrate_light_2010 as light
+import compare_forward as fwd
+import validation_figures as vf
+
+from reflow import __version__, provenance
+from reflow.config import load_raw
+from reflow.errors import ConfigError, UsageError
+from reflow.experiment.sweep_config import resolved_base_sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = {"calibrate_2010": cal, "calibrate_light_2010": light, "compare_forward": fwd, "validation_figures": vf}
+
+
+def _manifest(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def _only_folder(root: Path) -> Path:
+    folders = [p for p in root.iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+# ------------------------------------------------------------------------------------------- shared provenance
+
+
+def test_stamped_folders_are_never_reused_even_within_one_second(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Frozen:
+            return cls(2026, 11, 30, 12, 0, 0, tzinfo=tz)
+
+    monkeypatch.setattr(provenance, "dt", types.SimpleNamespace(datetime=Frozen, UTC=dt.UTC))
+    earlier = tmp_path / "20261130T120000Z"
+    earlier.mkdir()
+    (earlier / "result.csv").write_text("kept")
+    made = [provenance.new_stamped_folder(tmp_path) for _ in range(2)]
+    assert [p.name for p in made] == ["20261130T120000Z-2", "20261130T120000Z-3"]
+    assert all(p.is_dir() and not any(p.iterdir()) for p in made)
+    assert (earlier / "result.csv").read_text() == "kept"
+
+
+def test_a_stamped_folder_under_a_file_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    with pytest.raises(UsageError, match=r"--out .*cannot create"):
+        provenance.new_stamped_folder(tmp_path / "f")
+
+
+def test_the_manifest_records_the_extends_chain_the_resolved_config_and_the_run(tmp_path: Path) -> None:
+    base, top = tmp_path / "base.toml", tmp_path / "sub" / "top.toml"
+    top.parent.mkdir()
+    base.write_text('[scenario]\nname = "b"\nweeks = 10\n')
+    top.write_text('extends = "../base.toml"\n[scenario]\nweeks = 20\n')
+    args = types.SimpleNamespace(out=tmp_path / "o", seeds=2)
+    m = provenance.run_manifest(["--seeds", "2"], vars(args), {"scenario": top}, [1, 2],
+                                overrides=["scenario.weeks=30"], script="x.py", note=float("nan"))
+    c = m["configs"]["scenario"]
+    assert [Path(e["path"]).resolve() for e in c["extends_chain"]] == [top.resolve(), base.resolve()]
+    import hashlib
+
+    assert c["extends_chain"][1]["sha256"] == hashlib.sha256(base.read_bytes()).hexdigest()
+    assert c["resolved_sha256"] == resolved_base_sha256(load_raw(top))
+    assert c["resolved_with_overrides_sha256"] != c["resolved_sha256"]
+    assert m["argv"] == ["--seeds", "2"] and m["args"]["out"] == str(tmp_path / "o") and m["seeds"] == [1, 2]
+    assert m["versions"]["reflow"] == __version__ and {"python", "numpy", "mesa"} <= set(m["versions"])
+    assert "git_commit" in m and "git_dirty" in m and m["status"] == "running"
+    # A change in the parent changes the resolved hash; a comment in the child changes only the child's file hash.
+    base.write_text('[scenario]\nname = "b"\nweeks = 10\nseed = 3\n')
+    assert provenance.config_provenance(top)["resolved_sha256"] != c["resolved_sha256"]
+    before = provenance.config_provenance(top)
+    top.write_text("# a comment\n" + top.read_text())
+    after = provenance.config_provenance(top)
+    assert after["resolved_sha256"] == before["resolved_sha256"]
+    assert after["extends_chain"][0]["sha256"] != before["extends_chain"][0]["sha256"]
+    # Written as strict JSON (NaN as null), end-of-run facts merged in.
+    path = provenance.write_manifest(tmp_path, m, status="finished", evaluations=3)
+    back = json.loads(path.read_text())
+    assert back["note"] is None and back["evaluations"] == 3 and back["status"] == "finished" and back["finished_at"]
+
+
+def test_a_missing_config_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        provenance.config_provenance("/nonexistent.toml")
+
+
+# ------------------------------------------------------------------------------------------- bad arguments
+
+
+BAD_ARGS = [
+    ("calibrate_light_2010", ["--seeds", "0"], "--seeds 0"),
+    ("calibrate_light_2010", ["--seeds", "5"], "at least 20 seeds; use --quick"),
+    ("calibrate_light_2010", ["--workers", "0"], "--workers 0"),
+    ("calibrate_2010", ["--final-seeds", "0"], "--final-seeds 0"),
+    ("calibrate_2010", ["--final-seeds", "5"], "at least 20 seeds; use --quick"),
+    ("calibrate_2010", ["--workers", "0"], "--workers 0"),
+    ("calibrate_2010", ["--search-seeds", "0"], "--search-seeds 0"),
+    ("compare_forward", ["--seeds", "0"], "--seeds 0"),
+    ("compare_forward", ["--weeks", "0"], "--weeks 0"),
+    ("compare_forward", ["--workers", "0"], "--workers 0"),
+    ("validation_figures", ["--seeds", "0"], "--seeds 0"),
+    ("validation_figures", ["--workers", "0"], "--workers 0"),
+    ("validation_figures", ["--seeds", "4"], "give --figures DIR"),
+]
+
+
+@pytest.mark.parametrize(("script", "argv", "message"), BAD_ARGS)
+def test_bad_arguments_exit_2_with_a_message_and_create_nothing(script: str, argv: list[str], message: str,
+                                                                 tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        SCRIPTS[script].main([*argv, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("script", "argv", "message"), [
+    ("calibrate_2010", ["--config", "/nonexistent.toml"], "/nonexistent.toml: config file not found"),
+    ("calibrate_2010", ["--set", "china.nope=3"], "china.nope: unknown key"),
+    ("calibrate_light_2010", ["--config", "/nonexistent.toml"], "/nonexistent.toml: config file not found"),
+    ("calibrate_light_2010", ["--config", str(ROOT / "configs" / "controls_2025.toml")], "no [light_ree] table"),
+])
+def test_a_bad_config_is_one_error_line_and_no_folder(script: str, argv: list[str], message: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert SCRIPTS[script].main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_quick_calibration_seeds_are_allowed_only_with_quick(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """--quick may use fewer than 20 seeds; the manifest is written before the search starts."""
+    seen: dict[str, Any] = {}
+
+    def fake(args: Any, folder: Path, *rest: Any) -> int:
+        seen.update(vars(args), manifest=_manifest(folder))
+        return 0
+
+    monkeypatch.setattr(cal, "_calibrate", fake)
+    assert cal.main(["--quick", "--out", str(tmp_path)]) == 0
+    assert {k: seen[k] for k in cal.QUICK} == cal.QUICK
+    m = seen["manifest"]
+    assert m["status"] == "running" and m["seeds"]["final"] == [1, 2, 3, 4]
+    assert m["args"]["screen"] == cal.QUICK["screen"] and m["configs"]["scenario"]["resolved_sha256"]
+
+
+def test_calibrate_2010_quick_help_tells_what_quick_sets(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cal.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    q = cal.QUICK
+    for phrase in (f"{q['screen']} screen points", f"{q['nm_evals']} NM evals", f"{q['nm_dims']} most influential",
+                   f"{q['refine']} points refined", f"{q['final_seeds']} final seeds"):
+        assert phrase in text
+
+
+# ------------------------------------------------------------------------------------------- the scripts run
+
+
+def test_compare_forward_summarises_a_metric_that_is_none_in_every_run() -> None:
+    runs = pd.DataFrame({"scenario": ["a", "a"], "overall.approval_share": [None, None],
+                         "dy_oxide.peak_price_multiple": [1.0, 2.0]})
+    table = fwd._table(runs)
+    assert table.loc["a", "overall.approval_share"] == "-"
+    assert table.loc["a", "dy_oxide.peak_price_multiple"].startswith("1.5 [")
+
+
+def test_compare_forward_short_run_writes_runs_manifest_and_table(tmp_path: Path) -> None:
+    assert fwd.main(["--seeds", "1", "--weeks", "20", "--workers", "1", "--out", str(tmp_path)]) == 0
+    folder = _only_folder(tmp_path)
+    runs = pd.read_csv(folder / "runs.csv")
+    assert len(runs) == len(fwd.SCENARIOS)
+    m = _manifest(folder)
+    assert m["status"] == "finished" and m["runs"] == len(fwd.SCENARIOS) and m["seeds"] == [0]
+    lapses = m["configs"]["suspension lapses"]
+    assert len(lapses["extends_chain"]) == 2 and lapses["overrides"] == {"scenario.weeks": 20}
+    assert "comparison.png" in m["files"] and (folder / "comparison.csv").is_file()
+
+
+def test_calibrate_light_leaves_its_manifest_when_the_runs_crash(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    class Crash:
+        def __init__(self, *a: Any) -> None:
+            raise RuntimeError("worker pool failed")
+
+    monkeypatch.setattr(light, "ProcessPoolExecutor", Crash)
+    with pytest.raises(RuntimeError, match="worker pool failed"):
+        light.main(["--quick", "--out", str(tmp_path)])
+    m = _manifest(_only_folder(tmp_path))
+    assert m["status"] == "running" and m["seeds"] == [1, 2, 3, 4] and m["args"]["quick"] is True
+    assert m["configs"]["scenario"]["extends_chain"][0]["sha256"]
+
+
+def test_calibrate_light_quick_run_records_its_provenance(tmp_path: Path) -> None:
+    assert light.main(["--quick", "--workers", "2", "--out", str(tmp_path)]) == 0
+    folder = _only_folder(tmp_path)
+    m = _manifest(folder)
+    search = pd.read_csv(folder / "search.csv")
+    assert m["status"] == "finished" and m["evaluations"] == len(search) and m["lhs_seed"] == light.LHS_SEED
+    assert m["objective"] == pytest.approx(search["objective"].min())
+    assert all((folder / f).is_file() for f in m["files"])
+
+
+def test_calibrate_2010_evaluate_only_quick_run(tmp_path: Path) -> None:
+    assert cal.main(["--quick", "--evaluate-only", "--workers", "2", "--out", str(tmp_path)]) == 0
+    folder = _only_folder(tmp_path)
+    m = _manifest(folder)
+    assert m["status"] == "finished" and m["seeds"] == {"final": [1, 2, 3, 4]}
+    assert all((folder / f).is_file() for f in m["files"])
+
+
+@pytest.mark.slow
+def test_calibrate_2010_quick_search_records_how_far_it_got(tmp_path: Path) -> None:
+    assert cal.main(["--quick", "--workers", "2", "--out", str(tmp_path)]) == 0
+    folder = _only_folder(tmp_path)
+    m = _manifest(folder)
+    search = pd.read_csv(folder / "search.csv")
+    assert m["screened_points"] == int((search["phase"] == "screen").sum()) and m["evaluations"] == len(search)
+    assert json.loads((folder / "best.json").read_text())["config"] == str(cal.CONFIG)
+
+
+def test_validation_figures_quick_look_goes_where_it_is_told(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fewer than 20 seeds with --figures: the PNGs go there, docs/figures is untouched, the manifest says so."""
+    tracked = {p: p.stat().st_mtime_ns for p in vf.FIGURES.glob("*.png")}
+    # Only the variants the figures and tables name, to keep the test fast.
+    keep = ("as happened", "no suspension", "no October escalation")
+    monkeypatch.setattr(vf, "VARIANTS_2025", {k: v for k, v in vf.VARIANTS_2025.items() if k in keep})
+    figs = tmp_path / "figs"
+    assert vf.main(["--seeds", "1", "--workers", "2", "--figures", str(figs), "--out", str(tmp_path / "out")]) == 0
+    folder = _only_folder(tmp_path / "out")
+    m = _manifest(folder)
+    pngs = sorted(str(p) for p in figs.glob("*.png"))
+    assert m["status"] == "finished" and m["figures"]["dir"] == str(figs) and m["figures"]["seeds"] == 1
+    assert sorted(m["figures"]["written"]) == pngs and len(pngs) == 7
+    assert set(m["configs"]) == {"2010", "2025"} and "2010-calibrated mechanisms" in m["variants_2025"]
+    table = pd.read_csv(folder / "table_2025.csv", index_col=0)
+    assert list(table.columns) == [*keep, "2010-calibrated mechanisms"]
+    assert all((folder / f).is_file() for f in m["files"]) and "table_2025.csv" in m["files"]
+    assert {p: p.stat().st_mtime_ns for p in vf.FIGURES.glob("*.png")} == tracked
