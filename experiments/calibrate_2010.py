@@ -71,7 +71,6 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from reflow.errors import ReflowError  # noqa: E402
 
 CONFIG = ROOT / "configs" / "quota_2010.toml"
 SEARCH_SEEDS = (101, 102, 103)  # model seeds of search evaluations (common random numbers); --search-seeds picks
@@ -488,14 +487,9 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the calibration; 2 on bad input (the message names the argument or file and the fix)."""
-    try:
-        return _main(argv)
-    except ReflowError as exc:  # as reflow.cli does: one clear message, no traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    from reflow.cli import guarded
+
+    return guarded(lambda: _main(argv))
 
 
 def _main(argv: list[str] | None) -> int:

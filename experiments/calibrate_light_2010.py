@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from reflow import validation as v  # noqa: E402
 from reflow.config import load_config  # noqa: E402
-from reflow.errors import ConfigError, ReflowError  # noqa: E402
+from reflow.errors import ConfigError  # noqa: E402
 from reflow.light_ree import LightParams, LightState, replay  # noqa: E402
 from reflow.provenance import new_stamped_folder, run_manifest, write_manifest  # noqa: E402
 
@@ -134,14 +134,9 @@ def check_args(ap: argparse.ArgumentParser, a: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the calibration; 2 on bad input (the message names the argument or file and the fix)."""
-    try:
-        return _main(argv)
-    except ReflowError as exc:  # as reflow.cli does: one clear message, no traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    from reflow.cli import guarded
+
+    return guarded(lambda: _main(argv))
 
 
 def _main(argv: list[str] | None) -> int:

@@ -44,7 +44,6 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from reflow.errors import ReflowError  # noqa: E402
 
 Q2010 = ROOT / "configs" / "quota_2010.toml"
 C2025 = ROOT / "configs" / "controls_2025.toml"
@@ -663,14 +662,9 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Draw the figures and write the tables; 2 on bad input (the message names the argument or file and the fix)."""
-    try:
-        return _main(argv)
-    except ReflowError as exc:  # as reflow.cli does: one clear message, no traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    from reflow.cli import guarded
+
+    return guarded(lambda: _main(argv))
 
 
 def _main(argv: list[str] | None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from reflow.errors import ReflowError
 
@@ -111,18 +111,23 @@ def _version() -> str:
     return __version__
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `reflow` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def guarded(run: Callable[[], int | None]) -> int:
+    """Call `run` as a command: bad input (`ReflowError`) is one line on stderr and its exit code (2), Ctrl-C is
+    130, never a traceback. The experiment scripts use it too."""
     try:
-        return int(args.func(args) or 0)
+        return int(run() or 0)
     except ReflowError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `reflow` console script."""
+    args = build_parser().parse_args(argv)
+    return guarded(lambda: args.func(args))
 
 
 if __name__ == "__main__":
