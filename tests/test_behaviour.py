@@ -279,3 +279,25 @@ def test_offtake_acceptance_and_contract_price_are_the_buyers_delivered_cost(min
         if d[sel].sum() > 0:
             assert m._val[mat, r] / m._vol[mat, r] == pytest.approx((d[sel] * bears[sel]).sum() / d[sel].sum())
     assert (fr > 1.0).any()
+
+
+@pytest.mark.xfail(strict=True, reason="known defect (2026-11-30 review): the spot market counts pending licence "
+                   "files as stock on the way however far off their decision is (model._pipeline), so firms that "
+                   "see a high approval rate stop bidding and run out before approvals arrive; fix and recalibrate, "
+                   "see the issue notes")
+def test_higher_approval_gives_no_more_shortage_in_controls_2025() -> None:
+    # Monotone response to policy on the bundled scenario: April-July 2025 (weeks 66-80), Dy, Tb and magnets,
+    # paired seeds, the April 2025 approval rate 0.25 against 1.0.
+    ctrl = [MAT[m] for m in ("dy_oxide", "tb_oxide", "ndfeb_magnet")]
+
+    def shortage(rate: float, seed: int) -> float:
+        sc = load_config(CONFIGS / "controls_2025.toml",
+                         overrides=[f"policy.apr2025.approval_rate={rate}", "scenario.weeks=80"])
+        m = ReflowModel(sc, rng=seed)
+        m.run()
+        return float(m.rec["shortage"][66:80][:, ctrl].sum())
+
+    seeds = range(1, 9)
+    low = sum(shortage(0.25, s) for s in seeds)
+    high = sum(shortage(1.0, s) for s in seeds)
+    assert high <= low

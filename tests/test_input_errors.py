@@ -449,3 +449,16 @@ def test_china_as_an_importing_region_is_refused(patch: dict, words: str) -> Non
     raw = {"scenario": {"name": "t", "start": dt.date(2025, 1, 6), "weeks": 20}, **patch}
     with pytest.raises(ConfigError, match=re.escape(words)):
         validate(raw)
+
+
+def test_a_licence_valid_for_less_than_a_week_is_refused() -> None:
+    # Open licences decay by 1/validity a week: below one week they would turn negative.
+    import datetime as dt
+
+    from reflow.config import validate
+    from reflow.errors import ConfigError
+
+    raw = {"scenario": {"name": "t", "start": dt.date(2025, 1, 6), "weeks": 20},
+           "licensing": {"licence_validity_weeks": 0.5}}
+    with pytest.raises(ConfigError, match=r"licensing\.licence_validity_weeks = 0\.5"):
+        validate(raw)

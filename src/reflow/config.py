@@ -452,7 +452,8 @@ class LicensingConfig(_Base):
         5000, ge=1, description="decisions the authority can make per week (applications)")
     approval_rate: Frac = Field(
         1.0, description="approval probability of a licensing event that sets no approval_rate of its own")
-    licence_validity_weeks: Pos = Field(
+    # at least a week: open licences decay by 1/validity a week, which would turn them negative below 1
+    licence_validity_weeks: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = Field(
         26.0, description="weeks an approved per-shipment licence stays open for the buyer to call off (mean life "
                           "of the unused part, which lapses gradually): temporary licences with 6-month validity, "
                           "Jun 2025 (Reuters [V2])")
