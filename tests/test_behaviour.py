@@ -281,10 +281,6 @@ def test_offtake_acceptance_and_contract_price_are_the_buyers_delivered_cost(min
     assert (fr > 1.0).any()
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (2026-11-30 review): the spot market counts pending licence "
-                   "files as stock on the way however far off their decision is (model._pipeline), so firms that "
-                   "see a high approval rate stop bidding and run out before approvals arrive; fix and recalibrate, "
-                   "see the issue notes")
 def test_higher_approval_gives_no_more_shortage_in_controls_2025() -> None:
     # Monotone response to policy on the bundled scenario: April-July 2025 (weeks 66-80), Dy, Tb and magnets,
     # paired seeds, the April 2025 approval rate 0.25 against 1.0.

@@ -118,10 +118,18 @@ class LicenceQueue:
         self.ready[s] = week + review_weeks
         self.n += k
 
-    def pending_tonnes(self, n_applicants: int, n_materials: int) -> np.ndarray:
-        """(n_applicants, n_materials) tonnes awaiting a decision (summed in queue order)."""
-        cell = self.view("applicant") * n_materials + self.view("material")
-        return np.bincount(cell, weights=self.view("tonnes"),
+    def pending_tonnes(self, n_applicants: int, n_materials: int,
+                       due_by: np.ndarray | None = None) -> np.ndarray:
+        """(n_applicants, n_materials) tonnes awaiting a decision (summed in queue order).
+
+        With `due_by` ((n_applicants, n_materials) weeks), only files whose review is due by then count.
+        """
+        app, mat, tonnes = self.view("applicant"), self.view("material"), self.view("tonnes")
+        if due_by is not None:
+            keep = self.view("ready") <= due_by[app, mat]
+            app, mat, tonnes = app[keep], mat[keep], tonnes[keep]
+        cell = app * n_materials + mat
+        return np.bincount(cell, weights=tonnes,
                            minlength=n_applicants * n_materials).reshape(n_applicants, n_materials)
 
     def backlog(self, n_materials: int, n_regions: int) -> np.ndarray:

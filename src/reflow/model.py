@@ -279,11 +279,11 @@ class ReflowModel(mesa.Model):
             self._buy_from_home_makers(pol, target)
         controlled = pol.controlled[:, pop.region].T & (need > 0)
         self._licensing(w, pol, need, target, controlled & in_scope & ~covered)
-        pipeline = self._pipeline()
+        pipeline = self._pipeline(need)
         # Firms under a general licence, and purchases the control does not reach, ship without review.
         self._direct_orders(pol, target, controlled & (covered | ~in_scope), pipeline)
         if self._holds:  # direct orders held at customs are on the way too: not to be bought again on the spot market
-            pipeline = self._pipeline()
+            pipeline = self._pipeline(need)
         self._spot_markets(w, pol, target, pipeline)
         self._china_market(w, pol)
 
@@ -447,9 +447,15 @@ class ReflowModel(mesa.Model):
         share = pol.general_licence[:, pop.region, pop.sector].T  # (F, M)
         return pop.large[:, None] & (pop.gl_draw[:, None] < share) & ~pop.listed[:, None]
 
-    def _pipeline(self) -> np.ndarray:
-        """(F, M) tonnes awaiting a licence that a firm counts on (credit x the approval rate it has seen)."""
-        pend = self.authority.queue.pending_tonnes(self.pop.n, NM)
+    def _pipeline(self, need: np.ndarray) -> np.ndarray:
+        """(F, M) tonnes awaiting a licence that a firm counts on (credit x the approval rate it has seen).
+
+        Only files due for a decision before the firm's stock runs out count: a licence that can only come
+        after the line has stopped does not keep it running, so the firm still bids at the spot market.
+        """
+        weeks_left = np.where(need > 0, self.pop.stock / np.maximum(need, 1e-12), 1e9)
+        due_by = self.week + np.floor(np.minimum(weeks_left, 1e9))
+        pend = self.authority.queue.pending_tonnes(self.pop.n, NM, due_by)
         pa = self.perceived_approval[:, self.pop.region].T
         pipe = pend * pa * self.scenario.manufacturers.pending_credit + self.licensed
         return pipe + self.in_customs if self._holds else pipe
