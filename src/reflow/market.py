@@ -324,6 +324,23 @@ def vwap(prices: np.ndarray, volumes: np.ndarray, fallback: float) -> float:
     return float(np.dot(prices, volumes) / v)
 
 
+def restrict_offers(alloc: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Keep each seller's offer where it may sell, moving what it meant for the other regions to those it may.
+
+    Args:
+        alloc: (n_sellers, n_regions) t offered per region.
+        allowed: (n_sellers, n_regions) bool, where the seller may sell.
+
+    Returns:
+        (n_sellers, n_regions) t offered; a row keeps its total wherever any region with an offer is allowed
+        (a logit split over the allowed regions only, since shares are proportional), else offers nothing.
+    """
+    kept = np.where(allowed, alloc, 0.0)
+    tot, tot_kept = alloc.sum(axis=1), kept.sum(axis=1)
+    scale = np.where(tot_kept > 0, tot / np.where(tot_kept > 0, tot_kept, 1.0), 0.0)
+    return kept * scale[:, None]
+
+
 def allocate_offers(volume: np.ndarray, net_prices: np.ndarray, beta: float, open_: np.ndarray,
                     weights: np.ndarray | None = None) -> np.ndarray:
     """Split each seller's spot volume across regions by a logit on the net prices they expect there.

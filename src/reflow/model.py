@@ -42,7 +42,7 @@ from reflow.contracts import OfftakeBook
 from reflow.domain import CN, IMPORT_REGIONS, MAGNET, MAT, MATERIALS, OXIDES, REG, REGIONS
 from reflow.licensing import quota_licence_ask
 from reflow.light_ree import LightInputs, LightParams, LightState, light_week
-from reflow.market import BatchClearing, SortedOrders, allocate_offers, clear_call_auctions
+from reflow.market import BatchClearing, SortedOrders, allocate_offers, clear_call_auctions, restrict_offers
 from reflow.policy import PolicyState, PolicyTimeline
 from reflow.recorder import Recorder
 from reflow.transshipment import leakage_offer
@@ -107,6 +107,7 @@ class ReflowModel(mesa.Model):
         for o, q in mc.bom.get("magnet", {}).items():
             self._magnet_bom[MAT[o]] = q
         self._mk_open = np.zeros((len(self._mk), NR), bool)
+        self._et_u: np.ndarray | None = None
         self._mk_open[:, IMP] = True
         # Supply relationships (7.13b): the share of its magnet gap a user buys first from its region's makers.
         mk_plan = np.bincount(self._mk_reg, weights=pop.plan[self._mk], minlength=NR)
@@ -442,6 +443,14 @@ class ReflowModel(mesa.Model):
         got = order * np.minimum(1.0, have / np.maximum(want, 1e-12))[ru]
         self._deliver(u, np.full(len(u), MAGNET), got, price[ru], ru)
 
+    def _et_draw(self) -> np.ndarray:
+        """(makers, regions) uniform draws: a maker holds the extraterritorial licence for a destination while
+        the rule's approval rate is above its draw (drawn once, when the rule first binds, so scenarios without
+        it keep their random stream and a higher approval rate licenses a superset)."""
+        if self._et_u is None:
+            self._et_u = self.rng.random((len(self._mk), NR))
+        return self._et_u
+
     def _general_licence_cover(self, pol: PolicyState) -> np.ndarray:
         pop = self.pop
         share = pol.general_licence[:, pop.region, pop.sector].T  # (F, M)
@@ -694,11 +703,12 @@ class ReflowModel(mesa.Model):
             mk_org = pop.region[mk]
             alloc = o["mk_alloc"]
             if pol.extraterritorial[MAGNET]:
-                # Foreign-made magnets with Chinese content above the threshold need a licence to leave
-                # the maker's region; only the approved share goes abroad.
+                # Foreign-made magnets with Chinese content above the threshold need a licence to leave the
+                # maker's region. A maker holds one for a destination or not (the share `approval_rate` of
+                # them); what it meant for the others goes where it may sell, and never leaks out later.
                 bound = pop.cn_content[mk] >= pol.et_threshold
                 abroad = np.arange(NR)[None, :] != mk_org[:, None]
-                alloc = np.where(bound[:, None] & abroad, alloc * pol.et_approval, alloc)
+                alloc = restrict_offers(alloc, ~(bound[:, None] & abroad) | (self._et_draw() < pol.et_approval))
             sm = np.repeat(mag, len(mk))
             j = np.tile(np.arange(len(mk)), len(mag))
             r, org = mk_r[sm], mk_org[j]
