@@ -260,7 +260,8 @@ class ManufacturerConfig(_Base):
     listed_share: dict[Sector, Frac] = Field(
         default_factory=lambda: {"defence": 0.5},
         description="share of firms that are listed entities or military end users (denied in principle)")
-    large_firm_share: Frac = Field(0.35, description="share of firms large enough for general licences [R]")
+    large_firm_share: Frac = Field(0.5, description="share of each cell's firms, the largest, counted as large "
+                                   "enough for general licences (rounded to whole firms) [R]")
     # Willingness to pay rises convexly as cover falls below target, up to the value of lost production.
     # NdPr and Dy oxide: the 2010-11 calibration (configs/quota_2010.toml: 19.7 and 19.8) carried to the defaults;
     # Tb oxide's is tied to Dy's in that fit (the same magnet makers buy both for the same job, and no target or
