@@ -199,7 +199,8 @@ def test_extraterritorial_rule_sets_threshold_and_approval(timeline):
           "threshold": 0.001, "approval_rate": 0.4}
     tl = timeline(et)
     ann = tl.state(D("2025-11-01"))
-    assert ann.announced[MAG, 1:].all() and not ann.extraterritorial.any()
+    # Announced, it changes nothing: it does not restrict China's exports, so buyers do not stock up on them.
+    assert not ann.announced.any() and not ann.extraterritorial.any()
     st = tl.state(D("2025-12-01"))
     assert st.extraterritorial[MAG] and st.extraterritorial.sum() == 1
     assert st.et_threshold == pytest.approx(0.001) and st.et_approval == pytest.approx(0.4)

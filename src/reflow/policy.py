@@ -155,7 +155,9 @@ class PolicyTimeline:
                     st.capex_grant[REG[r]] = max(st.capex_grant[REG[r]], ev.capex_grant_share)
                     st.lead_time_factor[REG[r]] = min(st.lead_time_factor[REG[r]], ev.lead_time_factor)
         for ev in self.events:
-            if ev.id in announced and ev.kind in ("licensing", "embargo", "export_quota", "extraterritorial"):
+            # Controls on China's exports make buyers stock up before they bind. The extraterritorial rule is not
+            # one: it restricts what foreign makers sell abroad, so stocking up on Chinese imports escapes nothing.
+            if ev.id in announced and ev.kind in ("licensing", "embargo", "export_quota"):
                 mats = getattr(ev, "materials", None) or list(getattr(ev, "tonnes_per_year", {}))
                 if ev.kind == "export_quota":  # a larger quota coming is no reason to stock up
                     mats = [m for m in mats if ev.tonnes_per_year[m] < st.quota_tpy[MAT[m]]]
