@@ -104,12 +104,15 @@ HISTORY = {
 }
 # China's magnet exports in 2025, t (GAC customs data via Reuters/WSJ/Bloomberg [V2]; [D] derived from a reported
 # month-on-month change): 2024 average 58,152 / 12; April ~2,630 [D: May was -52.9% m/m]; May 1,238; June ~3,190 [D:
-# July +75% m/m]; July 5,577; August 6,146. To the US: May 46; June ~353 [D: July +75.5% m/m]; July 619; August 590.
+# July +75% m/m]; July 5,577; August 6,146; September 5,774 (Reuters, 20 Oct 2025); October 5,473 (Reuters, 20 Nov
+# 2025). To the US: May 46; June ~353 [D: July +75.5% m/m]; July 619; August 590; September ~420 [D: October +56.1%
+# m/m]; October 656.
 HISTORY_2025 = {
     "total": ([("2024-07-01", 58152 / 12), ("2025-04-01", 2630), ("2025-05-01", 1238), ("2025-06-01", 3190),
-               ("2025-07-01", 5577), ("2025-08-01", 6146)], "#0072B2", 1.0, "customs, all destinations"),
-    "US": ([("2025-05-01", 46), ("2025-06-01", 353), ("2025-07-01", 619), ("2025-08-01", 590)], "#D55E00", 5.0,
-           "customs, US x5"),
+               ("2025-07-01", 5577), ("2025-08-01", 6146), ("2025-09-01", 5774), ("2025-10-01", 5473)],
+              "#0072B2", 1.0, "customs, all destinations"),
+    "US": ([("2025-05-01", 46), ("2025-06-01", 353), ("2025-07-01", 619), ("2025-08-01", 590), ("2025-09-01", 420),
+            ("2025-10-01", 656)], "#D55E00", 5.0, "customs, US x5"),
 }
 # La and Ce oxide export prices, USD/kg (DOMAIN.md section 4 [V2]): 2008 averages; January 2010 (Ce 3-5); Q2-Q3
 # 2011 peaks (La 117-135, Ce 118-138); late 2011 to 2014. Plotted as points at mid-period.
