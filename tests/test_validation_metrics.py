@@ -95,6 +95,15 @@ def test_fall_back_is_nan_when_the_run_ends_at_the_peak() -> None:
     assert math.isnan(v.fall_back(ts, "dy_oxide"))
 
 
+def test_price_level_is_the_windows_mean_over_the_base_year() -> None:
+    ts = _market()
+    assert v.price_level(ts, "dy_oxide", dt.date(2012, 12, 1), dt.date(2012, 12, 31)) == pytest.approx(4.0)
+    # August 2011 (150) and the rest of 2011 (100): weighted by the weeks of each.
+    aug_dec = v.price_level(ts, "dy_oxide", dt.date(2011, 8, 1), dt.date(2011, 12, 31))
+    assert 10.0 < aug_dec < 15.0
+    assert math.isnan(v.price_level(ts, "dy_oxide", dt.date(2040, 1, 1), dt.date(2040, 12, 31)))
+
+
 def test_spread_ratio_at_the_peak_and_a_year_later() -> None:
     at, later = v.spread_ratio(_market(), "dy_oxide")
     assert at == pytest.approx(15.0)
@@ -311,6 +320,7 @@ def test_every_2010_target_names_a_metric_of_metrics_2010() -> None:
     assert out["exports_vs_quota"] == pytest.approx((3 * 52 + 2 * 52) / (4 * 52))
     assert out["light_ree.spread_at_peak"] == pytest.approx(150.0 / 4.0)
     assert out["light_ree.peak_months"] == 13
+    assert out["dy_oxide.level_end_2012"] == pytest.approx(4.0)  # 40 in December 2012 against 10 in 2009
     assert out["dy_oxide.peak_months"] == 13
     assert 2013.0 <= out["alt_capacity_arrival"] < 2013.02
 

@@ -68,6 +68,7 @@ __all__ = [
     "objective",
     "pre_shock_peak",
     "pre_shock_swing",
+    "price_level",
     "price_peak",
     "production_lost",
     "production_lost_worst_month",
@@ -78,6 +79,7 @@ __all__ = [
 ]
 
 ANNOUNCEMENT_2010 = dt.date(2010, 7, 8)  # the H2-2010 quota cut was announced in July 2010 [V2]
+END_2012 = (dt.date(2012, 12, 1), dt.date(2012, 12, 31))  # "end-2012" of the post-crisis price reports [V2]
 BASE_YEAR = 2009
 QUOTA_YEAR = 2011
 THRIFT_BY = dt.date(2014, 12, 31)
@@ -234,6 +236,14 @@ CHECKS_2010: tuple[Target, ...] = (
     # coincided in history (mid-2011, ~5x [V2/D], above), not in the model.
     Target("light_ree.spread_at_crisis_peak", "Check [V2]: La/Ce oxide: ex-China / China price in NdPr's peak month",
            3.0, math.inf, "x"),
+    # Where prices settled after the crisis: end-2012 export prices of Nd oxide 75-80 USD/kg against ~15 in 2009
+    # [V2; 2009 R], ~5.2x; of Dy oxide 600-630 against 91 (January 2009) [V2], ~6.8x (end-2013: ~4.5x and ~5.1x).
+    # The fall-back target (at most a third of the peak within 24 months) is one-sided; history fell to 0.26-0.30
+    # of its peak, which these levels pin down.
+    Target("ndpr_oxide.level_end_2012", "Check [V2/R]: NdPr oxide: ex-China price in Dec 2012 / 2009 level", 3.5,
+           7.5, "x", log=True),
+    Target("dy_oxide.level_end_2012", "Check [V2]: Dy oxide: ex-China price in Dec 2012 / 2009 level", 4.5, 9.0, "x",
+           log=True),
 )
 
 
@@ -335,6 +345,15 @@ def fall_back(ts: pd.DataFrame, material: str, months: int = 24) -> float:
     if after.notna().sum() == 0:
         return float("nan")
     return float(after.min() / monthly[k])
+
+
+def price_level(ts: pd.DataFrame, material: str, start: dt.date, end: dt.date, base_year: int = BASE_YEAR) -> float:
+    """Mean weekly ex-China price from `start` to `end` (inclusive) over its `base_year` mean; NaN without prices."""
+    weekly = ex_china_price(ts, material)
+    sel = weekly[(weekly.index >= pd.Timestamp(start)) & (weekly.index <= pd.Timestamp(end))]
+    if sel.notna().sum() == 0:
+        return float("nan")
+    return float(sel.mean() / _base(weekly, base_year))
 
 
 def spread_ratio(ts: pd.DataFrame, material: str, later_months: int = 12) -> tuple[float, float]:
@@ -557,6 +576,7 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
         out[f"{m}.peak_multiple"] = pk["multiple"]
         out[f"{m}.peak_months"] = float(pk["months"])
         out[f"{m}.fall_back"] = fall_back(ts, m)
+        out[f"{m}.level_end_2012"] = price_level(ts, m, *END_2012)
         out[f"{m}.spread_at_peak"] = at
         out[f"{m}.spread_year_after"] = later
     ex = exports_vs_quota(ts, quota_tpy)
