@@ -156,24 +156,30 @@ def _figure(weekly: dict[str, list[pd.DataFrame]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from reflow.plotting.style import format_date_axis, scenario_style, set_log_price_axis
+
     fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
     titles = {"dy_oxide": "Dy oxide, ex-China price (x first quarter)",
               "ndfeb_magnet": "NdFeB magnets, ex-China price (x first quarter)",
               "production_lost": "Production lost, ex-China manufacturers (share of plan)"}
-    for label, frames in weekly.items():
+    seen: dict[str, list[float]] = {col: [] for col in titles}
+    for i, (label, frames) in enumerate(weekly.items()):
         stack = pd.concat(frames, keys=range(len(frames)))
+        style = scenario_style(i)  # the project's colour-blind-safe overlay styles (colour and line style)
         for ax, col in zip(axes, titles, strict=True):
             s = stack[col].unstack(0)
             med = s.median(axis=1)
-            (line,) = ax.plot(pd.to_datetime(med.index), med.values, label=label, lw=1.4)
-            ax.fill_between(pd.to_datetime(med.index), s.quantile(0.05, axis=1), s.quantile(0.95, axis=1),
-                            color=line.get_color(), alpha=0.12, lw=0)
+            lo, hi = s.quantile(0.05, axis=1), s.quantile(0.95, axis=1)
+            seen[col] += [float(lo.min()), float(hi.max())]
+            ax.plot(pd.to_datetime(med.index), med.values, label=label, lw=1.4, **style)
+            ax.fill_between(pd.to_datetime(med.index), lo, hi, color=style["color"], alpha=0.10, lw=0)
     for ax, title in zip(axes, titles.values(), strict=True):
         ax.set_title(title, loc="left", fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].set_yscale("log")
-    axes[1].set_yscale("log")
+    set_log_price_axis(axes[0], seen["dy_oxide"])
+    set_log_price_axis(axes[1], seen["ndfeb_magnet"])
     axes[2].yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    format_date_axis(axes[2])
     axes[0].legend(fontsize=8, ncol=2)
     fig.suptitle("Forward scenarios: median over seeds, 5-95% band", fontsize=11)
     fig.tight_layout()

@@ -561,3 +561,24 @@ def test_overlay_compares_scenarios_in_one_legend(groups: list[Any]) -> None:
     assert owners == "controls_fake" and not any("[" in m.label for m in marks)
     fig = ENSEMBLE_FIGURES["prices"][0]([groups[0], none])
     assert any(t.endswith("policy events of controls_fake only") for t in _texts(fig))
+
+
+@pytest.mark.parametrize(("values", "must_show"), [((0.9, 4.0), "1.5"), ((40.0, 600.0), "150"),
+                                                    ((800.0, 20_000.0), "1,000")])
+def test_log_price_axis_labels_each_tick_with_its_own_value(values: tuple[float, float], must_show: str) -> None:
+    # Regression: ticks under 10 were formatted as whole numbers, so 1.5 read "2" beside the real 2.
+    import matplotlib.pyplot as plt
+
+    from reflow.plotting.style import set_log_price_axis
+
+    fig, ax = plt.subplots()
+    try:
+        ax.plot([0, 1], values)
+        set_log_price_axis(ax, values)
+        fig.canvas.draw()
+        lo, hi = ax.get_ylim()
+        labels = [t.get_text() for t in ax.get_yticklabels() if lo <= t.get_position()[1] <= hi and t.get_text()]
+        assert must_show in labels
+        assert len(labels) == len(set(labels)), labels
+    finally:
+        plt.close(fig)

@@ -250,7 +250,8 @@ def set_log_price_axis(ax: Axes, values: Iterable[float] = ()) -> None:
         if hi / lo < 30:  # under one and a half decades: 1-2-5 leaves too few labels
             subs = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    # Whole numbers from 1,000 (with separators); below, as many digits as the tick has (1.5 is not "2").
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1000 else f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
