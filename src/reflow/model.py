@@ -107,8 +107,8 @@ class ReflowModel(mesa.Model):
         for o, q in mc.bom.get("magnet", {}).items():
             self._magnet_bom[MAT[o]] = q
         self._mk_open = np.zeros((len(self._mk), NR), bool)
-        self._et_u: np.ndarray | None = None
         self._mk_open[:, IMP] = True
+        self._et_u: np.ndarray | None = None  # the extraterritorial licence draws (`_et_draw`)
         # Supply relationships (7.13b): the share of its magnet gap a user buys first from its region's makers.
         mk_plan = np.bincount(self._mk_reg, weights=pop.plan[self._mk], minlength=NR)
         use = np.bincount(pop.region, weights=pop.need_base[:, MAGNET], minlength=NR)
