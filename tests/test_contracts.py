@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pytest
 
 from reflow.config import validate
-from reflow.contracts import OfftakeBook
+from reflow.contracts import OfftakeBook, staggered_ends
 from reflow.model import ReflowModel
 
 
@@ -45,3 +46,35 @@ def test_a_failed_project_leaves_no_contracts_behind() -> None:
     assert signed, "the test needs an offtake signed on the project before it fails"
     assert not (m.offtakes.supplier == 0).any()
     assert m.fleet.state[0] == 3  # failed
+
+
+def test_staggered_ends_spread_evenly_over_the_term_on_round_weeks() -> None:
+    """Remaining terms of a book signed at a steady rate: every round week of the term gets a share, none a
+    large one, and a run of consecutive buyers (one cell of the population) is spread too."""
+    ends = staggered_ends(400, 260, 13)
+    assert ends.min() >= 13 and ends.max() <= 260 and (ends % 13 == 0).all()
+    counts = np.bincount(ends // 13, minlength=21)[1:]
+    assert (counts > 0).all() and counts.max() <= 2 * 400 / 20
+    assert len(np.unique(staggered_ends(400, 260)[:8])) == 8  # eight neighbours, eight different weeks
+    with pytest.raises(ValueError, match="term"):
+        staggered_ends(3, 0)
+
+
+def test_the_starting_book_does_not_all_end_in_one_week() -> None:
+    """The offtakes firms hold at the start end spread over the contract term and are renewed as they end, so the
+    contracted volume never drops in one week (a book signed in one round at week 0 would all end at week 260,
+    when its buyers go back to the spot market together)."""
+    raw = {"scenario": {"name": "book", "start": dt.date(2025, 1, 6), "weeks": 300}}
+    m = ReflowModel(validate(raw), rng=2)
+    book = m.offtakes
+    assert len(book) > 20, "the test needs a starting book"
+    term = round(m.scenario.manufacturers.contract_years * 52)
+    share = np.bincount(book.end) / len(book)  # of contracts (a large firm holds a third of the volume)
+    assert share.max() < 0.15 and book.end.max() <= term
+    total = [book.volume.sum()]
+    for _ in range(m.weeks):
+        m.step()
+        total.append(m.offtakes.volume.sum())
+    total = np.array(total)
+    assert total.min() > 0.9 * total[0]
+    assert (total[1:] / total[:-1]).min() > 0.95  # no week loses more than 5% of the book

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["OfftakeBook"]
+__all__ = ["OfftakeBook", "staggered_ends"]
+
+_GOLDEN = (5**0.5 - 1) / 2  # the most evenly spread fractional sequence i * g mod 1 (a Weyl sequence)
 
 
 class OfftakeBook:
@@ -66,3 +68,19 @@ class OfftakeBook:
         owed = self.committed(len(available))
         ratio = np.where(owed > 0, np.minimum(1.0, available / np.where(owed > 0, owed, 1.0)), 0.0)
         return self.volume * ratio[self.supplier]
+
+
+def staggered_ends(n: int, term: int, step: int = 1) -> np.ndarray:
+    """(n,) weeks from now at which n buyers' running contracts end: spread evenly over the next `term` weeks,
+    on multiples of `step` (the contracting rounds' interval, so that a contract ends in a round that renews it).
+
+    A book signed over the `term` weeks before the start, at a steady rate, has remaining terms spread evenly
+    over the term. Buyer i's share is ``i * g mod 1`` with g the golden ratio's fraction: evenly spread for any n
+    and for any run of consecutive buyers (a region's or a sector's firms are consecutive), and drawn from no
+    random stream.
+    """
+    if n < 0 or term < 1 or step < 1:
+        raise ValueError(f"staggered_ends: need n >= 0, term >= 1, step >= 1 (got n={n}, term={term}, step={step})")
+    slots = max(1, round(term / step))
+    frac = (np.arange(n) * _GOLDEN) % 1.0
+    return step * (1 + np.floor(frac * slots).astype(np.int64))

@@ -38,7 +38,7 @@ from reflow.agents import (
 from reflow.agents.manufacturers import wtp
 from reflow.agents.suppliers import BUILDING, OPERATING, S_BUILDING, S_CANDIDATE, S_FAILED
 from reflow.config import Scenario
-from reflow.contracts import OfftakeBook
+from reflow.contracts import OfftakeBook, staggered_ends
 from reflow.domain import CN, IMPORT_REGIONS, MAGNET, MAT, MATERIALS, OXIDES, REG, REGIONS
 from reflow.licensing import quota_licence_ask
 from reflow.light_ree import LightInputs, LightParams, LightState, light_week
@@ -59,6 +59,7 @@ EXPORT_OFFER_HEADROOM = 1.5
 # A firm resells stock above RESALE_ABOVE x its target, down to RESALE_DOWN_TO x target.
 RESALE_ABOVE, RESALE_DOWN_TO = 1.5, 1.25
 ROUTINE_MARKUP = 0.1
+CONTRACTING_WEEKS = 13  # weeks between offtake contracting rounds (a quarter)
 # Ask kinds on the ex-China spot markets, in the order a market lists them (ties at a price keep this order).
 K_SUPPLIER, K_MAGNET_MAKER, K_CHINA, K_RESALE, K_STOCKPILE, K_SMUGGLER = range(6)
 
@@ -184,7 +185,7 @@ class ReflowModel(mesa.Model):
         self.light_first = self._light  # the La/Ce market's constants and first state, and its weekly inputs
         self.light_inputs: list[LightInputs] = []
         self._need_base_mr = self._by_material_region(pop.need_base)
-        self._contracting_round(0, self.timeline.state(self.date_of(0)))
+        self._contracting_round(0, self.timeline.state(self.date_of(0)), staggered=True)
         self._stock0 = self.stock_by_material()
 
     # ------------------------------------------------------------------------------------------------ helpers
@@ -882,20 +883,25 @@ class ReflowModel(mesa.Model):
         cn_parity = self.p_cn_exp * (1 + self.freight)
         premium = np.maximum(0.0, self.p_ex_exp[:, pop.region].T / cn_parity[None, :] - 1.0)
         pop.update_diversification(signal, premium)
-        if w > 0 and w % 13 == 0:
+        if w > 0 and w % CONTRACTING_WEEKS == 0:
             self._contracting_round(w, pol)
 
-    def _contracting_round(self, w: int, pol: PolicyState) -> None:
+    def _contracting_round(self, w: int, pol: PolicyState, staggered: bool = False) -> None:
         """Firms seek offtake contracts for their wanted non-Chinese share; suppliers sign cheapest first. A firm
         accepts an offer when its delivered cost (price, freight from another region, the tariff in force) is
-        within what it will pay."""
+        within what it will pay.
+
+        `staggered` (the starting book only): each buyer's contracts have already run part of their term, so
+        they end spread evenly over the next term, each in a round week (`staggered_ends`), and are renewed
+        round by round, as a book signed over the years before the start would be, rather than all in one week."""
         pop = self.pop
         mc = self.scenario.manufacturers
         held = self.offtakes.held(pop.n, NM)
         desired = pop.nc_share * pop.need()
         request = np.where(desired - held > 0.05 * np.maximum(desired, 1e-12), desired - held, 0.0)
         committed = self.offtakes.committed(len(self.suppliers))
-        end = w + round(mc.contract_years * 52)
+        term = round(mc.contract_years * 52)
+        ends = w + (staggered_ends(pop.n, term, CONTRACTING_WEEKS) if staggered else np.full(pop.n, term, np.int64))
         self.unmet_offtake[:] = 0.0
         for m in range(NM):
             ask = request[:, m]
@@ -930,7 +936,7 @@ class ReflowModel(mesa.Model):
             if vol_s:
                 self.offtakes.add(np.array(sup_s, np.int64), np.array(buy_s, np.int64),
                                   np.full(len(sup_s), m, np.int64), np.array(vol_s), np.array(price_s),
-                                  np.full(len(sup_s), end, np.int64))
+                                  ends[np.array(buy_s, np.int64)])
 
     def _update_expectations(self, w: int) -> None:
         mc = self.scenario.manufacturers
