@@ -78,3 +78,38 @@ def test_the_starting_book_does_not_all_end_in_one_week() -> None:
     total = np.array(total)
     assert total.min() > 0.9 * total[0]
     assert (total[1:] / total[:-1]).min() > 0.95  # no week loses more than 5% of the book
+
+
+def _contract_prices(pricing: str, p_inv_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(price paid, supplier cost, price agreed at signing) of each contract delivery in one week after the
+    investors' expected prices are scaled by `p_inv_scale` (a market that has moved since the book was signed)."""
+    raw = {"scenario": {"name": "book", "start": dt.date(2025, 1, 6), "weeks": 20},
+           "manufacturers": {"contract_pricing": pricing}}
+    m = ReflowModel(validate(raw), rng=4)
+    agreed = m.offtakes.price.copy()
+    m.p_inv = m.p_inv * p_inv_scale
+    paid: list[np.ndarray] = []
+    deliver = m._deliver
+
+    def spy(buyer, material, tonnes, price, origin):
+        if not paid:  # the first call of the week is the contracts' (ODD section 2, phase 3)
+            paid.append(np.asarray(price, float) / np.where(origin == m.pop.region[buyer], 1.0,
+                                                            1.0 + m.freight[material]))
+        return deliver(buyer, material, tonnes, price, origin)
+
+    m._deliver = spy
+    m.step()
+    cost = m.fleet.cost[m.offtakes.supplier]
+    return paid[0], cost, agreed
+
+
+def test_indexed_offtakes_follow_the_market_and_never_go_below_cost() -> None:
+    """A fixed-price offtake pays what was agreed whatever the market does; an indexed one follows the expected
+    price, down to the supplier's cost and no further (like MP's NdPr floor)."""
+    fixed_up, _, agreed = _contract_prices("fixed", 3.0)
+    np.testing.assert_allclose(fixed_up, agreed)
+    up, cost, agreed = _contract_prices("indexed", 3.0)
+    assert (up > 2.0 * agreed).all()
+    down, cost, agreed = _contract_prices("indexed", 0.01)
+    np.testing.assert_allclose(down, cost)
+    assert (down < agreed).any()

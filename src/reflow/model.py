@@ -411,7 +411,12 @@ class ReflowModel(mesa.Model):
         d = book.deliveries(fl.stock.copy())
         fl.stock -= np.bincount(book.supplier, weights=d, minlength=len(fl))
         origin = self.sup_region[book.supplier]
-        price = self._delivered(pol, book.price, book.material, self.pop.region[book.buyer], origin)
+        mc = self.scenario.manufacturers
+        if mc.contract_pricing == "indexed":
+            agreed = np.maximum(fl.cost[book.supplier], mc.contract_price_share * self.p_inv[book.material])
+        else:
+            agreed = book.price
+        price = self._delivered(pol, agreed, book.material, self.pop.region[book.buyer], origin)
         self._deliver(book.buyer, book.material, d, price, origin)
         _add_at(self.contract_rate, (book.buyer, book.material), d)
 
