@@ -411,14 +411,18 @@ class ReflowModel(mesa.Model):
         d = book.deliveries(fl.stock.copy())
         fl.stock -= np.bincount(book.supplier, weights=d, minlength=len(fl))
         origin = self.sup_region[book.supplier]
-        mc = self.scenario.manufacturers
-        if mc.contract_pricing == "indexed":
-            agreed = np.maximum(fl.cost[book.supplier], mc.contract_price_share * self.p_inv[book.material])
+        if self.scenario.manufacturers.contract_pricing == "indexed":
+            agreed = self._offtake_price(fl.cost[book.supplier], book.material)
         else:
             agreed = book.price
         price = self._delivered(pol, agreed, book.material, self.pop.region[book.buyer], origin)
         self._deliver(book.buyer, book.material, d, price, origin)
         _add_at(self.contract_rate, (book.buyer, book.material), d)
+
+    def _offtake_price(self, cost: np.ndarray | float, material: np.ndarray | int) -> np.ndarray:
+        """An offtake's price (USD/kg, before freight and tariff): a share of the investors' expected ex-China
+        price, never below the supplier's cost; set when a contract is signed, and every week when indexed."""
+        return np.maximum(cost, self.scenario.manufacturers.contract_price_share * self.p_inv[material])
 
     def _buy_from_home_makers(self, pol: PolicyState, target: np.ndarray) -> None:
         """Supply relationships (7.13b): while magnets to a region are under export control, its magnet users buy
@@ -924,7 +928,7 @@ class ReflowModel(mesa.Model):
             for i in sup:
                 s = self.suppliers[i]
                 free = max(0.0, 0.9 * s.nameplate - committed[i])
-                price = max(s.cost, mc.contract_price_share * float(self.p_inv[m]))
+                price = float(self._offtake_price(s.cost, m))
                 ok = (left > 1e-12) & (accept >= self._delivered(pol, price, m, pop.region, s.region))
                 want = float(left[ok].sum())
                 if free <= 1e-12 or want <= 1e-12:
