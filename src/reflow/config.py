@@ -310,8 +310,9 @@ class ManufacturerConfig(_Base):
     contract_pricing: Literal["fixed", "indexed"] = Field(
         "fixed", description="an offtake's price over its term: 'fixed' at the price set when it was signed; "
                              "'indexed' set again every week from the price expected then (contract_price_share x "
-                             "the investors' expected ex-China price, floored at the supplier's cost), like a "
-                             "market-linked offtake with a floor (MP's 2025 NdPr floor with the DoD [V2]) [R]")
+                             "the investors' expected ex-China price, floored at the supplier's cost); published "
+                             "offtakes are market-linked, several with a floor (docs/DOMAIN.md 1.5) [V2]; the "
+                             "default keeps the calibrated runs' fixed prices [R]")
     # Thrifting / substitution with a lag and a cap (Honda, Nissan: -30-40% heavy RE within 1-2 yr of 2011 [V2]).
     thrift_cap: Frac = Field(0.35, description="largest reduction of material intensity [V2/calibrated]")
     thrift_lag_weeks: int = Field(52, ge=0, le=520, description="weeks from price/shortage stress to savings")
