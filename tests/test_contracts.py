@@ -80,14 +80,17 @@ def test_the_starting_book_does_not_all_end_in_one_week() -> None:
     assert (total[1:] / total[:-1]).min() > 0.95  # no week loses more than 5% of the book
 
 
-def _contract_prices(pricing: str, p_inv_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _contract_prices(pricing: str, p_inv_scale: float, p_cn_scale: float = 1.0
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(price paid, supplier cost, price agreed at signing) of each contract delivery in one week after the
-    investors' expected prices are scaled by `p_inv_scale` (a market that has moved since the book was signed)."""
+    investors' expected ex-China prices are scaled by `p_inv_scale` and China's by `p_cn_scale` (a market that
+    has moved since the book was signed)."""
     raw = {"scenario": {"name": "book", "start": dt.date(2025, 1, 6), "weeks": 20},
            "manufacturers": {"contract_pricing": pricing}}
     m = ReflowModel(validate(raw), rng=4)
     agreed = m.offtakes.price.copy()
     m.p_inv = m.p_inv * p_inv_scale
+    m.p_cn_exp = m.p_cn_exp * p_cn_scale
     paid: list[np.ndarray] = []
     deliver = m._deliver
 
@@ -113,3 +116,12 @@ def test_indexed_offtakes_follow_the_market_and_never_go_below_cost() -> None:
     down, cost, agreed = _contract_prices("indexed", 0.01)
     np.testing.assert_allclose(down, cost)
     assert (down < agreed).any()
+
+
+def test_china_indexed_offtakes_follow_chinas_price_not_the_ex_china_spike() -> None:
+    """Indexed to China's price (as Arafura's offtakes reference China's ex-works price), a contract does not
+    follow a spike outside China while China's price stays put (2025), and does follow China's price."""
+    spike, _, agreed = _contract_prices("indexed_china", 3.0)
+    np.testing.assert_allclose(spike, agreed)
+    up, _, agreed = _contract_prices("indexed_china", 1.0, p_cn_scale=3.0)
+    assert (up > 2.0 * agreed).all()

@@ -411,18 +411,22 @@ class ReflowModel(mesa.Model):
         d = book.deliveries(fl.stock.copy())
         fl.stock -= np.bincount(book.supplier, weights=d, minlength=len(fl))
         origin = self.sup_region[book.supplier]
-        if self.scenario.manufacturers.contract_pricing == "indexed":
-            agreed = self._offtake_price(fl.cost[book.supplier], book.material)
-        else:
+        pricing = self.scenario.manufacturers.contract_pricing
+        if pricing == "fixed":
             agreed = book.price
+        else:
+            agreed = self._offtake_price(fl.cost[book.supplier], book.material, china=pricing == "indexed_china")
         price = self._delivered(pol, agreed, book.material, self.pop.region[book.buyer], origin)
         self._deliver(book.buyer, book.material, d, price, origin)
         _add_at(self.contract_rate, (book.buyer, book.material), d)
 
-    def _offtake_price(self, cost: np.ndarray | float, material: np.ndarray | int) -> np.ndarray:
+    def _offtake_price(self, cost: np.ndarray | float, material: np.ndarray | int,
+                       china: bool = False) -> np.ndarray:
         """An offtake's price (USD/kg, before freight and tariff): a share of the investors' expected ex-China
-        price, never below the supplier's cost; set when a contract is signed, and every week when indexed."""
-        return np.maximum(cost, self.scenario.manufacturers.contract_price_share * self.p_inv[material])
+        price (`china`: of China's expected domestic price with freight, the benchmark some offtakes reference),
+        never below the supplier's cost; set when a contract is signed, and every week when indexed."""
+        ref = self.p_cn_exp[material] * (1 + self.freight[material]) if china else self.p_inv[material]
+        return np.maximum(cost, self.scenario.manufacturers.contract_price_share * ref)
 
     def _buy_from_home_makers(self, pol: PolicyState, target: np.ndarray) -> None:
         """Supply relationships (7.13b): while magnets to a region are under export control, its magnet users buy
