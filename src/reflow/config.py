@@ -308,13 +308,13 @@ class ManufacturerConfig(_Base):
         0.95, description="offtake price as a share of the expected ex-China spot price (floored at supplier "
                           "cost): market-linked with a volume discount [R]")
     contract_pricing: Literal["fixed", "indexed", "indexed_china"] = Field(
-        "fixed", description="an offtake's price over its term: 'fixed' at the price set when it was signed; "
+        "indexed_china", description="an offtake's price over its term: 'fixed' at the price set when it was signed; "
                              "'indexed' set again every week from the price expected then (contract_price_share x "
                              "the investors' expected ex-China price, floored at the supplier's cost); "
                              "'indexed_china' the same from China's expected domestic price with freight (Arafura's "
                              "offtakes reference China's ex-works NdPr price). Published offtakes are market-linked, "
-                             "several with a floor (docs/DOMAIN.md 1.5) [V2]; the default keeps the calibrated "
-                             "runs' fixed prices [R]")
+                             "several with a floor (docs/DOMAIN.md 1.5) [V2], so the default is 'indexed_china' (since "
+                             "2026-11-30; the 2010 fit holds with any of the three) [V2/R]")
     # Thrifting / substitution with a lag and a cap (Honda, Nissan: -30-40% heavy RE within 1-2 yr of 2011 [V2]).
     thrift_cap: Frac = Field(0.35, description="largest reduction of material intensity [V2/calibrated]")
     thrift_lag_weeks: int = Field(52, ge=0, le=520, description="weeks from price/shortage stress to savings")
