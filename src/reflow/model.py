@@ -425,8 +425,8 @@ class ReflowModel(mesa.Model):
         """An offtake's price (USD/kg, before freight and tariff): a share of the investors' expected ex-China
         price (`china`: of China's expected domestic price with freight, the benchmark some offtakes reference),
         never below the supplier's cost; set when a contract is signed, and every week when indexed."""
-        ref = self.p_cn_exp[material] * (1 + self.freight[material]) if china else self.p_inv[material]
-        return np.maximum(cost, self.scenario.manufacturers.contract_price_share * ref)
+        ref = self.p_cn_exp * (1 + self.freight) if china else self.p_inv  # per material, then per contract
+        return np.maximum(cost, self.scenario.manufacturers.contract_price_share * ref[material])
 
     def _buy_from_home_makers(self, pol: PolicyState, target: np.ndarray) -> None:
         """Supply relationships (7.13b): while magnets to a region are under export control, its magnet users buy
