@@ -561,6 +561,16 @@ class ProductionCapEvent(_EventBase):
     tonnes_per_year: dict[Material, NonNeg] = Field(min_length=1, description="t/yr China may produce at most")
 
 
+class PriceDefenceEvent(_EventBase):
+    """China's producers defend a price: they sell nothing, at home or abroad, below it, and cut output and
+    stock what does not sell (2011-14: Baotou's and the other state groups' output halts and purchases above
+    market, and the State Reserve's buying [V2])."""
+
+    kind: Literal["price_defence"]
+    prices: dict[Material, Pos] = Field(
+        min_length=1, description="USD/kg below which China's producers of each material do not sell")
+
+
 class ExportTaxEvent(_EventBase):
     """An export tax on Chinese exports (a share of value)."""
 
@@ -633,7 +643,8 @@ class EnforcementEvent(_EventBase):
 
 
 PolicyEvent = Annotated[
-    LicensingEvent | GeneralLicenceEvent | ExportQuotaEvent | ProductionCapEvent | ExportTaxEvent
+    LicensingEvent | GeneralLicenceEvent | ExportQuotaEvent | ProductionCapEvent | PriceDefenceEvent
+    | ExportTaxEvent
     | ExtraterritorialEvent | TariffEvent | PriceFloorEvent | EmbargoEvent | StockpileReleaseEvent
     | InvestmentSupportEvent | EnforcementEvent,
     Field(discriminator="kind"),

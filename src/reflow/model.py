@@ -663,7 +663,7 @@ class ReflowModel(mesa.Model):
             o["mk_shade"] = pop.magnet_ask_shade()
         # Chinese exporters offer into regions without controls, within stock and the export quota.
         p_stock = np.maximum(0.0, prod.stock)
-        o["p_ask"] = prod.ask(self.p_cn_exp[prod.material])
+        o["p_ask"] = prod.ask(self.p_cn_exp[prod.material], pol.cn_price_floor[prod.material])
         open_cn = ~pol.controlled & ~pol.embargo
         open_cn[:, CN] = False
         o["open_cn"] = open_cn
@@ -869,11 +869,13 @@ class ReflowModel(mesa.Model):
         if hoard is not None:
             bid_q = bid_q * hoard[self._dom_bid_mkt]
             bids = SortedOrders.bids(self._dom_bid_mkt, bid_q, self._dom_bid_p, NM)
+        # Asked again after the export markets: what producers sold abroad changed their stock cover.
+        p_ask = prod.ask(self.p_cn_exp[prod.material], pol.cn_price_floor[prod.material])
         cl = clear_call_auctions(
             NM, self._dom_bid_mkt, bid_q, self._dom_bid_p,
             np.concatenate([prod.material, fl.material]),
             np.concatenate([np.maximum(0.0, prod.stock), np.minimum(alt_vol, np.maximum(0.0, fl.stock))]),
-            np.concatenate([prod.ask(self.p_cn_exp[prod.material]), alt_ask]), k=0.5, bids=bids)
+            np.concatenate([p_ask, alt_ask]), k=0.5, bids=bids)
         tr = cl.volume > 0
         self.p_cn[tr] = cl.price[tr]
         p_fill, s_fill = cl.ask_fill[:P], cl.ask_fill[P:]

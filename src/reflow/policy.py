@@ -53,6 +53,7 @@ class PolicyState:
     light_quota_tpy: float = np.inf  # La/Ce oxides ([light_ree])
     light_export_tax: float = 0.0
     production_cap_tpy: np.ndarray = field(default_factory=lambda: np.full(NM, np.inf))
+    cn_price_floor: np.ndarray = field(default_factory=lambda: np.zeros(NM))  # USD/kg China's producers defend
     export_tax: np.ndarray = field(default_factory=lambda: np.zeros(NM))
     extraterritorial: np.ndarray = field(default_factory=lambda: np.zeros(NM, bool))
     et_threshold: float = 0.001
@@ -123,6 +124,9 @@ class PolicyTimeline:
             elif k == "production_cap":
                 for m, t in ev.tonnes_per_year.items():
                     st.production_cap_tpy[MAT[m]] = t
+            elif k == "price_defence":
+                for m, price in ev.prices.items():
+                    st.cn_price_floor[MAT[m]] = price
             elif k == "export_tax":
                 for m, rate in ev.rate.items():
                     st.export_tax[MAT[m]] = rate

@@ -112,15 +112,19 @@ class ProducerFleet:
         self.output = self.capacity * util
         self.stock += self.output
 
-    def ask(self, expected_price: np.ndarray) -> np.ndarray:
-        """(P,) reservation prices: the expected price, shaded down when stock is above target, never below cost.
+    def ask(self, expected_price: np.ndarray, floor: np.ndarray | float = 0.0) -> np.ndarray:
+        """(P,) reservation prices: the expected price, shaded down when stock is above target, never below cost
+        nor below a price the producers defend.
 
         Args:
             expected_price: (P,) expected domestic price of each producer's material.
+            floor: (P,) or scalar USD/kg under which a producer does not sell (a `price_defence` event; 0 = none).
+                What does not sell piles up in stock, and output falls with it (`produce`).
         """
         # Measured against target plus this week's output, which is what a producer at target holds at sale time.
         cover = np.maximum(self.stock, 1e-9) / np.maximum(self.target_stock + self.output, 1e-9)
-        return np.maximum(self.cost, expected_price * np.power(cover, -self.cfg.ask_stock_elasticity))
+        return np.maximum(np.maximum(self.cost, floor),
+                          expected_price * np.power(cover, -self.cfg.ask_stock_elasticity))
 
 
 class ChineseProducer(Agent):
@@ -156,12 +160,13 @@ class ChineseProducer(Agent):
         """t produced this week."""
         return float(self.fleet.output[self.index])
 
-    def ask(self, expected_price: float) -> float:
-        """Reservation price at an expected domestic price (see `ProducerFleet.ask`)."""
+    def ask(self, expected_price: float, floor: float = 0.0) -> float:
+        """Reservation price at an expected domestic price and a defended price (see `ProducerFleet.ask`)."""
         i = self.index
         f = self.fleet
         cover = max(f.stock[i], 1e-9) / max(f.target_stock[i] + f.output[i], 1e-9)
-        return float(max(f.cost[i], expected_price * np.power(np.array([cover]), -f.cfg.ask_stock_elasticity)[0]))
+        return float(max(f.cost[i], floor,
+                         expected_price * np.power(np.array([cover]), -f.cfg.ask_stock_elasticity)[0]))
 
 
 class ChinaDomesticIndustry(Agent):

@@ -1,0 +1,115 @@
+"""China's producers defending a price (`price_defence` events): the ask rule, the policy timeline, and the effect
+in a run of the 2010-11 what-if (configs/what_if/quota_2010_price_defence.toml)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reflow.agents.china import ProducerFleet
+from reflow.config import ConfigError, apply_overrides, load_config, load_raw, validate
+from reflow.domain import MAT, MATERIALS, REG
+from reflow.model import ReflowModel
+from reflow.policy import PolicyTimeline
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+WHAT_IF = CONFIGS / "what_if" / "quota_2010_price_defence.toml"
+NM, NDPR, DY, TB = len(MATERIALS), MAT["ndpr_oxide"], MAT["dy_oxide"], MAT["tb_oxide"]
+
+
+@pytest.fixture(scope="module")
+def what_if():
+    return load_config(WHAT_IF)
+
+
+def test_no_producer_asks_below_the_defended_price_however_large_its_stock(what_if) -> None:
+    fleet = ProducerFleet(what_if.china, np.full(NM, 10.0))
+    expected = np.full(len(fleet), 10.0)
+    plain = fleet.ask(expected)
+    fleet.stock[:] = 50.0 * fleet.target_stock  # a glut: the plain ask is shaded far down
+    glut = fleet.ask(expected)
+    assert np.all(glut < plain)
+    floor = np.where(fleet.material == NDPR, 9.0, 0.0)
+    defended = fleet.ask(expected, floor)
+    nd = fleet.material == NDPR
+    assert np.all(defended[nd] == 9.0)
+    assert np.array_equal(defended[~nd], glut[~nd])  # other materials are not defended
+    # Nothing changes for a producer whose ask is above the defended price anyway.
+    fleet.stock[:] = fleet.target_stock
+    assert np.array_equal(fleet.ask(expected, floor), np.maximum(fleet.ask(expected), floor))
+
+
+def test_the_defended_price_is_in_force_between_its_dates_and_a_later_event_replaces_it(what_if) -> None:
+    tl = PolicyTimeline(what_if.policy)
+    before, first, later = (tl.state(d).cn_price_floor for d in
+                            (dt.date(2011, 10, 17), dt.date(2012, 6, 4), dt.date(2014, 6, 2)))
+    assert np.all(before == 0.0)
+    assert first[NDPR] == pytest.approx(60.8) and first[DY] == pytest.approx(486.0)
+    assert later[NDPR] == pytest.approx(59.6) and later[DY] == pytest.approx(347.0)
+    assert first[MAT["ndfeb_magnet"]] == 0.0 == later[MAT["ndfeb_magnet"]]
+
+
+def test_a_defended_price_must_be_positive_and_named_for_a_material() -> None:
+    raw = load_raw(WHAT_IF)
+    bad = apply_overrides(raw, {"policy.price_defence_2013.prices.dy_oxide": -1.0})
+    with pytest.raises(ConfigError, match="price_defence_2013"):
+        validate(bad)
+    raw["policy"].append({"id": "x", "kind": "price_defence", "effective": "2012-01-02", "prices": {"nd": 50.0}})
+    with pytest.raises(ConfigError, match="nd"):
+        validate(raw)
+
+
+def _weekly(model: ReflowModel, var: str) -> np.ndarray:
+    return np.asarray(model.rec.data[var])
+
+
+def _run(scenario, seed: int = 3) -> ReflowModel:
+    m = ReflowModel(scenario, rng=seed)
+    while m.running:
+        m.step()
+    return m
+
+
+@pytest.fixture(scope="module")
+def paired(what_if):
+    """The what-if and the same scenario with the defence lifted before it starts, on one seed."""
+    raw = what_if.model_dump(mode="json", exclude_none=True)
+    off = validate(apply_overrides(raw, {"policy.price_defence_2011.effective": "2016-01-04",
+                                         "policy.price_defence_2011.lift": "2016-02-01",
+                                         "policy.price_defence_2013.effective": "2016-01-04"}))
+    return _run(what_if), _run(off)
+
+
+def test_china_never_clears_below_the_defended_price_and_stocks_what_does_not_sell(what_if, paired) -> None:
+    on, off = paired
+    tl = PolicyTimeline(what_if.policy)
+    dates = [what_if.scenario.start + dt.timedelta(weeks=w) for w in range(on.weeks)]
+    floor = np.array([tl.state(d).cn_price_floor for d in dates])
+    p_cn = _weekly(on, "price_cn")
+    defended = floor > 0
+    assert defended[:, NDPR].sum() > 150  # the events cover three years of the run
+    # Wherever China's producers sold at home the price was at least the defended one (imports into China are
+    # not bound by it, and may clear a week a little under it on their own).
+    cn = REG["CN"]
+    sold = defended & (_weekly(on, "flow")[:, :, cn, cn] > 0)
+    assert sold.sum() > 0.9 * defended.sum()
+    assert np.all(p_cn[sold] >= floor[sold] * (1 - 1e-9))
+    # Without the defence China's price falls below it in the same weeks: the rule binds.
+    assert (_weekly(off, "price_cn")[defended] < floor[defended]).mean() > 0.5
+    # What China's producers do not sell at the defended price piles up in their stock, and they cut output.
+    late = np.array([d >= dt.date(2013, 1, 1) for d in dates])
+    stock_on, stock_off = _weekly(on, "stock_total"), _weekly(off, "stock_total")
+    assert stock_on[late, NDPR].mean() > 1.5 * stock_off[late, NDPR].mean()
+    assert np.all(stock_on >= -1e-9) and np.all(p_cn > 0)
+
+
+def test_defending_china_price_raises_the_price_outside_china_too(paired) -> None:
+    on, off = paired
+    ex_on, ex_off = _weekly(on, "price_ex_vwap"), _weekly(off, "price_ex_vwap")
+    w = slice(4 * 52, 6 * 52)  # 2013-14
+    for m in (NDPR, DY):
+        for r in (REG["JPKR"], REG["EU"], REG["US"]):
+            assert np.nanmedian(ex_on[w, m, r]) > 2.0 * np.nanmedian(ex_off[w, m, r])
