@@ -660,6 +660,12 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         ap.error(f"--seeds {args.seeds}: give at least 1 seed ({MIN_SEEDS_DOCS} for the figures of docs/validation.md)")
     if args.workers < 1:
         ap.error(f"--workers {args.workers}: give at least 1 worker process")
+    if not args.config_2010.is_file():
+        ap.error(f"--config-2010 {args.config_2010}: no such file; give the path of a scenario TOML, e.g. "
+                 "configs/what_if/quota_2010_price_defence.toml")
+    if args.figures is None and args.config_2010.resolve() != Q2010.resolve():
+        ap.error(f"--config-2010 {args.config_2010}: its figures would replace the tracked figures of "
+                 f"{Q2010.name} in {FIGURES}; give --figures DIR for them")
     if args.figures is None:
         if args.seeds < MIN_SEEDS_DOCS:  # a quick look must not silently replace the tracked 20-seed figures
             ap.error(f"--seeds {args.seeds}: fewer than {MIN_SEEDS_DOCS} seeds would replace the tracked "
@@ -687,16 +693,19 @@ def _main(argv: list[str] | None) -> int:
                          f">= {MIN_SEEDS_DOCS} seeds; required with fewer)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "validation")
     ap.add_argument("--only", choices=["2010", "2025"], default=None)
+    ap.add_argument("--config-2010", type=Path, default=Q2010,
+                    help="the 2010 scenario to run (default configs/quota_2010.toml; e.g. a what-if that extends it)")
     args = ap.parse_args(argv)
     check_args(ap, args)
     from reflow.config import load_config
     from reflow.provenance import new_stamped_folder, run_manifest, write_manifest
 
     do10, do25 = args.only in (None, "2010"), args.only in (None, "2025")
-    configs = {**({"2010": Q2010} if do10 else {}), **({"2025": C2025} if do25 else {})}
+    q2010 = args.config_2010
+    configs = {**({"2010": q2010} if do10 else {}), **({"2025": C2025} if do25 else {})}
     # Every config and variant is loaded before the output folder exists: a broken one leaves nothing behind.
     if do10:
-        load_config(Q2010)
+        load_config(q2010)
     if do25:
         VARIANTS_2025["2010-calibrated mechanisms"] = calibrated_mechanisms()
         for ov in VARIANTS_2025.values():
@@ -726,8 +735,8 @@ def _main(argv: list[str] | None) -> int:
 
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         if do10:
-            print(f"2010: {len(seeds)} seeds of {Q2010.name}", flush=True)
-            runs10 = list(pool.map(_run_2010, [(str(Q2010), [], s) for s in seeds]))
+            print(f"2010: {len(seeds)} seeds of {q2010.name}", flush=True)
+            runs10 = list(pool.map(_run_2010, [(str(q2010), [], s) for s in seeds]))
             from reflow.validation import CHECKS_2010, GUARDS_2010, TARGETS_2010, fit_table
 
             fit = fit_table([r["metrics"] for r in runs10], (*TARGETS_2010, *GUARDS_2010, *CHECKS_2010))

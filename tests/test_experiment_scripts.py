@@ -121,6 +121,9 @@ BAD_ARGS = [
     ("validation_figures", ["--seeds", "0"], "--seeds 0"),
     ("validation_figures", ["--workers", "0"], "--workers 0"),
     ("validation_figures", ["--seeds", "4"], "give --figures DIR"),
+    ("validation_figures", ["--config-2010", "/nonexistent.toml"], "/nonexistent.toml: no such file"),
+    ("validation_figures", ["--config-2010", str(ROOT / "configs" / "what_if" / "quota_2010_price_defence.toml")],
+     "would replace the tracked figures"),
 ]
 
 
