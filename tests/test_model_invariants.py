@@ -26,7 +26,7 @@ def scenarios(draw: st.DrawFn) -> dict:
     for i in range(draw(st.integers(0, 4))):
         kind = draw(st.sampled_from(["licensing", "export_quota", "export_tax", "embargo", "general_licence",
                                      "tariff", "extraterritorial", "stockpile_release", "price_floor",
-                                     "enforcement", "production_cap"]))
+                                     "enforcement", "production_cap", "price_defence"]))
         eff = start + dt.timedelta(weeks=draw(st.integers(0, weeks)))
         ann = eff - dt.timedelta(weeks=draw(st.integers(0, 8)))
         ev: dict = {"id": f"e{i}", "kind": kind, "effective": eff, "announce": ann}
@@ -57,6 +57,8 @@ def scenarios(draw: st.DrawFn) -> dict:
             ev.update(materials=mats, intensity=draw(st.floats(0, 1)))
         elif kind == "price_floor":
             ev.update(regions=["US", "AU"], materials=mats, price=draw(st.floats(10, 500)))
+        elif kind == "price_defence":
+            ev["prices"] = {m: draw(st.floats(1, 2000)) for m in mats}
         events.append(ev)
     raw = {
         "scenario": {"name": "prop", "start": start, "weeks": weeks},
@@ -70,6 +72,9 @@ def scenarios(draw: st.DrawFn) -> dict:
                       "reviewer_capacity_per_week": draw(st.integers(1, 500))},
         "policy": events,
     }
+    if draw(st.booleans()):
+        raw["growth"] = {"rate_per_year": draw(st.floats(-0.3, 0.3)),
+                         "start": start + dt.timedelta(weeks=draw(st.integers(0, weeks)))}
     if draw(st.integers(0, 5)) == 0:
         raw["suppliers"] = []  # no non-Chinese mines or refiners at all
     return raw

@@ -655,6 +655,19 @@ POLICY_KINDS: tuple[str, ...] = tuple(
     typing.get_args(cls.model_fields["kind"].annotation)[0] for cls in typing.get_args(typing.get_args(PolicyEvent)[0]))
 
 
+class GrowthConfig(_Base):
+    """Market growth: demand and the capacity that serves it at reference prices grow together."""
+
+    rate_per_year: Annotated[float, Field(ge=-0.5, le=0.5)] = Field(
+        0.0, description="yearly growth of every user's need (manufacturers outside China and China's own "
+                         "industry) and of the capacity of China's producers and of the magnet makers outside "
+                         "China, so that the market stays balanced at reference prices; the non-Chinese oxide "
+                         "suppliers (each with its own capacity), the La/Ce market and stockpiles do not grow. "
+                         "Magnet rare-earth consumption 5.4%/yr 2024-40 (Adamas), all rare-earth demand 8%/yr "
+                         "2022-35 (BCG) [V2]; 0 = none")
+    start: dt.date | None = Field(None, description="growth runs from this date (default: the scenario's start)")
+
+
 class TransshipmentConfig(_Base):
     """Unofficial exports: Chinese material re-exported through third-country hubs (HUB) when controls bind."""
 
@@ -721,6 +734,7 @@ class Scenario(_Base):
     investment: InvestmentConfig = InvestmentConfig()
     licensing: LicensingConfig = LicensingConfig()
     transshipment: TransshipmentConfig = TransshipmentConfig()
+    growth: GrowthConfig = GrowthConfig()
     light_ree: LightREEConfig | None = None
     policy: list[PolicyEvent] = Field(default_factory=list)
 

@@ -185,10 +185,25 @@ class ReflowModel(mesa.Model):
         self.light_first = self._light  # the La/Ce market's constants and first state, and its weekly inputs
         self.light_inputs: list[LightInputs] = []
         self._need_base_mr = self._by_material_region(pop.need_base)
+        # Market growth ([growth]): a weekly factor from the week it starts (none when the rate is 0).
+        g = sc.growth
+        self._growth = (1.0 + g.rate_per_year) ** (7.0 / 365.25) if g.rate_per_year else 1.0
+        self._growth_from = max(0, self._week_of(g.start) or 0)
         self._contracting_round(0, self.timeline.state(self.date_of(0)), staggered=True)
         self._stock0 = self.stock_by_material()
 
     # ------------------------------------------------------------------------------------------------ helpers
+
+    def _grow(self, factor: float) -> None:
+        """One week of market growth: every user's need, China's domestic demand curve and the capacity of China's
+        producers and of the magnet makers outside China scale by `factor` (ODD 7.19)."""
+        self.pop.grow(factor)
+        self.prod.grow(factor)
+        self.domestic.demand_week *= factor
+        self._dom_bid_q = self._dom_bid_q * factor
+        self._dom_bids = SortedOrders.bids(self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p, NM)
+        self._need_base_mr = self._need_base_mr * factor
+        self._base_exports = self._base_exports * factor
 
     def _week_of(self, day: dt.date | None) -> int | None:
         return None if day is None else (day - self.start).days // 7
@@ -265,6 +280,8 @@ class ReflowModel(mesa.Model):
             return
         pol = self.timeline.state(self.date_of(w))
         pop = self.pop
+        if self._growth != 1.0 and w > self._growth_from:
+            self._grow(self._growth)
         self._new_week_ledgers()
 
         covered = self._general_licence_cover(pol)

@@ -77,6 +77,11 @@ class ProducerFleet:
         total = self.by_material(self.capacity).sum(axis=1) * 52.0
         return (cap_tpy / np.maximum(total, 1e-12))[self.material]
 
+    def grow(self, factor: float) -> None:
+        """Scale capacity and the stock producers aim to hold by `factor` (market growth, `[growth]`)."""
+        self.capacity *= factor
+        self.target_stock *= factor
+
     def by_material(self, x: np.ndarray) -> np.ndarray:
         """(M, per_material) view of a (P,) array."""
         return x.reshape(NM, self.per_material)

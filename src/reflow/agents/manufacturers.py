@@ -210,6 +210,15 @@ class ManufacturerPopulation:
         cover = (self.stock[idx, m] + extra) / np.maximum(need, 1e-12)
         return np.where(need > 0, 1.0 - cover / self.cover_target[idx], 0.0)
 
+    def grow(self, factor: float) -> None:
+        """Scale every firm's plan (and so its need and, for a magnet maker, its capacity) by `factor`: market
+        growth (`[growth]`). Stocks, goods and sales are holdings and flows already made, and stay."""
+        self.plan *= factor
+        self.need_base *= factor
+        self._need *= factor
+        self._goods_max *= factor
+        self._inv_plan_mk /= factor
+
     # ----------------------------------------------------------------------------------------- producing
 
     def produce(self) -> tuple[np.ndarray, np.ndarray]:
