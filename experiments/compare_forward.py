@@ -2,6 +2,7 @@
 
     python experiments/compare_forward.py                 # 10 seeds each, all cores, results/forward/<stamp>/
     python experiments/compare_forward.py --seeds 3 --weeks 200 --out /tmp/fwd
+    python experiments/compare_forward.py --set growth.rate_per_year=0.054   # all of them in a growing market
 
 Each scenario is `configs/controls_2025.toml` plus the events of one file in `configs/forward/`
 (experiments/README.md says why each one is worth asking about). The table holds, per scenario, the median and
@@ -94,12 +95,14 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--weeks", type=int, default=None, help="shorten the horizon (>= 1; for a quick look)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "forward")
+    ap.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
+                    help="override applied to every scenario (e.g. growth.rate_per_year=0.054); repeatable")
     args = ap.parse_args(argv)
     check_args(ap, args)
     from reflow.config import load_config
     from reflow.provenance import new_stamped_folder, run_manifest, write_manifest
 
-    overrides = [f"scenario.weeks={args.weeks}"] if args.weeks is not None else []
+    overrides = ([f"scenario.weeks={args.weeks}"] if args.weeks is not None else []) + list(args.fixed)
     for path in SCENARIOS.values():  # a broken scenario file fails here, before any folder or run
         load_config(path, overrides)
     seeds = list(range(args.seeds))

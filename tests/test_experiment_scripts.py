@@ -141,6 +141,7 @@ def test_bad_arguments_exit_2_with_a_message_and_create_nothing(script: str, arg
 @pytest.mark.parametrize(("script", "argv", "message"), [
     ("calibrate_2010", ["--config", "/nonexistent.toml"], "/nonexistent.toml: config file not found"),
     ("calibrate_2010", ["--set", "china.nope=3"], "china.nope: unknown key"),
+    ("compare_forward", ["--set", "growth.rate_per_year=0.9"], "growth.rate_per_year = 0.9"),
     ("calibrate_light_2010", ["--config", "/nonexistent.toml"], "/nonexistent.toml: config file not found"),
     ("calibrate_light_2010", ["--config", str(ROOT / "configs" / "controls_2025.toml")], "no [light_ree] table"),
 ])
