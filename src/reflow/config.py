@@ -195,6 +195,13 @@ class ChinaConfig(_Base):
                           "96 kt used [V2])")
     domestic_elasticity: Annotated[float, Field(le=0.0, ge=-3.0)] = Field(
         -0.3, description="price elasticity of China's domestic demand incl. state/industry stockpiling [R/D]")
+    long_run_elasticity: Annotated[float, Field(le=0.0, ge=-3.0)] | None = Field(
+        None, description="price elasticity of China's domestic demand to a price that has lasted (its slow memory, "
+                          "manufacturers.hoarding_memory_weeks), where domestic_elasticity is the response to the "
+                          "price against that memory: users who cut purchases in a spike (destocking, deferring) "
+                          "buy again as a price lasts and passes through to their products; China's output was "
+                          "~0.75 of 2009's at 4-5x 2009 prices in 2012-13 [V2/R]. None = domestic_elasticity (one "
+                          "elasticity)")
     hoarding_response: NonNeg = Field(
         0.0, description="elasticity of China's domestic demand to the domestic price trend (expected price over "
                          "its slow memory, manufacturers.hoarding_memory_weeks): demand x (trend ** response) within "

@@ -169,6 +169,10 @@ class ReflowModel(mesa.Model):
         self.p_inv = parity.copy()  # investors' slower memory of the ex-China price
         # Slow memories against which buyers read the price trend (hoarding); kept only when hoarding is on.
         self._hoarding = sc.manufacturers.hoarding_response > 0 or sc.china.hoarding_response > 0
+        lr = sc.china.long_run_elasticity
+        # China's use against a lasting price (7.3): the demand curve scales by (slow / p_ref) ^ (lr - short-run).
+        self._lr_gap = 0.0 if lr is None else lr - sc.china.domestic_elasticity
+        self._slow = self._hoarding or self._lr_gap != 0.0
         self.p_cn_slow = self.p_cn_exp.copy()
         self.p_ex_slow = self.p_ex_exp.copy()
         self.perceived_approval = np.ones((NM, NR))
@@ -883,6 +887,9 @@ class ReflowModel(mesa.Model):
         hoard = (self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.china.hoarding_response,
                                                self.scenario.manufacturers.hoarding_limit)
                  if self._hoarding else None)
+        if self._lr_gap:
+            lasting = np.power(self.p_cn_slow / self.p_ref, self._lr_gap)
+            hoard = lasting if hoard is None else hoard * lasting
         if hoard is not None:
             bid_q = bid_q * hoard[self._dom_bid_mkt]
             bids = SortedOrders.bids(self._dom_bid_mkt, bid_q, self._dom_bid_p, NM)
@@ -980,7 +987,7 @@ class ReflowModel(mesa.Model):
         vw = self._spot
         ok = np.isfinite(vw)
         self.p_ex_exp[ok] += a * (vw[ok] - self.p_ex_exp[ok])
-        if self._hoarding:
+        if self._slow:
             self.p_cn_slow += (self.p_cn_exp - self.p_cn_slow) / mc.hoarding_memory_weeks
             self.p_ex_slow += (self.p_ex_exp - self.p_ex_slow) / mc.hoarding_memory_weeks
         dem = self.rec["demand"][w]
