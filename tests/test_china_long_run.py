@@ -39,9 +39,11 @@ def test_one_elasticity_given_twice_is_the_model_with_one() -> None:
 
 @pytest.fixture(scope="module")
 def held() -> tuple[ReflowModel, ReflowModel]:
-    """China's price held at its defended level from late 2011 (the 2010 what-if), with one elasticity and with a
-    long-run one of -0.2."""
-    return _run(WHAT_IF), _run(WHAT_IF, "china.long_run_elasticity=-0.2")
+    """China's price held at its defended level from late 2011 (the 2010 what-if), with one elasticity and with
+    the what-if's long-run one (-0.2)."""
+    china = load_config(WHAT_IF).china
+    assert china.long_run_elasticity is not None and china.long_run_elasticity > china.domestic_elasticity
+    return _run(WHAT_IF, f"china.long_run_elasticity={china.domestic_elasticity}"), _run(WHAT_IF)
 
 
 def test_china_buys_again_as_a_defended_price_lasts(held) -> None:
