@@ -39,11 +39,12 @@ def test_one_elasticity_given_twice_is_the_model_with_one() -> None:
 
 @pytest.fixture(scope="module")
 def held() -> tuple[ReflowModel, ReflowModel]:
-    """China's price held at its defended level from late 2011 (the 2010 what-if), with one elasticity and with
-    the what-if's long-run one (-0.2)."""
+    """China's price held at its defended level from late 2011 (the 2010 what-if, without its market growth so
+    that only China's response differs), with one elasticity and with the what-if's long-run one (-0.2)."""
     china = load_config(WHAT_IF).china
     assert china.long_run_elasticity is not None and china.long_run_elasticity > china.domestic_elasticity
-    return _run(WHAT_IF, f"china.long_run_elasticity={china.domestic_elasticity}"), _run(WHAT_IF)
+    flat = "growth.rate_per_year=0"
+    return _run(WHAT_IF, flat, f"china.long_run_elasticity={china.domestic_elasticity}"), _run(WHAT_IF, flat)
 
 
 def test_china_buys_again_as_a_defended_price_lasts(held) -> None:
