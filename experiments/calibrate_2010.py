@@ -91,6 +91,7 @@ class Param:
     hi: float
     log: bool = False
     integer: bool = False
+    optional: bool = False  # searched only where the config sets it (a mechanism the scenario uses)
 
     def value(self, u: float) -> float | int:
         """The parameter's value at unit coordinate `u` (clipped to [0, 1])."""
@@ -128,6 +129,8 @@ PARAMS: tuple[Param, ...] = (
     # China's producers and domestic market.
     Param("china.supply_price_elasticity", 0.0, 3.0),
     Param("china.domestic_elasticity", -1.2, -0.05),
+    # China's use against a lasting price (ODD 7.3): searched only in a scenario that has one (None = off).
+    Param("china.long_run_elasticity", -1.2, 0.0, optional=True),
     Param("china.ask_stock_elasticity", 0.0, 1.0),
     Param("china.utilisation_response", 0.0, 1.5),
     # China's traders and users hoarding and destocking on the domestic price trend (own response, same memory).
@@ -152,7 +155,27 @@ def _available(params: Sequence[Param]) -> tuple[Param, ...]:
     return tuple(p for p in params if p.key.split(".")[0] in Scenario.model_fields)
 
 
-PARAMS = _available(PARAMS)
+ALL_PARAMS = _available(PARAMS)
+# What a scenario that leaves the optional mechanisms off searches; `use_params` adds those its config sets.
+PARAMS = tuple(p for p in ALL_PARAMS if not p.optional)
+
+
+def use_params(config: Path, fixed: Mapping[str, Any] | None = None) -> tuple[Param, ...]:
+    """Set `PARAMS` to the parameters searched for `config` (with `fixed` overrides): every one that is not
+    optional, and each optional one the config sets (a `--set` of it fixes it instead: it is not searched)."""
+    from reflow.config import load_config
+
+    global PARAMS
+    cfg = load_config(config, fixed).model_dump()
+    chosen = []
+    for p in ALL_PARAMS:
+        node: Any = cfg
+        for seg in p.key.split("."):
+            node = node[seg]
+        if not p.optional or (node is not None and p.key not in (fixed or {})):
+            chosen.append(p)
+    PARAMS = tuple(chosen)
+    return PARAMS
 
 # Parameters that are not searched but follow a searched one. Tb oxide's bid ceiling follows Dy's: both are bought
 # by the same magnet makers for the same job (coercivity at temperature), no 2010-11 target or price series for
@@ -527,6 +550,7 @@ def _main(argv: list[str] | None) -> int:
 
     fixed = parse_set_args(args.fixed)
     # The config (with --set) is loaded before the output folder exists: a bad path or value leaves nothing.
+    use_params(args.config, fixed)
     now = current_values(args.config, fixed)
     x0 = np.array([p.unit(now[p.key]) for p in PARAMS])
     final_seeds = list(range(FINAL_SEED0, FINAL_SEED0 + args.final_seeds))

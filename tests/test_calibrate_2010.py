@@ -55,3 +55,15 @@ def test_the_la_ce_stage_scores_a_point_as_a_full_run_would() -> None:
     full = v.metrics_2010(res.timeseries, v.quota_in_force(res.config))
     for key in (*light.FITTED, *light.HISTORY):
         assert fast[key] == pytest.approx(full[key], rel=1e-9), key
+
+
+def test_an_optional_mechanism_is_searched_only_where_the_config_uses_it() -> None:
+    what_if = cal.ROOT / "configs" / "what_if" / "quota_2010_price_defence.toml"
+    key = "china.long_run_elasticity"
+    try:
+        assert key not in [p.key for p in cal.use_params(cal.CONFIG)]  # quota_2010 leaves it off
+        assert key in [p.key for p in cal.use_params(what_if)]
+        assert key not in [p.key for p in cal.use_params(what_if, {key: -0.3})]  # fixed by --set: not searched
+        assert len(cal.use_params(what_if)) == len(cal.use_params(cal.CONFIG)) + 1
+    finally:
+        cal.use_params(cal.CONFIG)
