@@ -40,7 +40,7 @@ def test_one_elasticity_given_twice_is_the_model_with_one() -> None:
 @pytest.fixture(scope="module")
 def held() -> tuple[ReflowModel, ReflowModel]:
     """China's price held at its defended level from late 2011 (the 2010 what-if, without its market growth so
-    that only China's response differs), with one elasticity and with the what-if's long-run one (-0.2)."""
+    that only China's response differs), with one elasticity and with the what-if's long-run one."""
     china = load_config(WHAT_IF).china
     assert china.long_run_elasticity is not None and china.long_run_elasticity > china.domestic_elasticity
     flat = "growth.rate_per_year=0"
