@@ -167,15 +167,17 @@ def use_params(config: Path, fixed: Mapping[str, Any] | None = None) -> tuple[Pa
 
     global PARAMS
     cfg = load_config(config, fixed).model_dump()
-    chosen = []
-    for p in ALL_PARAMS:
-        node: Any = cfg
-        for seg in p.key.split("."):
-            node = node[seg]
-        if not p.optional or (node is not None and p.key not in (fixed or {})):
-            chosen.append(p)
-    PARAMS = tuple(chosen)
+    PARAMS = tuple(p for p in ALL_PARAMS
+                   if not p.optional or (_at(cfg, p.key) is not None and p.key not in (fixed or {})))
     return PARAMS
+
+
+def _at(tree: Mapping[str, Any], key: str) -> Any:
+    """The value at a dotted key path of a dumped config."""
+    node: Any = tree
+    for seg in key.split("."):
+        node = node[seg]
+    return node
 
 # Parameters that are not searched but follow a searched one. Tb oxide's bid ceiling follows Dy's: both are bought
 # by the same magnet makers for the same job (coercivity at temperature), no 2010-11 target or price series for
@@ -239,13 +241,7 @@ def current_values(config: Path, fixed: Mapping[str, Any] | None = None) -> dict
     from reflow.config import load_config
 
     cfg = load_config(config, fixed).model_dump()
-    out = {}
-    for p in PARAMS:
-        node: Any = cfg
-        for seg in p.key.split("."):
-            node = node[seg]
-        out[p.key] = float(node)
-    return out
+    return {p.key: float(_at(cfg, p.key)) for p in PARAMS}
 
 
 def _key(u: Sequence[float]) -> tuple[float, ...]:

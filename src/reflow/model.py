@@ -884,14 +884,15 @@ class ReflowModel(mesa.Model):
         alt_vol, alt_ask = self._cn_alt
         P = len(prod)
         bid_q, bids = self._dom_bid_q, self._dom_bids
-        hoard = (self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.china.hoarding_response,
+        # Shifts of the whole demand curve: hoarding on the price trend, and use against a lasting price (7.3).
+        scale = (self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.china.hoarding_response,
                                                self.scenario.manufacturers.hoarding_limit)
                  if self._hoarding else None)
         if self._lr_gap:
             lasting = np.power(self.p_cn_slow / self.p_ref, self._lr_gap)
-            hoard = lasting if hoard is None else hoard * lasting
-        if hoard is not None:
-            bid_q = bid_q * hoard[self._dom_bid_mkt]
+            scale = lasting if scale is None else scale * lasting
+        if scale is not None:
+            bid_q = bid_q * scale[self._dom_bid_mkt]
             bids = SortedOrders.bids(self._dom_bid_mkt, bid_q, self._dom_bid_p, NM)
         # Asked again after the export markets: what producers sold abroad changed their stock cover.
         p_ask = prod.ask(self.p_cn_exp[prod.material], pol.cn_price_floor[prod.material])

@@ -166,12 +166,8 @@ class ChineseProducer(Agent):
         return float(self.fleet.output[self.index])
 
     def ask(self, expected_price: float, floor: float = 0.0) -> float:
-        """Reservation price at an expected domestic price and a defended price (see `ProducerFleet.ask`)."""
-        i = self.index
-        f = self.fleet
-        cover = max(f.stock[i], 1e-9) / max(f.target_stock[i] + f.output[i], 1e-9)
-        return float(max(f.cost[i], floor,
-                         expected_price * np.power(np.array([cover]), -f.cfg.ask_stock_elasticity)[0]))
+        """Reservation price at an expected domestic price and a defended price (`ProducerFleet.ask`'s entry)."""
+        return float(self.fleet.ask(np.asarray(expected_price, float), floor)[self.index])
 
 
 class ChinaDomesticIndustry(Agent):
