@@ -662,7 +662,7 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         ap.error(f"--workers {args.workers}: give at least 1 worker process")
     if not args.config_2010.is_file():
         ap.error(f"--config-2010 {args.config_2010}: no such file; give the path of a scenario TOML, e.g. "
-                 "configs/what_if/quota_2010_price_defence.toml")
+                 "a what-if that extends configs/quota_2010.toml")
     if args.figures is None and args.config_2010.resolve() != Q2010.resolve():
         ap.error(f"--config-2010 {args.config_2010}: its figures would replace the tracked figures of "
                  f"{Q2010.name} in {FIGURES}; give --figures DIR for them")

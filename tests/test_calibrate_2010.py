@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -57,13 +58,16 @@ def test_the_la_ce_stage_scores_a_point_as_a_full_run_would() -> None:
         assert fast[key] == pytest.approx(full[key], rel=1e-9), key
 
 
-def test_an_optional_mechanism_is_searched_only_where_the_config_uses_it() -> None:
-    what_if = cal.ROOT / "configs" / "what_if" / "quota_2010_price_defence.toml"
+def test_an_optional_mechanism_is_searched_only_where_the_config_uses_it(tmp_path: Path) -> None:
     key = "china.long_run_elasticity"
+    text = cal.CONFIG.read_text()
+    assert text.count("\nlong_run_elasticity = ") == 1
+    without = tmp_path / "without.toml"  # quota_2010 with China's single elasticity
+    without.write_text(re.sub(r"\nlong_run_elasticity = [^\n]*", "", text))
     try:
-        assert key not in [p.key for p in cal.use_params(cal.CONFIG)]  # quota_2010 leaves it off
-        assert key in [p.key for p in cal.use_params(what_if)]
-        assert key not in [p.key for p in cal.use_params(what_if, {key: -0.3})]  # fixed by --set: not searched
-        assert len(cal.use_params(what_if)) == len(cal.use_params(cal.CONFIG)) + 1
+        assert key in [p.key for p in cal.use_params(cal.CONFIG)]  # quota_2010 sets it
+        assert key not in [p.key for p in cal.use_params(without)]
+        assert key not in [p.key for p in cal.use_params(cal.CONFIG, {key: -0.3})]  # fixed by --set: not searched
+        assert len(cal.use_params(cal.CONFIG)) == len(cal.use_params(without)) + 1
     finally:
         cal.use_params(cal.CONFIG)

@@ -12,7 +12,7 @@ from reflow.domain import MAT, REG
 from reflow.model import ReflowModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-WHAT_IF = CONFIGS / "what_if" / "quota_2010_price_defence.toml"
+Q2010 = CONFIGS / "quota_2010.toml"
 NDPR = MAT["ndpr_oxide"]
 
 
@@ -39,12 +39,12 @@ def test_one_elasticity_given_twice_is_the_model_with_one() -> None:
 
 @pytest.fixture(scope="module")
 def held() -> tuple[ReflowModel, ReflowModel]:
-    """China's price held at its defended level from late 2011 (the 2010 what-if, without its market growth so
-    that only China's response differs), with one elasticity and with the what-if's long-run one."""
-    china = load_config(WHAT_IF).china
+    """China's price held at its defended level from late 2011 (quota_2010, without its market growth so that
+    only China's response differs), with one elasticity and with the calibrated long-run one."""
+    china = load_config(Q2010).china
     assert china.long_run_elasticity is not None and china.long_run_elasticity > china.domestic_elasticity
     flat = "growth.rate_per_year=0"
-    return _run(WHAT_IF, flat, f"china.long_run_elasticity={china.domestic_elasticity}"), _run(WHAT_IF, flat)
+    return _run(Q2010, flat, f"china.long_run_elasticity={china.domestic_elasticity}"), _run(Q2010, flat)
 
 
 def test_china_buys_again_as_a_defended_price_lasts(held) -> None:

@@ -122,7 +122,7 @@ BAD_ARGS = [
     ("validation_figures", ["--workers", "0"], "--workers 0"),
     ("validation_figures", ["--seeds", "4"], "give --figures DIR"),
     ("validation_figures", ["--config-2010", "/nonexistent.toml"], "/nonexistent.toml: no such file"),
-    ("validation_figures", ["--config-2010", str(ROOT / "configs" / "what_if" / "quota_2010_price_defence.toml")],
+    ("validation_figures", ["--config-2010", str(ROOT / "configs" / "baseline.toml")],
      "would replace the tracked figures"),
 ]
 

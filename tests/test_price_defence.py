@@ -1,5 +1,5 @@
 """China's producers defending a price (`price_defence` events): the ask rule, the policy timeline, and the effect
-in a run of the 2010-11 what-if (configs/what_if/quota_2010_price_defence.toml)."""
+in a run of the 2010-11 calibration (configs/quota_2010.toml)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,17 @@ from reflow.model import ReflowModel
 from reflow.policy import PolicyTimeline
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-WHAT_IF = CONFIGS / "what_if" / "quota_2010_price_defence.toml"
+Q2010 = CONFIGS / "quota_2010.toml"
 NM, NDPR, DY, TB = len(MATERIALS), MAT["ndpr_oxide"], MAT["dy_oxide"], MAT["tb_oxide"]
 
 
 @pytest.fixture(scope="module")
-def what_if():
-    return load_config(WHAT_IF)
+def q2010():
+    return load_config(Q2010)
 
 
-def test_no_producer_asks_below_the_defended_price_however_large_its_stock(what_if) -> None:
-    fleet = ProducerFleet(what_if.china, np.full(NM, 10.0))
+def test_no_producer_asks_below_the_defended_price_however_large_its_stock(q2010) -> None:
+    fleet = ProducerFleet(q2010.china, np.full(NM, 10.0))
     expected = np.full(len(fleet), 10.0)
     plain = fleet.ask(expected)
     fleet.stock[:] = 50.0 * fleet.target_stock  # a glut: the plain ask is shaded far down
@@ -42,8 +42,8 @@ def test_no_producer_asks_below_the_defended_price_however_large_its_stock(what_
     assert np.array_equal(fleet.ask(expected, floor), np.maximum(fleet.ask(expected), floor))
 
 
-def test_the_defended_price_is_in_force_between_its_dates_and_a_later_event_replaces_it(what_if) -> None:
-    tl = PolicyTimeline(what_if.policy)
+def test_the_defended_price_is_in_force_between_its_dates_and_a_later_event_replaces_it(q2010) -> None:
+    tl = PolicyTimeline(q2010.policy)
     before, first, later = (tl.state(d).cn_price_floor for d in
                             (dt.date(2011, 10, 17), dt.date(2012, 6, 4), dt.date(2014, 6, 2)))
     assert np.all(before == 0.0)
@@ -53,7 +53,7 @@ def test_the_defended_price_is_in_force_between_its_dates_and_a_later_event_repl
 
 
 def test_a_defended_price_must_be_positive_and_named_for_a_material() -> None:
-    raw = load_raw(WHAT_IF)
+    raw = load_raw(Q2010)
     bad = apply_overrides(raw, {"policy.price_defence_2013.prices.dy_oxide": -1.0})
     with pytest.raises(ConfigError, match="price_defence_2013"):
         validate(bad)
@@ -74,19 +74,19 @@ def _run(scenario, seed: int = 3) -> ReflowModel:
 
 
 @pytest.fixture(scope="module")
-def paired(what_if):
-    """The what-if and the same scenario with the defence lifted before it starts, on one seed."""
-    raw = what_if.model_dump(mode="json", exclude_none=True)
+def paired(q2010):
+    """quota_2010 and the same scenario with the defence lifted before it starts, on one seed."""
+    raw = q2010.model_dump(mode="json", exclude_none=True)
     off = validate(apply_overrides(raw, {"policy.price_defence_2011.effective": "2016-01-04",
                                          "policy.price_defence_2011.lift": "2016-02-01",
                                          "policy.price_defence_2013.effective": "2016-01-04"}))
-    return _run(what_if), _run(off)
+    return _run(q2010), _run(off)
 
 
-def test_china_never_clears_below_the_defended_price_and_stocks_what_does_not_sell(what_if, paired) -> None:
+def test_china_never_clears_below_the_defended_price_and_stocks_what_does_not_sell(q2010, paired) -> None:
     on, off = paired
-    tl = PolicyTimeline(what_if.policy)
-    dates = [what_if.scenario.start + dt.timedelta(weeks=w) for w in range(on.weeks)]
+    tl = PolicyTimeline(q2010.policy)
+    dates = [q2010.scenario.start + dt.timedelta(weeks=w) for w in range(on.weeks)]
     floor = np.array([tl.state(d).cn_price_floor for d in dates])
     p_cn = _weekly(on, "price_cn")
     defended = floor > 0
