@@ -58,6 +58,8 @@ NEVER = "2031-12-01"  # after the end of the run
 EARLIER_BIDS = ["manufacturers.wtp_cap_multiple.ndpr_oxide=25", "manufacturers.wtp_cap_multiple.dy_oxide=40",
                 "manufacturers.wtp_cap_multiple.tb_oxide=40"]
 EARLIER_MAKER_COVER = ["manufacturers.cover_target_weeks.magnet=10"]
+CURRENT_FIT_BUYERS = ["manufacturers.wtp_cap_multiple.dy_oxide=31", "manufacturers.wtp_cap_multiple.tb_oxide=31",
+                      "manufacturers.cover_target_weeks.magnet=13"]
 VARIANTS_2025: dict[str, list[str]] = {
     "as happened": [],
     "no suspension": [f"policy.oct2025_extraterritorial.suspend={NEVER}"],
@@ -73,6 +75,10 @@ VARIANTS_2025: dict[str, list[str]] = {
     # ... and each half of the change alone (the decomposition in docs/validation.md 2.4 item 3).
     "earlier bid ceilings only": EARLIER_BIDS,
     "earlier makers' cover only": EARLIER_MAKER_COVER,
+    # The buyers' values of the current 2010 fit, with China's price defence (configs/quota_2010.toml, run
+    # 20261130T180607Z: bid ceilings 20x NdPr, 31x Dy and Tb, magnet makers' cover 13 weeks, rounded), which the
+    # defaults do not take (they keep the fit before it: docs/validation.md 2.4 item 3).
+    "current 2010 fit's buyer values": CURRENT_FIT_BUYERS,
 }
 
 
@@ -296,7 +302,8 @@ def _marks(ax: Any, marks: list[tuple[str, str]]) -> None:
 
 
 MARKS_2010 = [("2010-07-08", "quota cut announced"), ("2010-09-21", "Japan embargo"),
-              ("2011-01-03", "2011 quota"), ("2015-01-05", "quotas abolished")]
+              ("2011-01-03", "2011 quota"), ("2011-10-19", "price defence"), ("2013-09-02", "2013 defended prices"),
+              ("2015-01-05", "quotas abolished")]
 MARKS_2025 = [("2025-04-04", "No. 18"), ("2025-06-30", "June easing"), ("2025-09-01", "returns"),
               ("2025-10-09", "Oct escalation"), ("2025-11-10", "Busan suspension"),
               ("2025-12-08", "general licences")]

@@ -377,7 +377,7 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
 def test_ctrl_c_stops_cleanly(tmp_path):
     cfg = write_fake_sweep(tmp_path, GRID.replace("replicates = 3", "replicates = 6"), weeks=8)
     out = tmp_path / "out"
-    env = {**os.environ, "REFLOW_FAKE_SLEEP": "0.05"}
+    env = {**os.environ, "REFLOW_FAKE_SLEEP": "0.2"}  # ~5 s of runs: a loaded machine still interrupts it mid-way
     cmd = [sys.executable, "-m", "reflow.cli", "sweep", str(cfg), "--out", str(out), "--workers", "2", "-q",
            "--runner", f"{FAKES}:analytic"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

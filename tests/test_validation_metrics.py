@@ -125,6 +125,10 @@ def test_exports_vs_quota_sums_the_year_per_material_and_over_materials() -> Non
     assert out["dy_oxide"] == pytest.approx(2.0 * 52 / 208.0)
     assert out["all"] == pytest.approx((30.0 + 2.0) * 52 / (3120.0 + 208.0))
     assert "tb_oxide" not in out
+    # Another year against the same quota (the post-crisis checks), and a year the run does not reach.
+    later = v.exports_vs_quota(ts, {"ndpr_oxide": 3120.0, "dy_oxide": 208.0}, year=2012)
+    assert later["all"] == pytest.approx((99.0 + 99.0) * 52 / (3120.0 + 208.0), rel=0.03)
+    assert math.isnan(v.exports_vs_quota(ts, {"ndpr_oxide": 3120.0}, year=2030)["all"])
 
 
 def test_thrift_lost_weights_by_need_before_thrifting() -> None:
@@ -318,6 +322,7 @@ def test_every_2010_target_names_a_metric_of_metrics_2010() -> None:
         assert np.isfinite(out[t.key]), t.key
     assert out["light_ree.exports_vs_quota"] == pytest.approx(2.0)
     assert out["exports_vs_quota"] == pytest.approx((3 * 52 + 2 * 52) / (4 * 52))
+    assert out["exports_vs_quota_2013"] == pytest.approx((3 * 52 + 2 * 52) / (4 * 52), rel=0.03)
     assert out["light_ree.spread_at_peak"] == pytest.approx(150.0 / 4.0)
     assert out["light_ree.peak_months"] == 13
     assert out["dy_oxide.level_end_2012"] == pytest.approx(4.0)  # 40 in December 2012 against 10 in 2009

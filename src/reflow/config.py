@@ -253,8 +253,9 @@ class ManufacturerConfig(_Base):
         description="bill of materials, t input per t output")
     cover_target_weeks: dict[Sector, Pos] = Field(
         # Indian automakers held 4-6 weeks of magnets in Jun 2025 [V2]. Non-Chinese magnet makers ("magnet", mostly
-        # Japan's): 24 weeks of their oxides [calibrated], the 2010-11 fit (configs/quota_2010.toml: 23.6) carried to
-        # the defaults; Japan's industry and JOGMEC have stockpiled since 2010 [V2: CNA, Jan 2026; SRM Today], and
+        # Japan's): 24 weeks of their oxides [calibrated], the 2010-11 fit before China's price defence (run
+        # 20261130T085201Z: 23.6) carried to the defaults (the current fit's 12.7 is not: docs/validation.md 2.4
+        # item 3); Japan's industry and JOGMEC have stockpiled since 2010 [V2: CNA, Jan 2026; SRM Today], and
         # Shin-Etsu's magnet plant ran at full capacity in 2025 [V2: CNA] while China's Dy exports to Japan fell 95%
         # [V2: rawmaterials.net, GAC]. Others [R].
         default_factory=lambda: {"automotive": 6.0, "wind": 10.0, "electronics": 8.0, "defence": 26.0,
@@ -270,8 +271,9 @@ class ManufacturerConfig(_Base):
     large_firm_share: Frac = Field(0.5, description="share of each cell's firms, the largest, counted as large "
                                    "enough for general licences (rounded to whole firms) [R]")
     # Willingness to pay rises convexly as cover falls below target, up to the value of lost production.
-    # NdPr and Dy oxide: the 2010-11 calibration (configs/quota_2010.toml: 19.7 and 19.8) carried to the defaults;
-    # Tb oxide's is tied to Dy's in that fit (the same magnet makers buy both for the same job, and no target or
+    # NdPr and Dy oxide: the 2010-11 calibration before China's price defence (run 20261130T085201Z: 19.7 and
+    # 19.8) carried to the defaults (the current fit's 31.3 for Dy is not: docs/validation.md 2.4 item 3); Tb
+    # oxide's is tied to Dy's in that fit (the same magnet makers buy both for the same job, and no target or
     # price series identifies Tb's own; the first defaults set them equal too); magnets held at 12 [R].
     wtp_cap_multiple: dict[Material, Annotated[float, Field(ge=1.0)]] = Field(
         default_factory=lambda: _per_material(ndpr_oxide=20.0, dy_oxide=20.0, tb_oxide=20.0, ndfeb_magnet=12.0),

@@ -82,6 +82,7 @@ ANNOUNCEMENT_2010 = dt.date(2010, 7, 8)  # the H2-2010 quota cut was announced i
 END_2012 = (dt.date(2012, 12, 1), dt.date(2012, 12, 31))  # "end-2012" of the post-crisis price reports [V2]
 BASE_YEAR = 2009
 QUOTA_YEAR = 2011
+AFTER_QUOTA_YEARS = (2012, 2013)  # years of the post-crisis export checks (CHECKS_2010)
 THRIFT_BY = dt.date(2014, 12, 31)
 AFTER_CRISIS = (dt.date(2012, 7, 1), dt.date(2014, 12, 31))  # after the fall-back, before quotas were abolished
 PEAK_MATERIALS = ("ndpr_oxide", "dy_oxide")
@@ -244,6 +245,12 @@ CHECKS_2010: tuple[Target, ...] = (
            7.5, "x", log=True),
     Target("dy_oxide.level_end_2012", "Check [V2]: Dy oxide: ex-China price in Dec 2012 / 2009 level", 4.5, 9.0, "x",
            log=True),
+    # China's exports after the crisis, against the same ~31 kt quota: 16,265 t in 2012 (0.52) and 22,493 t in
+    # 2013 (0.73) [V2: chinatungsten; DOMAIN.md section 4].
+    Target("exports_vs_quota_2012", "Check [V2]: China's 2012 exports / quota (La/Ce included)", 0.45, 0.60,
+           "share"),
+    Target("exports_vs_quota_2013", "Check [V2]: China's 2013 exports / quota (La/Ce included)", 0.65, 0.80,
+           "share"),
 )
 
 
@@ -382,7 +389,8 @@ def exports_vs_quota(ts: pd.DataFrame, quota_tpy: Mapping[str, float], year: int
         if not np.isfinite(q) or q <= 0:
             continue
         s = light_series(ts, "light_exports_cn") if m == "light_ree" else _series(ts, "exports_cn_total", m)
-        x = float(s[s.index.year == year].sum())
+        in_year = s[s.index.year == year]
+        x = float(in_year.sum()) if len(in_year) else float("nan")  # a run that ends before `year` has no value
         out[m] = x / q
         tot_x += x
         tot_q += q
@@ -583,6 +591,8 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
     out["exports_vs_quota"] = ex.pop("all")
     for m, v in ex.items():
         out[f"{m}.exports_vs_quota"] = v
+    for year in AFTER_QUOTA_YEARS:  # the 2011 quota stayed in force, at ~31 kt, through 2014
+        out[f"exports_vs_quota_{year}"] = exports_vs_quota(ts, quota_tpy, year)["all"]
     th = thrift_lost(ts)
     out["thrift_by_2014"] = th.pop("all")
     out["thrift_max_yearly"] = th.pop("all_max_yearly")
