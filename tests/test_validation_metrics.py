@@ -328,6 +328,17 @@ def test_every_2010_target_names_a_metric_of_metrics_2010() -> None:
     assert out["dy_oxide.level_end_2012"] == pytest.approx(4.0)  # 40 in December 2012 against 10 in 2009
     assert out["dy_oxide.peak_months"] == 13
     assert 2013.0 <= out["alt_capacity_arrival"] < 2013.02
+    assert out["alt_output_2014"] == pytest.approx(1.0)  # production_alt constant at 1 t a week
+
+
+def test_alt_output_ratio_compares_a_year_with_the_base_year_and_needs_both() -> None:
+    ts = _frame(*[_rows("production_alt", lambda d: 3.0 if d.year >= 2013 else 1.0, m)
+                  for m in ("ndpr_oxide", "dy_oxide", "tb_oxide")])
+    assert v.alt_output_ratio(ts, 2014) == pytest.approx(3.0)
+    assert v.alt_output_ratio(ts, 2012) == pytest.approx(1.0)
+    assert math.isnan(v.alt_output_ratio(ts, 2030))
+    idle = _frame(_rows("production_alt", lambda d: 0.0 if d.year == 2009 else 5.0, "ndpr_oxide"))
+    assert math.isnan(v.alt_output_ratio(idle, 2014, materials=("ndpr_oxide",)))
 
 
 def test_quota_in_force_reads_the_2011_quota_from_the_scenario() -> None:
