@@ -381,12 +381,17 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     cmd = [sys.executable, "-m", "reflow.cli", "sweep", str(cfg), "--out", str(out), "--workers", "2", "-q",
            "--runner", f"{FAKES}:analytic"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    t0 = time.monotonic()
+    deadline = t0 + 60
     while time.monotonic() < deadline and _stored_rows(out) < 5:
         time.sleep(0.05)
+    rows, waited, running = _stored_rows(out), time.monotonic() - t0, proc.poll() is None
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
+    # Failed in three of five full local runs on 2026-11-30 (exit 0, no message), never alone: say what the
+    # signal met.
+    assert proc.returncode == 130, (f"exit {proc.returncode} after SIGINT at {rows} stored runs, {waited:.1f} s in, "
+                                    f"sweep still running then: {running}; stderr: {err!r}")
     assert "run the same command again to resume" in err
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
