@@ -350,6 +350,10 @@ class ManufacturerConfig(_Base):
                          "(at most 1) of its magnet gap from them first. The default gives Japan/Korea's users 0.43 "
                          "of their magnets from their makers (7,650 of 18,000 t/yr), in line with Japan's ~60% "
                          "dependence on China (DOMAIN 7 [V2]); 0 turns relationships off [D]")
+    maker_relationships_when: Literal["control", "always"] = Field(
+        "control", description="when supply relationships (maker_relationship_share) hold: only while magnets to "
+                               "the region are under export control (the 2025 default), or always, as qualification "
+                               "and patent licences tied users to their region's makers in 2010-14 [R] (ODD 7.13b)")
     magnet_output_adjust_weeks: Pos = Field(
         8.0, description="weeks over which a magnet maker works excess finished magnets off by cutting output, "
                          "and the memory of its sales that sets output [R]")

@@ -115,6 +115,7 @@ class ReflowModel(mesa.Model):
         use = np.bincount(pop.region, weights=pop.need_base[:, MAGNET], minlength=NR)
         self._home_share = np.minimum(1.0, mc.maker_relationship_share * mk_plan / np.maximum(use, 1e-12))
         self._home_users = np.flatnonzero((pop.need_base[:, MAGNET] > 0) & (self._home_share[pop.region] > 0))
+        self._relationships_always = mc.maker_relationships_when == "always"  # else only under a magnet control
         # Shipments held at Chinese customs (7.8): tonnes and their value by (week of release mod L, firm, material).
         hold = max((ev.customs_hold_weeks for ev in sc.policy if ev.kind == "licensing"), default=0)
         self._holds = hold > 0
@@ -298,7 +299,7 @@ class ReflowModel(mesa.Model):
 
         need = pop.need()
         target = pop.target_stock(pol.announced, self.p_ex_exp / self.p_ex_slow if self._hoarding else None)
-        if self._home_users.size and pol.controlled[MAGNET].any():
+        if self._home_users.size and (self._relationships_always or pol.controlled[MAGNET].any()):
             self._buy_from_home_makers(pol, target)
         controlled = pol.controlled[:, pop.region].T & (need > 0)
         self._licensing(w, pol, need, target, controlled & in_scope & ~covered)
@@ -456,7 +457,7 @@ class ReflowModel(mesa.Model):
         magnets, pro rata when they hold too few, at the ask they would make on the spot market (7.9); users pay
         the region's mean of those asks, weighted by what each maker sold."""
         pop, mk, mk_reg = self.pop, self._mk, self._mk_reg
-        on = pol.controlled[MAGNET] & (self._home_share > 0)
+        on = (pol.controlled[MAGNET] | self._relationships_always) & (self._home_share > 0)
         u = self._home_users[on[pop.region[self._home_users]]]
         if len(u) == 0:
             return
