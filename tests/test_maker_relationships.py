@@ -167,3 +167,35 @@ def test_only_the_controlled_regions_users_buy_from_their_makers() -> None:
     assert got[pop.region == REG["US"]].sum() > 0
     assert (got[pop.region != REG["US"]] == 0).all()
     assert (pop.goods[pop.region != REG["US"]] == b["goods"][pop.region != REG["US"]]).all()
+
+
+def _uncontrolled_world(when: str | None = None) -> dict:
+    """No control at all; a 50% export duty on the oxides (none on magnets) makes Chinese magnets cheaper than
+    magnets made abroad from taxed oxide, as the 2010-15 duties did."""
+    mc: dict = {"per_region_sector": 3}
+    if when is not None:
+        mc["maker_relationships_when"] = when
+    tax = {"id": "duty", "kind": "export_tax", "effective": dt.date(2025, 1, 6),
+           "rate": {"ndpr_oxide": 0.5, "dy_oxide": 0.5, "tb_oxide": 0.5, "ndfeb_magnet": 0.0}}
+    return {"scenario": {"name": "rel", "start": dt.date(2025, 1, 6), "weeks": 60}, "manufacturers": mc,
+            "policy": [tax]}
+
+
+def test_relationships_always_keep_the_home_market_without_a_control() -> None:
+    """`maker_relationships_when = "always"` (quota_2010: qualification and patent licences, 2010-14): with no
+    control, an oxide export duty makes Chinese magnets cheaper than magnets made abroad; with relationships only
+    under a control users abroad buy Chinese magnets and Japan's makers sell less at home, with them always on they
+    keep selling at home. The default ("control") is the model without them when nothing is controlled."""
+    m_ctl, out_ctl = _run(_uncontrolled_world())
+    m_alw, out_alw = _run(_uncontrolled_world("always"))
+    later = slice(20, None)
+    home_ctl = m_ctl.rec["flow"][later, MAGNET, JPKR, JPKR].sum()
+    home_alw = m_alw.rec["flow"][later, MAGNET, JPKR, JPKR].sum()
+    assert home_alw > 1.2 * home_ctl
+    assert out_alw[later, JPKR].sum() >= out_ctl[later, JPKR].sum()
+    assert (m_alw.rec["exports_cn"][later, MAGNET, JPKR].sum()
+            < m_ctl.rec["exports_cn"][later, MAGNET, JPKR].sum())
+    # "control" with no control in force is the model as it was: the same run as no relationships at all.
+    _, out_none = _run({**_uncontrolled_world(), "manufacturers": {"per_region_sector": 3,
+                                                                   "maker_relationship_share": 0.0}})
+    assert np.array_equal(out_ctl, out_none)
