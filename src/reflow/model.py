@@ -206,7 +206,7 @@ class ReflowModel(mesa.Model):
         self.prod.grow(factor)
         self.domestic.demand_week *= factor
         self._dom_bid_q = self._dom_bid_q * factor
-        self._dom_bids = SortedOrders.bids(self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p, NM)
+        self._dom_bids = None  # re-sorted when next needed unscaled (`_china_market` re-sorts scaled curves anyway)
         self._need_base_mr = self._need_base_mr * factor
         self._base_exports = self._base_exports * factor
 
@@ -895,6 +895,8 @@ class ReflowModel(mesa.Model):
         if scale is not None:
             bid_q = bid_q * scale[self._dom_bid_mkt]
             bids = SortedOrders.bids(self._dom_bid_mkt, bid_q, self._dom_bid_p, NM)
+        elif bids is None:  # grown since last sorted
+            bids = self._dom_bids = SortedOrders.bids(self._dom_bid_mkt, bid_q, self._dom_bid_p, NM)
         # Asked again after the export markets: what producers sold abroad changed their stock cover.
         p_ask = prod.ask(self.p_cn_exp[prod.material], pol.cn_price_floor[prod.material])
         cl = clear_call_auctions(

@@ -440,16 +440,20 @@ def thrift_lost(ts: pd.DataFrame, by: dt.date = THRIFT_BY, materials: Sequence[s
     return out
 
 
+def _yearly_alt_output(ts: pd.DataFrame, materials: Sequence[str]) -> tuple[pd.Series, pd.Series]:
+    """Non-Chinese output of `materials` (t summed) per calendar year as a weekly mean (a year holds 52 or 53
+    Mondays), and the number of weeks each year has in the run."""
+    prod = sum(_series(ts, "production_alt", m) for m in materials)
+    return prod.groupby(prod.index.year).mean(), prod.groupby(prod.index.year).size()
+
+
 def alt_supply_growth(ts: pd.DataFrame, materials: Sequence[str] = OXIDES,
                       years: Iterable[int] | None = None) -> dict[int, float]:
     """Per year: rise of non-Chinese output of `materials` over the year before, as a share of the year's world
     consumption of them (t summed over materials). Only whole calendar years in the run count."""
-    prod = sum(_series(ts, "production_alt", m) for m in materials)
+    py, n = _yearly_alt_output(ts, materials)
     cons = sum(_series(ts, "consumption", m) for m in materials)
-    # Yearly rates as weekly means (a calendar year holds 52 or 53 Mondays).
-    py = prod.groupby(prod.index.year).mean()
     cy = cons.groupby(cons.index.year).mean()
-    n = prod.groupby(prod.index.year).size()
     full = [y for y in py.index if n[y] >= 52]
     ys = [y for y in (years if years is not None else full) if y in full and y - 1 in full]
     return {int(y): float((py[y] - py[y - 1]) / cy[y]) if cy[y] > 0 else float("nan") for y in ys}
@@ -459,8 +463,7 @@ def alt_output_ratio(ts: pd.DataFrame, year: int, materials: Sequence[str] = OXI
                      base_year: int = BASE_YEAR) -> float:
     """Non-Chinese output of `materials` (t summed) in `year` over `base_year`, as weekly means (NaN if the run
     does not cover both years, or nothing was produced in the base year)."""
-    prod = sum(_series(ts, "production_alt", m) for m in materials)
-    py = prod.groupby(prod.index.year).mean()
+    py, _ = _yearly_alt_output(ts, materials)
     if year not in py.index or base_year not in py.index or py[base_year] <= 0:
         return float("nan")
     return float(py[year] / py[base_year])
