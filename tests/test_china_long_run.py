@@ -1,4 +1,5 @@
-"""China's own use against a price that lasts (`china.long_run_elasticity`, ODD 7.3)."""
+"""China's own use against a price that lasts (`china.long_run_elasticity`) and materials whose users answer with an
+elasticity of their own (`china.elasticity_by_material`), ODD 7.3."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from reflow.model import ReflowModel
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 Q2010 = CONFIGS / "quota_2010.toml"
-NDPR = MAT["ndpr_oxide"]
+NDPR, TB = MAT["ndpr_oxide"], MAT["tb_oxide"]
 
 
 def _run(path: Path, *sets: str, seed: int = 4) -> ReflowModel:
@@ -58,3 +59,37 @@ def test_china_buys_again_as_a_defended_price_lasts(held) -> None:
     assert use2[y2014].sum() > 1.3 * use1[y2014].sum()
     assert use2[y2014].sum() > use2[y2012].sum()
     assert use1[y2014].sum() < 1.1 * use1[y2012].sum()
+
+
+def test_a_material_given_the_shared_elasticity_is_the_model_without_the_table() -> None:
+    base = load_config(CONFIGS / "baseline.toml")
+    a = _run(CONFIGS / "baseline.toml", "scenario.weeks=80")
+    b = _run(CONFIGS / "baseline.toml", "scenario.weeks=80",
+             f"china.elasticity_by_material.tb_oxide={base.china.domestic_elasticity}")
+    for var, x in a.rec.data.items():
+        assert np.array_equal(x, b.rec.data[var], equal_nan=True), var
+
+
+def test_a_material_with_its_own_elasticity_uses_it_for_a_spike_and_a_lasting_price() -> None:
+    china = load_config(Q2010).china
+    m = ReflowModel(load_config(Q2010, ["china.elasticity_by_material={tb_oxide = -1.4}"]), rng=1)
+    dom = m.domestic
+    assert dom.elasticity[TB] == -1.4 and dom.elasticity[NDPR] == china.domestic_elasticity
+    # The stepped bid curve: demand at or above x times the reference price is D * x ** elasticity.
+    mkt, q, p = dom.bid_curves()
+    for mat, e in ((TB, -1.4), (NDPR, china.domestic_elasticity)):
+        at = (mkt == mat) & (p >= 2.0 * m.p_ref[mat] - 1e-9)
+        assert q[at].sum() == pytest.approx(dom.demand_week[mat] * (p[at].min() / m.p_ref[mat]) ** e, rel=1e-9)
+    # ... and no separate long-run response for it, where NdPr keeps the scenario's long-run elasticity.
+    assert m._lr_gap[TB] == 0.0
+    assert m._lr_gap[NDPR] == pytest.approx(china.long_run_elasticity - china.domestic_elasticity)
+
+
+def test_more_elastic_users_see_a_smaller_spike_in_china() -> None:
+    """quota_2010's 2011 production cap: the more China's Tb users cut back, the less China's Tb price rises."""
+    peaks = []
+    for e in (-0.6, -0.9, -1.3):
+        m = _run(Q2010, f"china.elasticity_by_material={{tb_oxide = {e}}}", seed=1)
+        cn = m.rec.data["price_cn"][:, TB]
+        peaks.append(cn[104:170].max() / cn[:52].mean())
+    assert peaks[0] > peaks[1] > peaks[2] > 1.0

@@ -202,6 +202,12 @@ class ChinaConfig(_Base):
                           "buy again as a price lasts and passes through to their products; China's output was "
                           "~0.75 of 2009's at 4-5x 2009 prices in 2012-13 [V2/R]. None = domestic_elasticity (one "
                           "elasticity)")
+    elasticity_by_material: dict[Material, Annotated[float, Field(le=0.0, ge=-3.0)]] = Field(
+        default_factory=dict,
+        description="materials whose domestic users respond to price with an elasticity of their own, to a spike and "
+                    "to a lasting price alike (in place of domestic_elasticity and long_run_elasticity); e.g. "
+                    "Tb in 2010-11, when China's Tb users were mostly lamp-phosphor makers, whose Tb use fell "
+                    "60-70% from 2010-11 to 2013 with thinner coatings, recycling and LEDs [V2]; {} = none")
     hoarding_response: NonNeg = Field(
         0.0, description="elasticity of China's domestic demand to the domestic price trend (expected price over "
                          "its slow memory, manufacturers.hoarding_memory_weeks): demand x (trend ** response) within "

@@ -151,7 +151,13 @@ class ReflowModel(mesa.Model):
         self._base_exports = np.maximum(ex_need - alt, 0.0) / 52.0
         need_mr = self._by_material_region(self.pop.need_base)
         self._demand_share = need_mr / np.maximum(need_mr.sum(axis=1, keepdims=True), 1e-12)
-        self.domestic = ChinaDomesticIndustry(self, dom, self.p_ref, ch.domestic_elasticity)
+        # China's users' elasticities (7.3): short-run (to a price against its slow memory) and long-run (to a
+        # price that has lasted); a material with an elasticity of its own uses it for both.
+        short = np.full(NM, ch.domestic_elasticity)
+        long = np.full(NM, ch.domestic_elasticity if ch.long_run_elasticity is None else ch.long_run_elasticity)
+        for mat, e in ch.elasticity_by_material.items():
+            short[MAT[mat]] = long[MAT[mat]] = e
+        self.domestic = ChinaDomesticIndustry(self, dom, self.p_ref, short)
         # China's domestic bid curves are fixed: built and sorted once, one market per material.
         self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p = self.domestic.bid_curves()
         self._dom_bids = SortedOrders.bids(self._dom_bid_mkt, self._dom_bid_q, self._dom_bid_p, NM)
@@ -170,10 +176,10 @@ class ReflowModel(mesa.Model):
         self.p_inv = parity.copy()  # investors' slower memory of the ex-China price
         # Slow memories against which buyers read the price trend (hoarding); kept only when hoarding is on.
         self._hoarding = sc.manufacturers.hoarding_response > 0 or sc.china.hoarding_response > 0
-        lr = sc.china.long_run_elasticity
         # China's use against a lasting price (7.3): the demand curve scales by (slow / p_ref) ^ (lr - short-run).
-        self._lr_gap = 0.0 if lr is None else lr - sc.china.domestic_elasticity
-        self._slow = self._hoarding or self._lr_gap != 0.0
+        self._lr_gap = long - short
+        self._lasting = bool(self._lr_gap.any())
+        self._slow = self._hoarding or self._lasting
         self.p_cn_slow = self.p_cn_exp.copy()
         self.p_ex_slow = self.p_ex_exp.copy()
         self.perceived_approval = np.ones((NM, NR))
@@ -889,7 +895,7 @@ class ReflowModel(mesa.Model):
         scale = (self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.china.hoarding_response,
                                                self.scenario.manufacturers.hoarding_limit)
                  if self._hoarding else None)
-        if self._lr_gap:
+        if self._lasting:
             lasting = np.power(self.p_cn_slow / self.p_ref, self._lr_gap)
             scale = lasting if scale is None else scale * lasting
         if scale is not None:

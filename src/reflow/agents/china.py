@@ -181,14 +181,14 @@ class ChinaDomesticIndustry(Agent):
     GRID = np.geomspace(0.2, 40.0, 340)
 
     def __init__(self, model: ReflowModel, demand_tpy: np.ndarray, reference_price: np.ndarray,
-                 elasticity: float) -> None:
+                 elasticity: float | np.ndarray) -> None:
         super().__init__(model)
         self.demand_week = demand_tpy / 52.0
         self.reference_price = reference_price
-        self.elasticity = elasticity
-        d = self.GRID ** elasticity
+        self.elasticity = np.broadcast_to(np.asarray(elasticity, float), self.demand_week.shape)
+        d = self.GRID[None, :] ** self.elasticity[:, None]
         # Quantity of step k is the extra demand between price x[k] and x[k+1]; the top step holds the rest.
-        self._shape = np.append(d[:-1] - d[1:], d[-1])
+        self._shape = np.concatenate([d[:, :-1] - d[:, 1:], d[:, -1:]], axis=1)
         self.consumed = np.zeros_like(self.demand_week)
 
     @staticmethod
@@ -203,6 +203,6 @@ class ChinaDomesticIndustry(Agent):
     def bid_curves(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stepped bid curves of every material (market index = material; quantities t, prices USD/kg)."""
         n = len(self.demand_week)
-        q = (self.demand_week[:, None] * self._shape[None, :]).ravel()
+        q = (self.demand_week[:, None] * self._shape).ravel()
         p = (self.reference_price[:, None] * self.GRID[None, :]).ravel()
         return np.repeat(np.arange(n), len(self.GRID)), q, p
