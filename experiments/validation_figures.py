@@ -58,8 +58,8 @@ NEVER = "2031-12-01"  # after the end of the run
 EARLIER_BIDS = ["manufacturers.wtp_cap_multiple.ndpr_oxide=25", "manufacturers.wtp_cap_multiple.dy_oxide=40",
                 "manufacturers.wtp_cap_multiple.tb_oxide=40"]
 EARLIER_MAKER_COVER = ["manufacturers.cover_target_weeks.magnet=10"]
-CURRENT_FIT_BUYERS = ["manufacturers.wtp_cap_multiple.dy_oxide=31", "manufacturers.wtp_cap_multiple.tb_oxide=31",
-                      "manufacturers.cover_target_weeks.magnet=13"]
+CURRENT_FIT_BUYERS = ["manufacturers.wtp_cap_multiple.ndpr_oxide=27", "manufacturers.wtp_cap_multiple.dy_oxide=31",
+                      "manufacturers.wtp_cap_multiple.tb_oxide=31", "manufacturers.cover_target_weeks.magnet=13"]
 VARIANTS_2025: dict[str, list[str]] = {
     "as happened": [],
     "no suspension": [f"policy.oct2025_extraterritorial.suspend={NEVER}"],
@@ -76,7 +76,7 @@ VARIANTS_2025: dict[str, list[str]] = {
     "earlier bid ceilings only": EARLIER_BIDS,
     "earlier makers' cover only": EARLIER_MAKER_COVER,
     # The buyers' values of the current 2010 fit, with China's price defence (configs/quota_2010.toml, run
-    # 20261130T193702Z: bid ceilings 20x NdPr, 31x Dy and Tb, magnet makers' cover 13 weeks, rounded), which the
+    # 20261130T211453Z: bid ceilings 27x NdPr, 31x Dy and Tb, magnet makers' cover 13 weeks, rounded), which the
     # defaults do not take (they keep the fit before it: docs/validation.md 2.4 item 3).
     "current 2010 fit's buyer values": CURRENT_FIT_BUYERS,
 }

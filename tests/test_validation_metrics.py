@@ -112,6 +112,16 @@ def test_spread_ratio_at_the_peak_and_a_year_later() -> None:
     assert math.isnan(too_late)
 
 
+def test_china_price_ratio_is_the_mean_of_monthly_ratios_in_the_window() -> None:
+    ts = _frame(_rows("price_cn", _price_path, "tb_oxide"), _rows("price_cn", _const(10.0), "dy_oxide"))
+    # Tb over Dy: 15 in August 2011, 10 in September-December, 4 from January 2012.
+    sep_mar = v.china_price_ratio(ts, "tb_oxide", "dy_oxide", dt.date(2011, 9, 1), dt.date(2012, 3, 31))
+    assert sep_mar == pytest.approx((4 * 10.0 + 3 * 4.0) / 7)
+    assert v.china_price_ratio(ts, "tb_oxide", "dy_oxide", dt.date(2011, 8, 1), dt.date(2011, 8, 31)) == (
+        pytest.approx(15.0))
+    assert math.isnan(v.china_price_ratio(ts, "tb_oxide", "dy_oxide", dt.date(2040, 1, 1), dt.date(2040, 3, 1)))
+
+
 # --------------------------------------------------------------------------------------------------- volumes
 
 

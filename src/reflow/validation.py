@@ -58,6 +58,7 @@ __all__ = [
     "alt_output_ratio",
     "alt_supply_growth",
     "china_price",
+    "china_price_ratio",
     "ex_china_price",
     "exports_vs_quota",
     "fall_back",
@@ -87,6 +88,8 @@ AFTER_QUOTA_YEARS = (2012, 2013)  # years of the post-crisis export checks (CHEC
 THRIFT_BY = dt.date(2014, 12, 31)
 AFTER_CRISIS = (dt.date(2012, 7, 1), dt.date(2014, 12, 31))  # after the fall-back, before quotas were abolished
 PEAK_MATERIALS = ("ndpr_oxide", "dy_oxide")
+# The months of the Tb / Dy price guard (GUARDS_2010): those history reports China's prices for.
+TB_DY_MONTHS = ((dt.date(2011, 9, 1), dt.date(2011, 9, 30)), (dt.date(2012, 3, 1), dt.date(2012, 3, 31)))
 NAN_MISS = 2.0  # a metric the run cannot produce (e.g. no 24 months after the peak) counts as this miss
 MAX_MISS = 5.0  # one wild metric should not swamp the others in a sum of misses
 
@@ -225,6 +228,15 @@ GUARDS_2010: tuple[Target, ...] = (
     # target at prices under the plants' costs, with non-Chinese output flat (docs/validation.md 1.5 item 3).
     Target("alt_output_2014", "Guard [V2/R]: non-Chinese oxide output in 2014 / 2009 (the new plants produce)", 2.0,
            math.inf, "x"),
+    # China's Tb and Dy prices moved apart: Tb oxide 14,000-15,000 and Dy oxide 9,500-9,800 yuan/kg (23 Sep 2011),
+    # 5,300-5,500 and 3,900-4,000 (9 Mar 2012) [V2: Reuters], 1.33-1.58x, against ~3.3x in 2009 (~360 and ~110
+    # USD/kg [R]): Tb rose half as much as Dy. With Tb's users answering like Dy's, China's Tb price rose more than
+    # Dy's (4.7x and 4.1x Dy's in those two months), nothing was left to leak abroad and Japan's makers ran out of Tb
+    # in late 2011, a stoppage no one reported (docs/validation.md 1.5 item 5). Read in the two months reported:
+    # a mean over Sep 2011-Mar 2012 would count the months in which both prices rest on their defended levels
+    # (694 / 486 = 1.43, an input) and let September's ratio run to 2.8.
+    Target("tb_oxide.cn_ratio_to_dy", "Guard [V2]: China's Tb / Dy oxide price, mean of Sep 2011 and Mar 2012",
+           1.2, 1.8, "x"),
 )
 
 # Checks: reported beside the fit, not part of the objective of the oxides' fit. NdPr's spread at the peak: FOB
@@ -482,6 +494,14 @@ def alt_capacity_arrival(ts: pd.DataFrame, materials: Sequence[str] = OXIDES, ba
     return d.year + (d.day_of_year - 1) / (366.0 if d.is_leap_year else 365.0)
 
 
+def china_price_ratio(ts: pd.DataFrame, material: str, other: str, start: dt.date, end: dt.date) -> float:
+    """Mean over the calendar months from `start` to `end` of China's monthly price of `material` over that of
+    `other` (e.g. Tb oxide against Dy oxide: how far the two moved apart, without a base year)."""
+    a, b = china_price(ts, material, "MS"), china_price(ts, other, "MS")
+    r = (a / b.where(b > 0)).loc[pd.Timestamp(start):pd.Timestamp(end)]
+    return float(r.mean()) if r.notna().any() else float("nan")
+
+
 def production_lost_worst_month(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
     """Largest monthly share of planned ex-China output lost between `start` and `end` (weekly shares weighted
     by ``output_plan`` over regions, then averaged by calendar month)."""
@@ -626,6 +646,8 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
     out["alt_capacity_arrival"] = alt_capacity_arrival(ts)
     out["production_lost_2010_14"] = production_lost(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
     out["production_lost_worst_month"] = production_lost_worst_month(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
+    out["tb_oxide.cn_ratio_to_dy"] = float(np.mean([china_price_ratio(ts, "tb_oxide", "dy_oxide", a, b)
+                                                   for a, b in TB_DY_MONTHS]))
     out["pre_announcement_swing"] = max(pre_shock_swing(ts, m) for m in OXIDES)
     out["post_crisis_rebound"] = max(rebound(ts, m) for m in OXIDES)
     if (ts["variable"] == "light_price_ex").any():
