@@ -76,7 +76,7 @@ VARIANTS_2025: dict[str, list[str]] = {
     "earlier bid ceilings only": EARLIER_BIDS,
     "earlier makers' cover only": EARLIER_MAKER_COVER,
     # The buyers' values of the current 2010 fit, with China's price defence (configs/quota_2010.toml, run
-    # 20261130T211453Z: bid ceilings 27x NdPr, 31x Dy and Tb, magnet makers' cover 13 weeks, rounded), which the
+    # 20261130T214938Z: bid ceilings 27x NdPr, 31x Dy and Tb, magnet makers' cover 13 weeks, rounded), which the
     # defaults do not take (they keep the fit before it: docs/validation.md 2.4 item 3).
     "current 2010 fit's buyer values": CURRENT_FIT_BUYERS,
 }
