@@ -58,8 +58,9 @@ NEVER = "2031-12-01"  # after the end of the run
 EARLIER_BIDS = ["manufacturers.wtp_cap_multiple.ndpr_oxide=25", "manufacturers.wtp_cap_multiple.dy_oxide=40",
                 "manufacturers.wtp_cap_multiple.tb_oxide=40"]
 EARLIER_MAKER_COVER = ["manufacturers.cover_target_weeks.magnet=10"]
-CURRENT_FIT_BUYERS = ["manufacturers.wtp_cap_multiple.ndpr_oxide=27", "manufacturers.wtp_cap_multiple.dy_oxide=31",
-                      "manufacturers.wtp_cap_multiple.tb_oxide=31", "manufacturers.cover_target_weeks.magnet=13"]
+# The buyers' values of the 2010 fit that the 2025 defaults carry, or not (docs/validation.md 2.4 item 3).
+BUYER_KEYS = ("manufacturers.wtp_cap_multiple.ndpr_oxide", "manufacturers.wtp_cap_multiple.dy_oxide",
+              "manufacturers.wtp_cap_multiple.tb_oxide", "manufacturers.cover_target_weeks.magnet")
 VARIANTS_2025: dict[str, list[str]] = {
     "as happened": [],
     "no suspension": [f"policy.oct2025_extraterritorial.suspend={NEVER}"],
@@ -75,28 +76,30 @@ VARIANTS_2025: dict[str, list[str]] = {
     # ... and each half of the change alone (the decomposition in docs/validation.md 2.4 item 3).
     "earlier bid ceilings only": EARLIER_BIDS,
     "earlier makers' cover only": EARLIER_MAKER_COVER,
-    # The buyers' values of the current 2010 fit, with China's price defence (configs/quota_2010.toml, run
-    # 20261130T214938Z: bid ceilings 27x NdPr, 31x Dy and Tb, magnet makers' cover 13 weeks, rounded), which the
-    # defaults do not take (they keep the fit before it: docs/validation.md 2.4 item 3).
-    "current 2010 fit's buyer values": CURRENT_FIT_BUYERS,
+    # The buyers' values of the current 2010 fit, with China's price defence (configs/quota_2010.toml, rounded),
+    # which the defaults do not take (they keep the fit before it: docs/validation.md 2.4 item 3).
+    "current 2010 fit's buyer values": [],  # filled by calibrated_mechanisms(BUYER_KEYS, rounded=True)
 }
 
 
-def calibrated_mechanisms() -> list[str]:
-    """--set overrides carrying the mechanism parameters calibrated in configs/quota_2010.toml (the parameters
-    experiments/calibrate_2010.py searches) into another scenario."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from calibrate_2010 import PARAMS
+def calibrated_mechanisms(keys: tuple[str, ...] | None = None, rounded: bool = False) -> list[str]:
+    """--set overrides carrying the mechanism parameters calibrated in configs/quota_2010.toml (`keys`; default
+    the parameters experiments/calibrate_2010.py searches) into another scenario, rounded to whole numbers if
+    `rounded`."""
+    if keys is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from calibrate_2010 import PARAMS
 
+        keys = tuple(p.key for p in PARAMS)
     from reflow.config import load_config
 
     cfg = load_config(Q2010)
     out = []
-    for p in PARAMS:
+    for key in keys:
         node: Any = cfg
-        for seg in p.key.split("."):
+        for seg in key.split("."):
             node = node[seg] if isinstance(node, dict) else getattr(node, seg)
-        out.append(f"{p.key}={node}")
+        out.append(f"{key}={round(node) if rounded else node}")
     return out
 
 # Historical points, DOMAIN.md section 4 (export prices, USD/kg; base = 2009 level): Dy oxide 91 (Jan 2009) ->
@@ -715,6 +718,8 @@ def _main(argv: list[str] | None) -> int:
         load_config(q2010)
     if do25:
         VARIANTS_2025["2010-calibrated mechanisms"] = calibrated_mechanisms()
+        if "current 2010 fit's buyer values" in VARIANTS_2025:  # (a caller may run fewer variants)
+            VARIANTS_2025["current 2010 fit's buyer values"] = calibrated_mechanisms(BUYER_KEYS, rounded=True)
         for ov in VARIANTS_2025.values():
             load_config(C2025, ov)
     seeds = list(range(1, args.seeds + 1))
