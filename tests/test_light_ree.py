@@ -97,6 +97,27 @@ def test_tighter_quota_raises_the_spread() -> None:
     assert peaks[0] < 1.3 < 3.0 < peaks[-1]  # an unbinding quota leaves duty and freight; a tight one, a large rent
 
 
+def test_smugglers_sell_only_at_a_price_that_covers_their_costs() -> None:
+    """A week short of supply with a large premium: the smugglers' ask sets the floor of what they sell at, a
+    dearer ask leaves less smuggled and a price no lower, and an ask above what buyers pay leaves the market as
+    it is without a channel."""
+    s = replace(_start(), premium=3.0, bank=0.0, stock=0.8 * _start().stock)
+    x = LightInputs(ndpr_cn_ratio=1.0, export_tax=0.15, alt_output=0.0, quota_tpy=15_000.0, embargoed_share=0.0,
+                    leak_max_share=0.5, leak_premium_scale=1.0, enforcement=0.0)
+    untaxed = P.price_cn_ref * (1 + P.freight)
+    costs = (0.0, 2.0, 5.0, 10.0, 20.0, 40.0, 1e6)
+    weeks = [light_week(s, P, **{**x.__dict__, "leak_cost_share": 0.1, "leak_cost_per_kg": c})[1] for c in costs]
+    assert weeks[0].unofficial > 0.0
+    for c, w in zip(costs, weeks, strict=True):
+        if w.unofficial > 1e-9:
+            assert w.price_ex >= untaxed * 1.1 + c - 1e-9
+    assert all(b.unofficial <= a.unofficial + 1e-9 for a, b in itertools.pairwise(weeks))
+    assert all(b.price_ex >= a.price_ex - 1e-9 for a, b in itertools.pairwise(weeks))
+    shut = light_week(s, P, **{**x.__dict__, "leak_max_share": 0.0})[1]
+    assert weeks[-1].unofficial == 0.0 and weeks[-1].price_ex == pytest.approx(shut.price_ex)
+    assert weeks[-1].price_ex > weeks[0].price_ex
+
+
 def test_clearing_price_clears() -> None:
     """At the clearing price the buyers order exactly the supply offered."""
     stock = 3_000.0

@@ -1,12 +1,14 @@
-"""The transshipment channel: leakage rises with the premium, saturates, and enforcement shuts it."""
+"""The transshipment channel: leakage rises with the premium, saturates, and enforcement shuts it; smugglers ask
+their costs."""
 
 from __future__ import annotations
 
 import itertools
 
 import numpy as np
+import pytest
 
-from reflow.transshipment import leakage_offer
+from reflow.transshipment import leakage_offer, smuggler_ask
 
 BASE = np.array([100.0, 10.0])
 SHARE = np.array([[0.5, 0.5], [0.2, 0.8]])
@@ -32,3 +34,11 @@ def test_leak_rises_with_premium_and_saturates_at_max_share() -> None:
 def test_enforcement_shuts_its_share() -> None:
     np.testing.assert_allclose(_offer(1.0, enforcement=0.75), 0.25 * _offer(1.0))
     assert _offer(1.0, enforcement=1.0).sum() == 0.0
+
+
+def test_smuggler_ask_cost_per_kg_weighs_on_cheap_material() -> None:
+    """The same cost per kilogram is a large share of a cheap oxide's price and a small one of a dear one's."""
+    cheap, dear = smuggler_ask(np.array([5.0, 500.0]), 0.1, 10.0)
+    assert cheap == pytest.approx(5.0 * 1.1 + 10.0) and dear == pytest.approx(500.0 * 1.1 + 10.0)
+    assert cheap / 5.0 > 3.0 > 1.2 > dear / 500.0
+    assert smuggler_ask(100.0, 0.3, 0.0) == pytest.approx(130.0)

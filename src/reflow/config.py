@@ -702,6 +702,10 @@ class TransshipmentConfig(_Base):
     cost_share: NonNeg = Field(
         0.3, description="smugglers' cost (mislabelling, bribes, risk) as a share of export parity, added to their "
                          "asks [R]")
+    cost_per_kg: NonNeg = Field(
+        0.0, description="USD/kg, smugglers' costs that grow with tonnage rather than value (mislabelling, routing "
+                         "through a hub, risk per shipment), added to their asks: it weighs on cheap La/Ce far "
+                         "more than on Dy or Tb [R/calibrated in quota_2010]; 0 = none")
 
 
 class LightREEConfig(_Base):

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from reflow.agents.manufacturers import hoarding_multiplier
+from reflow.transshipment import smuggler_ask
 
 __all__ = ["LightInputs", "LightParams", "LightState", "LightWeek", "clearing_price", "light_week", "replay"]
 
@@ -95,6 +96,8 @@ class LightInputs:
     leak_max_share: float
     leak_premium_scale: float
     enforcement: float
+    leak_cost_share: float = 0.0
+    leak_cost_per_kg: float = 0.0
 
 
 def _order(price: float, stock: float, p: LightParams, cover: float, thrift: float = 0.0) -> tuple[float, float]:
@@ -111,6 +114,15 @@ def clearing_price(supply: float, stock: float, p: LightParams, cover: float, th
     """
     use = (supply + stock / p.restock_weeks) / (1.0 + cover / p.restock_weeks)
     return p.price_ex_ref * (max(use, 1e-12) / (p.demand_week * (1.0 - thrift))) ** (1.0 / p.elasticity)
+
+
+def _clear(on_offer: float, floor: float, top: float, want: float, stock: float, p: LightParams, cover: float,
+           thrift: float) -> float:
+    """The price at which the buyers' order meets `on_offer` t: `floor` when that fills the order at `floor`
+    (whose order is `want`), else the clearing price, at most `top` (where they are rationed)."""
+    if want <= on_offer:
+        return floor
+    return min(max(clearing_price(on_offer, stock, p, cover, thrift), floor), top)
 
 
 def _thrift(s: LightState, p: LightParams, price: float, short: bool) -> tuple[float, float, tuple]:
@@ -132,7 +144,8 @@ def _thrift(s: LightState, p: LightParams, price: float, short: bool) -> tuple[f
 
 def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_tax: float, alt_output: float,
                quota_tpy: float, embargoed_share: float, leak_max_share: float, leak_premium_scale: float,
-               enforcement: float) -> tuple[LightState, LightWeek]:
+               enforcement: float, leak_cost_share: float = 0.0,
+               leak_cost_per_kg: float = 0.0) -> tuple[LightState, LightWeek]:
     """Advance the La/Ce market one week; returns the new state and the week's outcome.
 
     Args:
@@ -144,6 +157,7 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
         quota_tpy: the export quota on La/Ce in force, t/yr (inf: none).
         embargoed_share: share of the buyer's use in destinations under a Chinese embargo (0-1).
         leak_max_share, leak_premium_scale, enforcement: the smuggling channel (`reflow.transshipment`).
+        leak_cost_share, leak_cost_per_kg: the smugglers' costs; they sell only at a price that covers them.
     """
     # The quota allowance accrues weekly, up to a quarter's worth; issued licences stay valid when a smaller
     # quota follows (as for the oxides).
@@ -167,17 +181,26 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
         pull = 1.0 - math.exp(-max(s.premium, 0.0) / leak_premium_scale)
         leak_cap = p.base_exports_week * leak_max_share * pull * (1.0 - enforcement)
     official_cap = 0.0 if embargoed_share >= 1.0 else bank * (1.0 - embargoed_share)  # (inf x 0 is nan)
-    on_offer = alt_have + leak_cap + official_cap
-    if want <= on_offer:
-        price_ex = parity
+    smug_ask = smuggler_ask(price_cn * (1.0 + p.freight), leak_cost_share, leak_cost_per_kg)
+    top = max(p.ceiling, parity)
+    if smug_ask <= parity:
+        # Untaxed, the smugglers undercut the official channel: all of it is on offer at parity.
+        price_ex = _clear(alt_have + leak_cap + official_cap, parity, top, want, s.stock, p, cover, th)
     else:
-        # Short: the price rises until the order shrinks to what is on offer, up to the most buyers pay.
-        price_ex = min(max(clearing_price(on_offer, s.stock, p, cover, th), parity), max(p.ceiling, parity))
-        _, want = _order(price_ex, s.stock, p, cover, th)
+        # Dearer than parity, the smugglers sell only once the price covers their ask.
+        price_ex = _clear(alt_have + official_cap, parity, top, want, s.stock, p, cover, th)
+        if price_ex > smug_ask and leak_cap > 0.0:
+            price_ex = max(_clear(alt_have + official_cap + leak_cap, parity, top, want, s.stock, p, cover, th),
+                           smug_ask)
+    _, want = _order(price_ex, s.stock, p, cover, th)
     use, _ = _order(price_ex, s.stock, p, cover, th)
     alt_sold = min(want, alt_have)
-    unofficial = min(want - alt_sold, leak_cap)
-    official = min(want - alt_sold - unofficial, official_cap)
+    if smug_ask <= parity:
+        unofficial = min(want - alt_sold, leak_cap)
+        official = min(want - alt_sold - unofficial, official_cap)
+    else:
+        official = min(want - alt_sold, official_cap)
+        unofficial = max(0.0, min(want - alt_sold - official, leak_cap)) if price_ex >= smug_ask else 0.0
     bought = alt_sold + unofficial + official
     stock = s.stock + bought
     used = min(use, stock)

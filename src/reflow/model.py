@@ -45,7 +45,7 @@ from reflow.light_ree import LightInputs, LightParams, LightState, light_week
 from reflow.market import BatchClearing, SortedOrders, allocate_offers, clear_call_auctions, restrict_offers
 from reflow.policy import PolicyState, PolicyTimeline
 from reflow.recorder import Recorder
-from reflow.transshipment import leakage_offer
+from reflow.transshipment import leakage_offer, smuggler_ask
 
 __all__ = ["ReflowModel"]
 
@@ -361,7 +361,8 @@ class ReflowModel(mesa.Model):
         x = LightInputs(
             ndpr_cn_ratio=float(self.p_cn_exp[nd] / self.p_ref[nd]), export_tax=pol.light_export_tax,
             alt_output=alt, quota_tpy=pol.light_quota_tpy, embargoed_share=embargoed, leak_max_share=tc.max_share,
-            leak_premium_scale=tc.premium_scale, enforcement=float(pol.enforcement[nd]))
+            leak_premium_scale=tc.premium_scale, enforcement=float(pol.enforcement[nd]),
+            leak_cost_share=tc.cost_share, leak_cost_per_kg=tc.cost_per_kg)
         self.light_inputs.append(x)
         state, out = light_week(state, params, **x.__dict__)
         self._light = (params, state)
@@ -782,7 +783,7 @@ class ReflowModel(mesa.Model):
             sm = np.repeat(ls, k)
             m, r = mk_m[sm], mk_r[sm]
             p = m * k + np.tile(np.arange(k), len(ls))
-            ask = parity[m, r] / (1 + pol.export_tax[m]) * (1 + tc.cost_share)
+            ask = smuggler_ask(parity[m, r] / (1 + pol.export_tax[m]), tc.cost_share, tc.cost_per_kg)
             # Official and smuggled sales together never exceed a producer's stock (p_share follows stock).
             offered = np.bincount(mk_m[ls], weights=leak[mk_m[ls], mk_r[ls]], minlength=NM)
             fit = np.where(offered > o["cn_room"], o["cn_room"] / np.maximum(offered, 1e-300), 1.0)

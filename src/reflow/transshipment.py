@@ -4,14 +4,17 @@ When a control, quota or embargo keeps Chinese material out of a market whose pr
 export parity, some of it leaks out anyway: mislabelled, or re-exported through a third country (HUB). In 2011
 China's actual rare-earth exports were 2.2 times the official figure [V2]; in 2025 China ran an anti-smuggling
 campaign against third-country re-export [V2]. The leaked volume rises with the premium and saturates; an
-enforcement campaign shuts a share of the channel. Smugglers ask export parity plus their costs.
+enforcement campaign shuts a share of the channel. Smugglers ask China's price delivered, untaxed, plus their
+costs: a share of the value (bribes and risk grow with what a shipment is worth) and an amount per kilogram
+(mislabelling, routing through a hub, and risk that grows with the tonnage moved). A cost per kilogram weighs on
+cheap La/Ce far more than on dear Dy or Tb, so the heavy oxides leak first.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["leakage_offer"]
+__all__ = ["leakage_offer", "smuggler_ask"]
 
 
 def leakage_offer(
@@ -40,3 +43,14 @@ def leakage_offer(
     pull = 1.0 - np.exp(-np.maximum(premium, 0.0) / premium_scale)
     scale = base_exports[:, None] * demand_share * max_share * (1.0 - enforcement[:, None])
     return np.where(restricted, scale * pull, 0.0)
+
+
+def smuggler_ask(untaxed_parity: np.ndarray | float, cost_share: float, cost_per_kg: float) -> np.ndarray | float:
+    """USD/kg smugglers ask abroad: China's price delivered without the export tax, plus their costs.
+
+    Args:
+        untaxed_parity: USD/kg, China's price with freight (and any tariff), without the export tax.
+        cost_share: their costs that grow with value, as a share of it.
+        cost_per_kg: USD/kg, their costs that grow with tonnage.
+    """
+    return untaxed_parity * (1.0 + cost_share) + cost_per_kg
