@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from reflow.transshipment import leakage_offer, smuggler_ask
+from reflow.transshipment import channel_pull, leakage_offer, smuggler_ask
 
 BASE = np.array([100.0, 10.0])
 SHARE = np.array([[0.5, 0.5], [0.2, 0.8]])
@@ -42,3 +42,25 @@ def test_smuggler_ask_cost_per_kg_weighs_on_cheap_material() -> None:
     assert cheap == pytest.approx(5.0 * 1.1 + 10.0) and dear == pytest.approx(500.0 * 1.1 + 10.0)
     assert cheap / 5.0 > 3.0 > 1.2 > dear / 500.0
     assert smuggler_ask(100.0, 0.3, 0.0) == pytest.approx(130.0)
+
+
+def test_profit_per_kg_opens_the_channel_for_dear_oxides_at_a_small_premium() -> None:
+    """With a profit scale the pull follows USD/kg of profit: Dy a fifth above parity (hundreds of USD/kg) pulls
+    harder than La/Ce at three times parity (tens of USD/kg); by the premium, the other way round."""
+    parity = np.array([[1000.0], [5.0]])  # Dy, La/Ce, USD/kg
+    premium = np.array([[0.2], [2.0]])
+    margin = (1 + premium) * parity - smuggler_ask(parity / 1.25, 0.0, 10.0)
+    by_profit = channel_pull(premium, 1.0, margin, profit_scale=30.0)
+    by_premium = channel_pull(premium, 1.0)
+    assert by_profit[0, 0] > 0.99 > by_profit[1, 0] > 0.0
+    assert by_premium[0, 0] < by_premium[1, 0]
+    # No profit, no pull; and the pull rises with the profit.
+    assert channel_pull(0.5, 1.0, np.array([-3.0, 0.0]), 30.0).tolist() == [0.0, 0.0]
+    pulls = channel_pull(0.0, 1.0, np.array([1.0, 10.0, 100.0]), 30.0)
+    assert all(a < b for a, b in itertools.pairwise(pulls))
+    with pytest.raises(ValueError, match="margin"):
+        channel_pull(0.5, 1.0, None, 30.0)
+    # leakage_offer passes it through.
+    off = leakage_offer(premium, np.full((2, 1), True), np.array([10.0, 10.0]), np.ones((2, 1)), 0.5, 1.0,
+                        np.zeros(2), margin=margin, profit_scale=30.0)
+    np.testing.assert_allclose(off, 5.0 * by_profit)

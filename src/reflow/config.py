@@ -702,10 +702,16 @@ class TransshipmentConfig(_Base):
     cost_share: NonNeg = Field(
         0.3, description="smugglers' cost (mislabelling, bribes, risk) as a share of export parity, added to their "
                          "asks [R]")
+    profit_scale: Pos | None = Field(
+        None, description="USD/kg; when set, the channel opens with the smugglers' profit per kilogram (the price "
+                          "abroad less their ask) instead of the premium over parity, reaching 63% of its maximum "
+                          "at this profit (premium_scale is then unused): their risk and effort grow with the "
+                          "kilograms moved, so dear Dy or Tb leak at a small relative premium and cheap La/Ce "
+                          "only at a large one; unset = the premium (quota_2010 calibrates it) [R/calibrated]")
     cost_per_kg: NonNeg = Field(
         0.0, description="USD/kg, smugglers' costs that grow with tonnage rather than value (mislabelling, routing "
                          "through a hub, risk per shipment), added to their asks: it weighs on cheap La/Ce far "
-                         "more than on Dy or Tb [R/calibrated in quota_2010]; 0 = none")
+                         "more than on Dy or Tb; 0 = none (quota_2010 calibrates it) [R/calibrated]")
 
 
 class LightREEConfig(_Base):

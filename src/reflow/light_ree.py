@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from reflow.agents.manufacturers import hoarding_multiplier
-from reflow.transshipment import smuggler_ask
+from reflow.transshipment import channel_pull, smuggler_ask
 
 __all__ = ["LightInputs", "LightParams", "LightState", "LightWeek", "clearing_price", "light_week", "replay"]
 
@@ -98,6 +98,7 @@ class LightInputs:
     enforcement: float
     leak_cost_share: float = 0.0
     leak_cost_per_kg: float = 0.0
+    leak_profit_scale: float | None = None
 
 
 def _order(price: float, stock: float, p: LightParams, cover: float, thrift: float = 0.0) -> tuple[float, float]:
@@ -145,7 +146,8 @@ def _thrift(s: LightState, p: LightParams, price: float, short: bool) -> tuple[f
 def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_tax: float, alt_output: float,
                quota_tpy: float, embargoed_share: float, leak_max_share: float, leak_premium_scale: float,
                enforcement: float, leak_cost_share: float = 0.0,
-               leak_cost_per_kg: float = 0.0) -> tuple[LightState, LightWeek]:
+               leak_cost_per_kg: float = 0.0, leak_profit_scale: float | None = None
+               ) -> tuple[LightState, LightWeek]:
     """Advance the La/Ce market one week; returns the new state and the week's outcome.
 
     Args:
@@ -158,6 +160,7 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
         embargoed_share: share of the buyer's use in destinations under a Chinese embargo (0-1).
         leak_max_share, leak_premium_scale, enforcement: the smuggling channel (`reflow.transshipment`).
         leak_cost_share, leak_cost_per_kg: the smugglers' costs; they sell only at a price that covers them.
+        leak_profit_scale: USD/kg; when given, the channel opens with last week's profit per kilogram.
     """
     # The quota allowance accrues weekly, up to a quarter's worth; issued licences stay valid when a smaller
     # quota follows (as for the oxides).
@@ -176,12 +179,14 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
     _, want = _order(parity, s.stock, p, cover, th)
 
     alt_have = s.alt_stock + alt_output
+    smug_ask = smuggler_ask(price_cn * (1.0 + p.freight), leak_cost_share, leak_cost_per_kg)
     leak_cap = 0.0
     if math.isfinite(quota_tpy) or embargoed_share > 0:
-        pull = 1.0 - math.exp(-max(s.premium, 0.0) / leak_premium_scale)
+        # Last week's price, at this week's parity, against this week's ask.
+        pull = float(channel_pull(s.premium, leak_premium_scale, (1.0 + s.premium) * parity - smug_ask,
+                                  leak_profit_scale))
         leak_cap = p.base_exports_week * leak_max_share * pull * (1.0 - enforcement)
     official_cap = 0.0 if embargoed_share >= 1.0 else bank * (1.0 - embargoed_share)  # (inf x 0 is nan)
-    smug_ask = smuggler_ask(price_cn * (1.0 + p.freight), leak_cost_share, leak_cost_per_kg)
     top = max(p.ceiling, parity)
     if smug_ask <= parity:
         # Untaxed, the smugglers undercut the official channel: all of it is on offer at parity.

@@ -362,7 +362,7 @@ class ReflowModel(mesa.Model):
             ndpr_cn_ratio=float(self.p_cn_exp[nd] / self.p_ref[nd]), export_tax=pol.light_export_tax,
             alt_output=alt, quota_tpy=pol.light_quota_tpy, embargoed_share=embargoed, leak_max_share=tc.max_share,
             leak_premium_scale=tc.premium_scale, enforcement=float(pol.enforcement[nd]),
-            leak_cost_share=tc.cost_share, leak_cost_per_kg=tc.cost_per_kg)
+            leak_cost_share=tc.cost_share, leak_cost_per_kg=tc.cost_per_kg, leak_profit_scale=tc.profit_scale)
         self.light_inputs.append(x)
         state, out = light_week(state, params, **x.__dict__)
         self._light = (params, state)
@@ -775,15 +775,17 @@ class ReflowModel(mesa.Model):
         tc = self.scenario.transshipment
         restricted = pol.controlled | pol.embargo | np.isfinite(pol.quota_tpy)[:, None]
         premium = self.p_ex_exp / np.maximum(parity, 1e-12) - 1.0
+        smug_ask = smuggler_ask(parity / (1 + pol.export_tax[:, None]), tc.cost_share, tc.cost_per_kg)
         leak = leakage_offer(premium, restricted, self._base_exports, self._demand_share, tc.max_share,
-                             tc.premium_scale, pol.enforcement)
+                             tc.premium_scale, pol.enforcement, margin=self.p_ex_exp - smug_ask,
+                             profit_scale=tc.profit_scale)
         ls = np.flatnonzero(leak[mk_m, mk_r] > 1e-12)
         if len(ls):
             k = prod.per_material
             sm = np.repeat(ls, k)
             m, r = mk_m[sm], mk_r[sm]
             p = m * k + np.tile(np.arange(k), len(ls))
-            ask = smuggler_ask(parity[m, r] / (1 + pol.export_tax[m]), tc.cost_share, tc.cost_per_kg)
+            ask = smug_ask[m, r]
             # Official and smuggled sales together never exceed a producer's stock (p_share follows stock).
             offered = np.bincount(mk_m[ls], weights=leak[mk_m[ls], mk_r[ls]], minlength=NM)
             fit = np.where(offered > o["cn_room"], o["cn_room"] / np.maximum(offered, 1e-300), 1.0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["leakage_offer", "smuggler_ask"]
+__all__ = ["channel_pull", "leakage_offer", "smuggler_ask"]
 
 
 def leakage_offer(
@@ -25,6 +25,8 @@ def leakage_offer(
     max_share: float,
     premium_scale: float,
     enforcement: np.ndarray,
+    margin: np.ndarray | None = None,
+    profit_scale: float | None = None,
 ) -> np.ndarray:
     """Tonnes offered through the hub this week, per material and destination.
 
@@ -36,11 +38,14 @@ def leakage_offer(
         max_share: most of `base_exports` that can leak at a very large premium.
         premium_scale: premium at which leakage reaches 1 - 1/e of its maximum.
         enforcement: (M,) share of the channel an enforcement campaign shuts.
+        margin: (M, R) USD/kg, expected ex-China price less the smugglers' ask (their profit per kilogram).
+        profit_scale: USD/kg; when given, the channel opens with the profit per kilogram instead of the premium
+            (`channel_pull`).
 
     Returns:
         (M, R) t/week, zero where official exports are unrestricted or there is no premium.
     """
-    pull = 1.0 - np.exp(-np.maximum(premium, 0.0) / premium_scale)
+    pull = channel_pull(premium, premium_scale, margin, profit_scale)
     scale = base_exports[:, None] * demand_share * max_share * (1.0 - enforcement[:, None])
     return np.where(restricted, scale * pull, 0.0)
 
@@ -54,3 +59,20 @@ def smuggler_ask(untaxed_parity: np.ndarray | float, cost_share: float, cost_per
         cost_per_kg: USD/kg, their costs that grow with tonnage.
     """
     return untaxed_parity * (1.0 + cost_share) + cost_per_kg
+
+
+def channel_pull(premium: np.ndarray | float, premium_scale: float, margin: np.ndarray | float | None = None,
+                 profit_scale: float | None = None) -> np.ndarray | float:
+    """Share of its maximum the channel carries (0-1).
+
+    By default it rises with the premium over export parity: ``1 - exp(-premium / premium_scale)``. With
+    `profit_scale` (USD/kg) it rises with the smugglers' profit per kilogram instead,
+    ``1 - exp(-margin / profit_scale)``: their risk and effort grow with the kilograms moved, so a dear oxide
+    whose price abroad is a fifth above parity (hundreds of USD/kg) pulls as hard as cheap La/Ce at several times
+    parity (tens of USD/kg).
+    """
+    if profit_scale is None:
+        return 1.0 - np.exp(-np.maximum(premium, 0.0) / premium_scale)
+    if margin is None:
+        raise ValueError("channel_pull: profit_scale needs the smugglers' margin")
+    return 1.0 - np.exp(-np.maximum(margin, 0.0) / profit_scale)
