@@ -95,6 +95,7 @@ class Param:
     log: bool = False
     integer: bool = False
     optional: bool = False  # searched only where the config sets it (a mechanism the scenario uses)
+    unless: str | None = None  # not searched where the config sets this key (a parameter that replaces it)
 
     def value(self, u: float) -> float | int:
         """The parameter's value at unit coordinate `u` (clipped to [0, 1])."""
@@ -148,9 +149,14 @@ PARAMS: tuple[Param, ...] = (
     # Unofficial exports through third-country hubs (2011: actual exports 2.2x the official figure [V2]); searched
     # only where the model has the mechanism (the schema has a [transshipment] table).
     Param("transshipment.max_share", 0.0, 1.0),
-    Param("transshipment.premium_scale", 0.2, 5.0, log=True),
-    # Smugglers' costs against the official channel's 15-25% export duty and quota licence [V2/R].
+    # The channel opens with the premium over parity, or, where the config sets a profit scale, with the
+    # smugglers' profit per kilogram (ODD 7.12a).
+    Param("transshipment.premium_scale", 0.2, 5.0, log=True, unless="transshipment.profit_scale"),
+    Param("transshipment.profit_scale", 5.0, 500.0, log=True, optional=True),
+    # Smugglers' costs against the official channel's 15-25% export duty and quota licence [V2/R]: a share of the
+    # value and an amount per kilogram (mislabelling, routing, risk per shipment).
     Param("transshipment.cost_share", 0.0, 0.6),
+    Param("transshipment.cost_per_kg", 0.0, 40.0),
 )
 
 
@@ -168,13 +174,15 @@ PARAMS = tuple(p for p in ALL_PARAMS if not p.optional)
 
 def use_params(config: Path, fixed: Mapping[str, Any] | None = None) -> tuple[Param, ...]:
     """Set `PARAMS` to the parameters searched for `config` (with `fixed` overrides): every one that is not
-    optional, and each optional one the config sets (a `--set` of it fixes it instead: it is not searched)."""
+    optional, and each optional one the config sets (a `--set` of it fixes it instead: it is not searched); none
+    whose replacement the config sets (`Param.unless`)."""
     from reflow.config import load_config
 
     global PARAMS
     cfg = load_config(config, fixed).model_dump()
     PARAMS = tuple(p for p in ALL_PARAMS
-                   if not p.optional or (_at(cfg, p.key) is not None and p.key not in (fixed or {})))
+                   if (not p.optional or (_at(cfg, p.key) is not None and p.key not in (fixed or {})))
+                   and (p.unless is None or _at(cfg, p.unless) is None))
     return PARAMS
 
 

@@ -86,14 +86,19 @@ def calibrated_mechanisms(keys: tuple[str, ...] | None = None, rounded: bool = F
     """--set overrides carrying the mechanism parameters calibrated in configs/quota_2010.toml (`keys`; default
     the parameters experiments/calibrate_2010.py searches) into another scenario, rounded to whole numbers if
     `rounded`."""
-    if keys is None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from calibrate_2010 import PARAMS
-
-        keys = tuple(p.key for p in PARAMS)
     from reflow.config import load_config
 
     cfg = load_config(Q2010)
+    if keys is None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from calibrate_2010 import PARAMS, _at
+
+        # The smuggling channel is carried whole: where it opens with the profit per kilogram, that (optional)
+        # scale replaces the premium scale. China's other optional mechanisms stay 2010's (section 2.4 item 5).
+        dumped = cfg.model_dump()
+        keys = tuple(p.key for p in PARAMS if p.unless is None or _at(dumped, p.unless) is None)
+        if _at(dumped, "transshipment.profit_scale") is not None:
+            keys += ("transshipment.profit_scale",)
     out = []
     for key in keys:
         node: Any = cfg

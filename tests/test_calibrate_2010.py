@@ -71,3 +71,19 @@ def test_an_optional_mechanism_is_searched_only_where_the_config_uses_it(tmp_pat
         assert len(cal.use_params(cal.CONFIG)) == len(cal.use_params(without)) + 1
     finally:
         cal.use_params(cal.CONFIG)
+
+
+def test_a_replaced_parameter_is_not_searched(tmp_path: Path) -> None:
+    """quota_2010's channel opens with the profit per kilogram, so its premium scale (unused) is not searched;
+    without the profit scale the premium scale is searched again."""
+    text = cal.CONFIG.read_text()
+    assert text.count("\nprofit_scale = ") == 1
+    without = tmp_path / "without.toml"
+    without.write_text(re.sub(r"\nprofit_scale = [^\n]*", "", text))
+    try:
+        keys = [p.key for p in cal.use_params(cal.CONFIG)]
+        assert "transshipment.profit_scale" in keys and "transshipment.premium_scale" not in keys
+        keys = [p.key for p in cal.use_params(without)]
+        assert "transshipment.profit_scale" not in keys and "transshipment.premium_scale" in keys
+    finally:
+        cal.use_params(cal.CONFIG)

@@ -141,6 +141,21 @@ def test_exports_vs_quota_sums_the_year_per_material_and_over_materials() -> Non
     assert math.isnan(v.exports_vs_quota(ts, {"ndpr_oxide": 3120.0}, year=2030)["all"])
 
 
+def test_unofficial_vs_official_sums_destinations_and_materials_in_the_year() -> None:
+    in_2011 = lambda x: (lambda d: x if d.year == 2011 else 50.0)  # noqa: E731
+    ts = _frame(
+        _rows("exports_cn_total", in_2011(20.0), "ndpr_oxide"),
+        _rows("exports_cn_unofficial", in_2011(3.0), "ndpr_oxide", "JPKR"),
+        _rows("exports_cn_unofficial", in_2011(1.0), "ndpr_oxide", "EU"),
+        _rows("light_exports_cn", in_2011(100.0)),
+        _rows("light_exports_cn_unofficial", in_2011(140.0)),
+    )
+    assert v.unofficial_vs_official(ts, ["ndpr_oxide"]) == pytest.approx(4.0 / 20.0)
+    assert v.unofficial_vs_official(ts, ["ndpr_oxide", "light_ree"]) == pytest.approx(144.0 / 120.0)
+    assert v.unofficial_vs_official(ts, ["ndpr_oxide"], year=2012) == pytest.approx(100.0 / 50.0)
+    assert math.isnan(v.unofficial_vs_official(ts, ["ndpr_oxide"], year=2030))
+
+
 def test_thrift_lost_weights_by_need_before_thrifting() -> None:
     # NdPr: 20% saved with 80 t/wk left (100 before); Dy: 50% saved with 5 t/wk left (10 before).
     ts = _frame(
