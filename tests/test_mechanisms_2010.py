@@ -121,7 +121,10 @@ def test_official_exports_never_exceed_what_the_quotas_allow(quota) -> None:
                                                         - _weeks(m, str(e.effective), str(e.lift)).start)
                       for e in quotas)
         assert shipped <= allowed * (1 + 1e-9), mat
-        assert shipped > 0.3 * allowed, mat  # and they do use it
+        # ... and Chinese material does reach buyers abroad: officially or, for Dy and Tb, which smugglers carry
+        # untaxed at a small premium (ODD 7.12a), mostly through third countries.
+        unofficial = m.rec["exports_cn_unofficial"][first, MAT[mat]].sum()
+        assert shipped + unofficial > 0.3 * allowed, mat
 
 
 def test_the_quota_licence_prices_official_exports_between_cost_and_the_expected_price() -> None:
