@@ -197,8 +197,7 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
         if price_ex > smug_ask and leak_cap > 0.0:
             price_ex = max(_clear(alt_have + official_cap + leak_cap, parity, top, want, s.stock, p, cover, th),
                            smug_ask)
-    _, want = _order(price_ex, s.stock, p, cover, th)
-    use, _ = _order(price_ex, s.stock, p, cover, th)
+    use, want = _order(price_ex, s.stock, p, cover, th)
     alt_sold = min(want, alt_have)
     if smug_ask <= parity:
         unofficial = min(want - alt_sold, leak_cap)
