@@ -122,6 +122,15 @@ def test_china_price_ratio_is_the_mean_of_monthly_ratios_in_the_window() -> None
     assert math.isnan(v.china_price_ratio(ts, "tb_oxide", "dy_oxide", dt.date(2040, 1, 1), dt.date(2040, 3, 1)))
 
 
+def test_china_price_vs_history_reads_the_months_as_multiples_of_the_base_year() -> None:
+    ts = _frame(_rows("price_cn", _price_path, "ndpr_oxide"))
+    months = ((dt.date(2011, 9, 1), dt.date(2011, 9, 30)), (dt.date(2012, 3, 1), dt.date(2012, 3, 31)))
+    # 2009 mean 10: September 2011 is 10x, March 2012 4x; against history's 10x and 4x that is history's.
+    assert v.china_price_vs_history(ts, "ndpr_oxide", months, (10.0, 4.0)) == pytest.approx(1.0)
+    assert v.china_price_vs_history(ts, "ndpr_oxide", months, (5.0, 2.0)) == pytest.approx(2.0)
+    assert v.china_price_vs_history(ts, "ndpr_oxide", months, (20.0, 4.0)) == pytest.approx((0.5 + 1.0) / 2)
+
+
 # --------------------------------------------------------------------------------------------------- volumes
 
 

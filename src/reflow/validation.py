@@ -59,6 +59,7 @@ __all__ = [
     "alt_supply_growth",
     "china_price",
     "china_price_ratio",
+    "china_price_vs_history",
     "ex_china_price",
     "exports_vs_quota",
     "fall_back",
@@ -91,6 +92,10 @@ AFTER_CRISIS = (dt.date(2012, 7, 1), dt.date(2014, 12, 31))  # after the fall-ba
 PEAK_MATERIALS = ("ndpr_oxide", "dy_oxide")
 # The months of the Tb / Dy price guard (GUARDS_2010): those history reports China's prices for.
 TB_DY_MONTHS = ((dt.date(2011, 9, 1), dt.date(2011, 9, 30)), (dt.date(2012, 3, 1), dt.date(2012, 3, 31)))
+# China's own oxide prices in those months as multiples of the model's references (China's 2009 level) [D]: Nd oxide
+# 1.05-1.18 M and 470-480 k yuan/t, Dy oxide 9,500-9,800 and 3,900-4,000 yuan/kg [V2: Reuters/SMM, 23 Sep 2011 and
+# 9 Mar 2012], at 6.39 and 6.32 yuan/USD, over 16 and 110 USD/kg.
+CN_HISTORY_MULTIPLES = {"ndpr_oxide": (10.9, 4.7), "dy_oxide": (13.7, 5.7)}
 NAN_MISS = 2.0  # a metric the run cannot produce (e.g. no 24 months after the peak) counts as this miss
 MAX_MISS = 5.0  # one wild metric should not swamp the others in a sum of misses
 
@@ -273,6 +278,14 @@ CHECKS_2010: tuple[Target, ...] = (
            "share"),
     Target("exports_vs_quota_2013", "Check [V2]: China's 2013 exports / quota (La/Ce included)", 0.65, 0.80,
            "share"),
+    # China's own price at the peak and after it, against history's: the fit has China's NdPr and Dy prices at
+    # 24x and 37x 2009 in September 2011 (history ~11x and ~14x): the ex-China peak is China's price passed
+    # through. Fitted as guards (run 20261130T233831Z) they cost the supply-growth target and the Tb / Dy guard
+    # (docs/validation.md section 1.5 item 8), so they are checks.
+    Target("ndpr_oxide.cn_vs_history", "Check [V2/D]: China's NdPr oxide price x 2009 in Sep 2011 and Mar 2012, "
+           "over history's (10.9x, 4.7x)", 1 / 1.5, 1.5, "x", log=True),
+    Target("dy_oxide.cn_vs_history", "Check [V2/D]: China's Dy oxide price x 2009 in Sep 2011 and Mar 2012, "
+           "over history's (13.7x, 5.7x)", 1 / 1.5, 1.5, "x", log=True),
     # 2011: foreign customs counted 1.2 times more than China's own export figure (State Council white paper,
     # June 2012 [V2]); >21,000 t smuggled against ~18,600 t official (China Daily, Dec 2012 [V2]).
     Target("unofficial_vs_official_2011", "Check [V2]: China's unofficial / official exports in 2011 (La/Ce "
@@ -524,6 +537,17 @@ def china_price_ratio(ts: pd.DataFrame, material: str, other: str, start: dt.dat
     return float(r.mean()) if r.notna().any() else float("nan")
 
 
+def china_price_vs_history(ts: pd.DataFrame, material: str, months: Sequence[tuple[dt.date, dt.date]],
+                           history: Sequence[float], base_year: int = BASE_YEAR) -> float:
+    """Mean over `months` of China's monthly price of `material` as a multiple of its `base_year` mean, over the
+    multiple `history` reports for that month (1 = history's)."""
+    weekly = china_price(ts, material)
+    monthly = weekly.resample("MS").mean() / _base(weekly, base_year)
+    out = [float(monthly.loc[pd.Timestamp(a):pd.Timestamp(b)].mean()) / h for (a, b), h in zip(months, history,
+                                                                                            strict=True)]
+    return float(np.mean(out))
+
+
 def production_lost_worst_month(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
     """Largest monthly share of planned ex-China output lost between `start` and `end` (weekly shares weighted
     by ``output_plan`` over regions, then averaged by calendar month)."""
@@ -671,6 +695,8 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
     out["production_lost_worst_month"] = production_lost_worst_month(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
     out["tb_oxide.cn_ratio_to_dy"] = float(np.mean([china_price_ratio(ts, "tb_oxide", "dy_oxide", a, b)
                                                    for a, b in TB_DY_MONTHS]))
+    for m, h in CN_HISTORY_MULTIPLES.items():
+        out[f"{m}.cn_vs_history"] = china_price_vs_history(ts, m, TB_DY_MONTHS, h)
     out["pre_announcement_swing"] = max(pre_shock_swing(ts, m) for m in OXIDES)
     out["post_crisis_rebound"] = max(rebound(ts, m) for m in OXIDES)
     if (ts["variable"] == "light_price_ex").any():
