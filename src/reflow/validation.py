@@ -286,6 +286,11 @@ CHECKS_2010: tuple[Target, ...] = (
            "over history's (10.9x, 4.7x)", 1 / 1.5, 1.5, "x", log=True),
     Target("dy_oxide.cn_vs_history", "Check [V2/D]: China's Dy oxide price x 2009 in Sep 2011 and Mar 2012, "
            "over history's (13.7x, 5.7x)", 1 / 1.5, 1.5, "x", log=True),
+    # The Tb / Dy guard's two months each on its own: the mean passes at 1.68 on 2.7x and 0.64x (run
+    # 20261130T225515Z's start). As guards, no Tb elasticity meets both: -1.5 gives 0.76x and 0.53x (docs/validation.md
+    # 1.5 item 8), because Dy's price in China falls too slowly after the peak.
+    Target("tb_oxide.cn_ratio_to_dy_sep2011", "Check [V2]: China's Tb / Dy oxide price, Sep 2011", 1.2, 1.8, "x"),
+    Target("tb_oxide.cn_ratio_to_dy_mar2012", "Check [V2]: China's Tb / Dy oxide price, Mar 2012", 1.2, 1.8, "x"),
     # 2011: foreign customs counted 1.2 times more than China's own export figure (State Council white paper,
     # June 2012 [V2]); >21,000 t smuggled against ~18,600 t official (China Daily, Dec 2012 [V2]).
     Target("unofficial_vs_official_2011", "Check [V2]: China's unofficial / official exports in 2011 (La/Ce "
@@ -693,8 +698,9 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
     out["alt_capacity_arrival"] = alt_capacity_arrival(ts)
     out["production_lost_2010_14"] = production_lost(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
     out["production_lost_worst_month"] = production_lost_worst_month(ts, dt.date(2010, 1, 1), dt.date(2014, 12, 31))
-    out["tb_oxide.cn_ratio_to_dy"] = float(np.mean([china_price_ratio(ts, "tb_oxide", "dy_oxide", a, b)
-                                                   for a, b in TB_DY_MONTHS]))
+    ratios = [china_price_ratio(ts, "tb_oxide", "dy_oxide", a, b) for a, b in TB_DY_MONTHS]
+    out["tb_oxide.cn_ratio_to_dy"] = float(np.mean(ratios))
+    out["tb_oxide.cn_ratio_to_dy_sep2011"], out["tb_oxide.cn_ratio_to_dy_mar2012"] = ratios
     for m, h in CN_HISTORY_MULTIPLES.items():
         out[f"{m}.cn_vs_history"] = china_price_vs_history(ts, m, TB_DY_MONTHS, h)
     out["pre_announcement_swing"] = max(pre_shock_swing(ts, m) for m in OXIDES)
