@@ -4,6 +4,7 @@
     python experiments/calibrate_2010.py --quick            # smoke run: a few points, 4 final seeds (~1-2 min)
     python experiments/calibrate_2010.py --evaluate-only    # the final multi-seed fit of the config as it is
     python experiments/calibrate_2010.py --evaluate-only --set china.domestic_elasticity=-0.5   # a what-if
+    python experiments/calibrate_2010.py --fit-check ndpr_oxide.cn_vs_history   # a check fitted as one more guard
 
 What it does (the procedure docs/validation.md reports):
 
@@ -272,9 +273,10 @@ class Evaluator:
     """
 
     def __init__(self, pool: ProcessPoolExecutor, config: Path, seeds: Sequence[int], fixed: Mapping[str, Any],
-                 log: Callable[[str], None], margin: float = 0.0) -> None:
+                 log: Callable[[str], None], margin: float = 0.0, fitted: tuple[Any, ...] | None = None) -> None:
         self.pool, self.config, self.seeds, self.fixed, self.log = pool, str(config), tuple(seeds), fixed, log
         self.margin = margin
+        self.fitted = fitted_targets() if fitted is None else fitted
         self.tables = table_entries(config, fixed)
         self.rows: list[dict[str, Any]] = []
         self.cache: dict[tuple[float, ...], float] = {}
@@ -282,10 +284,10 @@ class Evaluator:
         self._lock = threading.Lock()
 
     def _record(self, phase: str, u: np.ndarray, runs: list[dict[str, float]]) -> float:
-        from reflow.validation import GUARDS_2010, TARGETS_2010, medians, objective
+        from reflow.validation import medians, objective
 
         med = medians(runs)
-        fitted = (*TARGETS_2010, *GUARDS_2010)
+        fitted = self.fitted
         # The medians' misses (inset), plus each seed's own misses of the targets as they are, averaged over the
         # seeds: a point must meet the targets on every seed, not only on a median of seeds that straddle a bound.
         obj = objective(med, fitted, margin=self.margin) + float(np.mean([objective(r, fitted) for r in runs]))
@@ -432,7 +434,7 @@ def refine(ev: Evaluator, k: int, seeds: Sequence[int], log: Callable[[str], Non
             picked.append(u)
         if len(picked) == k:
             break
-    check = Evaluator(ev.pool, Path(ev.config), seeds, ev.fixed, log, ev.margin)
+    check = Evaluator(ev.pool, Path(ev.config), seeds, ev.fixed, log, ev.margin, ev.fitted)
     check.batch("refine", np.array(picked), math.inf)
     for row, u in zip(check.rows, picked, strict=True):
         log(f"refine: search objective {ev.cache.get(_key(u), float('nan')):.3f} -> "
@@ -500,6 +502,15 @@ MIN_FINAL_SEEDS = 20  # the final fit's medians and bands need this many seeds (
 QUICK = {"screen": 8, "nm_evals": 4, "nm_dims": 3, "refine": 2, "final_seeds": 4}
 
 
+def fitted_targets(fit_checks: Sequence[str] = ()) -> tuple[Any, ...]:
+    """What the objective fits: the targets, the guards and the checks named in `fit_checks` (``--fit-check``,
+    a what-if that treats a check as one more guard for one calibration)."""
+    from reflow.validation import CHECKS_2010, GUARDS_2010, TARGETS_2010
+
+    extra = tuple(c for c in CHECKS_2010 if c.key in set(fit_checks))
+    return (*TARGETS_2010, *GUARDS_2010, *extra)
+
+
 def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Refuse bad arguments (`ap.error`: message, exit 2) before anything is created (after --quick applied)."""
     if args.final_seeds < 1:
@@ -519,6 +530,12 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: give at least 1 {what}")
     if not (math.isfinite(args.budget_min) and args.budget_min > 0):
         ap.error(f"--budget-min {args.budget_min}: give a positive number of minutes (default 26)")
+    from reflow.validation import CHECKS_2010
+
+    known = [c.key for c in CHECKS_2010]
+    for key in args.fit_check:
+        if key not in known:
+            ap.error(f"--fit-check {key}: not a check of reflow.validation.CHECKS_2010; give one of {known}")
     if not 0.0 <= args.margin <= 0.5:
         ap.error(f"--margin {args.margin}: give a share of each target's scale between 0 and 0.5 (default {MARGIN})")
 
@@ -548,6 +565,9 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--set", dest="fixed", action="append", default=[], metavar="KEY=VALUE",
                     help="an override applied to every run (a what-if on the inputs), repeatable")
+    ap.add_argument("--fit-check", action="append", default=[], metavar="KEY",
+                    help="fit this check as one more guard (a what-if; repeatable; keys of "
+                         "reflow.validation.CHECKS_2010)")
     ap.add_argument("--evaluate-only", action="store_true", help="no search: the final fit of the config as is")
     ap.add_argument("--quick", action="store_true",
                     help=f"smoke run: {QUICK['screen']} screen points, {QUICK['nm_evals']} NM evals per chain over "
@@ -605,7 +625,7 @@ def _calibrate(args: argparse.Namespace, folder: Path, stamp: str, fixed: dict[s
         if args.evaluate_only:
             best = dict(fixed)
         else:
-            ev = Evaluator(pool, args.config, seeds, fixed, log, args.margin)
+            ev = Evaluator(pool, args.config, seeds, fixed, log, args.margin, fitted_targets(args.fit_check))
             log(f"search objective: the medians' misses from the targets inset by {args.margin:g} of their scale, "
                 "plus the seeds' mean misses of the targets as they are")
             deadline = t_start + 60.0 * args.budget_min
@@ -635,14 +655,14 @@ def _calibrate(args: argparse.Namespace, folder: Path, stamp: str, fixed: dict[s
         t, s = final_fit(pool, args.config, fixed, final_seeds, "config as is")
         tables.append(t)
         per_seed.append(s)
-    from reflow.validation import GUARDS_2010, TARGETS_2010, objective
+    from reflow.validation import objective
 
     fit = pd.concat(tables, ignore_index=True)
     fit.to_csv(folder / "fit.csv", index=False)
     pd.concat(per_seed, ignore_index=True).to_csv(folder / "final_metrics.csv", index=False)
     md = []
     for label, tab in fit.groupby("config", sort=False):
-        obj = objective(dict(zip(tab["key"], tab["median"], strict=True)), (*TARGETS_2010, *GUARDS_2010))
+        obj = objective(dict(zip(tab["key"], tab["median"], strict=True)), fitted_targets(args.fit_check))
         md += [f"### {label} ({len(final_seeds)} seeds; objective {obj:.3f}, "
                f"{int(tab['pass'].sum())} of {len(tab)} pass)", "", markdown_table(tab), ""]
     (folder / "fit.md").write_text("\n".join(md))

@@ -87,3 +87,21 @@ def test_a_replaced_parameter_is_not_searched(tmp_path: Path) -> None:
         assert "transshipment.profit_scale" not in keys and "transshipment.premium_scale" in keys
     finally:
         cal.use_params(cal.CONFIG)
+
+
+def test_a_fitted_check_adds_to_the_objective_only_when_asked() -> None:
+    """--fit-check treats a check as one more guard: a point that misses only that check scores 0 without it
+    and more than 0 with it."""
+    from reflow.validation import CHECKS_2010, objective
+
+    check = next(c for c in CHECKS_2010 if c.key == "ndpr_oxide.cn_vs_history")
+    base = cal.fitted_targets()
+    wider = cal.fitted_targets([check.key])
+    assert len(wider) == len(base) + 1 and wider[-1] is check
+    assert all(t.key != check.key for t in base)
+    # A point inside every target and guard that misses only this check.
+    inside = {t.key: (t.lo + min(t.hi, t.lo + 1.0)) / 2 for t in base}
+    assert objective(inside, base) == 0.0
+    point = {**inside, check.key: check.hi * 2}
+    assert objective(point, base) == 0.0
+    assert objective(point, wider) > 0.0

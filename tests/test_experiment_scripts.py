@@ -115,6 +115,7 @@ BAD_ARGS = [
     ("calibrate_2010", ["--final-seeds", "5"], "at least 20 seeds; use --quick"),
     ("calibrate_2010", ["--workers", "0"], "--workers 0"),
     ("calibrate_2010", ["--search-seeds", "0"], "--search-seeds 0"),
+    ("calibrate_2010", ["--fit-check", "dy_oxide.peak_multiple"], "--fit-check dy_oxide.peak_multiple: not a check"),
     ("compare_forward", ["--seeds", "0"], "--seeds 0"),
     ("compare_forward", ["--weeks", "0"], "--weeks 0"),
     ("compare_forward", ["--workers", "0"], "--workers 0"),
