@@ -52,13 +52,17 @@ def test_china_buys_again_as_a_defended_price_lasts(held) -> None:
     one, lasting = held
     y2012, y2014 = slice(3 * 52, 4 * 52), slice(5 * 52, 6 * 52)
     use1, use2 = _china_use(one)[:, NDPR], _china_use(lasting)[:, NDPR]
-    # The price is the defended one in both, so what differs is China's use of it: it recovers as the price
-    # lasts with a smaller long-run response, and stays down with one elasticity.
+    # The price is the defended one in both, so what differs is China's use of it: with a smaller long-run
+    # response it comes back from the spike's trough and holds there as the price lasts; with one elasticity it
+    # stays down and sinks further as the memory of the spike fades. (How soon it comes back depends on the
+    # calibrated memory: in the fit of 2026-12-01 it is back by early 2012, in earlier fits it rose through 2014.)
     cn1, cn2 = one.rec.data["price_cn"][:, NDPR], lasting.rec.data["price_cn"][:, NDPR]
     assert np.median(cn2[y2014]) == pytest.approx(np.median(cn1[y2014]), rel=0.05)
     assert use2[y2014].sum() > 1.3 * use1[y2014].sum()
-    assert use2[y2014].sum() > use2[y2012].sum()
-    assert use1[y2014].sum() < 1.1 * use1[y2012].sum()
+    y2011 = slice(2 * 52, 3 * 52)
+    assert use2[y2014].sum() > 1.2 * use2[y2011].sum()
+    assert use2[y2014].sum() >= 0.99 * use2[y2012].sum()
+    assert use1[y2014].sum() < use1[y2012].sum()
 
 
 def test_a_material_given_the_shared_elasticity_is_the_model_without_the_table() -> None:
