@@ -598,6 +598,20 @@ class ExportTaxEvent(_EventBase):
     light_ree: Frac | None = Field(None, description="the duty on La/Ce oxides ([light_ree]); None = unchanged")
 
 
+class QuotaLicencePriceEvent(_EventBase):
+    """A price on the export-quota licence: official exports of a material under an export quota (and La/Ce under
+    theirs) carry, on top of the exporter's delivered cost and any scarcity rent, a licence price per kilogram that
+    is the same for every element, because a tonne of quota ships any rare earth; set as a share of China's NdPr
+    oxide price, the element the quota's licences earn most on (ODD 7.12b)."""
+
+    kind: Literal["quota_licence_price"]
+    share_of_ndpr_price: Annotated[float, Field(gt=0.0, le=5.0)] = Field(
+        description="the licence price per kg as a share of China's expected NdPr oxide price: 2011's quota holders' "
+                    "pricing and informal minimum export prices [V2: GTA act 2888]; history's per-kg spreads of "
+                    "September 2011 (Nd ~80, La ~95 USD/kg) and the ~15 USD/kg paid for La licences in mid-2010 are "
+                    "each about half of China's Nd price then [D]")
+
+
 class ExtraterritorialEvent(_EventBase):
     """MOFCOM No. 61: foreign-made items with >= threshold of Chinese content by value need a licence."""
 
@@ -663,7 +677,7 @@ class EnforcementEvent(_EventBase):
 
 PolicyEvent = Annotated[
     LicensingEvent | GeneralLicenceEvent | ExportQuotaEvent | ProductionCapEvent | PriceDefenceEvent
-    | ExportTaxEvent
+    | ExportTaxEvent | QuotaLicencePriceEvent
     | ExtraterritorialEvent | TariffEvent | PriceFloorEvent | EmbargoEvent | StockpileReleaseEvent
     | InvestmentSupportEvent | EnforcementEvent,
     Field(discriminator="kind"),

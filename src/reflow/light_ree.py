@@ -99,6 +99,7 @@ class LightInputs:
     leak_cost_share: float = 0.0
     leak_cost_per_kg: float = 0.0
     leak_profit_scale: float | None = None
+    official_margin: float = 0.0
 
 
 def _order(price: float, stock: float, p: LightParams, cover: float, thrift: float = 0.0) -> tuple[float, float]:
@@ -146,8 +147,8 @@ def _thrift(s: LightState, p: LightParams, price: float, short: bool) -> tuple[f
 def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_tax: float, alt_output: float,
                quota_tpy: float, embargoed_share: float, leak_max_share: float, leak_premium_scale: float,
                enforcement: float, leak_cost_share: float = 0.0,
-               leak_cost_per_kg: float = 0.0, leak_profit_scale: float | None = None
-               ) -> tuple[LightState, LightWeek]:
+               leak_cost_per_kg: float = 0.0, leak_profit_scale: float | None = None,
+               official_margin: float = 0.0) -> tuple[LightState, LightWeek]:
     """Advance the La/Ce market one week; returns the new state and the week's outcome.
 
     Args:
@@ -161,6 +162,7 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
         leak_max_share, leak_premium_scale, enforcement: the smuggling channel (`reflow.transshipment`).
         leak_cost_share, leak_cost_per_kg: the smugglers' costs; they sell only at a price that covers them.
         leak_profit_scale: USD/kg; when given, the channel opens with last week's profit per kilogram.
+        official_margin: USD/kg official exporters ask over parity (the quota licence's price, ODD 7.12b).
     """
     # The quota allowance accrues weekly, up to a quarter's worth; issued licences stay valid when a smaller
     # quota follows (as for the oxides).
@@ -188,23 +190,26 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
         leak_cap = p.base_exports_week * leak_max_share * pull * (1.0 - enforcement)
     official_cap = 0.0 if embargoed_share >= 1.0 else bank * (1.0 - embargoed_share)  # (inf x 0 is nan)
     top = max(p.ceiling, parity)
-    if smug_ask <= parity:
-        # Untaxed, the smugglers undercut the official channel: all of it is on offer at parity.
-        price_ex = _clear(alt_have + leak_cap + official_cap, parity, top, want, s.stock, p, cover, th)
-    else:
-        # Dearer than parity, the smugglers sell only once the price covers their ask.
-        price_ex = _clear(alt_have + official_cap, parity, top, want, s.stock, p, cover, th)
-        if price_ex > smug_ask and leak_cap > 0.0:
-            price_ex = max(_clear(alt_have + official_cap + leak_cap, parity, top, want, s.stock, p, cover, th),
-                           smug_ask)
+    # Sellers' steps in the order buyers reach them: the non-Chinese co-product at parity, then the smugglers and
+    # the official exporters at their asks (smugglers first at a tie: untaxed, they undercut the official channel).
+    official_ask = parity + official_margin
+    steps = sorted(((max(smug_ask, parity), 0, leak_cap), (official_ask, 1, official_cap)))
+    on_offer = alt_have
+    for ask, _, q in steps:
+        if ask <= parity:
+            on_offer += q
+    price_ex = _clear(on_offer, parity, top, want, s.stock, p, cover, th)
+    for ask, _, q in steps:
+        if ask > parity and price_ex > ask and q > 0.0:
+            on_offer += q
+            price_ex = max(_clear(on_offer, parity, top, want, s.stock, p, cover, th), ask)
     use, want = _order(price_ex, s.stock, p, cover, th)
     alt_sold = min(want, alt_have)
-    if smug_ask <= parity:
-        unofficial = min(want - alt_sold, leak_cap)
-        official = min(want - alt_sold - unofficial, official_cap)
-    else:
-        official = min(want - alt_sold, official_cap)
-        unofficial = max(0.0, min(want - alt_sold - official, leak_cap)) if price_ex >= smug_ask else 0.0
+    left, sold = want - alt_sold, {}
+    for ask, k, q in steps:
+        sold[k] = max(0.0, min(left, q)) if price_ex >= ask else 0.0
+        left -= sold[k]
+    unofficial, official = sold[0], sold[1]
     bought = alt_sold + unofficial + official
     stock = s.stock + bought
     used = min(use, stock)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 
 import mesa
 import numpy as np
@@ -350,6 +351,10 @@ class ReflowModel(mesa.Model):
         state = LightState(stock=lc.cover_target_weeks * params.demand_week, alt_stock=0.0, premium=0.0, bank=np.inf)
         return params, state
 
+    def _licence_price(self, pol: PolicyState) -> float:
+        """USD/kg an export-quota licence costs this week, the same for every element (7.12b); 0 without one."""
+        return pol.licence_price_share * float(self.p_cn_exp[MAT["ndpr_oxide"]])
+
     def _light_week(self, w: int, pol: PolicyState) -> None:
         """One week of the La/Ce oxide market (7.18), recorded."""
         params, state = self._light
@@ -362,7 +367,8 @@ class ReflowModel(mesa.Model):
             ndpr_cn_ratio=float(self.p_cn_exp[nd] / self.p_ref[nd]), export_tax=pol.light_export_tax,
             alt_output=alt, quota_tpy=pol.light_quota_tpy, embargoed_share=embargoed, leak_max_share=tc.max_share,
             leak_premium_scale=tc.premium_scale, enforcement=float(pol.enforcement[nd]),
-            leak_cost_share=tc.cost_share, leak_cost_per_kg=tc.cost_per_kg, leak_profit_scale=tc.profit_scale)
+            leak_cost_share=tc.cost_share, leak_cost_per_kg=tc.cost_per_kg, leak_profit_scale=tc.profit_scale,
+            official_margin=self._licence_price(pol) if math.isfinite(pol.light_quota_tpy) else 0.0)
         self.light_inputs.append(x)
         state, out = light_week(state, params, **x.__dict__)
         self._light = (params, state)
@@ -768,6 +774,9 @@ class ReflowModel(mesa.Model):
             share = self.scenario.china.quota_rent_share
             if share > 0:
                 ask = quota_licence_ask(ask, self.p_ex_exp[m, r], share, o["quota_scarcity"][m])
+            licence = self._licence_price(pol)
+            if licence > 0:
+                ask = ask + licence * np.isfinite(pol.quota_tpy[m])
             parts.append((sm, EXPORT_OFFER_HEADROOM * bid_vol[m, r] * o["cn_scale"][m] * o["p_share"][p],
                           ask, np.full(len(p), K_CHINA), p, np.full(len(p), CN)))
         # Smugglers: when official exports are blocked or rationed and the premium is large, Chinese stock

@@ -52,6 +52,7 @@ class PolicyState:
     quota_tpy: np.ndarray = field(default_factory=lambda: np.full(NM, np.inf))
     light_quota_tpy: float = np.inf  # La/Ce oxides ([light_ree])
     light_export_tax: float = 0.0
+    licence_price_share: float = 0.0  # quota licence price per kg, as a share of China's NdPr price (7.12b)
     production_cap_tpy: np.ndarray = field(default_factory=lambda: np.full(NM, np.inf))
     cn_price_floor: np.ndarray = field(default_factory=lambda: np.zeros(NM))  # USD/kg China's producers defend
     export_tax: np.ndarray = field(default_factory=lambda: np.zeros(NM))
@@ -132,6 +133,8 @@ class PolicyTimeline:
                     st.export_tax[MAT[m]] = rate
                 if ev.light_ree is not None:
                     st.light_export_tax = ev.light_ree
+            elif k == "quota_licence_price":
+                st.licence_price_share = ev.share_of_ndpr_price
             elif k == "extraterritorial":
                 for m in ev.materials:
                     st.extraterritorial[MAT[m]] = True
