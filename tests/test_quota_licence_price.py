@@ -25,6 +25,12 @@ P = LightParams(demand_week=500.0, price_cn_ref=4.0, price_ex_ref=4.0 * 1.04 * 1
                 ceiling=30 * 4.0 * 1.04 * 1.15, base_exports_week=450.0, hoarding_response=1.0)
 
 
+def _without_licence_price(raw: dict) -> dict:
+    """The scenario with any licence price of its own removed, so that each test sets the one it studies."""
+    raw["policy"] = [e for e in raw["policy"] if e.get("kind") != "quota_licence_price"]
+    return raw
+
+
 def _event(share: float, effective: str = "2011-01-01", lift: str = "2012-07-01") -> dict:
     return {"id": "licence", "kind": "quota_licence_price", "effective": effective, "lift": lift,
             "share_of_ndpr_price": share}
@@ -53,7 +59,7 @@ def test_a_dearer_licence_sells_less_officially_at_a_price_no_lower(leak: float)
 
 
 def test_the_licence_price_is_in_force_between_its_dates() -> None:
-    raw = load_raw(Q2010)
+    raw = _without_licence_price(load_raw(Q2010))
     raw["policy"].append(_event(0.5))
     tl = PolicyTimeline(validate(raw).policy)
     assert tl.state(dt.date(2010, 12, 27)).licence_price_share == 0.0
@@ -63,14 +69,14 @@ def test_the_licence_price_is_in_force_between_its_dates() -> None:
 
 @pytest.mark.parametrize("share", [0.0, -0.5, 6.0])
 def test_a_licence_price_share_out_of_range_is_a_clear_error(share: float) -> None:
-    raw = load_raw(Q2010)
+    raw = _without_licence_price(load_raw(Q2010))
     raw["policy"].append(_event(share))
     with pytest.raises(ConfigError, match="share_of_ndpr_price"):
         validate(raw)
 
 
 def _run(share: float) -> ReflowModel:
-    raw = load_raw(Q2010)
+    raw = _without_licence_price(load_raw(Q2010))
     raw["scenario"]["weeks"] = 200  # to late 2012
     if share > 0:
         raw["policy"].append(_event(share))

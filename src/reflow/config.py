@@ -285,7 +285,7 @@ class ManufacturerConfig(_Base):
         default_factory=lambda: _per_material(ndpr_oxide=20.0, dy_oxide=20.0, tb_oxide=20.0, ndfeb_magnet=12.0),
         description="highest bid as a multiple of the reference price (value of lost production) [calibrated/R]")
     wtp_convexity: Annotated[float, Field(ge=0.5, le=6.0)] = Field(
-        2.0, description="exponent of the bid's rise as cover falls below target [R]; 2.78 in the 2010-11 fit "
+        2.0, description="exponent of the bid's rise as cover falls below target [R]; 2.98 in the 2010-11 fit "
                          "(configs/quota_2010.toml), not carried over")
     bid_tiers: int = Field(3, ge=1, le=10, description="price tiers per order (shape of each firm's bid curve)")
     expectation_weeks: Pos = Field(8.0, description="weeks of the price expectation's exponential memory")
