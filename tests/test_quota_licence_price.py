@@ -31,9 +31,9 @@ def _without_licence_price(raw: dict) -> dict:
     return raw
 
 
-def _event(share: float, effective: str = "2011-01-01", lift: str = "2012-07-01") -> dict:
+def _event(share: float, effective: str = "2011-01-01", lift: str = "2012-07-01", **extra) -> dict:
     return {"id": "licence", "kind": "quota_licence_price", "effective": effective, "lift": lift,
-            "share_of_ndpr_price": share}
+            "share_of_ndpr_price": share, **extra}
 
 
 @pytest.mark.parametrize("leak", [0.0, 0.3])
@@ -67,6 +67,43 @@ def test_the_licence_price_is_in_force_between_its_dates() -> None:
     assert tl.state(dt.date(2012, 7, 2)).licence_price_share == 0.0
 
 
+def test_a_phased_out_licence_price_falls_linearly_to_zero_by_its_lift() -> None:
+    raw = _without_licence_price(load_raw(Q2010))
+    raw["policy"].append(_event(0.5, lift="2012-10-01", phase_out_weeks=26))
+    tl = PolicyTimeline(validate(raw).policy)
+    lift = dt.date(2012, 10, 1)
+    weeks = [lift - dt.timedelta(weeks=k) for k in range(40, -2, -1)]  # Monday by Monday, 40 weeks before to after
+    share = np.array([tl.state(d).licence_price_share for d in weeks])
+    assert share[0] == 0.5  # in full before the phase-out
+    assert np.all(np.diff(share) <= 0.0)
+    steps = -np.diff(share[14:41])  # the 26 weeks of the phase-out: equal steps of 0.5 / 26
+    assert np.allclose(steps, 0.5 / 26, rtol=1e-9)
+    assert share[-2] == 0.0 and share[-1] == 0.0  # at and after the lift
+    # Half-way through, half the price; the same dates without a phase-out keep the full price to the lift.
+    assert tl.state(lift - dt.timedelta(weeks=13)).licence_price_share == pytest.approx(0.25)
+    raw["policy"][-1].pop("phase_out_weeks")
+    plain = PolicyTimeline(validate(raw).policy)
+    assert plain.state(lift - dt.timedelta(days=1)).licence_price_share == 0.5
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    ({"lift": None, "phase_out_weeks": 26}, "needs a 'lift' date"),
+    ({"lift": "2011-03-01", "phase_out_weeks": 26}, "starts before effective"),
+    ({"phase_out_weeks": -1}, "phase_out_weeks"),
+])
+def test_a_phase_out_that_cannot_happen_is_a_clear_error(extra: dict, match: str) -> None:
+    raw = _without_licence_price(load_raw(Q2010))
+    ev = _event(0.5, **{k: v for k, v in extra.items() if k != "lift"})
+    if "lift" in extra:
+        if extra["lift"] is None:
+            ev.pop("lift")
+        else:
+            ev["lift"] = extra["lift"]
+    raw["policy"].append(ev)
+    with pytest.raises(ConfigError, match=match):
+        validate(raw)
+
+
 @pytest.mark.parametrize("share", [0.0, -0.5, 6.0])
 def test_a_licence_price_share_out_of_range_is_a_clear_error(share: float) -> None:
     raw = _without_licence_price(load_raw(Q2010))
@@ -75,11 +112,11 @@ def test_a_licence_price_share_out_of_range_is_a_clear_error(share: float) -> No
         validate(raw)
 
 
-def _run(share: float) -> ReflowModel:
+def _run(share: float, **extra) -> ReflowModel:
     raw = _without_licence_price(load_raw(Q2010))
-    raw["scenario"]["weeks"] = 200  # to late 2012
+    raw["scenario"]["weeks"] = 210  # to the end of 2012
     if share > 0:
-        raw["policy"].append(_event(share))
+        raw["policy"].append(_event(share, **extra))
     m = ReflowModel(validate(raw), rng=3)
     while m.running:
         m.step()
@@ -121,3 +158,20 @@ def test_the_la_ce_market_sees_the_licence_price_only_while_it_and_a_la_ce_quota
     assert np.all(margins[window & quota] > 0.0)
     assert np.all(margins[~(window & quota)] == 0.0)
     assert all(x.official_margin == 0.0 for x in runs[0].light_inputs)
+
+
+def test_phasing_the_licence_price_out_spreads_the_banked_allowance_over_months(runs) -> None:
+    """A licence price that ends on one date releases at once the NdPr allowance it kept unsold (a week of several
+    times the usual exports after 1 July 2012); phased out over the half-year around that date, the largest week
+    of official NdPr exports from April to December 2012 is smaller, and the year's total much the same."""
+    step = runs[-1]  # 0.5 to 1 July 2012
+    faded = _run(0.5, lift="2012-10-01", phase_out_weeks=26)  # 0.5 to April, 0 by October: half on 1 July
+    start = load_config(Q2010).scenario.start
+    w2012 = (dt.date(2012, 1, 2) - start).days // 7
+
+    def exports(m: ReflowModel) -> np.ndarray:
+        return np.asarray(m.rec.data["exports_cn"])[w2012:w2012 + 52, NDPR].sum(axis=1)
+
+    apr_dec = slice(13, 52)
+    assert exports(faded)[apr_dec].max() < 0.7 * exports(step)[apr_dec].max()
+    assert exports(faded).sum() == pytest.approx(exports(step).sum(), rel=0.15)

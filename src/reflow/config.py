@@ -610,6 +610,21 @@ class QuotaLicencePriceEvent(_EventBase):
                     "pricing and informal minimum export prices [V2: GTA act 2888]; history's per-kg spreads of "
                     "September 2011 (Nd ~80, La ~95 USD/kg) and the ~15 USD/kg paid for La licences in mid-2010 are "
                     "each about half of China's Nd price then [D]")
+    phase_out_weeks: int = Field(
+        0, ge=0, le=520,
+        description="weeks before `lift` over which the licence price falls linearly to zero (0 = it ends at once "
+                    "on `lift`): the licences lost their value as the spread abroad closed and the quota went unused "
+                    "in 2012 [V2]; its length is a judgement")
+
+    @model_validator(mode="after")
+    def _phase_out_within_life(self) -> QuotaLicencePriceEvent:
+        if self.phase_out_weeks:
+            if self.lift is None:
+                raise ValueError("phase_out_weeks needs a 'lift' date: the price falls to zero by then")
+            if self.lift - dt.timedelta(weeks=self.phase_out_weeks) < self.effective:
+                raise ValueError(f"phase_out_weeks ({self.phase_out_weeks}) starts before effective "
+                                 f"({self.effective}); shorten it or move 'lift' later")
+        return self
 
 
 class ExtraterritorialEvent(_EventBase):

@@ -14,7 +14,7 @@ import numpy as np
 
 from reflow.domain import MAT, MATERIALS, REG, REGIONS, SEC, SECTORS
 
-__all__ = ["PolicyState", "PolicyTimeline", "in_force", "is_announced"]
+__all__ = ["PolicyState", "PolicyTimeline", "in_force", "is_announced", "phase_out_factor"]
 
 NM, NR, NS = len(MATERIALS), len(REGIONS), len(SECTORS)
 
@@ -79,15 +79,19 @@ class PolicyTimeline:
         self._cache: dict[tuple[tuple[str, ...], tuple[str, ...]], PolicyState] = {}
 
     def state(self, day: dt.date) -> PolicyState:
-        """The policy state on `day` (cached per set of active and announced events)."""
-        active = tuple(e.id for e in self.events if in_force(e, day) and day < _expiry(e))
+        """The policy state on `day` (cached per set of active and announced events, and phase-out stage)."""
+        live = [e for e in self.events if in_force(e, day) and day < _expiry(e)]
+        active = tuple(e.id for e in live)
         announced = tuple(e.id for e in self.events if is_announced(e, day))
-        key = (active, announced)
+        fading = tuple((e.id, f) for e in live if (f := phase_out_factor(e, day)) < 1.0)
+        key = (active, announced, fading)
         if key not in self._cache:
-            self._cache[key] = self._build(active, announced)
+            self._cache[key] = self._build(active, announced, dict(fading))
         return self._cache[key]
 
-    def _build(self, active: tuple[str, ...], announced: tuple[str, ...]) -> PolicyState:
+    def _build(self, active: tuple[str, ...], announced: tuple[str, ...],
+               fading: dict[str, float] | None = None) -> PolicyState:
+        fading = fading or {}
         st = PolicyState(active_ids=active)
         st.approval[:] = self.default_approval
         by_id = {e.id: e for e in self.events}
@@ -134,7 +138,7 @@ class PolicyTimeline:
                 if ev.light_ree is not None:
                     st.light_export_tax = ev.light_ree
             elif k == "quota_licence_price":
-                st.licence_price_share = ev.share_of_ndpr_price
+                st.licence_price_share = ev.share_of_ndpr_price * fading.get(ev.id, 1.0)
             elif k == "extraterritorial":
                 for m in ev.materials:
                     st.extraterritorial[MAT[m]] = True
@@ -173,6 +177,16 @@ class PolicyTimeline:
                         st.announced[MAT[m], REG[r]] = True
         return st
 
+
+
+def phase_out_factor(ev, day: dt.date) -> float:
+    """How much of an event's size is left on `day` while it phases out (1 outside its phase-out): falls linearly
+    over the event's last ``phase_out_weeks`` before ``lift``."""
+    weeks = getattr(ev, "phase_out_weeks", 0)
+    if not weeks or ev.lift is None:
+        return 1.0
+    left = (ev.lift - day).days / 7.0  # weeks to go until lift
+    return min(1.0, max(0.0, left / weeks))
 
 
 def _expiry(ev) -> dt.date:
