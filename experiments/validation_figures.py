@@ -311,7 +311,8 @@ def _marks(ax: Any, marks: list[tuple[str, str]]) -> None:
 
 MARKS_2010 = [("2010-07-08", "quota cut announced"), ("2010-09-21", "Japan embargo"),
               ("2011-01-03", "2011 quota, licence price"), ("2011-10-19", "price defence"),
-              ("2012-07-02", "licence price lifted"), ("2013-09-02", "2013 defended prices"),
+              ("2012-04-02", "licence price phasing out"), ("2012-10-01", "licence price gone"),
+              ("2013-09-02", "2013 defended prices"),
               ("2015-01-05", "quotas abolished")]
 MARKS_2025 = [("2025-04-04", "No. 18"), ("2025-06-30", "June easing"), ("2025-09-01", "returns"),
               ("2025-10-09", "Oct escalation"), ("2025-11-10", "Busan suspension"),
