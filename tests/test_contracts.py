@@ -9,7 +9,7 @@ import pytest
 
 from reflow.config import validate
 from reflow.contracts import OfftakeBook, staggered_ends
-from reflow.model import ReflowModel
+from reflow.model import CONTRACTING_WEEKS, ReflowModel, contract_term_weeks
 
 
 def _book() -> OfftakeBook:
@@ -125,3 +125,33 @@ def test_china_indexed_offtakes_follow_chinas_price_not_the_ex_china_spike() -> 
     np.testing.assert_allclose(spike, agreed)
     up, _, agreed = _contract_prices("indexed_china", 1.0, p_cn_scale=3.0)
     assert (up > 2.0 * agreed).all()
+
+
+def test_a_contract_term_is_whole_contracting_rounds() -> None:
+    assert contract_term_weeks(5.0) == 260
+    assert contract_term_weeks(2.3) == 117  # 119.6 weeks: nine rounds
+    assert contract_term_weeks(0.01) == CONTRACTING_WEEKS  # at least one round
+
+
+@pytest.mark.parametrize("years", [5.0, 2.3])
+def test_contracts_are_renewed_without_a_week_of_no_delivery(years: float) -> None:
+    """A contract delivers every week of its term, the week it ends included, and the round of that week renews it:
+    a buyer who keeps its contracts gets deliveries every week, round weeks included (until 1 December 2026 each
+    renewal lost the round week's delivery, and a term that was not whole rounds left buyers uncovered for weeks)."""
+    raw = {"scenario": {"name": "renew", "start": dt.date(2025, 1, 6), "weeks": 140},
+           "manufacturers": {"contract_years": years}}
+    m = ReflowModel(validate(raw), rng=2)
+    rates = []
+    while m.running:
+        m.step()
+        rates.append(m.contract_rate.copy())
+    got = np.array(rates) > 1e-12  # (week, firm, material) delivered under contract
+    held_around = got[:-2] & got[2:]  # delivered the week before and the week after
+    gaps = held_around & ~got[1:-1]
+    assert got.any(axis=0).sum() > 20, "the test needs contracts"
+    assert not gaps.any(), f"weeks with a gap in contract deliveries: {sorted(set(np.nonzero(gaps)[0] + 1))}"
+    # Nor a longer one: a (firm, material) that has had contracts has them from then on, but for a few.
+    held = np.flatnonzero(got.any(axis=0).ravel())
+    flat = got.reshape(len(got), -1)[:, held]
+    restarts = sum(int((np.diff(np.flatnonzero(col)) > 1).sum()) for col in flat.T)
+    assert restarts <= 0.05 * len(held)

@@ -35,8 +35,8 @@ class OfftakeBook:
         self.end = np.concatenate([self.end, end[keep]])
 
     def expire(self, week: int) -> None:
-        """Drop contracts whose term has ended."""
-        keep = self.end > week
+        """Drop contracts whose term has ended before `week` (`end` is a contract's last week of delivery)."""
+        keep = self.end >= week
         if not keep.all():
             for f in ("supplier", "buyer", "material", "volume", "price", "end"):
                 setattr(self, f, getattr(self, f)[keep])

@@ -65,6 +65,12 @@ CONTRACTING_WEEKS = 13  # weeks between offtake contracting rounds (a quarter)
 K_SUPPLIER, K_MAGNET_MAKER, K_CHINA, K_RESALE, K_STOCKPILE, K_SMUGGLER = range(6)
 
 
+def contract_term_weeks(contract_years: float) -> int:
+    """An offtake contract's term in weeks: `contract_years` in whole contracting rounds (quarters), at least one,
+    so that every contract ends in a round week, where it can be renewed."""
+    return CONTRACTING_WEEKS * max(1, round(contract_years * 52 / CONTRACTING_WEEKS))
+
+
 def _add_at(a: np.ndarray, index: tuple[np.ndarray | int, ...], values: np.ndarray | float) -> None:
     """``np.add.at(a, index, values)``: the same additions in the same order, through the flat view of `a` when
     there are many (numpy's fast path; the tuple-index form is several times slower per element, but cheaper
@@ -957,11 +963,14 @@ class ReflowModel(mesa.Model):
         round by round, as a book signed over the years before the start would be, rather than all in one week."""
         pop = self.pop
         mc = self.scenario.manufacturers
+        # Contracts that delivered for the last time this week are over: the round renews them. A new contract
+        # delivers from next week for `term` weeks, so that it ends in a round week too.
+        self.offtakes.expire(w + 1)
         held = self.offtakes.held(pop.n, NM)
         desired = pop.nc_share * pop.need()
         request = np.where(desired - held > 0.05 * np.maximum(desired, 1e-12), desired - held, 0.0)
         committed = self.offtakes.committed(len(self.suppliers))
-        term = round(mc.contract_years * 52)
+        term = contract_term_weeks(mc.contract_years)
         ends = w + (staggered_ends(pop.n, term, CONTRACTING_WEEKS) if staggered else np.full(pop.n, term, np.int64))
         self.unmet_offtake[:] = 0.0
         for m in range(NM):
