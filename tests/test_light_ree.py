@@ -182,3 +182,18 @@ def test_a_la_ce_quota_without_the_table_is_a_clear_error(tmp_path) -> None:
                    'light_ree_tpy = 1000\n')
     with pytest.raises(ConfigError, match=r"light_ree"):
         load_config(cfg)
+
+
+def test_an_embargo_alone_opens_the_channel_only_for_the_embargoed_share() -> None:
+    """Without a quota, only the embargoed destinations' official supply is blocked, so the smugglers reach only
+    their share of the trade (as in the oxide markets, 7.12a); under a quota every destination is restricted."""
+    s = replace(_start(), premium=1.0)
+    x = LightInputs(ndpr_cn_ratio=1.0, export_tax=0.15, alt_output=0.0, quota_tpy=math.inf, embargoed_share=0.0,
+                    leak_max_share=0.5, leak_premium_scale=1.0, enforcement=0.0)
+    shares = (0.0, 0.05, 0.2, 0.5, 1.0)
+    leaked = [light_week(s, P, **{**x.__dict__, "embargoed_share": e})[1].unofficial for e in shares]
+    assert leaked[0] == 0.0
+    assert all(b > a for a, b in itertools.pairwise(leaked))
+    assert leaked[1] == pytest.approx(0.05 * leaked[-1], rel=1e-9)  # the cap scales with the embargoed share
+    quota = light_week(s, P, **{**x.__dict__, "quota_tpy": 30_000.0, "embargoed_share": 0.05})[1]
+    assert quota.unofficial == pytest.approx(leaked[-1], rel=1e-9)

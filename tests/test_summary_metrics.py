@@ -6,6 +6,7 @@ from pathlib import Path
 
 import reflow
 from reflow.plotting.report_tables import _combine
+from reflow.report_text import format_summary
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -27,6 +28,13 @@ def test_a_flat_run_has_recovered_at_once_and_a_material_nobody_uses_has_no_shor
     dy = s["materials"]["dy_oxide"]
     assert dy["cumulative_shortage_share"] is None  # not a "no shortage" zero for a sweep to average
     assert dy["recovered"] is None  # no prices to recover
+    assert dy["peak_price_multiple"] is None and dy["peak_price_region"] is None  # no peak, nor a region of one
+    # The printed table says "not in run" only for a price that has not recovered, not for one that never rose.
+    row = next(line for line in format_summary(s).splitlines() if line.startswith("dy_oxide"))
+    assert "not in run" not in row and row.rstrip().endswith("-")
+    late = reflow.run(CONFIGS / "controls_2025.toml", seed=1, out=None, overrides=["scenario.weeks=75"]).summary
+    row = next(line for line in format_summary(late).splitlines() if line.startswith("dy_oxide"))
+    assert row.rstrip().endswith("not in run")
 
 
 def test_runs_that_never_recovered_count_as_longer_in_a_median_over_runs() -> None:

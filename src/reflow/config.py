@@ -730,8 +730,8 @@ class TransshipmentConfig(_Base):
         1.0, description="ex-China premium over export parity (e.g. 1.0 = +100%) at which leakage reaches 63% of its "
                          "maximum [R/calibrated]")
     cost_share: NonNeg = Field(
-        0.3, description="smugglers' cost (mislabelling, bribes, risk) as a share of export parity, added to their "
-                         "asks [R]")
+        0.3, description="smugglers' cost (mislabelling, bribes, risk) as a share of export parity without the "
+                         "export tax, added to their asks [R]")
     profit_scale: Pos | None = Field(
         None, description="USD/kg; when set, the channel opens with the smugglers' profit per kilogram (the price "
                           "abroad less their ask) instead of the premium over parity, reaching 63% of its maximum "

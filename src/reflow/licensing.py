@@ -31,7 +31,7 @@ def draw_review_weeks(
     """Review times in whole weeks (>= 1).
 
     A lognormal draw is capped at the legal limit unless the file is one of the overruns, whose time is the limit
-    plus the excess of a second draw (reviews that overrun do so by a similar spread).
+    plus the same draw's distance from the median (reviews that overrun do so by a similar spread; ODD 7.8).
     """
     if n == 0:
         return np.zeros(0, dtype=np.int64)

@@ -187,7 +187,9 @@ def light_week(s: LightState, p: LightParams, *, ndpr_cn_ratio: float, export_ta
         # Last week's price, at this week's parity, against this week's ask.
         pull = float(channel_pull(s.premium, leak_premium_scale, (1.0 + s.premium) * parity - smug_ask,
                                   leak_profit_scale))
-        leak_cap = p.base_exports_week * leak_max_share * pull * (1.0 - enforcement)
+        # Under a quota every destination is restricted; under an embargo alone only the embargoed ones (7.12a).
+        restricted = 1.0 if math.isfinite(quota_tpy) else embargoed_share
+        leak_cap = p.base_exports_week * leak_max_share * restricted * pull * (1.0 - enforcement)
     official_cap = 0.0 if embargoed_share >= 1.0 else bank * (1.0 - embargoed_share)  # (inf x 0 is nan)
     top = max(p.ceiling, parity)
     # Sellers' steps in the order buyers reach them: the non-Chinese co-product at parity, then the smugglers and

@@ -126,7 +126,7 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
         materials[m] = {
             "peak_price_multiple": _num(mult_all, 3),
             "peak_price_date": str(dates[k]) if np.isfinite(mult_all) else None,
-            "peak_price_region": top,
+            "peak_price_region": top if np.isfinite(mult_all) else None,  # (no base-window price: no peak)
             "peak_price_multiple_by_region": by_reg,
             "weeks_in_shortage": int(in_short[dsum > 0].sum()),
             # (null without ex-China demand: "no shortage" would be a false zero in a sweep's means)

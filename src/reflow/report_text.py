@@ -25,7 +25,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{m:<14}{_f(s['peak_price_multiple'], '{:.2f}x'):>11}{_f(s['peak_price_date'], '{}'):>12}"
             f"{_f(s['peak_price_region'], '{}'):>8}{s['weeks_in_shortage']:>13}"
             f"{_f(s['cumulative_shortage_share'], '{:.2%}'):>13}{_f(s['final_non_china_share'], '{:.1%}'):>14}"
-            f"{_f(s['time_to_recover_weeks'], '{}', 'not in run'):>14}")
+            # "not in run": the price had not recovered by the end; "-": no price to recover (no peak).
+            f"{_f(s['time_to_recover_weeks'], '{}', 'not in run' if s['recovered'] is False else '-'):>14}")
     lr = summary.get("light_ree")
     if lr:
         lines.append(
