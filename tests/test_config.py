@@ -428,3 +428,17 @@ def test_partial_tables_in_a_config_file_keep_the_schema_defaults(tmp_path, mini
     assert resolved["manufacturers"]["cover_target_weeks"]["defence"] == d.cover_target_weeks["defence"]
     assert resolved["manufacturers"]["demand_tpy"]["US"]["wind"] == d.demand_tpy["US"]["wind"]
     assert "defence = 0.5" in (res.path / "config.toml").read_text()
+
+
+def test_a_starting_non_china_share_above_its_cap_is_a_clear_error(minimal_raw):
+    """The diversification target starts at the initial share and never exceeds the cap, so a start above the cap
+    would leave the cap meaningless; the error names both keys and the fix."""
+    raw = dict(minimal_raw)
+    raw["manufacturers"] = {"non_china_share_max": 0.2}  # the default starting shares include JPKR's 0.35
+    with pytest.raises(ConfigError) as e:
+        validate(raw)
+    msg = str(e.value)
+    assert "non_china_share_initial" in msg and "non_china_share_max" in msg and "JPKR" in msg
+    assert "raise the cap or lower those shares" in msg
+    raw["manufacturers"] = {"non_china_share_max": 0.35}
+    validate(raw)  # at the cap is fine

@@ -12,16 +12,18 @@ from reflow.config import validate
 from reflow.domain import MAT
 
 
-def _pop(n: int, large: float) -> ManufacturerPopulation:
-    sc = validate({"scenario": {"name": "pop", "start": dt.date(2024, 1, 1), "weeks": 10},
-                   "manufacturers": {"per_region_sector": n, "large_firm_share": large}})
+def _pop(n: int, large: float, sigma: float | None = None) -> ManufacturerPopulation:
+    mc = {"per_region_sector": n, "large_firm_share": large} | ({} if sigma is None else {"size_sigma": sigma})
+    sc = validate({"scenario": {"name": "pop", "start": dt.date(2024, 1, 1), "weeks": 10}, "manufacturers": mc})
     return ManufacturerPopulation(sc, np.random.default_rng(3))
 
 
+@pytest.mark.parametrize("sigma", [None, 0.0])  # the default spread of sizes, and firms all of one size
 @pytest.mark.parametrize(("n", "share", "per_cell"), [(4, 0.5, 2), (4, 0.35, 1), (10, 0.35, 4), (5, 0.0, 0),
                                                      (3, 1.0, 3)])
-def test_large_firms_are_the_rounded_share_of_each_cells_largest(n: int, share: float, per_cell: int) -> None:
-    pop = _pop(n, share)
+def test_large_firms_are_the_rounded_share_of_each_cells_largest(n: int, share: float, per_cell: int,
+                                                                 sigma: float | None) -> None:
+    pop = _pop(n, share, sigma)
     large = pop.large.reshape(-1, n)
     plan = pop.plan.reshape(-1, n)
     assert (large.sum(axis=1) == per_cell).all()

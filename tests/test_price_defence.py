@@ -119,3 +119,45 @@ def test_defending_china_price_raises_the_price_outside_china_too(paired) -> Non
         for r in (REG["JPKR"], REG["EU"], REG["US"]):
             ex_rise = np.nanmedian(ex_on[w, m, r]) / np.nanmedian(ex_off[w, m, r])
             assert ex_rise > 1.5 and ex_rise > 0.9 * cn_rise
+
+
+def test_smugglers_sell_no_lower_than_the_defended_price_while_chinas_expected_price_catches_up(q2010) -> None:
+    """A defended price far above China's price (NdPr at 300 USD/kg from October 2011): China's expected price
+    takes weeks to reach it, and until then nothing priced from China's stock, smuggled tonnes included, sells
+    below the defended price."""
+    import reflow.model as model_mod
+    from reflow.model import K_SMUGGLER
+
+    raw = q2010.model_dump(mode="json", exclude_none=True)
+    sc = validate(apply_overrides(raw, {"policy.price_defence_2011.prices.ndpr_oxide": 300.0,
+                                        "scenario.weeks": 160}))
+    m = ReflowModel(sc, rng=1)
+    asks: list[np.ndarray] = []
+    sold: list[tuple[int, float, float]] = []  # (week, ask, t) of smuggled NdPr
+    clear, book = model_mod.clear_call_auctions, ReflowModel._book_spot
+
+    def spy_clear(*a, **k):
+        asks.append(np.asarray(a[6], float))
+        return clear(*a, **k)
+
+    def spy_book(self, w, cl, mk_m, mk_r, K, f, m_b, row_mkt, ask_mkt, kind, idx, org, piles):
+        smug = (kind == K_SMUGGLER) & (cl.ask_fill > 1e-9)
+        smug &= self.prod.material[np.where(kind == K_SMUGGLER, idx, 0)] == NDPR
+        sold.extend((w, float(p), float(t)) for p, t in zip(asks[-1][smug], cl.ask_fill[smug], strict=True))
+        return book(self, w, cl, mk_m, mk_r, K, f, m_b, row_mkt, ask_mkt, kind, idx, org, piles)
+
+    model_mod.clear_call_auctions = spy_clear
+    ReflowModel._book_spot = spy_book
+    try:
+        start = (dt.date(2011, 10, 24) - sc.scenario.start).days // 7
+        behind = []
+        while m.running:
+            if m.week >= start:
+                behind.append(float(m.p_cn_exp[NDPR]) < 300.0)
+            m.step()
+    finally:
+        model_mod.clear_call_auctions, ReflowModel._book_spot = clear, book
+    assert any(behind), "the test needs weeks where China's expected price is below the defended one"
+    after = [(w, p, t) for w, p, t in sold if w >= start]
+    assert after, "the test needs smuggled NdPr sold while the defence is in force"
+    assert min(p for _, p, _ in after) >= 300.0

@@ -365,6 +365,16 @@ class ManufacturerConfig(_Base):
         8.0, description="weeks over which a magnet maker works excess finished magnets off by cutting output, "
                          "and the memory of its sales that sets output [R]")
 
+    @model_validator(mode="after")
+    def _starting_shares_within_the_cap(self) -> ManufacturerConfig:
+        over = {r: v for r, v in self.non_china_share_initial.items() if v > self.non_china_share_max}
+        if over:
+            raise ValueError(
+                f"non_china_share_initial {over} is above non_china_share_max ({self.non_china_share_max}); the "
+                "diversification target starts at the initial share and never exceeds the cap: raise the cap or "
+                "lower those shares")
+        return self
+
 
 # --------------------------------------------------------------------------------------------------- suppliers
 

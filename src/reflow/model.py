@@ -260,6 +260,12 @@ class ReflowModel(mesa.Model):
         fr = np.where(origin == dest, 1.0, 1.0 + self.freight[m])
         return price * fr * (1.0 + pol.tariff[m, dest, origin])
 
+    def _floor_lift(self, pol: PolicyState) -> np.ndarray:
+        """(M,) factor lifting prices built on China's expected price to a defended price above it (7.2): 1 where
+        no price is defended or the expected price already stands at or above it. Sellers from China's stock
+        (licensed exporters, smugglers) price from it, as the producers' own asks do."""
+        return np.maximum(1.0, pol.cn_price_floor / self.p_cn_exp)
+
     def _export_parity(self, pol: PolicyState, m: np.ndarray, r: np.ndarray) -> np.ndarray:
         """Delivered price of Chinese shipments of materials m to regions r at the expected Chinese price."""
         return self.p_cn_exp[m] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN])
@@ -610,7 +616,7 @@ class ReflowModel(mesa.Model):
         # A licence is scarce: the exporter sells at the destination's expected spot price when that is above
         # export parity (the licence rent: Japanese buyers paid ~15 USD/kg for quota licences in 2010 [V2]).
         f, m, r, t = firms[ships], mat[ships], reg[ships], sent[ships]
-        price = np.maximum(self._export_parity(pol, m, r), self.p_ex_exp[m, r])
+        price = np.maximum(self._export_parity(pol, m, r) * self._floor_lift(pol)[m], self.p_ex_exp[m, r])
         if self._holds:
             # Shipments of controlled items wait at customs; they are exported (and counted) when released.
             h = pol.customs_hold[m, r]
@@ -790,7 +796,8 @@ class ReflowModel(mesa.Model):
         tc = self.scenario.transshipment
         restricted = pol.controlled | pol.embargo | np.isfinite(pol.quota_tpy)[:, None]
         premium = self.p_ex_exp / np.maximum(parity, 1e-12) - 1.0
-        smug_ask = smuggler_ask(parity / (1 + pol.export_tax[:, None]), tc.cost_share, tc.cost_per_kg)
+        smug_ask = smuggler_ask(parity * self._floor_lift(pol)[:, None] / (1 + pol.export_tax[:, None]), tc.cost_share,
+                                tc.cost_per_kg)
         leak = leakage_offer(premium, restricted, self._base_exports, self._demand_share, tc.max_share,
                              tc.premium_scale, pol.enforcement, margin=self.p_ex_exp - smug_ask,
                              profit_scale=tc.profit_scale)

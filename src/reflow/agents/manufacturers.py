@@ -125,12 +125,14 @@ class ManufacturerPopulation:
                 size = rng.lognormal(0.0, mc.size_sigma, n) if mc.size_sigma > 0 else np.ones(n)
                 share = size / size.sum()
                 # The round(share x n) largest firms of the cell (a quantile cut gave 2 of 4 for a share of 0.35).
+                # By rank, so that firms of equal size (size_sigma = 0) are not all large.
                 n_large = round(mc.large_firm_share * n)
-                cut = np.sort(share)[n - n_large] if n_large > 0 else np.inf
+                is_large = np.zeros(n, bool)
+                is_large[np.argsort(-share, kind="stable")[:n_large]] = True
                 region += [REG[r]] * n
                 sector += [SEC[s]] * n
                 plan += list(total * share)
-                large += list(share >= cut)
+                large += list(is_large)
                 listed += list(rng.random(n) < mc.listed_share.get(s, 0.0))
         self.n = len(plan)
         self.region = np.array(region, np.int64)
