@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow.config import Scenario, apply_overrides, dump_toml, load_config, parse_set_args, validate
+from reflow.config import Scenario, apply_overrides, dump_toml, load_config, load_raw, parse_set_args, validate
 from reflow.domain import MATERIALS
 from reflow.errors import ConfigError, ReflowError
 
@@ -442,3 +442,21 @@ def test_a_starting_non_china_share_above_its_cap_is_a_clear_error(minimal_raw):
     assert "raise the cap or lower those shares" in msg
     raw["manufacturers"] = {"non_china_share_max": 0.35}
     validate(raw)  # at the cap is fine
+
+
+def test_an_error_in_a_set_override_says_it_comes_from_the_override_not_the_file():
+    path = Path(__file__).resolve().parents[1] / "configs" / "controls_2025.toml"
+    with pytest.raises(ConfigError) as e:
+        load_config(path, overrides=["policy.jun2025.aproval_rate=0.4"])
+    msg = str(e.value)
+    assert "did you mean 'approval_rate'" in msg
+    assert "(from --set policy.jun2025.aproval_rate=0.4, not the file)" in msg
+    with pytest.raises(ConfigError) as e:  # a bad value too, and through the API that `reflow run` calls
+        import reflow
+        reflow.run(path, seed=1, out=None, overrides=["licensing.approval_rate=1.5"])
+    assert "(from --set licensing.approval_rate=1.5, not the file)" in str(e.value)
+    raw = load_raw(path)
+    raw["scenario"]["weks"] = 3  # an error in the file itself names no override
+    with pytest.raises(ConfigError) as e:
+        validate(raw, source=str(path), overrides={"licensing.approval_rate": 0.4})
+    assert "from --set" not in str(e.value)

@@ -406,6 +406,19 @@ def test_interrupted_runs_in_a_scenario_folder_are_left_out_with_a_note(
     assert "left out 1 interrupted run folder(s)" in captured.err
 
 
+def test_a_run_without_its_time_series_in_a_scenario_folder_is_a_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A finished run (manifest written) whose timeseries.parquet is gone is not left out unsaid: the set of runs
+    would silently be smaller than the reader is told."""
+    for seed in (1, 2, 3):
+        write_fake_run(tmp_path / "scen" / f"seed{seed}", weeks=20, seed=seed)
+    (tmp_path / "scen" / "seed2" / "timeseries.parquet").unlink()
+    code = main(["report", str(tmp_path / "scen"), "--out", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err
+    assert code == 2 and "seed2" in err and "timeseries.parquet" in err and "Traceback" not in err
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_corrupt_sweep_store_is_a_clear_error(tmp_path: Path) -> None:
     folder = write_fake_sweep(tmp_path / "sw", analysed=False)
     (folder / "runs" / "part-00001.parquet").write_bytes(b"garbage")

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from reflow.cli import main
-from reflow.errors import ReflowError, ResultExistsError
+from reflow.errors import ReflowError, ResultExistsError, ResultReadError
 from reflow.experiment import load_runs, sweep
 from reflow.experiment.executors import START_METHODS, ProcessExecutor
 from reflow.experiment.fakes import StopAfter, write_fake_sweep
@@ -266,11 +266,38 @@ def test_out_folder_safety(tmp_path):
     (tmp_path / "busy" / "thesis.docx").write_text("precious")
     with pytest.raises(ResultExistsError, match="not a sweep folder"):
         sweep(cfg, out=tmp_path / "busy", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    # --force starts a sweep over; it never clears a folder that is not a sweep's (a run folder, someone's notes)
+    (tmp_path / "busy" / "analysis").mkdir()
+    (tmp_path / "busy" / "analysis" / "notes.txt").write_text("mine")
+    (tmp_path / "busy" / "manifest.json").write_text('{"seed": 1}')
+    with pytest.raises(ResultExistsError, match="not a sweep folder"):
+        sweep(cfg, out=tmp_path / "busy", workers=0, progress=False, runner=f"{FAKES}:analytic", force=True)
+    assert (tmp_path / "busy" / "analysis" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "busy" / "manifest.json").read_text() == '{"seed": 1}'
+    assert (tmp_path / "busy" / "thesis.docx").read_text() == "precious"
     with SweepStore(tmp_path / "out").locked(), pytest.raises(ReflowError, match="another `reflow sweep`"):
         sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
     sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
     res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic", force=True)
     assert res.ran == 27
+
+
+@pytest.mark.parametrize("damage", ["no design", "bad manifest"])
+def test_a_damaged_sweep_folder_is_a_clear_error_and_force_starts_it_over(tmp_path, damage):
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    out = tmp_path / "out"
+    sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    if damage == "no design":
+        (out / "design.parquet").unlink()
+        name = "design.parquet"
+    else:
+        (out / "manifest.json").write_text("{bad")
+        name = "manifest.json"
+    with pytest.raises(ResultReadError, match=rf"{name}.*use --force to start the sweep over"):
+        sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    with pytest.raises(ResultReadError):  # resumed from the folder itself, too
+        sweep(out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic", force=True).ran == 27
 
 
 def test_invalid_points_fail_before_anything_runs(tmp_path):

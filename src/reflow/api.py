@@ -151,11 +151,11 @@ def _resolve(config: str | Path | Scenario | Mapping[str, Any], overrides: Any) 
         if not sets:
             return config, None
         raw = config.model_dump(mode="json", exclude_none=True)
-        return validate(apply_overrides(raw, sets), source="<scenario>"), None
+        return validate(apply_overrides(raw, sets), source="<scenario>", overrides=sets), None
     if isinstance(config, Mapping):
-        return validate(apply_overrides(dict(config), sets), source="<dict>"), None
+        return validate(apply_overrides(dict(config), sets), source="<dict>", overrides=sets), None
     raw = apply_overrides(load_raw(config), sets)
-    return validate(raw, source=str(config)), str(config)
+    return validate(raw, source=str(config), overrides=sets), str(config)
 
 
 def run(

@@ -1174,16 +1174,31 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     return f"{where} = {value!r}: {msg}" + (f" (expected: {desc})" if desc else "")
 
 
-def validate(raw: Mapping[str, Any], source: str = "<config>") -> Scenario:
-    """Validate a raw config dict into a `Scenario`; raise one ConfigError listing every problem."""
+def validate(raw: Mapping[str, Any], source: str = "<config>", overrides: Mapping[str, Any] | None = None,
+             ) -> Scenario:
+    """Validate a raw config dict into a `Scenario`; raise one ConfigError listing every problem.
+
+    `overrides` (the ``{"key.path": value}`` applied to `raw`) lets a problem that comes from one of them say so,
+    rather than point at the file, which does not hold the key."""
     if "sweep" in raw and "scenario" not in raw:
         raise ConfigError(f"{source}: this is a sweep file (it has a [sweep] table), not a scenario; run it with "
                           f"`reflow sweep {source}`")
     try:
         return Scenario.model_validate(dict(raw))
     except ValidationError as exc:
-        lines = [_explain(e, raw) for e in exc.errors()]
+        lines = [_explain(e, raw) + _from_override(e, raw, overrides) for e in exc.errors()]
         raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(lines)) from None
+
+
+def _from_override(err: Mapping[str, Any], raw: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> str:
+    """' (from --set KEY=VALUE, not the file)' when the error's key is one an override set (or lies inside it)."""
+    if not overrides:
+        return ""
+    where = _loc_str(tuple(err.get("loc", ())), raw)
+    for key, value in overrides.items():
+        if where == key or where.startswith(key + "."):
+            return f" (from --set {key}={value}, not the file)"
+    return ""
 
 
 def load_config(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] | None = None) -> Scenario:
@@ -1196,8 +1211,9 @@ def load_config(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] |
     Returns:
         The validated scenario with every default filled in.
     """
-    raw = apply_overrides(load_raw(path), parse_set_args(overrides))
-    return validate(raw, source=str(path))
+    sets = parse_set_args(overrides)
+    raw = apply_overrides(load_raw(path), sets)
+    return validate(raw, source=str(path), overrides=sets)
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:

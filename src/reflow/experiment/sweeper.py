@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from reflow.errors import ConfigError, ReflowError, ResultExistsError
+from reflow.errors import ConfigError, ReflowError, ResultExistsError, ResultReadError
 from reflow.experiment.designs import UNIT_PREFIX, build_design
 from reflow.experiment.executors import Executor, make_executor
 from reflow.experiment.runner import DEFAULT_RUNNER, RunResult, RunTask, TimeseriesSpec, resolve_runner
@@ -184,6 +184,28 @@ def _write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     df.to_parquet(tmp, index=False)
     os.replace(tmp, path)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """A sweep folder's manifest, or a clear error naming the file and the fix."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or "root_seed" not in manifest:
+            raise ValueError("no root_seed")  # a manifest without it cannot be resumed
+    except (OSError, ValueError) as exc:
+        raise ResultReadError(f"{path}: not a readable sweep manifest ({type(exc).__name__}: {exc}); the sweep "
+                              "cannot be resumed from it: use --force to start the sweep over, or another --out "
+                              "(the stored runs in runs/ are left as they are until then)") from None
+    return manifest
+
+
+def _read_design(path: Path) -> pd.DataFrame:
+    """A sweep folder's design, or a clear error naming the file and the fix."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # missing, or any of pyarrow's errors for a damaged file
+        raise ResultReadError(f"{path}: missing or unreadable ({type(exc).__name__}); the sweep cannot be resumed "
+                              "without its design: use --force to start the sweep over, or another --out") from None
 
 
 def _clear_folder(out: Path) -> None:
@@ -532,21 +554,22 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             manifest_path = out / "manifest.json"
             resuming = (out / "sweep.toml").is_file() and manifest_path.is_file() and not force
             if resuming:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+                manifest = _read_manifest(manifest_path)
                 if cfg.sweep.root_seed is None:
                     cfg = _with_root(cfg, manifest["root_seed"])
                 fp = config_fingerprint(cfg, base.sha256)
                 _check_same_sweep(out, cfg, manifest, fp, base)
                 manifest.update({"fingerprint": fp, "fingerprint_scheme": FINGERPRINT_SCHEME})
-                design = pd.read_parquet(out / "design.parquet")
+                design = _read_design(out / "design.parquet")
             else:
                 leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
                 # files of a sweep whose set-up was interrupted before it stored anything can go
                 setup_only = set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
+                # --force starts a sweep folder over; it never clears a folder that is not one (a run, notes, ...)
+                if leftovers and not setup_only and not (out / "sweep.toml").is_file():
+                    raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
+                                            "choose another --out (--force only starts a sweep folder over)")
                 if leftovers and not force and not setup_only:
-                    if not (out / "sweep.toml").is_file():
-                        raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
-                                                "choose another --out")
                     raise ResultExistsError(f"{out} holds an incomplete sweep folder (no manifest.json); "
                                             "use --force to start over")
                 cfg = _with_root(cfg, cfg.sweep.root_seed if cfg.sweep.root_seed is not None else new_root_seed())

@@ -452,8 +452,9 @@ def open_results(paths: Sequence[str | Path]) -> ResultSet:
             runs.append(load_run(path))
         else:
             # hidden folders are runs being written (`.seed1.x8k2`), not results yet
+            # (a run with a manifest but no time series is an error from load_run, not a run left out unsaid)
             children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
-                              and (p / "timeseries.parquet").exists())
+                              and ((p / "timeseries.parquet").exists() or (p / "manifest.json").is_file()))
             complete = [p for p in children if (p / "manifest.json").is_file()]
             result.skipped.extend(p for p in children if p not in complete)
             if not complete:
