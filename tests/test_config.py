@@ -460,3 +460,17 @@ def test_an_error_in_a_set_override_says_it_comes_from_the_override_not_the_file
     with pytest.raises(ConfigError) as e:
         validate(raw, source=str(path), overrides={"licensing.approval_rate": 0.4})
     assert "from --set" not in str(e.value)
+
+
+@pytest.mark.parametrize(("kind", "field"), [("licensing", "destinations"), ("general_licence", "destinations"),
+                                             ("general_licence", "sectors"), ("general_licence", "materials")])
+def test_an_event_with_an_empty_list_of_what_it_covers_is_a_clear_error(minimal_raw, kind, field):
+    """An empty list would control nothing (while an announced licensing event still flagged every region for
+    stocking up): the error names the key."""
+    raw = dict(minimal_raw)
+    ev = {"id": "ev", "kind": kind, "effective": "2025-04-07", field: []}
+    if kind == "licensing":
+        ev.setdefault("materials", ["dy_oxide"])
+    raw["policy"] = [ev]
+    with pytest.raises(ConfigError, match=rf"policy\.ev\.{field}"):
+        validate(raw)

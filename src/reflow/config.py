@@ -541,7 +541,7 @@ class LicensingEvent(_EventBase):
 
     kind: Literal["licensing"]
     materials: list[Material] = Field(min_length=1)
-    destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS))
+    destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS), min_length=1)
     approval_rate: Frac | None = Field(
         None, description="probability an application is approved (default: licensing.approval_rate)")
     approval_by_region: dict[Region, Frac] = Field(default_factory=dict)
@@ -567,9 +567,10 @@ class GeneralLicenceEvent(_EventBase):
     """General licences: covered (large) firms get multi-shipment approval for a validity period."""
 
     kind: Literal["general_licence"]
-    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS))
-    destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS))
-    sectors: list[Sector] = Field(default_factory=lambda: ["automotive", "wind", "electronics", "magnet"])
+    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS), min_length=1)
+    destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS), min_length=1)
+    sectors: list[Sector] = Field(default_factory=lambda: ["automotive", "wind", "electronics", "magnet"],
+                                  min_length=1)
     coverage: Frac = Field(1.0, description="share of the eligible (large) firms that receive one")
     validity_weeks: int = Field(52, ge=1, le=520, description="12 months (Reuters Dec 2025 [V2])")
 
