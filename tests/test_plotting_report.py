@@ -499,3 +499,23 @@ def test_run_jobs_starts_the_costliest_and_returns_in_job_order() -> None:
     assert run_jobs(jobs, lambda job, fig: (job.name, fig.get_suptitle()), workers=1) == [
         ("a", "a"), ("b", "b"), ("c", "c"), ("d", "d")]
     assert built == ["b", "d", "a", "c"]
+
+
+def test_the_report_headline_shows_the_la_ce_market_when_the_runs_have_one() -> None:
+    """summary.json's La/Ce block (scenarios with a [light_ree] table) is part of the report's headline numbers,
+    as `reflow run` prints it; without one, no La/Ce rows."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import headline_rows
+
+    light = {"peak_price_multiple": 22.2, "peak_price_date": "2011-08-22", "spread_at_peak": 4.99,
+             "max_quota_rent_usd_per_kg": 85.8, "cumulative_shortage_share": 0.0004}
+    base = {"materials": {}, "overall": {"production_lost_share": 0.0, "licence_applications": 0}}
+    with_light = {"s": [SimpleNamespace(summary={**base, "light_ree": light})]}
+    _, _, overall = headline_rows(with_light)
+    rows = {r[0]: r[1] for r in overall}
+    assert rows["La/Ce oxide: peak ex-China price (x baseline)"].startswith("22.2")
+    assert rows["La/Ce oxide: ex-China / China price at the peak (x)"] == "5.0"
+    assert rows["La/Ce oxide: largest quota licence rent (USD/kg)"].startswith("85")
+    _, _, overall = headline_rows({"s": [SimpleNamespace(summary=base)]})
+    assert not any(r[0].startswith("La/Ce") for r in overall)

@@ -43,3 +43,19 @@ def test_runs_that_never_recovered_count_as_longer_in_a_median_over_runs() -> No
     assert text.startswith("209 (157 to not in run)")
     assert "not recovered by the end in 3 of 10 runs" in text
     assert _combine([None], "censored") == "not in run" and _combine([12], "censored") == "12"
+
+
+def test_supply_shares_start_with_a_regions_first_delivery_and_are_not_made_up() -> None:
+    """quota_2010's Australia and Canada receive nothing: they have no supply-share rows (a made-up 'all Chinese,
+    fully concentrated' start would read as data), while every importing region has prices every week."""
+    ts = reflow.run(CONFIGS / "quota_2010.toml", seed=1, out=None, overrides=["scenario.weeks=30"]).timeseries
+    shares = ts[ts["variable"].isin(["non_china_share", "hhi"])]
+    assert not shares["region"].isin(["AU", "CA"]).any()
+    delivered = ts[(ts["variable"] == "delivered") & (ts["value"] > 0)]
+    first = delivered.groupby(["material", "region"])["week"].min()
+    for (m, r), w in first.items():
+        rows = shares[(shares["material"] == m) & (shares["region"] == r)]
+        assert rows["week"].min() == w  # from the first delivery on, every week
+        assert len(rows) == 2 * (30 - w)
+    prices = ts[ts["variable"] == "price_ex_vwap"]
+    assert prices.groupby(["material", "region"]).size().eq(30).all()

@@ -159,3 +159,24 @@ def test_seed_of_a_run_does_not_depend_on_sweep_order(seeds):
     b = seeds_of([{"key": "b", "values": ["y", "x"]}, {"key": "a", "values": [3, 2, 1]}], 4)
     assert a.items() <= b.items()
     assert len(set(a.values())) == (3 if seeds == "common" else 12)
+
+
+@pytest.mark.parametrize("dist", ["uniform", "triangular", "truncnormal"])
+def test_integer_parameters_with_fractional_bounds_stay_inside_them(dist):
+    """low = 0.4, high = 3.6: every design gives whole numbers in 1..3, never 0 or 4 (rounding the sampled value,
+    or the grid's end points, would step outside the range)."""
+    from reflow.experiment.designs import grid_design
+
+    extra = {"mode": 2.0} if dist == "triangular" else {"sd": 2.0} if dist == "truncnormal" else {}
+    p = ParameterSpec(key="a", low=0.4, high=3.6, integer=True, dist=dist, **extra)
+    vals = set(to_values(p, np.linspace(0.0, 1.0, 101)))
+    assert vals <= {1, 2, 3} and {1, 3} <= vals
+    g = ParameterSpec(key="a", low=0.4, high=3.6, integer=True, steps=2)
+    assert set(grid_design([g])["a"]) <= {1, 2, 3}
+
+
+def test_an_integer_range_without_a_whole_number_is_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="needs a whole number between"):
+        ParameterSpec(key="a", low=0.2, high=0.8, integer=True)

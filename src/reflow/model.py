@@ -1054,7 +1054,7 @@ class ReflowModel(mesa.Model):
         # Thrifting's saving is measured against what firms intend to make (not a magnet maker's cut for want of
         # sales).
         base = self._by_material_region(pop.need_base * pop.run[:, None]) if pop.cutting else self._need_base_mr
-        rec["thrift_saving_share"][w] = np.where(base > 0, 1.0 - dem / np.maximum(base, 1e-12), 0.0)
+        rec["thrift_saving_share"][w] = np.where(base > 0, np.clip(1.0 - dem / np.maximum(base, 1e-12), 0.0, 1.0), 0.0)
         rec["licence_backlog"][w] = self.authority.queue.backlog(NM, NR)
         has = self._vol > 1e-12
         rec["price_ex_vwap"][w][has] = self._val[has] / self._vol[has]
@@ -1080,14 +1080,12 @@ class ReflowModel(mesa.Model):
         rec["stock_total"][w] = self.stock_by_material()
         rec.carry_forward(w)
         if w == 0:
-            # Nothing observed yet for a series: start it from the reference so carry-forward has a value.
+            # A price not yet observed starts from the expected price at the start, so that carry-forward has a
+            # value (outputs.md). Supply shares are not made up: a region's shares start with its first delivery.
             for var, start in (("price_ex_vwap", self.p_ex_exp), ("price_ex_ask", self.p_ex_exp)):
                 a = rec[var][0]
                 a[np.isnan(a)] = start[np.isnan(a)]
-            for var in ("non_china_share", "hhi"):
-                a = rec[var][0]
-                a[np.isnan(a)] = 0.0 if var == "non_china_share" else 1.0
-            for var in ("price_ex_vwap", "price_ex_ask", "non_china_share", "hhi"):
+            for var in ("price_ex_vwap", "price_ex_ask"):
                 rec[var][0][:, CN] = np.nan
 
     def run(self) -> Recorder:

@@ -79,8 +79,8 @@ def to_values(p: ParameterSpec, u: np.ndarray) -> list[Any]:
         mean = p.mean if p.mean is not None else (lo + hi) / 2
         x = stats.truncnorm((lo - mean) / p.sd, (hi - mean) / p.sd, loc=mean, scale=p.sd).ppf(u)
     x = np.clip(x, lo, hi)
-    if p.integer:
-        return [int(v) for v in np.rint(x)]
+    if p.integer:  # the nearest whole number inside [low, high]
+        return [int(v) for v in np.clip(np.rint(x), math.ceil(lo), math.floor(hi))]
     return [float(v) for v in x]
 
 
@@ -88,8 +88,8 @@ def _grid_values(p: ParameterSpec) -> list[Any]:
     if p.values is not None:
         return list(p.values)
     xs = np.linspace(float(p.low), float(p.high), int(p.steps))  # type: ignore[arg-type]
-    if p.integer:
-        return list(dict.fromkeys(int(v) for v in np.rint(xs)))
+    if p.integer:  # the nearest whole numbers inside [low, high]
+        return list(dict.fromkeys(int(v) for v in np.clip(np.rint(xs), math.ceil(p.low), math.floor(p.high))))
     return [float(v) for v in xs]
 
 

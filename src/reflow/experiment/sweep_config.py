@@ -125,6 +125,9 @@ class ParameterSpec(_Base):
             raise ValueError("a range needs both 'low' and 'high'")
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.low >= self.high:
             raise ValueError(f"need finite low < high, got low={self.low}, high={self.high}")
+        if self.integer and math.ceil(self.low) > math.floor(self.high):
+            raise ValueError(f"integer = true needs a whole number between low={self.low} and high={self.high}; "
+                             "widen the range or drop integer")
         if self.dist == "loguniform" and self.low <= 0:
             raise ValueError(f"dist 'loguniform' needs low > 0, got low={self.low}")
         if self.dist == "triangular" and (self.mode is None or not self.low <= self.mode <= self.high):

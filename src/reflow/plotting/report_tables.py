@@ -33,6 +33,14 @@ _OVERALL_METRICS = (
     ("mean_licence_wait_days", "Mean wait for a licence decision (days)", "float"),
     ("licence_applications", "Licence applications", "int"),
 )
+# The La/Ce oxide market's block of summary.json (scenarios with a [light_ree] table, ODD 7.18).
+_LIGHT_METRICS = (
+    ("peak_price_multiple", "La/Ce oxide: peak ex-China price (x baseline)", "multiple"),
+    ("peak_price_date", "La/Ce oxide: peak week", "date"),
+    ("spread_at_peak", "La/Ce oxide: ex-China / China price at the peak (x)", "float"),
+    ("max_quota_rent_usd_per_kg", "La/Ce oxide: largest quota licence rent (USD/kg)", "float"),
+    ("cumulative_shortage_share", "La/Ce oxide: use short (% of need)", "pct"),
+)
 _POLICY_STAGES = ("announce", "effective", "suspend", "resume", "lift")
 _POLICY_COMMON = {"id", "kind", "label", *_POLICY_STAGES}
 
@@ -137,6 +145,10 @@ def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[l
     for key, label, kind in _OVERALL_METRICS:
         overall.append([label] + [_combine([(r.summary.get("overall") or {}).get(key) for r in runs], kind)
                                   for runs in groups.values()])
+    if any(r.summary.get("light_ree") for runs in groups.values() for r in runs):
+        for key, label, kind in _LIGHT_METRICS:
+            overall.append([label] + [_combine([(r.summary.get("light_ree") or {}).get(key) for r in runs], kind)
+                                      for runs in groups.values()])
     return header, rows, overall
 
 
