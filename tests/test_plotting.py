@@ -582,3 +582,21 @@ def test_log_price_axis_labels_each_tick_with_its_own_value(values: tuple[float,
         assert len(labels) == len(set(labels)), labels
     finally:
         plt.close(fig)
+
+
+def test_the_non_chinese_share_is_blank_until_something_is_delivered(tmp_path: Path) -> None:
+    """In weeks before any delivery there is no share to show: the comparison's non-Chinese line is blank there,
+    not 100%, and from the first delivery on it is 100 minus China's share."""
+    folders = [write_fake_run(tmp_path / f"seed{s}", seed=s, weeks=60) for s in (1, 2, 3)]
+    for f in folders:  # nothing delivered anywhere in the first five weeks
+        ts = pq.read_table(f / "timeseries.parquet").to_pandas()
+        ts = ts[~((ts["variable"] == "flow") & (ts["week"] < 5))]
+        pq.write_table(pa.Table.from_pandas(ts, preserve_index=False), f / "timeseries.parquet")
+    g = summarise([load_run(f) for f in folders], name="late")
+    m = next(k[1] for k in g.stats if k[0] == "supply_shares" and k[2] == "NONCN")
+    noncn = g.get("supply_shares", m, "NONCN")["q50"]
+    cn = g.get("supply_shares", m, "CN")["q50"]
+    assert noncn.iloc[:5].isna().all()
+    later = noncn.iloc[5:]
+    assert later.notna().all() and ((later >= 0) & (later <= 100)).all()
+    np.testing.assert_allclose(later.to_numpy(), 100.0 - cn.iloc[5:].to_numpy(), atol=1e-9)

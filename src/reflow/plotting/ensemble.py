@@ -113,7 +113,10 @@ def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp |
         if shares.shape[1]:
             for o in shares.columns:
                 out["supply_shares", m, str(o)] = shares[o]
-            out["supply_shares", m, "NONCN"] = 100.0 - (shares["CN"] if "CN" in shares.columns else 0.0)
+            # (no share in weeks with nothing delivered yet, not "100% non-Chinese")
+            delivered = shares.sum(axis=1) > 0
+            out["supply_shares", m, "NONCN"] = (100.0 - (shares["CN"] if "CN" in shares.columns else 0.0)).where(
+                delivered)
             out["supply_shares", "hhi", m] = hhi_from_shares(shares)
         if want("capacity") and m in cap.columns:
             out["capacity", m, "operating"] = cap[m]
@@ -252,7 +255,8 @@ def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = 
             # one column per run, also for runs without this trace (an origin that never delivered there, a
             # material nobody applied for): quantiles and means are over every run, not the runs that have it
             frame = pd.concat(ys, axis=1).reindex(index=all_dates, columns=range(len(runs)))
-            if (key[0] == "supply_shares" and key[1] != "hhi") or key[:2] == ("licences", "backlog"):
+            if (key[0] == "supply_shares" and key[1] != "hhi" and key[2] != "NONCN") or key[:2] == ("licences",
+                                                                                                "backlog"):
                 frame = frame.fillna(0.0)  # nothing delivered from that origin, no file waiting
             arr = frame.to_numpy(dtype=float)
             q = np.nanquantile(arr, [0.05, 0.5, 0.95], axis=1)

@@ -310,7 +310,7 @@ class SweepResult:
             raise ResultReadError(f"{path} could not be read as CSV ({exc}); re-run the analysis") from exc
 
 
-_METRIC_PREFIXES = ("overall.", "ndpr_oxide.", "dy_oxide.", "tb_oxide.", "ndfeb_magnet.")
+_METRIC_PREFIXES = ("overall.", "ndpr_oxide.", "dy_oxide.", "tb_oxide.", "ndfeb_magnet.", "light_ree.")
 
 
 def _looks_like_metric(column: str) -> bool:
