@@ -430,3 +430,24 @@ def test_ctrl_c_stops_cleanly(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     assert 5 <= len(load_runs(out)) < 54
+
+
+def test_ctrl_c_in_a_run_hands_back_the_runs_finished_before_it(monkeypatch):
+    """In-process runs are handed back in batches; Ctrl-C landing in a run must not lose the batch finished
+    before it (the sweep stores what it is handed)."""
+    import reflow.experiment.executors as exe
+
+    calls = {"n": 0}
+
+    def execute(task):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return task
+
+    monkeypatch.setattr(exe, "execute", execute)
+    got: list = []
+    with pytest.raises(KeyboardInterrupt):
+        for batch in exe.InProcessExecutor(flush_s=3600).run(list(range(10))):
+            got.extend(batch)
+    assert got == [0, 1, 2, 3]

@@ -92,4 +92,49 @@ def test_an_unreadable_part_is_set_aside_and_its_runs_redone(tmp_path):
     newest.write_bytes(b"\0" * 100)
     res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=runner)
     assert res.ran == 1 and len(res.runs) == 3 and set(res.runs["status"]) == {"ok"}
-    assert newest.with_name(newest.name + ".corrupt").exists()
+    assert newest.with_name(f"_{newest.name}.corrupt").exists()
+    # set aside where Parquet readers do not look: the runs table is still one line of pandas
+    assert sorted(pd.read_parquet(tmp_path / "out" / "runs")["run_id"]) == sorted(res.runs["run_id"])
+
+
+def test_a_part_torn_in_the_middle_is_set_aside_too(tmp_path):
+    """A part whose footer survived but whose data did not: found when the sweep resumes, set aside, redone."""
+    from reflow.experiment import sweep
+    from reflow.experiment.fakes import write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, '[sweep]\nname = "s"\nroot_seed = 1\n[[parameters]]\n'
+                                     'key = "licensing.approval_rate"\nvalues = [0.2, 0.5, 0.8]\n')
+    runner = "reflow.experiment.fakes:analytic"
+    sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=runner)
+    store = SweepStore(tmp_path / "out")
+    store.runs.compact(drop_run_ids=["p000001-r0000"])
+    store.append([_row(1) | {"run_id": "p000001-r0000"}])
+    newest = store.runs.parts()[-1]
+    data = bytearray(newest.read_bytes())
+    data[8:40] = b"\xff" * 32  # the first column chunk, footer intact
+    newest.write_bytes(bytes(data))
+    res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=runner)
+    assert res.ran == 1 and len(res.runs) == 3 and set(res.runs["status"]) == {"ok"}
+    assert newest.with_name(f"_{newest.name}.corrupt").exists()
+
+
+def test_reading_the_runs_while_parts_are_merged_lists_them_again(tmp_path, monkeypatch):
+    """A part listed and then merged away (by a running sweep) before it is read: the reader lists again, rather
+    than calling the store damaged."""
+    import reflow.experiment.store as st
+
+    store = SweepStore(tmp_path)
+    for i in range(3):
+        store.append([_row(i)])
+    real = st.pq.read_table
+    state = {"merged": False}
+
+    def read_table(path, *a, **k):
+        if not state["merged"]:  # the first read finds its part gone: merged in the meantime
+            state["merged"] = True
+            store.runs.compact()
+            raise FileNotFoundError(path)
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(st.pq, "read_table", read_table)
+    assert sorted(load_runs(tmp_path)["run_id"]) == sorted(_row(i)["run_id"] for i in range(3))

@@ -69,11 +69,17 @@ class InProcessExecutor(Executor):
     def run(self, tasks: Sequence[RunTask]) -> Iterator[list[RunResult]]:
         batch: list[RunResult] = []
         last = time.monotonic()
-        for task in tasks:
-            batch.append(execute(task))
-            if time.monotonic() - last >= self.flush_s:
+        try:
+            for task in tasks:
+                batch.append(execute(task))
+                if time.monotonic() - last >= self.flush_s:
+                    yield batch
+                    batch, last = [], time.monotonic()
+        except KeyboardInterrupt:
+            # Ctrl-C lands in a run: hand back the runs finished before it (the caller stores them), then stop.
+            if batch:
                 yield batch
-                batch, last = [], time.monotonic()
+            raise
         if batch:
             yield batch
 

@@ -15,9 +15,10 @@ Guarantees: a part is written to a hidden temporary name and renamed into place,
 file (after a power cut a part the OS had not flushed yet can be unreadable: `recover` sets it aside and its runs
 are redone); a run's time series are stored before its row, so a row means the run is complete; every part of a folder
 has the same schema (a new column or a wider type rewrites the older parts first), so
-``pd.read_parquet(out / "runs")`` works at any moment; merging parts (compaction) records its intent first and
-is finished or undone by the next writer, so a crash never loses or duplicates a row for longer than the
-millisecond between a rename and a delete (`load_runs` drops such a duplicate).
+``pd.read_parquet(out / "runs")`` works at any moment (a reader racing a merge may find a listed part gone:
+`load_runs` then lists again); merging parts (compaction) records its intent first and is finished or undone by
+the next writer, so a crash never loses a row; a crash between placing the merged part and deleting its inputs
+leaves rows twice on disk until the sweep is resumed (`load_runs` drops such duplicates; `pd.read_parquet` does not).
 """
 
 from __future__ import annotations
@@ -174,11 +175,17 @@ class PartDir:
         self._forget()
         for p in self.parts():
             try:
-                schema = pq.read_schema(p).remove_metadata()
+                # The whole part, not just its footer (a part torn in the middle has an intact schema), unless it
+                # is large: those are merged parts, written with fsync, which a crash cannot tear.
+                if p.stat().st_size <= _FULL_CHECK_BYTES:
+                    schema = pq.read_table(p).schema.remove_metadata()
+                else:
+                    schema = pq.read_schema(p).remove_metadata()
             except (OSError, pa.ArrowInvalid) as exc:  # e.g. not flushed before a power cut: redo its runs
-                logger.warning("%s is unreadable (%s); set aside as %s.corrupt, its runs will be redone", p, exc,
-                               p.name)
-                os.replace(p, p.with_name(p.name + ".corrupt"))
+                # Set aside under a name Parquet readers skip ("_..."), so `pd.read_parquet(runs/)` still works.
+                aside = p.with_name(f"_{p.name}.corrupt")
+                logger.warning("%s is unreadable (%s); set aside as %s, its runs will be redone", p, exc, aside.name)
+                os.replace(p, aside)
                 continue
             self.schema = _merge_schema(self.schema, schema)
 
@@ -342,20 +349,38 @@ class SweepStore:
         self.timeseries.compact(drop)
 
 
+_FULL_CHECK_BYTES = 32 * 2**20  # parts up to this size are read whole when a sweep is resumed
+
+
 def _sweep_root(path: str | Path) -> Path:
     p = Path(path)
     return p.parent if p.name in ("runs", "timeseries") else p
 
 
-def _read_parts(folder: Path, columns: list[str] | None = None) -> pd.DataFrame | None:
-    parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-    frames = []
-    for p in parts:
+def _read_parts(folder: Path, columns: list[str] | None = None, attempts: int = 5) -> pd.DataFrame | None:
+    # A running sweep may merge parts between the listing and the reading (the merged part is in place before
+    # its inputs go): a part that vanished means "list again", not a damaged store.
+    for attempt in range(attempts):
+        parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+        frames = []
         try:
-            frames.append(pq.read_table(p, columns=columns).to_pandas())
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise ResultReadError(f"{p}: cannot read this Parquet part ({exc}); move it away and re-run the "
-                                  "sweep to redo its runs") from None
+            for p in parts:
+                try:
+                    frames.append(pq.read_table(p, columns=columns).to_pandas())
+                except FileNotFoundError:
+                    raise
+                except (OSError, pa.ArrowInvalid) as exc:
+                    if not p.exists():
+                        raise FileNotFoundError(p) from None
+                    raise ResultReadError(f"{p}: cannot read this Parquet part ({exc}); move it away and re-run "
+                                          "the sweep to redo its runs") from None
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise ResultReadError(f"{folder}: its parts kept changing while being read (a sweep is compacting "
+                                      "them); read again in a moment") from None
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        break
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
