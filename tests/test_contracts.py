@@ -68,7 +68,7 @@ def test_the_starting_book_does_not_all_end_in_one_week() -> None:
     m = ReflowModel(validate(raw), rng=2)
     book = m.offtakes
     assert len(book) > 20, "the test needs a starting book"
-    term = round(m.scenario.manufacturers.contract_years * 52)
+    term = round(m.config.manufacturers.contract_years * 52)
     share = np.bincount(book.end) / len(book)  # of contracts (a large firm holds a third of the volume)
     assert share.max() < 0.15 and book.end.max() <= term
     total = [book.volume.sum()]

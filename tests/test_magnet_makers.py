@@ -105,7 +105,7 @@ def test_a_magnet_maker_that_cannot_sell_cuts_output_and_its_goods_stay_bounded(
     m = _world()
     pop, mk = m.pop, m._mk
     m._mk_open[:] = False  # makers offer their magnets nowhere: their sales stop
-    mc = m.scenario.manufacturers
+    mc = m.config.manufacturers
     need0 = pop.need()[mk][:, OXIDE_IDX].sum()
     goods = []
     while m.running:

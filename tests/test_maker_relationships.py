@@ -156,7 +156,7 @@ def test_home_purchases_move_magnets_from_makers_to_their_regions_users_and_cons
         mk = pop.is_magnet_maker
         np.testing.assert_allclose(m._mk_sold[mk], sold[mk])
         jp = m._vol[MAGNET, JPKR]
-        cost = pop.magnet_unit_cost(m.scenario.manufacturers.magnet_conversion_cost, m._magnet_bom)
+        cost = pop.magnet_unit_cost(m.config.manufacturers.magnet_conversion_cost, m._magnet_bom)
         assert jp > 0 and m._val[MAGNET, JPKR] / jp >= cost[m._mk_reg == JPKR].min() - 1e-9
 
 

@@ -92,7 +92,8 @@ class ReflowModel(mesa.Model):
     def __init__(self, scenario: Scenario, *, rng: int | None = None) -> None:
         super().__init__(rng=rng)
         sc = scenario
-        self.scenario = sc
+        # Not `self.scenario`: from Mesa 3.5 that is Mesa's own Scenario (a property that sets `scenario.model`).
+        self.config = sc
         self.weeks = sc.scenario.weeks
         self.start = sc.scenario.start
         self.week = 0
@@ -372,9 +373,9 @@ class ReflowModel(mesa.Model):
         params, state = self._light
         nd = MAT["ndpr_oxide"]
         fl = self.fleet
-        alt = float(fl.output[fl.material == nd].sum()) * self.scenario.light_ree.co_product_per_ndpr
+        alt = float(fl.output[fl.material == nd].sum()) * self.config.light_ree.co_product_per_ndpr
         embargoed = float(self._demand_share[nd][pol.embargo[nd]].sum())
-        tc = self.scenario.transshipment
+        tc = self.config.transshipment
         x = LightInputs(
             ndpr_cn_ratio=float(self.p_cn_exp[nd] / self.p_ref[nd]), export_tax=pol.light_export_tax,
             alt_output=alt, quota_tpy=pol.light_quota_tpy, embargoed_share=embargoed, leak_max_share=tc.max_share,
@@ -404,7 +405,7 @@ class ReflowModel(mesa.Model):
         q.withdraw(~still)
 
     def _supply(self, w: int, pol: PolicyState) -> None:
-        inv = self.scenario.investment
+        inv = self.config.investment
         fl = self.fleet
         was_building = fl.state == S_BUILDING
         fl.advance(w, self.rng)
@@ -458,7 +459,7 @@ class ReflowModel(mesa.Model):
         d = book.deliveries(fl.stock.copy())
         fl.stock -= np.bincount(book.supplier, weights=d, minlength=len(fl))
         origin = self.sup_region[book.supplier]
-        pricing = self.scenario.manufacturers.contract_pricing
+        pricing = self.config.manufacturers.contract_pricing
         if pricing == "fixed":
             agreed = book.price
         else:
@@ -473,7 +474,7 @@ class ReflowModel(mesa.Model):
         price (`china`: of China's expected domestic price with freight, the benchmark some offtakes reference),
         never below the supplier's cost; set when a contract is signed, and every week when indexed."""
         ref = self.p_cn_exp * (1 + self.freight) if china else self.p_inv  # per material, then per contract
-        return np.maximum(cost, self.scenario.manufacturers.contract_price_share * ref[material])
+        return np.maximum(cost, self.config.manufacturers.contract_price_share * ref[material])
 
     def _buy_from_home_makers(self, pol: PolicyState, target: np.ndarray) -> None:
         """Supply relationships (7.13b): while magnets to a region are under export control, its magnet users buy
@@ -495,7 +496,7 @@ class ReflowModel(mesa.Model):
         want = np.bincount(ru, weights=order, minlength=NR)
         have = np.bincount(mk_reg, weights=goods, minlength=NR)
         sold = goods * np.minimum(1.0, want / np.maximum(have, 1e-12))[mk_reg]
-        cost = pop.magnet_unit_cost(self.scenario.manufacturers.magnet_conversion_cost, self._magnet_bom)
+        cost = pop.magnet_unit_cost(self.config.manufacturers.magnet_conversion_cost, self._magnet_bom)
         ask = self._maker_ask(pol, cost, pop.magnet_ask_shade(), mk_reg, mk_reg)
         price = (np.bincount(mk_reg, weights=sold * ask, minlength=NR)
                  / np.maximum(np.bincount(mk_reg, weights=sold, minlength=NR), 1e-12))
@@ -527,13 +528,13 @@ class ReflowModel(mesa.Model):
         due_by = self.week + np.floor(np.minimum(weeks_left, 1e9))
         pend = self.authority.queue.pending_tonnes(self.pop.n, NM, due_by)
         pa = self.perceived_approval[:, self.pop.region].T
-        pipe = pend * pa * self.scenario.manufacturers.pending_credit + self.licensed
+        pipe = pend * pa * self.config.manufacturers.pending_credit + self.licensed
         return pipe + self.in_customs if self._holds else pipe
 
     def _licensing(self, w: int, pol: PolicyState, need: np.ndarray, target: np.ndarray,
                    needs_licence: np.ndarray) -> None:
         pop, rec = self.pop, self.rec
-        mc = self.scenario.manufacturers
+        mc = self.config.manufacturers
         interval = mc.order_interval_weeks
         q = self.authority.queue
         if needs_licence.any():
@@ -564,7 +565,7 @@ class ReflowModel(mesa.Model):
             held = pop.stock + self.in_customs if self._holds else pop.stock
             call = np.minimum(self.licensed, np.maximum(0.0, level - held))
             self.licensed -= call
-            self.licensed *= 1.0 - 1.0 / self.scenario.licensing.licence_validity_weeks
+            self.licensed *= 1.0 - 1.0 / self.config.licensing.licence_validity_weeks
             f, m = np.nonzero(call > 0)
             self._ship_from_china(pol, m, f, call[f, m])
             self._has_licences = bool(self.licensed.max() > 1e-9)
@@ -681,7 +682,7 @@ class ReflowModel(mesa.Model):
     def _spot_offers(self, pol: PolicyState, parity: np.ndarray, bid_vol: np.ndarray) -> dict[str, np.ndarray]:
         """What each seller brings to this week's spot markets (and alternative suppliers to China's)."""
         fl, pop, prod = self.fleet, self.pop, self.prod
-        beta = self.scenario.investment.supply_allocation_beta
+        beta = self.config.investment.supply_allocation_beta
         o: dict[str, np.ndarray] = {}
         # Alternative suppliers split their stock across regions by a logit on the net price they expect there,
         # weighted by each market's size (China's is its domestic demand); magnet makers split the magnets
@@ -706,7 +707,7 @@ class ReflowModel(mesa.Model):
         self._cn_alt = (o["sup_alloc"][:, CN].copy(),
                         np.maximum(fl.cost * (1 + self.freight[sm]), parity[sm, CN] * o["sup_shade"]))
         if len(mk):
-            o["mk_cost"] = pop.magnet_unit_cost(self.scenario.manufacturers.magnet_conversion_cost, self._magnet_bom)
+            o["mk_cost"] = pop.magnet_unit_cost(self.config.manufacturers.magnet_conversion_cost, self._magnet_bom)
             o["mk_shade"] = pop.magnet_ask_shade()
         # Chinese exporters offer into regions without controls, within stock and the export quota.
         p_stock = np.maximum(0.0, prod.stock)
@@ -730,7 +731,7 @@ class ReflowModel(mesa.Model):
         """Build, clear and book the spot markets of materials `mats`; returns what Chinese exporters sold
         (t per material)."""
         pop, fl, prod = self.pop, self.fleet, self.prod
-        mc = self.scenario.manufacturers
+        mc = self.config.manufacturers
         K = mc.bid_tiers
         # --- markets: (material, importing region) pairs with at least one buyer, in that order ---------------
         f, g = np.nonzero(gap[:, mats] > 1e-9)  # buyer rows (firm, material), firms in order
@@ -783,7 +784,7 @@ class ReflowModel(mesa.Model):
             p = m * k + np.tile(np.arange(k), len(cs))
             ask = o["p_ask"][p] * (1 + self.freight[m]) * (1 + pol.export_tax[m]) * (1 + pol.tariff[m, r, CN])
             # Under a binding export quota the official channel also costs the quota licence (its rent).
-            share = self.scenario.china.quota_rent_share
+            share = self.config.china.quota_rent_share
             if share > 0:
                 ask = quota_licence_ask(ask, self.p_ex_exp[m, r], share, o["quota_scarcity"][m])
             licence = self._licence_price(pol)
@@ -793,7 +794,7 @@ class ReflowModel(mesa.Model):
                           ask, np.full(len(p), K_CHINA), p, np.full(len(p), CN)))
         # Smugglers: when official exports are blocked or rationed and the premium is large, Chinese stock
         # leaks out through third-country hubs, untaxed, at parity plus the smugglers' costs.
-        tc = self.scenario.transshipment
+        tc = self.config.transshipment
         restricted = pol.controlled | pol.embargo | np.isfinite(pol.quota_tpy)[:, None]
         premium = self.p_ex_exp / np.maximum(parity, 1e-12) - 1.0
         smug_ask = smuggler_ask(parity * self._floor_lift(pol)[:, None] / (1 + pol.export_tax[:, None]), tc.cost_share,
@@ -917,8 +918,8 @@ class ReflowModel(mesa.Model):
         P = len(prod)
         bid_q, bids = self._dom_bid_q, self._dom_bids
         # Shifts of the whole demand curve: hoarding on the price trend, and use against a lasting price (7.3).
-        scale = (self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.scenario.china.hoarding_response,
-                                               self.scenario.manufacturers.hoarding_limit)
+        scale = (self.domestic.hoarding_factor(self.p_cn_exp / self.p_cn_slow, self.config.china.hoarding_response,
+                                               self.config.manufacturers.hoarding_limit)
                  if self._hoarding else None)
         if self._lasting:
             lasting = np.power(self.p_cn_slow / self.p_ref, self._lr_gap)
@@ -969,7 +970,7 @@ class ReflowModel(mesa.Model):
         they end spread evenly over the next term, each in a round week (`staggered_ends`), and are renewed
         round by round, as a book signed over the years before the start would be, rather than all in one week."""
         pop = self.pop
-        mc = self.scenario.manufacturers
+        mc = self.config.manufacturers
         # Contracts that delivered for the last time this week are over: the round renews them. A new contract
         # delivers from next week for `term` weeks, so that it ends in a round week too.
         self.offtakes.expire(w + 1)
@@ -1016,9 +1017,9 @@ class ReflowModel(mesa.Model):
                                   ends[np.array(buy_s, np.int64)])
 
     def _update_expectations(self, w: int) -> None:
-        mc = self.scenario.manufacturers
+        mc = self.config.manufacturers
         a = 1.0 / mc.expectation_weeks
-        a_inv = 1.0 / self.scenario.investment.expectation_weeks
+        a_inv = 1.0 / self.config.investment.expectation_weeks
         self.p_cn_exp += a * (self.p_cn - self.p_cn_exp)
         # Expectations follow spot prices, not the VWAP: contract prices are set from expectations, and
         # following them would feed back on themselves.

@@ -28,7 +28,7 @@ class LicensingAuthority(Agent):
         self.queue = LicenceQueue()
 
     def _review_params(self, policy: PolicyState, material: np.ndarray) -> tuple[np.ndarray, float]:
-        cfg = self.model.scenario.licensing
+        cfg = self.model.config.licensing
         med = np.where(np.isnan(policy.review_median[material]), cfg.review_working_days_median,
                        policy.review_median[material])
         return med, cfg.review_sigma
@@ -39,7 +39,7 @@ class LicensingAuthority(Agent):
         n = len(tonnes)
         if n == 0:
             return
-        cfg = self.model.scenario.licensing
+        cfg = self.model.config.licensing
         med, sigma = self._review_params(policy, material)
         weeks = draw_review_weeks(self.model.rng, n, med, sigma, cfg.legal_limit_working_days,
                                   cfg.overrun_probability)
@@ -48,7 +48,7 @@ class LicensingAuthority(Agent):
     def review(self, week: int, policy: PolicyState) -> Decisions:
         """Decide the files whose review is complete this week."""
         q = self.queue
-        cfg = self.model.scenario.licensing
+        cfg = self.model.config.licensing
         # One lookup for every file: the (material, region) pair indexes the rows of the flattened tables.
         nm, nr, ns = policy.approval.shape
         cell = q.view("material").astype(np.int64) * nr + q.view("region")

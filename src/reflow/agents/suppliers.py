@@ -160,7 +160,7 @@ class AltSupplier(Agent):
         """
         if self.fleet.state[self.index] != S_CANDIDATE:
             return False
-        inv = self.model.scenario.investment
+        inv = self.model.config.investment
         lead_years = self.cfg.lead_time_years * policy.lead_time_factor[self.region]
         rate = inv.discount_rate + inv.risk_premium * (1.0 - inv.offtake_risk_relief * min(1.0, offtake_cover))
         margin = max(expected_price, floor) - self.cost  # USD/kg
