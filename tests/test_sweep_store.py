@@ -76,8 +76,9 @@ def test_compaction_drops_runs_to_redo(tmp_path):
     assert load_runs(tmp_path)["run_id"].tolist() == ["p000000-r0000", "p000002-r0000", "p000003-r0000"]
 
 
-def test_an_unreadable_part_is_set_aside_and_its_runs_redone(tmp_path):
-    """What a power cut can leave (a renamed part whose data never reached the disk) costs only its runs."""
+def _damaged_newest_part(tmp_path, damage):
+    """A finished 3-run sweep whose newest runs part (one run) is then damaged by `damage(bytes) -> bytes`; returns
+    a function that resumes the sweep, and that part's path."""
     from reflow.experiment import sweep
     from reflow.experiment.fakes import write_fake_sweep
 
@@ -89,8 +90,14 @@ def test_an_unreadable_part_is_set_aside_and_its_runs_redone(tmp_path):
     store.runs.compact(drop_run_ids=["p000001-r0000"])  # 2 runs in the merged part
     store.append([_row(1) | {"run_id": "p000001-r0000"}])
     newest = store.runs.parts()[-1]
-    newest.write_bytes(b"\0" * 100)
-    res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=runner)
+    newest.write_bytes(damage(newest.read_bytes()))
+    return (lambda: sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=runner)), newest
+
+
+def test_an_unreadable_part_is_set_aside_and_its_runs_redone(tmp_path):
+    """What a power cut can leave (a renamed part whose data never reached the disk) costs only its runs."""
+    resume, newest = _damaged_newest_part(tmp_path, lambda _data: b"\0" * 100)
+    res = resume()
     assert res.ran == 1 and len(res.runs) == 3 and set(res.runs["status"]) == {"ok"}
     assert newest.with_name(f"_{newest.name}.corrupt").exists()
     # set aside where Parquet readers do not look: the runs table is still one line of pandas
@@ -99,21 +106,11 @@ def test_an_unreadable_part_is_set_aside_and_its_runs_redone(tmp_path):
 
 def test_a_part_torn_in_the_middle_is_set_aside_too(tmp_path):
     """A part whose footer survived but whose data did not: found when the sweep resumes, set aside, redone."""
-    from reflow.experiment import sweep
-    from reflow.experiment.fakes import write_fake_sweep
+    def tear(data: bytes) -> bytes:
+        return data[:8] + b"\xff" * 32 + data[40:]  # the first column chunk, footer intact
 
-    cfg = write_fake_sweep(tmp_path, '[sweep]\nname = "s"\nroot_seed = 1\n[[parameters]]\n'
-                                     'key = "licensing.approval_rate"\nvalues = [0.2, 0.5, 0.8]\n')
-    runner = "reflow.experiment.fakes:analytic"
-    sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=runner)
-    store = SweepStore(tmp_path / "out")
-    store.runs.compact(drop_run_ids=["p000001-r0000"])
-    store.append([_row(1) | {"run_id": "p000001-r0000"}])
-    newest = store.runs.parts()[-1]
-    data = bytearray(newest.read_bytes())
-    data[8:40] = b"\xff" * 32  # the first column chunk, footer intact
-    newest.write_bytes(bytes(data))
-    res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=runner)
+    resume, newest = _damaged_newest_part(tmp_path, tear)
+    res = resume()
     assert res.ran == 1 and len(res.runs) == 3 and set(res.runs["status"]) == {"ok"}
     assert newest.with_name(f"_{newest.name}.corrupt").exists()
 
