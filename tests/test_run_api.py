@@ -52,9 +52,39 @@ def test_run_folder_holds_the_contract(short_run: api.RunResult) -> None:
 
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((path / name).read_bytes()).hexdigest() == digest
-    # The resolved config reproduces the run exactly.
+    # The resolved config reproduces the run exactly, the seed included (it records the seed the run used).
     again = reflow.run(path / "config.toml", seed=3, out=None)
     pd.testing.assert_frame_equal(again.timeseries, short_run.timeseries)
+    assert json.loads((path / "config.json").read_text())["scenario"]["seed"] == 3
+    pd.testing.assert_frame_equal(reflow.run(path / "config.toml", out=None).timeseries, short_run.timeseries)
+
+
+def test_a_copy_of_reflow_outside_its_checkout_claims_no_commit(tmp_path) -> None:
+    """The package copied (untracked) into another git repository must not report that repository's commit."""
+    import importlib.util
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "other"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "x.txt").write_text("x")
+    subprocess.run(["git", "-C", str(repo), "add", "x.txt"], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+                   check=True)
+    pkg = repo / "reflow_copy"
+    pkg.mkdir()
+    src = Path(reflow.__file__).parent
+    shutil.copy(src / "__init__.py", pkg / "__init__.py")
+    shutil.copy(src / "provenance.py", pkg / "provenance.py")
+    spec = importlib.util.spec_from_file_location("reflow_copy_provenance", pkg / "provenance.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.git_state() == (None, None)
+    from reflow.provenance import git_state
+
+    commit, _dirty = git_state()  # the real package, in its checkout (as in CI's clone)
+    assert commit is None or len(commit) == 40
 
 
 def test_timeseries_schema_and_variables(short_run: api.RunResult) -> None:

@@ -94,6 +94,9 @@ def test_interrupted_sweep_resumes_exactly_the_rest(tmp_path):
     assert len(load_runs(tmp_path / "out")) == 10
     res = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
     assert res.done_before == 10 and res.ran == 17
+    # each session records the code it ran (a resume may run other code than the runs stored before it)
+    sessions = json.loads((tmp_path / "out" / "manifest.json").read_text())["sessions"]
+    assert len(sessions) == 2 and all({"git_commit", "git_dirty", "reflow_version"} <= set(x) for x in sessions)
     full = sweep(cfg, out=tmp_path / "full", workers=0, progress=False, runner=f"{FAKES}:analytic")
     pd.testing.assert_frame_equal(_comparable(res.runs), _comparable(full.runs))
     ts = pd.read_parquet(tmp_path / "out" / "timeseries")

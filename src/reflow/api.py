@@ -227,6 +227,7 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
     os.chmod(tmp, 0o777 & ~mask)
     try:
         cfg_json = scenario.model_dump(mode="json")
+        cfg_json["scenario"]["seed"] = seed  # the seed this run used, so that re-running config.toml reproduces it
         write_atomic(tmp / "config.toml", _config_header(seed) + dump_toml(_drop_none(cfg_json)))
         write_atomic(tmp / "config.json", json.dumps(cfg_json, indent=2) + "\n")
         _write_parquet(sim.timeseries, tmp / "timeseries.parquet")

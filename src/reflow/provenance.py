@@ -37,6 +37,10 @@ def git_state() -> tuple[str | None, bool | None]:
     """
     here = Path(__file__).resolve().parent
     try:
+        # Only a checkout that tracks this very package: a copy or an install inside some other repository must
+        # not borrow that repository's commit.
+        subprocess.run(["git", "ls-files", "--error-unmatch", "__init__.py"], cwd=here, capture_output=True,
+                       text=True, timeout=5, check=True)
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5,
                                 check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,

@@ -609,8 +609,9 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             if limit is not None:  # no idle workers for a short remainder (this sweep only)
                 limit(max(1, len(todo)))
             engine = ex.description
+            # Each session records the code it ran (a resume may run other code than the runs stored before it).
             session = {"started_at": _now(), "engine": engine, "to_run": len(todo), "ran": 0,
-                       "status": "running", "runner": runner}
+                       "status": "running", "runner": runner, **_versions()}
             if not from_folder:  # the files this session read (a resume from the folder keeps the originals)
                 manifest.update({"config_file": str(cfg.source), "base_file": str(cfg.base_path),
                                  "base_sha256": base.file_sha256, "base_files": base.files})
