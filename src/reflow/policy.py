@@ -76,7 +76,8 @@ class PolicyTimeline:
         # Later effective date wins; ties keep file order.
         self.events = sorted(events, key=lambda e: e.effective)
         self.default_approval = default_approval
-        self._cache: dict[tuple[tuple[str, ...], tuple[str, ...]], PolicyState] = {}
+        # keyed by (active ids, announced ids, (id, phase-out factor) of events phasing out)
+        self._cache: dict[tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, float], ...]], PolicyState] = {}
 
     def state(self, day: dt.date) -> PolicyState:
         """The policy state on `day` (cached per set of active and announced events, and phase-out stage)."""

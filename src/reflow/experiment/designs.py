@@ -79,17 +79,23 @@ def to_values(p: ParameterSpec, u: np.ndarray) -> list[Any]:
         mean = p.mean if p.mean is not None else (lo + hi) / 2
         x = stats.truncnorm((lo - mean) / p.sd, (hi - mean) / p.sd, loc=mean, scale=p.sd).ppf(u)
     x = np.clip(x, lo, hi)
-    if p.integer:  # the nearest whole number inside [low, high]
-        return [int(v) for v in np.clip(np.rint(x), math.ceil(lo), math.floor(hi))]
+    if p.integer:
+        return _whole_within(x, lo, hi)
     return [float(v) for v in x]
+
+
+def _whole_within(x: np.ndarray, lo: float, hi: float) -> list[int]:
+    """The nearest whole number to each value that lies inside [lo, hi] (rounding alone can step outside
+    fractional bounds)."""
+    return [int(v) for v in np.clip(np.rint(x), math.ceil(lo), math.floor(hi))]
 
 
 def _grid_values(p: ParameterSpec) -> list[Any]:
     if p.values is not None:
         return list(p.values)
     xs = np.linspace(float(p.low), float(p.high), int(p.steps))  # type: ignore[arg-type]
-    if p.integer:  # the nearest whole numbers inside [low, high]
-        return list(dict.fromkeys(int(v) for v in np.clip(np.rint(xs), math.ceil(p.low), math.floor(p.high))))
+    if p.integer:
+        return list(dict.fromkeys(_whole_within(xs, float(p.low), float(p.high))))  # type: ignore[arg-type]
     return [float(v) for v in xs]
 
 

@@ -362,25 +362,23 @@ def _read_parts(folder: Path, columns: list[str] | None = None, attempts: int = 
     # its inputs go): a part that vanished means "list again", not a damaged store.
     for attempt in range(attempts):
         parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-        frames = []
-        try:
-            for p in parts:
-                try:
-                    frames.append(pq.read_table(p, columns=columns).to_pandas())
-                except FileNotFoundError:
-                    raise
-                except (OSError, pa.ArrowInvalid) as exc:
-                    if not p.exists():
-                        raise FileNotFoundError(p) from None
+        frames: list[pd.DataFrame] = []
+        vanished = False
+        for p in parts:
+            try:
+                frames.append(pq.read_table(p, columns=columns).to_pandas())
+            except (OSError, pa.ArrowInvalid) as exc:
+                if p.exists():
                     raise ResultReadError(f"{p}: cannot read this Parquet part ({exc}); move it away and re-run "
                                           "the sweep to redo its runs") from None
-        except FileNotFoundError:
-            if attempt == attempts - 1:
-                raise ResultReadError(f"{folder}: its parts kept changing while being read (a sweep is compacting "
-                                      "them); read again in a moment") from None
-            time.sleep(0.05 * (attempt + 1))
-            continue
-        break
+                vanished = True
+                break
+        if not vanished:
+            break
+        time.sleep(0.05 * (attempt + 1))
+    else:
+        raise ResultReadError(f"{folder}: its parts kept changing while being read (a sweep is compacting them); "
+                              "read again in a moment")
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

@@ -610,13 +610,14 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                 limit(max(1, len(todo)))
             engine = ex.description
             # Each session records the code it ran (a resume may run other code than the runs stored before it).
+            versions = _versions()
             session = {"started_at": _now(), "engine": engine, "to_run": len(todo), "ran": 0,
-                       "status": "running", "runner": runner, **_versions()}
+                       "status": "running", "runner": runner, **versions}
             if not from_folder:  # the files this session read (a resume from the folder keeps the originals)
                 manifest.update({"config_file": str(cfg.source), "base_file": str(cfg.base_path),
                                  "base_sha256": base.file_sha256, "base_files": base.files})
             manifest.update({
-                **_versions(), "base_resolved_sha256": base.sha256,
+                **versions, "base_resolved_sha256": base.sha256,
                 "design": cfg.design.method, "points": len(design), "parameters": parameter_columns(design),
                 "replicates": cfg.sweep.replicates, "runs_planned": len(tasks), "status": "running",
                 "updated_at": _now(), "counts": dict(counts),
