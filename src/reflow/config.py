@@ -470,6 +470,9 @@ class InvestmentConfig(_Base):
     lead_time_sigma: NonNeg = Field(0.25, description="lognormal dispersion of realised lead times")
     supply_allocation_beta: NonNeg = Field(
         6.0, description="how sharply suppliers shift spot offers toward higher-priced regions (logit weight)")
+    supplier_max_stock_weeks: Pos = Field(
+        26.0, description="unsold stock, in weeks of online output, above which a supplier runs only for its "
+        "contracts (a half-year of output; producers cut runs rather than pile up what does not sell) [R]")
 
 
 # --------------------------------------------------------------------------------------------------- licensing

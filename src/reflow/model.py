@@ -421,7 +421,8 @@ class ReflowModel(mesa.Model):
                 cover = self.unmet_offtake[s.material] / max(s.nameplate, 1e-9)
                 s.consider_investing(w, float(self.p_inv[s.material]), floor, cover, pol)
         committed = self.offtakes.committed(len(fl))
-        fl.produce(self.p_inv[fl.material], committed, pol.price_floor[fl.material, fl.region])
+        fl.produce(self.p_inv[fl.material], committed, pol.price_floor[fl.material, fl.region],
+                   inv.supplier_max_stock_weeks)
         ratio = self.p_cn_exp / self.p_ref
         self.prod.update_costs(self.p_cn_exp)
         self.prod.produce(ratio[self.prod.material], self.prod.cap_share(pol.production_cap_tpy))

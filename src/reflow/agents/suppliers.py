@@ -89,10 +89,17 @@ class SupplierFleet:
         """(S,) t/week of nameplate under construction."""
         return np.where(self.state == S_BUILDING, self.nameplate, 0.0)
 
-    def produce(self, expected_price: np.ndarray, contracted: np.ndarray, floor: np.ndarray) -> None:
-        """Produce at the capacity online if selling pays (market or floor), else only what contracts need."""
+    def produce(self, expected_price: np.ndarray, contracted: np.ndarray, floor: np.ndarray,
+                max_stock_weeks: float = np.inf) -> None:
+        """Produce at the capacity online if selling pays (market or floor), else only what contracts need.
+
+        A supplier whose unsold stock has reached `max_stock_weeks` of its online output makes only what its
+        contracts need, or what refills its stock to that level: output that does not sell is not made.
+        """
         worth = np.maximum(expected_price, floor) >= 0.8 * self.cost
-        self.output = np.where(worth, self.online, np.minimum(self.online, contracted))
+        room = np.maximum(0.0, max_stock_weeks * self.online - self.stock)
+        contracted = np.minimum(self.online, contracted)
+        self.output = np.where(worth, np.maximum(contracted, np.minimum(self.online, room)), contracted)
         self.stock += self.output
 
     @property
