@@ -85,3 +85,4 @@ def test_a_lower_ceiling_leaves_less_unsold_stock(baseline) -> None:
             model.step()
         held.append(float(model.fleet.stock.sum()))
     assert held[0] < held[1] < held[2]
+

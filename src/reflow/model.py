@@ -296,6 +296,7 @@ class ReflowModel(mesa.Model):
         self._resold_to = np.zeros((len(self._mk), NM))
         self._mk_sold = np.zeros(F)
         self._unmet_cn = np.zeros((F, NM))
+        self._cn_ship_room: np.ndarray | None = None  # set by the week's first shipment from China
 
     def step(self) -> None:
         """Advance one week."""
@@ -607,11 +608,16 @@ class ReflowModel(mesa.Model):
         total = np.bincount(mat, weights=tonnes, minlength=NM)
         go = (np.bincount(mat, minlength=NM) > 0) & (total > 1e-12)  # materials that ship anything
         stock = prod.by_material(prod.stock).sum(axis=1)
-        avail = np.minimum(0.9 * stock, self.quota_bank)
+        if self._cn_ship_room is None:
+            # Licensed and direct shipments together take at most 90% of the stock producers hold at the week's
+            # first shipment, not 90% at each of the week's calls.
+            self._cn_ship_room = 0.9 * stock
+        avail = np.minimum(self._cn_ship_room, self.quota_bank)
         ratio = np.minimum(1.0, avail / np.where(go, total, 1.0))
         ships = go[mat]
         sent = np.where(ships, tonnes * ratio[mat], 0.0)
         shipped = np.bincount(mat, weights=sent, minlength=NM)
+        self._cn_ship_room = np.maximum(0.0, self._cn_ship_room - shipped)
         pm = prod.material
         prod.stock -= np.where(go[pm], prod.stock / np.maximum(stock, 1e-12)[pm] * shipped[pm], 0.0)
         self.quota_bank = np.where(go & np.isfinite(self.quota_bank), self.quota_bank - shipped, self.quota_bank)
