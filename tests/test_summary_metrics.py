@@ -59,3 +59,21 @@ def test_supply_shares_start_with_a_regions_first_delivery_and_are_not_made_up()
         assert len(rows) == 2 * (30 - w)
     prices = ts[ts["variable"] == "price_ex_vwap"]
     assert prices.groupby(["material", "region"]).size().eq(30).all()
+
+
+def test_a_share_of_nothing_is_null_not_zero() -> None:
+    """With no planned output, or no La/Ce use, the shares are null: a zero would read as 'nothing lost' and be
+    averaged into a sweep's results as such."""
+    from reflow.metrics import summarise
+
+    r = reflow.run(CONFIGS / "quota_2010.toml", seed=1, out=None, overrides=["scenario.weeks=30"])
+    ts = r.timeseries.copy()
+    assert r.summary["overall"]["production_lost_share"] is not None
+    assert r.summary["light_ree"]["cumulative_shortage_share"] is not None
+    nothing = ts["variable"].isin(["output_plan", "light_consumption", "light_shortage"])
+    ts.loc[nothing, "value"] = 0.0
+    s = summarise(ts, r.config, r.seed)
+    assert s["overall"]["production_lost_share"] is None
+    assert s["overall"]["production_lost_share_by_region"] == {}
+    assert s["light_ree"]["cumulative_shortage_share"] is None
+    assert "production lost (ex-China manufacturers): -" in format_summary(s)

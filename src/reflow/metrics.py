@@ -140,7 +140,7 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
     lost = by_region("production_lost_share")
     plan = by_region("output_plan")
     plan_tot = plan.sum()
-    overall_lost = float((lost * plan).sum() / plan_tot) if plan_tot > 0 else 0.0
+    overall_lost = float((lost * plan).sum() / plan_tot) if plan_tot > 0 else None  # nothing planned: no share
     lost_by_region = {r: _num(float((lost[:, j] * plan[:, j]).sum() / plan[:, j].sum()), 5)
                       for j, r in enumerate(regions) if plan[:, j].sum() > 0}
     any_lost = np.flatnonzero((lost * plan).sum(axis=1) > 1e-9)
@@ -183,5 +183,5 @@ def _light_summary(series: Any, dates: list[Any]) -> dict[str, Any]:
         "peak_price_date": str(dates[k]) if np.isfinite(mult) else None,
         "spread_at_peak": _num(float(ex[k] / cn[k]), 3) if np.isfinite(mult) else None,
         "max_quota_rent_usd_per_kg": _num(float(rent.max()), 3),
-        "cumulative_shortage_share": _num(float(short.sum()) / need if need > 0 else 0.0, 5),
+        "cumulative_shortage_share": _num(float(short.sum()) / need if need > 0 else None, 5),
     }
