@@ -86,3 +86,13 @@ def test_a_lower_ceiling_leaves_less_unsold_stock(baseline) -> None:
         held.append(float(model.fleet.stock.sum()))
     assert held[0] < held[1] < held[2]
 
+
+
+def test_a_supplier_agent_shows_its_fleet_entry_as_it_is_now(baseline) -> None:
+    # The agents are views: a fleet entry changed during a run (as `[growth]` does to firms) is what they show.
+    model = ReflowModel(baseline, rng=1)
+    s = model.suppliers[0]
+    model.fleet.nameplate[s.index] *= 2.0
+    model.fleet.cost[s.index] += 1.0
+    assert s.nameplate == model.fleet.nameplate[s.index] and s.cost == model.fleet.cost[s.index]
+    assert (s.material, s.region) == (model.fleet.material[s.index], model.fleet.region[s.index])

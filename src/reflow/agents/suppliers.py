@@ -118,10 +118,27 @@ class AltSupplier(Agent):
         self.fleet = fleet
         self.index = index
         self.cfg = fleet.cfg[index]
-        self.material = int(fleet.material[index])
-        self.region = int(fleet.region[index])
-        self.nameplate = float(fleet.nameplate[index])
-        self.cost = float(fleet.cost[index])
+
+    # Read through to the fleet, not copied at construction: the fleet's arrays are what the model uses.
+    @property
+    def material(self) -> int:
+        """Index of the material it produces (`reflow.domain.MATERIALS`)."""
+        return int(self.fleet.material[self.index])
+
+    @property
+    def region(self) -> int:
+        """Index of its region (`reflow.domain.REGIONS`)."""
+        return int(self.fleet.region[self.index])
+
+    @property
+    def nameplate(self) -> float:
+        """t/week of nameplate capacity."""
+        return float(self.fleet.nameplate[self.index])
+
+    @property
+    def cost(self) -> float:
+        """USD/kg, its all-in operating cost."""
+        return float(self.fleet.cost[self.index])
 
     @property
     def state(self) -> str:
