@@ -228,7 +228,10 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
     try:
         cfg_json = scenario.model_dump(mode="json")
         cfg_json["scenario"]["seed"] = seed  # the seed this run used, so that re-running config.toml reproduces it
-        write_atomic(tmp / "config.toml", _config_header(seed) + dump_toml(_drop_none(cfg_json)))
+        # TOML from the typed values (dates are dates, text stays text, whatever it looks like), not from the JSON
+        cfg_toml = scenario.model_dump()
+        cfg_toml["scenario"]["seed"] = seed
+        write_atomic(tmp / "config.toml", _config_header(seed) + dump_toml(_drop_none(cfg_toml)))
         write_atomic(tmp / "config.json", json.dumps(cfg_json, indent=2) + "\n")
         _write_parquet(sim.timeseries, tmp / "timeseries.parquet")
         write_atomic(tmp / "summary.json", json.dumps(sim.summary, indent=2, default=_json_default) + "\n")

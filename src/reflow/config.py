@@ -1218,26 +1218,34 @@ def load_config(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] |
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:
-    """Serialise a JSON-like dict (as from ``Scenario.model_dump(mode='json')``) to TOML text."""
+    """Serialise plain data to TOML text: the run folder's ``config.toml``, a sweep folder's ``base.toml``.
+
+    Give Python values, as from ``Scenario.model_dump()`` or `load_raw`: a `datetime.date`, `datetime.datetime`
+    or `datetime.time` becomes a TOML date, date-time or time, and every `str` a TOML string, whatever it looks
+    like, so that a text such as ``description = "2024-01-01"`` reads back as the same text. (JSON-mode data,
+    ``model_dump(mode="json")``, has turned its dates into text: they are written as strings, which a scenario
+    still validates to the same dates, but other readers see text.)
+    """
     lines: list[str] = []
 
     def val(v: Any) -> str:
         if v is None:
-            raise TypeError
+            raise TypeError("None has no TOML form; drop the key")
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, int | float):
             return repr(v) if not (isinstance(v, float) and v != v) else "nan"
         if isinstance(v, str):
-            # Only a plain YYYY-MM-DD is a TOML date; fromisoformat alone also takes '20250101' or '2025-W01'.
-            try:
-                if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-                    dt.date.fromisoformat(v)
-                    return v
-            except ValueError:
-                pass
             return _toml_string(v)
-        if isinstance(v, list):
+        if isinstance(v, dt.datetime):  # before date: a datetime is a date too
+            return v.isoformat()  # RFC 3339, with the offset when it has one (TOML's offset or local date-time)
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        if isinstance(v, dt.time):
+            if v.tzinfo is not None:
+                raise TypeError(f"{v!r}: TOML has no time of day with an offset")
+            return v.isoformat()
+        if isinstance(v, list | tuple):
             return "[" + ", ".join(val(x) for x in v) + "]"
         if isinstance(v, dict):
             return "{ " + ", ".join(f"{_key(k)} = {val(x)}" for k, x in v.items() if x is not None) + " }"

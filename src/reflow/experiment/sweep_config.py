@@ -318,7 +318,7 @@ def dump_sweep_toml(cfg: SweepConfig, extra_comment: str = "") -> str:
     """The resolved config as TOML text (base path absolute, root seed filled in)."""
     from reflow.config import dump_toml
 
-    data = cfg.to_dict()
+    data = _drop_none(cfg.model_dump())  # typed values: a date in [sweep.set] stays a date, a text a text
     data["sweep"]["base"] = str(cfg.base_path)
     if cfg.design.path:
         data["design"]["path"] = str(cfg.csv_path)

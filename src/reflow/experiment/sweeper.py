@@ -35,7 +35,6 @@ from reflow.experiment.store import SweepStore, load_runs, write_text_atomic
 from reflow.experiment.sweep_config import (
     FINGERPRINT_SCHEME,
     SweepConfig,
-    canonical_json,
     config_fingerprint,
     dump_sweep_toml,
     load_sweep_config,
@@ -329,11 +328,16 @@ def _base_toml(cfg: SweepConfig, base: _Base) -> str:
              if base.extends else "")
     head = (f"# Base scenario of this sweep: {cfg.base_path}{chain}.\n# Self-contained (written by `reflow "
             "sweep`): `reflow run base.toml --seed S --set ...` reproduces a run.\n\n")
-    text = head + dump_toml(json.loads(canonical_json(base.raw)))
-    if resolved_base_sha256(tomllib.loads(text)) != base.sha256:  # a value TOML cannot carry as it was
+    text = head + dump_toml(base.raw)  # the values as read: a date stays a date, a text a text
+    if _typed_json(tomllib.loads(text)) != _typed_json(base.raw):  # a value TOML cannot carry as it was
         raise ReflowError(f"{cfg.base_path}: the base scenario does not survive a TOML round trip, so the sweep "
                           "folder could not reproduce it; please report this (with the file) as a reflow bug")
     return text
+
+
+def _typed_json(data: Any) -> str:
+    """Plain data as canonical JSON that keeps the type of dates and times (a date and its ISO text differ)."""
+    return json.dumps(data, sort_keys=True, default=lambda v: [type(v).__name__, v.isoformat()])
 
 
 def _check_same_sweep(out: Path, cfg: SweepConfig, manifest: Mapping[str, Any], fp: str, base: _Base) -> None:
