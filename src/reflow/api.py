@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from reflow import __version__
-from reflow.config import Scenario, apply_overrides, dump_toml, load_raw, parse_set_args, validate
+from reflow.config import Scenario, apply_overrides, dump_toml, load_raw_traced, parse_set_args, validate
 from reflow.errors import ReflowError, ResultExistsError, UsageError
 from reflow.provenance import git_state
 
@@ -154,8 +154,8 @@ def _resolve(config: str | Path | Scenario | Mapping[str, Any], overrides: Any) 
         return validate(apply_overrides(raw, sets), source="<scenario>", overrides=sets), None
     if isinstance(config, Mapping):
         return validate(apply_overrides(dict(config), sets), source="<dict>", overrides=sets), None
-    raw = apply_overrides(load_raw(config), sets)
-    return validate(raw, source=str(config), overrides=sets), str(config)
+    raw, origins = load_raw_traced(config)
+    return validate(apply_overrides(raw, sets), source=str(config), overrides=sets, origins=origins), str(config)
 
 
 def run(

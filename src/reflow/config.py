@@ -23,11 +23,13 @@ from reflow.domain import IMPORT_REGIONS, MATERIALS, SECTORS, Material, Region, 
 from reflow.errors import ConfigError
 
 __all__ = [
+    "KeyOrigins",
     "Scenario",
     "apply_overrides",
     "dump_toml",
     "load_config",
     "load_raw",
+    "load_raw_traced",
     "merge_raw",
     "parse_set_args",
     "validate",
@@ -881,54 +883,136 @@ def read_toml(path: Path, what: str, hint: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
+KeyPath = tuple[str | int, ...]
+
+
+class KeyOrigins:
+    """Which file of an `extends` chain set each key of the merged config, for messages that name that file.
+
+    Filled as `load_raw_traced` merges: a map from the key path of every value in the merged dict (list entries
+    by position) to the file it came from, and the chain of files, the one loaded (the user's) first.
+    """
+
+    def __init__(self) -> None:
+        self.chain: list[str] = []
+        self.files: dict[KeyPath, str] = {}
+
+    def set_by(self, path: KeyPath, value: Any, file: str) -> None:
+        """Record that `file` set `path` to `value` (replacing whatever a base file had there)."""
+        n = len(path)
+        for old in [q for q in self.files if q[:n] == path]:
+            del self.files[old]
+        for leaf in _leaf_paths(value, path):
+            self.files[leaf] = file
+
+    def under(self, path: KeyPath) -> set[str]:
+        """The files that set `path` or any key inside it."""
+        n = len(path)
+        return {f for q, f in self.files.items() if q[:n] == path}
+
+    def describe(self, file: str, source: str) -> str:
+        """Where `file` sits for a config read as `source`: '' for the file itself, else its place in the chain."""
+        if file == source or file not in self.chain:
+            return ""
+        d = self.chain.index(file)
+        if d == 0:
+            return f"in {file}"
+        through = f" through {', '.join(self.chain[1:d])}" if d > 1 else ""
+        return f"in {file}, which {self.chain[0]} extends{through}"
+
+
+def _leaf_paths(value: Any, path: KeyPath) -> list[KeyPath]:
+    if isinstance(value, Mapping) and value:
+        return [q for k, v in value.items() for q in _leaf_paths(v, (*path, k))]
+    if isinstance(value, list) and value:
+        return [q for i, v in enumerate(value) for q in _leaf_paths(v, (*path, i))]
+    return [path]
+
+
+def _shown(path: Path) -> str:
+    """A base file as messages name it: relative to the working folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Parse a TOML file into a plain dict (not validated). Raises ConfigError for a missing or broken file.
 
     A file may start from another with ``extends = "other.toml"`` (a path relative to the file): tables are
     merged key by key, ``policy`` and ``suppliers`` entries with the same ``id`` are merged and new ones are
     appended, and any other value in the file replaces the base's. Forward scenarios use it to add events to
-    ``controls_2025.toml`` without copying it.
+    ``controls_2025.toml`` without copying it. A validation error names the file that sets the offending key:
+    one from the base "in controls_2025.toml, which forward/x.toml extends", one the file sets (over the base's
+    value, too) the file itself.
     """
-    p = Path(path)
+    return _load(Path(path), _seen, None, str(path))
+
+
+def load_raw_traced(path: str | Path) -> tuple[dict[str, Any], KeyOrigins]:
+    """`load_raw`, and which file of the `extends` chain set each key (give it to `validate` as `origins`)."""
+    origins = KeyOrigins()
+    return _load(Path(path), (), origins, str(path)), origins
+
+
+def _load(p: Path, seen: tuple[Path, ...], origins: KeyOrigins | None, shown: str) -> dict[str, Any]:
     raw = read_toml(p, "config file", "bundled scenarios are in configs/")
     base_ref = raw.pop("extends", None)
+    if origins is not None:
+        origins.chain.append(shown)
     if base_ref is None:
+        if origins is not None:
+            origins.set_by((), raw, shown)
         return raw
     if not isinstance(base_ref, str):
         raise ConfigError(f"{p}: extends = {base_ref!r}: expected the path of a base config, e.g. "
                           'extends = "../controls_2025.toml"')
     base_path = (p.parent / base_ref).resolve()
-    if base_path in _seen or base_path == p.resolve():
+    if base_path in seen or base_path == p.resolve():
         raise ConfigError(f"{p}: extends = {base_ref!r}: configs extend each other in a loop")
     if not base_path.is_file():
         what = "a folder, not a file" if base_path.is_dir() else "no such file"
         raise ConfigError(f"{p}: extends = {base_ref!r}: {what} ({base_path}); give the path of a TOML file, "
                           f"relative to {p}")
-    return merge_raw(load_raw(base_path, (*_seen, p.resolve())), raw)
+    base = _load(base_path, (*seen, p.resolve()), origins, _shown(base_path))
+    return _merge(base, raw, (), origins, shown)
 
 
 def merge_raw(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     """Merge config dicts: tables key by key, id-keyed lists (policy, suppliers) by id, anything else replaced."""
+    return _merge(base, top, (), None, "")
+
+
+def _merge(base: Mapping[str, Any], top: Mapping[str, Any], path: KeyPath, origins: KeyOrigins | None,
+           file: str) -> dict[str, Any]:
+    """`merge_raw`, recording in `origins` (if given) that `file` (the top) set each key it gives."""
     import copy
 
     out = copy.deepcopy(dict(base))
     for k, v in top.items():
         b = out.get(k)
+        here = (*path, k)
         if isinstance(b, dict) and isinstance(v, dict):
-            out[k] = merge_raw(b, v)
+            out[k] = _merge(b, v, here, origins, file)
         elif k in ("policy", "suppliers") and isinstance(b, list) and isinstance(v, list):
             merged = list(b)
             ids = [it.get("id") if isinstance(it, dict) else None for it in merged]
             for it in v:
                 i = it.get("id") if isinstance(it, dict) else None
                 if i is not None and i in ids:
-                    merged[ids.index(i)] = merge_raw(merged[ids.index(i)], it)
+                    j = ids.index(i)
+                    merged[j] = _merge(merged[j], it, (*here, j), origins, file)
                 else:
                     merged.append(copy.deepcopy(it))
                     ids.append(i)
+                    if origins is not None:
+                        origins.set_by((*here, len(merged) - 1), it, file)
             out[k] = merged
         else:
             out[k] = copy.deepcopy(v)
+            if origins is not None:
+                origins.set_by(here, v, file)
     return out
 
 
@@ -1176,18 +1260,20 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
 
 
 def validate(raw: Mapping[str, Any], source: str = "<config>", overrides: Mapping[str, Any] | None = None,
-             ) -> Scenario:
+             origins: KeyOrigins | None = None) -> Scenario:
     """Validate a raw config dict into a `Scenario`; raise one ConfigError listing every problem.
 
     `overrides` (the ``{"key.path": value}`` applied to `raw`) lets a problem that comes from one of them say so,
-    rather than point at the file, which does not hold the key."""
+    rather than point at the file, which does not hold the key; `origins` (from `load_raw_traced`) lets a problem
+    with a key that a file of the `extends` chain sets name that file rather than `source`."""
     if "sweep" in raw and "scenario" not in raw:
         raise ConfigError(f"{source}: this is a sweep file (it has a [sweep] table), not a scenario; run it with "
                           f"`reflow sweep {source}`")
     try:
         return Scenario.model_validate(dict(raw))
     except ValidationError as exc:
-        lines = [_explain(e, raw) + _from_override(e, raw, overrides) for e in exc.errors()]
+        lines = [_explain(e, raw) + (_from_override(e, raw, overrides) or _from_file(e, raw, origins, source))
+                 for e in exc.errors()]
         raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(lines)) from None
 
 
@@ -1202,6 +1288,60 @@ def _from_override(err: Mapping[str, Any], raw: Mapping[str, Any], overrides: Ma
     return ""
 
 
+def _raw_path(loc: Sequence[Any], raw: Mapping[str, Any]) -> KeyPath:
+    """The key path in `raw` of an error location (without the tags pydantic adds: policy kinds, '[key]')."""
+    out: list[str | int] = []
+    node: Any = raw
+    for seg in loc:
+        if seg == "[key]":
+            continue
+        if isinstance(node, dict) and isinstance(node.get("kind"), str) and seg == node["kind"] and seg not in node:
+            continue
+        out.append(seg)
+        if isinstance(node, list) and isinstance(seg, int) and seg < len(node):
+            node = node[seg]
+        elif isinstance(node, dict):
+            node = node.get(seg)
+        else:
+            node = None
+    return tuple(out)
+
+
+def _from_file(err: Mapping[str, Any], raw: Mapping[str, Any], origins: KeyOrigins | None, source: str) -> str:
+    """Which file of the `extends` chain holds the key of an error, when that is not `source` (or '')."""
+    if origins is None:
+        return ""
+    path = _raw_path(tuple(err.get("loc", ())), raw)
+    if not path:
+        return ""  # a check of the whole scenario
+    paths = [path]
+    if err.get("type") == "bool_for_number":  # the model's location, and the true/false values inside it
+        paths = [(*path, *(int(x) if x.isdigit() else x for x in p.split(" = ")[0].split(".")))
+                 for p in err.get("ctx", {}).get("paths", [])] or paths
+    files: set[str] = set()
+    for p in paths:
+        files |= origins.under(p)
+    missing = not files
+    if missing:  # a required key no file gives: name the file of the entry that lacks it, if that is one file
+        files = origins.under(path[:-1]) if len(path) > 1 else set()
+        if len(files) != 1:
+            return ""
+    if len(files) > 1:
+        named = [f for f in origins.chain if f in files]
+        return f" (its keys are set in {' and '.join(named)})"
+    (file,) = files
+    where = origins.describe(file, source)
+    if not where:
+        return ""
+    if missing:
+        return f" ({_loc_str(path[:-1], raw)} is {where})"
+    if err.get("type") == "extra_forbidden":
+        return f" ({where}; fix it there)"
+    top = origins.chain[0]
+    fix = f"fix it there, or set it in {top}" if top == source else "fix it there"
+    return f" ({where}; {fix})"
+
+
 def load_config(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] | None = None) -> Scenario:
     """Load, override and validate a scenario file.
 
@@ -1213,8 +1353,8 @@ def load_config(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] |
         The validated scenario with every default filled in.
     """
     sets = parse_set_args(overrides)
-    raw = apply_overrides(load_raw(path), sets)
-    return validate(raw, source=str(path), overrides=sets)
+    raw, origins = load_raw_traced(path)
+    return validate(apply_overrides(raw, sets), source=str(path), overrides=sets, origins=origins)
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:
