@@ -14,7 +14,7 @@ import tomllib
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -24,6 +24,7 @@ from reflow.errors import ConfigError
 
 __all__ = [
     "KeyOrigins",
+    "OverrideSource",
     "Scenario",
     "apply_overrides",
     "dump_toml",
@@ -1038,7 +1039,7 @@ def parse_set_args(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str,
     return out
 
 
-def _find_item(seq: list[Any], seg: str, path: str) -> int:
+def _find_item(seq: list[Any], seg: str, label: str) -> int:
     """The position in a policy or supplier list that a key-path segment names: the entry with that id, else,
     for a whole number, the entry at that index (0-based; negative from the end).
 
@@ -1052,25 +1053,36 @@ def _find_item(seq: list[Any], seg: str, path: str) -> int:
     if seg.lstrip("-").isdigit():
         i = int(seg)
         if not -len(seq) <= i < len(seq):
-            raise ConfigError(f"--set {path}: no entry with id '{seg}', and index {i} is out of range (the list "
+            raise ConfigError(f"{label}: no entry with id '{seg}', and index {i} is out of range (the list "
                               f"has {len(seq)} entries); ids are {known}")
         return i
     hint = difflib.get_close_matches(seg, known, n=1)
     extra = f"; did you mean '{hint[0]}'?" if hint else f"; ids are {known}"
-    raise ConfigError(f"--set {path}: no entry with id '{seg}'{extra}")
+    raise ConfigError(f"{label}: no entry with id '{seg}'{extra}")
 
 
-def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+class OverrideSource(NamedTuple):
+    """Where an override came from, for messages; an override without one is named ``--set KEY=VALUE``."""
+
+    what: str  #: e.g. 'the 2nd [[parameters]] entry of sweep.toml (key = "licensing.approval_rate")'
+    fix: str = ""  #: what to change there, e.g. "change its values to ones the key accepts"
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None,
+                    sources: Mapping[str, OverrideSource] | None = None) -> dict[str, Any]:
     """Return a copy of `raw` with dotted key paths set (``policy.apr2025.approval_rate``: by id or index).
 
     A path into a table or list the file does not spell out starts from the schema's default for it, so
     ``manufacturers.cover_target_weeks.automotive=3`` changes one sector and keeps the others' defaults, and
     ``suppliers.mp_ndpr.capacity_tpy=5000`` edits the default supplier list. Validation then checks the result.
+    A key path that does not fit the config is a ConfigError naming the override: by its `sources` entry (e.g.
+    a sweep's parameter), else as ``--set KEY``.
     """
     import copy
 
     out = copy.deepcopy(raw)
     for path, value in (overrides or {}).items():
+        label = sources[path].what if sources and path in sources else f"--set {path}"
         segs = path.split(".")
         node: Any = out
         node_is_root_path = True  # every segment so far was a table key (schema defaults apply)
@@ -1078,7 +1090,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) ->
             last = j == len(segs) - 1
             if isinstance(node, list):
                 node_is_root_path = False
-                idx = _find_item(node, seg, path)
+                idx = _find_item(node, seg, label)
                 if last:
                     node[idx] = value
                 else:
@@ -1090,11 +1102,11 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) ->
                     if seg not in node:
                         default = _schema_default(segs[: j + 1]) if node_is_root_path else None
                         if default is None and seg == "policy":
-                            raise ConfigError(f"--set {path}: the config has no '{seg}' list to index into")
+                            raise ConfigError(f"{label}: the config has no '{seg}' list to index into")
                         node[seg] = default if isinstance(default, dict | list) else {}
                     node = node[seg]
             else:
-                raise ConfigError(f"--set {path}: '{'.'.join(segs[:j])}' is a value, not a table")
+                raise ConfigError(f"{label}: '{'.'.join(segs[:j])}' is a value, not a table")
     return out
 
 
@@ -1260,31 +1272,37 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
 
 
 def validate(raw: Mapping[str, Any], source: str = "<config>", overrides: Mapping[str, Any] | None = None,
-             origins: KeyOrigins | None = None) -> Scenario:
+             origins: KeyOrigins | None = None, sources: Mapping[str, OverrideSource] | None = None) -> Scenario:
     """Validate a raw config dict into a `Scenario`; raise one ConfigError listing every problem.
 
     `overrides` (the ``{"key.path": value}`` applied to `raw`) lets a problem that comes from one of them say so,
-    rather than point at the file, which does not hold the key; `origins` (from `load_raw_traced`) lets a problem
-    with a key that a file of the `extends` chain sets name that file rather than `source`."""
+    rather than point at the file, which does not hold the key: as ``--set KEY=VALUE``, or as its `sources` entry
+    says (a sweep's parameter entry); `origins` (from `load_raw_traced`) lets a problem with a key that a file of
+    the `extends` chain sets name that file rather than `source`."""
     if "sweep" in raw and "scenario" not in raw:
         raise ConfigError(f"{source}: this is a sweep file (it has a [sweep] table), not a scenario; run it with "
                           f"`reflow sweep {source}`")
     try:
         return Scenario.model_validate(dict(raw))
     except ValidationError as exc:
-        lines = [_explain(e, raw) + (_from_override(e, raw, overrides) or _from_file(e, raw, origins, source))
-                 for e in exc.errors()]
+        lines = [_explain(e, raw) + (_from_override(e, raw, overrides, sources)
+                                     or _from_file(e, raw, origins, source)) for e in exc.errors()]
         raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(lines)) from None
 
 
-def _from_override(err: Mapping[str, Any], raw: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> str:
-    """' (from --set KEY=VALUE, not the file)' when the error's key is one an override set (or lies inside it)."""
+def _from_override(err: Mapping[str, Any], raw: Mapping[str, Any], overrides: Mapping[str, Any] | None,
+                   sources: Mapping[str, OverrideSource] | None = None) -> str:
+    """Where the override that set the error's key (or a table around it) came from: ' (from --set KEY=VALUE, not
+    the file)', or its `sources` entry with the value and the fix; '' for a key no override set."""
     if not overrides:
         return ""
     where = _loc_str(tuple(err.get("loc", ())), raw)
     for key, value in overrides.items():
         if where == key or where.startswith(key + "."):
-            return f" (from --set {key}={value}, not the file)"
+            src = sources.get(key) if sources else None
+            if src is None:
+                return f" (from --set {key}={value}, not the file)"
+            return f" (from {src.what}, value {value!r}" + (f"; {src.fix})" if src.fix else ")")
     return ""
 
 
