@@ -334,7 +334,7 @@ def test_load_config_applies_set_overrides(tmp_path):
 
 
 def _round_trip(sc: Scenario) -> Scenario:
-    text = dump_toml(sc.model_dump(mode="json"))
+    text = dump_toml(sc.model_dump())
     return validate(tomllib.loads(text), source="round-trip")
 
 
@@ -371,7 +371,7 @@ def test_dump_toml_round_trips_a_rich_scenario(minimal_raw):
 
 
 def test_dump_toml_writes_dates_as_toml_dates(minimal_raw):
-    data = tomllib.loads(dump_toml(validate(minimal_raw).model_dump(mode="json")))
+    data = tomllib.loads(dump_toml(validate(minimal_raw).model_dump()))
     assert data["scenario"]["start"] == dt.date(2025, 1, 6)
 
 

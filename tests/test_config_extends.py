@@ -45,3 +45,113 @@ def test_extends_errors_name_the_file(tmp_path: Path) -> None:
     a.write_text("extends = 3\n")
     with pytest.raises(ConfigError, match="expected the path of a base config"):
         load_raw(a)
+
+
+# ------------------------------------------------------------------------- errors name the file that holds the key
+
+BASE = """[scenario]
+name = "base"
+start = 2025-01-06
+weeks = 10
+
+[licensing]
+approval_rate = 1.5
+aproval_rate = 0.3
+
+[[policy]]
+id = "apr"
+kind = "licensing"
+materials = ["dy_oxide"]
+effective = 2025-04-07
+
+[[policy]]
+id = "undated"
+kind = "licensing"
+materials = ["dy_oxide"]
+"""
+
+CHILD = """extends = "base.toml"
+
+[scenario]
+name = "child"
+weeks = 2
+
+[[policy]]
+id = "apr"
+suspend = 2025-01-06
+
+[[policy]]
+id = "undated"
+effective = 2025-05-05
+"""
+
+
+def _message(path: Path, overrides: list[str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    return str(info.value)
+
+
+def _line(msg: str, start: str) -> str:
+    return next(line for line in msg.splitlines() if line.strip().startswith(start))
+
+
+def test_an_error_in_a_base_file_names_the_base_not_the_child(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(BASE)
+    child = tmp_path / "child.toml"
+    child.write_text(CHILD)
+    msg = _message(child)
+    base = str(tmp_path / "base.toml")
+    assert msg.startswith(f"{child}: invalid config")
+    assert _line(msg, "licensing.approval_rate = 1.5").endswith(
+        f"(in {base}, which {child} extends; fix it there, or set it in {child})")
+    assert _line(msg, "licensing.aproval_rate: unknown key").endswith(
+        f"(in {base}, which {child} extends; fix it there)")
+    # what the child sets is the child's, even in an entry that the base starts
+    assert "scenario.weeks = 2:" in msg and base not in _line(msg, "scenario.weeks")
+    assert _line(msg, "policy.apr:").endswith(f"(its keys are set in {child} and {base})")  # suspend before effective
+
+
+def test_a_key_the_child_sets_is_the_childs_and_an_override_is_the_overrides(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(BASE.replace("aproval_rate = 0.3\n", ""))
+    child = tmp_path / "child.toml"
+    child.write_text(CHILD.replace("weeks = 2", "weeks = 10") + "\n[licensing]\napproval_rate = 1.2\n")
+    line = _line(_message(child), "licensing.approval_rate")
+    assert line.strip().startswith("licensing.approval_rate = 1.2:") and "base.toml" not in line
+    line = _line(_message(child, ["licensing.approval_rate=1.1"]), "licensing.approval_rate")
+    assert line.endswith("(from --set licensing.approval_rate=1.1, not the file)") and "base.toml" not in line
+
+
+def test_a_missing_key_of_an_entry_names_the_file_of_the_entry(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(BASE.replace("approval_rate = 1.5", "approval_rate = 0.5"))
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "base.toml"\n')
+    line = _line(_message(child), "policy.undated.effective")
+    assert line.endswith(f"(policy.undated is in {tmp_path / 'base.toml'}, which {child} extends)")
+
+
+def test_a_chain_of_three_names_the_file_and_the_way_to_it(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(BASE)
+    (tmp_path / "mid.toml").write_text('extends = "base.toml"\n[china]\nbase_utilisation = 7\n')
+    top = tmp_path / "sub" / "top.toml"
+    top.parent.mkdir()
+    top.write_text('extends = "../mid.toml"\n[[policy]]\nid = "undated"\neffective = 2025-05-05\n')
+    msg = _message(top)
+    base, mid = tmp_path / "base.toml", tmp_path / "mid.toml"
+    assert _line(msg, "licensing.approval_rate").endswith(
+        f"(in {base}, which {top} extends through {mid}; fix it there, or set it in {top})")
+    assert _line(msg, "china.base_utilisation = 7").endswith(f"(in {mid}, which {top} extends; fix it there, "
+                                                             f"or set it in {top})")
+
+
+def test_reflow_run_and_validate_name_the_base_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import reflow
+    from reflow.cli import main
+
+    (tmp_path / "base.toml").write_text(BASE.replace("aproval_rate = 0.3\n", ""))
+    child = tmp_path / "child.toml"
+    child.write_text(CHILD.replace("weeks = 2", "weeks = 10").replace("suspend = 2025-01-06", "label = 'x'"))
+    with pytest.raises(ConfigError, match=rf"approval_rate = 1\.5: .*\(in {tmp_path / 'base.toml'}, which"):
+        reflow.run(child, out=None)
+    assert main(["validate", str(child)]) == 2
+    assert f"(in {tmp_path / 'base.toml'}, which {child} extends" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from reflow import __version__
-from reflow.config import Scenario, apply_overrides, dump_toml, load_raw, parse_set_args, validate
+from reflow.config import Scenario, apply_overrides, dump_toml, load_raw_traced, parse_set_args, validate
 from reflow.errors import ReflowError, ResultExistsError, UsageError
 from reflow.provenance import git_state
 
@@ -154,8 +154,8 @@ def _resolve(config: str | Path | Scenario | Mapping[str, Any], overrides: Any) 
         return validate(apply_overrides(raw, sets), source="<scenario>", overrides=sets), None
     if isinstance(config, Mapping):
         return validate(apply_overrides(dict(config), sets), source="<dict>", overrides=sets), None
-    raw = apply_overrides(load_raw(config), sets)
-    return validate(raw, source=str(config), overrides=sets), str(config)
+    raw, origins = load_raw_traced(config)
+    return validate(apply_overrides(raw, sets), source=str(config), overrides=sets, origins=origins), str(config)
 
 
 def run(
@@ -228,7 +228,10 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
     try:
         cfg_json = scenario.model_dump(mode="json")
         cfg_json["scenario"]["seed"] = seed  # the seed this run used, so that re-running config.toml reproduces it
-        write_atomic(tmp / "config.toml", _config_header(seed) + dump_toml(_drop_none(cfg_json)))
+        # TOML from the typed values (dates are dates, text stays text, whatever it looks like), not from the JSON
+        cfg_toml = scenario.model_dump()
+        cfg_toml["scenario"]["seed"] = seed
+        write_atomic(tmp / "config.toml", _config_header(seed) + dump_toml(_drop_none(cfg_toml)))
         write_atomic(tmp / "config.json", json.dumps(cfg_json, indent=2) + "\n")
         _write_parquet(sim.timeseries, tmp / "timeseries.parquet")
         write_atomic(tmp / "summary.json", json.dumps(sim.summary, indent=2, default=_json_default) + "\n")

@@ -14,7 +14,7 @@ import tomllib
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -23,11 +23,14 @@ from reflow.domain import IMPORT_REGIONS, MATERIALS, SECTORS, Material, Region, 
 from reflow.errors import ConfigError
 
 __all__ = [
+    "KeyOrigins",
+    "OverrideSource",
     "Scenario",
     "apply_overrides",
     "dump_toml",
     "load_config",
     "load_raw",
+    "load_raw_traced",
     "merge_raw",
     "parse_set_args",
     "validate",
@@ -884,54 +887,136 @@ def read_toml(path: Path, what: str, hint: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
+KeyPath = tuple[str | int, ...]
+
+
+class KeyOrigins:
+    """Which file of an `extends` chain set each key of the merged config, for messages that name that file.
+
+    Filled as `load_raw_traced` merges: a map from the key path of every value in the merged dict (list entries
+    by position) to the file it came from, and the chain of files, the one loaded (the user's) first.
+    """
+
+    def __init__(self) -> None:
+        self.chain: list[str] = []
+        self.files: dict[KeyPath, str] = {}
+
+    def set_by(self, path: KeyPath, value: Any, file: str) -> None:
+        """Record that `file` set `path` to `value` (replacing whatever a base file had there)."""
+        n = len(path)
+        for old in [q for q in self.files if q[:n] == path]:
+            del self.files[old]
+        for leaf in _leaf_paths(value, path):
+            self.files[leaf] = file
+
+    def under(self, path: KeyPath) -> set[str]:
+        """The files that set `path` or any key inside it."""
+        n = len(path)
+        return {f for q, f in self.files.items() if q[:n] == path}
+
+    def describe(self, file: str, source: str) -> str:
+        """Where `file` sits for a config read as `source`: '' for the file itself, else its place in the chain."""
+        if file == source or file not in self.chain:
+            return ""
+        d = self.chain.index(file)
+        if d == 0:
+            return f"in {file}"
+        through = f" through {', '.join(self.chain[1:d])}" if d > 1 else ""
+        return f"in {file}, which {self.chain[0]} extends{through}"
+
+
+def _leaf_paths(value: Any, path: KeyPath) -> list[KeyPath]:
+    if isinstance(value, Mapping) and value:
+        return [q for k, v in value.items() for q in _leaf_paths(v, (*path, k))]
+    if isinstance(value, list) and value:
+        return [q for i, v in enumerate(value) for q in _leaf_paths(v, (*path, i))]
+    return [path]
+
+
+def _shown(path: Path) -> str:
+    """A base file as messages name it: relative to the working folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Parse a TOML file into a plain dict (not validated). Raises ConfigError for a missing or broken file.
 
     A file may start from another with ``extends = "other.toml"`` (a path relative to the file): tables are
     merged key by key, ``policy`` and ``suppliers`` entries with the same ``id`` are merged and new ones are
     appended, and any other value in the file replaces the base's. Forward scenarios use it to add events to
-    ``controls_2025.toml`` without copying it.
+    ``controls_2025.toml`` without copying it. A validation error names the file that sets the offending key:
+    one from the base "in controls_2025.toml, which forward/x.toml extends", one the file sets (over the base's
+    value, too) the file itself.
     """
-    p = Path(path)
+    return _load(Path(path), _seen, None, str(path))
+
+
+def load_raw_traced(path: str | Path) -> tuple[dict[str, Any], KeyOrigins]:
+    """`load_raw`, and which file of the `extends` chain set each key (give it to `validate` as `origins`)."""
+    origins = KeyOrigins()
+    return _load(Path(path), (), origins, str(path)), origins
+
+
+def _load(p: Path, seen: tuple[Path, ...], origins: KeyOrigins | None, shown: str) -> dict[str, Any]:
     raw = read_toml(p, "config file", "bundled scenarios are in configs/")
     base_ref = raw.pop("extends", None)
+    if origins is not None:
+        origins.chain.append(shown)
     if base_ref is None:
+        if origins is not None:
+            origins.set_by((), raw, shown)
         return raw
     if not isinstance(base_ref, str):
         raise ConfigError(f"{p}: extends = {base_ref!r}: expected the path of a base config, e.g. "
                           'extends = "../controls_2025.toml"')
     base_path = (p.parent / base_ref).resolve()
-    if base_path in _seen or base_path == p.resolve():
+    if base_path in seen or base_path == p.resolve():
         raise ConfigError(f"{p}: extends = {base_ref!r}: configs extend each other in a loop")
     if not base_path.is_file():
         what = "a folder, not a file" if base_path.is_dir() else "no such file"
         raise ConfigError(f"{p}: extends = {base_ref!r}: {what} ({base_path}); give the path of a TOML file, "
                           f"relative to {p}")
-    return merge_raw(load_raw(base_path, (*_seen, p.resolve())), raw)
+    base = _load(base_path, (*seen, p.resolve()), origins, _shown(base_path))
+    return _merge(base, raw, (), origins, shown)
 
 
 def merge_raw(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     """Merge config dicts: tables key by key, id-keyed lists (policy, suppliers) by id, anything else replaced."""
+    return _merge(base, top, (), None, "")
+
+
+def _merge(base: Mapping[str, Any], top: Mapping[str, Any], path: KeyPath, origins: KeyOrigins | None,
+           file: str) -> dict[str, Any]:
+    """`merge_raw`, recording in `origins` (if given) that `file` (the top) set each key it gives."""
     import copy
 
     out = copy.deepcopy(dict(base))
     for k, v in top.items():
         b = out.get(k)
+        here = (*path, k)
         if isinstance(b, dict) and isinstance(v, dict):
-            out[k] = merge_raw(b, v)
+            out[k] = _merge(b, v, here, origins, file)
         elif k in ("policy", "suppliers") and isinstance(b, list) and isinstance(v, list):
             merged = list(b)
             ids = [it.get("id") if isinstance(it, dict) else None for it in merged]
             for it in v:
                 i = it.get("id") if isinstance(it, dict) else None
                 if i is not None and i in ids:
-                    merged[ids.index(i)] = merge_raw(merged[ids.index(i)], it)
+                    j = ids.index(i)
+                    merged[j] = _merge(merged[j], it, (*here, j), origins, file)
                 else:
                     merged.append(copy.deepcopy(it))
                     ids.append(i)
+                    if origins is not None:
+                        origins.set_by((*here, len(merged) - 1), it, file)
             out[k] = merged
         else:
             out[k] = copy.deepcopy(v)
+            if origins is not None:
+                origins.set_by(here, v, file)
     return out
 
 
@@ -957,7 +1042,7 @@ def parse_set_args(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str,
     return out
 
 
-def _find_item(seq: list[Any], seg: str, path: str) -> int:
+def _find_item(seq: list[Any], seg: str, label: str) -> int:
     """The position in a policy or supplier list that a key-path segment names: the entry with that id, else,
     for a whole number, the entry at that index (0-based; negative from the end).
 
@@ -971,25 +1056,36 @@ def _find_item(seq: list[Any], seg: str, path: str) -> int:
     if seg.lstrip("-").isdigit():
         i = int(seg)
         if not -len(seq) <= i < len(seq):
-            raise ConfigError(f"--set {path}: no entry with id '{seg}', and index {i} is out of range (the list "
+            raise ConfigError(f"{label}: no entry with id '{seg}', and index {i} is out of range (the list "
                               f"has {len(seq)} entries); ids are {known}")
         return i
     hint = difflib.get_close_matches(seg, known, n=1)
     extra = f"; did you mean '{hint[0]}'?" if hint else f"; ids are {known}"
-    raise ConfigError(f"--set {path}: no entry with id '{seg}'{extra}")
+    raise ConfigError(f"{label}: no entry with id '{seg}'{extra}")
 
 
-def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+class OverrideSource(NamedTuple):
+    """Where an override came from, for messages; an override without one is named ``--set KEY=VALUE``."""
+
+    what: str  #: e.g. 'the 2nd [[parameters]] entry of sweep.toml (key = "licensing.approval_rate")'
+    fix: str = ""  #: what to change there, e.g. "change its values to ones the key accepts"
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None,
+                    sources: Mapping[str, OverrideSource] | None = None) -> dict[str, Any]:
     """Return a copy of `raw` with dotted key paths set (``policy.apr2025.approval_rate``: by id or index).
 
     A path into a table or list the file does not spell out starts from the schema's default for it, so
     ``manufacturers.cover_target_weeks.automotive=3`` changes one sector and keeps the others' defaults, and
     ``suppliers.mp_ndpr.capacity_tpy=5000`` edits the default supplier list. Validation then checks the result.
+    A key path that does not fit the config is a ConfigError naming the override: by its `sources` entry (e.g.
+    a sweep's parameter), else as ``--set KEY``.
     """
     import copy
 
     out = copy.deepcopy(raw)
     for path, value in (overrides or {}).items():
+        label = sources[path].what if sources and path in sources else f"--set {path}"
         segs = path.split(".")
         node: Any = out
         node_is_root_path = True  # every segment so far was a table key (schema defaults apply)
@@ -997,7 +1093,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) ->
             last = j == len(segs) - 1
             if isinstance(node, list):
                 node_is_root_path = False
-                idx = _find_item(node, seg, path)
+                idx = _find_item(node, seg, label)
                 if last:
                     node[idx] = value
                 else:
@@ -1009,11 +1105,11 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None) ->
                     if seg not in node:
                         default = _schema_default(segs[: j + 1]) if node_is_root_path else None
                         if default is None and seg == "policy":
-                            raise ConfigError(f"--set {path}: the config has no '{seg}' list to index into")
+                            raise ConfigError(f"{label}: the config has no '{seg}' list to index into")
                         node[seg] = default if isinstance(default, dict | list) else {}
                     node = node[seg]
             else:
-                raise ConfigError(f"--set {path}: '{'.'.join(segs[:j])}' is a value, not a table")
+                raise ConfigError(f"{label}: '{'.'.join(segs[:j])}' is a value, not a table")
     return out
 
 
@@ -1179,30 +1275,92 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
 
 
 def validate(raw: Mapping[str, Any], source: str = "<config>", overrides: Mapping[str, Any] | None = None,
-             ) -> Scenario:
+             origins: KeyOrigins | None = None, sources: Mapping[str, OverrideSource] | None = None) -> Scenario:
     """Validate a raw config dict into a `Scenario`; raise one ConfigError listing every problem.
 
     `overrides` (the ``{"key.path": value}`` applied to `raw`) lets a problem that comes from one of them say so,
-    rather than point at the file, which does not hold the key."""
+    rather than point at the file, which does not hold the key: as ``--set KEY=VALUE``, or as its `sources` entry
+    says (a sweep's parameter entry); `origins` (from `load_raw_traced`) lets a problem with a key that a file of
+    the `extends` chain sets name that file rather than `source`."""
     if "sweep" in raw and "scenario" not in raw:
         raise ConfigError(f"{source}: this is a sweep file (it has a [sweep] table), not a scenario; run it with "
                           f"`reflow sweep {source}`")
     try:
         return Scenario.model_validate(dict(raw))
     except ValidationError as exc:
-        lines = [_explain(e, raw) + _from_override(e, raw, overrides) for e in exc.errors()]
+        lines = [_explain(e, raw) + (_from_override(e, raw, overrides, sources)
+                                     or _from_file(e, raw, origins, source)) for e in exc.errors()]
         raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(lines)) from None
 
 
-def _from_override(err: Mapping[str, Any], raw: Mapping[str, Any], overrides: Mapping[str, Any] | None) -> str:
-    """' (from --set KEY=VALUE, not the file)' when the error's key is one an override set (or lies inside it)."""
+def _from_override(err: Mapping[str, Any], raw: Mapping[str, Any], overrides: Mapping[str, Any] | None,
+                   sources: Mapping[str, OverrideSource] | None = None) -> str:
+    """Where the override that set the error's key (or a table around it) came from: ' (from --set KEY=VALUE, not
+    the file)', or its `sources` entry with the value and the fix; '' for a key no override set."""
     if not overrides:
         return ""
     where = _loc_str(tuple(err.get("loc", ())), raw)
     for key, value in overrides.items():
         if where == key or where.startswith(key + "."):
-            return f" (from --set {key}={value}, not the file)"
+            src = sources.get(key) if sources else None
+            if src is None:
+                return f" (from --set {key}={value}, not the file)"
+            return f" (from {src.what}, value {value!r}" + (f"; {src.fix})" if src.fix else ")")
     return ""
+
+
+def _raw_path(loc: Sequence[Any], raw: Mapping[str, Any]) -> KeyPath:
+    """The key path in `raw` of an error location (without the tags pydantic adds: policy kinds, '[key]')."""
+    out: list[str | int] = []
+    node: Any = raw
+    for seg in loc:
+        if seg == "[key]":
+            continue
+        if isinstance(node, dict) and isinstance(node.get("kind"), str) and seg == node["kind"] and seg not in node:
+            continue
+        out.append(seg)
+        if isinstance(node, list) and isinstance(seg, int) and seg < len(node):
+            node = node[seg]
+        elif isinstance(node, dict):
+            node = node.get(seg)
+        else:
+            node = None
+    return tuple(out)
+
+
+def _from_file(err: Mapping[str, Any], raw: Mapping[str, Any], origins: KeyOrigins | None, source: str) -> str:
+    """Which file of the `extends` chain holds the key of an error, when that is not `source` (or '')."""
+    if origins is None:
+        return ""
+    path = _raw_path(tuple(err.get("loc", ())), raw)
+    if not path:
+        return ""  # a check of the whole scenario
+    paths = [path]
+    if err.get("type") == "bool_for_number":  # the model's location, and the true/false values inside it
+        paths = [(*path, *(int(x) if x.isdigit() else x for x in p.split(" = ")[0].split(".")))
+                 for p in err.get("ctx", {}).get("paths", [])] or paths
+    files: set[str] = set()
+    for p in paths:
+        files |= origins.under(p)
+    missing = not files
+    if missing:  # a required key no file gives: name the file of the entry that lacks it, if that is one file
+        files = origins.under(path[:-1]) if len(path) > 1 else set()
+        if len(files) != 1:
+            return ""
+    if len(files) > 1:
+        named = [f for f in origins.chain if f in files]
+        return f" (its keys are set in {' and '.join(named)})"
+    (file,) = files
+    where = origins.describe(file, source)
+    if not where:
+        return ""
+    if missing:
+        return f" ({_loc_str(path[:-1], raw)} is {where})"
+    if err.get("type") == "extra_forbidden":
+        return f" ({where}; fix it there)"
+    top = origins.chain[0]
+    fix = f"fix it there, or set it in {top}" if top == source else "fix it there"
+    return f" ({where}; {fix})"
 
 
 def load_config(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] | None = None) -> Scenario:
@@ -1216,31 +1374,39 @@ def load_config(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] |
         The validated scenario with every default filled in.
     """
     sets = parse_set_args(overrides)
-    raw = apply_overrides(load_raw(path), sets)
-    return validate(raw, source=str(path), overrides=sets)
+    raw, origins = load_raw_traced(path)
+    return validate(apply_overrides(raw, sets), source=str(path), overrides=sets, origins=origins)
 
 
 def dump_toml(data: Mapping[str, Any]) -> str:
-    """Serialise a JSON-like dict (as from ``Scenario.model_dump(mode='json')``) to TOML text."""
+    """Serialise plain data to TOML text: the run folder's ``config.toml``, a sweep folder's ``base.toml``.
+
+    Give Python values, as from ``Scenario.model_dump()`` or `load_raw`: a `datetime.date`, `datetime.datetime`
+    or `datetime.time` becomes a TOML date, date-time or time, and every `str` a TOML string, whatever it looks
+    like, so that a text such as ``description = "2024-01-01"`` reads back as the same text. (JSON-mode data,
+    ``model_dump(mode="json")``, has turned its dates into text: they are written as strings, which a scenario
+    still validates to the same dates, but other readers see text.)
+    """
     lines: list[str] = []
 
     def val(v: Any) -> str:
         if v is None:
-            raise TypeError
+            raise TypeError("None has no TOML form; drop the key")
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, int | float):
             return repr(v) if not (isinstance(v, float) and v != v) else "nan"
         if isinstance(v, str):
-            # Only a plain YYYY-MM-DD is a TOML date; fromisoformat alone also takes '20250101' or '2025-W01'.
-            try:
-                if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
-                    dt.date.fromisoformat(v)
-                    return v
-            except ValueError:
-                pass
             return _toml_string(v)
-        if isinstance(v, list):
+        if isinstance(v, dt.datetime):  # before date: a datetime is a date too
+            return v.isoformat()  # RFC 3339, with the offset when it has one (TOML's offset or local date-time)
+        if isinstance(v, dt.date):
+            return v.isoformat()
+        if isinstance(v, dt.time):
+            if v.tzinfo is not None:
+                raise TypeError(f"{v!r}: TOML has no time of day with an offset")
+            return v.isoformat()
+        if isinstance(v, list | tuple):
             return "[" + ", ".join(val(x) for x in v) + "]"
         if isinstance(v, dict):
             return "{ " + ", ".join(f"{_key(k)} = {val(x)}" for k, x in v.items() if x is not None) + " }"

@@ -20,7 +20,10 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reflow.config import KeyOrigins
 
 __all__ = ["DEFAULT_CONFIG", "evaluate", "key_path"]
 
@@ -46,10 +49,10 @@ def _default_config() -> Path:
 
 
 @functools.lru_cache(maxsize=8)
-def _base(path: str, mtime: float) -> dict[str, Any]:
-    from reflow.config import load_raw
+def _base(path: str, mtime: float) -> tuple[dict[str, Any], KeyOrigins]:
+    from reflow.config import load_raw_traced
 
-    return load_raw(path)
+    return load_raw_traced(path)  # with the file of each key, so that an error names the file that holds it
 
 
 def evaluate(config: str | os.PathLike[str] | None = None, seed: int | None = None, *,
@@ -68,15 +71,20 @@ def evaluate(config: str | os.PathLike[str] | None = None, seed: int | None = No
     Raises:
         ConfigError: a missing file, an unknown key path or an invalid value.
     """
-    from reflow.config import apply_overrides, validate
+    from reflow.config import OverrideSource, apply_overrides, validate
     from reflow.experiment.runner import DEFAULT_RUNNER, resolve_runner, scalar_metrics
 
     path = Path(config) if config is not None else _default_config()
-    from reflow.config import load_raw
+    from reflow.config import load_raw_traced
 
-    raw = _base(str(path), path.stat().st_mtime) if path.is_file() else load_raw(path)  # load_raw explains
+    # (not a file: load_raw_traced explains)
+    raw, origins = _base(str(path), path.stat().st_mtime) if path.is_file() else load_raw_traced(path)
     overrides = {key_path(k): (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
-    scenario = validate(apply_overrides(raw, overrides), source=str(path))
+    # a bad key or value names the argument it came from (not `--set`, not the file)
+    sources = {key_path(k): OverrideSource(f"the argument {k} of reflow.evaluate", "pass a value the key accepts")
+               for k in params}
+    scenario = validate(apply_overrides(raw, overrides, sources), source=str(path), overrides=overrides,
+                        origins=origins, sources=sources)
     run_seed = int(seed) if seed is not None else int(scenario.scenario.seed)
     metrics, _ = resolve_runner(runner or DEFAULT_RUNNER)(scenario, run_seed)
     return scalar_metrics(metrics)

@@ -39,9 +39,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from reflow.config import FOLDER_NAME_PATTERN, read_toml
+from reflow.config import FOLDER_NAME_PATTERN, OverrideSource, read_toml
 from reflow.errors import ConfigError
 
 __all__ = [
@@ -160,6 +160,8 @@ class SweepConfig(_Base):
     parameters: list[ParameterSpec] = Field(default_factory=list)
     outputs: OutputSpec = OutputSpec()
     source: str = Field("<sweep>", exclude=True, description="file the config came from (for messages)")
+    # keys of sweep.set given on the command line (`reflow sweep --set`), not in the file (for messages)
+    _cli_set: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SweepConfig:
@@ -212,9 +214,44 @@ class SweepConfig(_Base):
         """Absolute path of the design CSV (from_csv designs)."""
         return (self.config_dir / self.design.path).resolve() if self.design.path else None
 
+    def with_cli_set(self, keys: Any) -> SweepConfig:
+        """A copy of this config that notes that the `sweep.set` entries `keys` came from ``--set``, not the file."""
+        out = self.model_copy()
+        out._cli_set = self._cli_set | frozenset(keys)
+        return out
+
+    def override_sources(self, keys: Any = ()) -> dict[str, OverrideSource]:
+        """Where each override of a run comes from, so that a bad key or value names it (not ``--set``).
+
+        Args:
+            keys: the varied key paths (the design's parameter columns; a from_csv design's come from its CSV).
+
+        Returns:
+            ``{key path: OverrideSource}`` for the `[[parameters]]` entries, the columns of a from_csv design and
+            the file's `[sweep.set]` entries (those given by ``--set`` are left to be named as such).
+        """
+        out = {k: OverrideSource(f'[sweep.set] "{k}" of {self.source}', "change it there")
+               for k in self.sweep.set if k not in self._cli_set}
+        for i, p in enumerate(self.parameters):
+            fix = ("narrow its range (low, high) to values the key accepts" if p.is_range
+                   else "change its values to ones the key accepts")
+            out[p.key] = OverrideSource(f'the {_ordinal(i + 1)} [[parameters]] entry of {self.source} '
+                                        f'(key = "{p.key}")', fix)
+        if self.design.method == "from_csv":
+            for k in keys:
+                out[k] = OverrideSource(f"column {k!r} of the design CSV {self.csv_path} (design.path of "
+                                        f"{self.source})", "change the values in that column")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data (paths as written, nulls dropped)."""
         return _drop_none(self.model_dump(mode="json"))
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _drop_none(v: Any) -> Any:
@@ -225,9 +262,14 @@ def _drop_none(v: Any) -> Any:
     return v
 
 
-def _explain(err: Mapping[str, Any]) -> str:
-    loc = ".".join(str(s) for s in err.get("loc", ()) if s not in ("function-after",))
-    where = loc or "(top level)"
+def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    segs = [s for s in err.get("loc", ()) if s not in ("function-after",)]
+    where = ".".join(str(s) for s in segs) or "(top level)"
+    if len(segs) >= 2 and segs[0] == "parameters" and isinstance(segs[1], int):  # name the entry, not only its index
+        entries = raw.get("parameters")
+        entry = entries[segs[1]] if isinstance(entries, list) and segs[1] < len(entries) else None
+        key = entry.get("key") if isinstance(entry, dict) else None
+        where += f" (the {_ordinal(segs[1] + 1)} [[parameters]] entry" + (f', key = "{key}")' if key else ")")
     etype = err.get("type", "")
     msg = str(err.get("msg", "")).removeprefix("Value error, ")
     if etype == "extra_forbidden":
@@ -244,7 +286,7 @@ def parse_sweep_config(raw: Mapping[str, Any], source: str = "<sweep>") -> Sweep
     try:
         cfg = SweepConfig.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        lines = [_explain(e) for e in exc.errors()]
+        lines = [_explain(e, raw) for e in exc.errors()]
         raise ConfigError(f"{source}: invalid sweep config\n  " + "\n  ".join(lines)) from None
     return cfg
 
@@ -265,7 +307,7 @@ def load_sweep_config(path: str | Path, overrides: Mapping[str, Any] | None = No
         section = raw.setdefault("sweep", {})
         if isinstance(section, dict):
             section.setdefault("set", {}).update(dict(overrides))
-    cfg = parse_sweep_config(raw, source=str(p))
+    cfg = parse_sweep_config(raw, source=str(p)).with_cli_set(overrides or ())
     if not cfg.base_path.is_file():
         raise ConfigError(f"{p}: sweep.base = {cfg.sweep.base!r}: scenario file {cfg.base_path} not found; "
                           "the path is relative to the sweep file")
@@ -318,7 +360,7 @@ def dump_sweep_toml(cfg: SweepConfig, extra_comment: str = "") -> str:
     """The resolved config as TOML text (base path absolute, root seed filled in)."""
     from reflow.config import dump_toml
 
-    data = cfg.to_dict()
+    data = _drop_none(cfg.model_dump())  # typed values: a date in [sweep.set] stays a date, a text a text
     data["sweep"]["base"] = str(cfg.base_path)
     if cfg.design.path:
         data["design"]["path"] = str(cfg.csv_path)

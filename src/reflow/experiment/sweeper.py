@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -35,13 +35,15 @@ from reflow.experiment.store import SweepStore, load_runs, write_text_atomic
 from reflow.experiment.sweep_config import (
     FINGERPRINT_SCHEME,
     SweepConfig,
-    canonical_json,
     config_fingerprint,
     dump_sweep_toml,
     load_sweep_config,
     resolved_base_sha256,
 )
 from reflow.provenance import git_state
+
+if TYPE_CHECKING:
+    from reflow.config import KeyOrigins, OverrideSource
 
 __all__ = ["FAILED_STATUSES", "SweepResult", "check_runner", "check_sweep", "parameter_columns", "plan_runs",
            "reproduce_command", "run_id", "sweep"]
@@ -225,6 +227,7 @@ def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | S
         cfg = config
         if sets:
             cfg = cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"set": {**cfg.sweep.set, **sets}})})
+            cfg = cfg.with_cli_set(sets)
     else:
         path = Path(config)
         if path.is_dir():  # `reflow sweep OUT_DIR`: resume a sweep folder from its own resolved config and base
@@ -256,7 +259,7 @@ def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> SweepConfig:
         section["base"] = str((path / "base.toml").resolve())
         if sets:
             section["set"] = {**(section.get("set") or {}), **sets}
-    cfg = parse_sweep_config(raw, source=str(spec))
+    cfg = parse_sweep_config(raw, source=str(spec)).with_cli_set(sets)
     if not cfg.base_path.is_file():
         raise ConfigError(f"{cfg.base_path}: the sweep folder's base scenario is missing; resume with the sweep file "
                           "instead (reflow sweep SWEEP.toml --out FOLDER)")
@@ -271,6 +274,7 @@ class _Base:
     sha256: str  # `resolved_base_sha256(raw)`: what the fingerprint holds
     file_sha256: str  # the base file's bytes (scheme 1 fingerprints; provenance)
     files: list[dict[str, str]]  # the chain, base file first: {"path", "sha256"} of each
+    origins: KeyOrigins | None = field(default=None, compare=False)  # the file of each key, for messages
 
     @property
     def extends(self) -> bool:
@@ -296,7 +300,7 @@ def _load_base(cfg: SweepConfig, out: Path, from_folder: bool) -> _Base:
     """Read the base scenario (the whole `extends` chain) and fingerprint its merged content."""
     import tomllib
 
-    from reflow.config import load_raw
+    from reflow.config import load_raw_traced
 
     path = cfg.base_path
     if from_folder and path.is_file():
@@ -310,9 +314,10 @@ def _load_base(cfg: SweepConfig, out: Path, from_folder: bool) -> _Base:
                 "kept the base scenario's `extends` and did not record the content of the files it extends, so "
                 f"it cannot be resumed from the folder. The stored runs stay readable (`reflow analyze {out}`); "
                 "to go on, run the sweep file again into another --out (or with --force to replace these runs)")
-    raw = load_raw(path)
+    raw, origins = load_raw_traced(path)
     files = [{"path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in _extends_chain(path)]
-    return _Base(raw=raw, sha256=resolved_base_sha256(raw), file_sha256=files[0]["sha256"], files=files)
+    return _Base(raw=raw, sha256=resolved_base_sha256(raw), file_sha256=files[0]["sha256"], files=files,
+                 origins=origins)
 
 
 def _base_toml(cfg: SweepConfig, base: _Base) -> str:
@@ -329,11 +334,16 @@ def _base_toml(cfg: SweepConfig, base: _Base) -> str:
              if base.extends else "")
     head = (f"# Base scenario of this sweep: {cfg.base_path}{chain}.\n# Self-contained (written by `reflow "
             "sweep`): `reflow run base.toml --seed S --set ...` reproduces a run.\n\n")
-    text = head + dump_toml(json.loads(canonical_json(base.raw)))
-    if resolved_base_sha256(tomllib.loads(text)) != base.sha256:  # a value TOML cannot carry as it was
+    text = head + dump_toml(base.raw)  # the values as read: a date stays a date, a text a text
+    if _typed_json(tomllib.loads(text)) != _typed_json(base.raw):  # a value TOML cannot carry as it was
         raise ReflowError(f"{cfg.base_path}: the base scenario does not survive a TOML round trip, so the sweep "
                           "folder could not reproduce it; please report this (with the file) as a reflow bug")
     return text
+
+
+def _typed_json(data: Any) -> str:
+    """Plain data as canonical JSON that keeps the type of dates and times (a date and its ISO text differ)."""
+    return json.dumps(data, sort_keys=True, default=lambda v: [type(v).__name__, v.isoformat()])
 
 
 def _check_same_sweep(out: Path, cfg: SweepConfig, manifest: Mapping[str, Any], fp: str, base: _Base) -> None:
@@ -379,11 +389,14 @@ def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
     return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"root_seed": int(root)})})
 
 
-def _check_points(tasks: Sequence[RunTask], limit: int = 300, source: str = "") -> None:
+def _check_points(tasks: Sequence[RunTask], limit: int = 300, source: str = "",
+                  origins: KeyOrigins | None = None, sources: Mapping[str, OverrideSource] | None = None) -> None:
     """Validate design points' scenarios before anything runs (one clear error, not N failed runs).
 
     Up to `limit` points are all checked; in bigger designs, the points holding each parameter's smallest and
     largest value and `limit` evenly spaced others (a bad value almost always sits at the end of a range).
+    A problem names where it comes from: `sources` (`SweepConfig.override_sources`) the `[[parameters]]` entry
+    or `[sweep.set]` key of an override, `origins` (of the base's keys) the file of the base scenario.
     """
     from reflow.config import apply_overrides, validate
 
@@ -398,12 +411,16 @@ def _check_points(tasks: Sequence[RunTask], limit: int = 300, source: str = "") 
             keep.update((ranked[0], ranked[-1]))
         points = [points[i] for i in sorted(keep)]
     bad: list[str] = []
+    failed = 0
     for t in points:
         try:
-            validate(apply_overrides(t.base, t.overrides), source=f"design point {t.point_id} {t.params}")
+            validate(apply_overrides(t.base, t.overrides, sources), source=f"design point {t.point_id} {t.params}",
+                     overrides=t.overrides, origins=origins, sources=sources)
         except ConfigError as exc:
-            bad.append(str(exc))
-            if len(bad) >= 3:
+            if str(exc) not in bad:  # a bad key path is the same message at every point
+                bad.append(str(exc))
+            failed += 1
+            if failed >= 3:
                 break
     if bad:
         where = f"{source}: " if source else ""
@@ -496,10 +513,10 @@ def check_sweep(config: str | Path | SweepConfig,
     Raises:
         ConfigError: invalid sweep or scenario, naming the file and key.
     """
-    from reflow.config import load_raw
+    from reflow.config import load_raw_traced
 
     cfg, _, _ = _load_cfg(config, overrides, None)
-    base_raw = load_raw(cfg.base_path)
+    base_raw, origins = load_raw_traced(cfg.base_path)
     _check_outputs(cfg, base_raw, DEFAULT_RUNNER)
     # A sweep without a root seed draws one when it starts; any root gives the same points for a grid, and
     # points from the same ranges for a sampling design.
@@ -509,7 +526,8 @@ def check_sweep(config: str | Path | SweepConfig,
     tasks = plan_runs(cfg, design, root, base_raw)
     if not tasks:
         raise ConfigError(f"{cfg.source}: the design has no points")
-    _check_points(tasks, source=str(cfg.source))
+    _check_points(tasks, source=str(cfg.source), origins=origins,
+                  sources=cfg.override_sources(parameter_columns(design)))
     return cfg, len(design), len(tasks)
 
 
@@ -582,7 +600,8 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             if not tasks:
                 raise ConfigError(f"{cfg.source}: the design has no points")
             # before anything is written: a bad sweep leaves no folder behind
-            _check_points(tasks, source=str(cfg.source))
+            _check_points(tasks, source=str(cfg.source), origins=base.origins,
+                          sources=cfg.override_sources(parameter_columns(design)))
 
             if not resuming:
                 base_text = _base_toml(cfg, base)
