@@ -611,6 +611,7 @@ def _calibrate(args: argparse.Namespace, folder: Path, stamp: str, fixed: dict[s
                logf: Any) -> int:
     """The search, refinement and final fit, written into `folder` (its manifest completed at the end)."""
     from reflow.config import load_config
+    from reflow.experiment.executors import process_pool
     from reflow.provenance import write_configs, write_manifest
 
     t_start = time.time()
@@ -625,7 +626,7 @@ def _calibrate(args: argparse.Namespace, folder: Path, stamp: str, fixed: dict[s
     if fixed:
         log(f"fixed overrides on every run: {fixed}")
     facts: dict[str, Any] = {}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with process_pool(args.workers) as pool:  # started as the sweep workers are: never forked from here
         tables, per_seed = [], []
         if args.evaluate_only:
             best = dict(fixed)

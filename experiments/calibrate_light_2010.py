@@ -37,7 +37,6 @@ import dataclasses
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from reflow import validation as v  # noqa: E402
 from reflow.config import load_config  # noqa: E402
 from reflow.errors import ConfigError  # noqa: E402
+from reflow.experiment.executors import process_pool  # noqa: E402
 from reflow.light_ree import LightParams, LightState, replay  # noqa: E402
 from reflow.provenance import new_stamped_folder, run_manifest, write_configs, write_manifest  # noqa: E402
 
@@ -169,7 +169,7 @@ def _main(argv: list[str] | None) -> int:
     stamp = out.name
     write_configs(out, manifest, {"scenario": sc})  # configs/scenario.toml and .json: the config every seed runs
     write_manifest(out, manifest)  # before the runs, so that a crash still says what was being run
-    with ProcessPoolExecutor(a.workers) as pool:
+    with process_pool(a.workers) as pool:  # started as the sweep workers are: never forked from here
         runs = list(pool.map(_capture, [(str(a.config), s) for s in seeds]))
     current = {key: float(getattr(sc.light_ree, key)) for key, *_ in PARAMS}
     lo = np.array([p[2] for p in PARAMS])

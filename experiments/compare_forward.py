@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +100,7 @@ def _main(argv: list[str] | None) -> int:
     args = ap.parse_args(argv)
     check_args(ap, args)
     from reflow.config import load_config
+    from reflow.experiment.executors import process_pool
     from reflow.provenance import new_stamped_folder, run_manifest, write_configs, write_manifest
 
     overrides = ([f"scenario.weeks={args.weeks}"] if args.weeks is not None else []) + list(args.fixed)
@@ -113,7 +113,7 @@ def _main(argv: list[str] | None) -> int:
     write_manifest(folder, manifest)  # before the runs, so that a crash still says what was being run
     tasks = [(label, str(path), seed, overrides) for label, path in SCENARIOS.items() for seed in seeds]
     rows, weekly = [], {}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with process_pool(args.workers) as pool:  # started as the sweep workers are: never forked from here
         for i, (label, seed, flat, ts) in enumerate(pool.map(_one, tasks), 1):
             rows.append({"scenario": label, "seed": seed, **flat})
             weekly.setdefault(label, []).append(_weekly(ts))

@@ -39,7 +39,6 @@ import argparse
 import os
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -755,6 +754,7 @@ def _main(argv: list[str] | None) -> int:
     check_args(ap, args)
     from reflow.config import load_config
     from reflow.errors import UsageError
+    from reflow.experiment.executors import process_pool
     from reflow.provenance import new_stamped_folder, run_manifest, write_configs, write_manifest
 
     do10, do25 = args.only in (None, "2010"), args.only in (None, "2025")
@@ -799,7 +799,7 @@ def _main(argv: list[str] | None) -> int:
         (folder / "tables.md").write_text("\n".join(md))
         files.extend(n for n in ("tables.md", *names) if n not in files)
 
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with process_pool(args.workers) as pool:  # started as the sweep workers are: never forked from here
         if do10:
             print(f"2010: {len(seeds)} seeds of {q2010.name}", flush=True)
             runs10 = list(pool.map(_run_2010, [(str(q2010), [], s) for s in seeds]))

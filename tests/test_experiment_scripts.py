@@ -172,6 +172,36 @@ def test_bad_arguments_exit_2_with_a_message_and_create_nothing(script: str, arg
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(("script", "argv"), [
+    ("calibrate_2010", ["--quick", "--evaluate-only"]),
+    ("calibrate_light_2010", ["--quick"]),
+    ("compare_forward", ["--seeds", "1", "--weeks", "5"]),
+    ("validation_figures", ["--seeds", "1", "--only", "2010", "--figures", "{tmp}/figs"]),
+])
+def test_scripts_start_their_workers_as_the_sweep_engine_does(script: str, argv: list[str], tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never `fork` from the script's process (which may run threads: Python 3.12+ warns that the child may
+    deadlock): the pool takes the engine's start method (fork server on Linux, else spawn; REFLOW_START_METHOD)."""
+    import concurrent.futures
+
+    from reflow.experiment.executors import default_start_method
+
+    class Started(Exception):
+        pass
+
+    made: list[Any] = []
+
+    def pool(self: Any, max_workers: int | None = None, mp_context: Any = None, *a: Any, **k: Any) -> None:
+        made.append(mp_context)
+        raise Started  # the runs themselves are tested above
+
+    monkeypatch.setattr(concurrent.futures.ProcessPoolExecutor, "__init__", pool)
+    with pytest.raises(Started):
+        SCRIPTS[script].main([*(x.format(tmp=tmp_path) for x in argv), "--workers", "2", "--out", str(tmp_path)])
+    assert len(made) == 1 and made[0] is not None
+    assert made[0].get_start_method() == default_start_method() != "fork"
+
+
 @pytest.mark.parametrize(("script", "argv", "message"), [
     ("calibrate_2010", ["--config", "/nonexistent.toml"], "/nonexistent.toml: config file not found"),
     ("calibrate_2010", ["--set", "china.nope=3"], "china.nope: unknown key"),
@@ -246,7 +276,7 @@ def test_calibrate_light_leaves_its_manifest_when_the_runs_crash(tmp_path: Path,
         def __init__(self, *a: Any) -> None:
             raise RuntimeError("worker pool failed")
 
-    monkeypatch.setattr(light, "ProcessPoolExecutor", Crash)
+    monkeypatch.setattr(light, "process_pool", Crash)
     with pytest.raises(RuntimeError, match="worker pool failed"):
         light.main(["--quick", "--out", str(tmp_path)])
     folder = _only_folder(tmp_path)
