@@ -45,9 +45,11 @@ What it does (the procedure docs/validation.md reports):
 Everything goes to a new folder `results/calibration/<UTC stamp>/` (`--out`; never an existing one):
 `manifest.json` (written before the search: arguments, seeds, the config with the sha256 of each file of its
 `extends` chain and of the resolved config, reflow/Python/numpy/Mesa versions, git commit and dirty flag; completed
-with the number of screened points and evaluations, which depend on the time budget), `search.csv` (every point
-evaluated: phase, parameters, objective, median metrics), `best.json`, `fit.csv` / `fit.md` (final fit, calibrated
-and current), `final_metrics.csv` (per seed), `calibrated.toml` (the values to put in the config) and `log.txt`.
+with the number of screened points and evaluations, which depend on the time budget), `configs/scenario.toml` and
+`.json` (the resolved config with `--set` applied, as `reflow run` writes `config.toml`; after the search also
+`configs/calibrated.toml` and `.json`, the calibrated point's), `search.csv` (every point evaluated: phase,
+parameters, objective, median metrics), `best.json`, `fit.csv` / `fit.md` (final fit, calibrated and current),
+`final_metrics.csv` (per seed), `calibrated.toml` (the values to put in the config) and `log.txt`.
 The config and arguments are checked before the folder is made (a bad one: a message and exit status 2);
 `--final-seeds` must be at least 20 except with `--quick`.
 The calibrated values are copied into configs/quota_2010.toml by hand, with a comment naming this script and the
@@ -580,11 +582,12 @@ def _main(argv: list[str] | None) -> int:
             setattr(args, name, value)
     check_args(ap, args)
 
-    from reflow.config import parse_set_args
-    from reflow.provenance import new_stamped_folder, run_manifest, write_manifest
+    from reflow.config import load_config, parse_set_args
+    from reflow.provenance import new_stamped_folder, run_manifest, write_configs, write_manifest
 
     fixed = parse_set_args(args.fixed)
     # The config (with --set) is loaded before the output folder exists: a bad path or value leaves nothing.
+    resolved = load_config(args.config, fixed)
     use_params(args.config, fixed)
     now = current_values(args.config, fixed)
     x0 = np.array([p.unit(now[p.key]) for p in PARAMS])
@@ -597,6 +600,7 @@ def _main(argv: list[str] | None) -> int:
         lhs_seed=LHS_SEED, screen_share=SCREEN_SHARE, params=[p.key for p in PARAMS], tied=TIED)
     folder = new_stamped_folder(args.out)  # a new folder per call: earlier calibrations are never overwritten
     stamp = folder.name
+    write_configs(folder, manifest, {"scenario": resolved})  # configs/scenario.toml, .json: what every run starts from
     write_manifest(folder, manifest)  # before the search, so that a crash still says what was being run
     with (folder / "log.txt").open("w") as logf:
         return _calibrate(args, folder, stamp, fixed, now, x0, seeds, final_seeds, manifest, logf)
@@ -606,7 +610,9 @@ def _calibrate(args: argparse.Namespace, folder: Path, stamp: str, fixed: dict[s
                x0: np.ndarray, seeds: Sequence[int], final_seeds: list[int], manifest: dict[str, Any],
                logf: Any) -> int:
     """The search, refinement and final fit, written into `folder` (its manifest completed at the end)."""
-    from reflow.provenance import write_manifest
+    from reflow.config import load_config
+    from reflow.experiment.executors import process_pool
+    from reflow.provenance import write_configs, write_manifest
 
     t_start = time.time()
 
@@ -620,7 +626,7 @@ def _calibrate(args: argparse.Namespace, folder: Path, stamp: str, fixed: dict[s
     if fixed:
         log(f"fixed overrides on every run: {fixed}")
     facts: dict[str, Any] = {}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with process_pool(args.workers) as pool:  # started as the sweep workers are: never forked from here
         tables, per_seed = [], []
         if args.evaluate_only:
             best = dict(fixed)
@@ -645,6 +651,8 @@ def _calibrate(args: argparse.Namespace, folder: Path, stamp: str, fixed: dict[s
             facts = {"screened_points": sum(r["phase"] == "screen" for r in ev.rows),
                      "evaluations": len(ev.rows), "objective_search": ev.best[0], "objective_refine": refined,
                      "params": best_params}
+            # The calibrated point's whole resolved config, beside the scenario's: `reflow run` reads it as it is.
+            write_configs(folder, manifest, {"calibrated": load_config(args.config, best)})
             write_manifest(folder, manifest, **facts)
             (folder / "calibrated.toml").write_text(toml_block(overrides_at(u, None, ev.tables), stamp[:8]))
             log(f"final evaluation of the calibrated point over {len(final_seeds)} seeds")

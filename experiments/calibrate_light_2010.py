@@ -24,7 +24,8 @@ kept (`ReflowModel.light_inputs`), and every candidate parameter set is evaluate
 Output: a new folder `results/calibration_light/<UTC stamp>/` (`--out`; never an existing one): `manifest.json`
 (written before the runs: arguments, seeds, the config with the sha256 of each file of its `extends` chain and of
 the resolved config, reflow/Python/numpy/Mesa versions, git commit and dirty flag; completed at the end with the
-number of evaluations and the result), `search.csv`, `fit.csv`, `fit.md`, `run.json` and `calibrated.toml`; the
+number of evaluations and the result), `configs/scenario.toml` and `.json` (the resolved config each seed ran, as
+`reflow run` writes `config.toml`), `search.csv`, `fit.csv`, `fit.md`, `run.json` and `calibrated.toml`; the
 values are copied into configs/quota_2010.toml by hand with a comment naming this run. A calibration needs
 `--seeds` >= 20; only `--quick` runs fewer.
 """
@@ -36,7 +37,6 @@ import dataclasses
 import json
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from reflow import validation as v  # noqa: E402
 from reflow.config import load_config  # noqa: E402
 from reflow.errors import ConfigError  # noqa: E402
+from reflow.experiment.executors import process_pool  # noqa: E402
 from reflow.light_ree import LightParams, LightState, replay  # noqa: E402
-from reflow.provenance import new_stamped_folder, run_manifest, write_manifest  # noqa: E402
+from reflow.provenance import new_stamped_folder, run_manifest, write_configs, write_manifest  # noqa: E402
 
 CONFIG = ROOT / "configs" / "quota_2010.toml"
 LHS_SEED = 20101  # the Latin hypercube's own seed (recorded in the manifest)
@@ -166,8 +167,9 @@ def _main(argv: list[str] | None) -> int:
                             fitted=[t.key for t in fitted])
     out = new_stamped_folder(a.out)  # never an existing folder: earlier calibrations are never overwritten
     stamp = out.name
+    write_configs(out, manifest, {"scenario": sc})  # configs/scenario.toml and .json: the config every seed runs
     write_manifest(out, manifest)  # before the runs, so that a crash still says what was being run
-    with ProcessPoolExecutor(a.workers) as pool:
+    with process_pool(a.workers) as pool:  # started as the sweep workers are: never forked from here
         runs = list(pool.map(_capture, [(str(a.config), s) for s in seeds]))
     current = {key: float(getattr(sc.light_ree, key)) for key, *_ in PARAMS}
     lo = np.array([p[2] for p in PARAMS])

@@ -11,8 +11,9 @@ price and the production lost over time.
 
 Output: a new folder `<--out>/<UTC stamp>/` (never an existing one): `manifest.json` (written before the runs:
 arguments, seeds, the scenario files with the sha256 of each file of their `extends` chain and of the resolved
-config, reflow/Python/numpy/Mesa versions, git commit and dirty flag; completed at the end), `runs.csv` (one row per
-run, written as soon as the runs are done), `comparison.md` / `.csv` and `comparison.png`.
+config, reflow/Python/numpy/Mesa versions, git commit and dirty flag; completed at the end), `configs/<scenario>.toml`
+and `.json` (each scenario's resolved config, `--weeks` and `--set` applied, as `reflow run` writes `config.toml`),
+`runs.csv` (one row per run, written as soon as the runs are done), `comparison.md` / `.csv` and `comparison.png`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -100,18 +100,20 @@ def _main(argv: list[str] | None) -> int:
     args = ap.parse_args(argv)
     check_args(ap, args)
     from reflow.config import load_config
-    from reflow.provenance import new_stamped_folder, run_manifest, write_manifest
+    from reflow.experiment.executors import process_pool
+    from reflow.provenance import new_stamped_folder, run_manifest, write_configs, write_manifest
 
     overrides = ([f"scenario.weeks={args.weeks}"] if args.weeks is not None else []) + list(args.fixed)
-    for path in SCENARIOS.values():  # a broken scenario file fails here, before any folder or run
-        load_config(path, overrides)
+    # A broken scenario file fails here, before any folder or run.
+    resolved = {label: load_config(path, overrides) for label, path in SCENARIOS.items()}
     seeds = list(range(args.seeds))
     manifest = run_manifest(argv, args, SCENARIOS, seeds, overrides=overrides, script=__file__)
     folder = new_stamped_folder(args.out)  # a new folder per call: earlier comparisons are never overwritten
+    write_configs(folder, manifest, resolved)  # configs/<scenario>.toml and .json: what the runs ran
     write_manifest(folder, manifest)  # before the runs, so that a crash still says what was being run
     tasks = [(label, str(path), seed, overrides) for label, path in SCENARIOS.items() for seed in seeds]
     rows, weekly = [], {}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with process_pool(args.workers) as pool:  # started as the sweep workers are: never forked from here
         for i, (label, seed, flat, ts) in enumerate(pool.map(_one, tasks), 1):
             rows.append({"scenario": label, "seed": seed, **flat})
             weekly.setdefault(label, []).append(_weekly(ts))

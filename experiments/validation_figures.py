@@ -6,7 +6,9 @@
 Runs configs/quota_2010.toml (calibrated, see experiments/calibrate_2010.py) and configs/controls_2025.toml with
 variants, over seeds 1..N in parallel, and writes the figures below into `--figures` (default docs/figures, which
 git tracks and docs/validation.md shows at 20 seeds: with fewer seeds the script refuses to write there unless
-`--figures` is given, so that a quick look never silently replaces them):
+`--figures` is given, so that a quick look never silently replaces them). It replaces a figure already there only
+if git holds it as it is (the tracked figures, committed), or with `--force`: an earlier quick look, or a redraw
+of docs/figures not yet committed, is never silently overwritten.
 
 - docs/figures/validation_2010_prices.png: ex-China and Chinese NdPr / Dy / Tb prices as multiples of 2009, model
   median and 5-95% band over seeds, with the historical points of DOMAIN.md section 4 and the target windows;
@@ -22,9 +24,11 @@ git tracks and docs/validation.md shows at 20 seeds: with fewer seeds the script
   before it took effect), if the suspension had never come, and without the escalation;
 - results/validation/<UTC stamp>/ (`--out`; a new folder, never an existing one): `tables.md` (the 2010 fit
   table and the 2025 numbers quoted in the doc), `fit_2010.csv`, `metrics_2010.csv` (per seed), `table_2025.csv`,
-  and `manifest.json`, written before the runs (arguments, seeds, the configs with the sha256 of each file of their
-  `extends` chain and of the resolved config, the 2025 variants' overrides, reflow/Python/numpy/Mesa versions, git
-  commit and dirty flag) and completed with the figures written, where, and from how many seeds.
+  `monthly_2025.csv` (monthly medians, as happened), `configs/<name>.toml` and `.json` (the resolved config of the
+  2010 scenario and of each 2025 variant, as `reflow run` writes `config.toml`), and `manifest.json`, written
+  before the runs (arguments, seeds, the configs with the sha256 of each file of their `extends` chain and of the
+  resolved config, the 2025 variants' overrides, reflow/Python/numpy/Mesa versions, git commit and dirty flag) and
+  completed with the figures written, where, and from how many seeds.
 
 Small PNGs (100 dpi) so that the repository stays light.
 """
@@ -33,8 +37,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,10 @@ sys.path.insert(0, str(ROOT / "src"))
 Q2010 = ROOT / "configs" / "quota_2010.toml"
 C2025 = ROOT / "configs" / "controls_2025.toml"
 FIGURES = ROOT / "docs" / "figures"
+# The PNGs each episode writes (the names `_save` is given below), checked before a run replaces any.
+FIGURE_NAMES = {"2010": ("validation_2010_prices", "validation_2010_volumes", "validation_2010_light"),
+                "2025": ("validation_2025_exports", "validation_2025_prices", "validation_2025_production",
+                         "validation_2025_october")}
 
 # The 2025 variants: the October 2025 measures as they happened, never suspended, never announced; the
 # April-November licensing without the coverage_by_sector inputs (every magnet purchase in scope); the scenario
@@ -691,6 +699,33 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         args.figures = FIGURES
     if args.figures.exists() and not args.figures.is_dir():
         ap.error(f"--figures {args.figures}: a file, not a folder; give a folder for the PNGs")
+    # Found now, not after the runs: the nearest folder that exists must let us create the PNGs (and folders).
+    there = next(p for p in (args.figures.absolute(), *args.figures.absolute().parents) if p.exists())
+    if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
+        ap.error(f"--figures {args.figures}: cannot write there ({there} is not a folder you can write to); give "
+                 "a folder you can write to")
+    episodes = [e for e in FIGURE_NAMES if args.only in (None, e)]
+    existing = [args.figures / f"{n}.png" for e in episodes for n in FIGURE_NAMES[e]]
+    lost = not_in_git([p for p in existing if p.exists()])
+    if lost and not args.force:
+        ap.error(f"--figures {args.figures}: would replace {', '.join(p.name for p in lost)}, which git holds no "
+                 "copy of as they are (an earlier result, or a redraw not yet committed); give another --figures "
+                 "folder, commit them, or --force to replace them")
+
+
+def not_in_git(paths: list[Path]) -> list[Path]:
+    """Those of `paths` (files in one folder) that git holds no copy of as they are: untracked, ignored, changed
+    since the last commit, or outside a git checkout. Replacing one of them loses it."""
+    if not paths:
+        return []
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--ignored", "--untracked-files=all", "--",
+                                 *(p.name for p in paths)], cwd=paths[0].parent, capture_output=True, text=True,
+                                timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return list(paths)
+    flagged = {Path(line[3:].strip('"')).name for line in status.splitlines()}  # paths from the checkout's root
+    return [p for p in paths if p.name in flagged]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -712,29 +747,41 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--only", choices=["2010", "2025"], default=None)
     ap.add_argument("--config-2010", type=Path, default=Q2010,
                     help="the 2010 scenario to run (default configs/quota_2010.toml; e.g. a what-if that extends it)")
+    ap.add_argument("--force", action="store_true",
+                    help="replace figures in --figures that git holds no copy of (an earlier quick look, or a "
+                         "redraw of docs/figures not yet committed)")
     args = ap.parse_args(argv)
     check_args(ap, args)
     from reflow.config import load_config
-    from reflow.provenance import new_stamped_folder, run_manifest, write_manifest
+    from reflow.errors import UsageError
+    from reflow.experiment.executors import process_pool
+    from reflow.provenance import new_stamped_folder, run_manifest, write_configs, write_manifest
 
     do10, do25 = args.only in (None, "2010"), args.only in (None, "2025")
     q2010 = args.config_2010
     configs = {**({"2010": q2010} if do10 else {}), **({"2025": C2025} if do25 else {})}
     # Every config and variant is loaded before the output folder exists: a broken one leaves nothing behind.
+    resolved = {}
     if do10:
-        load_config(q2010)
+        resolved["2010"] = load_config(q2010)
     if do25:
         VARIANTS_2025["2010-calibrated mechanisms"] = calibrated_mechanisms()
         if "current 2010 fit's buyer values" in VARIANTS_2025:  # (a caller may run fewer variants)
             VARIANTS_2025["current 2010 fit's buyer values"] = calibrated_mechanisms(BUYER_KEYS, rounded=True)
-        for ov in VARIANTS_2025.values():
-            load_config(C2025, ov)
+        for label, ov in VARIANTS_2025.items():
+            resolved[f"2025 {label}"] = load_config(C2025, ov)
     seeds = list(range(1, args.seeds + 1))
     manifest = run_manifest(argv, args, configs, seeds, script=__file__,
                             variants_2025=VARIANTS_2025 if do25 else None,
                             figures={"dir": str(args.figures), "seeds": len(seeds), "written": []})
     folder = new_stamped_folder(args.out)  # never an existing folder: earlier tables are never overwritten
+    write_configs(folder, manifest, resolved)  # configs/<name>.toml and .json: each config the runs ran
     write_manifest(folder, manifest)  # before the runs, so that a crash still says what was being run
+    try:  # now, not when the first figure is saved after the runs
+        args.figures.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--figures {args.figures}: cannot create the folder ({exc.strerror or exc}); give a "
+                         "folder you can write to") from None
     written: list[str] = []
     md: list[str] = []
     files: list[str] = []
@@ -752,7 +799,7 @@ def _main(argv: list[str] | None) -> int:
         (folder / "tables.md").write_text("\n".join(md))
         files.extend(n for n in ("tables.md", *names) if n not in files)
 
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with process_pool(args.workers) as pool:  # started as the sweep workers are: never forked from here
         if do10:
             print(f"2010: {len(seeds)} seeds of {q2010.name}", flush=True)
             runs10 = list(pool.map(_run_2010, [(str(q2010), [], s) for s in seeds]))

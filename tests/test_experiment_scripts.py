@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -23,7 +24,7 @@ import compare_forward as fwd
 import validation_figures as vf
 
 from reflow import __version__, provenance
-from reflow.config import load_raw
+from reflow.config import load_config, load_raw
 from reflow.errors import ConfigError, UsageError
 from reflow.experiment.sweep_config import resolved_base_sha256
 
@@ -39,6 +40,14 @@ def _only_folder(root: Path) -> Path:
     folders = [p for p in root.iterdir() if p.is_dir()]
     assert len(folders) == 1, folders
     return folders[0]
+
+
+def _resolved(folder: Path, name: str) -> Any:
+    """The config `name` as the folder recorded it: its TOML read back, checked against its JSON."""
+    entry = _manifest(folder)["resolved_configs"][name]
+    cfg = load_config(folder / entry["toml"])
+    assert json.loads((folder / entry["json"]).read_text()) == cfg.model_dump(mode="json")
+    return cfg
 
 
 # ------------------------------------------------------------------------------------------- shared provenance
@@ -99,6 +108,29 @@ def test_the_manifest_records_the_extends_chain_the_resolved_config_and_the_run(
     assert back["note"] is None and back["evaluations"] == 3 and back["status"] == "finished" and back["finished_at"]
 
 
+def test_the_resolved_configs_are_written_beside_the_manifest_and_read_back(tmp_path: Path) -> None:
+    """An output folder keeps the content of every config it ran, not only its path and hash: the TOML alone
+    gives the same validated scenario (overrides applied) even after the scenario file changes."""
+    lapses = ROOT / "configs" / "forward" / "suspension_lapses.toml"
+    a = load_config(lapses, ["scenario.weeks=20"])
+    b = load_config(ROOT / "configs" / "baseline.toml")
+    m = provenance.run_manifest([], {}, {"lapses": lapses}, [3, 4], overrides=["scenario.weeks=20"], script="x.py")
+    added = provenance.write_configs(tmp_path, m, {"Lapses (20 wk)": a, "lapses 20 wk": b})
+    assert added == m["resolved_configs"] == {
+        "Lapses (20 wk)": {"toml": "configs/lapses_20_wk.toml", "json": "configs/lapses_20_wk.json"},
+        "lapses 20 wk": {"toml": "configs/lapses_20_wk-2.toml", "json": "configs/lapses_20_wk-2.json"}}
+    provenance.write_manifest(tmp_path, m)
+    assert _resolved(tmp_path, "Lapses (20 wk)") == a and _resolved(tmp_path, "lapses 20 wk") == b
+    head = (tmp_path / "configs" / "lapses_20_wk.toml").read_text().splitlines()[:3]
+    assert "'Lapses (20 wk)' as x.py ran it" in head[1] and "reflow run lapses_20_wk.toml --seed S" in head[2]
+    # A later call adds files; it never replaces one, and a name already recorded is a mistake.
+    provenance.write_configs(tmp_path, m, {"lapses_20_wk": b})
+    assert m["resolved_configs"]["lapses_20_wk"]["toml"] == "configs/lapses_20_wk-3.toml"
+    with pytest.raises(ValueError, match="already recorded"):
+        provenance.write_configs(tmp_path, m, {"lapses 20 wk": a})
+    assert _resolved(tmp_path, "lapses 20 wk") == b
+
+
 def test_a_missing_config_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not found"):
         provenance.config_provenance("/nonexistent.toml")
@@ -125,6 +157,7 @@ BAD_ARGS = [
     ("validation_figures", ["--config-2010", "/nonexistent.toml"], "/nonexistent.toml: no such file"),
     ("validation_figures", ["--config-2010", str(ROOT / "configs" / "baseline.toml")],
      "would replace the tracked figures"),
+    ("validation_figures", ["--seeds", "1", "--figures", str(ROOT / "README.md" / "figs")], "cannot write there"),
 ]
 
 
@@ -137,6 +170,36 @@ def test_bad_arguments_exit_2_with_a_message_and_create_nothing(script: str, arg
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("script", "argv"), [
+    ("calibrate_2010", ["--quick", "--evaluate-only"]),
+    ("calibrate_light_2010", ["--quick"]),
+    ("compare_forward", ["--seeds", "1", "--weeks", "5"]),
+    ("validation_figures", ["--seeds", "1", "--only", "2010", "--figures", "{tmp}/figs"]),
+])
+def test_scripts_start_their_workers_as_the_sweep_engine_does(script: str, argv: list[str], tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never `fork` from the script's process (which may run threads: Python 3.12+ warns that the child may
+    deadlock): the pool takes the engine's start method (fork server on Linux, else spawn; REFLOW_START_METHOD)."""
+    import concurrent.futures
+
+    from reflow.experiment.executors import default_start_method
+
+    class Started(Exception):
+        pass
+
+    made: list[Any] = []
+
+    def pool(self: Any, max_workers: int | None = None, mp_context: Any = None, *a: Any, **k: Any) -> None:
+        made.append(mp_context)
+        raise Started  # the runs themselves are tested above
+
+    monkeypatch.setattr(concurrent.futures.ProcessPoolExecutor, "__init__", pool)
+    with pytest.raises(Started):
+        SCRIPTS[script].main([*(x.format(tmp=tmp_path) for x in argv), "--workers", "2", "--out", str(tmp_path)])
+    assert len(made) == 1 and made[0] is not None
+    assert made[0].get_start_method() == default_start_method() != "fork"
 
 
 @pytest.mark.parametrize(("script", "argv", "message"), [
@@ -202,6 +265,9 @@ def test_compare_forward_short_run_writes_runs_manifest_and_table(tmp_path: Path
     lapses = m["configs"]["suspension lapses"]
     assert len(lapses["extends_chain"]) == 2 and lapses["overrides"] == {"scenario.weeks": 20}
     assert "comparison.png" in m["files"] and (folder / "comparison.csv").is_file()
+    assert set(m["resolved_configs"]) == set(fwd.SCENARIOS)
+    for label, path in fwd.SCENARIOS.items():
+        assert _resolved(folder, label) == load_config(path, ["scenario.weeks=20"])
 
 
 def test_calibrate_light_leaves_its_manifest_when_the_runs_crash(tmp_path: Path,
@@ -210,12 +276,14 @@ def test_calibrate_light_leaves_its_manifest_when_the_runs_crash(tmp_path: Path,
         def __init__(self, *a: Any) -> None:
             raise RuntimeError("worker pool failed")
 
-    monkeypatch.setattr(light, "ProcessPoolExecutor", Crash)
+    monkeypatch.setattr(light, "process_pool", Crash)
     with pytest.raises(RuntimeError, match="worker pool failed"):
         light.main(["--quick", "--out", str(tmp_path)])
-    m = _manifest(_only_folder(tmp_path))
+    folder = _only_folder(tmp_path)
+    m = _manifest(folder)
     assert m["status"] == "running" and m["seeds"] == [1, 2, 3, 4] and m["args"]["quick"] is True
     assert m["configs"]["scenario"]["extends_chain"][0]["sha256"]
+    assert _resolved(folder, "scenario") == load_config(light.CONFIG)  # written before the runs too
 
 
 def test_calibrate_light_quick_run_records_its_provenance(tmp_path: Path) -> None:
@@ -226,14 +294,19 @@ def test_calibrate_light_quick_run_records_its_provenance(tmp_path: Path) -> Non
     assert m["status"] == "finished" and m["evaluations"] == len(search) and m["lhs_seed"] == light.LHS_SEED
     assert m["objective"] == pytest.approx(search["objective"].min())
     assert all((folder / f).is_file() for f in m["files"])
+    assert list(m["resolved_configs"]) == ["scenario"] and _resolved(folder, "scenario") == load_config(light.CONFIG)
 
 
 def test_calibrate_2010_evaluate_only_quick_run(tmp_path: Path) -> None:
-    assert cal.main(["--quick", "--evaluate-only", "--workers", "2", "--out", str(tmp_path)]) == 0
+    what_if = "china.domestic_elasticity=-0.5"
+    assert cal.main(["--quick", "--evaluate-only", "--set", what_if, "--workers", "2", "--out", str(tmp_path)]) == 0
     folder = _only_folder(tmp_path)
     m = _manifest(folder)
     assert m["status"] == "finished" and m["seeds"] == {"final": [1, 2, 3, 4]}
     assert all((folder / f).is_file() for f in m["files"])
+    cfg = _resolved(folder, "scenario")  # the config the runs ran: --set applied
+    assert cfg == load_config(cal.CONFIG, [what_if]) and cfg.china.domestic_elasticity == -0.5
+    assert list(m["resolved_configs"]) == ["scenario"]  # no search, so no calibrated point
 
 
 @pytest.mark.slow
@@ -243,7 +316,11 @@ def test_calibrate_2010_quick_search_records_how_far_it_got(tmp_path: Path) -> N
     m = _manifest(folder)
     search = pd.read_csv(folder / "search.csv")
     assert m["screened_points"] == int((search["phase"] == "screen").sum()) and m["evaluations"] == len(search)
-    assert json.loads((folder / "best.json").read_text())["config"] == str(cal.CONFIG)
+    best = json.loads((folder / "best.json").read_text())
+    assert best["config"] == str(cal.CONFIG)
+    assert _resolved(folder, "scenario") == load_config(cal.CONFIG)
+    calibrated = _resolved(folder, "calibrated").model_dump()
+    assert all(cal._at(calibrated, k) == pytest.approx(v) for k, v in best["params"].items())
 
 
 def test_validation_figures_quick_look_goes_where_it_is_told(tmp_path: Path,
@@ -260,8 +337,66 @@ def test_validation_figures_quick_look_goes_where_it_is_told(tmp_path: Path,
     pngs = sorted(str(p) for p in figs.glob("*.png"))
     assert m["status"] == "finished" and m["figures"]["dir"] == str(figs) and m["figures"]["seeds"] == 1
     assert sorted(m["figures"]["written"]) == pngs and len(pngs) == 7
+    assert sorted(Path(p).stem for p in pngs) == sorted(n for names in vf.FIGURE_NAMES.values() for n in names)
+    assert set(m["resolved_configs"]) == {"2010", *(f"2025 {k}" for k in vf.VARIANTS_2025)}
+    assert _resolved(folder, "2010") == load_config(vf.Q2010)
+    oct2025 = {e.id: e for e in _resolved(folder, "2025 no suspension").policy}["oct2025_extraterritorial"]
+    assert str(oct2025.suspend) == vf.NEVER
     assert set(m["configs"]) == {"2010", "2025"} and "2010-calibrated mechanisms" in m["variants_2025"]
     table = pd.read_csv(folder / "table_2025.csv", index_col=0)
     assert list(table.columns) == [*keep, "2010-calibrated mechanisms"]
     assert all((folder / f).is_file() for f in m["files"]) and "table_2025.csv" in m["files"]
     assert {p: p.stat().st_mtime_ns for p in vf.FIGURES.glob("*.png")} == tracked
+
+
+def test_validation_figures_never_silently_replaces_figures_git_does_not_hold(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    earlier = figs / "validation_2010_prices.png"
+    earlier.write_bytes(b"an earlier quick look")
+    argv = ["--seeds", "1", "--only", "2010", "--figures", str(figs), "--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exc:
+        vf.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--figures {figs}: would replace validation_2010_prices.png" in err and "--force" in err
+    assert earlier.read_bytes() == b"an earlier quick look" and not (tmp_path / "out").exists()
+    # A figure of the other episode is not in the way; --force lets the run go on (stopped here as it starts).
+
+    class Started(Exception):
+        pass
+
+    def started(*a: Any, **k: Any) -> Path:
+        raise Started
+
+    monkeypatch.setattr(provenance, "new_stamped_folder", started)
+    with pytest.raises(Started):
+        vf.main([*argv[:3], "2025", *argv[4:]])
+    with pytest.raises(Started):
+        vf.main([*argv, "--force"])
+
+
+def test_not_in_git_names_the_files_git_holds_no_copy_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # tmp_path itself is in no checkout
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=repo, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    (repo / ".gitignore").write_text("ignored.png\n")
+    for name in ("kept.png", "changed.png"):
+        (repo / name).write_bytes(b"committed")
+    git("add", ".")
+    git("commit", "-qm", "figures")
+    (repo / "changed.png").write_bytes(b"redrawn")
+    for name in ("new.png", "ignored.png"):
+        (repo / name).write_bytes(b"never committed")
+    files = [repo / n for n in ("kept.png", "changed.png", "new.png", "ignored.png")]
+    assert vf.not_in_git(files) == files[1:]
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(b"x")
+    assert vf.not_in_git([plain]) == [plain] and vf.not_in_git([]) == []

@@ -213,6 +213,34 @@ def test_fork_server_is_reused_and_restarted_when_sources_change(tmp_path, monke
     assert executors._server["pid"] not in (None, first)
 
 
+def _what_a_pool_worker_sees(_: int) -> tuple[bool, str | None, str | None]:
+    return "_reflow_caller_only" in sys.modules, os.environ.get("REFLOW_TEST_POOL"), os.environ.get("OMP_NUM_THREADS")
+
+
+@pytest.mark.parametrize("method", START_METHODS)
+def test_process_pool_workers_start_as_sweep_workers_never_forked_from_the_caller(monkeypatch, method):
+    """The experiment scripts' pools (`process_pool`) take the start method the sweep engine takes
+    (REFLOW_START_METHOD honoured): a worker forked from the caller would have the caller's modules, and on Python
+    3.12+ forking a process that runs threads warns that the child may deadlock. Workers get the caller's
+    environment as it is when the pool is made, with one BLAS thread."""
+    import types
+    import warnings
+
+    from reflow.experiment.executors import process_pool
+
+    monkeypatch.setenv("REFLOW_START_METHOD", method)
+    monkeypatch.setitem(sys.modules, "_reflow_caller_only", types.ModuleType("_reflow_caller_only"))
+    monkeypatch.setenv("REFLOW_TEST_POOL", "set after the fork server started")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with process_pool(2) as pool:
+            seen = set(pool.map(_what_a_pool_worker_sees, range(4)))
+    assert seen == {(False, "set after the fork server started", "1")}
+    assert not [w for w in caught if "fork()" in str(w.message)]
+    assert os.environ.get("OMP_NUM_THREADS") is None  # the caller's own environment is left as it was
+
+
 @pytest.mark.parametrize("method", START_METHODS)
 def test_workers_started_early_are_stopped_when_the_sweep_fails_to_start(tmp_path, method):
     """sweep() gets its workers going before it reads the config; a sweep that stops there leaves no process."""

@@ -16,9 +16,7 @@ Runtime: about 30 s on 2 idle cores (runs are spread over two processes), so the
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import pandas as pd
 import pytest
 
 from reflow import validation as v
+from reflow.experiment.executors import process_pool
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SEEDS_2010 = tuple(range(1, 9))  # the median of 8 seeds is within ~1% of the 24-seed median for every target
@@ -45,9 +44,9 @@ KNOWN_MISSES: dict[str, str] = {}  # none since the La/Ce market (2026-11-30); t
 
 def _pool_map(fn: Any, tasks: list[Any]) -> list[Any]:
     workers = min(2, os.cpu_count() or 1, len(tasks))
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers < 2:
         return [fn(t) for t in tasks]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    with process_pool(workers) as pool:  # as the sweep workers start: never forked from this (threaded) process
         return list(pool.map(fn, tasks))
 
 

@@ -32,7 +32,7 @@ from reflow.errors import ReflowError, ResultExistsError, UsageError
 from reflow.provenance import git_state
 
 __all__ = ["RunResult", "SimOutput", "check_run_id", "check_seed", "evaluate", "flatten_summary", "run", "simulate",
-           "write_atomic"]
+           "write_atomic", "write_resolved_config"]
 
 
 @dataclass
@@ -226,13 +226,7 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
     os.umask(mask)
     os.chmod(tmp, 0o777 & ~mask)
     try:
-        cfg_json = scenario.model_dump(mode="json")
-        cfg_json["scenario"]["seed"] = seed  # the seed this run used, so that re-running config.toml reproduces it
-        # TOML from the typed values (dates are dates, text stays text, whatever it looks like), not from the JSON
-        cfg_toml = scenario.model_dump()
-        cfg_toml["scenario"]["seed"] = seed
-        write_atomic(tmp / "config.toml", _config_header(seed) + dump_toml(_drop_none(cfg_toml)))
-        write_atomic(tmp / "config.json", json.dumps(cfg_json, indent=2) + "\n")
+        cfg_json = write_resolved_config(tmp, scenario, seed)
         _write_parquet(sim.timeseries, tmp / "timeseries.parquet")
         write_atomic(tmp / "summary.json", json.dumps(sim.summary, indent=2, default=_json_default) + "\n")
         if figures:
@@ -279,6 +273,26 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_resolved_config(folder: Path, scenario: Scenario, seed: int | None = None, name: str = "config",
+                          header: str | None = None) -> dict[str, Any]:
+    """Write the resolved scenario as ``folder/<name>.toml`` (which `reflow run` reads back) and ``<name>.json``.
+
+    Every default is filled in and overrides are applied, as a run folder's ``config.toml``. `seed`: the seed the
+    run used, recorded as ``scenario.seed`` so that re-running the TOML alone reproduces it (None: the scenario's
+    own). `header`: the comment above the TOML (default: how to re-run it with `seed`). Returns the JSON content.
+    """
+    cfg_json = scenario.model_dump(mode="json")
+    # TOML from the typed values (dates are dates, text stays text, whatever it looks like), not from the JSON
+    cfg_toml = scenario.model_dump()
+    if seed is not None:
+        cfg_json["scenario"]["seed"] = cfg_toml["scenario"]["seed"] = seed
+    if header is None:
+        header = _config_header(cfg_json["scenario"]["seed"])
+    write_atomic(folder / f"{name}.toml", header + dump_toml(_drop_none(cfg_toml)))
+    write_atomic(folder / f"{name}.json", json.dumps(cfg_json, indent=2) + "\n")
+    return cfg_json
 
 
 def _config_header(seed: int) -> str:

@@ -1,8 +1,9 @@
 """Where a result came from: the git commit of the reflow source that made it (recorded in manifests), and the
-manifest and stamped output folder the experiment scripts (experiments/*.py) share.
+manifest, resolved configs and stamped output folder the experiment scripts (experiments/*.py) share.
 
     folder = new_stamped_folder(args.out)                    # results/<root>/<UTC stamp>[-k]/, never reused
-    manifest = run_manifest(argv, args, {"scenario": cfg}, seeds={"final": [1, 2, 3]})
+    manifest = run_manifest(argv, args, {"scenario": path}, seeds={"final": [1, 2, 3]})
+    write_configs(folder, manifest, {"scenario": cfg})      # configs/scenario.toml and .json: the resolved config
     write_manifest(folder, manifest)                         # before the long work: a crash still leaves it
     ...
     write_manifest(folder, manifest, status="finished", evaluations=412)   # end-of-run facts
@@ -17,15 +18,19 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reflow.errors import UsageError
 
-__all__ = ["config_provenance", "git_state", "new_stamped_folder", "run_manifest", "write_manifest"]
+if TYPE_CHECKING:
+    from reflow.config import Scenario
+
+__all__ = ["config_provenance", "git_state", "new_stamped_folder", "run_manifest", "write_configs", "write_manifest"]
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -182,6 +187,45 @@ def run_manifest(argv: Sequence[str] | None, args: argparse.Namespace | Mapping[
         "seeds": _plain(seeds),
         **_plain(extra),
     }
+
+
+def write_configs(folder: str | Path, manifest: dict[str, Any], scenarios: Mapping[str, Scenario]) -> dict[str, Any]:
+    """Write the resolved config of each of `scenarios` (name: validated scenario, overrides applied) that the
+    script runs into ``folder/configs/<name>.toml`` and ``.json``, as `reflow run` writes a run folder's
+    ``config.toml`` (`reflow.api.write_resolved_config`), and record the files in
+    ``manifest["resolved_configs"]`` (`write_manifest` writes it). Names are made file-safe (lower case, runs of
+    other characters as ``_``); two names that come out the same get a ``-2``, ``-3`` file, so nothing written
+    earlier is replaced. Returns the entries added.
+
+    The files hold the content the runs used, which the path and hashes of `run_manifest` only point to: a scenario
+    file edited or deleted later does not lose what was run. ``scenario.seed`` is the scenario's own: the runs'
+    seeds are the manifest's ``seeds``, and ``reflow run configs/<name>.toml --seed S`` repeats the run of seed S.
+    """
+    from reflow import __version__
+    from reflow.api import write_resolved_config
+
+    out = Path(folder) / "configs"
+    out.mkdir(exist_ok=True)
+    recorded = manifest.setdefault("resolved_configs", {})
+    taken = {Path(e["toml"]).stem for e in recorded.values()}
+    script = Path(str(manifest.get("script") or "")).name or "an experiment script"
+    added: dict[str, Any] = {}
+    for name, scenario in scenarios.items():
+        if name in recorded:
+            raise ValueError(f"resolved config {name!r}: already recorded in this manifest; give it another name")
+        stem = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "config"
+        base, k = stem, 1
+        while stem in taken:
+            k += 1
+            stem = f"{base}-{k}"
+        taken.add(stem)
+        header = (f"# Resolved by reflow {__version__}: every default filled in and overrides applied.\n"
+                  f"# {name!r} as {script} ran it; its runs used the seeds in ../manifest.json, not scenario.seed.\n"
+                  f"# Re-run one with: reflow run {stem}.toml --seed S\n\n")
+        write_resolved_config(out, scenario, name=stem, header=header)
+        entry = {"toml": f"configs/{stem}.toml", "json": f"configs/{stem}.json"}
+        recorded[name] = added[name] = entry
+    return added
 
 
 def write_manifest(folder: str | Path, manifest: dict[str, Any], **facts: Any) -> Path:

@@ -18,6 +18,9 @@ so the caller can persist everything that finished at once in one write. Every t
   ``distributed.scheduler.allowed-failures`` (``KilledWorker``); since it blames every task the dead worker
   held, each such run is tried once more alone at the end, and recorded as ``crashed`` if it kills that worker
   too.
+
+`process_pool` gives code outside the sweep engine (the experiment scripts, tests) a plain
+``concurrent.futures.ProcessPoolExecutor`` whose workers start the same way, never forked from the caller.
 """
 
 from __future__ import annotations
@@ -32,14 +35,17 @@ import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reflow.errors import ReflowError
 from reflow.experiment.runner import RunResult, RunTask, execute, resolve_runner, worker_preload
 
-__all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "ProcessExecutor", "make_executor"]
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+__all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "ProcessExecutor", "make_executor", "process_pool"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +103,7 @@ def _worker_main(conn: Any, preload: Sequence[str] = (), env: dict[str, str] | N
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     if env is not None:
-        for k in set(os.environ) - set(env):
-            del os.environ[k]
-        os.environ.update(env)
+        _adopt_env(env)
     import pandas  # noqa: F401 - a worker that cannot import these cannot run anything: die on start-up
 
     import reflow.config  # noqa: F401
@@ -171,6 +175,13 @@ def _worker_env() -> dict[str, str]:
     return {**{k: v for k, v in WORKER_ENV.items() if k not in os.environ}, **os.environ}
 
 
+def _adopt_env(env: Mapping[str, str]) -> None:
+    """Make this (worker) process's environment `env`: the parent's, as `_worker_env` took it."""
+    for k in set(os.environ) - set(env):
+        del os.environ[k]
+    os.environ.update(env)
+
+
 def _source_stamp() -> tuple[tuple[str, int, int], ...]:
     """Name, size and modification time of reflow's source files (~1 ms): the code the fork server has loaded."""
     import reflow
@@ -218,6 +229,47 @@ def _forkserver_context(check_sources: bool = True) -> Any:
     if pid != _server["pid"] or _server["stamp"] is None:  # a new server: it loads the sources as they are now
         _server.update(pid=pid, stamp=stamp)
     return ctx
+
+
+class _SpawnProcess(multiprocessing.context.SpawnProcess):
+    """A spawned pool worker, born with `WORKER_ENV` in its environment (before it imports numpy), as `_Worker`."""
+
+    def start(self) -> None:
+        with _worker_environment():
+            super().start()
+
+
+class _SpawnContext(multiprocessing.context.SpawnContext):
+    Process = _SpawnProcess
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A ``concurrent.futures.ProcessPoolExecutor`` of `workers` processes that start as the sweep workers do.
+
+    Its context is `default_start_method`'s (``REFLOW_START_METHOD`` honoured): on Linux the workers are forked from
+    the fork server, which has imported numpy, pandas, Mesa and the model once, so they are ready in milliseconds;
+    elsewhere, or if the server cannot start, they are spawned. They are never forked from the calling process,
+    which may run threads (Python 3.12+ warns that such a fork may deadlock the child). Each worker takes the
+    caller's environment as it is now, with one BLAS thread unless the caller set otherwise (`WORKER_ENV`).
+
+    For scripts whose tasks are plain functions of plain data: the tasks' functions must be importable in the
+    workers (module-level; the workers get the caller's ``sys.path`` and, when it is a script, re-import it as
+    ``__mp_main__``, so its top level must be guarded by ``if __name__ == "__main__"``). Unlike `ProcessExecutor`,
+    a worker that dies breaks the whole pool.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx: Any = None
+    if default_start_method() == "forkserver":
+        try:
+            ctx = _forkserver_context()
+        except Exception as exc:  # a server that died on start-up, a platform without it...
+            logger.warning("worker processes cannot start from the fork server (%s: %s); spawning them instead",
+                           type(exc).__name__, exc)
+    if ctx is None:
+        ctx = _SpawnContext()
+    return ProcessPoolExecutor(max_workers=max(1, int(workers)), mp_context=ctx, initializer=_adopt_env,
+                               initargs=(_worker_env(),))
 
 
 class _Worker:
