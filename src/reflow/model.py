@@ -288,7 +288,7 @@ class ReflowModel(mesa.Model):
         # Deliveries to importing regions: volume and value by (material, region).
         self._vol = np.zeros((NM, NR))
         self._val = np.zeros((NM, NR))
-        self._spot = np.full((NM, NR), np.nan)  # spot clearing prices (what expectations follow)
+        self._spot = np.full((NM, NR), np.nan)  # spot prices (clearing, or the quote of an unsupplied market)
         self._received = np.zeros((F, NM))
         # What magnet makers paid for this week's purchases (t x USD/kg), for the cost of their stocks; the tonnes
         # are those received plus what they bought from resellers of their own region (not counted as received).
@@ -843,8 +843,25 @@ class ReflowModel(mesa.Model):
         else:
             ask_mkt = kind = idx = org = np.zeros(0, np.int64)
             ask_q = ask_p = np.zeros(0)
-        cl = clear_call_auctions(S, np.repeat(row_mkt, K), tier_q, bid_p, ask_mkt, ask_q, ask_p, k=0.5)
+        bid_mkt = np.repeat(row_mkt, K)
+        cl = clear_call_auctions(S, bid_mkt, tier_q, bid_p, ask_mkt, ask_q, ask_p, k=0.5)
+        self._quote_unsupplied(mk_m, mk_r, bid_mkt, bid_p, ask_mkt, ask_q)
         return self._book_spot(w, cl, mk_m, mk_r, K, f, m_b, row_mkt, ask_mkt, kind, idx, org, piles)
+
+    def _quote_unsupplied(self, mk_m: np.ndarray, mk_r: np.ndarray, bid_mkt: np.ndarray, bid_p: np.ndarray,
+                          ask_mkt: np.ndarray, ask_q: np.ndarray) -> None:
+        """A market where buyers bid and nobody offers anything trades nothing, yet it shows a price: a buyer
+        stands ready to pay its top bid, so the price is at least that (the first tonne offered would clear
+        there). Where the top bid is above the expected price, expectations follow it as they follow a clearing
+        price (ODD 7.16). Without this such a market never signals its scarcity, and the sellers who answer to
+        the expected price (the unofficial channel, 7.12a; suppliers' and makers' split across regions, 7.4)
+        never come to it, however high buyers bid."""
+        S = len(mk_m)
+        offered = np.bincount(ask_mkt, weights=ask_q, minlength=S)
+        top = np.full(S, -np.inf)
+        np.maximum.at(top, bid_mkt, bid_p)
+        quote = (offered <= 1e-12) & (top > self.p_ex_exp[mk_m, mk_r])
+        self._spot[mk_m[quote], mk_r[quote]] = top[quote]
 
     def _book_spot(self, w: int, cl: BatchClearing, mk_m: np.ndarray, mk_r: np.ndarray, K: int, f: np.ndarray,
                    m_b: np.ndarray, row_mkt: np.ndarray, ask_mkt: np.ndarray, kind: np.ndarray, idx: np.ndarray,
