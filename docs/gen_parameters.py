@@ -29,6 +29,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from reflow import config as C
+from reflow.config import schema as config_schema
 from reflow.domain import MATERIALS, REGIONS, SECTORS
 
 __all__ = ["FALLBACK_MEANINGS", "SECTIONS", "render"]
@@ -159,7 +160,7 @@ class _Notes:
     """
 
     def __init__(self) -> None:
-        source = inspect.getsource(C)
+        source = inspect.getsource(config_schema)
         self.lines = source.splitlines()
         self.comments = _comment_map(source)
         self.tree = ast.parse(source)
