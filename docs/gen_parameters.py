@@ -29,6 +29,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from reflow import config as C
+from reflow.config import events as config_events
 from reflow.config import schema as config_schema
 from reflow.domain import MATERIALS, REGIONS, SECTORS
 
@@ -160,15 +161,16 @@ class _Notes:
     """
 
     def __init__(self) -> None:
-        source = inspect.getsource(config_schema)
-        self.lines = source.splitlines()
-        self.comments = _comment_map(source)
-        self.tree = ast.parse(source)
-        self.functions = {n.name: n for n in self.tree.body if isinstance(n, ast.FunctionDef)}
         self.notes: dict[tuple[str, str], list[str]] = {}
-        for node in self.tree.body:
-            if isinstance(node, ast.ClassDef):
-                self._class(node)
+        for module in (config_schema, config_events):
+            source = inspect.getsource(module)
+            self.lines = source.splitlines()
+            self.comments = _comment_map(source)
+            self.tree = ast.parse(source)
+            self.functions = {n.name: n for n in self.tree.body if isinstance(n, ast.FunctionDef)}
+            for node in self.tree.body:
+                if isinstance(node, ast.ClassDef):
+                    self._class(node)
 
     def _block_above(self, lineno: int) -> str:
         block: list[str] = []

@@ -14,9 +14,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from reflow.config.base import FOLDER_NAME_PATTERN
+from reflow.config.events import POLICY_KINDS
 from reflow.config.origins import KeyOrigins, KeyPath
 from reflow.config.overrides import OverrideSource
-from reflow.config.schema import FOLDER_NAME_PATTERN, POLICY_KINDS, Scenario
+from reflow.config.schema import Scenario
 from reflow.errors import ConfigError
 
 
