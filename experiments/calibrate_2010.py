@@ -53,7 +53,7 @@ parameters, objective, median metrics), `best.json`, `fit.csv` / `fit.md` (final
 The config and arguments are checked before the folder is made (a bad one: a message and exit status 2);
 `--final-seeds` must be at least 20 except with `--quick`.
 The calibrated values are copied into configs/quota_2010.toml by hand, with a comment naming this script and the
-date; they are scenario-level values and leave the global defaults in src/reflow/config.py alone.
+date; they are scenario-level values and leave the global defaults in src/reflow/config/schema.py alone.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ kept (`ReflowModel.light_inputs`), and every candidate parameter set is evaluate
    what-if: the model then trades the spread for the timing, docs/validation.md 1.5). Misses are measured on the
    median over seeds against the targets inset by `--margin` of their width, as in the oxides' fit.
 2. Parameters (`PARAMS`): the buyers' cover, restocking speed and hoarding. China's price link to NdPr (derived
-   from La's 2011 prices, config.py), the short-run elasticity (-0.2, DOMAIN.md 2.2), the reference prices and
+   from La's 2011 prices, config/schema.py), the short-run elasticity (-0.2, DOMAIN.md 2.2), the reference prices and
    tonnages and the most buyers pay stay as sourced.
 3. A Latin-hypercube screen, then Nelder-Mead from the best point (`scipy`), then the fit table over all seeds.
 

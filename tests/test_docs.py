@@ -32,7 +32,7 @@ def doc() -> str:
 
 def test_parameters_md_is_current(doc):
     fresh = _generator().render()
-    assert doc == fresh, f"docs/parameters.md is out of date with src/reflow/config.py; regenerate it: {REGEN}"
+    assert doc == fresh, f"docs/parameters.md is out of date with src/reflow/config/; regenerate it: {REGEN}"
 
 
 def _keys(model: type[BaseModel], prefix: str) -> list[str]:
@@ -85,7 +85,7 @@ def test_every_policy_kind_and_field_is_documented(doc):
 
 
 def test_defaults_come_from_the_schema(doc):
-    """Spot check: a row shows the schema's default, so changing a default in config.py changes the doc."""
+    """Spot check: a row shows the schema's default, so changing a default in config/schema.py changes the doc."""
     for key, value in (("china.base_utilisation", C.ChinaConfig().base_utilisation),
                        ("licensing.legal_limit_working_days", C.LicensingConfig().legal_limit_working_days)):
         row = next(line for line in doc.splitlines() if line.startswith(f"| `{key}` |"))
