@@ -155,3 +155,18 @@ def test_reflow_run_and_validate_name_the_base_file(tmp_path: Path, capsys: pyte
         reflow.run(child, out=None)
     assert main(["validate", str(child)]) == 2
     assert f"(in {tmp_path / 'base.toml'}, which {child} extends" in capsys.readouterr().err
+
+
+def test_an_override_that_names_an_entry_by_index_is_the_overrides_not_the_base_files(tmp_path: Path) -> None:
+    # `--set policy.0.approval_rate=...` addresses the base's entry by position (as apply_overrides allows); the
+    # error must name the override, not send the user to fix a base file that holds a valid value.
+    (tmp_path / "base.toml").write_text(BASE.replace("approval_rate = 1.5\naproval_rate = 0.3\n", "")
+                                        .replace('materials = ["dy_oxide"]\n\n', 'materials = ["dy_oxide"]\n'
+                                                 'effective = 2025-04-07\n\n', 1))
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "base.toml"\n[[policy]]\nid = "undated"\neffective = 2025-05-05\n')
+    load_config(child)  # valid as it is
+    for key in ("policy.0", "policy.-2", "policy.apr"):
+        line = _line(_message(child, [f"{key}.approval_rate=1.1"]), "policy.apr.approval_rate = 1.1")
+        assert line.endswith(f"(from --set {key}.approval_rate=1.1, not the file)"), line
+        assert "base.toml" not in line

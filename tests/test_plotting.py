@@ -180,7 +180,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from reflow.plotting import quick_figures  # noqa: E402
 from reflow.plotting._frames import Series, origin_shares  # noqa: E402
-from reflow.plotting.ensemble import summarise  # noqa: E402
+from reflow.plotting.ensemble import EX_CHINA, summarise  # noqa: E402
 from reflow.plotting.ensemble_figures import ENSEMBLE_FIGURES, ensemble_flows, merged_marks  # noqa: E402
 from reflow.plotting.flows import flow_figure  # noqa: E402
 from reflow.plotting.layout import LEGAL_LIMIT_DAYS  # noqa: E402
@@ -561,6 +561,39 @@ def test_overlay_compares_scenarios_in_one_legend(groups: list[Any]) -> None:
     assert owners == "controls_fake" and not any("[" in m.label for m in marks)
     fig = ENSEMBLE_FIGURES["prices"][0]([groups[0], none])
     assert any(t.endswith("policy events of controls_fake only") for t in _texts(fig))
+
+
+def test_ensemble_says_no_shortage_only_when_no_seed_has_one(tmp_path: Path) -> None:
+    # Regression: the label looked at the median alone, so a panel whose band showed a few seeds short said
+    # "no shortage" (controls_2025's Tb oxide, 20 seeds).
+    for seed, shock in ((1, 0.0), (2, 0.0), (3, 1.0)):
+        write_fake_run(tmp_path / f"seed{seed}", seed=seed, weeks=WEEKS, shock=shock)
+    g = summarise([load_run(p) for p in sorted(tmp_path.iterdir())], name="one_seed_short")
+    assert (g.get("shortages", "dy_oxide", EX_CHINA)["q50"] == 0).all()
+    fig = ENSEMBLE_FIGURES["shortages"][0]([g])
+    panel = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in _panels(fig)}
+    assert "no shortage" not in panel["Dy oxide"]
+    assert "no shortage" in panel["NdPr oxide"]  # not licensed in the fake runs: nobody is short
+
+
+def test_compared_scenarios_number_same_day_events_in_timeline_order(groups: list[Any]) -> None:
+    # Regression: a comparison sorted same-day milestones by label, so its key numbered them otherwise than the
+    # scenario's own figures did (controls_2025's two 10 Nov 2025 events swapped places against its baseline).
+    import copy
+
+    from reflow.plotting.timeline import policy_marks
+
+    same_day = copy.copy(groups[0])
+    same_day.config = {**same_day.config, "policy": [
+        {"id": "z", "kind": "licensing", "label": "Zeta measure", "effective": "2025-11-10"},
+        {"id": "a", "kind": "licensing", "label": "Alpha measure", "effective": "2025-11-10"},
+        {"id": "m", "kind": "licensing", "label": "Mid measure", "effective": "2025-06-01"}]}
+    none = copy.copy(groups[1])
+    none.config = {**none.config, "policy": []}
+    own = [m.label for m in policy_marks(same_day.config)]
+    assert own == ["Mid measure", "Zeta measure", "Alpha measure"]
+    assert [m.label for m in merged_marks([same_day, none])[0]] == own
+    assert [m.label for m in merged_marks([none, same_day])[0]] == own
 
 
 @pytest.mark.parametrize(("values", "must_show"), [((0.9, 4.0), "1.5"), ((40.0, 600.0), "150"),

@@ -249,3 +249,23 @@ def test_licensing_event_without_a_rate_takes_the_scenario_default(minimal_raw):
     st = PolicyTimeline(sc.policy, sc.licensing.approval_rate).state(dt.date(2025, 2, 3))
     assert st.approval[MAT["dy_oxide"], REG["US"], SEC["automotive"]] == 0.35
     assert st.approval[MAT["dy_oxide"], REG["US"], SEC["defence"]] == 0.0  # the event's default by sector
+
+
+def test_controls_2025_returns_follow_the_scenario_rate_after_the_special_channel():
+    # September's higher return rate was reported for Sep-Oct only; from the November special channel the
+    # scenario's licensing.return_probability applies again, so --set and sweeps of it reach 2026 onwards
+    # (an event that restated the default would have overridden them to the end).
+    from pathlib import Path
+
+    from reflow.config import load_config
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "controls_2025.toml"
+    sc = load_config(path, ["licensing.return_probability=0.4"])
+    tl = PolicyTimeline(list(sc.policy), default_approval=sc.licensing.approval_rate)
+
+    def returns(day: str) -> float:
+        ret = tl.state(D(day)).return_probability[DY]
+        return float(sc.licensing.return_probability if np.isnan(ret) else ret)
+
+    assert returns("2025-10-06") == 0.3
+    assert returns("2025-11-10") == returns("2026-06-01") == returns("2031-01-06") == 0.4

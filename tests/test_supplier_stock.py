@@ -96,3 +96,18 @@ def test_a_supplier_agent_shows_its_fleet_entry_as_it_is_now(baseline) -> None:
     model.fleet.cost[s.index] += 1.0
     assert s.nameplate == model.fleet.nameplate[s.index] and s.cost == model.fleet.cost[s.index]
     assert (s.material, s.region) == (model.fleet.material[s.index], model.fleet.region[s.index])
+
+
+def test_without_a_ceiling_projects_not_yet_online_make_nothing_and_stocks_stay_numbers(baseline) -> None:
+    # produce()'s default is no ceiling (max_stock_weeks = inf); a supplier with nothing online (a candidate, a
+    # project being built) then had inf * 0 = NaN room, and NaN output and stock.
+    fleet = SupplierFleet(list(baseline.suppliers), [0] * len(baseline.suppliers))
+    n = len(fleet)
+    fleet.online = fleet.nameplate.copy()
+    fleet.online[::2] = 0.0
+    assert (fleet.online == 0).any() and (fleet.online > 0).any()
+    fleet.stock = np.full(n, 5.0)
+    fleet.produce(fleet.cost * 2.0, np.zeros(n), np.zeros(n))
+    assert np.isfinite(fleet.output).all() and np.isfinite(fleet.stock).all()
+    assert np.array_equal(fleet.output, fleet.online)  # no ceiling: every supplier runs flat out
+    assert np.allclose(fleet.stock, 5.0 + fleet.online)

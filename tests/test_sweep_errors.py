@@ -137,3 +137,13 @@ def test_evaluate_names_the_argument(tmp_path: Path) -> None:
            "accepts)" in str(info.value)
     with pytest.raises(ConfigError, match=r"^the argument policy__aprl__approval_rate of reflow\.evaluate: no entry"):
         evaluate(config=base, runner=f"{FAKES}:analytic", policy__aprl__approval_rate=0.5)
+
+
+def test_a_parameter_that_names_an_entry_by_index_is_named(tmp_path: Path) -> None:
+    # key = "policy.0.approval_rate" reaches the same entry as "policy.apr.approval_rate"; its bad value is the
+    # parameter entry's, not the base file's (which says 0.5).
+    path = _write(tmp_path, SWEEP.replace('"policy.apr.approval_rate"', '"policy.0.approval_rate"'))
+    msg = _error(path)
+    assert (f'(from the 2nd [[parameters]] entry of {path} (key = "policy.0.approval_rate"), value 1.5; change its '
+            f'values to ones the key accepts)') in msg
+    assert "base.toml" not in msg.split("invalid config", 1)[1]

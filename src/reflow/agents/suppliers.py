@@ -97,7 +97,9 @@ class SupplierFleet:
         contracts need, or what refills its stock to that level: output that does not sell is not made.
         """
         worth = np.maximum(expected_price, floor) >= 0.8 * self.cost
-        room = np.maximum(0.0, max_stock_weeks * self.online - self.stock)
+        # (no ceiling: unlimited room, also where nothing is online, which inf * 0 would make NaN)
+        room = (np.maximum(0.0, max_stock_weeks * self.online - self.stock) if math.isfinite(max_stock_weeks)
+                else np.full(len(self.online), np.inf))
         contracted = np.minimum(self.online, contracted)
         self.output = np.where(worth, np.maximum(contracted, np.minimum(self.online, room)), contracted)
         self.stock += self.output

@@ -179,12 +179,30 @@ def _from_override(err: Mapping[str, Any], raw: Mapping[str, Any], overrides: Ma
         return ""
     where = _loc_str(tuple(err.get("loc", ())), raw)
     for key, value in overrides.items():
-        if where == key or where.startswith(key + "."):
+        at = _override_loc(key, raw)  # a list entry named by index, as the location names it (by id)
+        if where == at or where.startswith(at + "."):
             src = sources.get(key) if sources else None
             if src is None:
                 return f" (from --set {key}={value}, not the file)"
             return f" (from {src.what}, value {value!r}" + (f"; {src.fix})" if src.fix else ")")
     return ""
+
+
+def _override_loc(key: str, raw: Mapping[str, Any]) -> str:
+    """An override's key path spelled as `_loc_str` spells an error's: a list entry by its id, not its index."""
+    node: Any = raw
+    parts = key.split(".")
+    for j, seg in enumerate(parts):
+        if isinstance(node, list):
+            item = next((it for it in node if isinstance(it, dict) and it.get("id") == seg), None)
+            if item is None and seg.lstrip("-").isdigit() and -len(node) <= int(seg) < len(node):
+                item = node[int(seg)]
+                ident = item.get("id") if isinstance(item, dict) else None
+                parts[j] = str(ident) if ident else str(int(seg) % len(node))
+            node = item
+        else:
+            node = node.get(seg) if isinstance(node, dict) else None
+    return ".".join(parts)
 
 
 def _raw_path(loc: Sequence[Any], raw: Mapping[str, Any]) -> KeyPath:

@@ -7,7 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from reflow.plotting.ensemble import ALL, EX_CHINA, Ensemble
@@ -54,6 +56,17 @@ def _band(ax: Any, st: pd.DataFrame | None, *, color: str, linestyle: Any, label
     return True
 
 
+def _above_zero(ax: Any) -> bool:
+    """Whether any median line or 5-95% band drawn on `ax` rises above zero.
+
+    The band counts: a median of zero with shortages in a few seeds is not "no shortage".
+    """
+    if any(np.nanmax(line.get_ydata(), initial=0) > 0 for line in ax.lines):
+        return True
+    return any(np.nanmax(p.vertices[:, 1], initial=0) > 0
+               for c in ax.collections if isinstance(c, PolyCollection) for p in c.get_paths())
+
+
 def _caption(groups: Sequence[Ensemble]) -> str:
     if len(groups) == 1:
         g = groups[0]
@@ -73,7 +86,8 @@ def merged_marks(groups: Sequence[Ensemble]) -> tuple[list[PolicyMark], str | No
         differ from one milestone to the next, each label that not every scenario has is tagged instead.
     """
     per = [{(m.when, m.label): m for m in policy_marks(g.config)} for g in groups]
-    keys = sorted({k for d in per for k in d})
+    # Same-day milestones keep their timeline order (as in a single scenario's figures), not the labels' order.
+    keys = sorted(dict.fromkeys(k for d in per for k in d), key=lambda k: k[0])
     owners = {k: tuple(g.name for g, d in zip(groups, per, strict=True) if k in d) for k in keys}
     common = set(owners.values())
     shared = next(iter(common)) if len(common) == 1 else None
@@ -183,7 +197,7 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
                   label="all importing regions", n=g.n)
         else:
             _scenario_bands(ax, groups, "shortages", m, EX_CHINA)
-        if not ax.lines or not any(line.get_ydata().max(initial=0) > 0 for line in ax.lines):
+        if not _above_zero(ax):
             no_data(ax, "no shortage")
         ax.set_title(material_label(m))
         ax.set_ylabel("Shortage (t/week)")
