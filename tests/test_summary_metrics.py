@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 import reflow
 from reflow.plotting.report_tables import _combine
 from reflow.report_text import format_summary
@@ -75,5 +77,32 @@ def test_a_share_of_nothing_is_null_not_zero() -> None:
     s = summarise(ts, r.config, r.seed)
     assert s["overall"]["production_lost_share"] is None
     assert s["overall"]["production_lost_share_by_region"] == {}
+    assert s["overall"]["peak_production_lost_share"] is None
+    assert s["overall"]["peak_production_lost_date"] is None
     assert s["light_ree"]["cumulative_shortage_share"] is None
     assert "production lost (ex-China manufacturers): -" in format_summary(s)
+
+
+def test_the_worst_four_weeks_are_not_diluted_by_the_rest_of_the_run() -> None:
+    from reflow.metrics import worst_window_share
+
+    planned = np.full(100, 10.0)
+    lost = np.zeros(100)
+    lost[40:44] = 5.0  # a month at half output in two years
+    share, week = worst_window_share(lost, planned)
+    assert share == 0.5 and week == 40
+    assert lost.sum() / planned.sum() == 0.02  # what the whole-run share says
+    lost[70] = 8.0  # one bad week alone is not a worse month
+    assert worst_window_share(lost, planned) == (0.5, 40)
+    assert worst_window_share(np.zeros(100), planned) == (0.0, None)  # nothing lost: no week to name
+    assert worst_window_share(np.zeros(100), np.zeros(100)) == (None, None)  # nothing planned: no share
+    assert worst_window_share(np.array([1.0, 0.0]), np.array([2.0, 2.0])) == (0.25, 0)  # shorter than a window
+
+
+def test_a_runs_worst_month_is_at_least_its_whole_run_share_and_after_its_first_loss() -> None:
+    s = reflow.run(CONFIGS / "controls_2025.toml", seed=1, out=None, overrides=["scenario.weeks=100"]).summary
+    o = s["overall"]
+    assert o["production_lost_share"] > 0
+    assert 0 < o["production_lost_share"] < o["peak_production_lost_share"] <= 1
+    assert o["first_production_loss_date"] <= o["peak_production_lost_date"]
+    assert f"worst 4 weeks {o['peak_production_lost_share']:.2%}" in format_summary(s)

@@ -9,11 +9,12 @@ import pandas as pd
 
 from reflow.domain import IMPORT_REGIONS, MATERIALS
 
-__all__ = ["hhi", "peak_multiple", "summarise", "time_to_recover", "wide"]
+__all__ = ["hhi", "peak_multiple", "summarise", "time_to_recover", "wide", "worst_window_share"]
 
 SHORTAGE_WEEK_THRESHOLD = 0.01  # a week "in shortage": ex-China shortage above 1% of ex-China demand
 RECOVERED_MULTIPLE = 1.25
 BASE_WEEKS = 13
+WORST_WINDOW_WEEKS = 4  # "the worst month" of production lost: the figures' 4-week averages
 
 
 def hhi(shares: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -42,6 +43,27 @@ def time_to_recover(multiple: np.ndarray, peak_week: int, threshold: float = REC
         return 0
     after = np.flatnonzero(m[peak_week:] < threshold)
     return int(after[0]) if len(after) else None
+
+
+def worst_window_share(lost: np.ndarray, planned: np.ndarray, weeks: int = WORST_WINDOW_WEEKS,
+                       ) -> tuple[float | None, int | None]:
+    """The largest share lost of what was planned over `weeks` consecutive weeks, and the window's first week.
+
+    A run's whole-horizon share dilutes a month-long halt over years of normal output; this is what a reader
+    means by "at worst". (None, None) when no window had anything planned; the week is None when nothing was lost.
+    """
+    lo, pl = np.asarray(lost, float), np.asarray(planned, float)
+    n = min(weeks, len(pl))
+    if n == 0:
+        return None, None
+    lo_w = np.convolve(lo, np.ones(n), mode="valid")
+    pl_w = np.convolve(pl, np.ones(n), mode="valid")
+    ok = pl_w > 0
+    if not ok.any():
+        return None, None
+    share = np.where(ok, lo_w / np.where(ok, pl_w, 1.0), -np.inf)
+    k = int(np.argmax(share))
+    return float(share[k]), (k if share[k] > 0 else None)
 
 
 def wide(ts: pd.DataFrame, variable: str, columns: str | list[str] = "region") -> pd.DataFrame:
@@ -144,6 +166,7 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
     lost_by_region = {r: _num(float((lost[:, j] * plan[:, j]).sum() / plan[:, j].sum()), 5)
                       for j, r in enumerate(regions) if plan[:, j].sum() > 0}
     any_lost = np.flatnonzero((lost * plan).sum(axis=1) > 1e-9)
+    worst, worst_week = worst_window_share((lost * plan).sum(axis=1), plan.sum(axis=1))
     apps, ok, no = cube("licence_applications"), cube("licence_approvals"), cube("licence_denials")
     wait = cube("licence_mean_wait_days")
     decided = ok + no
@@ -159,6 +182,8 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
             "production_lost_share": _num(overall_lost, 5),
             "production_lost_share_by_region": lost_by_region,
             "first_production_loss_date": str(dates[int(any_lost[0])]) if len(any_lost) else None,
+            "peak_production_lost_share": _num(worst, 5),
+            "peak_production_lost_date": str(dates[worst_week]) if worst_week is not None else None,
             "approval_share": _num(float(ok.sum()) / n_dec, 4) if n_dec > 0 else None,
             "mean_licence_wait_days": _num(float((np.nan_to_num(wait) * decided).sum()) / n_dec, 2)
             if n_dec > 0 else None,

@@ -38,7 +38,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines += [
         "",
         f"production lost (ex-China manufacturers): {_f(o['production_lost_share'], '{:.2%}')}"
-        + (f"  first on {o['first_production_loss_date']}" if o.get("first_production_loss_date") else ""),
+        + (f"  first on {o['first_production_loss_date']}" if o.get("first_production_loss_date") else "")
+        + (f"; worst 4 weeks {_f(o['peak_production_lost_share'], '{:.2%}')} from {o['peak_production_lost_date']}"
+           if o.get("peak_production_lost_date") else ""),
         "  by region: " + ", ".join(f"{r} {v:.2%}" for r, v in o["production_lost_share_by_region"].items()
                                     if v is not None),
         f"licences: {o['licence_applications']} applications, approval share "

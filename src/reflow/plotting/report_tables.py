@@ -28,6 +28,8 @@ _MATERIAL_METRICS = (  # (key, column header, kind)
 )
 _OVERALL_METRICS = (
     ("production_lost_share", "Production lost, all ex-China manufacturers (% of planned output)", "pct"),
+    ("peak_production_lost_share", "Production lost in the worst 4 weeks (% of planned output)", "pct"),
+    ("peak_production_lost_date", "First week of the worst 4 weeks", "date"),
     ("first_production_loss_date", "First week with production lost", "date"),
     ("approval_share", "Licence applications approved (% of decisions)", "pct"),
     ("mean_licence_wait_days", "Mean wait for a licence decision (days)", "float"),

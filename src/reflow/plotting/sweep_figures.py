@@ -44,6 +44,7 @@ _METRIC_TEXT: dict[str, tuple[str, str, float]] = {  # last key segment -> (word
     "final_non_china_share": ("non-Chinese share at the end", "% of deliveries", 100.0),
     "time_to_recover_weeks": ("time to recover", "weeks", 1.0),
     "production_lost_share": ("production lost", "% of planned output", 100.0),
+    "peak_production_lost_share": ("production lost in the worst 4 weeks", "% of planned output", 100.0),
     "approval_share": ("approval share", "% of decisions", 100.0),
     "mean_licence_wait_days": ("mean licence wait", "days", 1.0),
     "licence_applications": ("licence applications", "applications", 1.0),
