@@ -144,7 +144,8 @@ def write_fake_sweep(folder: Path, analysed: bool = True) -> Path:
                          "licensing.approval_rate": a, "licensing.review_days": d,
                          "dy_oxide.peak_price_multiple": np.nan if status == "failed" else peak,
                          "overall.production_lost_share": np.nan if status == "failed" else lost,
-                         "overall.mean_licence_wait_days": d * 1.2})
+                         "overall.mean_licence_wait_days": d * 1.2,
+                         "overall.licence_applications": 5000 + 10 * rid, "dy_oxide.recovered": rid % 3 > 0})
             rid += 1
     df = pd.DataFrame(rows)
     df.iloc[:20].to_parquet(folder / "runs" / "part-00000.parquet", index=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import struct
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -317,6 +318,12 @@ def test_report_of_a_sweep(results: Path, tmp_path: Path) -> None:
     assert "licensing.approval_rate" in text and "0.2 to 0.8" in text  # parameter table with ranges
     assert "failed: 1" in text and "ok: 35" in text
     assert '"licensing.review_days" = [20, 45, 90]' in text  # sweep.toml in the config section
+    # headline rows read as numbers and words, not 5.18e+03 and a bare key
+    words = " ".join(text.split())
+    assert re.search(r"Licence applications \(applications\) 5,\d{3} 5,\d{3} 5,\d{3} to 5,\d{3} 35", words)
+    assert "e+0" not in words
+    assert re.search(r"Dy oxide: recovered by the end \(% of runs\) 6\d\.\d 100 0 to 100 35", words)
+    assert "dy_oxide.recovered" not in words
 
 
 def test_report_refuses_a_non_html_name(results: Path, tmp_path: Path) -> None:

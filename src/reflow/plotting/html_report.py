@@ -199,14 +199,21 @@ def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, 
         if v.empty:
             continue
         q = v.quantile([0.05, 0.5, 0.95])
-        mrows.append([metric_label(m), f"{v.mean():.3g}", f"{q.iloc[1]:.3g}",
-                      f"{q.iloc[0]:.3g} to {q.iloc[2]:.3g}", str(len(v))])
+        mrows.append([metric_label(m), _num(v.mean()), _num(q.iloc[1]),
+                      f"{_num(q.iloc[0])} to {_num(q.iloc[2])}", str(len(v))])
     sections.append(("headline", "Headline numbers across runs",
-                     "<p>Spread of each summary metric over all finished runs of the sweep.</p>"
+                     "<p>Spread of each summary metric over all finished runs of the sweep. A time to recover "
+                     "counts only the runs whose price was back under 1.25x by the end (their share is the "
+                     "material's 'recovered' row): the others' times are longer than the run.</p>"
                      + _table(["Metric", "Mean", "Median", "5-95% range", "Runs"], mrows)))
     config = (sweep.spec_text or "") + ("\n# ---- base scenario (base.toml) ----\n" + base["_text"]
                                         if base.get("_text") else "")
     return f"reflow sweep: {sweep.name}", _subtitle(results), sections, config
+
+
+def _num(x: float) -> str:
+    """Three significant figures, but whole numbers with thousands separators from 1,000 up (not 5.47e+03)."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
 
 
 def _read_base(sweep: SweepResult) -> dict[str, Any]:

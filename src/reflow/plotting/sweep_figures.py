@@ -43,6 +43,7 @@ _METRIC_TEXT: dict[str, tuple[str, str, float]] = {  # last key segment -> (word
     "cumulative_shortage_share": ("cumulative shortage", "% of demand", 100.0),
     "final_non_china_share": ("non-Chinese share at the end", "% of deliveries", 100.0),
     "time_to_recover_weeks": ("time to recover", "weeks", 1.0),
+    "recovered": ("recovered by the end", "% of runs", 100.0),  # a run's true/false, averaged over runs
     "production_lost_share": ("production lost", "% of planned output", 100.0),
     "peak_production_lost_share": ("production lost in the worst 4 weeks", "% of planned output", 100.0),
     "approval_share": ("approval share", "% of decisions", 100.0),
