@@ -107,7 +107,11 @@ def test_sweep_refuses_before_writing_and_names_the_entry(tmp_path: Path) -> Non
     out = tmp_path / "out"
     with pytest.raises(ConfigError, match=r"from the 2nd \[\[parameters\]\] entry of .*sweep\.toml"):
         sweep(path, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
-    assert [p.name for p in out.iterdir()] == [".lock"]  # nothing written but the lock it took
+    assert not out.exists()  # nothing written: not even the folder and lock it took
+    out.mkdir()
+    with pytest.raises(ConfigError):
+        sweep(path, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert out.is_dir()  # a folder it did not make stays
 
 
 def test_a_problem_in_the_base_names_the_file_that_holds_it(tmp_path: Path) -> None:

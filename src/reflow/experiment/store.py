@@ -288,7 +288,12 @@ class SweepStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[SweepStore]:
-        """Hold the folder's write lock (released on exit, and by the OS if the process dies)."""
+        """Hold the folder's write lock (released on exit, and by the OS if the process dies).
+
+        A folder this call created and that holds nothing but the lock on exit (a sweep refused before it wrote
+        anything) is removed, so a refusal leaves no trace to be mistaken for a sweep folder.
+        """
+        created = not self.root.exists()
         self.root.mkdir(parents=True, exist_ok=True)
         fh = open(self.root / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
         try:
@@ -312,6 +317,10 @@ class SweepStore:
         finally:
             self._lock_fh = None
             fh.close()
+            if created and [p.name for p in self.root.iterdir()] == [".lock"]:
+                (self.root / ".lock").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # something appeared meanwhile: leave it
+                    self.root.rmdir()
 
     def recover(self) -> None:
         """Repair what an interrupted writer left: finish compactions, drop temp files and orphan time series."""
