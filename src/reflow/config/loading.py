@@ -47,7 +47,7 @@ def _shown(path: Path) -> str:
     """A base file as messages name it: relative to the working folder when it is inside it."""
     try:
         return str(path.relative_to(Path.cwd()))
-    except ValueError:
+    except (ValueError, OSError):  # outside it, or the working folder itself was deleted
         return str(path)
 
 
