@@ -170,3 +170,16 @@ def test_an_override_that_names_an_entry_by_index_is_the_overrides_not_the_base_
         line = _line(_message(child, [f"{key}.approval_rate=1.1"]), "policy.apr.approval_rate = 1.1")
         assert line.endswith(f"(from --set {key}.approval_rate=1.1, not the file)"), line
         assert "base.toml" not in line
+
+
+def test_a_base_file_is_named_even_when_the_working_folder_is_gone(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "base.toml").write_text(BASE)
+    child = tmp_path / "child.toml"
+    child.write_text(CHILD)
+
+    def gone() -> Path:
+        raise FileNotFoundError("the working folder was deleted")
+
+    monkeypatch.setattr(Path, "cwd", staticmethod(gone))
+    assert f"(in {tmp_path / 'base.toml'}, which" in _message(child)
