@@ -526,3 +526,27 @@ def test_the_report_headline_shows_the_la_ce_market_when_the_runs_have_one() -> 
     assert rows["La/Ce oxide: largest quota licence rent (USD/kg)"].startswith("85")
     _, _, overall = headline_rows({"s": [SimpleNamespace(summary=base)]})
     assert not any(r[0].startswith("La/Ce") for r in overall)
+
+
+def test_headline_percentages_never_round_a_loss_to_zero() -> None:
+    """controls_2025 seed 1 lost 0.035% of planned output: the report said "0.0%" beside a first week with
+    production lost, and "0.0%" cumulative shortage beside 3 weeks in shortage. Small shares keep two
+    significant figures; only exactly nothing is "0%"."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import fmt_value, headline_rows
+
+    assert fmt_value(0.00035, "pct") == "0.035%"
+    assert fmt_value(0.00122, "pct") == "0.12%"
+    assert fmt_value(0.0, "pct") == "0%"
+    assert fmt_value(2e-8, "pct") == "<0.001%"
+    assert fmt_value(0.2958, "pct") == "29.6%"
+    summary = {"materials": {"ndfeb_magnet": {"weeks_in_shortage": 3, "cumulative_shortage_share": 0.00023}},
+               "overall": {"production_lost_share": 0.00035, "first_production_loss_date": "2025-06-02"}}
+    _, rows, overall = headline_rows({"s": [SimpleNamespace(summary=summary)]})
+    assert rows[0][5] == "0.023%"
+    assert {r[0]: r[1] for r in overall}[
+        "Production lost, all ex-China manufacturers (% of planned output)"] == "0.035%"
+    runs = [SimpleNamespace(summary={"overall": {"production_lost_share": v}}) for v in (0.0, 0.0003, 0.001)]
+    _, _, overall = headline_rows({"s": runs})
+    assert overall[0][1] == "0.03% (0.003% to 0.093%)"  # 5-95% quantiles of 0, 0.03, 0.1

@@ -66,7 +66,7 @@ def fmt_value(v: Any, kind: str) -> str:
         if kind == "multiple":
             return f"{float(v):.2f}x"
         if kind == "pct":
-            return f"{100 * float(v):.1f}%"
+            return _pct(100 * float(v))
         if kind == "int":
             return f"{float(v):,.0f}"
         if kind == "float":
@@ -76,6 +76,18 @@ def fmt_value(v: Any, kind: str) -> str:
     except (TypeError, ValueError):
         pass
     return str(v)
+
+
+def _pct(x: float) -> str:
+    """A share in %: one decimal, but two significant figures below 1% (0.035%, not "0.0%" for production that
+    was lost), "<0.001%" below that, and a bare "0%" only for exactly nothing."""
+    if x == 0:
+        return "0%"
+    if abs(x) < 0.001:
+        return "<0.001%" if x > 0 else "-<0.001%"
+    if abs(x) < 1:
+        return f"{x:.2g}%"
+    return f"{x:.1f}%"
 
 
 def _combine(values: list[Any], kind: str) -> str:
