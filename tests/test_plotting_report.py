@@ -550,3 +550,21 @@ def test_headline_percentages_never_round_a_loss_to_zero() -> None:
     runs = [SimpleNamespace(summary={"overall": {"production_lost_share": v}}) for v in (0.0, 0.0003, 0.001)]
     _, _, overall = headline_rows({"s": runs})
     assert overall[0][1] == "0.03% (0.003% to 0.093%)"  # 5-95% quantiles of 0, 0.03, 0.1
+
+
+def test_report_captions_describe_the_figure_drawn_one_scenario_or_compared(results: Path) -> None:
+    """A report of one scenario over seeds said what the comparison would show too ("With one scenario: ...;
+    when comparing: ..."): each case now gets its own sentence, naming what its panels draw."""
+    from reflow.plotting.api import figure_jobs
+
+    one = {j.name: j.description for j in figure_jobs(open_results([results / "controls_fake"]))}
+    both = {j.name: j.description for j in figure_jobs(open_results([results / "controls_fake",
+                                                                     results / "mild_fake"]))}
+    for texts in (one, both):
+        assert not any("when comparing" in t.lower() or "with one scenario" in t.lower() for t in texts.values())
+    assert "marginal ask" in one["prices"] and "one line per scenario" not in one["prices"]
+    assert "one line per scenario" in both["prices"] and "marginal ask" not in both["prices"]
+    assert "under construction" in one["capacity"] and "under construction" not in both["capacity"]
+    assert "(and under construction)" not in one["capacity"]
+    assert "origin" in one["supply_shares"] and "non-Chinese share" in both["supply_shares"]
+    assert all("medians across seeds" in t for k, t in {**one, **both}.items() if not k.startswith("flows"))
