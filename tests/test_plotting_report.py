@@ -568,3 +568,31 @@ def test_report_captions_describe_the_figure_drawn_one_scenario_or_compared(resu
     assert "(and under construction)" not in one["capacity"]
     assert "origin" in one["supply_shares"] and "non-Chinese share" in both["supply_shares"]
     assert all("medians across seeds" in t for k, t in {**one, **both}.items() if not k.startswith("flows"))
+
+
+def test_sweep_report_marks_policy_settings_the_sweep_varies(tmp_path: Path) -> None:
+    """The approval_delay report's policy timeline showed the base scenario's 'approval_rate: 0.25' and
+    'review_working_days_median: 32.0' as the measure's settings, though every run used the sweep's values."""
+    from reflow.plotting.report_tables import policy_rows
+
+    base = {"policy": [{"id": "controls", "kind": "licensing", "effective": "2025-04-04", "approval_rate": 0.25,
+                        "review_working_days_median": 32.0, "materials": ["dy_oxide"]}]}
+    rows = policy_rows(base, ["policy.controls.approval_rate", "policy.0.review_working_days_median",
+                              "china.base_utilisation"])
+    settings = rows[0][-1]
+    assert "approval_rate: 0.25 (base value; varied by the sweep)" in settings
+    assert "review_working_days_median: 32.0 (base value; varied by the sweep)" in settings
+    assert "materials: dy_oxide;" in settings or settings.endswith("materials: dy_oxide")
+    assert "varied" not in policy_rows(base)[0][-1]
+
+    sweep = write_fake_sweep(tmp_path / "sw", analysed=False)
+    for part in (sweep / "runs").glob("*.parquet"):
+        pd.read_parquet(part).rename(columns={"licensing.approval_rate": "policy.controls.approval_rate"}
+                                     ).to_parquet(part, index=False)
+    (sweep / "sweep.toml").write_text(
+        'name = "s"\nbase = "b.toml"\ndesign = "grid"\nreplicates = 3\n[parameters]\n'
+        '"policy.controls.approval_rate" = [0.2, 0.4, 0.6, 0.8]\n"licensing.review_days" = [20, 45, 90]\n')
+    (sweep / "base.toml").write_text('[scenario]\nname = "b"\n[[policy]]\nid = "controls"\nkind = "licensing"\n'
+                                     'effective = 2025-04-04\napproval_rate = 0.25\n')
+    out = report([sweep], tmp_path / "s.html", only=["heatmap"], dpi=30)[0]
+    assert "approval_rate: 0.25 (base value; varied by the sweep)" in " ".join(_check_html(out).text)

@@ -5,6 +5,7 @@ Kept apart from the HTML so that the numbers can be checked (and reused, e.g. in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -166,13 +167,23 @@ def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[l
     return header, rows, overall
 
 
-def policy_rows(config: dict[str, Any]) -> list[list[str]]:
-    """The policy timeline as table rows: id, kind, label, the five dates and the kind-specific settings."""
+def policy_rows(config: dict[str, Any], varied: Sequence[str] = ()) -> list[list[str]]:
+    """The policy timeline as table rows: id, kind, label, the five dates and the kind-specific settings.
+
+    `varied`: a sweep's parameter keys; a setting one of them replaces (`policy.<id or index>.<key>`) is marked
+    as the base value the sweep varies, not the value its runs used.
+    """
+    swept = {tuple(p.split(".")[1:3]) for p in varied if p.startswith("policy.") and p.count(".") == 2}
     rows = []
-    for ev in config.get("policy") or []:
+    for i, ev in enumerate(config.get("policy") or []):
         if not isinstance(ev, dict):
             continue
-        details = "; ".join(f"{k}: {short(v)}" for k, v in ev.items() if k not in _POLICY_COMMON and v not in
+
+        def _setting(k: str, v: Any, ev: dict[str, Any] = ev, i: int = i) -> str:
+            mark = (str(ev.get("id")), k) in swept or (str(i), k) in swept
+            return f"{k}: {short(v)}" + (" (base value; varied by the sweep)" if mark else "")
+
+        details = "; ".join(_setting(k, v) for k, v in ev.items() if k not in _POLICY_COMMON and v not in
                             (None, [], {}, ""))
         rows.append([str(ev.get("id", "")), str(ev.get("kind", "")), str(ev.get("label") or ""),
                      *[fmt_value(ev.get(s), "date") for s in _POLICY_STAGES], details])
