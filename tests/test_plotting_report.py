@@ -123,7 +123,7 @@ def test_sweep_response_has_ci_band_per_curve(results: Path) -> None:
     assert labels == ["20", "45", "90"]
     assert fig.legends[0].get_title().get_text() == "licensing.review_days (mean, 95% CI)"
     assert len(ax.collections) == 3  # one confidence band per curve
-    assert ax.get_ylabel() == "Production lost (% of planned output)"
+    assert ax.get_title() == "Production lost" and ax.get_ylabel() == "% of planned output"
     y90 = ax.lines[2].get_ydata()
     assert y90[0] > y90[-1]  # more approvals, less production lost
     assert [t.get_text() for t in fig.legends[0].get_texts()] == labels
@@ -596,3 +596,21 @@ def test_sweep_report_marks_policy_settings_the_sweep_varies(tmp_path: Path) -> 
                                      'effective = 2025-04-04\napproval_rate = 0.25\n')
     out = report([sweep], tmp_path / "s.html", only=["heatmap"], dpi=30)[0]
     assert "approval_rate: 0.25 (base value; varied by the sweep)" in " ".join(_check_html(out).text)
+
+
+def test_sweep_response_axis_labels_fit_beside_their_panels(results: Path) -> None:
+    """approval_delay's response figure labelled each y axis with metric and unit: "Production lost in the worst 4
+    weeks (% of planned output)" ran past its panel's height into the panel above. The title names the metric,
+    the axis its unit, and every y label is no taller than its panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    sweep = load_sweep(results / "sweep")
+    metrics = ["dy_oxide.peak_price_multiple", "overall.production_lost_share", "overall.mean_licence_wait_days",
+               "overall.licence_applications"]
+    fig = sweep_response(sweep, metrics, "licensing.approval_rate", by="licensing.review_days")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    assert [ax.get_ylabel() for ax in fig.axes] == ["x baseline", "% of planned output", "days", "applications"]
+    for ax in fig.axes:
+        assert ax.yaxis.label.get_window_extent(renderer).height <= ax.get_window_extent(renderer).height

@@ -231,8 +231,10 @@ def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str |
                 ax.set_xticks(xs, [str(v) for v in t["_x"]])
         if not ax.lines:
             no_data(ax, f"no finished runs with {metric}")
+        # The title names the metric; the axis gives its unit (the metric and unit together, e.g. "Production
+        # lost in the worst 4 weeks (% of planned output)", ran past the panel's height into the one above).
         ax.set_title(words[0].upper() + words[1:])
-        ax.set_ylabel(f"{words} ({unit})" if unit else words)
+        ax.set_ylabel(unit or words)
         ax.set_xlabel(x)
     handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])
     if handles:
