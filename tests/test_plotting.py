@@ -573,8 +573,11 @@ def test_ensemble_says_no_shortage_only_when_no_seed_has_one(tmp_path: Path) -> 
     assert (g.get("shortages", "dy_oxide", EX_CHINA)["q50"] == 0).all()
     fig = ENSEMBLE_FIGURES["shortages"][0]([g])
     panel = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in _panels(fig)}
-    assert "no shortage" not in panel["Dy oxide"]
-    assert "no shortage" in panel["NdPr oxide"]  # not licensed in the fake runs: nobody is short
+    assert not any(t.startswith("no shortage") for t in panel["Dy oxide"])
+    assert "no shortage in any run" in panel["NdPr oxide"]  # not licensed in the fake runs: nobody is short
+    # An empty panel gets the run figure's 0-1 scale, not the 0-0.05 t/week matplotlib leaves for an all-zero line
+    # (controls_2025's NdPr panel over 20 seeds looked as if something small had been drawn).
+    assert {ax.get_title(): ax.get_ylim() for ax in _panels(fig)}["NdPr oxide"] == (0, 1)
 
 
 def test_compared_scenarios_number_same_day_events_in_timeline_order(groups: list[Any]) -> None:

@@ -198,7 +198,12 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
         else:
             _scenario_bands(ax, groups, "shortages", m, EX_CHINA)
         if not _above_zero(ax):
-            no_data(ax, "no shortage")
+            # Say over what (the median alone once said so when seeds were short), and give the empty panel the
+            # run figure's 0-1 scale: an all-zero line leaves matplotlib's 0-0.05 t/week, as if something small
+            # had been drawn.
+            single = f.one and groups[0].n == 1
+            no_data(ax, "no shortage in this run" if single else "no shortage in any run")
+            ax.set_ylim(0, 1)
         ax.set_title(material_label(m))
         ax.set_ylabel("Shortage (t/week)")
         ax.set_ylim(bottom=0)
