@@ -107,8 +107,15 @@ def test_sweep_heatmap_cells_are_replicate_means_without_failed_runs(results: Pa
     ax = fig.axes[0]
     texts = {(round(t.get_position()[0]), round(t.get_position()[1])): t.get_text() for t in ax.texts}
     # x = approval 0.2 (column 0), y = 90 days (row 2, origin at the bottom)
-    assert texts[0, 2] == f"{cell['dy_oxide.peak_price_multiple'].mean():.3g}"
+    assert texts[0, 2] == f"{cell['dy_oxide.peak_price_multiple'].mean():.1f}"  # the largest cell, 10-100
     assert len(texts) == 12
+    # Every cell with the same decimals, three significant figures on the largest (approval_delay's cells read
+    # "4.51" beside "4" and "3.9").
+    assert {len(t.split(".")[1]) if "." in t else 0 for t in texts.values()} == {1}
+    from reflow.plotting.sweep_figures import _cell_decimals
+
+    assert [_cell_decimals(np.array(v)) for v in ([0.295, 0.167], [8.17, 4.0], [25.4, 0.479], [5475.0], [0.0])] == [
+        3, 2, 1, 0, 0]
     assert "1 failed runs left out" in " ".join(t.get_text() for t in fig.texts)
     assert ax.get_xlabel() == "licensing.approval_rate" and ax.get_ylabel() == "licensing.review_days"
     assert "x baseline" in fig.axes[1].get_ylabel()  # the colour bar carries the unit
