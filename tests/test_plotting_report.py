@@ -621,3 +621,18 @@ def test_sweep_response_axis_labels_fit_beside_their_panels(results: Path) -> No
     assert [ax.get_ylabel() for ax in fig.axes] == ["x baseline", "% of planned output", "days", "applications"]
     for ax in fig.axes:
         assert ax.yaxis.label.get_window_extent(renderer).height <= ax.get_window_extent(renderer).height
+
+
+def test_headline_peak_region_is_named_as_in_the_figures() -> None:
+    """The report's 'Peak region' column showed summary.json's codes (HUB, AU, ROW) where every figure names the
+    regions ("Third-country hub", "Australia")."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import headline_rows
+
+    runs = [SimpleNamespace(summary={"materials": {"dy_oxide": {"peak_price_region": r}}})
+            for r in ("HUB", "HUB", "AU")]
+    header, rows, _ = headline_rows({"s": runs})
+    assert rows[0][header.index("Peak region")] == "Third-country hub (2 of 3)"
+    _, rows, _ = headline_rows({"s": runs[2:]})
+    assert rows[0][header.index("Peak region")] == "Australia"

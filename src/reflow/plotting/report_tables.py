@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from reflow.plotting.style import material_label
+from reflow.plotting.style import material_label, region_label
 
 if TYPE_CHECKING:
     from reflow.plotting.load import RunResult
@@ -21,7 +21,7 @@ __all__ = ["flatten", "fmt_value", "headline_rows", "policy_rows", "short"]
 _MATERIAL_METRICS = (  # (key, column header, kind)
     ("peak_price_multiple", "Peak ex-China price (x baseline)", "multiple"),
     ("peak_price_date", "Peak week", "date"),
-    ("peak_price_region", "Peak region", "text"),
+    ("peak_price_region", "Peak region", "region"),
     ("weeks_in_shortage", "Weeks in shortage", "int"),
     ("cumulative_shortage_share", "Cumulative shortage (% of demand)", "pct"),
     ("final_non_china_share", "Non-Chinese share at end (%)", "pct"),
@@ -74,6 +74,8 @@ def fmt_value(v: Any, kind: str) -> str:
             return f"{float(v):,.1f}"
         if kind == "date":
             return pd.Timestamp(v).strftime("%d %b %Y")
+        if kind == "region":  # the figures' names ("Third-country hub"), not summary.json's codes ("HUB")
+            return region_label(str(v))
     except (TypeError, ValueError):
         pass
     return str(v)
@@ -100,8 +102,8 @@ def _combine(values: list[Any], kind: str) -> str:
         return fmt_value(values[0], kind)
     if not present:
         return "–"
-    if kind == "text":
-        counts = pd.Series([str(v) for v in present]).value_counts()
+    if kind in ("text", "region"):
+        counts = pd.Series([fmt_value(v, kind) for v in present]).value_counts()
         return f"{counts.index[0]} ({counts.iloc[0]} of {len(values)})"
     if kind == "date":
         ts = pd.to_datetime(pd.Series(present), errors="coerce").dropna()
