@@ -636,3 +636,4 @@ def test_headline_peak_region_is_named_as_in_the_figures() -> None:
     assert rows[0][header.index("Peak region")] == "Third-country hub (2 of 3)"
     _, rows, _ = headline_rows({"s": runs[2:]})
     assert rows[0][header.index("Peak region")] == "Australia"
+    assert "Weeks from peak until price back under 1.25x" in header  # what recovers, from when

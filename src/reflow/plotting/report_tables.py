@@ -25,7 +25,9 @@ _MATERIAL_METRICS = (  # (key, column header, kind)
     ("weeks_in_shortage", "Weeks in shortage", "int"),
     ("cumulative_shortage_share", "Cumulative shortage (% of demand)", "pct"),
     ("final_non_china_share", "Non-Chinese share at end (%)", "pct"),
-    ("time_to_recover_weeks", "Weeks to recover", "censored"),
+    # What recovers, and from when (summary.json's definition): a bare "Weeks to recover" beside Tb oxide's 0 weeks
+    # in shortage read as a recovery from a shortage there never was.
+    ("time_to_recover_weeks", "Weeks from peak until price back under 1.25x", "censored"),
 )
 _OVERALL_METRICS = (
     ("production_lost_share", "Production lost, all ex-China manufacturers (% of planned output)", "pct"),
