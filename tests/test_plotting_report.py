@@ -637,3 +637,25 @@ def test_headline_peak_region_is_named_as_in_the_figures() -> None:
     _, rows, _ = headline_rows({"s": runs[2:]})
     assert rows[0][header.index("Peak region")] == "Australia"
     assert "Weeks from peak until price back under 1.25x" in header  # what recovers, from when
+
+
+def test_headline_says_when_a_metric_is_not_in_the_runs_summary() -> None:
+    """controls_2025 runs made before the worst-4-weeks metric existed showed "–" for it, which reads as no
+    production lost; "–" stays for a recorded null (no licence decisions in a baseline)."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import NOT_RECORDED, headline_rows
+
+    old = SimpleNamespace(summary={"materials": {"dy_oxide": {"weeks_in_shortage": 3}},
+                                   "overall": {"production_lost_share": 0.01, "mean_licence_wait_days": None}})
+    header, rows, overall = headline_rows({"s": [old, old]})
+    cells = {r[0]: r[1] for r in overall}
+    assert cells["Production lost in the worst 4 weeks (% of planned output)"] == NOT_RECORDED
+    assert cells["Mean wait for a licence decision (days)"] == "–"
+    assert cells["Production lost, all ex-China manufacturers (% of planned output)"] == "1.0%"
+    assert rows[0][header.index("Peak region")] == NOT_RECORDED
+    assert rows[0][header.index("Weeks in shortage")] == "3"
+    new = SimpleNamespace(summary={"overall": {"peak_production_lost_share": 0.02}})
+    _, _, overall = headline_rows({"s": [old, new]})  # one run has it: its value, the other's missing
+    assert {r[0]: r[1] for r in overall}["Production lost in the worst 4 weeks (% of planned output)"].startswith(
+        "2.0%")

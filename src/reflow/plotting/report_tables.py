@@ -141,6 +141,17 @@ def _spread(lo: str, med: str, hi: str) -> str:
     return med if lo == hi else f"{med} ({lo} to {hi})"
 
 
+NOT_RECORDED = "not recorded (summary.json predates this metric)"
+
+
+def _cell(blocks: list[dict[str, Any]], key: str, kind: str) -> str:
+    """One table cell from each run's block of summary.json. A metric no run's block holds at all (runs made
+    before reflow recorded it) says so: a bare "–" read as "none", e.g. no production lost in the worst 4 weeks."""
+    if any(blocks) and not any(key in b for b in blocks):
+        return NOT_RECORDED
+    return _combine([b.get(key) for b in blocks], kind)
+
+
 def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[list[str]], list[list[str]]]:
     """Headline tables: material metrics (rows per material and scenario) and overall metrics per scenario.
 
@@ -155,18 +166,16 @@ def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[l
     rows = []
     for m in materials:
         for name, runs in groups.items():
-            cells = []
-            for key, _h, kind in _MATERIAL_METRICS:
-                vals = [((r.summary.get("materials") or {}).get(m) or {}).get(key) for r in runs]
-                cells.append(_combine(vals, kind))
+            blocks = [((r.summary.get("materials") or {}).get(m) or {}) for r in runs]
+            cells = [_cell(blocks, key, kind) for key, _h, kind in _MATERIAL_METRICS]
             rows.append([material_label(m)] + ([name] if len(groups) > 1 else []) + cells)
     overall = []
     for key, label, kind in _OVERALL_METRICS:
-        overall.append([label] + [_combine([(r.summary.get("overall") or {}).get(key) for r in runs], kind)
+        overall.append([label] + [_cell([r.summary.get("overall") or {} for r in runs], key, kind)
                                   for runs in groups.values()])
     if any(r.summary.get("light_ree") for runs in groups.values() for r in runs):
         for key, label, kind in _LIGHT_METRICS:
-            overall.append([label] + [_combine([(r.summary.get("light_ree") or {}).get(key) for r in runs], kind)
+            overall.append([label] + [_cell([r.summary.get("light_ree") or {} for r in runs], key, kind)
                                       for runs in groups.values()])
     return header, rows, overall
 
