@@ -637,3 +637,22 @@ def test_the_non_chinese_share_is_blank_until_something_is_delivered(tmp_path: P
     later = noncn.iloc[5:]
     assert later.notna().all() and ((later >= 0) & (later <= 100)).all()
     np.testing.assert_allclose(later.to_numpy(), 100.0 - cn.iloc[5:].to_numpy(), atol=1e-9)
+
+
+def test_flow_matrix_labels_zero_cells_and_leaves_china_to_china_blank() -> None:
+    """baseline's Dy matrix showed the United States row as blank grey cells beside one labelled cell: nothing
+    delivered looked like the China-to-China cell (left out) or like missing data. Zero cells read "0"."""
+    from reflow.plotting.flows import flow_matrix_figure
+
+    mat = pd.DataFrame({"CN": [0.0, 240.0], "US": [54.0, 14.0], "EU": [236.0, 0.0]}, index=["CN", "AU"])
+    mat.loc["US"] = [0.0, 14.0, 0.0]
+    fig = flow_matrix_figure({"dy_oxide": mat}, pd.date_range("2024-01-01", periods=4, freq="7D"), "baseline")
+    ax = fig.axes[0]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    cols = [t.get_text() for t in ax.get_xticklabels()]
+    at = {(rows[r], cols[c]): text for (r, c), text in cells.items()}
+    assert ("China", "China") not in at  # left out, blank
+    assert at["United States", "EU"] == "0" and at["United States", "China"] == "0"
+    assert at["Australia", "China"] == "240"
+    assert len(at) == len(rows) * len(cols) - 1
