@@ -370,6 +370,8 @@ def test_licence_figure_panels_and_legal_limit(series: Series, config: dict) -> 
     wait = _panels(fig)[2]
     assert any(tuple(line.get_ydata()) == (LEGAL_LIMIT_DAYS, LEGAL_LIMIT_DAYS) for line in wait.lines)
     assert {"Applications", "Approvals", "Denials", "Dy oxide", "Tb oxide"} <= set(_legend_labels(fig))
+    # the panel draws approvals and denials too, and its axis says so (it read "Applications (per week)")
+    assert _panels(fig)[0].get_ylabel() == "Applications or decisions (per week)"
     # NdPr and magnets need no licence in this run: no lines for them
     assert "NdPr oxide" not in _legend_labels(fig)
 
@@ -538,6 +540,9 @@ def test_ensemble_figures_draw_median_and_band(groups: list[Any]) -> None:
         assert all(ax.get_title() and ax.get_ylabel() for ax in _panels(fig)), name
         assert _legend_labels(fig) or name == "shortages", name
     assert "mean of 3 seeds" in " ".join(_texts(ensemble_flows(g)))
+    licences = ENSEMBLE_FIGURES["licences"][0]
+    assert _panels(licences([g]))[0].get_ylabel() == "Applications or decisions (per week)"
+    assert _panels(licences(groups))[0].get_ylabel() == "Applications (per week)"  # compared: applications only
 
 
 def test_overlay_compares_scenarios_in_one_legend(groups: list[Any]) -> None:

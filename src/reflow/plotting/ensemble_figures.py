@@ -283,7 +283,8 @@ def ensemble_licences(groups: Sequence[Ensemble]) -> Figure:
                      (ax_share, "no decisions")):
         if not ax.lines:
             no_data(ax, text)
-    ax_flow.set_ylabel("Applications (per week)")
+    # one scenario draws approvals and denials too
+    ax_flow.set_ylabel("Applications or decisions (per week)" if f.one else "Applications (per week)")
     ax_back.set_title("Backlog at end of week")
     ax_back.set_ylabel("Pending (applications)")
     legal_limit_line(ax_wait)
