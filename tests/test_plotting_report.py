@@ -107,8 +107,15 @@ def test_sweep_heatmap_cells_are_replicate_means_without_failed_runs(results: Pa
     ax = fig.axes[0]
     texts = {(round(t.get_position()[0]), round(t.get_position()[1])): t.get_text() for t in ax.texts}
     # x = approval 0.2 (column 0), y = 90 days (row 2, origin at the bottom)
-    assert texts[0, 2] == f"{cell['dy_oxide.peak_price_multiple'].mean():.3g}"
+    assert texts[0, 2] == f"{cell['dy_oxide.peak_price_multiple'].mean():.1f}"  # the largest cell, 10-100
     assert len(texts) == 12
+    # Every cell with the same decimals, three significant figures on the largest (approval_delay's cells read
+    # "4.51" beside "4" and "3.9").
+    assert {len(t.split(".")[1]) if "." in t else 0 for t in texts.values()} == {1}
+    from reflow.plotting.sweep_figures import _cell_decimals
+
+    assert [_cell_decimals(np.array(v)) for v in ([0.295, 0.167], [8.17, 4.0], [25.4, 0.479], [5475.0], [0.0])] == [
+        3, 2, 1, 0, 0]
     assert "1 failed runs left out" in " ".join(t.get_text() for t in fig.texts)
     assert ax.get_xlabel() == "licensing.approval_rate" and ax.get_ylabel() == "licensing.review_days"
     assert "x baseline" in fig.axes[1].get_ylabel()  # the colour bar carries the unit
@@ -123,7 +130,7 @@ def test_sweep_response_has_ci_band_per_curve(results: Path) -> None:
     assert labels == ["20", "45", "90"]
     assert fig.legends[0].get_title().get_text() == "licensing.review_days (mean, 95% CI)"
     assert len(ax.collections) == 3  # one confidence band per curve
-    assert ax.get_ylabel() == "Production lost (% of planned output)"
+    assert ax.get_title() == "Production lost" and ax.get_ylabel() == "% of planned output"
     y90 = ax.lines[2].get_ydata()
     assert y90[0] > y90[-1]  # more approvals, less production lost
     assert [t.get_text() for t in fig.legends[0].get_texts()] == labels
@@ -526,3 +533,129 @@ def test_the_report_headline_shows_the_la_ce_market_when_the_runs_have_one() -> 
     assert rows["La/Ce oxide: largest quota licence rent (USD/kg)"].startswith("85")
     _, _, overall = headline_rows({"s": [SimpleNamespace(summary=base)]})
     assert not any(r[0].startswith("La/Ce") for r in overall)
+
+
+def test_headline_percentages_never_round_a_loss_to_zero() -> None:
+    """controls_2025 seed 1 lost 0.035% of planned output: the report said "0.0%" beside a first week with
+    production lost, and "0.0%" cumulative shortage beside 3 weeks in shortage. Small shares keep two
+    significant figures; only exactly nothing is "0%"."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import fmt_value, headline_rows
+
+    assert fmt_value(0.00035, "pct") == "0.035%"
+    assert fmt_value(0.00122, "pct") == "0.12%"
+    assert fmt_value(0.0, "pct") == "0%"
+    assert fmt_value(2e-8, "pct") == "<0.001%"
+    assert fmt_value(0.2958, "pct") == "29.6%"
+    summary = {"materials": {"ndfeb_magnet": {"weeks_in_shortage": 3, "cumulative_shortage_share": 0.00023}},
+               "overall": {"production_lost_share": 0.00035, "first_production_loss_date": "2025-06-02"}}
+    _, rows, overall = headline_rows({"s": [SimpleNamespace(summary=summary)]})
+    assert rows[0][5] == "0.023%"
+    assert {r[0]: r[1] for r in overall}[
+        "Production lost, all ex-China manufacturers (% of planned output)"] == "0.035%"
+    runs = [SimpleNamespace(summary={"overall": {"production_lost_share": v}}) for v in (0.0, 0.0003, 0.001)]
+    _, _, overall = headline_rows({"s": runs})
+    assert overall[0][1] == "0.03% (0.003% to 0.093%)"  # 5-95% quantiles of 0, 0.03, 0.1
+
+
+def test_report_captions_describe_the_figure_drawn_one_scenario_or_compared(results: Path) -> None:
+    """A report of one scenario over seeds said what the comparison would show too ("With one scenario: ...;
+    when comparing: ..."): each case now gets its own sentence, naming what its panels draw."""
+    from reflow.plotting.api import figure_jobs
+
+    one = {j.name: j.description for j in figure_jobs(open_results([results / "controls_fake"]))}
+    both = {j.name: j.description for j in figure_jobs(open_results([results / "controls_fake",
+                                                                     results / "mild_fake"]))}
+    for texts in (one, both):
+        assert not any("when comparing" in t.lower() or "with one scenario" in t.lower() for t in texts.values())
+    assert "marginal ask" in one["prices"] and "one line per scenario" not in one["prices"]
+    assert "one line per scenario" in both["prices"] and "marginal ask" not in both["prices"]
+    assert "under construction" in one["capacity"] and "under construction" not in both["capacity"]
+    assert "(and under construction)" not in one["capacity"]
+    assert "origin" in one["supply_shares"] and "non-Chinese share" in both["supply_shares"]
+    assert all("medians across seeds" in t for k, t in {**one, **both}.items() if not k.startswith("flows"))
+
+
+def test_sweep_report_marks_policy_settings_the_sweep_varies(tmp_path: Path) -> None:
+    """The approval_delay report's policy timeline showed the base scenario's 'approval_rate: 0.25' and
+    'review_working_days_median: 32.0' as the measure's settings, though every run used the sweep's values."""
+    from reflow.plotting.report_tables import policy_rows
+
+    base = {"policy": [{"id": "controls", "kind": "licensing", "effective": "2025-04-04", "approval_rate": 0.25,
+                        "review_working_days_median": 32.0, "materials": ["dy_oxide"]}]}
+    rows = policy_rows(base, ["policy.controls.approval_rate", "policy.0.review_working_days_median",
+                              "china.base_utilisation"])
+    settings = rows[0][-1]
+    assert "approval_rate: 0.25 (base value; varied by the sweep)" in settings
+    assert "review_working_days_median: 32.0 (base value; varied by the sweep)" in settings
+    assert "materials: dy_oxide;" in settings or settings.endswith("materials: dy_oxide")
+    assert "varied" not in policy_rows(base)[0][-1]
+
+    sweep = write_fake_sweep(tmp_path / "sw", analysed=False)
+    for part in (sweep / "runs").glob("*.parquet"):
+        pd.read_parquet(part).rename(columns={"licensing.approval_rate": "policy.controls.approval_rate"}
+                                     ).to_parquet(part, index=False)
+    (sweep / "sweep.toml").write_text(
+        'name = "s"\nbase = "b.toml"\ndesign = "grid"\nreplicates = 3\n[parameters]\n'
+        '"policy.controls.approval_rate" = [0.2, 0.4, 0.6, 0.8]\n"licensing.review_days" = [20, 45, 90]\n')
+    (sweep / "base.toml").write_text('[scenario]\nname = "b"\n[[policy]]\nid = "controls"\nkind = "licensing"\n'
+                                     'effective = 2025-04-04\napproval_rate = 0.25\n')
+    out = report([sweep], tmp_path / "s.html", only=["heatmap"], dpi=30)[0]
+    assert "approval_rate: 0.25 (base value; varied by the sweep)" in " ".join(_check_html(out).text)
+
+
+def test_sweep_response_axis_labels_fit_beside_their_panels(results: Path) -> None:
+    """approval_delay's response figure labelled each y axis with metric and unit: "Production lost in the worst 4
+    weeks (% of planned output)" ran past its panel's height into the panel above. The title names the metric,
+    the axis its unit, and every y label is no taller than its panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    sweep = load_sweep(results / "sweep")
+    metrics = ["dy_oxide.peak_price_multiple", "overall.production_lost_share", "overall.mean_licence_wait_days",
+               "overall.licence_applications"]
+    fig = sweep_response(sweep, metrics, "licensing.approval_rate", by="licensing.review_days")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    assert [ax.get_ylabel() for ax in fig.axes] == ["x baseline", "% of planned output", "days", "applications"]
+    for ax in fig.axes:
+        assert ax.yaxis.label.get_window_extent(renderer).height <= ax.get_window_extent(renderer).height
+
+
+def test_headline_peak_region_is_named_as_in_the_figures() -> None:
+    """The report's 'Peak region' column showed summary.json's codes (HUB, AU, ROW) where every figure names the
+    regions ("Third-country hub", "Australia")."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import headline_rows
+
+    runs = [SimpleNamespace(summary={"materials": {"dy_oxide": {"peak_price_region": r}}})
+            for r in ("HUB", "HUB", "AU")]
+    header, rows, _ = headline_rows({"s": runs})
+    assert rows[0][header.index("Peak region")] == "Third-country hub (2 of 3)"
+    _, rows, _ = headline_rows({"s": runs[2:]})
+    assert rows[0][header.index("Peak region")] == "Australia"
+    assert "Weeks from peak until price back under 1.25x" in header  # what recovers, from when
+
+
+def test_headline_says_when_a_metric_is_not_in_the_runs_summary() -> None:
+    """controls_2025 runs made before the worst-4-weeks metric existed showed "–" for it, which reads as no
+    production lost; "–" stays for a recorded null (no licence decisions in a baseline)."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import NOT_RECORDED, headline_rows
+
+    old = SimpleNamespace(summary={"materials": {"dy_oxide": {"weeks_in_shortage": 3}},
+                                   "overall": {"production_lost_share": 0.01, "mean_licence_wait_days": None}})
+    header, rows, overall = headline_rows({"s": [old, old]})
+    cells = {r[0]: r[1] for r in overall}
+    assert cells["Production lost in the worst 4 weeks (% of planned output)"] == NOT_RECORDED
+    assert cells["Mean wait for a licence decision (days)"] == "–"
+    assert cells["Production lost, all ex-China manufacturers (% of planned output)"] == "1.0%"
+    assert rows[0][header.index("Peak region")] == NOT_RECORDED
+    assert rows[0][header.index("Weeks in shortage")] == "3"
+    new = SimpleNamespace(summary={"overall": {"peak_production_lost_share": 0.02}})
+    _, _, overall = headline_rows({"s": [old, new]})  # one run has it: its value, the other's missing
+    assert {r[0]: r[1] for r in overall}["Production lost in the worst 4 weeks (% of planned output)"].startswith(
+        "2.0%")

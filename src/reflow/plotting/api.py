@@ -147,11 +147,13 @@ def _run_jobs(results: ResultSet, period: str | None, only: Sequence[str] | None
 
 def _ensemble_jobs(results: ResultSet, period: str | None, only: Sequence[str] | None) -> list[FigureJob]:
     from reflow.plotting.ensemble import summarise
-    from reflow.plotting.ensemble_figures import ENSEMBLE_FIGURES, ensemble_flows
+    from reflow.plotting.ensemble_figures import BAND_TEXT, COMPARE_TEXT, ENSEMBLE_FIGURES, ensemble_flows
 
     wanted = _check_names(only, RUN_NAMES, "set of runs")
     groups = [summarise(runs, period, name=name, figures=wanted) for name, runs in results.groups.items()]
-    jobs = [FigureJob(name, partial(fn, groups), text, DRAW_COST.get(name, 1.0))
+    band = BAND_TEXT if any(g.n > 1 for g in groups) else " Vertical lines mark policy milestones."
+    jobs = [FigureJob(name, partial(fn, groups), (text if len(groups) == 1 else COMPARE_TEXT[name]) + band,
+                      DRAW_COST.get(name, 1.0))
             for name, (fn, text) in ENSEMBLE_FIGURES.items() if name in wanted]
     if "flows" in wanted:
         for g in groups:

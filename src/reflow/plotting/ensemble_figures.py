@@ -40,7 +40,7 @@ from reflow.plotting.style import (
 )
 from reflow.plotting.timeline import PolicyMark, policy_marks
 
-__all__ = ["ENSEMBLE_FIGURES", "ensemble_flows", "merged_marks"]
+__all__ = ["BAND_TEXT", "COMPARE_TEXT", "ENSEMBLE_FIGURES", "ensemble_flows", "merged_marks"]
 
 
 def _band(ax: Any, st: pd.DataFrame | None, *, color: str, linestyle: Any, label: str, n: int,
@@ -198,7 +198,12 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
         else:
             _scenario_bands(ax, groups, "shortages", m, EX_CHINA)
         if not _above_zero(ax):
-            no_data(ax, "no shortage")
+            # Say over what (the median alone once said so when seeds were short), and give the empty panel the
+            # run figure's 0-1 scale: an all-zero line leaves matplotlib's 0-0.05 t/week, as if something small
+            # had been drawn.
+            single = f.one and groups[0].n == 1
+            no_data(ax, "no shortage in this run" if single else "no shortage in any run")
+            ax.set_ylim(0, 1)
         ax.set_title(material_label(m))
         ax.set_ylabel("Shortage (t/week)")
         ax.set_ylim(bottom=0)
@@ -278,7 +283,8 @@ def ensemble_licences(groups: Sequence[Ensemble]) -> Figure:
                      (ax_share, "no decisions")):
         if not ax.lines:
             no_data(ax, text)
-    ax_flow.set_ylabel("Applications (per week)")
+    # one scenario draws approvals and denials too
+    ax_flow.set_ylabel("Applications or decisions (per week)" if f.one else "Applications (per week)")
     ax_back.set_title("Backlog at end of week")
     ax_back.set_ylabel("Pending (applications)")
     legal_limit_line(ax_wait)
@@ -387,17 +393,31 @@ def ensemble_flows(group: Ensemble) -> Figure:
 EnsembleFn = Callable[[Sequence[Ensemble]], Figure]
 
 # name -> (function, one sentence for reports); flows are drawn per scenario by `ensemble_flows`.
+# The sentence each figure gets in a report: for one scenario over seeds, and for scenarios compared (which draw
+# other panels: one line per scenario). One sentence per case: a report of one scenario used to say what the
+# comparison shows too ("when comparing: ...").
 ENSEMBLE_FIGURES: dict[str, tuple[EnsembleFn, str]] = {
-    "prices": (ensemble_prices, "Prices per material. With one scenario: China's domestic price, the "
-               "ex-China volume-weighted price and marginal ask; when comparing: the ex-China price paid per "
-               "scenario. Lines are medians across seeds, shading the 5-95% range."),
-    "shortages": (ensemble_shortages, "Material importing regions needed but could not get, and the share of "
-                  "planned output lost."),
-    "inventories": (ensemble_inventories, "Manufacturers' stocks in weeks of their current need."),
+    "prices": (ensemble_prices, "Prices per material: China's domestic price, the ex-China volume-weighted price "
+               "(VWAP) and the ex-China marginal ask."),
+    "shortages": (ensemble_shortages, "Material importing regions needed but could not get (all regions "
+                  "together), and each region's share of planned output lost (median across seeds)."),
+    "inventories": (ensemble_inventories, "Manufacturers' stocks in weeks of their current need, per importing "
+                    "region and demand-weighted over all of them."),
     "licences": (ensemble_licences, "China's licensing queue: applications and decisions, backlog, mean wait "
                  "against the 45-working-day limit, and the approval share."),
-    "supply_shares": (ensemble_supply_shares, "Where buyers outside China get their material: mean shares "
-                      "by producing origin and the concentration of supply (HHI); when comparing, the "
-                      "non-Chinese share per scenario."),
-    "capacity": (ensemble_capacity, "Non-Chinese capacity in operation (and under construction)."),
+    "supply_shares": (ensemble_supply_shares, "Where buyers outside China get their material: shares of "
+                      "deliveries by producing origin (mean over seeds) and the concentration of supply (HHI)."),
+    "capacity": (ensemble_capacity, "Non-Chinese capacity in operation and under construction."),
 }
+COMPARE_TEXT: dict[str, str] = {
+    "prices": "The ex-China price paid (VWAP) per material, one line per scenario.",
+    "shortages": "Material all importing regions needed but could not get, and the share of their planned "
+                 "output lost, one line per scenario.",
+    "inventories": "Manufacturers' stocks in weeks of their current need, demand-weighted over the importing "
+                   "regions, one line per scenario.",
+    "licences": "China's licensing queue per scenario: applications, backlog, mean wait against the "
+                "45-working-day limit, and the approval share.",
+    "supply_shares": "The non-Chinese share of deliveries to buyers outside China, one line per scenario.",
+    "capacity": "Non-Chinese capacity in operation, one line per scenario.",
+}
+BAND_TEXT = " Lines are medians across seeds, shading the 5-95% range; vertical lines mark policy milestones."

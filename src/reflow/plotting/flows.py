@@ -118,6 +118,10 @@ def flow_matrix_figure(matrices: dict[str, pd.DataFrame], dates: pd.DatetimeInde
                     lum = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2]
                     ax.text(c, r, _fmt_tonnes(v), ha="center", va="center", fontsize=7,
                             color="black" if lum > 0.5 else "white")
+                elif not origins[r] == dests[c] == "CN":
+                    # Nothing delivered reads "0": a blank grey cell looked like the China-to-China cell, which
+                    # is left out (and stays blank), or like missing data (baseline's US Dy row).
+                    ax.text(c, r, "0", ha="center", va="center", fontsize=7, color="#555555")
             # cells under a log scale's floor take its colour: the bar's arrow says so (their labels are exact)
             clipped = isinstance(norm, LogNorm) and positive.min() < norm.vmin
             cb = fig.colorbar(im, ax=ax, shrink=0.9, extend="min" if clipped else "neither")

@@ -182,7 +182,7 @@ def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, 
         ("Runs stored", len(runs)), ("Status", ", ".join(f"{k}: {v}" for k, v in status.items()))])
     intro += "<h3>Varied parameters</h3>" + _table(["Parameter", "Values", "Range"], prow)
     sections.append(("scenario", "Sweep", intro))
-    pol = policy_rows(base)
+    pol = policy_rows(base, params)
     hdr = ["Id", "Kind", "Label", "Announced", "Effective", "Suspended", "Resumed", "Lifted", "Settings"]
     sections.append(("policy", "Policy timeline of the base scenario",
                      _table(hdr, pol) if pol else

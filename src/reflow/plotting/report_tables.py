@@ -5,12 +5,13 @@ Kept apart from the HTML so that the numbers can be checked (and reused, e.g. in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from reflow.plotting.style import material_label
+from reflow.plotting.style import material_label, region_label
 
 if TYPE_CHECKING:
     from reflow.plotting.load import RunResult
@@ -20,11 +21,13 @@ __all__ = ["flatten", "fmt_value", "headline_rows", "policy_rows", "short"]
 _MATERIAL_METRICS = (  # (key, column header, kind)
     ("peak_price_multiple", "Peak ex-China price (x baseline)", "multiple"),
     ("peak_price_date", "Peak week", "date"),
-    ("peak_price_region", "Peak region", "text"),
+    ("peak_price_region", "Peak region", "region"),
     ("weeks_in_shortage", "Weeks in shortage", "int"),
     ("cumulative_shortage_share", "Cumulative shortage (% of demand)", "pct"),
     ("final_non_china_share", "Non-Chinese share at end (%)", "pct"),
-    ("time_to_recover_weeks", "Weeks to recover", "censored"),
+    # What recovers, and from when (summary.json's definition): a bare "Weeks to recover" beside Tb oxide's 0 weeks
+    # in shortage read as a recovery from a shortage there never was.
+    ("time_to_recover_weeks", "Weeks from peak until price back under 1.25x", "censored"),
 )
 _OVERALL_METRICS = (
     ("production_lost_share", "Production lost, all ex-China manufacturers (% of planned output)", "pct"),
@@ -66,16 +69,30 @@ def fmt_value(v: Any, kind: str) -> str:
         if kind == "multiple":
             return f"{float(v):.2f}x"
         if kind == "pct":
-            return f"{100 * float(v):.1f}%"
+            return _pct(100 * float(v))
         if kind == "int":
             return f"{float(v):,.0f}"
         if kind == "float":
             return f"{float(v):,.1f}"
         if kind == "date":
             return pd.Timestamp(v).strftime("%d %b %Y")
+        if kind == "region":  # the figures' names ("Third-country hub"), not summary.json's codes ("HUB")
+            return region_label(str(v))
     except (TypeError, ValueError):
         pass
     return str(v)
+
+
+def _pct(x: float) -> str:
+    """A share in %: one decimal, but two significant figures below 1% (0.035%, not "0.0%" for production that
+    was lost), "<0.001%" below that, and a bare "0%" only for exactly nothing."""
+    if x == 0:
+        return "0%"
+    if abs(x) < 0.001:
+        return "<0.001%" if x > 0 else "-<0.001%"
+    if abs(x) < 1:
+        return f"{x:.2g}%"
+    return f"{x:.1f}%"
 
 
 def _combine(values: list[Any], kind: str) -> str:
@@ -87,8 +104,8 @@ def _combine(values: list[Any], kind: str) -> str:
         return fmt_value(values[0], kind)
     if not present:
         return "–"
-    if kind == "text":
-        counts = pd.Series([str(v) for v in present]).value_counts()
+    if kind in ("text", "region"):
+        counts = pd.Series([fmt_value(v, kind) for v in present]).value_counts()
         return f"{counts.index[0]} ({counts.iloc[0]} of {len(values)})"
     if kind == "date":
         ts = pd.to_datetime(pd.Series(present), errors="coerce").dropna()
@@ -124,6 +141,17 @@ def _spread(lo: str, med: str, hi: str) -> str:
     return med if lo == hi else f"{med} ({lo} to {hi})"
 
 
+NOT_RECORDED = "not recorded (summary.json predates this metric)"
+
+
+def _cell(blocks: list[dict[str, Any]], key: str, kind: str) -> str:
+    """One table cell from each run's block of summary.json. A metric no run's block holds at all (runs made
+    before reflow recorded it) says so: a bare "–" read as "none", e.g. no production lost in the worst 4 weeks."""
+    if any(blocks) and not any(key in b for b in blocks):
+        return NOT_RECORDED
+    return _combine([b.get(key) for b in blocks], kind)
+
+
 def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[list[str]], list[list[str]]]:
     """Headline tables: material metrics (rows per material and scenario) and overall metrics per scenario.
 
@@ -138,29 +166,37 @@ def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[l
     rows = []
     for m in materials:
         for name, runs in groups.items():
-            cells = []
-            for key, _h, kind in _MATERIAL_METRICS:
-                vals = [((r.summary.get("materials") or {}).get(m) or {}).get(key) for r in runs]
-                cells.append(_combine(vals, kind))
+            blocks = [((r.summary.get("materials") or {}).get(m) or {}) for r in runs]
+            cells = [_cell(blocks, key, kind) for key, _h, kind in _MATERIAL_METRICS]
             rows.append([material_label(m)] + ([name] if len(groups) > 1 else []) + cells)
     overall = []
     for key, label, kind in _OVERALL_METRICS:
-        overall.append([label] + [_combine([(r.summary.get("overall") or {}).get(key) for r in runs], kind)
+        overall.append([label] + [_cell([r.summary.get("overall") or {} for r in runs], key, kind)
                                   for runs in groups.values()])
     if any(r.summary.get("light_ree") for runs in groups.values() for r in runs):
         for key, label, kind in _LIGHT_METRICS:
-            overall.append([label] + [_combine([(r.summary.get("light_ree") or {}).get(key) for r in runs], kind)
+            overall.append([label] + [_cell([r.summary.get("light_ree") or {} for r in runs], key, kind)
                                       for runs in groups.values()])
     return header, rows, overall
 
 
-def policy_rows(config: dict[str, Any]) -> list[list[str]]:
-    """The policy timeline as table rows: id, kind, label, the five dates and the kind-specific settings."""
+def policy_rows(config: dict[str, Any], varied: Sequence[str] = ()) -> list[list[str]]:
+    """The policy timeline as table rows: id, kind, label, the five dates and the kind-specific settings.
+
+    `varied`: a sweep's parameter keys; a setting one of them replaces (`policy.<id or index>.<key>`) is marked
+    as the base value the sweep varies, not the value its runs used.
+    """
+    swept = {tuple(p.split(".")[1:3]) for p in varied if p.startswith("policy.") and p.count(".") == 2}
     rows = []
-    for ev in config.get("policy") or []:
+    for i, ev in enumerate(config.get("policy") or []):
         if not isinstance(ev, dict):
             continue
-        details = "; ".join(f"{k}: {short(v)}" for k, v in ev.items() if k not in _POLICY_COMMON and v not in
+
+        def _setting(k: str, v: Any, ev: dict[str, Any] = ev, i: int = i) -> str:
+            mark = (str(ev.get("id")), k) in swept or (str(i), k) in swept
+            return f"{k}: {short(v)}" + (" (base value; varied by the sweep)" if mark else "")
+
+        details = "; ".join(_setting(k, v) for k, v in ev.items() if k not in _POLICY_COMMON and v not in
                             (None, [], {}, ""))
         rows.append([str(ev.get("id", "")), str(ev.get("kind", "")), str(ev.get("label") or ""),
                      *[fmt_value(ev.get(s), "date") for s in _POLICY_STAGES], details])

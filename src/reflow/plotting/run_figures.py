@@ -281,7 +281,8 @@ def licence_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: A
     if not ax_flow.lines:
         no_data(ax_flow, "no licence applications")
     ax_flow.set_title(f"Applications and decisions, all items ({NOISY_WINDOW}-week average)")
-    ax_flow.set_ylabel("Applications (per week)")
+    # approvals and denials are drawn here too: "Applications (per week)" left them without a unit
+    ax_flow.set_ylabel("Applications or decisions (per week)")
     ax_flow.set_ylim(bottom=0)
 
     backlog = s.wide("licence_backlog", ["material"])

@@ -132,8 +132,17 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _cell_text(v: float) -> str:
-    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+def _cell_decimals(values: np.ndarray) -> int:
+    """Decimals giving the grid's largest value three significant figures, the same for every cell (cells read
+    "4.51" beside "4" and "3.9" with three significant figures each)."""
+    top = float(np.nanmax(np.abs(values), initial=0.0))
+    if not np.isfinite(top) or top == 0 or top >= 1000:
+        return 0
+    return int(min(4, max(0, 2 - np.floor(np.log10(top)))))
+
+
+def _cell_text(v: float, decimals: int) -> str:
+    return f"{v:,.{decimals}f}"
 
 
 def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
@@ -158,11 +167,12 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
         im = ax.imshow(data, cmap=cmap, origin="lower", aspect="auto")
         ax.grid(False)
         lo, hi = float(data.min()), float(data.max())
+        decimals = _cell_decimals(grid.to_numpy(dtype=float))
         for (r, c), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if np.isfinite(v):
                 shade = cmap((v - lo) / (hi - lo) if hi > lo else 0.5)
                 lum = 0.299 * shade[0] + 0.587 * shade[1] + 0.114 * shade[2]
-                ax.text(c, r, _cell_text(v), ha="center", va="center", fontsize=8,
+                ax.text(c, r, _cell_text(v, decimals), ha="center", va="center", fontsize=8,
                         color="black" if lum > 0.5 else "white")
         cb = fig.colorbar(im, ax=ax, shrink=0.9)
         cb.set_label(f"{words} ({unit})" if unit else words)
@@ -231,8 +241,10 @@ def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str |
                 ax.set_xticks(xs, [str(v) for v in t["_x"]])
         if not ax.lines:
             no_data(ax, f"no finished runs with {metric}")
+        # The title names the metric; the axis gives its unit (the metric and unit together, e.g. "Production
+        # lost in the worst 4 weeks (% of planned output)", ran past the panel's height into the one above).
         ax.set_title(words[0].upper() + words[1:])
-        ax.set_ylabel(f"{words} ({unit})" if unit else words)
+        ax.set_ylabel(unit or words)
         ax.set_xlabel(x)
     handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])
     if handles:
