@@ -117,7 +117,10 @@ def test_sweep_heatmap_cells_are_replicate_means_without_failed_runs(results: Pa
     assert [_cell_decimals(np.array(v)) for v in ([0.295, 0.167], [8.17, 4.0], [25.4, 0.479], [5475.0], [0.0])] == [
         3, 2, 1, 0, 0]
     assert "1 failed runs left out" in " ".join(t.get_text() for t in fig.texts)
-    assert ax.get_xlabel() == "licensing.approval_rate" and ax.get_ylabel() == "licensing.review_days"
+    # a parameter in words and unit, above the key the sweep file sets; a key without words is shown as it is
+    assert ax.get_xlabel() == "Licence approval rate (share of applications, 0-1)\nlicensing.approval_rate"
+    assert ax.get_ylabel() == "licensing.review_days"
+    assert ax.get_title() == "by licence approval rate (across) and review_days (up)"
     assert "x baseline" in fig.axes[1].get_ylabel()  # the colour bar carries the unit
 
 
@@ -129,6 +132,8 @@ def test_sweep_response_has_ci_band_per_curve(results: Path) -> None:
     labels = [ln.get_label() for ln in ax.lines]
     assert labels == ["20", "45", "90"]
     assert fig.legends[0].get_title().get_text() == "licensing.review_days (mean, 95% CI)"
+    assert fig.texts[0].get_text().strip() == "Response to licence approval rate"
+    assert ax.get_xlabel() == "Licence approval rate (share of applications, 0-1)\nlicensing.approval_rate"
     assert len(ax.collections) == 3  # one confidence band per curve
     assert ax.get_title() == "Production lost" and ax.get_ylabel() == "% of planned output"
     y90 = ax.lines[2].get_ydata()
@@ -214,7 +219,7 @@ def test_large_sweep_plots_from_its_runs_table_alone(tmp_path: Path, monkeypatch
     assert [p.name for p in paths] == ["heatmap_dy_oxide.peak_price_multiple.png"]
     fig = sweep_heatmap(load_sweep(tmp_path / "big"), "dy_oxide.peak_price_multiple",
                         "licensing.approval_rate", "licensing.review_days")
-    assert fig.axes[0].get_xlabel() == "licensing.approval_rate (bin means)"  # continuous design: binned
+    assert fig.axes[0].get_xlabel().endswith("\nlicensing.approval_rate (bin means)")  # continuous: binned
     assert len(fig.axes[0].texts) == 64
 
 
@@ -659,3 +664,15 @@ def test_headline_says_when_a_metric_is_not_in_the_runs_summary() -> None:
     _, _, overall = headline_rows({"s": [old, new]})  # one run has it: its value, the other's missing
     assert {r[0]: r[1] for r in overall}["Production lost in the worst 4 weeks (% of planned output)"].startswith(
         "2.0%")
+
+
+def test_sweep_parameters_are_named_in_words_with_units() -> None:
+    from reflow.plotting.sweep_figures import param_label
+
+    assert param_label("policy.controls.review_working_days_median") == (
+        "Median licence review (working days)\npolicy.controls.review_working_days_median")
+    assert param_label("manufacturers.wtp_cap_multiple.dy_oxide", with_key=False) == (
+        "Highest bid, Dy oxide (x reference price)")
+    assert param_label("manufacturers.cover_target_weeks.magnet", with_key=False) == (
+        "Stock cover target, magnet (weeks of need)")
+    assert param_label("china.some_new_knob") == "china.some_new_knob"  # unknown: the key as written

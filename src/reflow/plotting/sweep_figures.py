@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from reflow.domain import MATERIALS, REGIONS
 from reflow.errors import ResultReadError
 from reflow.plotting.layout import new_figure, no_data
 from reflow.plotting.style import material_label, region_label, scenario_style
@@ -110,9 +111,56 @@ def _binned(values: pd.Series, max_levels: int = 12, bins: int = 8) -> pd.Series
     return values.groupby(codes, observed=True).transform("mean")
 
 
+# Sweep parameters in words and units (docs/parameters.md), by the key's last known segment; a key not listed
+# here is shown as it is written in the sweep file.
+_PARAM_TEXT: dict[str, tuple[str, str]] = {
+    "approval_rate": ("licence approval rate", "share of applications, 0-1"),
+    "listed_approval_rate": ("approval rate of listed entities", "share of applications, 0-1"),
+    "review_working_days_median": ("median licence review", "working days"),
+    "return_probability": ("files returned for more information", "share of decisions, 0-1"),
+    "front_load_weeks": ("front-loading ahead of a control", "weeks of cover"),
+    "cover_target_weeks": ("stock cover target", "weeks of need"),
+    "wtp_convexity": ("steepness of bids as cover falls", "exponent"),
+    "wtp_cap_multiple": ("highest bid", "x reference price"),
+    "diversify_disruption_weight": ("pull of disruption towards non-Chinese supply", "weight"),
+    "maker_relationship_share": ("makers' output under supply relationships", "share, 0-1"),
+    "bom": ("input per tonne of output", "t/t"),
+}
+
+
+def param_text(key: str) -> tuple[str, str]:
+    """(words, unit) of a sweep parameter: `policy.controls.approval_rate` -> ('Licence approval rate', 'share
+    of applications, 0-1'); `manufacturers.cover_target_weeks.magnet` names its sector too; (key, '') if unknown.
+    """
+    parts = key.split(".")
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] in _PARAM_TEXT:
+            words, unit = _PARAM_TEXT[parts[i]]
+            tail = [material_label(t) if t in MATERIALS else region_label(t) if t in REGIONS else t
+                    for t in parts[i + 1:]]
+            name = ", ".join([words, *tail])
+            return name[0].upper() + name[1:], unit
+    return key, ""
+
+
+def param_label(key: str, *, with_key: bool = True) -> str:
+    """An axis label: the parameter in words with its unit, and (`with_key`) the key path a sweep file sets."""
+    words, unit = param_text(key)
+    if words == key:
+        return key
+    text = f"{words} ({unit})" if unit else words
+    return f"{text}\n{key}" if with_key else text
+
+
+def _legend_title(key: str) -> str:
+    text = param_label(key, with_key=False)
+    return f"{text}, {key} (mean, 95% CI)" if text != key else f"{key} (mean, 95% CI)"
+
+
 def _short_key(key: str) -> str:
-    """The last segment of a key path (`policy.controls.approval_rate` -> `approval_rate`) for titles."""
-    return key.rsplit(".", 1)[-1]
+    """A parameter for titles: its words (`licence approval rate`), or the key's last segment if unknown."""
+    words, _ = param_text(key)
+    return words[0].lower() + words[1:] if words != key else key.rsplit(".", 1)[-1]
 
 
 def _common_prefix(keys: Sequence[str]) -> tuple[str, list[str]]:
@@ -178,8 +226,8 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
         cb.set_label(f"{words} ({unit})" if unit else words)
         ax.set_xticks(range(grid.shape[1]), [_fmt(v) for v in grid.columns])
         ax.set_yticks(range(grid.shape[0]), [_fmt(v) for v in grid.index])
-    ax.set_xlabel(x + (" (bin means)" if df[x].nunique() > 12 else ""))
-    ax.set_ylabel(y + (" (bin means)" if df[y].nunique() > 12 else ""))
+    ax.set_xlabel(param_label(x) + (" (bin means)" if df[x].nunique() > 12 else ""))
+    ax.set_ylabel(param_label(y) + (" (bin means)" if df[y].nunique() > 12 else ""))
     ax.set_title(f"by {_short_key(x)} (across) and {_short_key(y)} (up)")
     return fig
 
@@ -218,7 +266,7 @@ def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str |
                + (f" (about {reps} per point)" if reps else "")
                + (f", averaged over {', '.join(others)}" if others else "")
                + (f"; {failed} failed runs left out" if failed else ""))
-    fig, gs = new_figure(f"Response to {x}", caption, nrows, ncols,
+    fig, gs = new_figure(f"Response to {_short_key(x)}", caption, nrows, ncols,
                          figsize=(10 if ncols == 2 else 6.5, 3.3 * nrows + 1.0))
     axes = []
     for i, metric in enumerate(metrics):
@@ -245,11 +293,11 @@ def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str |
         # lost in the worst 4 weeks (% of planned output)", ran past the panel's height into the one above).
         ax.set_title(words[0].upper() + words[1:])
         ax.set_ylabel(unit or words)
-        ax.set_xlabel(x)
+        ax.set_xlabel(param_label(x))
     handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6),
-                   title=f"{by} (mean, 95% CI)" if by else None)
+                   title=_legend_title(by) if by else None)
     return fig
 
 
