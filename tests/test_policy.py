@@ -130,6 +130,32 @@ def test_only_a_tighter_export_quota_is_announced(timeline):
     assert not timeline(small).state(D("2025-06-16")).announced.any()
 
 
+def test_only_a_tighter_licensing_control_is_announced(timeline):
+    # Buyers stock up ahead of a control, not ahead of an easing of one already in force (a higher approval rate
+    # coming is no more reason to stock up than a larger quota), nor ahead of an embargo already in force.
+    apr = {"id": "apr", "kind": "licensing", "materials": ["dy_oxide", "tb_oxide"], "effective": "2025-04-07",
+           "approval_rate": 0.3}
+    ease = {"id": "ease", "kind": "licensing", "materials": ["dy_oxide", "tb_oxide"], "announce": "2025-06-02",
+            "effective": "2025-07-07", "approval_rate": 0.9}
+    st = timeline(apr, ease).state(D("2025-06-16"))
+    assert st.controlled[DY, US] and not st.announced.any()
+    # A tighter rate, a control reaching more of a sector, or a new destination or material is announced.
+    tighter = {**ease, "approval_rate": 0.1}
+    assert timeline(apr, tighter).state(D("2025-06-16")).announced[DY, US]
+    narrow = {**apr, "coverage_by_sector": {"automotive": 0.5}}
+    wider = {**ease, "approval_rate": 0.3}
+    st = timeline(narrow, wider).state(D("2025-06-16"))
+    assert st.announced[DY, US] and st.announced[TB, EU]
+    more = {**ease, "materials": ["dy_oxide", "ndfeb_magnet"]}
+    st = timeline(apr, more).state(D("2025-06-16"))
+    assert st.announced[MAG, US] and not st.announced[DY].any()
+    emb = {"id": "emb", "kind": "embargo", "materials": ["dy_oxide"], "destinations": ["US"],
+           "effective": "2025-04-07"}
+    emb2 = {**emb, "id": "emb2", "destinations": ["US", "EU"], "announce": "2025-06-02", "effective": "2025-07-07"}
+    st = timeline(emb, emb2).state(D("2025-06-16"))
+    assert st.announced[DY, EU] and not st.announced[DY, US]
+
+
 def test_general_licence_covers_its_sectors_until_it_expires(timeline):
     gl = {"id": "gl", "kind": "general_licence", "materials": ["ndfeb_magnet"], "destinations": ["US", "EU"],
           "effective": "2025-12-01", "coverage": 0.6, "validity_weeks": 4}

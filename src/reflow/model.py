@@ -1042,8 +1042,11 @@ class ReflowModel(mesa.Model):
 
     def _update_expectations(self, w: int) -> None:
         mc = self.config.manufacturers
-        a = 1.0 / mc.expectation_weeks
-        a_inv = 1.0 / self.config.investment.expectation_weeks
+        # A memory shorter than the one-week step is the last observation: a weight above 1 would overshoot
+        # and, below half a week, diverge (expected prices of -1e42 with 0.3 weeks). The same for the slow memories.
+        a = 1.0 / max(mc.expectation_weeks, 1.0)
+        a_inv = 1.0 / max(self.config.investment.expectation_weeks, 1.0)
+        slow = max(mc.hoarding_memory_weeks, 1.0)
         self.p_cn_exp += a * (self.p_cn - self.p_cn_exp)
         # Expectations follow spot prices, not the VWAP: contract prices are set from expectations, and
         # following them would feed back on themselves.
@@ -1051,8 +1054,8 @@ class ReflowModel(mesa.Model):
         ok = np.isfinite(vw)
         self.p_ex_exp[ok] += a * (vw[ok] - self.p_ex_exp[ok])
         if self._slow:
-            self.p_cn_slow += (self.p_cn_exp - self.p_cn_slow) / mc.hoarding_memory_weeks
-            self.p_ex_slow += (self.p_ex_exp - self.p_ex_slow) / mc.hoarding_memory_weeks
+            self.p_cn_slow += (self.p_cn_exp - self.p_cn_slow) / slow
+            self.p_ex_slow += (self.p_ex_exp - self.p_ex_slow) / slow
         dem = self.rec["demand"][w]
         wsum = np.where(ok, dem, 0.0).sum(axis=1)
         mean = np.where(wsum > 0, np.nansum(np.where(ok, vw * dem, 0.0), axis=1) / np.maximum(wsum, 1e-12),

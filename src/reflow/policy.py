@@ -105,11 +105,7 @@ class PolicyTimeline:
                         ri = REG[r]
                         st.controlled[mi, ri] = True
                         st.customs_hold[mi, ri] = ev.customs_hold_weeks
-                        rate = self.default_approval if ev.approval_rate is None else ev.approval_rate
-                        base = ev.approval_by_region.get(r, rate)
-                        for s in SECTORS:
-                            st.approval[mi, ri, SEC[s]] = min(base, ev.approval_by_sector.get(s, 1.0))
-                            st.coverage[mi, ri, SEC[s]] = ev.coverage_by_sector.get(s, 1.0)
+                        st.approval[mi, ri], st.coverage[mi, ri] = self._licensing_terms(ev, r)
                         st.listed_approval[mi, ri] = ev.listed_approval_rate
                     if ev.review_working_days_median is not None:
                         st.review_median[mi] = ev.review_working_days_median
@@ -175,8 +171,32 @@ class PolicyTimeline:
                     mats = [m for m in mats if ev.tonnes_per_year[m] < st.quota_tpy[MAT[m]]]
                 for m in mats:
                     for r in getattr(ev, "destinations", None) or REGIONS[1:]:
-                        st.announced[MAT[m], REG[r]] = True
+                        if self._tightens(ev, st, MAT[m], r):
+                            st.announced[MAT[m], REG[r]] = True
         return st
+
+    def _licensing_terms(self, ev, r: str) -> tuple[np.ndarray, np.ndarray]:
+        """(approval, coverage) by sector that licensing event `ev` sets for destination `r`."""
+        rate = self.default_approval if ev.approval_rate is None else ev.approval_rate
+        base = ev.approval_by_region.get(r, rate)
+        approval = np.array([min(base, ev.approval_by_sector.get(s, 1.0)) for s in SECTORS])
+        coverage = np.array([ev.coverage_by_sector.get(s, 1.0) for s in SECTORS])
+        return approval, coverage
+
+    def _tightens(self, ev, st: PolicyState, mi: int, r: str) -> bool:
+        """Whether an announced control restricts China's exports of material `mi` to `r` beyond what is in force
+        (state `st`): an embargo where there is none; a licensing control where there is none, or one that approves
+        less (listed entities included), reaches more of some sector's purchases or holds shipments longer at
+        customs. An easing coming is no reason to stock up."""
+        ri = REG[r]
+        if ev.kind == "embargo":
+            return not st.embargo[mi, ri]
+        if ev.kind == "licensing" and st.controlled[mi, ri]:
+            approval, coverage = self._licensing_terms(ev, r)
+            return bool((approval < st.approval[mi, ri]).any() or (coverage > st.coverage[mi, ri]).any()
+                        or ev.listed_approval_rate < st.listed_approval[mi, ri]
+                        or ev.customs_hold_weeks > st.customs_hold[mi, ri])
+        return True
 
 
 

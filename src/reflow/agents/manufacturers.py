@@ -263,7 +263,7 @@ class ManufacturerPopulation:
             sold: (F,) t of magnets each firm sold this week (0 for firms that are not magnet makers).
         """
         c = self.cfg
-        a = c.magnet_output_adjust_weeks
+        a = max(c.magnet_output_adjust_weeks, 1.0)  # (under one week the memory would overshoot and diverge)
         self.sales += (sold - self.sales) / a  # (0 for other firms, who sell nothing)
         # output_rate for magnet makers, 1 for other firms, in a few whole-array operations.
         want = self.sales + (self._goods_max - self.goods) / a
@@ -333,7 +333,8 @@ class ManufacturerPopulation:
         target = np.clip(self.nc_initial + c.diversify_disruption_weight * self.disruption
                          + c.diversify_premium_weight * premium, 0.0, c.non_china_share_max)
         target = np.maximum(target, self.nc_initial)
-        self.nc_share += (target - self.nc_share) / c.diversify_adjust_weeks
+        # (an adjustment time under one week moves all the way in one week, not past the target)
+        self.nc_share += (target - self.nc_share) / max(c.diversify_adjust_weeks, 1.0)
 
 
 def _region_names(region: np.ndarray) -> list[str]:
