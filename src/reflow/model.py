@@ -180,8 +180,12 @@ class ReflowModel(mesa.Model):
         parity = self.p_ref * (1.0 + self.freight)
         self.p_cn = self.p_ref.copy()  # last clearing price in China
         self.p_cn_exp = self.p_ref.copy()
+        # Abroad, China's reference price delivered with the duty and tariffs in force in the first week: a duty
+        # in force from the start is part of the starting state, not news the first weeks' prices must learn.
+        pol0 = self.timeline.state(self.date_of(0))
         self.p_ex_exp = np.repeat(parity[:, None], NR, axis=1)
-        self.p_inv = parity.copy()  # investors' slower memory of the ex-China price
+        self.p_ex_exp[:, IMP] = self._parity(pol0)[:, IMP]
+        self.p_inv = parity * (1.0 + pol0.export_tax)  # investors' slower memory of the ex-China price
         # Slow memories against which buyers read the price trend (hoarding); kept only when hoarding is on.
         self._hoarding = sc.manufacturers.hoarding_response > 0 or sc.china.hoarding_response > 0
         # China's use against a lasting price (7.3): the demand curve scales by (slow / p_ref) ^ (lr - short-run).
