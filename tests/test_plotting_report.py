@@ -635,7 +635,7 @@ def test_headline_peak_region_is_named_as_in_the_figures() -> None:
 
     from reflow.plotting.report_tables import headline_rows
 
-    runs = [SimpleNamespace(summary={"materials": {"dy_oxide": {"peak_price_region": r}}})
+    runs = [SimpleNamespace(summary={"materials": {"dy_oxide": {"peak_price_multiple": 5.0, "peak_price_region": r}}})
             for r in ("HUB", "HUB", "AU")]
     header, rows, _ = headline_rows({"s": runs})
     assert rows[0][header.index("Peak region")] == "Third-country hub (2 of 3)"

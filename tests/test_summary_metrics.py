@@ -106,3 +106,31 @@ def test_a_runs_worst_month_is_at_least_its_whole_run_share_and_after_its_first_
     assert 0 < o["production_lost_share"] < o["peak_production_lost_share"] <= 1
     assert o["first_production_loss_date"] <= o["peak_production_lost_date"]
     assert f"worst 4 weeks {o['peak_production_lost_share']:.2%}" in format_summary(s)
+
+
+def test_a_price_that_never_spiked_has_no_peak_week_or_region_in_the_tables() -> None:
+    # A flat baseline's highest week is noise of its first weeks; naming it read as an event. From 1.25x (what
+    # also counts as recovered) the week and region are named.
+    from reflow.plotting.report_tables import headline_rows
+    from reflow.report_text import SPIKE_MULTIPLE
+
+    flat = reflow.run(CONFIGS / "baseline.toml", seed=1, out=None, overrides=["scenario.weeks=40"]).summary
+    nd = flat["materials"]["ndpr_oxide"]
+    assert nd["peak_price_multiple"] < SPIKE_MULTIPLE and nd["peak_price_date"] is not None  # summary.json keeps it
+    row = next(line for line in format_summary(flat).splitlines() if line.startswith("ndpr_oxide")).split()
+    assert row[1:4] == [f"{nd['peak_price_multiple']:.2f}x", "-", "-"]
+    spike = reflow.run(CONFIGS / "controls_2025.toml", seed=1, out=None, overrides=["scenario.weeks=100"]).summary
+    dy = spike["materials"]["dy_oxide"]
+    assert dy["peak_price_multiple"] >= SPIKE_MULTIPLE
+    row = next(line for line in format_summary(spike).splitlines() if line.startswith("dy_oxide")).split()
+    assert row[2:4] == [dy["peak_price_date"], dy["peak_price_region"]]
+
+    class Run:  # what headline_rows reads of a run
+        def __init__(self, summary: dict) -> None:
+            self.summary = summary
+
+    header, rows, _ = headline_rows({"flat": [Run(flat)], "spike": [Run(spike)]})
+    week, region = header.index("Peak week"), header.index("Peak region")
+    by = {(r[0], r[1]): r for r in rows}
+    assert by["NdPr oxide", "flat"][week] == by["NdPr oxide", "flat"][region] == "–"
+    assert by["Dy oxide", "spike"][week] != "–" and by["Dy oxide", "spike"][region] != "–"

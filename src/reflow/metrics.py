@@ -12,7 +12,7 @@ from reflow.domain import IMPORT_REGIONS, MATERIALS
 __all__ = ["hhi", "peak_multiple", "summarise", "time_to_recover", "wide", "worst_window_share"]
 
 SHORTAGE_WEEK_THRESHOLD = 0.01  # a week "in shortage": ex-China shortage above 1% of ex-China demand
-RECOVERED_MULTIPLE = 1.25
+RECOVERED_MULTIPLE = 1.25  # also what counts as a spike: a peak under it has no week or region worth naming
 BASE_WEEKS = 13
 WORST_WINDOW_WEEKS = 4  # "the worst month" of production lost: the figures' 4-week averages
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["format_summary"]
+from reflow.metrics import RECOVERED_MULTIPLE as SPIKE_MULTIPLE
+
+__all__ = ["SPIKE_MULTIPLE", "format_summary"]
 
 
 def _f(v: Any, fmt: str = "{:.2f}", none: str = "-") -> str:
@@ -21,9 +23,13 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{'short share':>13}{'non-CN share':>14}{'recover (wk)':>14}",
     ]
     for m, s in summary["materials"].items():
+        # The week and region of the highest price mean nothing when the price never spiked (a flat baseline's
+        # "peak" is the noise of its first weeks): named only from the 1.25x that also counts as recovered.
+        spiked = s["peak_price_multiple"] is None or s["peak_price_multiple"] >= SPIKE_MULTIPLE
         lines.append(
-            f"{m:<14}{_f(s['peak_price_multiple'], '{:.2f}x'):>11}{_f(s['peak_price_date'], '{}'):>12}"
-            f"{_f(s['peak_price_region'], '{}'):>8}{s['weeks_in_shortage']:>13}"
+            f"{m:<14}{_f(s['peak_price_multiple'], '{:.2f}x'):>11}"
+            f"{_f(s['peak_price_date'] if spiked else None, '{}'):>12}"
+            f"{_f(s['peak_price_region'] if spiked else None, '{}'):>8}{s['weeks_in_shortage']:>13}"
             f"{_f(s['cumulative_shortage_share'], '{:.2%}'):>13}{_f(s['final_non_china_share'], '{:.1%}'):>14}"
             # "not in run": the price had not recovered by the end; "-": no price to recover (no peak).
             f"{_f(s['time_to_recover_weeks'], '{}', 'not in run' if s['recovered'] is False else '-'):>14}")
@@ -46,7 +52,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"licences: {o['licence_applications']} applications, approval share "
         f"{_f(o['approval_share'], '{:.0%}')}, mean wait {_f(o['mean_licence_wait_days'], '{:.0f} days')}",
         "",
-        "peak price = highest demand-weighted ex-China price / its first-quarter mean; short share = shortage / "
-        "ex-China demand",
+        "peak price = highest demand-weighted ex-China price / its first-quarter mean (date and region from "
+        f"{SPIKE_MULTIPLE:g}x); short share = shortage / ex-China demand",
     ]
     return "\n".join(lines)

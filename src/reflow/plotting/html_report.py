@@ -36,6 +36,7 @@ from reflow.plotting.api import (
 from reflow.plotting.load import ResultSet, RunResult, SweepResult, open_results
 from reflow.plotting.report_tables import fmt_value, headline_rows, policy_rows, short
 from reflow.plotting.style import rc_params, render_figure, shared_file_mode
+from reflow.report_text import SPIKE_MULTIPLE
 
 __all__ = ["render_html", "report"]
 
@@ -120,6 +121,8 @@ def _run_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, st
 
     header, rows, overall = headline_rows(groups)
     how = ("" if n_runs == 1 else "<p>Each cell: median across seeds, with the 5-95% range in brackets.</p>")
+    how += (f"<p>Peak week and region are named for a peak of {SPIKE_MULTIPLE:g}x or more (a price that never "
+            "rose that far has no spike to date).</p>")
     inner = (how + "<h3>By material</h3>" + _table(header, rows)
              + "<h3>Overall</h3>" + _table(["Metric", *names], overall))
     sections.append(("headline", "Headline numbers", inner))

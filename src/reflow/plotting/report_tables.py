@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from reflow.plotting.style import material_label, region_label
+from reflow.report_text import SPIKE_MULTIPLE
 
 if TYPE_CHECKING:
     from reflow.plotting.load import RunResult
@@ -152,6 +153,15 @@ def _cell(blocks: list[dict[str, Any]], key: str, kind: str) -> str:
     return _combine([b.get(key) for b in blocks], kind)
 
 
+def _named_peak(block: dict[str, Any]) -> dict[str, Any]:
+    """A material's summary with the peak's week and region dropped when the price never spiked (under 1.25x):
+    a flat price's highest week is noise, and named it read as an event."""
+    multiple = block.get("peak_price_multiple")
+    if multiple is None or multiple >= SPIKE_MULTIPLE:  # (no peak, or not recorded: nothing to drop)
+        return block
+    return {**block, "peak_price_date": None, "peak_price_region": None}
+
+
 def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[list[str]], list[list[str]]]:
     """Headline tables: material metrics (rows per material and scenario) and overall metrics per scenario.
 
@@ -166,7 +176,7 @@ def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[l
     rows = []
     for m in materials:
         for name, runs in groups.items():
-            blocks = [((r.summary.get("materials") or {}).get(m) or {}) for r in runs]
+            blocks = [_named_peak((r.summary.get("materials") or {}).get(m) or {}) for r in runs]
             cells = [_cell(blocks, key, kind) for key, _h, kind in _MATERIAL_METRICS]
             rows.append([material_label(m)] + ([name] if len(groups) > 1 else []) + cells)
     overall = []
