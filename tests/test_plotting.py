@@ -585,6 +585,13 @@ def test_ensemble_says_no_shortage_only_when_no_seed_has_one(tmp_path: Path) -> 
     assert {ax.get_title(): ax.get_ylim() for ax in _panels(fig)}["NdPr oxide"] == (0, 1)
 
 
+def test_ensemble_supply_shares_say_the_stacked_shares_are_means(groups: list[Any]) -> None:
+    # Regression: the caption said "median of 3 seeds, shaded 5-95% range" above stacked areas that are means.
+    texts = _texts(ENSEMBLE_FIGURES["supply_shares"][0]([groups[0]]))
+    assert "controls_fake: shares are the mean of 3 seeds; HHI the median, shaded 5-95% range" in texts
+    assert not any("median of 3 seeds" in t for t in texts)
+
+
 def test_compared_scenarios_number_same_day_events_in_timeline_order(groups: list[Any]) -> None:
     # Regression: a comparison sorted same-day milestones by label, so its key numbered them otherwise than the
     # scenario's own figures did (controls_2025's two 10 Nov 2025 events swapped places against its baseline).

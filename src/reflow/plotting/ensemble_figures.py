@@ -112,13 +112,13 @@ class _Fig:
     """Title block, grid, dates and (numbered) policy marks of one ensemble figure."""
 
     def __init__(self, groups: Sequence[Ensemble], title: str, nrows: int, ncols: int = 2,
-                 **kwargs: Any) -> None:
+                 caption: str | None = None, **kwargs: Any) -> None:
         self.groups = groups
         self.one = len(groups) == 1
         self.dates = _dates(groups)
         raw, owners = (policy_marks(groups[0].config), None) if self.one else merged_marks(groups)
         self.marks = time_marks(raw, self.dates, ncols)
-        caption = _caption(groups) + (f"; policy events of {owners} only" if owners and raw else "")
+        caption = (caption or _caption(groups)) + (f"; policy events of {owners} only" if owners and raw else "")
         self.fig, self.gs = new_figure(title, caption, nrows, ncols, marks=self.marks, **kwargs)
 
     def finish(self, ax: Any) -> None:
@@ -320,7 +320,10 @@ def ensemble_supply_shares(groups: Sequence[Ensemble]) -> Figure:
     g = groups[0]
     f = _Fig(groups, "Supply of buyers outside China by origin (share of the last 13 weeks' deliveries"
              + (", mean of seeds)" if g.n > 1 else ")"), nrows + 1, figsize=(10, 2.6 * nrows + 3.0),
-             height_ratios=[1] * nrows + [0.9])
+             height_ratios=[1] * nrows + [0.9],
+             # stacked shares are means (medians would not add up to 100%); only the HHI has a median and band
+             caption=(f"{g.name}: shares are the mean of {g.n} seeds; HHI the median, shaded 5-95% range"
+                      if g.n > 1 else None))
     axes = grid_axes(f.fig, f.gs, len(panels))
     handles: dict[str, Any] = {}
     for ax, m in zip(axes, panels, strict=True):
