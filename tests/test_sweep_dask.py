@@ -70,7 +70,7 @@ def test_dask_killed_worker_is_bounded(tmp_path):
         res = sweep(cfg, out=tmp_path / "out", scheduler=c.scheduler_address, progress=False,
                     runner=f"{FAKES}:crash_always")
     runs = res.runs
-    assert res.counts == {"ok": 2, "crashed": 2}
+    assert res.counts == {"ok": 2, "crashed": 2}, runs[["run_id", "status", "error"]].to_string()
     assert runs.loc[runs["status"] == "crashed", "error"].str.contains("also when it ran alone").all()
 
 

@@ -16,8 +16,9 @@ so the caller can persist everything that finished at once in one write. Every t
 - `DaskExecutor`: an existing Dask cluster (``--scheduler tcp://host:8786``) or an embedded ``LocalCluster``
   (``--scheduler local``). Dask itself reschedules the tasks of a dead worker and gives up after
   ``distributed.scheduler.allowed-failures`` (``KilledWorker``); since it blames every task the dead worker
-  held, each such run is tried once more alone at the end, and recorded as ``crashed`` if it kills that worker
-  too.
+  held, each such run is tried alone at the end, up to ``SOLO_ATTEMPTS`` times (a worker the culprit killed may
+  still be restarting, and take an innocent run down once), and recorded as ``crashed`` if it kills the worker
+  every time. A run whose worker died after it finished but before its result was fetched counts the same.
 
 `process_pool` gives code outside the sweep engine (the experiment scripts, tests) a plain
 ``concurrent.futures.ProcessPoolExecutor`` whose workers start the same way, never forked from the caller.
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
 __all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "ProcessExecutor", "make_executor", "process_pool"]
 
 logger = logging.getLogger(__name__)
+
+SOLO_ATTEMPTS = 2  # tries of a run Dask blamed for dead workers, alone on the cluster, before it counts as crashed
 
 
 class Executor:
@@ -546,12 +549,15 @@ class DaskExecutor(Executor):
         from distributed.scheduler import KilledWorker
 
         if fut.status == "finished":
-            return fut.result()
+            try:
+                return fut.result()
+            except KilledWorker:  # finished, but its worker died before the result was fetched, and the
+                return None       # recomputation Dask then started was lost to dying workers too
         if fut.status == "cancelled":  # we did not cancel it: the client lost the scheduler
             raise ReflowError(f"Dask cancelled run {task.run_id} (lost the scheduler?); the finished runs are "
                               "stored: re-run the same command to resume")
         exc = fut.exception()
-        if isinstance(exc, KilledWorker):
+        if exc is None or isinstance(exc, KilledWorker):  # None: "lost", its result died with its worker
             return None
         if isinstance(exc, ImportError):
             raise ReflowError(f"the Dask workers cannot import reflow ({exc}); install reflow in the workers' "
@@ -600,16 +606,24 @@ class DaskExecutor(Executor):
                     yield batch
             # Dask blames every task a dying worker held. Run each suspect once more, alone on the cluster:
             # the run that kills its worker again is the culprit (recorded as crashed), the others finish.
+            # Twice: a worker the culprit killed may still be restarting (a loaded machine misses heartbeats)
+            # and take an innocent run down with it once.
             for task in suspects:
-                fut = client.submit(execute, task, key=f"reflow-retry-{token}-{task.run_id}", pure=False)
-                pending[fut.key] = (fut, task)
-                distributed.wait(fut)
-                pending.pop(fut.key)
-                result = self._outcome(fut, task)
-                fut.release()
-                yield [result or RunResult(task.run_id, "crashed", attempts=2,
+                result = None
+                for attempt in range(SOLO_ATTEMPTS):
+                    fut = client.submit(execute, task, key=f"reflow-retry{attempt}-{token}-{task.run_id}",
+                                        pure=False)
+                    pending[fut.key] = (fut, task)
+                    distributed.wait(fut)
+                    pending.pop(fut.key)
+                    result = self._outcome(fut, task)
+                    fut.release()
+                    if result is not None:
+                        break
+                yield [result or RunResult(task.run_id, "crashed", attempts=1 + SOLO_ATTEMPTS,
                                            error="Dask workers died running this run, also when it ran alone "
-                                                 "(KilledWorker): a crash in native code or the OOM killer?")]
+                                                 f"({SOLO_ATTEMPTS} times; KilledWorker): a crash in native code "
+                                                 "or the OOM killer?")]
         finally:
             try:
                 if pending:
