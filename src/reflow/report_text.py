@@ -1,4 +1,4 @@
-"""The readable summary table `reflow run` prints (plain text, no dependencies)."""
+"""The readable summary table `reflow run` prints (plain text; no plotting libraries)."""
 
 from __future__ import annotations
 

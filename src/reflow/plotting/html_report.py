@@ -206,8 +206,8 @@ def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, 
                       f"{_num(q.iloc[0])} to {_num(q.iloc[2])}", str(len(v))])
     sections.append(("headline", "Headline numbers across runs",
                      "<p>Spread of each summary metric over all finished runs of the sweep. A time to recover "
-                     "counts only the runs whose price was back under 1.25x by the end (their share is the "
-                     "material's 'recovered' row): the others' times are longer than the run.</p>"
+                     f"counts only the runs whose price was back under {SPIKE_MULTIPLE:g}x by the end (their share "
+                     "is the material's 'recovered' row): the others' times are longer than the run.</p>"
                      + _table(["Metric", "Mean", "Median", "5-95% range", "Runs"], mrows)))
     config = (sweep.spec_text or "") + ("\n# ---- base scenario (base.toml) ----\n" + base["_text"]
                                         if base.get("_text") else "")

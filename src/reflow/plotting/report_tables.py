@@ -28,7 +28,7 @@ _MATERIAL_METRICS = (  # (key, column header, kind)
     ("final_non_china_share", "Non-Chinese share at end (%)", "pct"),
     # What recovers, and from when (summary.json's definition): a bare "Weeks to recover" beside Tb oxide's 0 weeks
     # in shortage read as a recovery from a shortage there never was.
-    ("time_to_recover_weeks", "Weeks from peak until price back under 1.25x", "censored"),
+    ("time_to_recover_weeks", f"Weeks from peak until price back under {SPIKE_MULTIPLE:g}x", "censored"),
 )
 _OVERALL_METRICS = (
     ("production_lost_share", "Production lost, all ex-China manufacturers (% of planned output)", "pct"),
@@ -155,7 +155,7 @@ def _cell(blocks: list[dict[str, Any]], key: str, kind: str) -> str:
 
 def _named_peak(block: dict[str, Any]) -> dict[str, Any]:
     """A material's summary with the peak's week and region dropped when the price never spiked (under 1.25x):
-    a flat price's highest week is noise, and named it read as an event."""
+    a flat price's highest week is noise, and naming it read as an event."""
     multiple = block.get("peak_price_multiple")
     if multiple is None or multiple >= SPIKE_MULTIPLE:  # (no peak, or not recorded: nothing to drop)
         return block
