@@ -151,7 +151,7 @@ def test_morris_bars_keep_every_label_inside_the_figure_and_shares_in_percent(re
     left, right = fig.axes[:2]
     # The parameters share "licensing.": it labels the axis once, each bar gets the rest; the second column,
     # which lists the same parameters, is not labelled again.
-    assert [t.get_text() for t in left.get_yticklabels()] == ["approval_rate", "review_days"]
+    assert [t.get_text() for t in left.get_yticklabels()] == ["Licence approval rate\napproval_rate", "review_days"]
     assert left.get_ylabel() == "licensing.<parameter>"
     assert [t.get_text() for t in right.get_yticklabels()] == ["", ""]
     # Production lost is a share shown in % (mu* 0.55 and 0.30 in the analysis table, scaled like the metric).
@@ -167,30 +167,60 @@ def test_morris_bars_keep_every_label_inside_the_figure_and_shares_in_percent(re
                 assert box.x0 - 1 <= ext.x0 and ext.x1 <= box.x1 + 1, f"{text.get_text()!r} runs off the figure"
 
 
-def test_sensitivity_indices_are_computed_when_not_analysed(tmp_path: Path) -> None:
+def _sobol_sweep(folder: Path, samples: int, noise: float = 0.0) -> Path:
+    """A Sobol' sweep folder (design and runs, no analysis) whose Dy peak follows the approval rate."""
     from SALib.sample import sobol as sobol_sample
 
     names = ["licensing.approval_rate", "licensing.review_days"]
     problem = {"num_vars": 2, "names": names, "bounds": [[0, 1]] * 2}
-    unit = sobol_sample.sample(problem, 64, calc_second_order=False, seed=1)
+    unit = sobol_sample.sample(problem, samples, calc_second_order=False, seed=1)
+    peak = 1 + 8 * unit[:, 0] + 0.5 * unit[:, 1] + noise * np.random.default_rng(3).normal(size=len(unit))
     design = pd.DataFrame({"point_id": np.arange(len(unit)), names[0]: unit[:, 0],
                            names[1]: 10 + 80 * unit[:, 1], f"unit:{names[0]}": unit[:, 0],
                            f"unit:{names[1]}": unit[:, 1]})
-    folder = tmp_path / "sobol_sweep"
     (folder / "runs").mkdir(parents=True)
     design.to_parquet(folder / "design.parquet", index=False)
     runs = design[["point_id", *names]].assign(
         run_id=[f"r{i}" for i in range(len(design))], replicate=0, seed=0, status="ok", error=None,
-        wall_time_s=1.0, **{"dy_oxide.peak_price_multiple": 1 + 8 * unit[:, 0] + 0.5 * unit[:, 1]})
+        wall_time_s=1.0, **{"dy_oxide.peak_price_multiple": peak})
     runs.to_parquet(folder / "runs" / "part-0.parquet", index=False)
     (folder / "sweep.toml").write_text('[sweep]\nname = "s"\nbase = "b.toml"\n[design]\nmethod = "sobol"\n'
                                        '[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0\nhigh = 1\n'
                                        '[[parameters]]\nkey = "licensing.review_days"\nlow = 10\nhigh = 90\n')
-    sweep = load_sweep(folder)
+    return folder
+
+
+def test_sensitivity_indices_are_computed_when_not_analysed(tmp_path: Path) -> None:
+    from reflow.plotting.sweep_figures import sensitivity_figure
+
+    names = ["licensing.approval_rate", "licensing.review_days"]
+    sweep = load_sweep(_sobol_sweep(tmp_path / "sobol_sweep", 64))
     assert sweep.design_method == "sobol" and sweep.analysis("sobol") is None
     table = sensitivity_table(sweep, "sobol", ["dy_oxide.peak_price_multiple"]).set_index("parameter")
     assert table.loc[names[0], "S1"] > 0.8 > table.loc[names[1], "S1"]
     assert sensitivity_table(sweep, "morris") is None  # not a Morris design and no analysis/morris.csv
+    # Parameters in words above their key; indices inside 0-1 keep the whole axis and need no warning.
+    fig = sensitivity_figure(sweep, "sobol", ["dy_oxide.peak_price_multiple"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Licence approval rate\napproval_rate", "review_days"]
+    assert ax.get_xlabel() == "Share of variance (0-1)" and fig.legends[0].get_title().get_text() == ""
+    assert ax.get_xlim()[1] >= table["ST"].max()
+
+
+def test_sobol_bars_cut_the_axis_and_say_why_when_estimates_are_far_outside_0_1(tmp_path: Path) -> None:
+    from reflow.plotting.sweep_figures import sensitivity_figure
+
+    # Four base samples and a metric that is mostly noise: the estimates are meaningless, some far outside 0-1.
+    sweep = load_sweep(_sobol_sweep(tmp_path / "tiny", 4, noise=20.0))
+    table = sensitivity_table(sweep, "sobol", ["dy_oxide.peak_price_multiple"])
+    est = table[["S1", "ST"]].to_numpy()
+    assert est.max() > 1.25 or est.min() < -0.25  # the premise: an estimate past the cut
+    fig = sensitivity_figure(sweep, "sobol", ["dy_oxide.peak_price_multiple"])
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    assert -0.25 <= lo <= 0 and 1 <= hi <= 1.25
+    assert ax.get_xlabel() == "Share of variance (0-1; axis cut)"
+    assert "too few samples" in fig.legends[0].get_title().get_text()
 
 
 def test_large_sweep_plots_from_its_runs_table_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

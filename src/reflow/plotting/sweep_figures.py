@@ -348,6 +348,24 @@ def _compute_indices(sweep: SweepResult, method: str, metrics: list[str]) -> pd.
     return table if table is not None and not table.empty else None
 
 
+# Sobol' indices are shares of variance: sampling noise puts estimates a little outside 0-1, a design with too
+# few samples far outside it. Beyond these limits the axis is cut and says why, so the credible bars stay readable.
+_SHARE_AXIS = (-0.25, 1.25)
+
+
+def _limit_share_axis(ax: Any, t: pd.DataFrame) -> bool:
+    """Cut the axis at `_SHARE_AXIS` if an estimate lies beyond it; True if it was cut."""
+    est = t[[c for c in ("S1", "ST") if c in t]].to_numpy(float)
+    if not np.isfinite(est).any():
+        return False
+    lo, hi = float(np.nanmin(est)), float(np.nanmax(est))
+    if lo >= _SHARE_AXIS[0] and hi <= _SHARE_AXIS[1]:
+        return False
+    ax.set_xlim(max(ax.get_xlim()[0], _SHARE_AXIS[0]), min(max(ax.get_xlim()[1], 1.05), _SHARE_AXIS[1]))
+    ax.set_xlabel("Share of variance (0-1; axis cut)")
+    return True
+
+
 def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] | None = None) -> Figure:
     """Bars of Sobol' indices (first-order and total) or Morris mu* per parameter, one panel per metric."""
     table = sensitivity_table(sweep, method, metrics)
@@ -360,6 +378,9 @@ def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] |
     nrows = (len(wanted) + ncols - 1) // ncols
     params = list(dict.fromkeys(table["parameter"]))
     prefix, names = _common_prefix(params)
+    # In words where the parameter is known, above the key (after the shared prefix) the sweep file sets.
+    tick_names = [f"{param_text(p)[0]}\n{n}" if param_text(p)[0] != p else n
+                  for p, n in zip(params, names, strict=True)]
     title = "Sobol' sensitivity indices" if method == "sobol" else "Morris elementary effects"
     caption = (f"sweep {sweep.name}: " + ("share of output variance explained by each parameter, first-order "
                "(alone) and total (with interactions); bars show 95% confidence" if method == "sobol" else
@@ -368,6 +389,7 @@ def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] |
     fig, gs = new_figure(title, caption, nrows, ncols,
                          figsize=(10 if ncols == 2 else 6.5, panel_height * nrows + 1.0))
     axes = []
+    cut = False
     for i, metric in enumerate(wanted):
         ax = fig.add_subplot(gs[i // ncols, i % ncols])
         axes.append(ax)
@@ -383,6 +405,7 @@ def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] |
                             edgecolor="#333333", linewidth=0.4, label=label, capsize=2)
             ax.set_xlabel("Share of variance (0-1)")
             ax.set_xlim(left=min(0.0, float(np.nanmin(t.get("S1", pd.Series([0.0])).to_numpy())) - 0.05))
+            cut = _limit_share_axis(ax, t) or cut
         else:
             # Elementary effects are differences of the metric, so they take its display scale (shares in %).
             _, unit, k = metric_text(metric)
@@ -397,7 +420,7 @@ def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] |
             ax.set_xlim(left=0)
         # Every panel lists the same parameters in the same order: naming them in the first column only leaves
         # the second its width (full key paths are long, and clipped the second column's titles before).
-        ax.set_yticks(ypos, names if i % ncols == 0 else [])
+        ax.set_yticks(ypos, tick_names if i % ncols == 0 else [])
         if i % ncols == 0 and prefix:
             ax.set_ylabel(f"{prefix}<parameter>")
         ax.invert_yaxis()
@@ -405,5 +428,8 @@ def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] |
         ax.set_title(metric_label(metric, False))
     handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))
+        title = ("Estimates past a cut axis are far outside 0-1: too few samples for stable indices (raise "
+                 "[design] samples)" if cut else None)
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), title=title,
+                   title_fontsize=8.5)
     return fig
