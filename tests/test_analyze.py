@@ -101,6 +101,23 @@ def test_sobol_sweep_recovers_the_ishigami_ranking(tmp_path):
     assert pd.read_csv(tmp_path / "out" / "analysis" / "sobol.csv").shape == (3, 6)
 
 
+def test_sobol_warns_when_too_few_samples_give_estimates_far_outside_0_1():
+    from reflow.experiment.designs import sobol_design
+    from reflow.experiment.sweep_config import ParameterSpec
+
+    params = [ParameterSpec(key=k, low=0.0, high=1.0) for k in (X1, X2, X3)]
+    notes: list[str] = []
+    big = sobol_design(params, 8192, seed=5)
+    sobol_indices(big, _ishigami_runs(big), [X1, X2, X3], ["y"], notes=notes)
+    assert not notes  # enough samples: every estimate near its analytic value, inside 0-1
+    tiny = sobol_design(params, 4, seed=5)
+    first, _ = sobol_indices(tiny, _ishigami_runs(tiny), [X1, X2, X3], ["y"], notes=notes)
+    est = first[["S1", "ST"]].to_numpy()
+    assert est.min() < -0.25 or est.max() > 1.25  # the premise: four base samples give nonsense
+    assert len(notes) == 1 and notes[0].startswith("warning: y: Sobol' estimates from ")
+    assert "4 base samples are too few" in notes[0] and "raise [design] samples" in notes[0]
+
+
 def test_sobol_second_order_and_skipped_metrics():
     rng = np.random.default_rng(0)
     from reflow.experiment.designs import sobol_design

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 #: Share of the variance of the point means above which `analyze` warns that replicate noise biases the indices.
 NOISE_WARN_SHARE = 0.05
+#: Sobol' indices are shares of variance; sampling error puts estimates a little outside 0-1, a design with too
+#: few base samples far outside it. Past these bounds `analyze` warns and the bar charts cut their axis.
+SOBOL_PLAUSIBLE = (-0.25, 1.25)
 
 
 @dataclass
@@ -269,6 +272,7 @@ def sobol_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence
         for i, p in enumerate(parameters):
             rows.append({"metric": m, "parameter": p, "S1": res["S1"][i], "S1_conf": res["S1_conf"][i],
                          "ST": res["ST"][i], "ST_conf": res["ST_conf"][i]})
+        _implausible_note(m, res["S1"], res["ST"], len(y[keep]) // block, notes)
         if second_order:
             for i, p in enumerate(parameters):
                 for j in range(i + 1, len(parameters)):
@@ -279,6 +283,16 @@ def sobol_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence
     second = pd.DataFrame(rows2, columns=["metric", "parameter_1", "parameter_2", "S2", "S2_conf"]) \
         if second_order else None
     return first, second
+
+
+def _implausible_note(metric: str, s1: np.ndarray, st: np.ndarray, samples: int, notes: list[str]) -> None:
+    est = np.concatenate([np.asarray(s1, float), np.asarray(st, float)])
+    lo, hi = float(np.nanmin(est, initial=0.0)), float(np.nanmax(est, initial=0.0))
+    if lo < SOBOL_PLAUSIBLE[0] or hi > SOBOL_PLAUSIBLE[1]:
+        a, b = SOBOL_PLAUSIBLE
+        notes.append(f"warning: {metric}: Sobol' estimates from {lo:.3g} to {hi:.3g}, beyond {a:g} to {b:g} where "
+                     f"sampling error alone rarely puts a share of variance: {samples} base samples are too few for "
+                     "stable indices; raise [design] samples")
 
 
 def morris_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence[str], metrics: Sequence[str],

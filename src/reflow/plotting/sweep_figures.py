@@ -348,20 +348,18 @@ def _compute_indices(sweep: SweepResult, method: str, metrics: list[str]) -> pd.
     return table if table is not None and not table.empty else None
 
 
-# Sobol' indices are shares of variance: sampling noise puts estimates a little outside 0-1, a design with too
-# few samples far outside it. Beyond these limits the axis is cut and says why, so the credible bars stay readable.
-_SHARE_AXIS = (-0.25, 1.25)
-
-
 def _limit_share_axis(ax: Any, t: pd.DataFrame) -> bool:
-    """Cut the axis at `_SHARE_AXIS` if an estimate lies beyond it; True if it was cut."""
+    """Cut the axis at `SOBOL_PLAUSIBLE` if an estimate lies beyond it, so that the credible bars stay readable;
+    True if it was cut."""
+    from reflow.experiment.analysis import SOBOL_PLAUSIBLE
+
     est = t[[c for c in ("S1", "ST") if c in t]].to_numpy(float)
     if not np.isfinite(est).any():
         return False
     lo, hi = float(np.nanmin(est)), float(np.nanmax(est))
-    if lo >= _SHARE_AXIS[0] and hi <= _SHARE_AXIS[1]:
+    if lo >= SOBOL_PLAUSIBLE[0] and hi <= SOBOL_PLAUSIBLE[1]:
         return False
-    ax.set_xlim(max(ax.get_xlim()[0], _SHARE_AXIS[0]), min(max(ax.get_xlim()[1], 1.05), _SHARE_AXIS[1]))
+    ax.set_xlim(max(ax.get_xlim()[0], SOBOL_PLAUSIBLE[0]), min(max(ax.get_xlim()[1], 1.05), SOBOL_PLAUSIBLE[1]))
     ax.set_xlabel("Share of variance (0-1; axis cut)")
     return True
 
@@ -428,8 +426,10 @@ def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] |
         ax.set_title(metric_label(metric, False))
     handles, labels = axes[0].get_legend_handles_labels() if axes else ([], [])
     if handles:
-        title = ("Estimates past a cut axis are far outside 0-1: too few samples for stable indices (raise "
-                 "[design] samples)" if cut else None)
+        from reflow.experiment.analysis import SOBOL_PLAUSIBLE
+
+        title = (f"Estimates past a cut axis lie beyond {SOBOL_PLAUSIBLE[0]:g} to {SOBOL_PLAUSIBLE[1]:g}: too few "
+                 "samples for stable indices (raise [design] samples)" if cut else None)
         fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), title=title,
                    title_fontsize=8.5)
     return fig
