@@ -115,9 +115,9 @@ def _japan_peak_2011(r: Run) -> tuple[float, str]:
     return float(m.max()), m.idxmax().strftime("%Y-%m")
 
 
-def _japan_plateau(r: Run) -> tuple[float, float]:
-    """Japan's lowest and highest monthly NdPr price from October 2011 to January 2012."""
-    m = r.japan_monthly("ndpr_oxide").loc["2011-10-01":"2012-01-01"]
+def _japan_range(r: Run, start: str, end: str) -> tuple[float, float]:
+    """Japan's lowest and highest monthly NdPr price from month `start` to month `end` ("YYYY-MM-01")."""
+    m = r.japan_monthly("ndpr_oxide").loc[start:end]
     return float(m.min()), float(m.max())
 
 
@@ -198,15 +198,16 @@ def _figures() -> list[Figure]:
     add(Figure("ndpr_oxide.japan_peak_2011_month", "1.5 item 5", "... its month (YYYY.MM)", "{:.2f}",
                "the month of that highest monthly price, as year.month",
                lambda r: _as_yyyymm(pd.Timestamp(_japan_peak_2011(r)[1] + "-01"))))
-    for i, which in enumerate(("lowest", "highest")):
-        add(Figure(f"ndpr_oxide.japan_oct2011_jan2012_{which[:-3]}", "1.5 item 5",
-                   f"Japan's NdPr price, {which} month of Oct 2011-Jan 2012 (USD/kg)", "{:,.0f}",
-                   "price_ex_vwap of JPKR, monthly means from October 2011 to January 2012",
-                   lambda r, i=i: _japan_plateau(r)[i]))
-        add(Figure(f"ndpr_oxide.japan_oct2011_jan2012_{which[:-3]}_of_peak", "1.5 item 5",
-                   f"... over the highest month of 2011 ({which})", "{:.2f}",
-                   "that monthly price over Japan's highest monthly NdPr price of 2011",
-                   lambda r, i=i: _japan_plateau(r)[i] / _japan_peak_2011(r)[0]))
+    for start, end, label in (("2011-10-01", "2012-01-01", ("oct2011_jan2012", "Oct 2011-Jan 2012")),
+                              ("2011-07-01", "2011-08-01", ("jul_aug2011", "Jul-Aug 2011"))):
+        for i, which in enumerate(("lowest", "highest")):
+            key = f"ndpr_oxide.japan_{label[0]}_{which[:-3]}"
+            add(Figure(key, "1.5 item 5", f"Japan's NdPr price, {which} month of {label[1]} (USD/kg)", "{:,.0f}",
+                       f"price_ex_vwap of JPKR, monthly means over {label[1]}",
+                       lambda r, i=i, start=start, end=end: _japan_range(r, start, end)[i]))
+            add(Figure(f"{key}_of_peak", "1.5 item 5", f"... over the highest month of 2011 ({which})", "{:.2f}",
+                       "that monthly price over Japan's highest monthly NdPr price of 2011",
+                       lambda r, i=i, start=start, end=end: _japan_range(r, start, end)[i] / _japan_peak_2011(r)[0]))
     return out
 
 
