@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 import calibrate_2010 as cal
 import calibrate_light_2010 as light
 import compare_forward as fwd
+import seed1_2010 as s1
 import validation_figures as vf
 
 from reflow import __version__, provenance
@@ -29,7 +30,8 @@ from reflow.errors import ConfigError, UsageError
 from reflow.experiment.sweep_config import resolved_base_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = {"calibrate_2010": cal, "calibrate_light_2010": light, "compare_forward": fwd, "validation_figures": vf}
+SCRIPTS = {"calibrate_2010": cal, "calibrate_light_2010": light, "compare_forward": fwd, "validation_figures": vf,
+           "seed1_2010": s1}
 
 
 def _manifest(folder: Path) -> dict[str, Any]:
@@ -158,6 +160,10 @@ BAD_ARGS = [
     ("validation_figures", ["--config-2010", str(ROOT / "configs" / "baseline.toml")],
      "would replace the tracked figures"),
     ("validation_figures", ["--seeds", "1", "--figures", str(ROOT / "README.md" / "figs")], "cannot write there"),
+    ("seed1_2010", ["--seed", "-1"], "--seed -1"),
+    ("seed1_2010", ["--config", "/nonexistent.toml"], "/nonexistent.toml: no such file"),
+    ("seed1_2010", ["--run", str(ROOT / "configs")], "no timeseries.parquet there"),
+    ("seed1_2010", ["--run", str(ROOT / "configs"), "--seed", "2"], "leave out --config, --seed and --set"),
 ]
 
 
@@ -208,6 +214,7 @@ def test_scripts_start_their_workers_as_the_sweep_engine_does(script: str, argv:
     ("compare_forward", ["--set", "growth.rate_per_year=0.9"], "growth.rate_per_year = 0.9"),
     ("calibrate_light_2010", ["--config", "/nonexistent.toml"], "/nonexistent.toml: config file not found"),
     ("calibrate_light_2010", ["--config", str(ROOT / "configs" / "controls_2025.toml")], "no [light_ree] table"),
+    ("seed1_2010", ["--set", "china.nope=3"], "china.nope: unknown key"),
 ])
 def test_a_bad_config_is_one_error_line_and_no_folder(script: str, argv: list[str], message: str, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
@@ -268,6 +275,32 @@ def test_compare_forward_short_run_writes_runs_manifest_and_table(tmp_path: Path
     assert set(m["resolved_configs"]) == set(fwd.SCENARIOS)
     for label, path in fwd.SCENARIOS.items():
         assert _resolved(folder, label) == load_config(path, ["scenario.weeks=20"])
+
+
+def test_seed1_2010_reads_a_run_folder_as_it_computes_a_run(tmp_path: Path) -> None:
+    """The seed-1 figures of docs/validation.md: every one computed, the same from a run folder (`--run`, e.g. a
+    run made on an older commit) as from the script's own run, with the provenance of each."""
+    import reflow
+
+    res = reflow.run(ROOT / "configs" / "quota_2010.toml", seed=1, out=tmp_path / "runs", figures=False)
+    assert s1.main(["--run", str(res.path), "--out", str(tmp_path / "read")]) == 0
+    folder = _only_folder(tmp_path / "read")
+    got = pd.read_csv(folder / "figures.csv")
+    assert list(got["key"]) == [f.key for f in s1.FIGURES] and got["value"].notna().all()
+    direct = s1.figures(res.timeseries)
+    assert got["value"].tolist() == pytest.approx(direct["value"].tolist(), rel=1e-12)
+    m = _manifest(folder)
+    assert m["status"] == "finished" and m["run_manifest"]["seed"] == 1 and m["seeds"] == [1]
+    assert "figures.md" in m["files"] and (folder / "figures.md").read_text().startswith("| key |")
+    # Two of the definitions against reflow.validation's, which the 20-seed tables use.
+    from reflow import validation as v
+
+    vals = v.metrics_2010(res.timeseries, v.quota_in_force(res.config))
+    row = got.set_index("key")["value"]
+    assert row["ndpr_oxide.level_end_2012"] == pytest.approx(vals["ndpr_oxide.level_end_2012"])
+    off = sum(row[f"{m}.official_2011"] for m in ("ndpr_oxide", "dy_oxide", "tb_oxide", "light_ree"))
+    un = sum(row[f"{m}.unofficial_2011"] for m in ("ndpr_oxide", "dy_oxide", "tb_oxide", "light_ree"))
+    assert un / off == pytest.approx(vals["unofficial_vs_official_2011"])
 
 
 def test_calibrate_light_leaves_its_manifest_when_the_runs_crash(tmp_path: Path,
