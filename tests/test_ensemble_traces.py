@@ -30,3 +30,25 @@ def test_an_origin_missing_from_one_seed_counts_as_zero_and_shares_still_add_up(
     np.testing.assert_allclose(total[total > 0], 100.0, rtol=1e-9)
     us_one = summarise([load_run(a)], workers=1).stats["supply_shares", "dy_oxide", "US"]["mean"]
     np.testing.assert_allclose(shares["US"].dropna(), us_one.dropna() / 2, rtol=1e-9)  # (x + 0) / 2
+
+
+def test_row_quantiles_equal_numpys_nanquantile_bit_for_bit() -> None:
+    import warnings
+
+    from reflow.plotting.ensemble import nanquantile_rows
+
+    rng = np.random.default_rng(0)
+    qs = [0.05, 0.5, 0.95]
+    for _ in range(100):
+        n, m = int(rng.integers(1, 60)), int(rng.integers(1, 25))
+        a = rng.normal(size=(n, m)) * 10.0 ** rng.integers(-3, 4)
+        if rng.random() < 0.3:
+            a = np.round(a, 1)  # ties
+        a[rng.random((n, m)) < rng.random()] = np.nan  # rows with 0..m values, some all NaN
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+            expected = np.nanquantile(a, qs, axis=1)
+        got = nanquantile_rows(a, qs)
+        assert got.shape == (3, n)
+        assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(nanquantile_rows(np.full((2, 3), np.nan), qs)).all()

@@ -34,7 +34,7 @@ from reflow.plotting.style import MATERIALS, sort_codes
 if TYPE_CHECKING:
     from reflow.plotting.load import RunResult
 
-__all__ = ["ALL", "EX_CHINA", "NEEDED_VARIABLES", "Ensemble", "reduce_run", "summarise"]
+__all__ = ["ALL", "EX_CHINA", "NEEDED_VARIABLES", "Ensemble", "nanquantile_rows", "reduce_run", "summarise"]
 
 #: Variables the ensemble figures read from each run (nothing else is loaded).
 NEEDED_VARIABLES = (
@@ -162,6 +162,27 @@ def _licence_traces(s: Series, out: dict[Trace, pd.Series]) -> None:
         out["licences", "share", ALL] = approval_share(s, window=NOISY_WINDOW)
 
 
+def nanquantile_rows(arr: np.ndarray, qs: Sequence[float]) -> np.ndarray:
+    """``np.nanquantile(arr, qs, axis=1)`` (linear method), equal to it bit for bit, without its loop over rows.
+
+    numpy runs its 1-D routine once per row (`apply_along_axis`): over a 20-seed ensemble's ~40,000 weekly rows
+    that was over half the time of `reflow plot`. Here rows with the same number of values are stacked, NaNs
+    sorted last and cut off, and handed to `np.quantile` at once: the same values and the same interpolation
+    as the 1-D routine's on each row. A row without values gives NaN.
+
+    Returns:
+        An array of shape ``(len(qs), len(arr))``.
+    """
+    a = np.asarray(arr, dtype=float)
+    out = np.full((len(qs), a.shape[0]), np.nan)
+    counts = a.shape[1] - np.isnan(a).sum(axis=1)
+    ordered = np.sort(a, axis=1)  # NaNs last
+    for k in np.unique(counts[counts > 0]):
+        rows = counts == k
+        out[:, rows] = np.quantile(ordered[rows, :k], qs, axis=1)
+    return out
+
+
 @dataclass
 class Ensemble:
     """The runs of one scenario boiled down to quantiles per weekly trace."""
@@ -259,7 +280,7 @@ def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = 
                                                                                                 "backlog"):
                 frame = frame.fillna(0.0)  # nothing delivered from that origin, no file waiting
             arr = frame.to_numpy(dtype=float)
-            q = np.nanquantile(arr, [0.05, 0.5, 0.95], axis=1)
+            q = nanquantile_rows(arr, [0.05, 0.5, 0.95])
             stats[key] = pd.DataFrame({"q05": q[0], "q50": q[1], "q95": q[2],
                                        "mean": np.nanmean(arr, axis=1)}, index=all_dates)
     inside = np.ones(len(all_dates), dtype=bool)
