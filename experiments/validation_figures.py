@@ -23,7 +23,8 @@ of docs/figures not yet committed, is never silently overwritten.
 - docs/figures/validation_2025_october.png: the October 2025 escalation as it happened (announced, suspended
   before it took effect), if the suspension had never come, and without the escalation;
 - results/validation/<UTC stamp>/ (`--out`; a new folder, never an existing one): `tables.md` (the 2010 fit
-  table and the 2025 numbers quoted in the doc), `fit_2010.csv`, `metrics_2010.csv` (per seed), `table_2025.csv`,
+  table, the 2010 figures the prose quotes beside it, and the 2025 numbers quoted in the doc), `fit_2010.csv`,
+  `metrics_2010.csv` and `prose_2010.csv` (per seed; the latter the prose's figures, `PROSE_2010`), `table_2025.csv`,
   `monthly_2025.csv` (monthly medians, as happened), `configs/<name>.toml` and `.json` (the resolved config of the
   2010 scenario and of each 2025 variant, as `reflow run` writes `config.toml`), and `manifest.json`, written
   before the runs (arguments, seeds, the configs with the sha256 of each file of their `extends` chain and of the
@@ -201,7 +202,8 @@ def _run_2010(task: tuple[str, list[str], int]) -> dict[str, Any]:
     res = reflow.run(config, seed=seed, overrides=overrides, out=None)
     ts = res.timeseries
     quota = v.quota_in_force(res.config)
-    out: dict[str, Any] = {"metrics": v.metrics_2010(ts, quota), "quota": quota}
+    metrics = v.metrics_2010(ts, quota)
+    out: dict[str, Any] = {"metrics": metrics, "quota": quota, "prose": prose_2010(ts, metrics)}
     series = {}
     for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"):
         ex = v.ex_china_price(ts, m)
@@ -228,6 +230,101 @@ def _run_2010(task: tuple[str, list[str], int]) -> dict[str, Any]:
         series["light_spread"] = series["light_price_ex"] / series["light_price_cn"]
     out["series"] = pd.DataFrame(series)
     return out
+
+
+# The 2010 figures docs/validation.md quotes in its prose (summary, sections 1.5 and 1.6) beside the fit table, as
+# (key, what it is); `prose_2010` measures them on one run, `table_prose_2010` gives their medians. A month's price
+# is the mean of the weekly values whose week starts in it, a period's the mean of its weeks, a year's tonnage the
+# sum of its weeks, a multiple of 2009 over 2009's weekly mean (as in reflow.validation).
+PROSE_2010 = [
+    ("dy_oxide.spread_at_peak", "Dy oxide: ex-China / China price at its peak (x)"),
+    ("tb_oxide.spread_at_peak", "Tb oxide: ex-China / China price at its peak (x)"),
+    ("post_crisis_rebound", "largest ex-China price rebound from a trough, Jul 2012-Dec 2014 (x; the 1.4 guard)"),
+    ("ndpr_oxide.cn_sep2011", "China's NdPr oxide price, Sep 2011 / 2009 (x)"),
+    ("dy_oxide.cn_sep2011", "China's Dy oxide price, Sep 2011 / 2009 (x)"),
+    ("tb_oxide.cn_sep2011", "China's Tb oxide price, Sep 2011 / 2009 (x)"),
+    ("alt_ndpr_2013", "non-Chinese NdPr oxide output, 2013 (t)"),
+    ("alt_ndpr_2014", "non-Chinese NdPr oxide output, 2014 (t)"),
+    ("alt_ndpr_2015", "non-Chinese NdPr oxide output, 2015 (t)"),
+    ("light.peak_monthly", "La/Ce: ex-China price, highest month (USD/kg)"),
+    ("light.peak_weekly", "La/Ce: ex-China price, highest week (USD/kg)"),
+    ("light_ree.peak_months", "La/Ce: months from Jul 2010 to the highest month (the 1.4 check)"),
+    ("light_ree.spread_at_peak", "La/Ce: ex-China / China price in its highest month (x)"),
+    ("light_ree.spread_year_after", "La/Ce: ex-China / China price 12 months later (x)"),
+    ("light.spread_late_2010", "La/Ce: ex-China / China price, highest month of Oct-Dec 2010 (x)"),
+    ("light.cn_may_aug_2011", "La/Ce: China's price, May-Aug 2011 (USD/kg)"),
+    ("light.cn_may_aug_2011_x2009", "La/Ce: China's price, May-Aug 2011 / 2009 (x)"),
+    ("light.ex_may_aug_2011", "La/Ce: ex-China price, May-Aug 2011 (USD/kg)"),
+    ("light_ree.spread_at_crisis_peak", "La/Ce: ex-China / China price in NdPr's peak month (x)"),
+    ("light.spread_q1_2012", "La/Ce: ex-China / China price, Q1 2012 (mean of the weekly ratios, x)"),
+    ("light.rent_jul_sep_2010", "La/Ce: licence rent (price over export parity), Jul-Sep 2010 (USD/kg)"),
+    ("light.rent_max", "La/Ce: licence rent, highest week (USD/kg)"),
+    ("light.official_2011", "La/Ce: China's official exports, 2011 (t)"),
+    ("light_ree.exports_vs_quota", "La/Ce: China's official exports, 2011 / La/Ce quota"),
+    ("light.unofficial_2010", "La/Ce: China's unofficial exports, 2010 (t)"),
+    ("light.unofficial_2011", "La/Ce: China's unofficial exports, 2011 (t)"),
+    ("light.thrift_end_2014", "La/Ce: use thrifted away, last week of 2014 (share)"),
+    ("light.ex_2013", "La/Ce: ex-China price, 2013 (USD/kg)"),
+    ("light.ex_2013_x2009", "La/Ce: ex-China price, 2013 / 2009 (x)"),
+]
+
+
+def prose_2010(ts: pd.DataFrame, metrics: dict[str, float]) -> dict[str, float]:
+    """The figures of `PROSE_2010` on one run (`metrics`: its `reflow.validation.metrics_2010`)."""
+    from reflow import validation as v
+
+    def period(s: pd.Series, start: str, end: str) -> pd.Series:
+        return s[(s.index >= pd.Timestamp(start)) & (s.index <= pd.Timestamp(end))]
+
+    def year(s: pd.Series, y: int) -> float:
+        return float(s[s.index.year == y].sum())
+
+    def x2009(s: pd.Series) -> float:
+        return float(s[s.index.year == 2009].mean())
+
+    out = {k: metrics.get(k, float("nan")) for k, _ in PROSE_2010}
+    for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"):
+        cn = v.china_price(ts, m)
+        out[f"{m}.cn_sep2011"] = float(period(cn, "2011-09-01", "2011-09-30").mean()) / x2009(cn)
+    alt = _series(ts, "production_alt", "ndpr_oxide")
+    for y in (2013, 2014, 2015):
+        out[f"alt_ndpr_{y}"] = year(alt, y)
+    if not (ts["variable"] == "light_price_ex").any():
+        return out
+    ex, cn, rent = (v.light_series(ts, var) for var in ("light_price_ex", "light_price_cn", "light_quota_rent"))
+    spread_m = _monthly_mean(ex) / _monthly_mean(cn)
+    q1 = period(ex, "2012-01-01", "2012-03-31") / period(cn, "2012-01-01", "2012-03-31")
+    thrift = v.light_series(ts, "light_thrift_share")
+    out.update({
+        "light.peak_monthly": float(_monthly_mean(ex).max()), "light.peak_weekly": float(ex.max()),
+        "light.spread_late_2010": float(period(spread_m, "2010-10-01", "2010-12-31").max()),
+        "light.cn_may_aug_2011": float(period(cn, "2011-05-01", "2011-08-31").mean()),
+        "light.ex_may_aug_2011": float(period(ex, "2011-05-01", "2011-08-31").mean()),
+        "light.spread_q1_2012": float(q1.mean()),
+        "light.rent_jul_sep_2010": float(period(rent, "2010-07-01", "2010-09-30").mean()),
+        "light.rent_max": float(rent.max()),
+        "light.official_2011": year(v.light_series(ts, "light_exports_cn"), 2011),
+        "light.unofficial_2010": year(v.light_series(ts, "light_exports_cn_unofficial"), 2010),
+        "light.unofficial_2011": year(v.light_series(ts, "light_exports_cn_unofficial"), 2011),
+        "light.thrift_end_2014": float(thrift[thrift.index.year == 2014].iloc[-1]),
+        "light.ex_2013": float(ex[ex.index.year == 2013].mean()),
+    })
+    out["light.cn_may_aug_2011_x2009"] = out["light.cn_may_aug_2011"] / x2009(cn)
+    out["light.ex_2013_x2009"] = out["light.ex_2013"] / x2009(ex)
+    return out
+
+
+def table_prose_2010(per_seed: pd.DataFrame, first: int = 8) -> str:
+    """The `PROSE_2010` figures as Markdown: median over all seeds, 5-95%, and median and range over seeds 1-`first`
+    (section 1.6 quotes seeds 1-8). `per_seed`: one row per seed, a ``seed`` column."""
+    few = per_seed[per_seed["seed"] <= first]
+    lines = [f"| figure | median, {len(per_seed)} seeds | 5-95% | median, seeds 1-{first} | seeds 1-{first}, "
+             "lowest - highest |", "|---|---|---|---|---|"]
+    for key, label in PROSE_2010:
+        a, b = per_seed[key].astype(float), few[key].astype(float)
+        lines.append(f"| {label} | {a.median():.4g} | {a.quantile(0.05):.4g} - {a.quantile(0.95):.4g} | "
+                     f"{b.median():.4g} | {b.min():.4g} - {b.max():.4g} |")
+    return "\n".join(lines)
 
 
 def _run_2025(task: tuple[str, str, list[str], int]) -> dict[str, Any]:
@@ -812,8 +909,11 @@ def _main(argv: list[str] | None) -> int:
 
             pd.DataFrame([r["metrics"] for r in runs10]).assign(seed=seeds).to_csv(folder / "metrics_2010.csv",
                                                                                    index=False)
+            prose = pd.DataFrame([r["prose"] for r in runs10]).assign(seed=seeds)
+            prose.to_csv(folder / "prose_2010.csv", index=False)
             tables([f"## 2010 fit ({len(seeds)} seeds, {int(fit['pass'].sum())} of {len(fit)} pass)", "",
-                    markdown_table(fit), ""], "fit_2010.csv", "metrics_2010.csv")
+                    markdown_table(fit), "", "### 2010 figures quoted in the prose (summary, sections 1.5-1.6)", "",
+                    table_prose_2010(prose), ""], "fit_2010.csv", "metrics_2010.csv", "prose_2010.csv")
             wrote(figures_2010(runs10, args.figures))
         if do25:
             tasks = [(label, str(C2025), ov, s) for label, ov in VARIANTS_2025.items() for s in seeds]

@@ -379,6 +379,10 @@ def test_validation_figures_quick_look_goes_where_it_is_told(tmp_path: Path,
     table = pd.read_csv(folder / "table_2025.csv", index_col=0)
     assert list(table.columns) == [*keep, "2010-calibrated mechanisms"]
     assert all((folder / f).is_file() for f in m["files"]) and "table_2025.csv" in m["files"]
+    prose = pd.read_csv(folder / "prose_2010.csv")  # the 2010 figures the prose quotes, one row per seed
+    assert list(prose.columns) == [*(k for k, _ in vf.PROSE_2010), "seed"] and prose["seed"].tolist() == [1]
+    assert prose.drop(columns="seed").notna().all(axis=None) and "### 2010 figures quoted in the prose" in (
+        folder / "tables.md").read_text()
     assert {p: p.stat().st_mtime_ns for p in vf.FIGURES.glob("*.png")} == tracked
 
 
