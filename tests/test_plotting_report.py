@@ -11,6 +11,7 @@ import io
 import re
 import struct
 import xml.etree.ElementTree as ET
+from fractions import Fraction
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -529,6 +530,53 @@ def test_fork_map_keeps_order_and_passes_errors_on() -> None:
 
     with pytest.raises(ReflowError, match="figure 2 failed"):
         fork_map(bad, 4, workers=2)
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
+def test_warm_pool_imports_first_then_maps_named_functions_in_order_and_passes_errors_on() -> None:
+    from reflow.plotting._parallel import WarmPool
+
+    pool = WarmPool.start(4, ["fractions"], workers=2)
+    assert pool is not None
+    try:
+        # the workers imported `fractions` when they started; the tasks name functions as "module:function"
+        assert pool.map("sys:getrecursionlimit", [()] * 3) == [__import__("sys").getrecursionlimit()] * 3
+        assert pool.map("fractions:Fraction", [(1, 3), (2, 4), (5, 1)]) == [Fraction(1, 3), Fraction(1, 2), 5]
+        with pytest.raises(ValueError, match="invalid literal"):
+            pool.map("builtins:int", [("7",), ("seven",)])
+    finally:
+        pool.close()
+    assert WarmPool.start(4, [], workers=1) is None  # one worker draws in the caller's process: no pool
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
+def test_quick_figures_drawn_here_when_a_pool_worker_was_killed(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+    import signal
+
+    import reflow.plotting.run_figures as rf
+    from reflow.plotting.quick import draw_quick_figures, quick_figure_pool
+
+    run = write_fake_run(tmp_path / "run", seed=2)
+    pool = quick_figure_pool(workers=2)
+    assert pool is not None
+    drawn_here: list[int] = []
+    original = rf.quick_figures
+    # (patched after the fork: only figures drawn in this process are counted)
+    monkeypatch.setattr(rf, "quick_figures", lambda *a, **k: drawn_here.append(1) or original(*a, **k))
+    try:
+        victim = next(iter(pool._pool._processes.values()))  # (private: no public way to reach a worker)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join()
+        paths = draw_quick_figures(pool, run / "timeseries.parquet", json.loads((run / "config.json").read_text()),
+                                   tmp_path / "figures", seed=2)
+    finally:
+        pool.close()
+    assert [p.name for p in paths] == ["prices.png", "shortages.png", "licences.png", "supply_shares.png"]
+    assert all(p.read_bytes()[:8] == PNG_MAGIC for p in paths)
+    assert drawn_here == [1]
 
 
 def test_run_jobs_starts_the_costliest_and_returns_in_job_order() -> None:

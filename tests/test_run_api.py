@@ -171,6 +171,34 @@ def test_cli_run_prints_summary_and_writes_figures(tmp_path: Path, capsys: pytes
     assert "already exists" in capsys.readouterr().err
 
 
+def test_run_figures_drawn_in_workers_started_before_the_run_equal_quick_figures(tmp_path: Path) -> None:
+    from reflow.plotting import quick_figures
+
+    res = reflow.run(CONFIGS / "controls_2025.toml", seed=5, overrides=SHORT, out=tmp_path, run_id="f")
+    assert res.path is not None and res.manifest is not None
+    pngs = sorted((res.path / "figures").glob("*.png"))
+    assert [p.name for p in pngs] == ["licences.png", "prices.png", "shortages.png", "supply_shares.png"]
+    assert all(f"figures/{p.name}" in res.manifest["files"] for p in pngs)
+    cfg = json.loads((res.path / "config.json").read_text())
+    # the same figures as drawn here from the run in memory, byte for byte
+    here = quick_figures(res.timeseries, cfg, tmp_path / "here", seed=5, workers=1)
+    assert {p.name: p.read_bytes() for p in here} == {p.name: p.read_bytes() for p in pngs}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="figures are drawn in this process without fork")
+def test_reflow_run_leaves_matplotlib_to_its_figure_workers(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # The workers fork before the model runs and import matplotlib meanwhile; the run's own process never does.
+    code = ("import sys, reflow; reflow.run(sys.argv[1], seed=1, overrides=sys.argv[3:], out=sys.argv[2], "
+            "run_id='m'); print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(CONFIGS / "baseline.toml"), str(tmp_path), *SHORT],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    assert len(list((tmp_path / "baseline" / "m" / "figures").glob("*.png"))) == 4
+
+
 def test_cli_run_bad_override_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["run", str(CONFIGS / "baseline.toml"), "--out", str(tmp_path), "--set",
                  "licensing.approval_rate=1.5"])

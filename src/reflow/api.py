@@ -206,18 +206,33 @@ def run(
                 raise ResultExistsError(f"{folder}: a result already exists here; use --force to replace it or "
                                         "--run-id to name a new one")
             _refuse_replacing(folder)
-    t0 = time.perf_counter()
-    sim = simulate(scenario, seed, progress=progress)
-    wall = time.perf_counter() - t0
-    manifest = None
-    if folder is not None:
-        manifest = _write_run(folder, scenario, seed, sim, config_file, overrides, started, wall, figures, force)
+    # The figures' workers fork now and import matplotlib while the model runs (see quick_figure_pool).
+    pool = None
+    if figures and folder is not None:
+        from reflow.plotting.quick import quick_figure_pool
+
+        pool = quick_figure_pool()
+    try:
+        t0 = time.perf_counter()
+        sim = simulate(scenario, seed, progress=progress)
+        wall = time.perf_counter() - t0
+        manifest = None
+        if folder is not None:
+            manifest = _write_run(folder, scenario, seed, sim, config_file, overrides, started, wall, figures,
+                                  force, pool)
+    finally:
+        if pool is not None:
+            pool.close()
     return RunResult(sim.timeseries, sim.summary, scenario, seed, folder, manifest)
 
 
 def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, config_file: str | None,
-               overrides: Any, started: dt.datetime, wall: float, figures: bool, force: bool) -> dict[str, Any]:
-    """Write a run folder: everything into a sibling temp folder, manifest last, then one rename into place."""
+               overrides: Any, started: dt.datetime, wall: float, figures: bool, force: bool,
+               pool: Any = None) -> dict[str, Any]:
+    """Write a run folder: everything into a sibling temp folder, manifest last, then one rename into place.
+
+    `pool`: workers started before the run to draw the figures in (`reflow.plotting.quick.quick_figure_pool`).
+    """
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     # mkdtemp makes the folder private (0700); a run folder gets the mode a plain mkdir would give it, so that
@@ -230,9 +245,14 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
         _write_parquet(sim.timeseries, tmp / "timeseries.parquet")
         write_atomic(tmp / "summary.json", json.dumps(sim.summary, indent=2, default=_json_default) + "\n")
         if figures:
-            from reflow.plotting import quick_figures
+            if pool is not None:  # its workers read the Parquet file just written; matplotlib stays out of here
+                from reflow.plotting.quick import draw_quick_figures
 
-            quick_figures(sim.timeseries, cfg_json, tmp / "figures", seed=seed)
+                draw_quick_figures(pool, tmp / "timeseries.parquet", cfg_json, tmp / "figures", seed=seed)
+            else:
+                from reflow.plotting import quick_figures
+
+                quick_figures(sim.timeseries, cfg_json, tmp / "figures", seed=seed)
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         commit, dirty = git_state()
         import mesa

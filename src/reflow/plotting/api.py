@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from reflow.errors import ReflowError, ResultExistsError, UsageError
 from reflow.plotting._parallel import fork_map
 from reflow.plotting.load import ResultSet, open_results
-from reflow.plotting.run_figures import DRAW_COST
+from reflow.plotting.quick import DRAW_COST
 from reflow.plotting.style import rc_params, save_figure
 
 __all__ = [

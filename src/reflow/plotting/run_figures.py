@@ -39,6 +39,7 @@ from reflow.plotting.layout import (
     scenario_caption,
     time_marks,
 )
+from reflow.plotting.quick import DRAW_COST, QUICK
 from reflow.plotting.style import (
     MARKET_STYLE,
     REGIONS,
@@ -412,18 +413,14 @@ RUN_FIGURES: dict[str, tuple[FigureFn, str]] = {
               "over the period named in the title."),
 }
 
-QUICK = ("prices", "shortages", "licences", "supply_shares")
-# Drawing time relative to a one-line-per-series figure (measured on a controls_2025 run): the flow matrices'
-# cell labels and colour bars, the stacked areas and heat strip below them. Parallel drawing starts these first.
-DRAW_COST = {"flows": 1.7, "shortages": 1.5, "supply_shares": 1.3}
-
 
 def quick_figures(timeseries: pd.DataFrame, config: dict[str, Any], out_dir: Path, *,
                   seed: int | None = None, workers: int | None = None) -> list[Path]:
     """The quick-look PNGs `reflow run` writes into `<run>/figures/` (prices, shortages, licences, shares).
 
     Written atomically at a modest resolution with fixed margins, in parallel forked processes where
-    available (as `plot` draws), so the call takes well under a second on two cores.
+    available (as `plot` draws), so the call takes well under a second on two cores. (`reflow run` draws them
+    with `reflow.plotting.quick.draw_quick_figures`, in workers it starts before simulating.)
 
     Args:
         timeseries: the run's tidy time series.
@@ -438,15 +435,30 @@ def quick_figures(timeseries: pd.DataFrame, config: dict[str, Any], out_dir: Pat
     out_dir = Path(out_dir)
     s = Series(timeseries)
     order = sorted(QUICK, key=lambda name: -DRAW_COST.get(name, 1.0))
-
-    def one(i: int) -> list[Path]:
-        token = FAST_LAYOUT.set(True)
-        try:
-            with matplotlib.rc_context(rc_params()):
-                fig = RUN_FIGURES[order[i]][0](s, config, seed=seed)
-                return save_figure(fig, out_dir, order[i], formats=("png",), dpi=100)
-        finally:
-            FAST_LAYOUT.reset(token)
-
-    written = dict(zip(order, fork_map(one, len(order), workers), strict=True))
+    done = fork_map(lambda i: _draw_quick(order[i], s, config, out_dir, seed), len(order), workers)
+    written = dict(zip(order, done, strict=True))
     return [p for name in QUICK for p in written[name]]
+
+
+def _draw_quick(name: str, s: Series, config: dict[str, Any], out_dir: Path, seed: int | None) -> list[Path]:
+    token = FAST_LAYOUT.set(True)
+    try:
+        with matplotlib.rc_context(rc_params()):
+            fig = RUN_FIGURES[name][0](s, config, seed=seed)
+            return save_figure(fig, out_dir, name, formats=("png",), dpi=100)
+    finally:
+        FAST_LAYOUT.reset(token)
+
+
+_SERIES_CACHE: dict[Path, Series] = {}  # in a pool's worker: the run it draws, read once for all its figures
+
+
+def draw_quick_from(name: str, parquet: Path, config: dict[str, Any], out_dir: Path,
+                    seed: int | None) -> list[Path]:
+    """One quick-look figure of the run in `parquet` (the task `draw_quick_figures` sends its workers)."""
+    if parquet not in _SERIES_CACHE:
+        from reflow.plotting.load import read_timeseries
+
+        _SERIES_CACHE.clear()
+        _SERIES_CACHE[parquet] = Series(read_timeseries(parquet))
+    return _draw_quick(name, _SERIES_CACHE[parquet], config, out_dir, seed)
