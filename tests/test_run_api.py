@@ -199,6 +199,32 @@ def test_reflow_run_leaves_matplotlib_to_its_figure_workers(tmp_path: Path) -> N
     assert len(list((tmp_path / "baseline" / "m" / "figures").glob("*.png"))) == 4
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="figures are drawn in this process without fork")
+def test_a_figure_failing_in_a_worker_leaves_no_folder_behind(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import reflow.plotting.run_figures as rf
+
+    # Patched before the run: the workers fork with it. One figure fails at once while another is still being
+    # drawn; the run must not remove its temp folder until that one is done, or the figure re-creates it.
+    licences = rf.RUN_FIGURES["licences"]
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("drawing failed")
+
+    def slow(*args: object, **kwargs: object) -> object:
+        time.sleep(1.0)
+        return licences[0](*args, **kwargs)
+
+    monkeypatch.setitem(rf.RUN_FIGURES, "prices", (boom, ""))
+    monkeypatch.setitem(rf.RUN_FIGURES, "licences", (slow, ""))
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        reflow.run(CONFIGS / "baseline.toml", overrides=SHORT, out=tmp_path, run_id="x")
+    time.sleep(0.5)  # (were a worker still drawing, its figure would land here)
+    assert list((tmp_path / "baseline").iterdir()) == []
+
+
 def test_cli_run_bad_override_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["run", str(CONFIGS / "baseline.toml"), "--out", str(tmp_path), "--set",
                  "licensing.approval_rate=1.5"])

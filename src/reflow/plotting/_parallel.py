@@ -108,9 +108,15 @@ class WarmPool:
         """`[fn(*a) for a in args]` in the workers; exceptions propagate (a dead worker: BrokenProcessPool).
 
         `fn` is named as ``"module:function"`` and looked up in the worker, so that the caller need not import
-        its module (the point of the pool is that the workers do).
+        its module (the point of the pool is that the workers do). On an exception (or Ctrl-C) the pool is
+        closed first, so that, as with `fork_map`, no task is still running when the caller cleans up after it
+        (a figure written into a folder the caller has just removed).
         """
-        return list(self._pool.map(_call_named, [(fn, a) for a in args]))
+        try:
+            return list(self._pool.map(_call_named, [(fn, a) for a in args]))
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Stop the workers once their current task is done (forked workers exit without interpreter shutdown)."""
