@@ -579,6 +579,66 @@ def test_quick_figures_drawn_here_when_a_pool_worker_was_killed(tmp_path: Path,
     assert drawn_here == [1]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_warm_pool_workers_exit_when_their_caller_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # The caller is killed while its workers wait (as when the model's process runs out of memory mid-run).
+    code = ("import multiprocessing as mp, os, signal; from reflow.plotting._parallel import WarmPool; "
+            "pool = WarmPool.start(2, ['fractions'], workers=2); pool.map('builtins:int', [()] * 2); "
+            "print(*[p.pid for p in mp.active_children()], flush=True); os.kill(os.getpid(), signal.SIGKILL)")
+    with open(tmp_path / "pids", "w") as out:
+        subprocess.run([sys.executable, "-c", code], stdout=out, stderr=subprocess.DEVNULL, timeout=60)
+    pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
+    assert len(pids) == 2
+    try:
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids), "the workers outlived their caller"
+    finally:
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
+def test_ctrl_c_while_warm_pool_workers_import_prints_only_the_callers_message(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "slow_import.py").write_text("import time\ntime.sleep(0.6)\n")
+    code = ("import sys, time; from reflow.plotting._parallel import WarmPool\n"
+            "pool = WarmPool.start(2, ['slow_import'], workers=2)\n"
+            "print('ready', flush=True)\n"
+            "try:\n    time.sleep(30)\n"
+            "except KeyboardInterrupt:\n    pool.close(); print('interrupted', file=sys.stderr)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    # A terminal's Ctrl-C goes to the whole process group: the caller and its workers.
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)  # the first worker is importing, the second waits for it
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and err.strip() == "interrupted"
+
+
 def test_run_jobs_starts_the_costliest_and_returns_in_job_order() -> None:
     from matplotlib.figure import Figure
 

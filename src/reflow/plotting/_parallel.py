@@ -64,14 +64,30 @@ def fork_map(task: Callable[[int], Any], n_tasks: int, workers: int | None = Non
         _TASK = None
 
 
-def _warm(modules: tuple[str, ...], one_at_a_time: Any) -> None:
+def _warm(modules: tuple[str, ...], one_at_a_time: Any, parent: int) -> None:
     global _IN_WORKER
     _IN_WORKER = True
     import importlib
+    import signal
+    import threading
 
+    # Ctrl-C at a terminal reaches the whole process group: the caller handles it and closes the pool (a worker
+    # interrupted in its import or its wait would only print a traceback of its own).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker waits for tasks for as long as the caller simulates; if the caller dies (killed, out of memory)
+    # nothing would tell it to stop.
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     with one_at_a_time:
         for name in modules:
             importlib.import_module(name)
+
+
+def _exit_with(parent: int) -> None:
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 class WarmPool:
@@ -92,7 +108,7 @@ class WarmPool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # as in fork_map
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_warm,
-                                             initargs=(tuple(modules), ctx.Lock()))
+                                             initargs=(tuple(modules), ctx.Lock(), os.getpid()))
             self._pool.submit(int)  # forking "fork" pools start every worker at the first task: now
 
     @classmethod
