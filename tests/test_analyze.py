@@ -118,6 +118,17 @@ def test_sobol_warns_when_too_few_samples_give_estimates_far_outside_0_1():
     assert "4 base samples are too few" in notes[0] and "raise [design] samples" in notes[0]
 
 
+def test_sobol_warning_names_the_range_of_the_estimates():
+    from reflow.experiment.analysis import _implausible_note
+
+    notes: list[str] = []
+    _implausible_note("y", np.array([0.3, 0.5]), np.array([1.3, 2.0]), 8, notes)  # every estimate above 0
+    _implausible_note("z", np.array([np.nan, np.nan]), np.array([np.nan, np.nan]), 8, notes)  # none: no word
+    assert notes == ["warning: y: Sobol' estimates from 0.3 to 2, beyond -0.25 to 1.25 where sampling error alone "
+                     "rarely puts a share of variance: 8 base samples are too few for stable indices; raise "
+                     "[design] samples"]
+
+
 def test_sobol_second_order_and_skipped_metrics():
     rng = np.random.default_rng(0)
     from reflow.experiment.designs import sobol_design

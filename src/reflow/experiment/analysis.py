@@ -287,7 +287,10 @@ def sobol_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence
 
 def _implausible_note(metric: str, s1: np.ndarray, st: np.ndarray, samples: int, notes: list[str]) -> None:
     est = np.concatenate([np.asarray(s1, float), np.asarray(st, float)])
-    lo, hi = float(np.nanmin(est, initial=0.0)), float(np.nanmax(est, initial=0.0))
+    est = est[np.isfinite(est)]
+    if not est.size:
+        return
+    lo, hi = float(est.min()), float(est.max())
     if lo < SOBOL_PLAUSIBLE[0] or hi > SOBOL_PLAUSIBLE[1]:
         a, b = SOBOL_PLAUSIBLE
         notes.append(f"warning: {metric}: Sobol' estimates from {lo:.3g} to {hi:.3g}, beyond {a:g} to {b:g} where "
