@@ -38,6 +38,14 @@ def _call(i: int) -> Any:
     return _TASK(i)
 
 
+def _fork_workers(n_tasks: int, workers: int | None) -> int | None:
+    """How many processes to fork for `n_tasks`, or None to work in this process (one worker, no safe `fork`,
+    already in a worker)."""
+    n = default_workers(n_tasks, workers)
+    forkable = sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
+    return None if n == 1 or _IN_WORKER or not forkable else n
+
+
 def fork_map(task: Callable[[int], Any], n_tasks: int, workers: int | None = None) -> list[Any]:
     """`[task(i) for i in range(n_tasks)]`, spread over forked processes when that helps and is possible.
 
@@ -47,9 +55,8 @@ def fork_map(task: Callable[[int], Any], n_tasks: int, workers: int | None = Non
         workers: processes at once (default: the CPU count up to 4; 1 runs here).
     """
     global _TASK
-    n = default_workers(n_tasks, workers)
-    forkable = sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
-    if n == 1 or _IN_WORKER or not forkable:
+    n = _fork_workers(n_tasks, workers)
+    if n is None:
         return [task(i) for i in range(n_tasks)]
     from concurrent.futures import ProcessPoolExecutor
 
@@ -114,11 +121,8 @@ class WarmPool:
     @classmethod
     def start(cls, n_tasks: int, modules: Sequence[str], workers: int | None = None) -> WarmPool | None:
         """A pool for `n_tasks`, or None where `fork_map` would not fork (one worker, no `fork`, in a worker)."""
-        n = default_workers(n_tasks, workers)
-        forkable = sys.platform != "darwin" and "fork" in multiprocessing.get_all_start_methods()
-        if n == 1 or _IN_WORKER or not forkable:
-            return None
-        return cls(n, modules)
+        n = _fork_workers(n_tasks, workers)
+        return None if n is None else cls(n, modules)
 
     def map(self, fn: str, args: Sequence[tuple[Any, ...]]) -> list[Any]:
         """`[fn(*a) for a in args]` in the workers; exceptions propagate (a dead worker: BrokenProcessPool).
