@@ -533,19 +533,28 @@ def test_fork_map_keeps_order_and_passes_errors_on() -> None:
 
 
 @pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
-def test_warm_pool_imports_first_then_maps_named_functions_in_order_and_passes_errors_on() -> None:
+def test_warm_pool_imports_first_then_maps_named_functions_in_order_and_passes_errors_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
     from reflow.plotting._parallel import WarmPool
 
-    pool = WarmPool.start(4, ["fractions"], workers=2)
+    # A module that notes each process importing it; the workers import it on starting, before any task.
+    (tmp_path / "noted_import.py").write_text(f"import os\nopen({str(tmp_path / 'imported')!r}, 'a').write("
+                                              "f'{os.getpid()}\\n')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pool = WarmPool.start(4, ["fractions", "noted_import"], workers=2)
     assert pool is not None
     try:
-        # the workers imported `fractions` when they started; the tasks name functions as "module:function"
-        assert pool.map("sys:getrecursionlimit", [()] * 3) == [__import__("sys").getrecursionlimit()] * 3
+        # the tasks name functions as "module:function"
+        assert pool.map("sys:getrecursionlimit", [()] * 3) == [sys.getrecursionlimit()] * 3
         assert pool.map("fractions:Fraction", [(1, 3), (2, 4), (5, 1)]) == [Fraction(1, 3), Fraction(1, 2), 5]
         with pytest.raises(ValueError, match="invalid literal"):
             pool.map("builtins:int", [("7",), ("seven",)])
     finally:
         pool.close()
+    imported_by = (tmp_path / "imported").read_text().split()
+    assert len(set(imported_by)) == 2 and "noted_import" not in sys.modules  # both workers, not the caller
     assert WarmPool.start(4, [], workers=1) is None  # one worker draws in the caller's process: no pool
 
 
