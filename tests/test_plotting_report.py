@@ -562,6 +562,7 @@ def test_warm_pool_imports_first_then_maps_named_functions_in_order_and_passes_e
 def test_quick_figures_drawn_here_when_a_pool_worker_was_killed(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import json
+    import multiprocessing
     import os
     import signal
 
@@ -575,8 +576,11 @@ def test_quick_figures_drawn_here_when_a_pool_worker_was_killed(tmp_path: Path,
     original = rf.quick_figures
     # (patched after the fork: only figures drawn in this process are counted)
     monkeypatch.setattr(rf, "quick_figures", lambda *a, **k: drawn_here.append(1) or original(*a, **k))
+    # what a worker stopped in the middle of writing a figure leaves behind (save_figure's temporary file)
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / ".prices-x1y2.png").write_bytes(b"half a PNG")
     try:
-        victim = next(iter(pool._pool._processes.values()))  # (private: no public way to reach a worker)
+        victim = multiprocessing.active_children()[0]
         os.kill(victim.pid, signal.SIGKILL)
         victim.join()
         paths = draw_quick_figures(pool, run / "timeseries.parquet", json.loads((run / "config.json").read_text()),
@@ -586,6 +590,7 @@ def test_quick_figures_drawn_here_when_a_pool_worker_was_killed(tmp_path: Path,
     assert [p.name for p in paths] == ["prices.png", "shortages.png", "licences.png", "supply_shares.png"]
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in paths)
     assert drawn_here == [1]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == sorted(p.name for p in paths)
 
 
 def _alive(pid: int) -> bool:

@@ -185,6 +185,19 @@ def test_run_figures_drawn_in_workers_started_before_the_run_equal_quick_figures
     assert {p.name: p.read_bytes() for p in here} == {p.name: p.read_bytes() for p in pngs}
 
 
+def test_run_draws_its_figures_itself_when_no_worker_can_be_started(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from reflow.plotting._parallel import WarmPool
+
+    def no_fork(*_a: object, **_k: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # what fork() raises out of processes
+
+    monkeypatch.setattr(WarmPool, "__init__", no_fork)
+    res = reflow.run(CONFIGS / "baseline.toml", seed=1, overrides=SHORT, out=tmp_path, run_id="nf")
+    assert res.path is not None
+    assert len(list((res.path / "figures").glob("*.png"))) == 4
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="figures are drawn in this process without fork")
 def test_reflow_run_leaves_matplotlib_to_its_figure_workers(tmp_path: Path) -> None:
     import subprocess

@@ -116,7 +116,11 @@ class WarmPool:
             warnings.simplefilter("ignore", DeprecationWarning)  # as in fork_map
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_warm,
                                              initargs=(tuple(modules), ctx.Lock(), os.getpid()))
-            self._pool.submit(int)  # forking "fork" pools start every worker at the first task: now
+            try:
+                self._pool.submit(int)  # forking "fork" pools start every worker at the first task: now
+            except BaseException:  # e.g. out of processes after forking some: stop those
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                raise
 
     @classmethod
     def start(cls, n_tasks: int, modules: Sequence[str], workers: int | None = None) -> WarmPool | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from reflow.plotting._parallel import WarmPool
 
-__all__ = ["DRAW_COST", "QUICK", "draw_quick_figures", "quick_figure_pool"]
+__all__ = ["DRAW_COST", "QUICK", "draw_order", "draw_quick_figures", "in_quick_order", "quick_figure_pool"]
 
 QUICK = ("prices", "shortages", "licences", "supply_shares")
 # Drawing time relative to a one-line-per-series figure (measured on a controls_2025 run): the flow matrices'
@@ -19,13 +19,28 @@ QUICK = ("prices", "shortages", "licences", "supply_shares")
 DRAW_COST = {"flows": 1.7, "shortages": 1.5, "supply_shares": 1.3}
 
 
+def draw_order() -> list[str]:
+    """The quick-look figures costliest first, the order parallel drawing starts them in."""
+    return sorted(QUICK, key=lambda name: -DRAW_COST.get(name, 1.0))
+
+
+def in_quick_order(order: list[str], done: list[list[Path]]) -> list[Path]:
+    """The files each figure of `order` wrote (`done`), listed in the order of `QUICK`."""
+    written = dict(zip(order, done, strict=True))
+    return [p for name in QUICK for p in written[name]]
+
+
 def quick_figure_pool(workers: int | None = None) -> WarmPool | None:
     """Workers for `quick_figures`, forked now, importing matplotlib and the figure code while the caller works.
 
-    None where drawing would not fork (one worker, no `fork`: see `WarmPool.start`). Close it when done.
+    None where drawing would not fork (one worker, no `fork`: see `WarmPool.start`) or the workers cannot be
+    started (out of processes or memory): the figures are then drawn in the caller's process. Close it when done.
     """
-    return WarmPool.start(len(QUICK), ("reflow.plotting.run_figures", "reflow.plotting.load", "pyarrow.parquet"),
-                          workers)
+    try:
+        return WarmPool.start(len(QUICK), ("reflow.plotting.run_figures", "reflow.plotting.load",
+                                           "pyarrow.parquet"), workers)
+    except OSError:
+        return None
 
 
 def draw_quick_figures(pool: WarmPool, parquet: Path, config: dict[str, Any], out_dir: Path,
@@ -37,14 +52,18 @@ def draw_quick_figures(pool: WarmPool, parquet: Path, config: dict[str, Any], ou
     """
     from concurrent.futures.process import BrokenProcessPool
 
-    order = sorted(QUICK, key=lambda name: -DRAW_COST.get(name, 1.0))
-    tasks = [(name, Path(parquet), config, Path(out_dir), seed) for name in order]
+    order = draw_order()
+    out_dir = Path(out_dir)
+    tasks = [(name, Path(parquet), config, out_dir, seed) for name in order]
     try:
         done = pool.map("reflow.plotting.run_figures:draw_quick_from", tasks)
     except BrokenProcessPool:  # a worker was killed (out of memory, a signal): draw here instead
         from reflow.plotting.load import read_timeseries
         from reflow.plotting.run_figures import quick_figures
 
-        return quick_figures(read_timeseries(Path(parquet)), config, Path(out_dir), seed=seed, workers=1)
-    written = dict(zip(order, done, strict=True))
-    return [p for name in QUICK for p in written[name]]
+        # a worker stopped while writing leaves its temporary file (style.save_figure's ".<name>-*.png")
+        for name in QUICK:
+            for stray in out_dir.glob(f".{name}-*.png"):
+                stray.unlink(missing_ok=True)
+        return quick_figures(read_timeseries(Path(parquet)), config, out_dir, seed=seed, workers=1)
+    return in_quick_order(order, done)

@@ -39,7 +39,7 @@ from reflow.plotting.layout import (
     scenario_caption,
     time_marks,
 )
-from reflow.plotting.quick import DRAW_COST, QUICK
+from reflow.plotting.quick import DRAW_COST, QUICK, draw_order, in_quick_order
 from reflow.plotting.style import (
     MARKET_STYLE,
     REGIONS,
@@ -434,10 +434,9 @@ def quick_figures(timeseries: pd.DataFrame, config: dict[str, Any], out_dir: Pat
     """
     out_dir = Path(out_dir)
     s = Series(timeseries)
-    order = sorted(QUICK, key=lambda name: -DRAW_COST.get(name, 1.0))
+    order = draw_order()
     done = fork_map(lambda i: _draw_quick(order[i], s, config, out_dir, seed), len(order), workers)
-    written = dict(zip(order, done, strict=True))
-    return [p for name in QUICK for p in written[name]]
+    return in_quick_order(order, done)
 
 
 def _draw_quick(name: str, s: Series, config: dict[str, Any], out_dir: Path, seed: int | None) -> list[Path]:
