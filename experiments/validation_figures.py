@@ -276,8 +276,9 @@ def prose_2010(ts: pd.DataFrame, metrics: dict[str, float]) -> dict[str, float]:
     def period(s: pd.Series, start: str, end: str) -> pd.Series:
         return s[(s.index >= pd.Timestamp(start)) & (s.index <= pd.Timestamp(end))]
 
-    def year(s: pd.Series, y: int) -> float:
-        return float(s[s.index.year == y].sum())
+    def year(s: pd.Series, y: int) -> float:  # (NaN for a year the run does not reach, not 0 t)
+        inside = s[s.index.year == y]
+        return float(inside.sum()) if len(inside) else float("nan")
 
     def x2009(s: pd.Series) -> float:
         return float(s[s.index.year == 2009].mean())
@@ -306,7 +307,8 @@ def prose_2010(ts: pd.DataFrame, metrics: dict[str, float]) -> dict[str, float]:
         "light.official_2011": year(v.light_series(ts, "light_exports_cn"), 2011),
         "light.unofficial_2010": year(v.light_series(ts, "light_exports_cn_unofficial"), 2010),
         "light.unofficial_2011": year(v.light_series(ts, "light_exports_cn_unofficial"), 2011),
-        "light.thrift_end_2014": float(thrift[thrift.index.year == 2014].iloc[-1]),
+        "light.thrift_end_2014": float(thrift[thrift.index.year == 2014].iloc[-1])
+        if (thrift.index.year == 2014).any() else float("nan"),
         "light.ex_2013": float(ex[ex.index.year == 2013].mean()),
     })
     out["light.cn_may_aug_2011_x2009"] = out["light.cn_may_aug_2011"] / x2009(cn)

@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -437,3 +438,15 @@ def test_not_in_git_names_the_files_git_holds_no_copy_of(tmp_path: Path, monkeyp
     plain = tmp_path / "plain.png"
     plain.write_bytes(b"x")
     assert vf.not_in_git([plain]) == [plain] and vf.not_in_git([]) == []
+
+
+def test_prose_2010_of_a_what_if_that_ends_early_gives_nan_for_the_years_it_misses() -> None:
+    import reflow
+
+    # quota_2010 cut at the end of 2012: 2013-15 output and the 2014 thrift share are unknown, not 0 t or an error
+    res = reflow.run(vf.Q2010, seed=1, overrides=["scenario.weeks=208"], out=None)
+    assert str(res.timeseries["date"].max()) < "2013-01-01"
+    got = vf.prose_2010(res.timeseries, {})
+    assert all(np.isnan(got[f"alt_ndpr_{y}"]) for y in (2013, 2014, 2015))
+    assert np.isnan(got["light.thrift_end_2014"])
+    assert got["light.official_2011"] > 0 and np.isfinite(got["ndpr_oxide.cn_sep2011"])
