@@ -243,6 +243,12 @@ PROSE_2010 = [
     ("ndpr_oxide.cn_sep2011", "China's NdPr oxide price, Sep 2011 / 2009 (x)"),
     ("dy_oxide.cn_sep2011", "China's Dy oxide price, Sep 2011 / 2009 (x)"),
     ("tb_oxide.cn_sep2011", "China's Tb oxide price, Sep 2011 / 2009 (x)"),
+    ("ndpr_oxide.official_2012_07", "China's official NdPr exports, July 2012 (t, the weeks starting in it)"),
+    ("ndpr_oxide.official_2012_top_month", "China's official NdPr exports, largest month of 2012 (t, the weeks "
+     "starting in it; Jan, Apr, Jul, Oct and Dec have five)"),
+    ("ndpr_oxide.official_2012_top_month_of", "... that month (1-12)"),
+    ("ndpr_oxide.official_2012_top_month_per_day", "China's official NdPr exports, largest calendar month of 2012 "
+     "(t: the month's mean weekly rate x its days / 7)"),
     ("alt_ndpr_2013", "non-Chinese NdPr oxide output, 2013 (t)"),
     ("alt_ndpr_2014", "non-Chinese NdPr oxide output, 2014 (t)"),
     ("alt_ndpr_2015", "non-Chinese NdPr oxide output, 2015 (t)"),
@@ -287,6 +293,7 @@ def prose_2010(ts: pd.DataFrame, metrics: dict[str, float]) -> dict[str, float]:
     for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"):
         cn = v.china_price(ts, m)
         out[f"{m}.cn_sep2011"] = float(period(cn, "2011-09-01", "2011-09-30").mean()) / x2009(cn)
+    out.update(official_ndpr_2012(_series(ts, "exports_cn_total", "ndpr_oxide")))
     alt = _series(ts, "production_alt", "ndpr_oxide")
     for y in (2013, 2014, 2015):
         out[f"alt_ndpr_{y}"] = year(alt, y)
@@ -314,6 +321,23 @@ def prose_2010(ts: pd.DataFrame, metrics: dict[str, float]) -> dict[str, float]:
     out["light.cn_may_aug_2011_x2009"] = out["light.cn_may_aug_2011"] / x2009(cn)
     out["light.ex_2013_x2009"] = out["light.ex_2013"] / x2009(ex)
     return out
+
+
+def official_ndpr_2012(weekly: pd.Series) -> dict[str, float]:
+    """China's official NdPr exports by month of 2012 from its weekly tonnes (section 1.5 item 8: where the quota
+    allowance banked under the licence price ships): July's and the largest month's tonnes, summing the weeks that
+    start in the month (as the document has counted them; five in January, April, July, October and December 2012),
+    that month (1-12), and the largest month per calendar month (`_per_month`). NaN if the run misses 2012."""
+    w = weekly[weekly.index.year == 2012]
+    if not len(w):
+        return {k: float("nan") for k in ("ndpr_oxide.official_2012_07", "ndpr_oxide.official_2012_top_month",
+                                           "ndpr_oxide.official_2012_top_month_of",
+                                           "ndpr_oxide.official_2012_top_month_per_day")}
+    summed = w.groupby(w.index.month).sum()
+    return {"ndpr_oxide.official_2012_07": float(summed.get(7, float("nan"))),
+            "ndpr_oxide.official_2012_top_month": float(summed.max()),
+            "ndpr_oxide.official_2012_top_month_of": float(summed.idxmax()),
+            "ndpr_oxide.official_2012_top_month_per_day": float(_per_month(w).max())}
 
 
 def table_prose_2010(per_seed: pd.DataFrame, first: int = 8) -> str:

@@ -450,3 +450,19 @@ def test_prose_2010_of_a_what_if_that_ends_early_gives_nan_for_the_years_it_miss
     assert all(np.isnan(got[f"alt_ndpr_{y}"]) for y in (2013, 2014, 2015))
     assert np.isnan(got["light.thrift_end_2014"])
     assert got["light.official_2011"] > 0 and np.isfinite(got["ndpr_oxide.cn_sep2011"])
+
+
+def test_official_ndpr_2012_counts_the_weeks_starting_in_each_month() -> None:
+    # 100 t a week on every Monday of 2012; 200 t more in the week of 30 July (allowance banked, shipped at once)
+    weeks = pd.date_range("2012-01-02", "2012-12-31", freq="7D")
+    w = pd.Series(100.0, index=weeks)
+    w[pd.Timestamp("2012-07-30")] += 200.0
+    got = vf.official_ndpr_2012(w)
+    assert got["ndpr_oxide.official_2012_07"] == 700.0  # five weeks start in July 2012
+    assert got["ndpr_oxide.official_2012_top_month"] == 700.0 and got["ndpr_oxide.official_2012_top_month_of"] == 7
+    assert got["ndpr_oxide.official_2012_top_month_per_day"] == pytest.approx(140.0 * 31 / 7)
+    flat = vf.official_ndpr_2012(pd.Series(100.0, index=weeks))  # a five-week month wins on weeks alone
+    assert flat["ndpr_oxide.official_2012_top_month"] == 500.0 and flat["ndpr_oxide.official_2012_top_month_of"] == 1
+    assert flat["ndpr_oxide.official_2012_top_month_per_day"] == pytest.approx(100.0 * 31 / 7)
+    missed = vf.official_ndpr_2012(w[w.index.year > 2012])
+    assert all(np.isnan(v) for v in missed.values())
