@@ -171,10 +171,17 @@ def test_cli_run_prints_summary_and_writes_figures(tmp_path: Path, capsys: pytes
     assert "already exists" in capsys.readouterr().err
 
 
-def test_run_figures_drawn_in_workers_started_before_the_run_equal_quick_figures(tmp_path: Path) -> None:
+def test_run_figures_drawn_in_workers_started_before_the_run_equal_quick_figures(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import reflow.plotting.quick as quick
     from reflow.plotting import quick_figures
 
+    started = []
+    original = quick.quick_figure_pool
+    monkeypatch.setattr(quick, "quick_figure_pool", lambda *a, **k: started.append(original(*a, **k)) or started[-1])
     res = reflow.run(CONFIGS / "controls_2025.toml", seed=5, overrides=SHORT, out=tmp_path, run_id="f")
+    # (the workers start ahead where the process can fork and runs no other thread, as under pytest here)
+    assert len(started) == 1 and (started[0] is not None or not hasattr(os, "fork"))
     assert res.path is not None and res.manifest is not None
     pngs = sorted((res.path / "figures").glob("*.png"))
     assert [p.name for p in pngs] == ["licences.png", "prices.png", "shortages.png", "supply_shares.png"]
@@ -196,6 +203,27 @@ def test_run_draws_its_figures_itself_when_no_worker_can_be_started(tmp_path: Pa
     res = reflow.run(CONFIGS / "baseline.toml", seed=1, overrides=SHORT, out=tmp_path, run_id="nf")
     assert res.path is not None
     assert len(list((res.path / "figures").glob("*.png"))) == 4
+
+
+def test_run_with_other_threads_draws_its_figures_after_the_run(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import reflow.plotting.quick as quick
+
+    def no_pool(*_a: object, **_k: object) -> None:
+        raise AssertionError("workers forked ahead from a process with other threads")
+
+    monkeypatch.setattr(quick, "quick_figure_pool", no_pool)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)  # as a notebook kernel's threads
+    other.start()
+    try:
+        res = reflow.run(CONFIGS / "baseline.toml", seed=1, overrides=SHORT, out=tmp_path, run_id="t")
+    finally:
+        stop.set()
+        other.join()
+    assert res.path is not None and len(list((res.path / "figures").glob("*.png"))) == 4
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="figures are drawn in this process without fork")

@@ -18,6 +18,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -206,9 +207,12 @@ def run(
                 raise ResultExistsError(f"{folder}: a result already exists here; use --force to replace it or "
                                         "--run-id to name a new one")
             _refuse_replacing(folder)
-    # The figures' workers fork now and import matplotlib while the model runs (see quick_figure_pool).
+    # The figures' workers fork now and import matplotlib while the model runs (see quick_figure_pool). Only from
+    # a single-threaded process (the CLI): a worker forked while another thread holds a lock, e.g. a notebook
+    # kernel's, could hang on its imports; there the figures are drawn after the run, in workers that import
+    # nothing.
     pool = None
-    if figures and folder is not None:
+    if figures and folder is not None and threading.active_count() == 1:
         from reflow.plotting.quick import quick_figure_pool
 
         pool = quick_figure_pool()
