@@ -252,6 +252,31 @@ def test_large_sweep_plots_from_its_runs_table_alone(tmp_path: Path, monkeypatch
                         "licensing.approval_rate", "licensing.review_days")
     assert fig.axes[0].get_xlabel().endswith("\nlicensing.approval_rate (bin means)")  # continuous: binned
     assert len(fig.axes[0].texts) == 64
+    assert re.search(r"mean over \d+-\d+ runs per cell, 1,?000 runs", fig.texts[1].get_text())
+
+
+def test_small_continuous_sweep_heatmap_leaves_empty_cells_blank(tmp_path: Path) -> None:
+    # Regression: 20 LHS points in 8 x 8 bins leave most cells empty; their NaN count crashed `reflow report`
+    # ("cannot convert float NaN to integer") on a small Sobol' sweep.
+    rng = np.random.default_rng(1)
+    n = 20
+    a, d = rng.uniform(0.1, 0.9, n), rng.uniform(10, 120, n)
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(n)], "point_id": np.arange(n), "replicate": 0,
+                         "seed": np.arange(n), "status": "ok", "error": None, "wall_time_s": 1.0,
+                         "licensing.approval_rate": a, "licensing.review_days": d,
+                         "dy_oxide.peak_price_multiple": 1 + 8 * (1 - a) * d / 45})
+    (tmp_path / "small" / "runs").mkdir(parents=True)
+    runs.to_parquet(tmp_path / "small" / "runs" / "part-0.parquet", index=False)
+    (tmp_path / "small" / "sweep.toml").write_text(
+        '[sweep]\nname = "small"\nbase = "b.toml"\n[design]\nmethod = "lhs"\n'
+        '[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0.1\nhigh = 0.9\n'
+        '[[parameters]]\nkey = "licensing.review_days"\nlow = 10\nhigh = 120\n')
+    fig = sweep_heatmap(load_sweep(tmp_path / "small"), "dy_oxide.peak_price_multiple",
+                        "licensing.approval_rate", "licensing.review_days")
+    labelled = len(fig.axes[0].texts)
+    assert 0 < labelled < 64  # one label per cell holding a run, none for the empty ones
+    assert "mean over 1 replicate per cell, 20 runs" in fig.texts[1].get_text() or re.search(
+        r"mean over 1-\d+ runs per cell, 20 runs", fig.texts[1].get_text())
 
 
 # ------------------------------------------------------------------------------------------------ report

@@ -201,10 +201,12 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
                    _v=pd.to_numeric(df[metric], errors="coerce") * scale)
     grid = df.pivot_table(index="_y", columns="_x", values="_v", aggfunc="mean")
     grid = grid.sort_index().sort_index(axis=1)
-    counts = df.pivot_table(index="_y", columns="_x", values="_v", aggfunc="count")
-    reps = int(counts.to_numpy().max()) if counts.size else 0
-    caption = (f"sweep {sweep.name}: mean over {reps} replicate{'s' if reps != 1 else ''} per cell, "
-               f"{len(df)} runs" + (f", {failed} failed runs left out" if failed else ""))
+    counts = df.pivot_table(index="_y", columns="_x", values="_v", aggfunc="count").to_numpy(dtype=float)
+    counts = counts[np.isfinite(counts) & (counts > 0)]  # a sparse binned design leaves cells empty (NaN)
+    lo_n, hi_n = (int(counts.min()), int(counts.max())) if counts.size else (0, 0)
+    per_cell = (f"{hi_n} replicate{'s' if hi_n != 1 else ''}" if lo_n == hi_n else f"{lo_n}-{hi_n} runs")
+    caption = (f"sweep {sweep.name}: mean over {per_cell} per cell, {len(df)} runs"
+               + (f", {failed} failed runs left out" if failed else ""))
     fig, gs = new_figure(metric_label(metric), caption, 1, 1, figsize=(7.5, 5.6))
     ax = fig.add_subplot(gs[0, 0])
     if grid.empty or not np.isfinite(grid.to_numpy(dtype=float)).any():
