@@ -208,6 +208,27 @@ def test_sensitivity_indices_are_computed_when_not_analysed(tmp_path: Path) -> N
     assert ax.get_xlim()[1] >= table["ST"].max()
 
 
+def test_sweep_report_carries_the_analysis_notes(tmp_path: Path) -> None:
+    import json
+
+    from reflow.plotting.html_report import analysis_notes
+
+    folder = _sobol_sweep(tmp_path / "tiny", 4, noise=20.0)
+    notes = analysis_notes(load_sweep(folder))  # not analysed: computed, as the Sobol' bars are
+    assert any("too few for stable indices" in n for n in notes)
+    assert any(n.startswith("one replicate per point") for n in notes)
+    out = tmp_path / "r.html"
+    report([folder], out, only=["sobol"])
+    text = out.read_text()
+    assert "<h2" in text and "Analysis notes" in text and "too few for stable indices" in text
+    # once `reflow analyze` has written its notes, those are the ones shown
+    (folder / "analysis").mkdir()
+    (folder / "analysis" / "notes.json").write_text(json.dumps({"confidence": 0.95, "notes": ["stored note"]}))
+    assert analysis_notes(load_sweep(folder)) == ["stored note"]
+    # a grid design nobody analysed has none to show
+    assert analysis_notes(load_sweep(write_fake_sweep(tmp_path / "grid", analysed=False))) == []
+
+
 def test_sobol_bars_cut_the_axis_and_say_why_when_estimates_are_far_outside_0_1(tmp_path: Path) -> None:
     from reflow.plotting.sweep_figures import sensitivity_figure
 

@@ -209,9 +209,37 @@ def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, 
                      f"counts only the runs whose price was back under {SPIKE_MULTIPLE:g}x by the end (their share "
                      "is the material's 'recovered' row): the others' times are longer than the run.</p>"
                      + _table(["Metric", "Mean", "Median", "5-95% range", "Runs"], mrows)))
+    notes = analysis_notes(sweep)
+    if notes:
+        sections.append(("analysis", "Analysis notes",
+                         "<p>What <code>reflow analyze</code> says about the sweep: replicate noise against the "
+                         "parameters' effects, indices that cannot be trusted, metrics left out.</p><ul>"
+                         + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"))
     config = (sweep.spec_text or "") + ("\n# ---- base scenario (base.toml) ----\n" + base["_text"]
                                         if base.get("_text") else "")
     return f"reflow sweep: {sweep.name}", _subtitle(results), sections, config
+
+
+def analysis_notes(sweep: SweepResult) -> list[str]:
+    """The notes of `reflow analyze`: from ``analysis/notes.json`` when it was run, else computed for Sobol' and
+    Morris designs (whose figures rest on them); none for other designs not analysed."""
+    stored = sweep.path / "analysis" / "notes.json"
+    if stored.is_file():
+        try:
+            notes = json.loads(stored.read_text(encoding="utf-8")).get("notes", [])
+        except (OSError, ValueError, AttributeError):
+            notes = []
+        return [str(n) for n in notes]
+    if sweep.design_method not in ("sobol", "morris") or not (sweep.path / "design.parquet").is_file():
+        return []
+    from reflow.errors import ConfigError
+    from reflow.experiment.analysis import analyze
+    from reflow.plotting.sweep_figures import default_metrics
+
+    try:
+        return list(analyze(sweep.path, list(default_metrics(sweep)) or None, write=False).notes)
+    except (ConfigError, ValueError, RuntimeError, IndexError, KeyError):
+        return []  # the figures say what could not be computed
 
 
 def _num(x: float) -> str:
