@@ -93,6 +93,24 @@ def _check_period(period: str | None) -> None:
         raise ReflowError(f"--period: {exc}") from None
 
 
+def _check_period_overlaps(period: str, results: ResultSet) -> None:
+    """Refuse a flow period outside every run: its matrices would all be empty."""
+    import pandas as pd
+
+    from reflow.plotting.flows import parse_period
+
+    lo, hi = parse_period(period)
+    spans = []
+    for run in results.runs:
+        start, end = run.summary.get("start"), run.summary.get("end")
+        if start and end:
+            spans.append((pd.Timestamp(start).date(), (pd.Timestamp(end) + pd.Timedelta(days=6)).date()))
+    if spans and not any((lo is None or lo <= b) and (hi is None or hi >= a) for a, b in spans):
+        first, last = min(a for a, _ in spans), max(b for _, b in spans)
+        raise ReflowError(f"--period {period}: outside the runs, which cover {first} to {last}; give dates "
+                          "within them (START:END, either side may be left empty)")
+
+
 def figure_jobs(results: ResultSet, *, period: str | None = None, only: Sequence[str] | None = None,
                 metrics: Sequence[str] | None = None, note: Callable[[str], None] | None = None,
                 ) -> list[FigureJob]:
@@ -117,6 +135,8 @@ def figure_jobs(results: ResultSet, *, period: str | None = None, only: Sequence
         say(n)
     if results.kind == "sweep":
         return _sweep_jobs(results, only, metrics, say)
+    if period is not None and (not only or "flows" in only):
+        _check_period_overlaps(period, results)
     if results.kind == "run":
         return _run_jobs(results, period, only)
     return _ensemble_jobs(results, period, only)
