@@ -607,6 +607,28 @@ def test_warm_pool_imports_first_then_maps_named_functions_in_order_and_passes_e
 
 
 @pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
+def test_warm_pool_stops_the_workers_it_forked_when_a_later_fork_fails() -> None:
+    import subprocess
+    import sys
+
+    # Out of processes after forking the first worker: the first must not be left waiting for tasks (the
+    # interpreter's exit waited for it forever, so `reflow run` drew its figures and then hung).
+    code = ("import multiprocessing as mp; from multiprocessing.context import ForkProcess\n"
+            "from reflow.plotting._parallel import WarmPool\n"
+            "start, n = ForkProcess.start, []\n"
+            "def failing(self):\n"
+            "    n.append(1)\n"
+            "    if len(n) == 2:\n"
+            "        raise BlockingIOError(11, 'Resource temporarily unavailable')\n"
+            "    return start(self)\n"
+            "ForkProcess.start = failing\n"
+            "try:\n    WarmPool(2, ['fractions'])\n"
+            "except OSError:\n    print('refused', len(n), len(mp.active_children()), flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["refused", "2", "0"], done.stderr
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
 def test_quick_figures_drawn_here_when_a_pool_worker_was_killed(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import json

@@ -119,7 +119,13 @@ class WarmPool:
             try:
                 self._pool.submit(int)  # forking "fork" pools start every worker at the first task: now
             except BaseException:  # e.g. out of processes after forking some: stop those
+                # (shutdown alone leaves them waiting for tasks when the pool's manager thread never started,
+                # and the interpreter's exit then waits for them forever; private: no public way to reach them)
+                forked = list((getattr(self._pool, "_processes", None) or {}).values())
                 self._pool.shutdown(wait=False, cancel_futures=True)
+                for p in forked:
+                    p.terminate()
+                    p.join()
                 raise
 
     @classmethod
