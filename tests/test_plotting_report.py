@@ -471,7 +471,9 @@ def test_cli_broken_run_folder_is_one_clear_error(tmp_path: Path, capsys: pytest
     (["plot", "{run}", "--format", "gif"], "unknown format(s) gif"),
     (["plot", "{run}", "--period", "2025"], "--period"),
     (["plot", "{run}", "--period", "2040-01-01:2041-01-01"], "outside the runs, which cover 2024-01-01 to"),
-    (["report", "{run}", "--period", ":2023-06-30", "--out", "{empty}/r.html"], "give dates within them"),
+    (["report", "{run}", "--period", ":2023-06-30", "--out", "{empty}/r.html"], "give dates that hold a week"),
+    # inside the last week (21-27 Dec 2026) but after its start: no week starts in it, the matrices were empty
+    (["plot", "{run}", "--period", "2026-12-23:", "--only", "flows"], "weeks starting 2024-01-01 to 2026-12-21"),
     (["plot", "{run}", "{sweep}"], "plot a sweep on its own"),
     (["plot", "{sweep}", "--metric", "dy_oxide.nope"], "no metric(s) dy_oxide.nope"),
     (["report", "{empty}"], "is not a run folder"),

@@ -94,21 +94,25 @@ def _check_period(period: str | None) -> None:
 
 
 def _check_period_overlaps(period: str, results: ResultSet) -> None:
-    """Refuse a flow period outside every run: its matrices would all be empty."""
+    """Refuse a flow period outside every run: its matrices would all be empty.
+
+    A matrix sums the weeks that start in the period (`flow_figure`), so a period starting in a run's last
+    week, after that week's first day, is outside it too."""
     import pandas as pd
 
     from reflow.plotting.flows import parse_period
 
     lo, hi = parse_period(period)
-    spans = []
+    spans = []  # (first week's start, last week's start) of each run
     for run in results.runs:
         start, end = run.summary.get("start"), run.summary.get("end")
         if start and end:
-            spans.append((pd.Timestamp(start).date(), (pd.Timestamp(end) + pd.Timedelta(days=6)).date()))
+            spans.append((pd.Timestamp(start).date(), pd.Timestamp(end).date()))
     if spans and not any((lo is None or lo <= b) and (hi is None or hi >= a) for a, b in spans):
         first, last = min(a for a, _ in spans), max(b for _, b in spans)
-        raise ReflowError(f"--period {period}: outside the runs, which cover {first} to {last}; give dates "
-                          "within them (START:END, either side may be left empty)")
+        raise ReflowError(f"--period {period}: outside the runs, which cover {first} to "
+                          f"{last + pd.Timedelta(days=6)} in weeks starting {first} to {last}; give dates that "
+                          "hold a week's start (START:END, either side may be left empty)")
 
 
 def figure_jobs(results: ResultSet, *, period: str | None = None, only: Sequence[str] | None = None,
