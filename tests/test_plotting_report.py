@@ -225,6 +225,10 @@ def test_sweep_report_carries_the_analysis_notes(tmp_path: Path) -> None:
     (folder / "analysis").mkdir()
     (folder / "analysis" / "notes.json").write_text(json.dumps({"confidence": 0.95, "notes": ["stored note"]}))
     assert analysis_notes(load_sweep(folder)) == ["stored note"]
+    # a notes.json that is not analyze's (null or text for notes, not JSON) is passed over, not a crash or letters
+    for broken in ('{"notes": null}', '{"notes": "stored note"}', "[1, 2]", "{not json"):
+        (folder / "analysis" / "notes.json").write_text(broken)
+        assert analysis_notes(load_sweep(folder)) == notes, broken
     # a grid design nobody analysed has none to show
     assert analysis_notes(load_sweep(write_fake_sweep(tmp_path / "grid", analysed=False))) == []
 

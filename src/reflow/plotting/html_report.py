@@ -221,15 +221,17 @@ def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, 
 
 
 def analysis_notes(sweep: SweepResult) -> list[str]:
-    """The notes of `reflow analyze`: from ``analysis/notes.json`` when it was run, else computed for Sobol' and
-    Morris designs (whose figures rest on them); none for other designs not analysed."""
+    """The notes of `reflow analyze`: from ``analysis/notes.json`` when it was run, else (or when that file is
+    unreadable or not `analyze`'s shape) computed for Sobol' and Morris designs (whose figures rest on them); none
+    for other designs."""
     stored = sweep.path / "analysis" / "notes.json"
     if stored.is_file():
         try:
-            notes = json.loads(stored.read_text(encoding="utf-8")).get("notes", [])
+            notes = json.loads(stored.read_text(encoding="utf-8")).get("notes")
         except (OSError, ValueError, AttributeError):
-            notes = []
-        return [str(n) for n in notes]
+            notes = None
+        if isinstance(notes, list):
+            return [str(n) for n in notes]
     if sweep.design_method not in ("sobol", "morris") or not (sweep.path / "design.parquet").is_file():
         return []
     from reflow.errors import ConfigError
