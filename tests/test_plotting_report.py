@@ -300,8 +300,14 @@ def test_small_continuous_sweep_heatmap_leaves_empty_cells_blank(tmp_path: Path)
                         "licensing.approval_rate", "licensing.review_days")
     labelled = len(fig.axes[0].texts)
     assert 0 < labelled < 64  # one label per cell holding a run, none for the empty ones
-    assert "mean over 1 replicate per cell, 20 runs" in fig.texts[1].get_text() or re.search(
-        r"mean over 1-\d+ runs per cell, 20 runs", fig.texts[1].get_text())
+    # (its 20 points fall in 20 cells) the runs of a binned cell are different points, not replicates of one
+    assert "mean over 1 run per cell, 20 runs" in fig.texts[1].get_text()
+    # no value anywhere: no per-cell count (it read "mean over 0 replicates per cell")
+    runs.assign(**{"dy_oxide.peak_price_multiple": np.nan}).to_parquet(tmp_path / "small" / "runs" / "part-0.parquet",
+                                                                      index=False)
+    fig = sweep_heatmap(load_sweep(tmp_path / "small"), "dy_oxide.peak_price_multiple",
+                        "licensing.approval_rate", "licensing.review_days")
+    assert fig.texts[1].get_text().startswith("sweep small: 20 runs")
 
 
 # ------------------------------------------------------------------------------------------------ report

@@ -203,9 +203,15 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
     grid = grid.sort_index().sort_index(axis=1)
     counts = df.pivot_table(index="_y", columns="_x", values="_v", aggfunc="count").to_numpy(dtype=float)
     counts = counts[np.isfinite(counts) & (counts > 0)]  # a sparse binned design leaves cells empty (NaN)
-    lo_n, hi_n = (int(counts.min()), int(counts.max())) if counts.size else (0, 0)
-    per_cell = (f"{hi_n} replicate{'s' if hi_n != 1 else ''}" if lo_n == hi_n else f"{lo_n}-{hi_n} runs")
-    caption = (f"sweep {sweep.name}: mean over {per_cell} per cell, {len(df)} runs"
+    binned = any(not df[p].equals(df[b]) for p, b in ((x, "_x"), (y, "_y")))
+    if not counts.size:  # no run has a value: the axis says so
+        per_cell = ""
+    elif counts.min() == counts.max():  # a binned cell's runs are different points, not replicates of one
+        n = int(counts.max())
+        per_cell = f"mean over {n} {'run' if binned else 'replicate'}{'s' if n != 1 else ''} per cell, "
+    else:
+        per_cell = f"mean over {int(counts.min())}-{int(counts.max())} runs per cell, "
+    caption = (f"sweep {sweep.name}: {per_cell}{len(df)} runs"
                + (f", {failed} failed runs left out" if failed else ""))
     fig, gs = new_figure(metric_label(metric), caption, 1, 1, figsize=(7.5, 5.6))
     ax = fig.add_subplot(gs[0, 0])
