@@ -233,6 +233,21 @@ def test_sweep_report_carries_the_analysis_notes(tmp_path: Path) -> None:
     assert analysis_notes(load_sweep(write_fake_sweep(tmp_path / "grid", analysed=False))) == []
 
 
+def test_sweep_report_notes_are_about_the_metrics_it_draws(tmp_path: Path) -> None:
+    from reflow.plotting.html_report import analysis_notes
+
+    folder = _sobol_sweep(tmp_path / "two", 4, noise=20.0)
+    runs = pd.read_parquet(folder / "runs" / "part-0.parquet")
+    runs.assign(**{"tb_oxide.peak_price_multiple": runs["dy_oxide.peak_price_multiple"] * 2}).to_parquet(
+        folder / "runs" / "part-0.parquet", index=False)
+    assert any(n.startswith("warning: tb_oxide.") for n in analysis_notes(load_sweep(folder)))  # both by default
+    dy_only = analysis_notes(load_sweep(folder), ["dy_oxide.peak_price_multiple"])
+    assert any(n.startswith("warning: dy_oxide.") for n in dy_only) and not any("tb_oxide" in n for n in dy_only)
+    out = tmp_path / "r.html"
+    report([folder], out, only=["sobol"], metrics=["dy_oxide.peak_price_multiple"])  # as --metric
+    assert "warning: dy_oxide." in out.read_text() and "tb_oxide" not in out.read_text()
+
+
 def test_sobol_bars_cut_the_axis_and_say_why_when_estimates_are_far_outside_0_1(tmp_path: Path) -> None:
     from reflow.plotting.sweep_figures import sensitivity_figure
 

@@ -158,7 +158,8 @@ def _config_text(run: RunResult) -> str:
     return json.dumps(run.config, indent=2)
 
 
-def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, str]], str]:
+def _sweep_sections(results: ResultSet, metrics: Sequence[str] | None = None,
+                    ) -> tuple[str, str, list[tuple[str, str, str]], str]:
     from reflow.plotting.sweep_figures import metric_label, metric_text
 
     sweep = results.sweep
@@ -209,7 +210,7 @@ def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, 
                      f"counts only the runs whose price was back under {SPIKE_MULTIPLE:g}x by the end (their share "
                      "is the material's 'recovered' row): the others' times are longer than the run.</p>"
                      + _table(["Metric", "Mean", "Median", "5-95% range", "Runs"], mrows)))
-    notes = analysis_notes(sweep)
+    notes = analysis_notes(sweep, metrics)
     if notes:
         sections.append(("analysis", "Analysis notes",
                          "<p>What <code>reflow analyze</code> says about the sweep: replicate noise against the "
@@ -220,10 +221,10 @@ def _sweep_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, 
     return f"reflow sweep: {sweep.name}", _subtitle(results), sections, config
 
 
-def analysis_notes(sweep: SweepResult) -> list[str]:
+def analysis_notes(sweep: SweepResult, metrics: Sequence[str] | None = None) -> list[str]:
     """The notes of `reflow analyze`: from ``analysis/notes.json`` when it was run, else (or when that file is
     unreadable or not `analyze`'s shape) computed for Sobol' and Morris designs (whose figures rest on them); none
-    for other designs."""
+    for other designs. `metrics`: those the figures show (default `default_metrics`), when computed."""
     stored = sweep.path / "analysis" / "notes.json"
     if stored.is_file():
         try:
@@ -232,16 +233,12 @@ def analysis_notes(sweep: SweepResult) -> list[str]:
             notes = None
         if isinstance(notes, list):
             return [str(n) for n in notes]
-    if sweep.design_method not in ("sobol", "morris") or not (sweep.path / "design.parquet").is_file():
+    if sweep.design_method not in ("sobol", "morris"):
         return []
-    from reflow.errors import ConfigError
-    from reflow.experiment.analysis import analyze
-    from reflow.plotting.sweep_figures import default_metrics
+    from reflow.plotting.sweep_figures import computed_analysis, default_metrics
 
-    try:
-        return list(analyze(sweep.path, list(default_metrics(sweep)) or None, write=False).notes)
-    except (ConfigError, ValueError, RuntimeError, IndexError, KeyError):
-        return []  # the figures say what could not be computed
+    result = computed_analysis(sweep, list(metrics or default_metrics(sweep)))
+    return list(result.notes) if result is not None else []  # (the figures say what could not be computed)
 
 
 def _num(x: float) -> str:
@@ -302,7 +299,7 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
     ensure_folder(target.parent)
     if results.kind == "sweep":
         assert results.sweep is not None
-        title, subtitle, sections, config_text = _sweep_sections(results)
+        title, subtitle, sections, config_text = _sweep_sections(results, metrics)
         provenance = _provenance_sweep(results.sweep)
     else:
         title, subtitle, sections = _run_sections(results)

@@ -339,19 +339,27 @@ def sensitivity_table(sweep: SweepResult, method: str, metrics: Sequence[str] | 
     return _compute_indices(sweep, method, list(metrics or default_metrics(sweep)))
 
 
-def _compute_indices(sweep: SweepResult, method: str, metrics: list[str]) -> pd.DataFrame | None:
-    """Indices as `reflow analyze` computes them (the same replicate filtering and checks), without writing."""
+def computed_analysis(sweep: SweepResult, metrics: Sequence[str] | None) -> Any:
+    """`reflow analyze` of the sweep (a `SweepAnalysis`: the same replicate filtering, checks and notes) without
+    writing anything, or None where it cannot be computed."""
     if not (sweep.path / "design.parquet").is_file():
         return None
     from reflow.errors import ConfigError
     from reflow.experiment.analysis import analyze
 
     try:
-        result = analyze(sweep.path, metrics or None, write=False)
+        return analyze(sweep.path, list(metrics or []) or None, write=False)
     except ConfigError:
         return None  # metrics the sweep does not have: the caller says there is nothing to draw
     except (ValueError, RuntimeError, IndexError, KeyError):
         return None  # the point count does not fit the estimator (an incomplete or hand-edited design)
+
+
+def _compute_indices(sweep: SweepResult, method: str, metrics: list[str]) -> pd.DataFrame | None:
+    """Indices as `reflow analyze` computes them, without writing."""
+    result = computed_analysis(sweep, metrics)
+    if result is None:
+        return None
     table = result.sobol if method == "sobol" else result.morris
     return table if table is not None and not table.empty else None
 
