@@ -421,6 +421,26 @@ def test_runs_are_ordered_by_seed_and_scenarios_as_given(tmp_path: Path) -> None
     assert [r.seed for r in rs.groups["b_scen"]] == [1, 2, 10]
 
 
+def test_a_period_outside_one_compared_scenario_is_noted(tmp_path: Path) -> None:
+    import json
+
+    from reflow.plotting.api import figure_jobs
+
+    write_fake_run(tmp_path / "late" / "seed1", name="late", weeks=10)
+    write_fake_run(tmp_path / "early" / "seed1", name="early", weeks=10)
+    summary = tmp_path / "early" / "seed1" / "summary.json"  # (the period check reads the runs' dates there)
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "start": "2010-01-04", "end": "2012-12-24"}))
+    rs = open_results([tmp_path / "late", tmp_path / "early"])
+    said: list[str] = []
+    figure_jobs(rs, period="2025-01-01:2025-12-31", only=["flows"], note=said.append)
+    assert said == ["--period 2025-01-01:2025-12-31 is outside the runs of early: their flow matrices are empty"]
+    said.clear()
+    figure_jobs(rs, period="2012-01-01:2025-12-31", only=["flows"], note=said.append)  # both: nothing to say
+    assert said == []
+    with pytest.raises(ReflowError, match="cover 2010-01-04 to 2026-12-27"):
+        figure_jobs(rs, period="2030-01-01:", only=["flows"])
+
+
 def test_report_of_a_sweep(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "sweep.html"
     report([results / "sweep"], out, dpi=30, only=["heatmap", "sobol"])

@@ -93,8 +93,9 @@ def _check_period(period: str | None) -> None:
         raise ReflowError(f"--period: {exc}") from None
 
 
-def _check_period_overlaps(period: str, results: ResultSet) -> None:
-    """Refuse a flow period outside every run: its matrices would all be empty.
+def _check_period_overlaps(period: str, results: ResultSet, say: Callable[[str], None]) -> None:
+    """Refuse a flow period outside every run: its matrices would all be empty; name the groups (scenarios
+    compared) it misses, whose matrices will be.
 
     A matrix sums the weeks that start in the period (`flow_figure`), so a period starting in a run's last
     week, after that week's first day, is outside it too."""
@@ -103,13 +104,19 @@ def _check_period_overlaps(period: str, results: ResultSet) -> None:
     from reflow.plotting.flows import parse_period
 
     lo, hi = parse_period(period)
-    spans = []  # (first week's start, last week's start) of each run
+    spans: dict[int, tuple[Any, Any]] = {}  # id(run): (first week's start, last week's start)
     for run in results.runs:
         start, end = run.summary.get("start"), run.summary.get("end")
         if start and end:
-            spans.append((pd.Timestamp(start).date(), pd.Timestamp(end).date()))
-    if spans and not any((lo is None or lo <= b) and (hi is None or hi >= a) for a, b in spans):
-        first, last = min(a for a, _ in spans), max(b for _, b in spans)
+            spans[id(run)] = (pd.Timestamp(start).date(), pd.Timestamp(end).date())
+    inside = {k for k, (a, b) in spans.items() if (lo is None or lo <= b) and (hi is None or hi >= a)}
+    if inside:
+        missed = [name for name, runs in results.groups.items()
+                  if all(id(r) in spans and id(r) not in inside for r in runs)]
+        if missed:
+            say(f"--period {period} is outside the runs of {', '.join(missed)}: their flow matrices are empty")
+    elif spans:
+        first, last = min(a for a, _ in spans.values()), max(b for _, b in spans.values())
         raise ReflowError(f"--period {period}: outside the runs, which cover {first} to "
                           f"{last + pd.Timedelta(days=6)} in weeks starting {first} to {last}; give dates that "
                           "hold a week's start (START:END, either side may be left empty)")
@@ -140,7 +147,7 @@ def figure_jobs(results: ResultSet, *, period: str | None = None, only: Sequence
     if results.kind == "sweep":
         return _sweep_jobs(results, only, metrics, say)
     if period is not None and (not only or "flows" in only):
-        _check_period_overlaps(period, results)
+        _check_period_overlaps(period, results, say)
     if results.kind == "run":
         return _run_jobs(results, period, only)
     return _ensemble_jobs(results, period, only)
