@@ -264,6 +264,24 @@ def test_sobol_bars_cut_the_axis_and_say_why_when_estimates_are_far_outside_0_1(
     assert "too few samples" in fig.legends[0].get_title().get_text()
 
 
+def _lhs_sweep(folder: Path, n: int, seed: int, noise: float = 0.0) -> Path:
+    """An LHS-like sweep folder of `n` runs (runs table and sweep.toml) whose Dy peak falls with approvals."""
+    rng = np.random.default_rng(seed)
+    a, d = rng.uniform(0.1, 0.9, n), rng.uniform(10, 120, n)
+    peak = 1 + 8 * (1 - a) * d / 45 + (rng.normal(0, noise, n) if noise else 0.0)
+    runs = pd.DataFrame({"run_id": [f"r{i:04d}" for i in range(n)], "point_id": np.arange(n), "replicate": 0,
+                         "seed": np.arange(n), "status": "ok", "error": None, "wall_time_s": 1.0,
+                         "licensing.approval_rate": a, "licensing.review_days": d,
+                         "dy_oxide.peak_price_multiple": peak})
+    (folder / "runs").mkdir(parents=True)
+    runs.to_parquet(folder / "runs" / "part-0.parquet", index=False)
+    (folder / "sweep.toml").write_text(
+        f'[sweep]\nname = "{folder.name}"\nbase = "b.toml"\n[design]\nmethod = "lhs"\n'
+        '[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0.1\nhigh = 0.9\n'
+        '[[parameters]]\nkey = "licensing.review_days"\nlow = 10\nhigh = 120\n')
+    return folder
+
+
 def test_large_sweep_plots_from_its_runs_table_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import reflow.experiment.store as store
     import reflow.plotting.load as load
@@ -273,19 +291,7 @@ def test_large_sweep_plots_from_its_runs_table_alone(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(load, "read_timeseries", boom)
     monkeypatch.setattr(store, "load_timeseries", boom)
-    rng = np.random.default_rng(0)
-    n = 1000
-    a, d = rng.uniform(0.1, 0.9, n), rng.uniform(10, 120, n)
-    runs = pd.DataFrame({"run_id": [f"r{i:04d}" for i in range(n)], "point_id": np.arange(n), "replicate": 0,
-                         "seed": np.arange(n), "status": "ok", "error": None, "wall_time_s": 1.0,
-                         "licensing.approval_rate": a, "licensing.review_days": d,
-                         "dy_oxide.peak_price_multiple": 1 + 8 * (1 - a) * d / 45 + rng.normal(0, 0.3, n)})
-    (tmp_path / "big" / "runs").mkdir(parents=True)
-    runs.to_parquet(tmp_path / "big" / "runs" / "part-0.parquet", index=False)
-    (tmp_path / "big" / "sweep.toml").write_text(
-        '[sweep]\nname = "big"\nbase = "b.toml"\n[design]\nmethod = "lhs"\n'
-        '[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0.1\nhigh = 0.9\n'
-        '[[parameters]]\nkey = "licensing.review_days"\nlow = 10\nhigh = 120\n')
+    _lhs_sweep(tmp_path / "big", 1000, seed=0, noise=0.3)
     paths = plot([tmp_path / "big"], formats=("png",), only=["heatmap"])  # 1,000 runs: one table, no series
     assert [p.name for p in paths] == ["heatmap_dy_oxide.peak_price_multiple.png"]
     fig = sweep_heatmap(load_sweep(tmp_path / "big"), "dy_oxide.peak_price_multiple",
@@ -298,19 +304,7 @@ def test_large_sweep_plots_from_its_runs_table_alone(tmp_path: Path, monkeypatch
 def test_small_continuous_sweep_heatmap_leaves_empty_cells_blank(tmp_path: Path) -> None:
     # Regression: 20 LHS points in 8 x 8 bins leave most cells empty; their NaN count crashed `reflow report`
     # ("cannot convert float NaN to integer") on a small Sobol' sweep.
-    rng = np.random.default_rng(1)
-    n = 20
-    a, d = rng.uniform(0.1, 0.9, n), rng.uniform(10, 120, n)
-    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(n)], "point_id": np.arange(n), "replicate": 0,
-                         "seed": np.arange(n), "status": "ok", "error": None, "wall_time_s": 1.0,
-                         "licensing.approval_rate": a, "licensing.review_days": d,
-                         "dy_oxide.peak_price_multiple": 1 + 8 * (1 - a) * d / 45})
-    (tmp_path / "small" / "runs").mkdir(parents=True)
-    runs.to_parquet(tmp_path / "small" / "runs" / "part-0.parquet", index=False)
-    (tmp_path / "small" / "sweep.toml").write_text(
-        '[sweep]\nname = "small"\nbase = "b.toml"\n[design]\nmethod = "lhs"\n'
-        '[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0.1\nhigh = 0.9\n'
-        '[[parameters]]\nkey = "licensing.review_days"\nlow = 10\nhigh = 120\n')
+    _lhs_sweep(tmp_path / "small", 20, seed=1)
     fig = sweep_heatmap(load_sweep(tmp_path / "small"), "dy_oxide.peak_price_multiple",
                         "licensing.approval_rate", "licensing.review_days")
     labelled = len(fig.axes[0].texts)
@@ -318,8 +312,8 @@ def test_small_continuous_sweep_heatmap_leaves_empty_cells_blank(tmp_path: Path)
     # (its 20 points fall in 20 cells) the runs of a binned cell are different points, not replicates of one
     assert "mean over 1 run per cell, 20 runs" in fig.texts[1].get_text()
     # no value anywhere: no per-cell count (it read "mean over 0 replicates per cell")
-    runs.assign(**{"dy_oxide.peak_price_multiple": np.nan}).to_parquet(tmp_path / "small" / "runs" / "part-0.parquet",
-                                                                      index=False)
+    part = tmp_path / "small" / "runs" / "part-0.parquet"
+    pd.read_parquet(part).assign(**{"dy_oxide.peak_price_multiple": np.nan}).to_parquet(part, index=False)
     fig = sweep_heatmap(load_sweep(tmp_path / "small"), "dy_oxide.peak_price_multiple",
                         "licensing.approval_rate", "licensing.review_days")
     assert fig.texts[1].get_text().startswith("sweep small: 20 runs")
