@@ -462,3 +462,25 @@ def test_a_licence_valid_for_less_than_a_week_is_refused() -> None:
            "licensing": {"licence_validity_weeks": 0.5}}
     with pytest.raises(ConfigError, match=r"licensing\.licence_validity_weeks = 0\.5"):
         validate(raw)
+
+
+@pytest.mark.parametrize("scenario", ["baseline.toml", "forward/defence_embargo.toml"])  # (the second extends)
+def test_sweep_of_a_scenario_file_says_to_use_reflow_run(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         scenario: str) -> None:
+    path = CONFIGS / scenario
+    assert main(["sweep", str(path), "--out", str(tmp_path / "s"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: this is a scenario file" in err and f"reflow run {path}" in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_analyze_of_a_run_folder_or_a_missing_one_says_what_it_takes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text("{}")
+    (run / "timeseries.parquet").write_bytes(b"")
+    assert main(["analyze", str(run)]) == 2
+    assert f"{run} is a run folder, not a sweep" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "nope")]) == 2
+    assert f"{tmp_path / 'nope'} does not exist" in capsys.readouterr().err

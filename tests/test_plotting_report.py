@@ -533,6 +533,17 @@ def test_cli_user_errors_exit_2(results: Path, tmp_path: Path, capsys: pytest.Ca
     assert message in err and "Traceback" not in err
 
 
+def test_a_folder_of_sweeps_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Regression: the sweeps' manifest.json made them look like runs: "<sweep>/config.json is missing".
+    write_fake_sweep(tmp_path / "sweeps" / "a")
+    write_fake_sweep(tmp_path / "sweeps" / "b")
+    for sweep in ("a", "b"):
+        (tmp_path / "sweeps" / sweep / "manifest.json").write_text("{}")
+    assert main(["plot", str(tmp_path / "sweeps"), "--format", "png"]) == 2
+    err = capsys.readouterr().err
+    assert "holds sweep folders (a, b), not runs; give one sweep folder at a time" in err and "Traceback" not in err
+
+
 def test_interrupted_runs_in_a_scenario_folder_are_left_out_with_a_note(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_fake_run(tmp_path / "scen" / "seed1", weeks=20)

@@ -335,6 +335,11 @@ def morris_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequenc
 
 
 def _read_sweep(path: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    if not path.exists():
+        raise ResultReadError(f"{path} does not exist; give the folder `reflow sweep CONFIG --out FOLDER` wrote")
+    if (path / "manifest.json").is_file() and (path / "timeseries.parquet").is_file():
+        raise ResultReadError(f"{path} is a run folder, not a sweep: `reflow analyze` takes a sweep's folder "
+                              "(`reflow plot` and `reflow report` take runs)")
     if not (path / "sweep.toml").is_file() or not (path / "design.parquet").is_file():
         raise ResultReadError(f"{path}: not a sweep folder (no sweep.toml / design.parquet); run "
                               f"`reflow sweep CONFIG --out {path}` first")

@@ -303,6 +303,10 @@ def load_sweep_config(path: str | Path, overrides: Mapping[str, Any] | None = No
     """
     p = Path(path)
     raw = read_toml(p, "sweep file", "examples are in configs/sweeps/")  # not found, a folder, not UTF-8, unreadable
+    if "sweep" not in raw and any(k in raw for k in ("scenario", "extends", "policy")):
+        raise ConfigError(f"{p}: this is a scenario file (it has no [sweep] table), not a sweep; run it with "
+                          f"`reflow run {p}`, or vary it with a sweep file whose sweep.base names it (examples in "
+                          "configs/sweeps/)")
     if overrides:
         section = raw.setdefault("sweep", {})
         if isinstance(section, dict):

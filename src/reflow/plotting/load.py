@@ -453,10 +453,16 @@ def open_results(paths: Sequence[str | Path]) -> ResultSet:
         else:
             # hidden folders are runs being written (`.seed1.x8k2`), not results yet
             # (a run with a manifest but no time series is an error from load_run, not a run left out unsaid)
-            children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")
-                              and ((p / "timeseries.parquet").exists() or (p / "manifest.json").is_file()))
+            subfolders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+            sweeps = [p for p in subfolders if _is_sweep(p)]  # a sweep has a manifest.json too: not a run
+            children = [p for p in subfolders if p not in sweeps
+                        and ((p / "timeseries.parquet").exists() or (p / "manifest.json").is_file())]
             complete = [p for p in children if (p / "manifest.json").is_file()]
             result.skipped.extend(p for p in children if p not in complete)
+            if not complete and sweeps:
+                raise ResultReadError(
+                    f"{path} holds sweep folders ({', '.join(p.name for p in sweeps[:4])}"
+                    f"{' ...' if len(sweeps) > 4 else ''}), not runs; give one sweep folder at a time")
             if not complete:
                 raise ResultReadError(
                     f"{path} is not a run folder (no manifest.json + timeseries.parquet), a scenario folder "
