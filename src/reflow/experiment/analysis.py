@@ -285,14 +285,21 @@ def sobol_indices(design: pd.DataFrame, runs: pd.DataFrame, parameters: Sequence
     return first, second
 
 
-def _implausible_note(metric: str, s1: np.ndarray, st: np.ndarray, samples: int, notes: list[str]) -> None:
-    est = np.concatenate([np.asarray(s1, float), np.asarray(st, float)])
+def implausible_sobol_range(*estimates: Any) -> tuple[float, float] | None:
+    """(lowest, highest) of the finite Sobol' estimates given (S1s, STs) when they reach past `SOBOL_PLAUSIBLE`,
+    else None: the one rule behind `analyze`'s warning and the bar charts' cut axis."""
+    est = np.concatenate([np.asarray(e, float).ravel() for e in estimates]) if estimates else np.zeros(0)
     est = est[np.isfinite(est)]
     if not est.size:
-        return
+        return None
     lo, hi = float(est.min()), float(est.max())
-    if lo < SOBOL_PLAUSIBLE[0] or hi > SOBOL_PLAUSIBLE[1]:
-        a, b = SOBOL_PLAUSIBLE
+    return (lo, hi) if lo < SOBOL_PLAUSIBLE[0] or hi > SOBOL_PLAUSIBLE[1] else None
+
+
+def _implausible_note(metric: str, s1: np.ndarray, st: np.ndarray, samples: int, notes: list[str]) -> None:
+    span = implausible_sobol_range(s1, st)
+    if span is not None:
+        (lo, hi), (a, b) = span, SOBOL_PLAUSIBLE
         notes.append(f"warning: {metric}: Sobol' estimates from {lo:.3g} to {hi:.3g}, beyond {a:g} to {b:g} where "
                      f"sampling error alone rarely puts a share of variance: {samples} base samples are too few for "
                      "stable indices; raise [design] samples")

@@ -367,13 +367,9 @@ def _compute_indices(sweep: SweepResult, method: str, metrics: list[str]) -> pd.
 def _limit_share_axis(ax: Any, t: pd.DataFrame) -> bool:
     """Cut the axis at `SOBOL_PLAUSIBLE` if an estimate lies beyond it, so that the credible bars stay readable;
     True if it was cut."""
-    from reflow.experiment.analysis import SOBOL_PLAUSIBLE
+    from reflow.experiment.analysis import SOBOL_PLAUSIBLE, implausible_sobol_range
 
-    est = t[[c for c in ("S1", "ST") if c in t]].to_numpy(float)
-    if not np.isfinite(est).any():
-        return False
-    lo, hi = float(np.nanmin(est)), float(np.nanmax(est))
-    if lo >= SOBOL_PLAUSIBLE[0] and hi <= SOBOL_PLAUSIBLE[1]:
+    if implausible_sobol_range(*(t[c] for c in ("S1", "ST") if c in t)) is None:
         return False
     ax.set_xlim(max(ax.get_xlim()[0], SOBOL_PLAUSIBLE[0]), min(max(ax.get_xlim()[1], 1.05), SOBOL_PLAUSIBLE[1]))
     ax.set_xlabel("Share of variance (0-1; axis cut)")
@@ -393,8 +389,8 @@ def sensitivity_figure(sweep: SweepResult, method: str, metrics: Sequence[str] |
     params = list(dict.fromkeys(table["parameter"]))
     prefix, names = _common_prefix(params)
     # In words where the parameter is known, above the key (after the shared prefix) the sweep file sets.
-    tick_names = [f"{param_text(p)[0]}\n{n}" if param_text(p)[0] != p else n
-                  for p, n in zip(params, names, strict=True)]
+    words = [param_text(p)[0] for p in params]
+    tick_names = [f"{w}\n{n}" if w != p else n for p, w, n in zip(params, words, names, strict=True)]
     title = "Sobol' sensitivity indices" if method == "sobol" else "Morris elementary effects"
     caption = (f"sweep {sweep.name}: " + ("share of output variance explained by each parameter, first-order "
                "(alone) and total (with interactions); bars show 95% confidence" if method == "sobol" else
