@@ -211,7 +211,7 @@ def _run_2010(task: tuple[str, list[str], int]) -> dict[str, Any]:
         series[f"{m}.ex"] = _monthly_mean(ex) / ex[ex.index.year == 2009].mean()
         series[f"{m}.cn"] = _monthly_mean(cn) / cn[cn.index.year == 2009].mean()
         series[f"{m}.exports"] = _monthly_mean(_series(ts, "exports_cn_total", m)) * 52.0  # t/yr rate
-    pt = v._prepare(ts)
+    pt = v.prepare(ts)
     th = {m: v._weighted_thrift(pt, m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide")}
     num = sum(s.fillna(0) * n for s, n in th.values())
     den = sum(n for _, n in th.values())

@@ -54,6 +54,79 @@ def _market(price: Callable[[dt.date], float] = _price_path, material: str = "dy
     )
 
 
+# --------------------------------------------------------------------------------------------------- calendar
+
+
+def _mondays(first: str, values: list[float]) -> pd.Series:
+    """A weekly series on consecutive Mondays from `first`."""
+    assert pd.Timestamp(first).day_name() == "Monday"
+    return pd.Series(values, index=pd.date_range(first, periods=len(values), freq="7D"))
+
+
+# Mondays 29 Aug 2011 (its week mostly in September, but it starts in August), 5-26 Sep (4), 3-31 Oct (5), 7 Nov.
+AUG_TO_NOV_2011 = _mondays("2011-08-29", [100.0, 10.0, 20.0, 30.0, 40.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0])
+
+
+def test_a_months_value_is_the_mean_of_the_weeks_starting_in_it() -> None:
+    w = AUG_TO_NOV_2011
+    assert v.month_mean(w, "2011-08") == 100.0  # the week of 29 August belongs to August
+    assert v.month_mean(w, "2011-09") == 25.0  # (10 + 20 + 30 + 40) / 4: a four-week month
+    assert v.month_mean(w, "2011-10") == 3.0  # (1 + 2 + 3 + 4 + 5) / 5: a five-week month
+    assert math.isnan(v.month_mean(w, "2011-12"))  # no week of the run starts in it
+    monthly = v.monthly_means(w)
+    assert list(monthly.index) == [pd.Timestamp(f"2011-{m:02d}-01") for m in (8, 9, 10, 11)]
+    assert monthly.tolist() == [100.0, 25.0, 3.0, 7.0]
+
+
+def test_month_mean_and_monthly_means_agree_on_every_month() -> None:
+    rng = np.random.default_rng(3)
+    w = _mondays("2009-01-05", list(rng.uniform(1.0, 500.0, 160)))
+    monthly = v.monthly_means(w)
+    for month, value in monthly.items():
+        assert v.month_mean(w, month.strftime("%Y-%m")) == pytest.approx(value, rel=1e-12)
+
+
+def test_a_years_tonnage_is_the_sum_of_the_weeks_starting_in_it_and_nan_beyond_the_run() -> None:
+    # Mondays 17, 24 and 31 December 2012 (the week of the 31st is six days of 2013) and 7 January 2013
+    w = _mondays("2012-12-17", [1.0, 2.0, 4.0, 8.0])
+    assert v.year_total(w, 2012) == 7.0
+    assert v.year_total(w, 2013) == 8.0
+    assert math.isnan(v.year_total(w, 2014)) and math.isnan(v.year_total(w, 2011))  # unknown, not 0 t
+    assert v.year_total(_mondays("2012-12-17", [0.0, 0.0]), 2012) == 0.0  # a run that exported nothing: 0 t
+    assert v.year_mean(w, 2012) == pytest.approx(7.0 / 3.0)
+    assert v.year_mean(w, 2013) == 8.0
+    assert math.isnan(v.year_mean(w, 2014))
+
+
+def test_a_multiple_of_the_base_year_is_over_the_mean_of_its_weeks() -> None:
+    # 52 Mondays of 2009 at 10 and 20 alternately, then September 2011's four weeks at 300
+    w = pd.concat([_mondays("2009-01-05", [10.0, 20.0] * 26), _mondays("2011-09-05", [300.0] * 4)])
+    assert v.month_mean(w, "2011-09") / v.year_mean(w, v.BASE_YEAR) == 20.0
+
+
+def test_a_period_is_the_weeks_starting_between_two_dates_inclusive() -> None:
+    w = AUG_TO_NOV_2011
+    assert v.period(w, "2011-09-05", "2011-09-26").tolist() == [10.0, 20.0, 30.0, 40.0]  # both ends count
+    assert v.period(w, dt.date(2011, 9, 6), pd.Timestamp("2011-10-03")).tolist() == [20.0, 30.0, 40.0, 1.0]
+    assert v.period(w, "2012-01-01", "2012-12-31").empty
+    # of monthly means: the months whose first day is in the period
+    assert v.period(v.monthly_means(w), "2011-09-01", "2011-10-31").tolist() == [25.0, 3.0]
+
+
+def test_weekly_total_sums_regions_or_reads_one() -> None:
+    ts = _frame(_rows("exports_cn_unofficial", _const(2.0), "dy_oxide", "JPKR"),
+                _rows("exports_cn_unofficial", _const(5.0), "dy_oxide", "US"),
+                _rows("exports_cn_unofficial", _const(50.0), "tb_oxide", "US"),
+                _rows("exports_cn_total", _const(9.0), "dy_oxide"))
+    total = v.weekly_total(ts, "exports_cn_unofficial", "dy_oxide")
+    assert list(total.index) == [pd.Timestamp(d) for d in DATES] and (total == 7.0).all()
+    assert (v.weekly_total(ts, "exports_cn_unofficial", "dy_oxide", region="US") == 5.0).all()
+    assert (v.weekly_total(ts, "exports_cn_total", "dy_oxide") == 9.0).all()  # China's: one row a week
+    prepared = v.prepare(ts)
+    assert v.prepare(prepared) is prepared  # prepared once, read many times
+    assert v.weekly_total(prepared, "exports_cn_unofficial", "dy_oxide").equals(total)
+
+
 # --------------------------------------------------------------------------------------------------- prices
 
 

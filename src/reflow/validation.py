@@ -31,6 +31,13 @@ prices of thin markets are noisy):
 - guards: production lost (over 2010-14 and in the worst month), the largest price swing either way before the
   announcement, and the largest **rebound** after the crisis (a monthly price over the lowest before it, July
   2012-December 2014; prices fell steadily then).
+
+The calendar over a run's weekly series (each week dated by the Monday it starts), one set of functions that
+experiments/seed1_2010.py and experiments/validation_figures.py read their figures through too: a month's value is
+the mean of the weekly values whose week starts in that month (`monthly_means`, `month_mean`); a year's tonnage the
+sum of those whose week starts in that calendar year, NaN (not 0) if the run has no week in it (`year_total`); a
+multiple of 2009 is over the mean of 2009's weekly values (`year_mean`); a period is the weeks starting between two
+dates, both inclusive (`period`).
 """
 
 from __future__ import annotations
@@ -68,9 +75,13 @@ __all__ = [
     "light_series",
     "medians",
     "metrics_2010",
+    "month_mean",
+    "monthly_means",
     "objective",
+    "period",
     "pre_shock_peak",
     "pre_shock_swing",
+    "prepare",
     "price_level",
     "price_peak",
     "production_lost",
@@ -80,6 +91,9 @@ __all__ = [
     "spread_ratio",
     "thrift_lost",
     "unofficial_vs_official",
+    "weekly_total",
+    "year_mean",
+    "year_total",
 ]
 
 ANNOUNCEMENT_2010 = dt.date(2010, 7, 8)  # the H2-2010 quota cut was announced in July 2010 [V2]
@@ -298,6 +312,52 @@ CHECKS_2010: tuple[Target, ...] = (
 )
 
 
+# --------------------------------------------------------------------------------------------------- calendar
+
+# How months, years and periods are read from a run's weekly series (one value per week, dated by the Monday the
+# week starts): the metrics here, experiments/seed1_2010.py and experiments/validation_figures.py all use these, so
+# that a figure docs/validation.md quotes and a fitted metric mean the same month or year.
+
+DateLike = str | dt.date | pd.Timestamp
+
+
+def period(series: pd.Series, start: DateLike, end: DateLike) -> pd.Series:
+    """The values of `series` dated from `start` to `end`, both inclusive: of a weekly series, the weeks starting
+    between the two dates (``period(w, "2011-05-01", "2011-08-31")``: May-August 2011); of `monthly_means`, the
+    months whose first day is between them."""
+    return series[(series.index >= pd.Timestamp(start)) & (series.index <= pd.Timestamp(end))]
+
+
+def monthly_means(weekly: pd.Series) -> pd.Series:
+    """Every calendar month's value, indexed by the month's first day: the mean of the weekly values whose week
+    starts in that month (4 or 5 weeks; NaN values left out)."""
+    return weekly.resample("MS").mean()
+
+
+def month_mean(weekly: pd.Series, month: str) -> float:
+    """One calendar month's value (`month` as ``"YYYY-MM"``): the mean of the weekly values whose week starts in
+    it; NaN if the run has no week in it.
+
+    The value of `monthly_means` for that month, but for the last bit of rounding (pandas averages a resampled
+    month by another route).
+    """
+    sel = weekly[weekly.index.to_period("M") == pd.Period(month, "M")]
+    return float(sel.mean()) if len(sel) else float("nan")
+
+
+def year_total(weekly: pd.Series, year: int) -> float:
+    """A calendar year's tonnage: the sum of the weekly values whose week starts in `year`; NaN, not 0, if the run
+    has no week in it (a run that ends before `year` did not export nothing)."""
+    inside = weekly[weekly.index.year == year]
+    return float(inside.sum()) if len(inside) else float("nan")
+
+
+def year_mean(weekly: pd.Series, year: int) -> float:
+    """A calendar year's level: the mean of the weekly values whose week starts in `year` (NaN if the run has
+    none). A "multiple of 2009" is a value over ``year_mean(weekly, 2009)`` (`BASE_YEAR`)."""
+    return float(weekly[weekly.index.year == year].mean())
+
+
 # --------------------------------------------------------------------------------------------------- series
 
 
@@ -307,8 +367,12 @@ _USED = ("price_ex_vwap", "demand", "price_cn", "exports_cn_total", "thrift_savi
 _PREPARED = "reflow.validation.prepared"
 
 
-def _prepare(ts: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the variables used here, with plain string columns and datetime dates (done once)."""
+def prepare(ts: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the variables the metrics read, with plain string columns and datetime dates.
+
+    Every function here prepares the time series it is given; a frame already prepared is returned as it is, so a
+    caller reading many series of one run prepares it once and passes the result.
+    """
     if ts.attrs.get(_PREPARED):
         return ts
     sub = ts.loc[ts["variable"].isin(_USED), ["date", "variable", "material", "region", "value"]]
@@ -324,15 +388,19 @@ def _prepare(ts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _wide(ts: pd.DataFrame, variable: str, material: str) -> pd.DataFrame:
-    ts = _prepare(ts)
+    ts = prepare(ts)
     sub = ts[(ts["variable"] == variable) & (ts["material"] == material)]
     out = sub.groupby(["date", "region"])["value"].first().unstack("region")
     return out.sort_index()
 
 
-def _series(ts: pd.DataFrame, variable: str, material: str) -> pd.Series:
-    ts = _prepare(ts)
+def weekly_total(ts: pd.DataFrame, variable: str, material: str, region: str | None = None) -> pd.Series:
+    """Weekly values of `variable` for `material` by date, summed over regions (China's series have one row a
+    week), or of `region` alone. For the La/Ce market's series (no material) see `light_series`."""
+    ts = prepare(ts)
     sub = ts[(ts["variable"] == variable) & (ts["material"] == material)]
+    if region is not None:
+        sub = sub[sub["region"] == region]
     return sub.groupby("date")["value"].sum().sort_index()
 
 
@@ -342,7 +410,8 @@ def ex_china_price(ts: pd.DataFrame, material: str, freq: str | None = None) -> 
     Args:
         ts: a run's tidy time series.
         material: e.g. ``"dy_oxide"``.
-        freq: a pandas offset alias to average into (``"MS"``: calendar months), or None for weekly.
+        freq: a pandas offset alias to average into (``"MS"``: calendar months, as `monthly_means`), or None
+            for weekly.
     """
     p = _wide(ts, "price_ex_vwap", material)
     d = _wide(ts, "demand", material)
@@ -355,15 +424,16 @@ def ex_china_price(ts: pd.DataFrame, material: str, freq: str | None = None) -> 
 
 def china_price(ts: pd.DataFrame, material: str, freq: str | None = None) -> pd.Series:
     """Weekly (or `freq`-averaged) Chinese domestic price ``price_cn``."""
-    s = _series(ts, "price_cn", material)
+    s = weekly_total(ts, "price_cn", material)
     return s.resample(freq).mean() if freq else s
 
 
 def _base(weekly: pd.Series, base_year: int) -> float:
-    sel = weekly[weekly.index.year == base_year]
-    if sel.notna().sum() == 0:
+    """`year_mean` of the base year, which a price multiple cannot do without."""
+    base = year_mean(weekly, base_year)
+    if math.isnan(base):
         raise ValueError(f"the time series has no prices in the base year {base_year}")
-    return float(sel.mean())
+    return base
 
 
 def _months_between(a: pd.Timestamp | dt.date, b: pd.Timestamp | dt.date) -> int:
@@ -380,7 +450,7 @@ def price_peak(ts: pd.DataFrame, material: str, base_year: int = BASE_YEAR,
     """
     weekly = ex_china_price(ts, material)
     base = _base(weekly, base_year)
-    monthly = weekly.resample("MS").mean()
+    monthly = monthly_means(weekly)
     k = monthly.idxmax()
     return {"multiple": float(monthly[k] / base), "date": k, "months": _months_between(announced, k)}
 
@@ -390,7 +460,7 @@ def fall_back(ts: pd.DataFrame, material: str, months: int = 24) -> float:
 
     NaN when the run ends in the peak month.
     """
-    monthly = ex_china_price(ts, material, "MS")
+    monthly = monthly_means(ex_china_price(ts, material))
     k = monthly.idxmax()
     after = monthly[(monthly.index > k) & (monthly.index <= k + pd.DateOffset(months=months))]
     if after.notna().sum() == 0:
@@ -401,7 +471,7 @@ def fall_back(ts: pd.DataFrame, material: str, months: int = 24) -> float:
 def price_level(ts: pd.DataFrame, material: str, start: dt.date, end: dt.date, base_year: int = BASE_YEAR) -> float:
     """Mean weekly ex-China price from `start` to `end` (inclusive) over its `base_year` mean; NaN without prices."""
     weekly = ex_china_price(ts, material)
-    sel = weekly[(weekly.index >= pd.Timestamp(start)) & (weekly.index <= pd.Timestamp(end))]
+    sel = period(weekly, start, end)
     if sel.notna().sum() == 0:
         return float("nan")
     return float(sel.mean() / _base(weekly, base_year))
@@ -410,8 +480,8 @@ def price_level(ts: pd.DataFrame, material: str, start: dt.date, end: dt.date, b
 def spread_ratio(ts: pd.DataFrame, material: str, later_months: int = 12) -> tuple[float, float]:
     """(ex-China / China-domestic monthly price in the peak month, the same `later_months` later; NaN if the
     run ends before)."""
-    ex = ex_china_price(ts, material, "MS")
-    cn = china_price(ts, material, "MS").reindex(ex.index)
+    ex = monthly_means(ex_china_price(ts, material))
+    cn = monthly_means(china_price(ts, material)).reindex(ex.index)
     k = ex.idxmax()
     at = float(ex[k] / cn[k])
     later = k + pd.DateOffset(months=later_months)
@@ -432,9 +502,8 @@ def exports_vs_quota(ts: pd.DataFrame, quota_tpy: Mapping[str, float], year: int
     for m, q in quota_tpy.items():
         if not np.isfinite(q) or q <= 0:
             continue
-        s = light_series(ts, "light_exports_cn") if m == "light_ree" else _series(ts, "exports_cn_total", m)
-        in_year = s[s.index.year == year]
-        x = float(in_year.sum()) if len(in_year) else float("nan")  # a run that ends before `year` has no value
+        s = light_series(ts, "light_exports_cn") if m == "light_ree" else weekly_total(ts, "exports_cn_total", m)
+        x = year_total(s, year)
         out[m] = x / q
         tot_x += x
         tot_q += q
@@ -450,8 +519,8 @@ def unofficial_vs_official(ts: pd.DataFrame, materials: Iterable[str], year: int
         if m == "light_ree":
             u, o = light_series(ts, "light_exports_cn_unofficial"), light_series(ts, "light_exports_cn")
         else:
-            u = _series(ts, "exports_cn_unofficial", m)
-            o = _series(ts, "exports_cn_total", m)
+            u = weekly_total(ts, "exports_cn_unofficial", m)
+            o = weekly_total(ts, "exports_cn_total", m)
         un += float(u[u.index.year == year].sum())
         off += float(o[o.index.year == year].sum())
     return un / off if off > 0 else float("nan")
@@ -495,7 +564,7 @@ def thrift_lost(ts: pd.DataFrame, by: dt.date = THRIFT_BY, materials: Sequence[s
 def _yearly_alt_output(ts: pd.DataFrame, materials: Sequence[str]) -> tuple[pd.Series, pd.Series]:
     """Non-Chinese output of `materials` (t summed) per calendar year as a weekly mean (a year holds 52 or 53
     Mondays), and the number of weeks each year has in the run."""
-    prod = sum(_series(ts, "production_alt", m) for m in materials)
+    prod = sum(weekly_total(ts, "production_alt", m) for m in materials)
     return prod.groupby(prod.index.year).mean(), prod.groupby(prod.index.year).size()
 
 
@@ -504,7 +573,7 @@ def alt_supply_growth(ts: pd.DataFrame, materials: Sequence[str] = OXIDES,
     """Per year: rise of non-Chinese output of `materials` over the year before, as a share of the year's world
     consumption of them (t summed over materials). Only whole calendar years in the run count."""
     py, n = _yearly_alt_output(ts, materials)
-    cons = sum(_series(ts, "consumption", m) for m in materials)
+    cons = sum(weekly_total(ts, "consumption", m) for m in materials)
     cy = cons.groupby(cons.index.year).mean()
     full = [y for y in py.index if n[y] >= 52]
     ys = [y for y in (years if years is not None else full) if y in full and y - 1 in full]
@@ -525,8 +594,8 @@ def alt_capacity_arrival(ts: pd.DataFrame, materials: Sequence[str] = OXIDES, ba
                          rise: float = 0.10) -> float:
     """Fractional year in which non-Chinese capacity in operation of `materials` first exceeds its base-year
     mean by `rise` (NaN if never; 0 t/yr in the base year counts any capacity)."""
-    cap = sum(_series(ts, "alt_capacity", m) for m in materials)
-    base = float(cap[cap.index.year == base_year].mean()) if (cap.index.year == base_year).any() else 0.0
+    cap = sum(weekly_total(ts, "alt_capacity", m) for m in materials)
+    base = year_mean(cap, base_year) if (cap.index.year == base_year).any() else 0.0
     above = cap[(cap > base * (1.0 + rise)) & (cap > 1e-9) & (cap.index.year > base_year)]
     if len(above) == 0:
         return float("nan")
@@ -537,8 +606,8 @@ def alt_capacity_arrival(ts: pd.DataFrame, materials: Sequence[str] = OXIDES, ba
 def china_price_ratio(ts: pd.DataFrame, material: str, other: str, start: dt.date, end: dt.date) -> float:
     """Mean over the calendar months from `start` to `end` of China's monthly price of `material` over that of
     `other` (e.g. Tb oxide against Dy oxide: how far the two moved apart, without a base year)."""
-    a, b = china_price(ts, material, "MS"), china_price(ts, other, "MS")
-    r = (a / b.where(b > 0)).loc[pd.Timestamp(start):pd.Timestamp(end)]
+    a, b = monthly_means(china_price(ts, material)), monthly_means(china_price(ts, other))
+    r = period(a / b.where(b > 0), start, end)
     return float(r.mean()) if r.notna().any() else float("nan")
 
 
@@ -547,8 +616,8 @@ def china_price_vs_history(ts: pd.DataFrame, material: str, months: Sequence[tup
     """Mean over `months` of China's monthly price of `material` as a multiple of its `base_year` mean, over the
     multiple `history` reports for that month (1 = history's)."""
     weekly = china_price(ts, material)
-    monthly = weekly.resample("MS").mean() / _base(weekly, base_year)
-    ratios = [float(monthly.loc[pd.Timestamp(a):pd.Timestamp(b)].mean()) / h
+    monthly = monthly_means(weekly) / _base(weekly, base_year)
+    ratios = [float(period(monthly, a, b).mean()) / h
               for (a, b), h in zip(months, history, strict=True)]
     return float(np.mean(ratios))
 
@@ -556,20 +625,20 @@ def china_price_vs_history(ts: pd.DataFrame, material: str, months: Sequence[tup
 def production_lost_worst_month(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
     """Largest monthly share of planned ex-China output lost between `start` and `end` (weekly shares weighted
     by ``output_plan`` over regions, then averaged by calendar month)."""
-    ts = _prepare(ts)
+    ts = prepare(ts)
     lost = ts[ts["variable"] == "production_lost_share"].groupby(["date", "region"])["value"].first()
     plan = ts[ts["variable"] == "output_plan"].groupby(["date", "region"])["value"].first()
     both = pd.concat({"lost": lost, "plan": plan}, axis=1).dropna()
     weekly = (both["lost"] * both["plan"]).groupby(level="date").sum() / both["plan"].groupby(level="date").sum()
-    weekly = weekly[(weekly.index >= pd.Timestamp(start)) & (weekly.index <= pd.Timestamp(end))]
-    return float(weekly.resample("MS").mean().max()) if len(weekly) else float("nan")
+    weekly = period(weekly, start, end)
+    return float(monthly_means(weekly).max()) if len(weekly) else float("nan")
 
 
 def pre_shock_peak(ts: pd.DataFrame, material: str, base_year: int = BASE_YEAR,
                    announced: dt.date = ANNOUNCEMENT_2010) -> float:
     """Highest monthly ex-China price before the month of the announcement, over the base-year mean."""
     weekly = ex_china_price(ts, material)
-    monthly = weekly.resample("MS").mean()
+    monthly = monthly_means(weekly)
     before = monthly[monthly.index < pd.Timestamp(announced.replace(day=1))]
     return float(before.max() / _base(weekly, base_year))
 
@@ -579,7 +648,7 @@ def pre_shock_swing(ts: pd.DataFrame, material: str, base_year: int = BASE_YEAR,
     """Largest monthly departure of the ex-China price from its base-year mean before the month of the
     announcement, either way: max(highest / base, base / lowest) (1 = flat)."""
     weekly = ex_china_price(ts, material)
-    monthly = weekly.resample("MS").mean()
+    monthly = monthly_means(weekly)
     before = monthly[monthly.index < pd.Timestamp(announced.replace(day=1))].dropna()
     base = _base(weekly, base_year)
     return float(max(before.max() / base, base / before.min())) if len(before) else float("nan")
@@ -589,8 +658,7 @@ def rebound(ts: pd.DataFrame, material: str, start: dt.date = AFTER_CRISIS[0],
             end: dt.date = AFTER_CRISIS[1]) -> float:
     """Largest rise of the monthly ex-China price over the lowest monthly price before it, between `start` and
     `end` (1 = it never rose again; a steady decline)."""
-    monthly = ex_china_price(ts, material).resample("MS").mean()
-    window = monthly[(monthly.index >= pd.Timestamp(start)) & (monthly.index <= pd.Timestamp(end))].dropna()
+    window = period(monthly_means(ex_china_price(ts, material)), start, end).dropna()
     if len(window) < 2:
         return float("nan")
     return float((window / window.cummin()).max())
@@ -599,7 +667,7 @@ def rebound(ts: pd.DataFrame, material: str, start: dt.date = AFTER_CRISIS[0],
 def production_lost(ts: pd.DataFrame, start: dt.date, end: dt.date) -> float:
     """Share of planned ex-China output lost between `start` and `end` (``production_lost_share`` weighted by
     ``output_plan`` over regions and weeks)."""
-    ts = _prepare(ts)
+    ts = prepare(ts)
     lost = ts[ts["variable"] == "production_lost_share"].groupby(["date", "region"])["value"].first()
     plan = ts[ts["variable"] == "output_plan"].groupby(["date", "region"])["value"].first()
     both = pd.concat({"lost": lost, "plan": plan}, axis=1).dropna()
@@ -626,12 +694,12 @@ def light_metrics(price_ex: pd.Series, price_cn: pd.Series, base_year: int = BAS
         ``peak_multiple``, ``peak_months``, ``spread_at_peak``, ``spread_year_after`` (NaN if the run ends
         first), ``fall_back``, ``rebound`` and, with `crisis_peak`, ``spread_at_crisis_peak``.
     """
-    ex = price_ex.resample("MS").mean()
-    cn = price_cn.resample("MS").mean().reindex(ex.index)
+    ex = monthly_means(price_ex)
+    cn = monthly_means(price_cn).reindex(ex.index)
     k = ex.idxmax()
     later = k + pd.DateOffset(months=12)
     after = ex[(ex.index > k) & (ex.index <= k + pd.DateOffset(months=24))]
-    window = ex[(ex.index >= pd.Timestamp(AFTER_CRISIS[0])) & (ex.index <= pd.Timestamp(AFTER_CRISIS[1]))].dropna()
+    window = period(ex, *AFTER_CRISIS).dropna()
     return {
         "peak_multiple": float(ex[k] / _base(price_ex, base_year)),
         "peak_months": float(_months_between(announced, k)),
@@ -668,7 +736,7 @@ def metrics_2010(ts: pd.DataFrame, quota_tpy: Mapping[str, float],
         quota_tpy: the 2011 export quota per material (`quota_in_force`).
         materials: the materials whose prices are targets (Tb is reported as well).
     """
-    ts = _prepare(ts)
+    ts = prepare(ts)
     out: dict[str, float] = {}
     for m in (*materials, "tb_oxide"):
         pk = price_peak(ts, m)
