@@ -11,12 +11,14 @@ exports. This script computes each of them from one run's tidy time series (docs
 written down (`FIGURES`); each was pinned by reproducing the figures the document quoted on the code they were
 measured on (commit 8bae6f9, 1 December 2026, and 85d03f8 for December 2012's NdPr price in Japan, ~92).
 
-Definitions shared by the figures: a month's price is the mean of the run's weekly values whose week starts (a
-Monday) in that month, as in `reflow.validation`; "ex-China" is `reflow.validation.ex_china_price`, the
-``price_ex_vwap`` of the importing regions weighted by their ``demand``; "Japan" is the region ``JPKR`` (Japan and
-Korea) alone; a year's tonnage is the sum of the weekly values whose week starts in that calendar year; a multiple
-of 2009 is over the mean of 2009's weekly values. The medians and bands over 20 seeds that the document quotes
-beside these figures come from experiments/validation_figures.py, not from here.
+Definitions shared by the figures, those of the fitted metrics (`reflow.validation`'s calendar functions, which
+this script calls): a month's price is the mean of the run's weekly values whose week starts (a Monday) in that
+month (`month_mean`, `monthly_means`); a year's tonnage is the sum of the weekly values whose week starts in that
+calendar year, NaN if the run has no week in it (`year_total`); a multiple of 2009 is over the mean of 2009's weekly
+values (`year_mean`); a range of months is the months from the first to the last, inclusive (`period`). "ex-China"
+is `reflow.validation.ex_china_price`, the ``price_ex_vwap`` of the importing regions weighted by their ``demand``;
+"Japan" is the region ``JPKR`` (Japan and Korea) alone (`weekly_total` of that region). The medians and bands over
+20 seeds that the document quotes beside these figures come from experiments/validation_figures.py, not from here.
 
 Output: a new folder `<--out>/<UTC stamp>/` (never an existing one): `manifest.json` (written before the run:
 arguments, seed, the scenario file with the sha256 of each file of its `extends` chain and of the resolved config,
@@ -53,71 +55,51 @@ HISTORY_DEC_2012 = {"ndpr_oxide": (75.0, 80.0), "dy_oxide": (600.0, 630.0)}
 
 
 class Run:
-    """One run's tidy time series, with the few series the figures read (dates as timestamps)."""
+    """One run's tidy time series, read through `reflow.validation`'s calendar (`month_mean`, `monthly_means`,
+    `year_total`, `year_mean`, `period`) and series (`weekly_total`, `light_series`, `ex_china_price`)."""
 
     def __init__(self, ts: pd.DataFrame) -> None:
         from reflow import validation as v
 
-        self.ts = ts
         self.v = v
-        keep = ts["variable"].isin(["price_cn", "price_ex_vwap", "exports_cn_total", "exports_cn_unofficial",
-                                    "production_alt", "light_exports_cn", "light_exports_cn_unofficial"])
-        sub = ts.loc[keep, ["date", "variable", "material", "region", "value"]]
-        self.sub = pd.DataFrame({"date": pd.to_datetime(sub["date"]), "variable": sub["variable"].astype(object),
-                                 "material": sub["material"].astype(object), "region": sub["region"].astype(object),
-                                 "value": sub["value"].to_numpy(float)})
-
-    def weekly(self, variable: str, material: str | None = None, region: str | None = None) -> pd.Series:
-        """Weekly values of `variable` by date, summed over regions unless `region` is given (La/Ce: no material)."""
-        s = self.sub[self.sub["variable"] == variable]
-        if material is not None:
-            s = s[s["material"] == material]
-        if region is not None:
-            s = s[s["region"] == region]
-        return s.groupby("date")["value"].sum().sort_index()
+        self.ts = v.prepare(ts)  # once, not in every series read below
 
     def year_sum(self, variable: str, material: str, year: int) -> float:
-        """Tonnes in calendar `year` (NaN if the run has no week in it); for ``light_ree`` the La/Ce market's
-        series (`LIGHT`)."""
-        s = self.weekly(LIGHT[variable]) if material == "light_ree" else self.weekly(variable, material)
-        return float(s[s.index.year == year].sum()) if (s.index.year == year).any() else float("nan")
+        """Tonnes in calendar `year` (`year_total`: NaN if the run has no week in it); for ``light_ree`` the La/Ce
+        market's series (`LIGHT`)."""
+        s = (self.v.light_series(self.ts, LIGHT[variable]) if material == "light_ree"
+             else self.v.weekly_total(self.ts, variable, material))
+        return self.v.year_total(s, year)
 
     def cn_price(self, material: str, month: str) -> float:
-        return _month(self.weekly("price_cn", material), month)
+        return self.v.month_mean(self.v.weekly_total(self.ts, "price_cn", material), month)
 
     def cn_multiple(self, material: str, month: str) -> float:
-        s = self.weekly("price_cn", material)
-        return _month(s, month) / float(s[s.index.year == 2009].mean())
+        s = self.v.weekly_total(self.ts, "price_cn", material)
+        return self.v.month_mean(s, month) / self.v.year_mean(s, 2009)
 
     def ex_price(self, material: str, month: str) -> float:
-        return _month(self.v.ex_china_price(self.ts, material), month)
+        return self.v.month_mean(self.v.ex_china_price(self.ts, material), month)
 
-    def japan_monthly(self, material: str) -> pd.Series:
-        return self.weekly("price_ex_vwap", material, JAPAN).resample("MS").mean()
+    def japan_weekly(self, material: str) -> pd.Series:
+        return self.v.weekly_total(self.ts, "price_ex_vwap", material, JAPAN)
 
     def japan_price(self, material: str, month: str) -> float:
-        return _month(self.weekly("price_ex_vwap", material, JAPAN), month)
+        return self.v.month_mean(self.japan_weekly(material), month)
 
     def level_end_2012(self, material: str) -> float:
         return self.v.price_level(self.ts, material, dt.date(2012, 12, 1), dt.date(2012, 12, 31))
 
 
-def _month(weekly: pd.Series, month: str) -> float:
-    """Mean of the weekly values in calendar `month` ("YYYY-MM"); NaN if the run has none."""
-    sel = weekly[weekly.index.to_period("M") == pd.Period(month, "M")]
-    return float(sel.mean()) if len(sel) else float("nan")
-
-
 def _japan_peak_2011(r: Run) -> tuple[float, str]:
     """Japan's highest monthly NdPr price in 2011, and its month."""
-    m = r.japan_monthly("ndpr_oxide")
-    m = m[m.index.year == 2011]
+    m = r.v.period(r.v.monthly_means(r.japan_weekly("ndpr_oxide")), "2011-01-01", "2011-12-31")
     return float(m.max()), m.idxmax().strftime("%Y-%m")
 
 
 def _japan_range(r: Run, start: str, end: str) -> tuple[float, float]:
     """Japan's lowest and highest monthly NdPr price from month `start` to month `end` ("YYYY-MM-01")."""
-    m = r.japan_monthly("ndpr_oxide").loc[start:end]
+    m = r.v.period(r.v.monthly_means(r.japan_weekly("ndpr_oxide")), start, end)
     return float(m.min()), float(m.max())
 
 
