@@ -160,14 +160,12 @@ STYLES = {"US": "-", "EU": "--", "JPKR": "-.", "HUB": ":", "ROW": (0, (5, 1)), "
 # --------------------------------------------------------------------------------------------------- runs
 
 
-def _monthly_mean(s: pd.Series) -> pd.Series:
-    return s.resample("MS").mean()
-
-
 def _per_month(weekly: pd.Series) -> pd.Series:
-    """t/month from a weekly t/week series: the month's mean weekly rate times its days / 7 (summing the weeks
-    that start in a month would alternate 4- and 5-week months)."""
-    m = weekly.resample("MS").mean()
+    """t/month from a weekly t/week series: the month's mean weekly rate (`reflow.validation.monthly_means`) times
+    its days / 7 (summing the weeks that start in a month would alternate 4- and 5-week months)."""
+    from reflow.validation import monthly_means
+
+    m = monthly_means(weekly)
     return m * m.index.days_in_month / 7.0
 
 
@@ -178,13 +176,6 @@ def _wide(ts: pd.DataFrame, var: str, material: str | None = None) -> pd.DataFra
     out = sub.groupby(["date", "region"])["value"].first().unstack("region")
     out.index = pd.to_datetime(out.index)
     return out.sort_index()
-
-
-def _series(ts: pd.DataFrame, var: str, material: str) -> pd.Series:
-    sub = ts[(ts["variable"] == var) & (ts["material"] == material)]
-    s = sub.groupby("date")["value"].sum()
-    s.index = pd.to_datetime(s.index)
-    return s.sort_index()
 
 
 def _lost(ts: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -205,37 +196,39 @@ def _run_2010(task: tuple[str, list[str], int]) -> dict[str, Any]:
     metrics = v.metrics_2010(ts, quota)
     out: dict[str, Any] = {"metrics": metrics, "quota": quota, "prose": prose_2010(ts, metrics)}
     series = {}
-    for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"):
-        ex = v.ex_china_price(ts, m)
-        cn = v.china_price(ts, m)
-        series[f"{m}.ex"] = _monthly_mean(ex) / ex[ex.index.year == 2009].mean()
-        series[f"{m}.cn"] = _monthly_mean(cn) / cn[cn.index.year == 2009].mean()
-        series[f"{m}.exports"] = _monthly_mean(_series(ts, "exports_cn_total", m)) * 52.0  # t/yr rate
     pt = v.prepare(ts)
+    for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"):
+        ex = v.ex_china_price(pt, m)
+        cn = v.china_price(pt, m)
+        series[f"{m}.ex"] = v.monthly_means(ex) / v.year_mean(ex, 2009)
+        series[f"{m}.cn"] = v.monthly_means(cn) / v.year_mean(cn, 2009)
+        series[f"{m}.exports"] = v.monthly_means(v.weekly_total(pt, "exports_cn_total", m)) * 52.0  # t/yr rate
     th = {m: v._weighted_thrift(pt, m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide")}
     num = sum(s.fillna(0) * n for s, n in th.values())
     den = sum(n for _, n in th.values())
-    series["thrift"] = _monthly_mean(num / den)
-    series["dy_oxide.thrift"] = _monthly_mean(th["dy_oxide"][0])
-    alt = sum(_series(ts, "production_alt", m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"))
-    cons = sum(_series(ts, "consumption", m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"))
-    series["alt_share"] = _monthly_mean(alt / cons)
+    series["thrift"] = v.monthly_means(num / den)
+    series["dy_oxide.thrift"] = v.monthly_means(th["dy_oxide"][0])
+    alt = sum(v.weekly_total(pt, "production_alt", m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"))
+    cons = sum(v.weekly_total(pt, "consumption", m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"))
+    series["alt_share"] = v.monthly_means(alt / cons)
     _, overall = _lost(ts)
-    series["lost"] = _monthly_mean(overall)
-    if (ts["variable"] == "light_price_ex").any():
+    series["lost"] = v.monthly_means(overall)
+    if (ts["variable"] == "light_price_ex").any():  # (from `ts`: `pt` keeps only the variables metrics read)
         for var in ("light_price_ex", "light_price_cn", "light_quota_rent"):
-            series[var] = _monthly_mean(v.light_series(ts, var))
+            series[var] = v.monthly_means(v.light_series(ts, var))
         for var in ("light_exports_cn", "light_exports_cn_unofficial", "light_consumption"):
-            series[var] = _monthly_mean(v.light_series(ts, var)) * 52.0  # t/yr rate
+            series[var] = v.monthly_means(v.light_series(ts, var)) * 52.0  # t/yr rate
         series["light_spread"] = series["light_price_ex"] / series["light_price_cn"]
     out["series"] = pd.DataFrame(series)
     return out
 
 
 # The 2010 figures docs/validation.md quotes in its prose (summary, sections 1.5 and 1.6) beside the fit table, as
-# (key, what it is); `prose_2010` measures them on one run, `table_prose_2010` gives their medians. A month's price
-# is the mean of the weekly values whose week starts in it, a period's the mean of its weeks, a year's tonnage the
-# sum of its weeks, a multiple of 2009 over 2009's weekly mean (as in reflow.validation).
+# (key, what it is); `prose_2010` measures them on one run, `table_prose_2010` gives their medians. Read through
+# reflow.validation's calendar, as the fitted metrics are: a month's price is the mean of the weekly values whose
+# week starts in it (`month_mean`, `monthly_means`), a period's the mean of the weeks starting in it (`period`), a
+# year's tonnage the sum of the weeks starting in it, NaN past the run (`year_total`), a multiple of 2009 over
+# 2009's weekly mean (`year_mean`).
 PROSE_2010 = [
     ("dy_oxide.spread_at_peak", "Dy oxide: ex-China / China price at its peak (x)"),
     ("tb_oxide.spread_at_peak", "Tb oxide: ex-China / China price at its peak (x)"),
@@ -279,47 +272,39 @@ def prose_2010(ts: pd.DataFrame, metrics: dict[str, float]) -> dict[str, float]:
     """The figures of `PROSE_2010` on one run (`metrics`: its `reflow.validation.metrics_2010`)."""
     from reflow import validation as v
 
-    def period(s: pd.Series, start: str, end: str) -> pd.Series:
-        return s[(s.index >= pd.Timestamp(start)) & (s.index <= pd.Timestamp(end))]
-
-    def year(s: pd.Series, y: int) -> float:  # (NaN for a year the run does not reach, not 0 t)
-        inside = s[s.index.year == y]
-        return float(inside.sum()) if len(inside) else float("nan")
-
-    def x2009(s: pd.Series) -> float:
-        return float(s[s.index.year == 2009].mean())
-
+    pt = v.prepare(ts)
     out = {k: metrics.get(k, float("nan")) for k, _ in PROSE_2010}
     for m in ("ndpr_oxide", "dy_oxide", "tb_oxide"):
-        cn = v.china_price(ts, m)
-        out[f"{m}.cn_sep2011"] = float(period(cn, "2011-09-01", "2011-09-30").mean()) / x2009(cn)
-    out.update(official_ndpr_2012(_series(ts, "exports_cn_total", "ndpr_oxide")))
-    alt = _series(ts, "production_alt", "ndpr_oxide")
+        cn = v.china_price(pt, m)
+        out[f"{m}.cn_sep2011"] = v.month_mean(cn, "2011-09") / v.year_mean(cn, 2009)
+    out.update(official_ndpr_2012(v.weekly_total(pt, "exports_cn_total", "ndpr_oxide")))
+    alt = v.weekly_total(pt, "production_alt", "ndpr_oxide")
     for y in (2013, 2014, 2015):
-        out[f"alt_ndpr_{y}"] = year(alt, y)
+        out[f"alt_ndpr_{y}"] = v.year_total(alt, y)
     if not (ts["variable"] == "light_price_ex").any():
         return out
+    # (from `ts`: `pt` keeps only the variables the metrics read, not the rent or the thrift share)
     ex, cn, rent = (v.light_series(ts, var) for var in ("light_price_ex", "light_price_cn", "light_quota_rent"))
-    spread_m = _monthly_mean(ex) / _monthly_mean(cn)
-    q1 = period(ex, "2012-01-01", "2012-03-31") / period(cn, "2012-01-01", "2012-03-31")
+    spread_m = v.monthly_means(ex) / v.monthly_means(cn)
+    q1 = v.period(ex, "2012-01-01", "2012-03-31") / v.period(cn, "2012-01-01", "2012-03-31")
     thrift = v.light_series(ts, "light_thrift_share")
     out.update({
-        "light.peak_monthly": float(_monthly_mean(ex).max()), "light.peak_weekly": float(ex.max()),
-        "light.spread_late_2010": float(period(spread_m, "2010-10-01", "2010-12-31").max()),
-        "light.cn_may_aug_2011": float(period(cn, "2011-05-01", "2011-08-31").mean()),
-        "light.ex_may_aug_2011": float(period(ex, "2011-05-01", "2011-08-31").mean()),
+        "light.peak_monthly": float(v.monthly_means(ex).max()), "light.peak_weekly": float(ex.max()),
+        "light.spread_late_2010": float(v.period(spread_m, "2010-10-01", "2010-12-31").max()),
+        "light.cn_may_aug_2011": float(v.period(cn, "2011-05-01", "2011-08-31").mean()),
+        "light.ex_may_aug_2011": float(v.period(ex, "2011-05-01", "2011-08-31").mean()),
         "light.spread_q1_2012": float(q1.mean()),
-        "light.rent_jul_sep_2010": float(period(rent, "2010-07-01", "2010-09-30").mean()),
+        "light.rent_jul_sep_2010": float(v.period(rent, "2010-07-01", "2010-09-30").mean()),
         "light.rent_max": float(rent.max()),
-        "light.official_2011": year(v.light_series(ts, "light_exports_cn"), 2011),
-        "light.unofficial_2010": year(v.light_series(ts, "light_exports_cn_unofficial"), 2010),
-        "light.unofficial_2011": year(v.light_series(ts, "light_exports_cn_unofficial"), 2011),
+        "light.official_2011": v.year_total(v.light_series(ts, "light_exports_cn"), 2011),
+        "light.unofficial_2010": v.year_total(v.light_series(ts, "light_exports_cn_unofficial"), 2010),
+        "light.unofficial_2011": v.year_total(v.light_series(ts, "light_exports_cn_unofficial"), 2011),
         "light.thrift_end_2014": float(thrift[thrift.index.year == 2014].iloc[-1])
         if (thrift.index.year == 2014).any() else float("nan"),
-        "light.ex_2013": float(ex[ex.index.year == 2013].mean()),
+        "light.ex_2013": v.year_mean(ex, 2013),
     })
-    out["light.cn_may_aug_2011_x2009"] = out["light.cn_may_aug_2011"] / x2009(cn)
-    out["light.ex_2013_x2009"] = out["light.ex_2013"] / x2009(ex)
+    out["light.cn_may_aug_2011_x2009"] = out["light.cn_may_aug_2011"] / v.year_mean(cn, 2009)
+    out["light.ex_2013_x2009"] = out["light.ex_2013"] / v.year_mean(ex, 2009)
     return out
 
 
@@ -369,19 +354,19 @@ def _run_2025(task: tuple[str, str, list[str], int]) -> dict[str, Any]:
         vw = _wide(ts, "price_ex_vwap", m)
         for r in ("US", "EU", "JPKR"):
             if r in vw.columns:
-                series[f"{m}.{r}"] = _monthly_mean(vw[r])
-        series[f"{m}.ex"] = _monthly_mean(v.ex_china_price(ts, m))
-        series[f"{m}.cn"] = _monthly_mean(v.china_price(ts, m))
+                series[f"{m}.{r}"] = v.monthly_means(vw[r])
+        series[f"{m}.ex"] = v.monthly_means(v.ex_china_price(ts, m))
+        series[f"{m}.cn"] = v.monthly_means(v.china_price(ts, m))
     flow = ts[(ts["variable"] == "flow") & (ts["material"] == "ndfeb_magnet")]
     abroad = flow[(flow["origin"] != "CN") & (flow["origin"] != flow["region"])].groupby("date")["value"].sum()
     abroad.index = pd.to_datetime(abroad.index)
     series["magnet_abroad"] = _per_month(abroad)
     lost, overall = _lost(ts)
     for r in lost.columns:
-        series[f"lost.{r}"] = _monthly_mean(lost[r])
-    series["lost.all"] = _monthly_mean(overall)
+        series[f"lost.{r}"] = v.monthly_means(lost[r])
+    series["lost.all"] = v.monthly_means(overall)
     for m in ("dy_oxide", "tb_oxide", "ndfeb_magnet"):
-        series[f"backlog.{m}"] = _monthly_mean(_wide(ts, "licence_backlog", m).sum(axis=1))
+        series[f"backlog.{m}"] = v.monthly_means(_wide(ts, "licence_backlog", m).sum(axis=1))
     # Mean wait of each month's decisions: the weekly means weighted by the week's decisions.
     ok = ts[ts["variable"].isin(["licence_approvals", "licence_denials"])].groupby(["date", "material", "region"])[
         "value"].sum()
@@ -700,14 +685,15 @@ def _q(vals: list[float]) -> str:
 def table_2025_frame(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
     """The 2025 numbers quoted in docs/validation.md: one row per quantity, one column per variant, each cell the
     median (5-95%) over seeds as text."""
+    from reflow.validation import period
+
     rows = []
     for label, rs in runs.items():
         def per(fn: Any, rs: list[dict[str, Any]] = rs) -> str:
             return _q([fn(r) for r in rs])
 
         def ser(r: dict[str, Any], col: str, a: str, b: str) -> pd.Series:
-            s = r["series"][col]
-            return s[(s.index >= a) & (s.index <= b)]
+            return period(r["series"][col], a, b)
 
         def ratio(r: dict[str, Any], m: str) -> float:
             return float((ser(r, f"{m}.ex", "2025-06-01", "2025-11-01")
@@ -717,8 +703,8 @@ def table_2025_frame(runs: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
             s = r["series"].get(f"magnet_exports.{reg}")
             if s is None:
                 return float("nan")
-            base = s[(s.index >= "2024-01-01") & (s.index < "2025-01-01")].mean()
-            return float(s[(s.index >= a) & (s.index <= b)].mean() / base - 1.0)
+            base = period(s, "2024-01-01", "2024-12-31").mean()
+            return float(period(s, a, b).mean() / base - 1.0)
 
         def first_loss(r: dict[str, Any]) -> float:
             ds = [pd.Timestamp(x["date"]) for x in r["first_loss"].values()]
