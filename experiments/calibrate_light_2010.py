@@ -105,7 +105,7 @@ def evaluate(values: dict[str, float], runs: list[dict[str, Any]]) -> dict[str, 
         off = pd.Series([w.official for w in weeks], index=idx)
         lm = v.light_metrics(ex, cn, crisis_peak=r["crisis_peak"])
         out = {f"light_ree.{k}": x for k, x in lm.items()}
-        light_x = float(off[off.index.year == v.QUOTA_YEAR].sum())
+        light_x = v.year_total(off, v.QUOTA_YEAR)  # as exports_vs_quota sums the oxides' year
         out["exports_vs_quota"] = (r["oxide_exports"] + light_x) / (r["oxide_quota"] + r["light_quota"])
         out["post_crisis_rebound"] = max(r["oxide_rebound"], lm["rebound"])
         per_seed.append(out)
