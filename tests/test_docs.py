@@ -90,3 +90,50 @@ def test_defaults_come_from_the_schema(doc):
                        ("licensing.legal_limit_working_days", C.LicensingConfig().legal_limit_working_days)):
         row = next(line for line in doc.splitlines() if line.startswith(f"| `{key}` |"))
         assert f"| `{value:g}` |" in row
+
+
+# --------------------------------------------------------------------------------------------- ODD schedule
+
+ODD = ROOT / "docs" / "ODD.md"
+# Queries `ReflowModel.step` makes that are not phases of their own (the ODD describes them inside a phase).
+STEP_HELPERS = {"date_of", "_general_licence_cover", "_pipeline", "need", "target_stock"}
+
+
+def _step_calls() -> list[str]:
+    """The methods `ReflowModel.step` calls on the model, its timeline and its population, in source order."""
+    import ast
+    import inspect
+    import textwrap
+
+    from reflow.model import ReflowModel
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(ReflowModel.step)))
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            owner = ast.unparse(node.func.value)
+            if owner in ("self", "pop", "self.pop", "self.timeline"):
+                calls.append((node.lineno, node.col_offset, node.func.attr))
+    return list(dict.fromkeys(name for *_, name in sorted(calls)))
+
+
+def _odd_schedule_names() -> list[str]:
+    """The function names in backticks in ODD section 3's numbered list of phases, in the order they appear."""
+    text = ODD.read_text(encoding="utf-8")
+    section = text.split("## 3. Process overview and scheduling", 1)[1].split("\n## ", 1)[0]
+    phases = section[section.index("\n1. "):section.index("\nBefore the first step")]
+    names = [t.rsplit(".", 1)[-1] for t in re.findall(r"`([A-Za-z_][\w.]*)`", phases)]
+    return list(dict.fromkeys(names))
+
+
+def test_odd_schedule_names_every_phase_of_step_in_its_order():
+    """ODD section 3 lists the phases of `ReflowModel.step` in the order the code runs them: a phase added to
+    or moved in `step` without the ODD following fails here."""
+    code = [c for c in _step_calls() if c not in STEP_HELPERS]
+    assert len(code) > 10
+    doc = _odd_schedule_names()
+    missing = [c for c in code if c not in doc]
+    assert not missing, f"ReflowModel.step calls {missing}, which docs/ODD.md section 3 does not name"
+    in_doc_order = [n for n in doc if n in code]
+    assert in_doc_order == code, f"docs/ODD.md section 3 names the phases in the order {in_doc_order}; " \
+                                 f"ReflowModel.step runs {code}"
