@@ -137,3 +137,50 @@ def test_odd_schedule_names_every_phase_of_step_in_its_order():
     in_doc_order = [n for n in doc if n in code]
     assert in_doc_order == code, f"docs/ODD.md section 3 names the phases in the order {in_doc_order}; " \
                                  f"ReflowModel.step runs {code}"
+
+
+# --------------------------------------------------------------------------------------------- outputs.md
+
+OUTPUTS = ROOT / "docs" / "outputs.md"
+DIM_WORDS = {"material": "m", "origin": "o", "region": "r", "–": ""}
+
+
+def _outputs_section(title: str) -> str:
+    return OUTPUTS.read_text(encoding="utf-8").split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def test_outputs_md_lists_every_recorded_variable_with_its_dimensions():
+    """The variable tables of docs/outputs.md are the recorder's variables, no more and no fewer, each with the
+    dimensions it is recorded over."""
+    from reflow.recorder import DIMS, LIGHT_DIMS
+
+    section = _outputs_section("`timeseries.parquet`")
+    columns = {"week", "date", "variable", "material", "origin", "region", "value"}
+    doc = {}
+    for name, dims in re.findall(r"^\| `([a-z_]+)` \| ([^|]+) \|", section, re.M):
+        if name not in columns:
+            doc[name] = "".join(DIM_WORDS[w.strip()] for w in dims.split(","))
+    code = {**DIMS, **LIGHT_DIMS}
+    assert set(doc) == set(code), (f"docs/outputs.md lists {sorted(set(doc) - set(code))} that the recorder does "
+                                   f"not record and misses {sorted(set(code) - set(doc))}")
+    wrong = {v: (doc[v], code[v]) for v in code if doc[v] != code[v]}
+    assert not wrong, f"dimensions in docs/outputs.md differ from reflow.recorder (doc, code): {wrong}"
+
+
+def test_outputs_md_lists_every_summary_key():
+    """The summary.json keys docs/outputs.md shows are the ones `summarise` writes (a [light_ree] scenario too)."""
+    import reflow
+    from reflow.domain import MATERIALS, REGIONS
+
+    section = _outputs_section("`summary.json`")
+    example = section.split("```json", 1)[1].split("```", 1)[0]
+    doc = set(re.findall(r'"([a-z_A-Z]+)":', example)) - set(MATERIALS) - set(REGIONS)
+    light_prose = section.split('adds a `"light_ree"` block', 1)[1].split("\n\n", 1)[0]
+    doc_light = set(re.findall(r"`([a-z_]+)`", light_prose))
+    cfg = reflow.load_config(ROOT / "configs" / "quota_2010.toml", overrides=["scenario.weeks=20"])
+    s = reflow.run(cfg, seed=1, out=None).summary
+    code = ({k for k in s if k != "light_ree"} | {k for m in s["materials"].values() for k in m}
+            | set(s["overall"]))
+    assert doc == code, (f"summary.json keys: docs/outputs.md shows {sorted(doc - code)} that summarise does not "
+                         f"write and misses {sorted(code - doc)}")
+    assert doc_light == set(s["light_ree"]), f"light_ree block: doc {sorted(doc_light)}, code {sorted(s['light_ree'])}"
