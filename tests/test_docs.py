@@ -184,3 +184,24 @@ def test_outputs_md_lists_every_summary_key():
     assert doc == code, (f"summary.json keys: docs/outputs.md shows {sorted(doc - code)} that summarise does not "
                          f"write and misses {sorted(code - doc)}")
     assert doc_light == set(s["light_ree"]), f"light_ree block: doc {sorted(doc_light)}, code {sorted(s['light_ree'])}"
+
+
+# --------------------------------------------------------------------------------------------- README
+
+def test_readme_scenario_table_is_the_bundled_scenarios():
+    """The README's table of bundled scenarios has one row per scenario file in configs/ (sweeps apart), with the
+    period each one simulates."""
+    import datetime as dt
+
+    import reflow
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = {f: (a, b) for f, a, b in re.findall(r"^\| `(configs/[\w/]+\.toml)` \| (\d{4})–(\d{4}) \|", readme, re.M)}
+    files = {p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.toml")
+             if "sweeps" not in p.relative_to(ROOT / "configs").parts}
+    assert set(rows) == files, (f"README.md's scenario table lists {sorted(set(rows) - files)} that configs/ does "
+                                f"not hold and misses {sorted(files - set(rows))}")
+    for f, (first, last) in rows.items():
+        sc = reflow.load_config(ROOT / f).scenario
+        end = sc.start + dt.timedelta(weeks=sc.weeks - 1)
+        assert (int(first), int(last)) == (sc.start.year, end.year), f"README.md: {f} runs {sc.start.year}–{end.year}"
