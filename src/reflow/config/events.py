@@ -60,7 +60,10 @@ class LicensingEvent(_EventBase):
     approval_rate: Frac | None = Field(
         None, description="probability an application is approved (default: licensing.approval_rate)")
     approval_by_region: dict[Region, Frac] = Field(default_factory=dict)
-    approval_by_sector: dict[Sector, Frac] = Field(default_factory=lambda: {"defence": 0.0})
+    approval_by_sector: dict[Sector, Frac] = Field(
+        default_factory=lambda: {"defence": 0.0},
+        description="cap on the approval probability by end-use sector (default: defence denied; military end users "
+                    "are 'in principle' denied, MOFCOM No. 61, DOMAIN.md section 5.1 [V])")
     listed_approval_rate: Frac = Field(0.0, description="listed entities and >=50%-owned affiliates [V]")
     coverage_by_sector: dict[Sector, Frac] = Field(
         default_factory=dict,
@@ -213,7 +216,8 @@ class EnforcementEvent(_EventBase):
     """An anti-smuggling campaign: cuts the transshipment of Chinese material through third countries."""
 
     kind: Literal["enforcement"]
-    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS))
+    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS),
+                                      description="materials whose unofficial exports the campaign cuts")
     intensity: Frac = Field(description="share of the transshipment channel the campaign shuts (0-1)")
 
 

@@ -215,7 +215,8 @@ class ManufacturerConfig(_Base):
         0.5, description="how strongly the ex-China/China price premium raises the target [calibrated]")
     diversify_adjust_weeks: Pos = Field(52.0, description="time constant of moving toward the target")
     contract_years: Pos = Field(
-        5.0, description="length of an offtake contract, in whole quarters (rounded to 13 weeks, at least one)")
+        5.0, description="length of an offtake contract, in whole quarters (rounded to 13 weeks, at least one); "
+                         "Arafura's offtakes with Siemens Gamesa and Traxys run 5 years, DOMAIN.md section 1.5 [V2]")
     security_premium: NonNeg = Field(
         0.1, description="premium over the expected ex-China price a firm pays for a non-Chinese offtake with no "
                          "disruption experienced [R]")
