@@ -2,10 +2,11 @@
 
 One step is one calendar week. Its phases, in order (docs/ODD.md, "Process overview and scheduling"):
 
-1. policy: the timeline's state this week; files for purchases that no longer need a licence (the item is no longer
-   controlled, a general licence now covers the firm, or the control no longer reaches it) are withdrawn;
+1. policy: the timeline's state this week (and a week of market growth); files for purchases that no longer need a
+   licence (the item is no longer controlled, a general licence now covers the firm, or the control no longer
+   reaches it) are withdrawn;
 2. supply: projects finish (or fail) and ramp, candidates decide to invest (quarterly), everyone produces;
-3. offtake contracts deliver;
+3. offtake contracts deliver; shipments whose customs hold ends are released;
 4. supply relationships: while magnets to a region are controlled, its magnet users buy a share of their gap from
    the region's magnet makers first (7.13b);
    licensing: firms that need a licence apply (every few weeks), the authority reviews due files, approved
@@ -13,7 +14,8 @@ One step is one calendar week. Its phases, in order (docs/ODD.md, "Process overv
    licence order directly;
 5. spot markets clear per material, ex-China per importing region and then China's domestic market;
 6. manufacturers produce with what they hold (production lost when an input runs out), thrift, diversify and
-   sign offtake contracts; expectations update and the week is recorded.
+   sign offtake contracts; the week is recorded (then the La/Ce market's week), magnet makers plan next week's
+   output, and expectations update.
 """
 
 from __future__ import annotations
