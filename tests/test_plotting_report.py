@@ -950,3 +950,28 @@ def test_sweep_parameters_are_named_in_words_with_units() -> None:
     assert param_label("manufacturers.cover_target_weeks.magnet", with_key=False) == (
         "Stock cover target, magnet (weeks of need)")
     assert param_label("china.some_new_knob") == "china.some_new_knob"  # unknown: the key as written
+
+
+def test_plot_and_report_of_an_analysed_sweep_without_indices_draw_the_rest_and_say_why(tmp_path: Path) -> None:
+    """`reflow analyze` of an interrupted Sobol' sweep writes an empty sobol.csv (no replicate is complete at every
+    point); `plot` and `report` then failed as a whole ("no sobol indices (run `reflow analyze` ...)")."""
+    from reflow.experiment import analyze, sweep
+    from reflow.experiment.fakes import StopAfter
+    from reflow.experiment.fakes import write_fake_sweep as write_sweep_file
+
+    path = write_sweep_file(tmp_path, '[sweep]\nname = "cut"\nroot_seed = 2\n[design]\nmethod = "sobol"\n'
+                                      'samples = 4\n[[parameters]]\nkey = "licensing.approval_rate"\nlow = 0.1\n'
+                                      'high = 0.9\n[[parameters]]\nkey = "licensing.return_probability"\n'
+                                      'low = 0.0\nhigh = 0.4\n[outputs]\nmetrics = ["dy_oxide.peak_price_multiple"]\n')
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(path, out=out, executor=StopAfter(5), progress=False, runner="reflow.experiment.fakes:analytic")
+    assert analyze(out).sobol.empty and (out / "analysis" / "sobol.csv").is_file()
+    said: list[str] = []
+    paths = plot([out], formats=("png",), dpi=30, note=said.append)
+    assert {p.stem for p in paths} >= {"heatmap_dy_oxide.peak_price_multiple", "response_licensing.approval_rate"}
+    assert "sobol" not in {p.stem for p in paths}
+    assert any("no sobol figure" in s and "reflow analyze" in s for s in said), said
+    html = tmp_path / "r.html"
+    report([out], html, dpi=30)
+    assert "indices not computed" in html.read_text()  # the analysis note says why there are no bars

@@ -253,6 +253,11 @@ def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequenc
         if method in wanted and sensitivity_table(sweep, method, chosen) is not None:
             jobs.append(FigureJob(method, partial(sensitivity_figure, sweep, method, chosen),
                                   _SENSITIVITY_TEXT[method]))
+        elif method in wanted and sweep.design_method == method:
+            # analyzed or not, the estimators gave nothing (an unfinished sweep, too few samples, constant
+            # metrics): the other figures are still drawn, and the analysis notes say why
+            say(f"no {method} figure: the analysis of {sweep.path} has no {method} indices for "
+                f"{', '.join(chosen)}; `reflow analyze {sweep.path}` prints why (its notes)")
         elif method in wanted and only:
             say(f"no {method} indices for this sweep (run `reflow analyze` or use a {method} design)")
     return jobs

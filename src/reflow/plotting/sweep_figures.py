@@ -329,11 +329,13 @@ def sensitivity_table(sweep: SweepResult, method: str, metrics: Sequence[str] | 
     """Sobol' (`S1`, `ST` and their `_conf`) or Morris (`mu_star`, `mu_star_conf`, `sigma`) indices.
 
     Read from `analysis/<method>.csv` when `reflow analyze` has written it; otherwise computed here with SALib
-    when the sweep used that design (per-point means over replicates); None when neither is possible.
+    when the sweep used that design (per-point means over replicates); None when neither is possible, or when
+    the analysis computed none (the header-only table `reflow analyze` writes when it skipped every metric).
     """
     stored = sweep.analysis(method)
     if stored is not None:
-        return _normalise_indices(stored)
+        table = _normalise_indices(stored)
+        return table if not table.empty else None
     if sweep.design_method != method:
         return None
     return _compute_indices(sweep, method, list(metrics or default_metrics(sweep)))
