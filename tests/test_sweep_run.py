@@ -313,6 +313,19 @@ def test_out_folder_safety(tmp_path):
     assert res.ran == 27
 
 
+@pytest.mark.parametrize("out", ["notes.txt", "notes.txt/sweep"])
+def test_an_out_that_is_a_file_is_a_usage_error_and_the_file_is_kept(tmp_path, capsys, out):
+    """--out naming a file (or a path through one) was a FileExistsError traceback with exit code 1."""
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    (tmp_path / "notes.txt").write_text("mine")
+    code = main(["sweep", str(cfg), "--out", str(tmp_path / out), "--workers", "0", "-q",
+                 "--runner", f"{FAKES}:analytic"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"{tmp_path / 'notes.txt'} is a file, not a folder; give --out a folder" in err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 @pytest.mark.parametrize("damage", ["no design", "bad manifest"])
 def test_a_damaged_sweep_folder_is_a_clear_error_and_force_starts_it_over(tmp_path, damage):
     cfg = write_fake_sweep(tmp_path, GRID, weeks=8)

@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reflow.errors import ReflowError, ResultReadError
+from reflow.errors import ReflowError, ResultReadError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +294,17 @@ class SweepStore:
         anything) is removed, so a refusal leaves no trace to be mistaken for a sweep folder.
         """
         created = not self.root.exists()
-        self.root.mkdir(parents=True, exist_ok=True)
+        for folder in (self.root, *self.root.parents):  # the nearest existing one must be a folder
+            if folder.exists():
+                if not folder.is_dir():
+                    raise UsageError(f"--out {self.root}: {folder} is a file, not a folder; give --out a folder "
+                                     "(new, or one a sweep wrote)")
+                break
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out {self.root}: cannot create the sweep folder ({exc.strerror or exc}); give "
+                             "--out a folder you can write to") from None
         fh = open(self.root / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole block
         try:
             try:
