@@ -194,3 +194,74 @@ def test_a_corrupt_design_is_a_clear_error(tmp_path) -> None:  # type: ignore[no
     (tmp_path / "design.parquet").write_bytes(b"not parquet")
     with pytest.raises(ResultReadError, match=r"design\.parquet could not be read"):
         analyze(tmp_path, write=False)
+
+
+FAILING = """[sweep]
+name = "failing"
+replicates = 2
+root_seed = 1
+
+[design]
+method = "{method}"
+samples = 4
+
+[[parameters]]
+key = "licensing.approval_rate"
+{values}
+
+[[parameters]]
+key = "licensing.return_probability"
+values = [0.1, 0.3]
+"""
+
+
+def test_analyze_names_the_points_whose_runs_failed(tmp_path):
+    """The failing fake raises below an approval rate of 0.3: points 0-1 lose every run, the others none."""
+    body = FAILING.format(method="grid", values="values = [0.2, 0.5, 0.8]")
+    cfg = write_fake_sweep(tmp_path, body + '\n[outputs]\nmetrics = ["dy_oxide.peak_price_multiple"]\n')
+    sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:failing")
+    a = analyze(tmp_path / "out")
+    note = next(n for n in a.notes if "failed runs" in n)
+    assert "4 failed runs at 2 of 6 design points" in note and "no successful run" in note
+    assert "point_id 0, 1)" in note and "--retry-failed" in note and "errors.log" in note
+    p = a.points.set_index("point_id")
+    assert (p.loc[[0, 1], "n"] == 0).all() and (p.loc[[0, 1], "n_failed"] == 2).all()
+
+
+@pytest.mark.parametrize("method", ["grid", "sobol"])
+def test_analyze_of_a_sweep_whose_every_run_failed_says_so(tmp_path, method):
+    """With no successful run the runs table has no metric columns: analyze crashed (a pandas traceback) or said
+    the sweep's own outputs.metrics were 'not in the sweep's results' with an empty list to choose from."""
+    body = FAILING.format(method=method, values="low = 0.05\nhigh = 0.25" if method == "sobol" else
+                          "values = [0.1, 0.2]")
+    cfg = write_fake_sweep(tmp_path, body + '\n[outputs]\nmetrics = ["dy_oxide.peak_price_multiple"]\n')
+    sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:failing")
+    a = analyze(tmp_path / "out")
+    assert any(n.startswith("every one of the") and "errors.log" in n for n in a.notes), a.notes
+    assert set(a.points["metric"]) == {"dy_oxide.peak_price_multiple"} and (a.points["n"] == 0).all()
+    assert (a.points["n_failed"] == 2).all()
+    if method == "sobol":
+        assert a.sobol.empty
+
+
+def test_analyze_of_a_text_metric_is_a_clear_error(tmp_path, capsys):
+    """`reflow analyze --metric dy_oxide.peak_price_date` (a date) crashed: 'No objects to concatenate'."""
+    from reflow.cli import main
+
+    body = FAILING.format(method="grid", values="values = [0.5, 0.8]")
+    sweep(write_fake_sweep(tmp_path, body), out=tmp_path / "out", workers=0, progress=False,
+          runner=f"{FAKES}:analytic")
+    code = main(["analyze", str(tmp_path / "out"), "--metric", "dy_oxide.peak_price_date"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "--metric: dy_oxide.peak_price_date is a text metric" in err and "dy_oxide.peak_price_multiple" in err
+
+
+def test_a_sobol_design_too_small_for_the_estimator_says_to_raise_samples(tmp_path):
+    body = ISHIGAMI.format(method="sobol", samples=1)
+    cfg = write_fake_sweep(tmp_path, body + '\n[outputs]\nmetrics = ["y"]\n')
+    sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:ishigami")
+    notes = analyze(tmp_path / "out").notes
+    # it said "only 1 of 1 base samples are complete", as if runs had failed
+    assert any("the design has 1 base samples and the estimator needs at least 2 (raise [design] samples)" in n
+               for n in notes), notes

@@ -975,3 +975,25 @@ def test_plot_and_report_of_an_analysed_sweep_without_indices_draw_the_rest_and_
     html = tmp_path / "r.html"
     report([out], html, dpi=30)
     assert "indices not computed" in html.read_text()  # the analysis note says why there are no bars
+
+
+def test_sweep_figures_of_a_text_metric_or_of_runs_that_all_failed_say_why(tmp_path: Path, capsys) -> None:
+    """`--metric dy_oxide.peak_price_date` drew a heatmap saying 'no finished runs with dy_oxide.peak_price_date'
+    (all had one: a date); a sweep whose runs all failed said its table held 'no summary metrics yet'."""
+    from reflow.experiment import sweep
+    from reflow.experiment.fakes import write_fake_sweep as write_sweep_file
+
+    body = ('[sweep]\nname = "f"\nroot_seed = 1\n[[parameters]]\nkey = "licensing.approval_rate"\n'
+            'values = [{a}]\n[[parameters]]\nkey = "licensing.return_probability"\nvalues = [0.1, 0.3]\n')
+    ok = tmp_path / "ok"
+    sweep(write_sweep_file(tmp_path / "a", body.format(a="0.5, 0.8")), out=ok, workers=0, progress=False,
+          runner="reflow.experiment.fakes:analytic")
+    code = main(["plot", str(ok), "--metric", "dy_oxide.peak_price_date,dy_oxide.peak_price_multiple"])
+    err = capsys.readouterr().err
+    assert code == 2 and "dy_oxide.peak_price_date is a text metric" in err and not (ok / "plots").exists()
+    failed = tmp_path / "failed"
+    sweep(write_sweep_file(tmp_path / "b", body.format(a="0.1, 0.2")), out=failed, workers=0, progress=False,
+          runner="reflow.experiment.fakes:failing")
+    said: list[str] = []
+    assert plot([failed], formats=("png",), note=said.append) == []
+    assert any("every one of its 4 stored runs failed" in s and "errors.log" in s for s in said), said

@@ -112,6 +112,9 @@ def point_means(runs: pd.DataFrame, parameters: Sequence[str], metrics: Sequence
         t["n_failed"] = n_failed.astype("int64")
         t["metric"] = m
         frames.append(t)
+    if not frames:  # no metric to summarise (a runner that gave none)
+        return pd.DataFrame(columns=["point_id", *parameters, "metric", "n", "n_failed", "mean", "sd", "ci_low",
+                                     "ci_high"])
     out = pd.concat(frames).reset_index(names="point_id")
     if first is not None:
         out = out.merge(first.reset_index(), on="point_id", how="left")
@@ -225,7 +228,11 @@ def _complete_blocks(y: np.ndarray, block: int, metric: str, what: str, notes: l
         notes.append(f"{metric}: {int((~ok).sum())} of {n_blocks} {what} dropped, they hold design points with "
                      "no successful run (re-run them with `reflow sweep ... --retry-failed`)")
     if ok.sum() < max(2, (n_blocks + 1) // 2):
-        notes.append(f"{metric}: skipped, only {int(ok.sum())} of {n_blocks} {what} are complete")
+        if ok.all():  # nothing failed: the design itself is too small for the estimator
+            notes.append(f"{metric}: skipped, the design has {n_blocks} {what} and the estimator needs at least 2 "
+                         "(raise [design] samples)")
+        else:
+            notes.append(f"{metric}: skipped, only {int(ok.sum())} of {n_blocks} {what} are complete")
         return None
     rows = np.repeat(ok, block)
     if np.nanstd(y[: n_blocks * block][rows]) == 0:
@@ -391,8 +398,10 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
     available = metric_columns(runs, params)
     declared = list(spec.get("outputs", {}).get("metrics", []))
     wanted = list(metrics) if metrics else declared or available
+    # with no successful run the table has no metric columns at all: nothing is wrong with the names asked for
+    any_ok = bool(len(runs)) and bool((runs["status"] == "ok").any())
     missing = [m for m in wanted if m not in runs.columns]
-    if missing and len(runs):
+    if missing and any_ok:
         from reflow.errors import ConfigError
 
         # say where the names came from: --metric, or outputs.metrics of the sweep (whose fix is in that file)
@@ -402,7 +411,19 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
         raise ConfigError(f"{where}: metric(s) {missing} are not in the sweep's results"
                           + (f" ({hints})" if hints else "")
                           + f"; give metrics from: {', '.join(available)} (or --metric NAME to choose)")
-    wanted = [m for m in wanted if m in available]
+    text = [m for m in wanted if m not in available and m not in params and m in runs.columns]
+    if text and any_ok:
+        from reflow.errors import ConfigError
+        from reflow.experiment.outputs import numeric_metric_like
+
+        where = "--metric" if metrics else f"outputs.metrics of {path / 'sweep.toml'}"
+        what = "is a text metric" if len(text) == 1 else "are text metrics"
+        raise ConfigError(f"{where}: {', '.join(text)} {what} (dates or regions): `reflow analyze` reports means of "
+                          f"numbers; give a number metric, e.g. {numeric_metric_like(text[0])} (the text values are "
+                          "in the runs table: reflow.experiment.load_runs)")
+    wanted = [m for m in wanted if m in available or (not any_ok and m not in runs.columns)]
+    # metrics no run produced (every run failed) are columns without a value, so the tables say n = 0 per point
+    runs = runs.assign(**{m: np.nan for m in wanted if m not in runs.columns})
     notes: list[str] = []
     section = spec.get("sweep", {})
     replicates = int(section.get("replicates", 1))
@@ -419,6 +440,7 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
                            counts={str(k): int(v) for k, v in counts.items()})
     if len(runs) < planned:
         notes.append(f"{len(runs)} of {planned} runs are stored; re-run `reflow sweep` to finish the rest")
+    _failure_notes(runs, path, notes)
     if method in ("sobol", "morris") and len(runs):
         index_runs = _complete_replicates(runs, design, replicates, notes)
         seed = int(section.get("root_seed", 0))
@@ -460,6 +482,30 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
         text = json.dumps({"confidence": confidence, "notes": notes, "noise": noise}, indent=2) + "\n"
         (folder / "notes.json").write_text(text, encoding="utf-8")
     return result
+
+
+def _failure_notes(runs: pd.DataFrame, path: Path, notes: list[str]) -> None:
+    """Say which design points lost runs: their means are over fewer replicates, or missing."""
+    failed = runs["status"] != "ok" if len(runs) else pd.Series(dtype=bool)
+    if not failed.any():
+        return
+    where = (f"messages in the `error` column and {path / 'errors.log'}; after fixing the cause, `reflow sweep "
+             "... --retry-failed` runs them again")
+    if failed.all():
+        notes.append(f"every one of the {len(runs)} stored runs failed: no metric has a value; {where}")
+        return
+    per_point = failed.groupby(runs["point_id"]).agg(["sum", "size"])
+    hit = per_point[per_point["sum"] > 0]
+    empty = [int(p) for p in hit.index[hit["sum"] == hit["size"]]]
+    shown = ", ".join(str(p) for p in empty[:10]) + (" ..." if len(empty) > 10 else "")
+    parts = []
+    if len(hit) > len(empty):
+        parts.append(f"{len(hit) - len(empty)} point(s) lost some replicates, so their means are over fewer runs (n "
+                     "and n_failed in points.csv)")
+    if empty:
+        parts.append(f"{len(empty)} point(s) have no successful run, so no mean (point_id {shown})")
+    notes.append(f"{int(failed.sum())} failed runs at {len(hit)} of {len(per_point)} design points: "
+                 + "; ".join(parts) + f"; {where}")
 
 
 def _complete_replicates(runs: pd.DataFrame, design: pd.DataFrame, replicates: int,

@@ -21,7 +21,7 @@ from typing import Any
 
 from reflow.errors import ConfigError
 
-__all__ = ["check_outputs", "summary_metrics", "timeseries_variables"]
+__all__ = ["check_outputs", "numeric_metric_like", "summary_metrics", "timeseries_variables"]
 
 _LIGHT_PREFIX = "light_"  # La/Ce market series and summary keys exist only with a [light_ree] table
 
@@ -67,6 +67,12 @@ def summary_metrics() -> dict[str, bool]:
     return {k: not isinstance(v, str) for k, v in flat.items()}
 
 
+def numeric_metric_like(name: str) -> str:
+    """A number metric to suggest for the text metric `name` (its material's peak price, else lost production)."""
+    like = f"{name.split('.', 1)[0]}.peak_price_multiple"
+    return like if like in summary_metrics() else "overall.production_lost_share"
+
+
 def _suggest(name: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -93,10 +99,8 @@ def check_outputs(outputs: Any, source: str, base: Mapping[str, Any] | None = No
         if name not in metrics:
             problems.append(f"{key}: not a summary metric{_suggest(name, known_metrics)}")
         elif not metrics[name]:
-            like = f"{name.split('.', 1)[0]}.peak_price_multiple"
-            like = like if like in metrics else "overall.production_lost_share"
             problems.append(f"{key}: a text metric (a date or a region); `reflow analyze` reports numbers, e.g. "
-                            f"{like}")
+                            f"{numeric_metric_like(name)}")
         elif name.startswith(_LIGHT_PREFIX) and not light:
             problems.append(f"{key}: only scenarios with a [light_ree] table (the La/Ce market) have it; the base "
                             "scenario has none")

@@ -208,6 +208,8 @@ def _pick_by(sweep: Any, x: str) -> str | None:
 
 def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequence[str] | None,
                 say: Callable[[str], None]) -> list[FigureJob]:
+    from reflow.experiment.analysis import metric_columns
+    from reflow.experiment.outputs import numeric_metric_like
     from reflow.plotting.sweep_figures import (
         default_metrics,
         metric_label,
@@ -225,14 +227,24 @@ def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequenc
     if unknown:
         raise ReflowError(f"{sweep.path}: no metric(s) {', '.join(unknown)} in the runs table; available: "
                           f"{', '.join(sweep.metrics[:12])}{' ...' if len(sweep.metrics) > 12 else ''}")
+    runs = sweep.runs()  # read the table once, before any worker process starts
+    text = [m for m in chosen if m not in metric_columns(runs[chosen], [])]
+    if text and metrics:  # a date or a region: no mean to draw (a heatmap of it said "no finished runs with ...")
+        raise ReflowError(f"--metric: {', '.join(text)} {'is a text metric' if len(text) == 1 else 'are text metrics'}"
+                          f" (dates or regions) in {sweep.path}; sweep figures draw means of numbers: give a number "
+                          f"metric, e.g. {numeric_metric_like(text[0])}")
+    chosen = [m for m in chosen if m not in text]  # picked by default: the numbers among them
     params = sweep.parameters
     if not chosen:
-        say(f"{sweep.path}: the runs table holds no summary metrics yet; no sweep figures")
+        if len(runs) and not (runs["status"] == "ok").any():
+            say(f"{sweep.path}: every one of its {len(runs)} stored runs failed, so no metric has a value; no "
+                f"sweep figures (their messages are in {sweep.path / 'errors.log'})")
+        else:
+            say(f"{sweep.path}: the runs table holds no summary metrics yet; no sweep figures")
         return []
     if not params:
         say(f"{sweep.path}: no varied parameters found in sweep.toml or the runs table; no sweep figures")
         return []
-    sweep.runs()  # read the table once, before any worker process starts
     jobs = []
     if "heatmap" in wanted:
         if len(params) >= 2:
