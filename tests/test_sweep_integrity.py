@@ -96,7 +96,7 @@ def test_an_edited_child_or_set_override_is_still_refused(tmp_path):
     cfg = _chain(tmp_path)
     out = tmp_path / "out"
     _run(cfg, out)
-    with pytest.raises(ReflowError, match="--set overrides differ"):
+    with pytest.raises(ReflowError, match=r'differs .*: sweep\.set\."scenario\.weeks": \(not set\) -> 9'):
         _run(cfg, out, overrides=["scenario.weeks=9"])
     (tmp_path / "scenarios" / "child.toml").write_text(CHILD.replace("0.2", "0.3"))
     with pytest.raises(ReflowError, match=r"child\.toml has changed"):

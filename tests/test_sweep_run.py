@@ -291,6 +291,26 @@ def test_resume_refuses_a_changed_sweep_and_extends_replicates(tmp_path):
     assert sweep(tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 0
 
 
+@pytest.mark.parametrize(("edit", "sets", "named"), [
+    (("values = [0.2, 0.5, 0.8]", "values = [0.2, 0.5, 0.9]"), {},
+     '[[parameters]] key = "licensing.approval_rate": values [0.2, 0.5, 0.8] -> [0.2, 0.5, 0.9]'),
+    (("root_seed = 42", "root_seed = 43"), {}, "sweep.root_seed: 42 -> 43"),
+    (("[[parameters]]", '[[parameters]]\nkey = "licensing.return_probability"\nvalues = [0.1]\n\n[[parameters]]'),
+     {}, '[[parameters]] key = "licensing.return_probability": (not set) -> values = [0.1]'),
+    (("", ""), {"scenario.weeks": 9}, 'sweep.set."scenario.weeks": (not set) -> 9'),
+])
+def test_resume_refusal_names_what_differs_and_keeps_the_runs(tmp_path, edit, sets, named):
+    """It said only 'the sweep config or the --set overrides differ', leaving the user to diff the files."""
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    first = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    cfg.write_text(cfg.read_text().replace(*edit, 1))
+    with pytest.raises(ReflowError, match="different sweep") as info:
+        sweep(cfg, out=tmp_path / "out", workers=0, progress=False, overrides=sets, runner=f"{FAKES}:analytic")
+    assert "differs from the folder's sweep.toml (before -> now): " + named in str(info.value)
+    assert "--force" in str(info.value)
+    pd.testing.assert_frame_equal(_comparable(load_runs(tmp_path / "out")), _comparable(first.runs))
+
+
 def test_out_folder_safety(tmp_path):
     cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
     (tmp_path / "busy").mkdir()

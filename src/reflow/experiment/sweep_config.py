@@ -54,9 +54,11 @@ __all__ = [
     "canonical_json",
     "config_fingerprint",
     "dump_sweep_toml",
+    "identity_changes",
     "load_sweep_config",
     "parse_sweep_config",
     "resolved_base_sha256",
+    "sweep_identity",
 ]
 
 Scalar = bool | int | float | str
@@ -345,15 +347,68 @@ def config_fingerprint(cfg: SweepConfig, base_sha256: str) -> str:
         cfg: the sweep.
         base_sha256: `resolved_base_sha256` of its base scenario (scheme 1 folders: sha256 of the base file).
     """
+    text = json.dumps({"config": sweep_identity(cfg), "base": base_sha256}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def sweep_identity(cfg: SweepConfig) -> dict[str, Any]:
+    """The part of a sweep config that decides its runs (what `config_fingerprint` hashes, with the base's hash).
+
+    Not the description, the number of replicates (more extend a sweep: the stored runs keep their seeds) nor
+    `outputs.metrics` (what analyze reports); the base by content, not by path; a design CSV by its content.
+    """
     data = cfg.to_dict()
     data["sweep"].pop("description", None)
-    data["sweep"].pop("replicates", None)  # more replicates extend a sweep: the stored runs keep their seeds
-    data["sweep"]["base"] = "<base>"  # the base's content counts (base_sha256), not where it was read from
+    data["sweep"].pop("replicates", None)
+    data["sweep"]["base"] = "<base>"
     if cfg.design.path:
         data["design"]["path"] = _sha256_file(cfg.csv_path) if cfg.csv_path and cfg.csv_path.is_file() else "?"
-    data["outputs"].pop("metrics", None)  # only changes what analyze reports
-    text = json.dumps({"config": data, "base": base_sha256}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    data["outputs"].pop("metrics", None)
+    return data
+
+
+def identity_changes(before: SweepConfig, after: SweepConfig, limit: int = 6) -> list[str]:
+    """What differs between two sweeps' `sweep_identity`, one phrase per key path (at most `limit`).
+
+    `[[parameters]]` entries are matched by their key, so adding or removing one reads as such, not as every
+    later entry changing.
+    """
+    def flat(data: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(data, dict):
+            out: dict[str, Any] = {}
+            for k, v in data.items():
+                name = f'"{k}"' if "." in str(k) else str(k)  # a key path used as a key ([sweep.set])
+                out.update(flat(v, f"{prefix}.{name}" if prefix else name))
+            return out
+        return {prefix: data}
+
+    def entries(cfg: SweepConfig) -> dict[str, Any]:
+        data = sweep_identity(cfg)
+        params = {f'[[parameters]] key = "{p.get("key")}"': {k: v for k, v in p.items() if k != "key"}
+                  for p in data.pop("parameters", [])}
+        return {**flat(data), **params}
+
+    def show(v: Any) -> str:
+        return json.dumps(v, default=str) if not isinstance(v, dict) else ", ".join(
+            f"{k} = {json.dumps(x, default=str)}" for k, x in v.items())
+
+    old, new = entries(before), entries(after)
+    changes = []
+    for key in [*old, *(k for k in new if k not in old)]:
+        if key in old and key in new:
+            if old[key] == new[key]:
+                continue
+            if isinstance(old[key], dict) and isinstance(new[key], dict):  # a [[parameters]] entry: which fields
+                inner = [f"{f} {show(old[key].get(f, '(unset)'))} -> {show(new[key].get(f, '(unset)'))}"
+                         for f in dict.fromkeys([*old[key], *new[key]]) if old[key].get(f) != new[key].get(f)]
+                changes.append(f"{key}: {'; '.join(inner)}")
+            else:
+                changes.append(f"{key}: {show(old[key])} -> {show(new[key])}")
+        elif key in old:
+            changes.append(f"{key}: {show(old[key])} -> (not set)")
+        else:
+            changes.append(f"{key}: (not set) -> {show(new[key])}")
+    return changes[:limit] + ([f"and {len(changes) - limit} more"] if len(changes) > limit else [])
 
 
 def _sha256_file(path: Path) -> str:

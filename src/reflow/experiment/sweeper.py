@@ -369,20 +369,42 @@ def _check_same_sweep(out: Path, cfg: SweepConfig, manifest: Mapping[str, Any], 
     else:
         raise ReflowError(f"{out / 'manifest.json'}: fingerprint_scheme = {scheme!r} is newer than this reflow "
                           "knows; resume it with the reflow version that wrote it (manifest.json: reflow_version)")
-    raise ReflowError(f"{out} holds a different sweep than {cfg.source}: {_what_changed(manifest, base)}; "
+    raise ReflowError(f"{out} holds a different sweep than {cfg.source}: {_what_changed(out, cfg, manifest, base)}; "
                       "choose another --out, or --force to delete its runs and start over")
 
 
-def _what_changed(manifest: Mapping[str, Any], base: _Base) -> str:
-    """Which files changed since the folder was written, when its manifest says (else the candidates)."""
+def _what_changed(out: Path, cfg: SweepConfig, manifest: Mapping[str, Any], base: _Base) -> str:
+    """Which files changed since the folder was written, when its manifest says (else the candidates), and which
+    keys of the sweep differ from the folder's sweep.toml (its resolved config, `[sweep.set]` with the --set
+    overrides)."""
     before = {f.get("path"): f.get("sha256") for f in manifest.get("base_files") or [] if isinstance(f, dict)}
     changed = [f["path"] for f in base.files if f["path"] in before and before[f["path"]] != f["sha256"]]
+    keys = _changed_keys(out, cfg)
+    listed = f": {'; '.join(keys)}" if keys else ""
     if changed:
         return (f"the base scenario changed since the sweep started ({', '.join(changed)} "
-                f"{'has' if len(changed) == 1 else 'have'} changed)")
+                f"{'has' if len(changed) == 1 else 'have'} changed)"
+                + (f"; and the sweep differs from the folder's sweep.toml (before -> now){listed}" if keys else ""))
+    if keys:
+        return ("the sweep (its file, or --set, which adds to [sweep.set]) differs from the folder's sweep.toml "
+                f"(before -> now){listed}")
     if before and all(before.get(f["path"]) == f["sha256"] for f in base.files):
         return "the sweep config or the --set overrides differ (the base scenario is unchanged)"
     return "the sweep config, the base scenario (or a file it extends) or the --set overrides differ"
+
+
+def _changed_keys(out: Path, cfg: SweepConfig) -> list[str]:
+    """The keys in which `cfg` differs from the folder's sweep.toml, as `key: folder -> now` (none if unreadable)."""
+    import tomllib
+
+    from reflow.experiment.sweep_config import identity_changes, parse_sweep_config
+
+    try:
+        raw = tomllib.loads((out / "sweep.toml").read_text(encoding="utf-8"))
+        stored = parse_sweep_config(raw, source=str(out / "sweep.toml"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ReflowError):
+        return []  # the generic message then
+    return identity_changes(stored, cfg)
 
 
 def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
