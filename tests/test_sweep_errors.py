@@ -151,3 +151,23 @@ def test_a_parameter_that_names_an_entry_by_index_is_named(tmp_path: Path) -> No
     assert (f'(from the 2nd [[parameters]] entry of {path} (key = "policy.0.approval_rate"), value 1.5; change its '
             f'values to ones the key accepts)') in msg
     assert "base.toml" not in msg.split("invalid config", 1)[1]
+
+
+def test_dates_are_listed_as_in_a_scenario_file_and_a_date_range_is_refused(tmp_path: Path) -> None:
+    """`values = [2025-02-03, 2025-03-03]` (unquoted, as scenario files write dates) was refused with eight lines
+    per value ('Input should be a valid boolean / integer / number / string')."""
+    import json
+
+    text = SWEEP.replace('"policy.apr.approval_rate"\nvalues = [0.5, 1.5]',
+                         '"policy.apr.effective"\nvalues = [2025-02-03, 2025-03-03]')
+    path = _write(tmp_path, text)
+    res = sweep(path, out=tmp_path / "out", workers=0, progress=False)
+    assert res.counts == {"ok": 4}
+    used = {json.loads(o)["policy.apr.effective"] for o in res.runs["overrides"]}
+    assert used == {"2025-02-03", "2025-03-03"}
+    ranged = text.replace("values = [2025-02-03, 2025-03-03]", "low = 2025-02-03\nhigh = 2025-03-03\nsteps = 2")
+    with pytest.raises(ConfigError) as info:
+        load_sweep_config(_write(tmp_path, ranged))
+    msg = str(info.value)
+    assert 'key = "policy.apr.effective"' in msg and "a range of dates cannot be sampled" in msg
+    assert 'values = ["2025-02-03", ...]' in msg and "valid boolean" not in msg

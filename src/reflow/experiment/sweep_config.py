@@ -32,6 +32,7 @@ A sweep file is TOML, validated here once (like scenarios) into a `SweepConfig`;
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -39,7 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from reflow.config import FOLDER_NAME_PATTERN, OverrideSource, read_toml
 from reflow.errors import ConfigError
@@ -106,6 +107,23 @@ class ParameterSpec(_Base):
     mean: float | None = Field(None, description="truncnormal: mean (default: middle of the range)")
     sd: float | None = Field(None, gt=0, description="truncnormal: standard deviation")
     integer: bool = Field(False, description="round sampled values to whole numbers")
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _dates_as_text(cls, v: Any) -> Any:
+        # A TOML date (effective = 2025-06-01, as scenario files write them) is a date's ISO text, which scenario
+        # fields read as the date; unconverted it failed every type of the union at once (eight lines per value).
+        if isinstance(v, list):
+            return [x.isoformat() if isinstance(x, dt.date | dt.time) else x for x in v]
+        return v
+
+    @field_validator("low", "high", mode="before")
+    @classmethod
+    def _no_date_range(cls, v: Any) -> Any:
+        if isinstance(v, dt.date | dt.time):
+            raise ValueError(f"{v} is a date: a range of dates cannot be sampled; list the dates instead, "
+                             f'values = ["{v.isoformat()}", ...]')
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> ParameterSpec:
