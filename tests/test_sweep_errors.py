@@ -171,3 +171,16 @@ def test_dates_are_listed_as_in_a_scenario_file_and_a_date_range_is_refused(tmp_
     msg = str(info.value)
     assert 'key = "policy.apr.effective"' in msg and "a range of dates cannot be sampled" in msg
     assert 'values = ["2025-02-03", ...]' in msg and "valid boolean" not in msg
+
+
+def test_a_command_line_set_of_a_varied_key_is_named_as_set(tmp_path: Path) -> None:
+    """It said the key was 'both varied and fixed in [sweep.set]', a table the file did not have."""
+    from reflow.experiment.sweeper import _load_cfg
+
+    path = _write(tmp_path)
+    msg = _error(path, ["policy.apr.approval_rate=0.5"])
+    assert msg.startswith("--set policy.apr.approval_rate=0.5: ") and "[sweep.set]" not in msg
+    assert 'varies the 2nd [[parameters]] entry (key = "policy.apr.approval_rate")' in msg
+    assert "leave it out of --set" in msg
+    with pytest.raises(ConfigError, match=r"^--set policy\.apr\.approval_rate=0\.5: "):  # a SweepConfig
+        _load_cfg(load_sweep_config(path), ["policy.apr.approval_rate=0.5"], None)

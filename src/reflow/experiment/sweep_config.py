@@ -58,6 +58,7 @@ __all__ = [
     "identity_changes",
     "load_sweep_config",
     "parse_sweep_config",
+    "refuse_varied_set",
     "resolved_base_sha256",
     "sweep_identity",
 ]
@@ -327,6 +328,7 @@ def load_sweep_config(path: str | Path, overrides: Mapping[str, Any] | None = No
         raise ConfigError(f"{p}: this is a scenario file (it has no [sweep] table), not a sweep; run it with "
                           f"`reflow run {p}`, or vary it with a sweep file whose sweep.base names it (examples in "
                           "configs/sweeps/)")
+    refuse_varied_set(raw, overrides or {}, str(p))
     if overrides:
         section = raw.setdefault("sweep", {})
         if isinstance(section, dict):
@@ -336,6 +338,25 @@ def load_sweep_config(path: str | Path, overrides: Mapping[str, Any] | None = No
         raise ConfigError(f"{p}: sweep.base = {cfg.sweep.base!r}: scenario file {cfg.base_path} not found; "
                           "the path is relative to the sweep file")
     return cfg
+
+
+def refuse_varied_set(raw: Mapping[str, Any], overrides: Mapping[str, Any], source: str) -> None:
+    """Refuse a ``--set`` of a key the sweep varies, naming the option (it was reported as a `[sweep.set]` key).
+
+    Args:
+        raw: the sweep as read (its ``parameters`` entries).
+        overrides: the ``--set`` overrides, ``{key path: value}``.
+        source: the sweep file or folder (for the message).
+    """
+    entries = raw.get("parameters")
+    varied = {e.get("key"): i for i, e in enumerate(entries) if isinstance(e, dict)} if isinstance(
+        entries, list) else {}
+    both = [k for k in overrides if k in varied]
+    if both:
+        where = ", ".join(f'the {_ordinal(varied[k] + 1)} [[parameters]] entry (key = "{k}")' for k in both)
+        raise ConfigError(f"--set {both[0]}={overrides[both[0]]}: {source} varies {where}; a --set fixes a key for "
+                          "every run, so it cannot also be varied: leave it out of --set (or vary it in another "
+                          "sweep file)")
 
 
 #: Version of what `config_fingerprint` is given as the base's hash, recorded in a sweep's manifest.json:

@@ -38,6 +38,7 @@ from reflow.experiment.sweep_config import (
     config_fingerprint,
     dump_sweep_toml,
     load_sweep_config,
+    refuse_varied_set,
     resolved_base_sha256,
 )
 from reflow.provenance import git_state
@@ -226,6 +227,7 @@ def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | S
     if isinstance(config, SweepConfig):
         cfg = config
         if sets:
+            refuse_varied_set(cfg.to_dict(), sets, str(cfg.source))
             cfg = cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"set": {**cfg.sweep.set, **sets}})})
             cfg = cfg.with_cli_set(sets)
     else:
@@ -254,6 +256,7 @@ def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> SweepConfig:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{spec}: cannot read this sweep folder's config ({exc}); resume with the sweep file "
                           "instead (reflow sweep SWEEP.toml --out FOLDER)") from None
+    refuse_varied_set(raw, sets, str(path))
     section = raw.get("sweep")
     if isinstance(section, dict):
         section["base"] = str((path / "base.toml").resolve())
