@@ -515,3 +515,13 @@ def test_ctrl_c_in_a_run_hands_back_the_runs_finished_before_it(monkeypatch):
         for batch in exe.InProcessExecutor(flush_s=3600).run(list(range(10))):
             got.extend(batch)
     assert got == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("attempts", ["0", "-2"])
+def test_max_attempts_below_one_is_refused_before_anything_is_written(tmp_path, capsys, attempts):
+    """It was taken as 1 without a word (a run whose worker died was never retried)."""
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    code = main(["sweep", str(cfg), "--out", str(tmp_path / "out"), "--max-attempts", attempts, "-q",
+                 "--runner", f"{FAKES}:analytic"])
+    assert code == 2 and f"--max-attempts {attempts}: must be 1 or more" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

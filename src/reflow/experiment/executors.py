@@ -40,7 +40,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
-from reflow.errors import ReflowError
+from reflow.errors import ReflowError, UsageError
 from reflow.experiment.runner import RunResult, RunTask, execute, resolve_runner, worker_preload
 
 if TYPE_CHECKING:
@@ -649,6 +649,9 @@ def make_executor(workers: int | None = None, scheduler: str | None = None, max_
         return DaskExecutor(scheduler, workers)
     if workers is not None and workers < 0:
         raise ReflowError(f"--workers {workers}: must be 0 (this process) or more")
+    if max_attempts < 1:  # it was taken as 1 without a word
+        raise UsageError(f"--max-attempts {max_attempts}: must be 1 or more (tries per run when its worker dies; "
+                         "1: no retry)")
     if workers == 0:
         return InProcessExecutor()
     return ProcessExecutor(workers, max_attempts=max_attempts, timeout=timeout)
