@@ -997,3 +997,27 @@ def test_sweep_figures_of_a_text_metric_or_of_runs_that_all_failed_say_why(tmp_p
     said: list[str] = []
     assert plot([failed], formats=("png",), note=said.append) == []
     assert any("every one of its 4 stored runs failed" in s and "errors.log" in s for s in said), said
+
+
+def test_sweep_figures_keep_design_values_whose_runs_all_failed_and_mark_them(tmp_path: Path) -> None:
+    """A heatmap dropped the columns of approval rates whose runs all failed (its axis began at 0.5, as if the
+    sweep had not covered 0.1-0.2) and the response curves began there without a word."""
+    from matplotlib.text import Text
+
+    from reflow.experiment import sweep
+    from reflow.experiment.fakes import write_fake_sweep as write_sweep_file
+
+    body = ('[sweep]\nname = "f"\nreplicates = 2\nroot_seed = 1\n[[parameters]]\nkey = "licensing.approval_rate"\n'
+            'values = [0.1, 0.5, 0.9]\n[[parameters]]\nkey = "licensing.return_probability"\nvalues = [0.1, 0.3]\n')
+    out = tmp_path / "out"
+    sweep(write_sweep_file(tmp_path, body), out=out, workers=0, progress=False,
+          runner="reflow.experiment.fakes:failing")  # raises below an approval rate of 0.3
+    s = load_sweep(out)
+    x, y = "licensing.approval_rate", "licensing.return_probability"
+    fig = sweep_heatmap(s, "dy_oxide.peak_price_multiple", x, y)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.1", "0.5", "0.9"]
+    texts = [t.get_text() for t in fig.findobj(Text)]
+    assert texts.count("failed") == 2 and any("2 cell(s) marked 'failed'" in t for t in texts)
+    fig = sweep_response(s, ["dy_oxide.peak_price_multiple"], x)
+    assert any("no successful run at licence approval rate = 0.1" in t.get_text() for t in fig.findobj(Text))

@@ -93,6 +93,15 @@ def _ok_runs(sweep: SweepResult, columns: Sequence[str]) -> tuple[pd.DataFrame, 
     return df[~failed], int(failed.sum())
 
 
+def _failed_only(sweep: SweepResult, keys: Sequence[str]) -> pd.DataFrame:
+    """The combinations of `keys` (design values, not bins) whose every run failed: no mean, but part of the
+    design, so a figure shows them as failed rather than leaving them off its axes."""
+    df = sweep.runs([*keys, "status"])
+    ok = ~df["status"].isin(FAILED_STATUSES)
+    combos = df.assign(_ok=ok).groupby(list(keys), observed=True, dropna=False)["_ok"].any()
+    return combos[~combos].reset_index()[list(keys)]
+
+
 def _t95(n: np.ndarray) -> np.ndarray:
     from scipy.stats import t
 
@@ -200,6 +209,10 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
     df = df.assign(_x=_binned(df[x]), _y=_binned(df[y]),
                    _v=pd.to_numeric(df[metric], errors="coerce") * scale)
     grid = df.pivot_table(index="_y", columns="_x", values="_v", aggfunc="mean")
+    binned_axes = df[x].nunique() > 12 or df[y].nunique() > 12  # as `_binned`: bin means are not design values
+    lost = _failed_only(sweep, [x, y]) if failed and not binned_axes else pd.DataFrame(columns=[x, y])
+    if len(lost):  # cells whose runs all failed stay on the axes, marked, rather than vanishing
+        grid = grid.reindex(index=sorted({*grid.index, *lost[y]}), columns=sorted({*grid.columns, *lost[x]}))
     grid = grid.sort_index().sort_index(axis=1)
     counts = df.pivot_table(index="_y", columns="_x", values="_v", aggfunc="count").to_numpy(dtype=float)
     counts = counts[np.isfinite(counts) & (counts > 0)]  # a sparse binned design leaves cells empty (NaN)
@@ -212,7 +225,8 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
     else:
         per_cell = f"mean over {int(counts.min())}-{int(counts.max())} runs per cell, "
     caption = (f"sweep {sweep.name}: {per_cell}{len(df)} runs"
-               + (f", {failed} failed runs left out" if failed else ""))
+               + (f", {failed} failed runs left out" if failed else "")
+               + (f"; {len(lost)} cell(s) marked 'failed' have no successful run" if len(lost) else ""))
     fig, gs = new_figure(metric_label(metric), caption, 1, 1, figsize=(7.5, 5.6))
     ax = fig.add_subplot(gs[0, 0])
     if grid.empty or not np.isfinite(grid.to_numpy(dtype=float)).any():
@@ -224,6 +238,9 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
         ax.grid(False)
         lo, hi = float(data.min()), float(data.max())
         decimals = _cell_decimals(grid.to_numpy(dtype=float))
+        lost_cells = {(grid.index.get_loc(b), grid.columns.get_loc(a)) for a, b in zip(lost[x], lost[y], strict=True)}
+        for r, c in lost_cells:
+            ax.text(c, r, "failed", ha="center", va="center", fontsize=8, color="0.35", style="italic")
         for (r, c), v in np.ndenumerate(grid.to_numpy(dtype=float)):
             if np.isfinite(v):
                 shade = cmap((v - lo) / (hi - lo) if hi > lo else 0.5)
@@ -270,10 +287,13 @@ def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str |
     per = df.groupby(_binned(df[x]) if by is None else [_binned(df[x]), df[by]], observed=True).size()
     reps = int(per.median()) if len(per) else 0
     others = [p for p in sweep.parameters if p not in (x, by)]
+    lost = _failed_only(sweep, [x]) if failed and df[x].nunique() <= 12 else pd.DataFrame(columns=[x])
     caption = (f"sweep {sweep.name}: mean and 95% confidence interval over runs"
                + (f" (about {reps} per point)" if reps else "")
                + (f", averaged over {', '.join(others)}" if others else "")
-               + (f"; {failed} failed runs left out" if failed else ""))
+               + (f"; {failed} failed runs left out" if failed else "")
+               + (f"; no successful run at {_short_key(x)} = {', '.join(_fmt(v) for v in sorted(lost[x]))}"
+                  if len(lost) else ""))
     fig, gs = new_figure(f"Response to {_short_key(x)}", caption, nrows, ncols,
                          figsize=(10 if ncols == 2 else 6.5, 3.3 * nrows + 1.0))
     axes = []
