@@ -265,3 +265,20 @@ def test_a_sobol_design_too_small_for_the_estimator_says_to_raise_samples(tmp_pa
     # it said "only 1 of 1 base samples are complete", as if runs had failed
     assert any("the design has 1 base samples and the estimator needs at least 2 (raise [design] samples)" in n
                for n in notes), notes
+
+
+def test_a_metric_without_a_value_is_noted(tmp_path):
+    """A metric the summary leaves empty (no licence application, no shortage) showed as '-' beside n = 2 (the
+    largest n over the metrics), with no word on why."""
+    body = FAILING.format(method="grid", values="values = [0.0, 0.5]")
+    cfg = write_fake_sweep(tmp_path, body)
+    sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    # analytic leaves overall.approval_share empty at an approval rate of 0 (points 0 and 1)
+    notes = analyze(tmp_path / "out", ["dy_oxide.peak_price_multiple", "overall.approval_share"]).notes
+    assert "overall.approval_share: no value in the successful runs of 2 point(s) (point_id 0, 1): no mean there" \
+        in notes
+    assert not any(n.startswith("dy_oxide.") for n in notes)
+    cfg.write_text(cfg.read_text().replace("values = [0.0, 0.5]", "values = [0.0]"))
+    sweep(cfg, out=tmp_path / "zero", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    notes = analyze(tmp_path / "zero", ["overall.approval_share"]).notes
+    assert any(n.startswith("overall.approval_share: no successful run has a value") for n in notes)

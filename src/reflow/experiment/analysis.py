@@ -226,7 +226,8 @@ def _complete_blocks(y: np.ndarray, block: int, metric: str, what: str, notes: l
     ok = ~np.isnan(y[: n_blocks * block]).reshape(n_blocks, block).any(axis=1)
     if not ok.all():
         notes.append(f"{metric}: {int((~ok).sum())} of {n_blocks} {what} dropped, they hold design points with "
-                     "no successful run (re-run them with `reflow sweep ... --retry-failed`)")
+                     "no value (no successful run: re-run failed ones with `reflow sweep ... --retry-failed`; or "
+                     "runs in which the metric is empty)")
     if ok.sum() < max(2, (n_blocks + 1) // 2):
         if ok.all():  # nothing failed: the design itself is too small for the estimator
             notes.append(f"{metric}: skipped, the design has {n_blocks} {what} and the estimator needs at least 2 "
@@ -441,6 +442,8 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
     if len(runs) < planned:
         notes.append(f"{len(runs)} of {planned} runs are stored; re-run `reflow sweep` to finish the rest")
     _failure_notes(runs, path, notes)
+    if any_ok:
+        _empty_metric_notes(runs, wanted, notes)
     if method in ("sobol", "morris") and len(runs):
         index_runs = _complete_replicates(runs, design, replicates, notes)
         seed = int(section.get("root_seed", 0))
@@ -506,6 +509,24 @@ def _failure_notes(runs: pd.DataFrame, path: Path, notes: list[str]) -> None:
         parts.append(f"{len(empty)} point(s) have no successful run, so no mean (point_id {shown})")
     notes.append(f"{int(failed.sum())} failed runs at {len(hit)} of {len(per_point)} design points: "
                  + "; ".join(parts) + f"; {where}")
+
+
+def _empty_metric_notes(runs: pd.DataFrame, metrics: Sequence[str], notes: list[str]) -> None:
+    """Say which metrics have no value in any successful run, or none at some points with successful runs (the
+    printed table's `n` column is the largest over the metrics, so it does not show this)."""
+    ok = runs[runs["status"] == "ok"]
+    for m in metrics:
+        has = pd.to_numeric(ok[m], errors="coerce").notna().groupby(ok["point_id"]).any()
+        if has.all():
+            continue
+        if not has.any():
+            notes.append(f"{m}: no successful run has a value (the summary leaves it empty when what it measures "
+                         "did not happen in the run, e.g. no shortage or no licence application): no mean")
+            continue
+        empty = [int(p) for p in has.index[~has]]
+        shown = ", ".join(str(p) for p in empty[:10]) + (" ..." if len(empty) > 10 else "")
+        notes.append(f"{m}: no value in the successful runs of {len(empty)} point(s) (point_id {shown}): no mean "
+                     "there")
 
 
 def _complete_replicates(runs: pd.DataFrame, design: pd.DataFrame, replicates: int,

@@ -230,7 +230,7 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
     fig, gs = new_figure(metric_label(metric), caption, 1, 1, figsize=(7.5, 5.6))
     ax = fig.add_subplot(gs[0, 0])
     if grid.empty or not np.isfinite(grid.to_numpy(dtype=float)).any():
-        no_data(ax, f"no finished runs with {metric}")
+        no_data(ax, f"no successful run has a value of {metric}")
     else:
         cmap = matplotlib.colormaps["cividis"]
         data = np.ma.masked_invalid(grid.to_numpy(dtype=float))
@@ -316,7 +316,7 @@ def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str |
             if not numeric:
                 ax.set_xticks(xs, [str(v) for v in t["_x"]])
         if not ax.lines:
-            no_data(ax, f"no finished runs with {metric}")
+            no_data(ax, f"no successful run has a value of {metric}")
         # The title names the metric; the axis gives its unit (the metric and unit together, e.g. "Production
         # lost in the worst 4 weeks (% of planned output)", ran past the panel's height into the one above).
         ax.set_title(words[0].upper() + words[1:])
