@@ -525,3 +525,20 @@ def test_max_attempts_below_one_is_refused_before_anything_is_written(tmp_path, 
                  "--runner", f"{FAKES}:analytic"])
     assert code == 2 and f"--max-attempts {attempts}: must be 1 or more" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_resuming_a_from_csv_sweep_names_its_changed_or_missing_csv(tmp_path):
+    """Both were refused as 'the sweep config or the --set overrides differ', when neither did."""
+    cfg = write_fake_sweep(tmp_path, '[sweep]\nname = "csv"\nroot_seed = 1\n[design]\nmethod = "from_csv"\n'
+                                     'path = "points.csv"\n', weeks=8)
+    csv = tmp_path / "points.csv"
+    csv.write_text("licensing.approval_rate\n0.2\n0.4\n")
+    first = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    csv.write_text("licensing.approval_rate\n0.2\n0.6\n")
+    with pytest.raises(ReflowError, match=f"the design CSV {csv} \\(design.path\\) has changed since the sweep"):
+        sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    csv.unlink()
+    for again in (cfg, tmp_path / "out"):  # the sweep file, or the folder
+        with pytest.raises(ReflowError, match=f"its design CSV {csv} \\(design.path\\) is missing"):
+            sweep(again, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    pd.testing.assert_frame_equal(_comparable(load_runs(tmp_path / "out")), _comparable(first.runs))

@@ -391,7 +391,15 @@ def _what_changed(out: Path, cfg: SweepConfig, manifest: Mapping[str, Any], base
     if keys:
         return ("the sweep (its file, or --set, which adds to [sweep.set]) differs from the folder's sweep.toml "
                 f"(before -> now){listed}")
-    if before and all(before.get(f["path"]) == f["sha256"] for f in base.files):
+    unchanged_base = bool(before) and all(before.get(f["path"]) == f["sha256"] for f in base.files)
+    if cfg.design.method == "from_csv":  # the fingerprint holds the design CSV's content, not its path
+        csv = cfg.csv_path
+        if csv is None or not csv.is_file():
+            return (f"its design CSV {csv} (design.path) is missing, so the design cannot be checked against the "
+                    "one the stored runs used; put the file back")
+        if unchanged_base and (out / "sweep.toml").is_file():  # config and base the same: the CSV's content
+            return f"the design CSV {csv} (design.path) has changed since the sweep started"
+    if unchanged_base:
         return "the sweep config or the --set overrides differ (the base scenario is unchanged)"
     return "the sweep config, the base scenario (or a file it extends) or the --set overrides differ"
 
