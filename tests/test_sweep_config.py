@@ -122,6 +122,11 @@ def test_from_csv_design(tmp_path):
     (tmp_path / "points.csv").write_text("licensing.approval_rate,licensing.overrun_probability\n0.3,\n")
     with pytest.raises(ConfigError, match="blank cells"):
         build_design(cfg, 0)
+    # a repeated column was renamed by pandas and reported as "column 'licensing.approval_rate.1' ... is a value,
+    # not a table"
+    (tmp_path / "points.csv").write_text('licensing.approval_rate, "licensing.approval_rate"\n0.3,0.4\n')
+    with pytest.raises(ConfigError, match=r"column\(s\) \['licensing.approval_rate'\] appear more than once"):
+        build_design(cfg, 0)
 
 
 # ----------------------------------------------------------------------------------------------- seeds

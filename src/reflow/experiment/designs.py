@@ -10,6 +10,7 @@ only when the number of levels is an even multiple of the number of values (`mor
 
 from __future__ import annotations
 
+import csv
 import itertools
 import math
 from collections.abc import Sequence
@@ -202,6 +203,12 @@ def from_csv_design(path: Path, params: Sequence[ParameterSpec] = ()) -> pd.Data
         df = pd.read_csv(path, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the design CSV: {exc}") from None
+    with open(path, encoding="utf-8", errors="replace") as fh:  # pandas renames a repeated column 'key.1'
+        header = [c.strip() for c in next(csv.reader(fh), [])]
+    repeated = sorted({c for c in header if header.count(c) > 1 and c})
+    if repeated:
+        raise ConfigError(f"{path}: column(s) {repeated} appear more than once in the header; give each key path "
+                          "one column")
     df = df.drop(columns=[c for c in ("point_id",) if c in df.columns])
     if df.empty or not len(df.columns):
         raise ConfigError(f"{path}: the design CSV has no rows or no parameter columns; "
