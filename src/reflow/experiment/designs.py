@@ -204,7 +204,7 @@ def from_csv_design(path: Path, params: Sequence[ParameterSpec] = ()) -> pd.Data
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the design CSV: {exc}") from None
     with open(path, encoding="utf-8", errors="replace") as fh:  # pandas renames a repeated column 'key.1'
-        header = [c.strip() for c in next(csv.reader(fh), [])]
+        header = [c.strip() for c in next(csv.reader(fh, skipinitialspace=True), [])]
     repeated = sorted({c for c in header if header.count(c) > 1 and c})
     if repeated:
         raise ConfigError(f"{path}: column(s) {repeated} appear more than once in the header; give each key path "
