@@ -542,3 +542,20 @@ def test_resuming_a_from_csv_sweep_names_its_changed_or_missing_csv(tmp_path):
         with pytest.raises(ReflowError, match=f"its design CSV {csv} \\(design.path\\) is missing"):
             sweep(again, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic")
     pd.testing.assert_frame_equal(_comparable(load_runs(tmp_path / "out")), _comparable(first.runs))
+
+
+def test_a_torn_part_is_an_error_whose_advice_works(tmp_path):
+    """It said 'move it away and re-run the sweep': moving it is not needed, and where to is not said."""
+    from reflow.experiment import analyze
+
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    out = tmp_path / "out"
+    first = sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    part = next((out / "runs").glob("part-*.parquet"))
+    (out / "runs" / "part-9999999999999-torn00.parquet").write_bytes(part.read_bytes()[:300])
+    with pytest.raises(ResultReadError) as info:
+        analyze(out)
+    assert f"resume the sweep (`reflow sweep {out}`), which sets it aside" in str(info.value)
+    assert sweep(out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 0  # as advised
+    pd.testing.assert_frame_equal(_comparable(load_runs(out)), _comparable(first.runs))
+    assert len(analyze(out).points)

@@ -388,8 +388,10 @@ def _read_parts(folder: Path, columns: list[str] | None = None, attempts: int = 
                 frames.append(pq.read_table(p, columns=columns).to_pandas())
             except (OSError, pa.ArrowInvalid) as exc:
                 if p.exists():
-                    raise ResultReadError(f"{p}: cannot read this Parquet part ({exc}); move it away and re-run "
-                                          "the sweep to redo its runs") from None
+                    root = _sweep_root(folder)
+                    raise ResultReadError(f"{p}: cannot read this Parquet part ({exc}); resume the sweep (`reflow "
+                                          f"sweep {root}`), which sets it aside as _*.corrupt and redoes its runs"
+                                          ) from None
                 vanished = True
                 break
         if not vanished:
