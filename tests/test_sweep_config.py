@@ -94,6 +94,9 @@ def test_distributions_map_the_unit_interval():
     ({"parameters": [{"key": "a", "low": 0, "high": 1}]}, "without 'steps'"),
     ({"sweep": {"name": "t", "base": "b.toml", "replicats": 3}}, r"replicats: unknown key"),
     ({"parameters": [{"key": "a", "values": [1]}, {"key": "a", "values": [2]}]}, "declared twice"),
+    # it printed the regular expression
+    ({"sweep": {"name": "my sweep", "base": "b.toml"}},
+     r"sweep.name = 'my sweep': not allowed; use letters, digits, '_', '-' and '\.' \(not only dots"),
 ])
 def test_bad_sweep_configs_are_explained(raw, needle):
     base = {"sweep": {"name": "t", "base": "b.toml"}, "parameters": [{"key": "x", "values": [1, 2]}]}
