@@ -282,3 +282,13 @@ def test_a_metric_without_a_value_is_noted(tmp_path):
     sweep(cfg, out=tmp_path / "zero", workers=0, progress=False, runner=f"{FAKES}:analytic")
     notes = analyze(tmp_path / "zero", ["overall.approval_share"]).notes
     assert any(n.startswith("overall.approval_share: no successful run has a value") for n in notes)
+
+
+def test_a_metric_named_twice_is_analysed_once(tmp_path):
+    """`--metric m --metric m` gave two columns of m and every row of points.csv twice."""
+    body = FAILING.format(method="grid", values="values = [0.5, 0.8]")
+    sweep(write_fake_sweep(tmp_path, body), out=tmp_path / "out", workers=0, progress=False,
+          runner=f"{FAKES}:analytic")
+    a = analyze(tmp_path / "out", ["dy_oxide.peak_price_multiple"] * 2)
+    assert a.metrics == ["dy_oxide.peak_price_multiple"] and len(a.points) == 4
+    assert not pd.read_csv(tmp_path / "out" / "analysis" / "points.csv").duplicated().any()

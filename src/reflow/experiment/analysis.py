@@ -398,7 +398,7 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
     method = str(spec.get("design", {}).get("method", "grid"))
     available = metric_columns(runs, params)
     declared = list(spec.get("outputs", {}).get("metrics", []))
-    wanted = list(metrics) if metrics else declared or available
+    wanted = list(dict.fromkeys(metrics)) if metrics else declared or available  # a name given twice: once
     # with no successful run the table has no metric columns at all: nothing is wrong with the names asked for
     any_ok = bool(len(runs)) and bool((runs["status"] == "ok").any())
     missing = [m for m in wanted if m not in runs.columns]

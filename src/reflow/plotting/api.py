@@ -222,7 +222,7 @@ def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequenc
     sweep = results.sweep
     assert sweep is not None
     wanted = _check_names(only, SWEEP_NAMES, "sweep")
-    chosen = list(metrics) if metrics else default_metrics(sweep)
+    chosen = list(dict.fromkeys(metrics)) if metrics else default_metrics(sweep)  # a name given twice: once
     unknown = [m for m in chosen if m not in sweep.columns]
     if unknown:
         raise ReflowError(f"{sweep.path}: no metric(s) {', '.join(unknown)} in the runs table; available: "
