@@ -1021,3 +1021,32 @@ def test_sweep_figures_keep_design_values_whose_runs_all_failed_and_mark_them(tm
     assert texts.count("failed") == 2 and any("2 cell(s) marked 'failed'" in t for t in texts)
     fig = sweep_response(s, ["dy_oxide.peak_price_multiple"], x)
     assert any("no successful run at licence approval rate = 0.1" in t.get_text() for t in fig.findobj(Text))
+
+
+def test_an_analysis_written_before_the_sweep_finished_is_not_taken_for_current(tmp_path: Path) -> None:
+    """`reflow analyze` of an interrupted sweep, then the resume that finishes it: plot and report kept reading the
+    old analysis/ (no Sobol' bars, 'indices not computed', '14 of 64 runs are stored')."""
+    from reflow.experiment import analyze, sweep
+    from reflow.experiment.fakes import StopAfter
+    from reflow.experiment.fakes import write_fake_sweep as write_sweep_file
+    from reflow.plotting.html_report import analysis_notes
+
+    path = write_sweep_file(tmp_path, '[sweep]\nname = "late"\nreplicates = 2\nroot_seed = 2\n[design]\n'
+                                      'method = "sobol"\nsamples = 8\n[[parameters]]\nkey = "licensing.approval_rate"\n'
+                                      'low = 0.1\nhigh = 0.9\n[[parameters]]\nkey = "licensing.return_probability"\n'
+                                      'low = 0.0\nhigh = 0.4\n[outputs]\nmetrics = ["dy_oxide.peak_price_multiple"]\n')
+    out = tmp_path / "out"
+    runner = "reflow.experiment.fakes:analytic"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(path, out=out, executor=StopAfter(10), progress=False, runner=runner)
+    assert analyze(out).sobol.empty
+    sweep(path, out=out, workers=0, progress=False, runner=runner)  # finishes it
+    said: list[str] = []
+    paths = plot([out], formats=("png",), dpi=30, only=["sobol"], note=said.append)
+    assert [p.stem for p in paths] == ["sobol"]
+    assert any("was written when the sweep held 10 ok runs; it now holds 64 ok" in s for s in said), said
+    notes = analysis_notes(load_sweep(out))
+    assert "it now holds 64 ok" in notes[0] and not any("runs are stored" in n for n in notes)
+    analyze(out)  # brought up to date: its files are used again, without the note
+    assert not any("was written when" in n for n in analysis_notes(load_sweep(out)))
+    assert load_sweep(out).analysis("sobol") is not None

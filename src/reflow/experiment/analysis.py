@@ -32,7 +32,7 @@ from reflow.experiment.designs import UNIT_PREFIX, salib_problem
 from reflow.experiment.store import BASE_COLUMNS, load_runs
 
 __all__ = ["NOISE_WARN_SHARE", "SweepAnalysis", "analyze", "metric_columns", "morris_indices", "point_means",
-           "replicate_noise", "sobol_indices"]
+           "replicate_noise", "runs_stamp", "sobol_indices"]
 
 logger = logging.getLogger(__name__)
 
@@ -394,6 +394,7 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
 
     path = Path(path)
     spec, design, runs = _read_sweep(path)
+    seen = runs_stamp(runs)
     params = parameter_columns(design)
     method = str(spec.get("design", {}).get("method", "grid"))
     available = metric_columns(runs, params)
@@ -482,9 +483,16 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
             r["metric"]: {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                           for k, v in r.items() if k != "metric"}
             for r in result.noise.to_dict("records")}
-        text = json.dumps({"confidence": confidence, "notes": notes, "noise": noise}, indent=2) + "\n"
+        text = json.dumps({"confidence": confidence, "notes": notes, "noise": noise, "runs": seen}, indent=2) + "\n"
         (folder / "notes.json").write_text(text, encoding="utf-8")
     return result
+
+
+def runs_stamp(runs: pd.DataFrame) -> dict[str, int]:
+    """The runs an analysis saw, by status (``notes.json`` keeps it): once the sweep stores more runs (a resume,
+    `--retry-failed`), the stamp differs and the analysis files are out of date."""
+    counts = runs["status"].value_counts() if len(runs) else pd.Series(dtype="int64")
+    return {str(k): int(v) for k, v in sorted(counts.items())}
 
 
 def _failure_notes(runs: pd.DataFrame, path: Path, notes: list[str]) -> None:

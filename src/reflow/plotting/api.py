@@ -228,6 +228,9 @@ def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequenc
         raise ReflowError(f"{sweep.path}: no metric(s) {', '.join(unknown)} in the runs table; available: "
                           f"{', '.join(sweep.metrics[:12])}{' ...' if len(sweep.metrics) > 12 else ''}")
     runs = sweep.runs()  # read the table once, before any worker process starts
+    stale = sweep.analysis_stale()
+    if stale:
+        say(stale)
     text = [m for m in chosen if m not in metric_columns(runs[chosen], [])]
     if text and metrics:  # a date or a region: no mean to draw (a heatmap of it said "no finished runs with ...")
         raise ReflowError(f"--metric: {', '.join(text)} {'is a text metric' if len(text) == 1 else 'are text metrics'}"

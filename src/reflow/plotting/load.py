@@ -299,10 +299,36 @@ class SweepResult:
         wanted = [c for c in dict.fromkeys([*columns, "status"]) if c in self._runs.columns]
         return self._runs[wanted]
 
+    def analysis_stale(self) -> str | None:
+        """Why the files of `reflow analyze` are out of date (the sweep stored runs since), or None.
+
+        ``analysis/notes.json`` records the runs the analysis saw, by status; analyses written before it did are
+        taken as current.
+        """
+        try:
+            seen = json.loads((self.path / "analysis" / "notes.json").read_text(encoding="utf-8")).get("runs")
+        except (OSError, ValueError, AttributeError):
+            return None
+        if not isinstance(seen, dict):
+            return None
+        from reflow.experiment.analysis import runs_stamp
+
+        now = runs_stamp(self.runs(["status"]))
+        if seen == now:
+            return None
+
+        def said(c: dict[str, Any]) -> str:
+            return ", ".join(f"{n} {k}" for k, n in c.items()) or "none"
+
+        return (f"{self.path / 'analysis'} was written when the sweep held {said(seen)} runs; it now holds "
+                f"{said(now)}: figures and notes are computed from the runs as they are (`reflow analyze "
+                f"{self.path}` updates the files)")
+
     def analysis(self, name: str) -> pd.DataFrame | None:
-        """`analysis/<name>.csv` (points, sobol, morris) if the sweep has been analysed, else None."""
+        """`analysis/<name>.csv` (points, sobol, morris) if the sweep has been analysed since it last stored runs,
+        else None."""
         path = self.path / "analysis" / f"{name}.csv"
-        if not path.is_file():
+        if not path.is_file() or self.analysis_stale():
             return None
         try:
             return pd.read_csv(path)
