@@ -255,6 +255,9 @@ def test_analyze_of_a_text_metric_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "--metric: dy_oxide.peak_price_date is a text metric" in err and "dy_oxide.peak_price_multiple" in err
+    # a number column that is not a summary metric is analysed when asked for by name (it crashed: no metric left)
+    wall = analyze(tmp_path / "out", ["wall_time_s"]).points
+    assert set(wall["metric"]) == {"wall_time_s"} and (wall["n"] == 2).all()
 
 
 def test_a_sobol_design_too_small_for_the_estimator_says_to_raise_samples(tmp_path):

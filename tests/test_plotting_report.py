@@ -991,6 +991,8 @@ def test_sweep_figures_of_a_text_metric_or_of_runs_that_all_failed_say_why(tmp_p
     code = main(["plot", str(ok), "--metric", "dy_oxide.peak_price_date,dy_oxide.peak_price_multiple"])
     err = capsys.readouterr().err
     assert code == 2 and "dy_oxide.peak_price_date is a text metric" in err and not (ok / "plots").exists()
+    assert [p.stem for p in plot([ok], formats=("png",), only=["heatmap"], metrics=["wall_time_s"])] == [
+        "heatmap_wall_time_s"]  # a number column of the runs table, not a summary metric: drawn as before
     failed = tmp_path / "failed"
     sweep(write_sweep_file(tmp_path / "b", body.format(a="0.1, 0.2")), out=failed, workers=0, progress=False,
           runner="reflow.experiment.fakes:failing")

@@ -31,8 +31,8 @@ from reflow.errors import ResultReadError
 from reflow.experiment.designs import UNIT_PREFIX, salib_problem
 from reflow.experiment.store import BASE_COLUMNS, load_runs
 
-__all__ = ["NOISE_WARN_SHARE", "SweepAnalysis", "analyze", "metric_columns", "morris_indices", "point_means",
-           "replicate_noise", "runs_stamp", "sobol_indices"]
+__all__ = ["NOISE_WARN_SHARE", "SweepAnalysis", "analyze", "is_number_column", "metric_columns", "morris_indices",
+           "point_means", "replicate_noise", "runs_stamp", "sobol_indices"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,18 +60,15 @@ class SweepAnalysis:
     noise: pd.DataFrame | None = None  # `replicate_noise` of the runs the indices use (sobol and morris designs)
 
 
+def is_number_column(values: pd.Series) -> bool:
+    """True for a column of numbers (not booleans, dates or text): what a mean can be taken of."""
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
 def metric_columns(runs: pd.DataFrame, parameters: Sequence[str]) -> list[str]:
     """Numeric summary-metric columns of a runs table (not base columns nor parameters)."""
     skip = set(BASE_COLUMNS) | set(parameters)
-    out = []
-    for c in runs.columns:
-        if c in skip:
-            continue
-        s = runs[c]
-        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
-            continue
-        out.append(c)
-    return out
+    return [c for c in runs.columns if c not in skip and is_number_column(runs[c])]
 
 
 def point_means(runs: pd.DataFrame, parameters: Sequence[str], metrics: Sequence[str],
@@ -413,7 +410,7 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
         raise ConfigError(f"{where}: metric(s) {missing} are not in the sweep's results"
                           + (f" ({hints})" if hints else "")
                           + f"; give metrics from: {', '.join(available)} (or --metric NAME to choose)")
-    text = [m for m in wanted if m not in available and m not in params and m in runs.columns]
+    text = [m for m in wanted if m in runs.columns and not is_number_column(runs[m])]
     if text and any_ok:
         from reflow.errors import ConfigError
         from reflow.experiment.outputs import numeric_metric_like
@@ -423,7 +420,8 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
         raise ConfigError(f"{where}: {', '.join(text)} {what} (dates or regions): `reflow analyze` reports means of "
                           f"numbers; give a number metric, e.g. {numeric_metric_like(text[0])} (the text values are "
                           "in the runs table: reflow.experiment.load_runs)")
-    wanted = [m for m in wanted if m in available or (not any_ok and m not in runs.columns)]
+    # (a number column asked for by name is analysed even if it is not a summary metric: wall_time_s, say)
+    wanted = [m for m in wanted if m in runs.columns or not any_ok]
     # metrics no run produced (every run failed) are columns without a value, so the tables say n = 0 per point
     runs = runs.assign(**{m: np.nan for m in wanted if m not in runs.columns})
     notes: list[str] = []
