@@ -146,6 +146,22 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(tmp_path: Path, monk
     assert list((tmp_path / "baseline").iterdir()) == []
 
 
+def test_a_command_whose_reader_goes_away_stops_quietly() -> None:
+    # `reflow analyze DIR | head`: once head has its lines, the pipe closes; the command printed a traceback.
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom reflow.cli import guarded\n"
+              "sys.exit(guarded(lambda: [print('row ' * 200) for _ in range(5000)]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"row row")
+    proc.stdout.close()  # the reader goes away with ~4 MB still to print
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141  # the shell's code for a writer stopped by SIGPIPE
+    assert err == ""  # no traceback, no "Exception ignored" at exit
+
+
 def test_same_seed_twice_gives_identical_parquet_values(tmp_path: Path) -> None:
     a = reflow.run(CONFIGS / "quota_2010.toml", seed=5, overrides=["scenario.weeks=60"], out=tmp_path, run_id="a",
                    figures=False)

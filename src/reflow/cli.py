@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -113,7 +114,7 @@ def _version() -> str:
 
 def guarded(run: Callable[[], int | None]) -> int:
     """Call `run` as a command: bad input (`ReflowError`) is one line on stderr and its exit code (2), Ctrl-C is
-    130, never a traceback. The experiment scripts use it too."""
+    130, a closed output pipe 141, never a traceback. The experiment scripts use it too."""
     try:
         return int(run() or 0)
     except ReflowError as exc:
@@ -122,6 +123,12 @@ def guarded(run: Callable[[], int | None]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`reflow analyze DIR | head`): it has what it wanted, so stop as
+        # `cat` would, with the shell's code for SIGPIPE. stdout goes to /dev/null first, or flushing it at exit
+        # raises again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
