@@ -124,3 +124,32 @@ def test_labels_name_what_differs_and_stay_distinct() -> None:
     long = [variant(0.2, 0.6, "a" * 40 + "1"), variant(0.2, 0.6, "a" * 40 + "2")]
     labels = variant_labels("x", long)
     assert len(set(labels)) == 2 and all(label.startswith("x [text=aaaa") for label in labels)
+
+
+def test_a_seed_run_twice_counts_once(tmp_path: Path) -> None:
+    """`reflow run` twice without --run-id leaves two folders of one config and seed: the same simulation, which
+    pooled as two seeds narrowed the band and called one seed two ("2 seeds", seeds "1, 1")."""
+    scen = tmp_path / "controls_fake"
+    _run(scen / "seed1-early", 1)
+    later = _run(scen / "seed1-late", 1)
+    manifest = json.loads((later / "manifest.json").read_text())
+    (later / "manifest.json").write_text(json.dumps({**manifest, "finished_at": "2026-02-01T00:00:00Z"}))
+    _run(scen / "seed2", 2)
+    rs = open_results([scen])
+    assert rs.kind == "ensemble"
+    assert [(r.seed, r.path.name) for r in rs.groups["controls_fake"]] == [(1, "seed1-late"), (2, "seed2")]
+    (note,) = rs.notes
+    assert "seed 1" in note and str(later) in note and str(scen / "seed1-early") in note
+    out = tmp_path / "r.html"
+    report([scen], out, only=["prices"], dpi=30, workers=1)
+    html = out.read_text()
+    assert "controls_fake, 2 seeds" in html and "seed1-early" in html  # the file says which run was left out
+
+
+def test_one_seed_of_two_configs_is_two_groups_not_a_duplicate(tmp_path: Path) -> None:
+    scen = tmp_path / "controls_fake"
+    _run(scen / "a", 1)
+    _run(scen / "b", 1, **{"licensing.approval_rate": 0.4})
+    rs = open_results([scen])
+    assert rs.kind == "overlay" and [len(runs) for runs in rs.groups.values()] == [1, 1]
+    assert not any("same config and seed" in n for n in rs.notes)

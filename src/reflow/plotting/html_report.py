@@ -108,6 +108,9 @@ def _run_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, st
     if results.skipped:
         scen.append(f'<p class="note">Left out {len(results.skipped)} interrupted run folder(s) without '
                     "manifest.json.</p>")
+    # how the runs were grouped (configs told apart, a seed run twice counted once): the reader of the file
+    # never saw the command's stderr
+    scen += [f'<p class="note">Note: {html.escape(n)}.</p>' for n in results.notes]
     sections.append(("scenario", "Scenario" + ("s" if len(groups) > 1 else ""), "".join(scen)))
 
     pol = []

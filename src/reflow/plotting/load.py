@@ -11,7 +11,8 @@ Anything else, and any missing or unreadable file, raises `ResultReadError` nami
 Runs are pooled (median and band over seeds) only when they are runs of the same scenario: the same name and the
 same resolved config apart from the seed (`config_key`). Runs of one name whose configs differ (other `--set`
 overrides, another `scenario.weeks`, an edited file) become separate groups, labelled by the keys that differ
-(`variant_labels`), and `ResultSet.notes` says so.
+(`variant_labels`), and `ResultSet.notes` says so. Runs of one config and one seed are one simulation: the
+last to finish is kept, and a note names the others.
 """
 
 from __future__ import annotations
@@ -453,6 +454,32 @@ def _run_order(run: RunResult) -> tuple[int, str]:
     return seed if isinstance(seed, int) else 2**63 - 1, run.path.name
 
 
+def _finished(run: RunResult) -> tuple[str, str]:
+    """When a run finished (its manifest's UTC time, which sorts as text), then its folder name."""
+    return str(run.manifest.get("finished_at") or ""), run.path.name
+
+
+def _one_run_per_seed(name: str, runs: list[RunResult], notes: list[str]) -> list[RunResult]:
+    """The runs of one config with each seed once: the last to finish of those sharing a seed.
+
+    Runs of one config and seed are the same simulation (`reflow run` twice without --run-id makes two such
+    folders); pooled, they would count as two seeds, narrowing the band and weighting that seed double. Each
+    seed left out is noted, naming the folders."""
+    by_seed: dict[Any, list[RunResult]] = {}
+    for run in runs:
+        by_seed.setdefault(run.seed if run.seed is not None else id(run), []).append(run)
+    kept = []
+    for seed, same in by_seed.items():
+        latest = max(same, key=_finished)
+        kept.append(latest)
+        if len(same) > 1:
+            others = [str(r.path) for r in same if r is not latest]
+            notes.append(f"{len(same)} runs of scenario '{name}' have the same config and seed {seed}, so the "
+                         f"same result: counted once, from {latest.path} (the last to finish); left out "
+                         f"{', '.join(others[:3])}{' ...' if len(others) > 3 else ''}")
+    return [r for r in runs if any(r is k for k in kept)]
+
+
 def open_results(paths: Sequence[str | Path]) -> ResultSet:
     """Open the folders named on the command line and work out what kind of figure set they make.
 
@@ -504,6 +531,8 @@ def open_results(paths: Sequence[str | Path]) -> ResultSet:
         seen.add(run.path.resolve())
         by_name.setdefault(run.scenario, {}).setdefault(run.config_key, []).append(run)
     for name, variants in by_name.items():  # scenarios in the order given
+        for key, rs in variants.items():
+            variants[key] = _one_run_per_seed(name, rs, result.notes)
         if len(variants) == 1:
             result.groups[name] = next(iter(variants.values()))
             continue
