@@ -134,3 +134,30 @@ def test_a_price_that_never_spiked_has_no_peak_week_or_region_in_the_tables() ->
     by = {(r[0], r[1]): r for r in rows}
     assert by["NdPr oxide", "flat"][week] == by["NdPr oxide", "flat"][region] == "–"
     assert by["Dy oxide", "spike"][week] != "–" and by["Dy oxide", "spike"][region] != "–"
+
+
+def test_the_report_says_not_in_run_only_for_a_price_that_has_not_recovered() -> None:
+    """A material without prices (nobody buys it: `recovered` null) has nothing to recover; the report said "not
+    in run" for it, as for a price still high at the end (the printed summary says "-"). Over runs, those without
+    prices are left out rather than counted as never recovered."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import headline_rows
+
+    def run(**dy: object) -> SimpleNamespace:
+        return SimpleNamespace(summary={"materials": {"dy_oxide": {"peak_price_multiple": None, **dy}}})
+
+    no_price = run(time_to_recover_weeks=None, recovered=None)
+    high = run(time_to_recover_weeks=None, recovered=False)
+    header, _, _ = headline_rows({"s": [no_price]})
+    col = next(i for i, h in enumerate(header) if h.startswith("Weeks from peak"))
+
+    def cell(runs: list[SimpleNamespace]) -> str:
+        return headline_rows({"s": runs})[1][0][col]
+
+    assert cell([no_price]) == "–"
+    assert cell([high]) == "not in run"
+    assert cell([no_price, no_price]) == "–"
+    assert cell([no_price, run(time_to_recover_weeks=5, recovered=True)]) == "5"
+    # a summary.json written before `recovered` existed: a null time is still "not recovered"
+    assert cell([run(time_to_recover_weeks=None)]) == "not in run"

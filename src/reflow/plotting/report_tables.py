@@ -96,6 +96,9 @@ def _pct(x: float) -> str:
     return f"{x:.1f}%"
 
 
+_NO_PRICE = object()  # a run without prices for the material (`recovered` null): nothing to recover
+
+
 def _combine(values: list[Any], kind: str) -> str:
     """One run: its value. Several: median and 5-95% range (dates as dates, text as the most common)."""
     if kind == "censored":  # null = not recovered by the end of the run: longer than any run that did
@@ -127,7 +130,11 @@ def _combine(values: list[Any], kind: str) -> str:
 
 def _combine_censored(values: list[Any]) -> str:
     """Median and 5-95% range of weeks-to-recover over runs, a run that never recovered counting as infinite
-    (so the median is not that of the recovered runs only); "not in run" where a quantile falls among those."""
+    (so the median is not that of the recovered runs only); "not in run" where a quantile falls among those.
+    Runs without prices (`_NO_PRICE`) are left out: "–" when no run has any."""
+    values = [v for v in values if v is not _NO_PRICE]
+    if not values:
+        return "–"
     arr = np.array([np.inf if v is None else float(v) for v in values])
     if len(values) == 1:
         return "not in run" if np.isinf(arr[0]) else fmt_value(arr[0], "int")
@@ -150,6 +157,9 @@ def _cell(blocks: list[dict[str, Any]], key: str, kind: str) -> str:
     before reflow recorded it) says so: a bare "–" read as "none", e.g. no production lost in the worst 4 weeks."""
     if any(blocks) and not any(key in b for b in blocks):
         return NOT_RECORDED
+    if kind == "censored":  # a null time is "not recovered" unless `recovered` is null too: no price at all
+        return _combine([_NO_PRICE if "recovered" in b and b["recovered"] is None else b.get(key)
+                         for b in blocks], kind)
     return _combine([b.get(key) for b in blocks], kind)
 
 
