@@ -668,3 +668,22 @@ def test_flow_matrix_labels_zero_cells_and_leaves_china_to_china_blank() -> None
     assert at["United States", "EU"] == "0" and at["United States", "China"] == "0"
     assert at["Australia", "China"] == "240"
     assert len(at) == len(rows) * len(cols) - 1
+
+
+def test_supply_shares_without_deliveries_say_so_and_warn_of_nothing(tmp_path: Path, config: dict) -> None:
+    """A run nothing is delivered in (a scenario without demand) drew its HHI panel's legend of no lines, and
+    matplotlib's 'No artists with labels found' warning reached the stderr of `reflow run`, plot and report."""
+    import warnings
+
+    folders = [write_fake_run(tmp_path / f"seed{s}", seed=s, weeks=20) for s in (1, 2)]
+    for f in folders:
+        ts = pq.read_table(f / "timeseries.parquet").to_pandas()
+        pq.write_table(pa.Table.from_pandas(ts[ts["variable"] != "flow"], preserve_index=False),
+                       f / "timeseries.parquet")
+    runs = [load_run(f) for f in folders]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one = RUN_FIGURES["supply_shares"][0](runs[0].timeseries(), config, seed=1)
+        both = ENSEMBLE_FIGURES["supply_shares"][0]([summarise(runs, name="none")])
+    for fig in (one, both):
+        assert "no deliveries" in _texts(fig)

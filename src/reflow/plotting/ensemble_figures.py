@@ -348,12 +348,13 @@ def ensemble_supply_shares(groups: Sequence[Ensemble]) -> Figure:
         st = material_style(m)
         _band(ax, g.get("supply_shares", "hhi", m), color=st["color"], linestyle=st["linestyle"],
               label=material_label(m), n=g.n)
-    if not ax.lines:
+    if ax.lines:  # (a legend of nothing warns on stderr)
+        ax.legend(loc="lower left", ncol=4, frameon=True, framealpha=0.85, edgecolor="none")
+    else:
         no_data(ax, "no deliveries")
     ax.set_title("Concentration of origins (HHI; 1 = a single origin)")
     ax.set_ylabel("HHI (0-1)")
     ax.set_ylim(0, 1.02)
-    ax.legend(loc="lower left", ncol=4, frameon=True, framealpha=0.85, edgecolor="none")
     f.finish(ax)
     order = sort_codes(handles, REGIONS)
     figure_legend(f.fig, [handles[o] for o in order], [f"Origin: {region_label(o)}" for o in order])

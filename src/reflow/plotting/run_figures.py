@@ -353,12 +353,13 @@ def supply_share_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, se
         ax.set_ylim(0, 100)
         ax.margins(x=0)
         finish_time_axis(ax, s.dates, marks)
-    if not ax_hhi.lines:
+    if ax_hhi.lines:  # (a legend of nothing warns on stderr, e.g. after `reflow run` of a scenario without demand)
+        ax_hhi.legend(loc="lower left", ncol=4, frameon=True, framealpha=0.85, edgecolor="none")
+    else:
         no_data(ax_hhi, "no deliveries")
     ax_hhi.set_title("Concentration of origins (HHI of the shares above; 1 = a single origin)")
     ax_hhi.set_ylabel("HHI (0-1)")
     ax_hhi.set_ylim(0, 1.02)
-    ax_hhi.legend(loc="lower left", ncol=4, frameon=True, framealpha=0.85, edgecolor="none")
     finish_time_axis(ax_hhi, s.dates, marks)
     order = sort_codes(handles, REGIONS)
     figure_legend(fig, [handles[c] for c in order], [f"Origin: {region_label(c)}" for c in order])
