@@ -687,3 +687,26 @@ def test_supply_shares_without_deliveries_say_so_and_warn_of_nothing(tmp_path: P
         both = ENSEMBLE_FIGURES["supply_shares"][0]([summarise(runs, name="none")])
     for fig in (one, both):
         assert "no deliveries" in _texts(fig)
+
+
+@pytest.mark.parametrize("weeks", [417, 1000, 2600])
+def test_date_axis_labels_fit_a_panel_however_long_the_run(weeks: int) -> None:
+    """A 2600-week run (the longest allowed) labelled every second year: 25 labels ran into one another."""
+    import itertools
+
+    from reflow.plotting.style import format_date_axis
+
+    start = pd.Timestamp("2024-01-01")
+    end = start + pd.Timedelta(weeks=weeks - 1)
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.set_xlim(start, end)
+    format_date_axis(ax, start, end)
+    ticks = [mdates.num2date(x) for x in ax.xaxis.get_major_locator()()]
+    labels = [ax.xaxis.get_major_formatter()(x) for x in ax.xaxis.get_major_locator()()]
+    assert 4 <= len(ticks) <= 10, labels
+    assert all(t.month == 1 for t in ticks) and labels == [str(t.year) for t in ticks]
+    steps = {b.year - a.year for a, b in itertools.pairwise(ticks)}
+    assert len(steps) == 1  # evenly spaced years
+    if weeks == 417:  # an 8-year run keeps a label every year
+        assert steps == {1}

@@ -220,8 +220,13 @@ def format_date_axis(ax: Axes, start: Any = None, end: Any = None) -> None:
         start, end = mdates.num2date(lo), mdates.num2date(hi)
     start, end = pd.Timestamp(start).tz_localize(None), pd.Timestamp(end).tz_localize(None)
     years = max((end - start).days / 365.25, 1 / 12)
-    months = 24 if years > 16 else 12 if years > 5 else 6 if years > 2.2 else 3 if years > 1.1 else 1
-    first = pd.Timestamp(year=start.year, month=1, day=1)
+    if years > 5:  # whole years, as many as fit a panel: a label every year of a 50-year run ran together
+        step = next((n for n in (1, 2, 5, 10, 20) if years / n <= 9), 50)
+        months = 12 * step
+        first = pd.Timestamp(year=start.year - start.year % step, month=1, day=1)
+    else:
+        months = 6 if years > 2.2 else 3 if years > 1.1 else 1
+        first = pd.Timestamp(year=start.year, month=1, day=1)
     ticks = [t for t in pd.date_range(first, end, freq=f"{months}MS") if t >= start]
     ax.xaxis.set_major_locator(FixedLocator(mdates.date2num(ticks)))
 
