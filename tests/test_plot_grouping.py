@@ -153,3 +153,24 @@ def test_one_seed_of_two_configs_is_two_groups_not_a_duplicate(tmp_path: Path) -
     rs = open_results([scen])
     assert rs.kind == "overlay" and [len(runs) for runs in rs.groups.values()] == [1, 1]
     assert not any("same config and seed" in n for n in rs.notes)
+
+
+def test_labels_show_the_keys_that_tell_the_configs_apart_and_number_every_collision() -> None:
+    """Five configs differing in eleven keys were labelled by the alphabetically first three, which three of
+    them shared: 'x [..] #1', 'x [..] #2' and the third the same label unnumbered."""
+    def config(rate: float = 0.25, n: int = 4, us: float = 5400.0) -> dict[str, Any]:
+        return {"scenario": {"name": "x", "weeks": 10},
+                "licensing": {"approval_rate": rate},
+                "manufacturers": {"per_region_sector": n,
+                                  "demand_tpy": {"US": {"automotive": us, "defence": us / 15, "wind": us / 4}}}}
+
+    configs = [config(), config(rate=0.0), config(rate=1.0), config(n=1), config(us=0.0)]
+    labels = variant_labels("x", configs)
+    assert len(set(labels)) == 5 and not any("#" in label for label in labels), labels
+    assert all("per_region_sector=" in label and "approval_rate=" in label for label in labels), labels
+    # when the labels shown cannot tell all apart, every one that collides is numbered
+    same = variant_labels("x", configs, max_keys=1)
+    collided = [label for label in same if "#" in label]
+    assert len(set(same)) == 5 and len(collided) >= 2
+    assert {label.rsplit(" #", 1)[0] for label in collided} <= {label.rsplit(" #", 1)[0] for label in same}
+    assert all(label + " #" not in " ".join(same) for label in same if "#" not in label)

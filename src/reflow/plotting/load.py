@@ -196,24 +196,45 @@ def _short_keys(keys: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _telling_keys(keys: Sequence[str], flats: Sequence[dict[str, Any]], n: int) -> list[str]:
+    """The `n` keys (in the order of `keys`) that tell the most configs apart, chosen one at a time.
+
+    Alphabetically first keys could all be ones most configs share (three demand keys of one region the other
+    runs leave at their defaults), leaving labels that differ only in a "#2"."""
+    def told_apart(ks: list[str]) -> int:
+        return len({tuple(json.dumps(f.get(k, _MISSING), default=str) for k in ks) for f in flats})
+
+    chosen: list[str] = []
+    for _ in range(min(n, len(keys))):
+        rest = [k for k in keys if k not in chosen]
+        chosen.append(max(rest, key=lambda k: told_apart([*chosen, k])))  # (ties: the first in `keys`)
+    return [k for k in keys if k in chosen]
+
+
 def variant_labels(name: str, configs: Sequence[dict[str, Any]], max_keys: int = 3) -> list[str]:
     """Distinct labels for runs of one scenario name with different configs: the name and the differing values.
 
     ``controls_2025 [approval_rate=0.4]``: each differing key by the shortest ending of its path that tells it
-    from the other differing keys (`differing_keys` gives the full paths); beyond `max_keys` keys, ``+N more``.
+    from the other differing keys (`differing_keys` gives the full paths); beyond `max_keys` keys, those that
+    tell the most configs apart, and ``+N more``.
     """
     keys = differing_keys(configs)
     short = _short_keys(keys)
-    labels = []
+    flats = []
     for c in configs:
         flat: dict[str, Any] = {}
         _flatten(_scenario_part(c), "", flat)
-        shown = [f"{short[k]}={_short(flat.get(k, _MISSING))}" for k in keys[:max_keys]]
+        flats.append(flat)
+    shown_keys = _telling_keys(keys, flats, max_keys)
+    labels = []
+    for flat in flats:
+        shown = [f"{short[k]}={_short(flat.get(k, _MISSING))}" for k in shown_keys]
         more = f", +{len(keys) - max_keys} more" if len(keys) > max_keys else ""
         labels.append(f"{name} [{', '.join(shown)}{more}]" if shown else name)
+    counts = {label: labels.count(label) for label in labels}
     seen: dict[str, int] = {}
-    for i, label in enumerate(labels):  # values cut short can collide: number them
-        if labels.count(label) > 1:
+    for i, label in enumerate(labels):  # values cut short, or keys left out, can collide: number them all
+        if counts[label] > 1:
             seen[label] = seen.get(label, 0) + 1
             labels[i] = f"{label} #{seen[label]}"
     return labels
