@@ -455,6 +455,16 @@ def test_an_error_in_a_set_override_says_it_comes_from_the_override_not_the_file
         import reflow
         reflow.run(path, seed=1, out=None, overrides=["licensing.approval_rate=1.5"])
     assert "(from --set licensing.approval_rate=1.5, not the file)" in str(e.value)
+    # a whole event replaced by its id: one value is refused, naming the key to set instead; a table keeps the id,
+    # so that what is wrong with it is the override's, not controls_2025.toml's ("policy.0 = 0.3 ... fix it there")
+    with pytest.raises(ConfigError) as e:
+        load_config(path, overrides=["policy.apr2025=0.3"])
+    assert str(e.value) == ("--set policy.apr2025 = 0.3: 'policy.apr2025' is a whole entry (a table of settings), "
+                            "not one value; set one of its keys, e.g. policy.apr2025.approval_rate")
+    with pytest.raises(ConfigError) as e:
+        load_config(path, overrides=["policy.apr2025={approval_rate=0.3}"])
+    assert "policy.apr2025: a policy event needs a 'kind'" in str(e.value)
+    assert "(from --set policy.apr2025=" in str(e.value) and "controls_2025.toml" not in str(e.value).split("\n")[1]
     raw = load_raw(path)
     raw["scenario"]["weks"] = 3  # an error in the file itself names no override
     with pytest.raises(ConfigError) as e:

@@ -92,7 +92,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None,
                 node_is_root_path = False
                 idx = _find_item(node, seg, label)
                 if last:
-                    node[idx] = value
+                    node[idx] = _whole_entry(node[idx], value, path, label)
                 else:
                     node = node[idx]
             elif isinstance(node, dict):
@@ -108,6 +108,18 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Any] | None,
             else:
                 raise ConfigError(f"{label}: '{'.'.join(segs[:j])}' is a value, not a table")
     return out
+
+
+def _whole_entry(old: Any, value: Any, path: str, label: str) -> Any:
+    """A policy or supplier entry replaced as a whole (``--set policy.apr2025={...}``): a table, which keeps the
+    id the key path named it by, so that a problem with it is traced to the override, not to the file."""
+    if not isinstance(value, Mapping):
+        key = "approval_rate" if path.startswith("policy.") else "capacity_tpy"
+        raise ConfigError(f"{label} = {value!r}: '{path}' is a whole entry (a table of settings), not one value; "
+                          f"set one of its keys, e.g. {path}.{key}")
+    if isinstance(old, dict) and "id" in old and "id" not in value:
+        return {"id": old["id"], **value}
+    return value
 
 
 def _schema_default(segs: Sequence[str]) -> Any:
