@@ -1052,3 +1052,35 @@ def test_an_analysis_written_before_the_sweep_finished_is_not_taken_for_current(
     analyze(out)  # brought up to date: its files are used again, without the note
     assert not any("was written when" in n for n in analysis_notes(load_sweep(out)))
     assert load_sweep(out).analysis("sobol") is not None
+
+
+def test_the_pdf_cover_holds_every_headline_number_within_its_pages(tmp_path: Path) -> None:
+    """The cover page cut every line at 170 characters and stopped after 28 lines a section: a comparison's
+    headline table lost its last columns (weeks to recover) and the licence rows, without a word."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from reflow.plotting.html_report import _run_sections
+    from reflow.plotting.pdf_cover import cover_pages
+    from reflow.plotting.report_tables import headline_rows
+
+    names = [f"scenario_with_a_long_name_{i}" for i in range(5)]
+    for i, name in enumerate(names):
+        for seed in (1, 2):
+            write_fake_run(tmp_path / name / f"seed{seed}", seed=seed, name=name, weeks=20, shock=1 + i / 10)
+    results = open_results([tmp_path / n for n in names])
+    title, subtitle, sections = _run_sections(results)
+    pages = cover_pages(title, subtitle, sections)
+    assert len(pages) >= 2  # five scenarios' headline tables take more than a page
+    words = " ".join(t.get_text() for p in pages for t in p.texts).split()
+    text = " ".join(words)  # a value may wrap onto a second line of its cell
+    header, rows, overall = headline_rows(results.groups)
+    for cell in [c for r in rows + overall for c in r] + header:
+        assert all(w in words for w in cell.split()), cell
+    assert "Licence applications" in text and "1,234" in text
+    for page in pages:  # and nothing runs off a page
+        canvas = FigureCanvasAgg(page)
+        renderer = canvas.get_renderer()
+        box = page.bbox
+        for t in page.texts:
+            ext = t.get_window_extent(renderer)
+            assert box.x0 <= ext.x0 and ext.x1 <= box.x1 + 1 and box.y0 <= ext.y0, t.get_text()[:60]

@@ -34,6 +34,7 @@ from reflow.plotting.api import (
     run_jobs,
 )
 from reflow.plotting.load import ResultSet, RunResult, SweepResult, open_results
+from reflow.plotting.pdf_cover import cover_pages
 from reflow.plotting.report_tables import fmt_value, headline_rows, policy_rows, short
 from reflow.plotting.style import rc_params, render_figure, shared_file_mode
 from reflow.report_text import SPIKE_MULTIPLE
@@ -331,7 +332,8 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
         else:  # the PDF pages need the figures here: draw them one by one
             uris = []
             with matplotlib.rc_context(rc_params()):
-                render_figure(_cover_page(title, subtitle, sections), pdf_pages, "pdf")
+                for page in cover_pages(title, subtitle, sections):
+                    render_figure(page, pdf_pages, "pdf")
                 for job in jobs:
                     fig = job.build()
                     uris.append(_png_data_uri(job, fig, dpi=dpi))
@@ -369,31 +371,3 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
         tmp.unlink(missing_ok=True)
         raise ReflowError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return [target] + ([target.with_suffix(".pdf")] if pdf else [])
-
-
-def _cover_page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) -> Any:
-    """A text page for the PDF: title, subtitle and the headline section as plain text."""
-    import re
-
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(11.69, 8.27))
-    fig.text(0.05, 0.94, title, fontsize=18, fontweight="bold", va="top")
-    fig.text(0.05, 0.895, subtitle, fontsize=10, color="#444444", va="top")
-    y = 0.84
-    for anchor, heading, inner in sections:
-        if anchor not in ("scenario", "headline"):
-            continue
-        fig.text(0.05, y, heading, fontsize=12, fontweight="bold", va="top")
-        y -= 0.04
-        text = re.sub(r"</(tr|p|h3|table)>", "\n", inner)
-        text = re.sub(r"</t[dh]>", "  |  ", text)
-        text = html.unescape(re.sub(r"<[^>]+>", "", text))
-        lines = [ln.strip(" |") for ln in text.splitlines() if ln.strip(" |")]
-        for ln in lines[:28]:
-            fig.text(0.05, y, ln[:170], fontsize=7, family="monospace", va="top")
-            y -= 0.022
-            if y < 0.05:
-                break
-        y -= 0.02
-    return fig
