@@ -710,3 +710,32 @@ def test_date_axis_labels_fit_a_panel_however_long_the_run(weeks: int) -> None:
     assert len(steps) == 1  # evenly spaced years
     if weeks == 417:  # an 8-year run keeps a label every year
         assert steps == {1}
+
+
+def test_measures_in_force_from_before_the_start_are_named_in_the_caption(tmp_path: Path) -> None:
+    """A run starting after a control took effect showed its price spike with no policy mark at all (the mark
+    is off the axis); the caption names what is in force from the first day, and not what ended before it."""
+    from reflow.plotting.report_tables import policy_rows
+
+    config = fake_config(weeks=30)
+    config["policy"] = [
+        {"id": "old", "kind": "licensing", "label": "Old control", "effective": "2023-06-05"},
+        {"id": "gone", "kind": "embargo", "label": "Lifted embargo", "effective": "2023-01-02", "lift": "2023-09-04"},
+        {"id": "paused", "kind": "licensing", "label": "Paused rule", "effective": "2023-03-06",
+         "suspend": "2023-11-06"},
+        {"id": "later", "kind": "licensing", "label": "Later control", "effective": "2027-01-04"},
+    ]
+    ts = fake_timeseries(30, seed=1)  # 2024-01-01 on
+    run_caption = [t for t in _texts(RUN_FIGURES["prices"][0](ts, config, seed=1)) if t.startswith("controls_fake")]
+    assert run_caption == ["controls_fake, seed 1; in force from before the start: Old control"]
+    folder = tmp_path / "scen" / "seed1"
+    write_fake_run(folder, weeks=30)
+    (folder / "config.json").write_text(json.dumps(config))
+    g = summarise([load_run(folder)], name="scen")
+    assert any(t.endswith("in force from before the start: Old control")
+               for t in _texts(ENSEMBLE_FIGURES["prices"][0]([g])))
+    # the report's policy timeline says which dates fall outside the run (30 weeks from 2024-01-01)
+    rows = {r[0]: r for r in policy_rows(config)}
+    assert rows["old"][4] == "05 Jun 2023 (before the run)"
+    assert rows["later"][4] == "04 Jan 2027 (after the run)"
+    assert rows["paused"][5] == "06 Nov 2023 (before the run)"

@@ -38,7 +38,7 @@ from reflow.plotting.style import (
     thousands,
     use_log_scale,
 )
-from reflow.plotting.timeline import PolicyMark, policy_marks
+from reflow.plotting.timeline import PolicyMark, before_start_note, in_force_at_start, policy_marks
 
 __all__ = ["BAND_TEXT", "COMPARE_TEXT", "ENSEMBLE_FIGURES", "ensemble_flows", "merged_marks"]
 
@@ -119,6 +119,13 @@ class _Fig:
         raw, owners = (policy_marks(groups[0].config), None) if self.one else merged_marks(groups)
         self.marks = time_marks(raw, self.dates, ncols)
         caption = (caption or _caption(groups)) + (f"; policy events of {owners} only" if owners and raw else "")
+        first = self.dates.min() if len(self.dates) else None
+        before = {g.name: in_force_at_start(g.config, first) for g in groups}
+        labels = list(dict.fromkeys(x for ls in before.values() for x in ls))
+        if not self.one:  # a measure only some of the scenarios have is tagged with their names, as marks are
+            labels = [x if all(x in ls for ls in before.values())
+                      else f"{x} [{', '.join(n for n, ls in before.items() if x in ls)}]" for x in labels]
+        caption += before_start_note(labels)
         self.fig, self.gs = new_figure(title, caption, nrows, ncols, marks=self.marks, **kwargs)
 
     def finish(self, ax: Any) -> None:

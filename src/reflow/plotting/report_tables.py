@@ -207,6 +207,7 @@ def policy_rows(config: dict[str, Any], varied: Sequence[str] = ()) -> list[list
     as the base value the sweep varies, not the value its runs used.
     """
     swept = {tuple(p.split(".")[1:3]) for p in varied if p.startswith("policy.") and p.count(".") == 2}
+    span = _run_span(config)
     rows = []
     for i, ev in enumerate(config.get("policy") or []):
         if not isinstance(ev, dict):
@@ -219,9 +220,31 @@ def policy_rows(config: dict[str, Any], varied: Sequence[str] = ()) -> list[list
         details = "; ".join(_setting(k, v) for k, v in ev.items() if k not in _POLICY_COMMON and v not in
                             (None, [], {}, ""))
         rows.append([str(ev.get("id", "")), str(ev.get("kind", "")), str(ev.get("label") or ""),
-                     *[fmt_value(ev.get(s), "date") for s in _POLICY_STAGES], details])
-    rows.sort(key=lambda r: next((pd.Timestamp(c).value for c in r[3:8] if c != "–"), 0))
+                     *[_dated(ev.get(s), span) for s in _POLICY_STAGES], details])
+    rows.sort(key=lambda r: next((pd.Timestamp(c.split(" (")[0]).value for c in r[3:8] if c != "–"), 0))
     return rows
+
+
+def _run_span(config: dict[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last day a config simulates (None if it does not say)."""
+    sc = config.get("scenario") or {}
+    try:
+        start = pd.Timestamp(sc["start"]).normalize()
+        start -= pd.Timedelta(days=start.weekday())  # the schema snaps it back to its Monday
+        return start, start + pd.Timedelta(weeks=int(sc["weeks"])) - pd.Timedelta(days=1)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _dated(value: Any, span: tuple[pd.Timestamp, pd.Timestamp] | None) -> str:
+    """A milestone's date, marked when it falls outside the run: a measure in force from before the start shows
+    no marker in the figures, and one dated after the end was never simulated, which the table alone hid."""
+    text = fmt_value(value, "date")
+    if span is None or text == "–":
+        return text
+    when = pd.Timestamp(value)
+    return (f"{text} (before the run)" if when < span[0] else f"{text} (after the run)" if when > span[1]
+            else text)
 
 
 def short(v: Any) -> str:

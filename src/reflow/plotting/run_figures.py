@@ -54,7 +54,7 @@ from reflow.plotting.style import (
     thousands,
     use_log_scale,
 )
-from reflow.plotting.timeline import policy_marks
+from reflow.plotting.timeline import before_start_note, in_force_at_start, policy_marks
 
 __all__ = [
     "DRAW_COST",
@@ -87,7 +87,8 @@ def _as_series(ts: pd.DataFrame | Series) -> Series:
 def _start(title: str, config: dict[str, Any], seed: Any, s: Series, nrows: int, ncols: int = 2,
            **kwargs: Any) -> tuple[Figure, Any, list[Any]]:
     marks = time_marks(policy_marks(config), s.dates, ncols)
-    fig, gs = new_figure(title, scenario_caption(config, seed), nrows, ncols, marks=marks, **kwargs)
+    before = before_start_note(in_force_at_start(config, s.dates.min() if len(s.dates) else None))
+    fig, gs = new_figure(title, scenario_caption(config, seed) + before, nrows, ncols, marks=marks, **kwargs)
     return fig, gs, marks
 
 

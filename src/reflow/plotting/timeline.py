@@ -21,7 +21,8 @@ import pandas as pd
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["PolicyMark", "mark_policy", "number_marks", "policy_key", "policy_marks"]
+__all__ = ["PolicyMark", "before_start_note", "in_force_at_start", "mark_policy", "number_marks", "policy_key",
+           "policy_marks"]
 
 STAGES = ("announce", "effective", "suspend", "resume", "lift")
 _STAGE_LINE = {"effective": "-", "announce": ":", "suspend": "--", "resume": "-", "lift": "--"}
@@ -84,6 +85,35 @@ def policy_marks(config: dict[str, Any]) -> list[PolicyMark]:
             marks.append(PolicyMark(d, label + _suffix(label, stage, announced_apart), stage, kind))
     marks.sort(key=lambda m: m.when)
     return marks
+
+
+def in_force_at_start(config: dict[str, Any], start: Any) -> list[str]:
+    """Labels of the measures already in force on the first day a figure shows (`start`): in force from before
+    it, they have no milestone on the axis, so the figure would show their effect with no mark of its cause."""
+    day = _parse_date(start)
+    if day is None:
+        return []
+    out = []
+    for event in config.get("policy") or []:
+        if not isinstance(event, dict):
+            continue
+        when = {stage: _parse_date(event.get(stage)) for stage in STAGES}
+        effective, suspend, resume, lift = when["effective"], when["suspend"], when["resume"], when["lift"]
+        if effective is None or effective >= day or (lift is not None and lift <= day):
+            continue
+        if suspend is not None and suspend <= day and (resume is None or resume > day):
+            continue
+        out.append(str(event.get("label") or event.get("id") or event.get("kind") or "policy"))
+    return out
+
+
+def before_start_note(labels: Sequence[str]) -> str:
+    """The caption's note on measures in force from before the start ('' for none)."""
+    if not labels:
+        return ""
+    if len(labels) > 3:
+        return f"; {len(labels)} measures in force from before the start (the report's policy timeline lists them)"
+    return "; in force from before the start: " + ", ".join(labels)
 
 
 def number_marks(marks: Sequence[PolicyMark], dates: pd.DatetimeIndex, panel_width_in: float = 4.2,
