@@ -739,3 +739,17 @@ def test_measures_in_force_from_before_the_start_are_named_in_the_caption(tmp_pa
     assert rows["old"][4] == "05 Jun 2023 (before the run)"
     assert rows["later"][4] == "04 Jan 2027 (after the run)"
     assert rows["paused"][5] == "06 Nov 2023 (before the run)"
+
+
+def test_run_supply_shares_are_blank_until_something_is_delivered(config: dict) -> None:
+    """Before the first delivery a run's stacked shares were 0% for every origin, drawn as a wedge rising to 100%
+    (a 4-week run's Dy panel was a quarter wedge); they are blank there, as in the figures over seeds."""
+    ts = fake_timeseries(30, seed=1)
+    ts = ts[~((ts["variable"] == "flow") & (ts["week"] < 5))]
+    fig = RUN_FIGURES["supply_shares"][0](ts, config, seed=1)
+    first = pd.Timestamp(sorted(ts["date"].unique())[5])
+    stacks = [c for ax in _panels(fig) for c in ax.collections if isinstance(c, PolyCollection)]
+    assert stacks
+    for c in stacks:
+        xs = np.concatenate([p.vertices[:, 0] for p in c.get_paths()])
+        assert mdates.num2date(xs.min()).replace(tzinfo=None) >= first

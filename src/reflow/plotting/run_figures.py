@@ -338,6 +338,8 @@ def supply_share_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, se
         if shares.empty or shares.shape[1] == 0:
             no_data(ax, "no deliveries")
         else:
+            # weeks before the first delivery have no shares: blank, not a stack of 0% rising to 100% in week 1
+            shares = shares.where(shares.sum(axis=1) > 0)
             polys = ax.stackplot(shares.index, *[shares[c].to_numpy() for c in shares.columns],
                                  labels=[region_label(c) for c in shares.columns],
                                  colors=[region_style(c)["color"] for c in shares.columns],
