@@ -753,3 +753,17 @@ def test_run_supply_shares_are_blank_until_something_is_delivered(config: dict) 
     for c in stacks:
         xs = np.concatenate([p.vertices[:, 0] for p in c.get_paths()])
         assert mdates.num2date(xs.min()).replace(tzinfo=None) >= first
+
+
+def test_capacity_panels_say_so_when_there_is_none(tmp_path: Path, config: dict) -> None:
+    """A scenario without alternative suppliers (suppliers = []) drew capacity lines along the axis itself, on
+    a 0-0.05 t/year scale: an empty-looking figure without a word."""
+    ts = fake_timeseries(20, seed=1)
+    ts.loc[ts["variable"].isin(["alt_capacity", "alt_capacity_pipeline"]), "value"] = 0.0
+    folder = write_fake_run(tmp_path / "seed1", weeks=20)
+    pq.write_table(pa.Table.from_pandas(ts, preserve_index=False), folder / "timeseries.parquet")
+    g = summarise([load_run(folder)], name="none")
+    for fig in (RUN_FIGURES["capacity"][0](ts, config, seed=1), ENSEMBLE_FIGURES["capacity"][0]([g])):
+        assert _texts(fig).count("no capacity outside China") == len(_panels(fig))
+    assert "no capacity outside China" not in _texts(RUN_FIGURES["capacity"][0](fake_timeseries(20, seed=1),
+                                                                                 config, seed=1))

@@ -386,6 +386,8 @@ def ensemble_capacity(groups: Sequence[Ensemble]) -> Figure:
             _scenario_bands(ax, groups, "capacity", m, "operating")
         if not ax.lines:
             no_data(ax, "no capacity data")
+        elif not _above_zero(ax):  # lines along the axis itself read as an empty panel
+            no_data(ax, "no capacity outside China")
         ax.set_title(material_label(m))
         ax.set_ylabel("Capacity (t/year)")
         ax.set_ylim(bottom=0)

@@ -387,6 +387,8 @@ def capacity_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: 
                     label="Under construction")
         if not ax.lines:
             no_data(ax, "no capacity data")
+        elif not any(np.nanmax(line.get_ydata(), initial=0) > 0 for line in ax.lines):
+            no_data(ax, "no capacity outside China")  # (lines along the axis itself read as an empty panel)
         ax.set_title(material_label(m))
         ax.set_ylabel("Capacity (t/year)")
         ax.set_ylim(bottom=0)
