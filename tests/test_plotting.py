@@ -346,6 +346,25 @@ def test_crowded_marks_are_numbered_with_a_key() -> None:
     assert policy_key(number_marks(marks, short)) is None
 
 
+def test_shortage_panels_mark_the_level_of_a_week_in_shortage_and_say_when_no_week_reached_it(
+        config: dict) -> None:
+    # controls_2025's Tb oxide: a few kilograms short in one month, scaled to its own data, filled the panel as a
+    # crisis would, while the summary counted no week in shortage (over 1% of ex-China demand).
+    ts = fake_timeseries(WEEKS, seed=1)
+    real = shortage_figure(Series(ts), config, seed=1)
+    dy = {ax.get_title(): ax for ax in _panels(real)}["Dy oxide"]
+    texts = [t.get_text() for t in dy.texts]
+    assert "1% of demand" in texts and not any(t.startswith("no week in shortage") for t in texts)
+    threshold = 0.01 * 10.0 * len(IMPORTERS)  # fake demand: 10 t/week in each importing region
+    assert any(np.allclose(line.get_ydata(), threshold) for line in dy.lines)
+    tiny = ts.copy()
+    tiny.loc[tiny["variable"] == "shortage", "value"] *= 1e-4  # the same pulse, far under 1% of demand
+    dy = {ax.get_title(): ax for ax in _panels(shortage_figure(Series(tiny), config, seed=1))}["Dy oxide"]
+    assert "no week in shortage (over 1% of demand)" in [t.get_text() for t in dy.texts]
+    assert dy.get_ylim()[1] == pytest.approx(1.6 * threshold)  # scaled to show the line, not the grams
+    assert len([c for c in dy.collections if isinstance(c, PolyCollection)]) == len(IMPORTERS)  # still drawn
+
+
 def test_shortage_figure_stacks_regions_and_draws_lost_production_heat_strip(series: Series,
                                                                              config: dict) -> None:
     fig = shortage_figure(series, config, seed=1)

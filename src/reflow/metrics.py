@@ -9,7 +9,7 @@ import pandas as pd
 
 from reflow.domain import IMPORT_REGIONS, MATERIALS
 
-__all__ = ["hhi", "peak_multiple", "summarise", "time_to_recover", "wide", "worst_window_share"]
+__all__ = ["hhi", "in_shortage", "peak_multiple", "summarise", "time_to_recover", "wide", "worst_window_share"]
 
 SHORTAGE_WEEK_THRESHOLD = 0.01  # a week "in shortage": ex-China shortage above 1% of ex-China demand
 RECOVERED_MULTIPLE = 1.25  # also what counts as a spike: a peak under it has no week or region worth naming
@@ -23,6 +23,14 @@ def hhi(shares: np.ndarray, axis: int = -1) -> np.ndarray:
     tot = s.sum(axis=axis, keepdims=True)
     p = np.divide(s, tot, out=np.zeros_like(s), where=tot > 0)
     return (p ** 2).sum(axis=axis)
+
+
+def in_shortage(shortage: np.ndarray, demand: np.ndarray) -> np.ndarray:
+    """Whether each week is "in shortage": the ex-China shortage above `SHORTAGE_WEEK_THRESHOLD` of ex-China
+    demand (tonnes a week, week by week; NaN counts as none)."""
+    short = np.nan_to_num(np.asarray(shortage, float))
+    need = np.nan_to_num(np.asarray(demand, float))
+    return short > SHORTAGE_WEEK_THRESHOLD * np.maximum(need, 1e-12)
 
 
 def peak_multiple(price: np.ndarray, base_weeks: int = BASE_WEEKS) -> tuple[float, int]:
@@ -137,7 +145,7 @@ def summarise(ts: pd.DataFrame, scenario: Any, seed: int) -> dict[str, Any]:
                 by_reg[r] = _num(mr, 3)
         top = max((r for r in by_reg if by_reg[r] is not None), key=lambda r: by_reg[r], default=None)
         s_tot, d_tot = short[:, i, :].sum(axis=1), dsum
-        in_short = s_tot > SHORTAGE_WEEK_THRESHOLD * np.maximum(d_tot, 1e-12)
+        in_short = in_shortage(s_tot, d_tot)
         nc = None
         if len(flow):
             sel = mi[late_flow] == i

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from reflow.metrics import SHORTAGE_WEEK_THRESHOLD
 from reflow.plotting.style import format_date_axis
 from reflow.plotting.timeline import PolicyMark, mark_policy, number_marks, policy_key
 
@@ -22,6 +23,7 @@ __all__ = [
     "new_figure",
     "no_data",
     "scenario_caption",
+    "shortage_threshold_line",
     "time_marks",
 ]
 
@@ -94,9 +96,9 @@ def finish_time_axis(ax: Any, dates: pd.DatetimeIndex, marks: Sequence[PolicyMar
     mark_policy(ax, marks, labels=labels)
 
 
-def no_data(ax: Any, text: str) -> None:
-    """Say so on the panel: an empty panel reads as a bug, a labelled one as a finding."""
-    ax.text(0.5, 0.45, text, transform=ax.transAxes, ha="center", va="center", fontsize=8.5, color="#444444",
+def no_data(ax: Any, text: str, y: float = 0.45) -> None:
+    """Say so on the panel: an empty panel reads as a bug, a labelled one as a finding (`y`: height in the axes)."""
+    ax.text(0.5, y, text, transform=ax.transAxes, ha="center", va="center", fontsize=8.5, color="#444444",
             zorder=6, bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "#BBBBBB"})
 
 
@@ -107,6 +109,32 @@ def legal_limit_line(ax: Any) -> None:
     ax.set_ylim(top=max(ax.get_ylim()[1], LEGAL_LIMIT_DAYS * 1.2))
     ax.annotate("legal limit: 45 working days", (0.01, LEGAL_LIMIT_DAYS), xycoords=("axes fraction", "data"),
                 ha="left", va="bottom", fontsize=7, color="#444444")
+
+
+def shortage_threshold_line(ax: Any, threshold: pd.Series | None, any_week_short: bool) -> None:
+    """The level of shortage above which the summary counts a week "in shortage", as a labelled line (call after
+    the data).
+
+    Where no week rose above it, the panel says so and is scaled to show the line: scaled to its own data, a
+    shortage of a few kilograms a week fills the panel as a crisis would.
+
+    Args:
+        ax: a shortage panel (t/week over dates).
+        threshold: `SHORTAGE_WEEK_THRESHOLD` of ex-China demand, t/week by date (None or all NaN: no line).
+        any_week_short: whether any week was in shortage (`reflow.metrics.in_shortage`; over seeds, in any run).
+    """
+    if threshold is None or not threshold.notna().any() or not threshold.max() > 0:
+        return
+    ax.plot(threshold.index, threshold.to_numpy(), color="#666666", linestyle=(0, (4, 2)), linewidth=0.9,
+            zorder=4)
+    if not any_week_short:
+        ax.set_ylim(0, threshold.max() * 1.6)
+        no_data(ax, f"no week in shortage (over {SHORTAGE_WEEK_THRESHOLD:.0%} of demand)", y=0.82)  # above the line
+    # labelled at the right end, clear of the line there: the policy marks crowd the left, where controls begin
+    known = threshold.dropna()
+    tail = known.iloc[int(len(known) * 0.8):]
+    ax.annotate(f"{SHORTAGE_WEEK_THRESHOLD:.0%} of demand", (0.99, float(tail.max())),
+                xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=7, color="#444444")
 
 
 def figure_legend(fig: Figure, handles: list[Any], labels: list[str], ncol: int | None = None) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from reflow.metrics import SHORTAGE_WEEK_THRESHOLD, in_shortage
 from reflow.plotting._frames import (
     Series,
     approval_share,
@@ -25,6 +26,7 @@ from reflow.plotting._frames import (
     origin_shares,
     present_materials,
     rolling_mean,
+    total,
 )
 from reflow.plotting._parallel import fork_map
 from reflow.plotting.flows import flow_figure
@@ -37,6 +39,7 @@ from reflow.plotting.layout import (
     new_figure,
     no_data,
     scenario_caption,
+    shortage_threshold_line,
     time_marks,
 )
 from reflow.plotting.quick import DRAW_COST, QUICK, draw_order, in_quick_order
@@ -216,6 +219,11 @@ def shortage_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: 
         if not got:
             no_data(ax, "no shortage in this run")
             ax.set_ylim(0, 1)
+        else:
+            need = total(s, "demand", m, exclude_regions=("CN",))
+            short_tot = total(s, "shortage", m, exclude_regions=("CN",))
+            shortage_threshold_line(ax, SHORTAGE_WEEK_THRESHOLD * rolling_mean(need, NOISY_WINDOW),
+                                    bool(in_shortage(short_tot.to_numpy(), need.to_numpy()).any()))
         ax.set_title(material_label(m))
         ax.set_ylabel("Shortage (t/week)")
         ax.set_ylim(bottom=0)
