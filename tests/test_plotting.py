@@ -604,6 +604,33 @@ def test_ensemble_says_no_shortage_only_when_no_seed_has_one(tmp_path: Path) -> 
     assert {ax.get_title(): ax.get_ylim() for ax in _panels(fig)}["NdPr oxide"] == (0, 1)
 
 
+def test_ensemble_shortage_panels_say_when_no_run_had_a_week_in_shortage(tmp_path: Path) -> None:
+    # controls_2025's Tb oxide over 20 seeds: one seed a few kilograms short for a month drew a 5-95% band on a
+    # 0-0.0003 t/week axis, an empty-looking panel, while every run's summary counted no week in shortage.
+    for seed in (1, 2, 3):
+        write_fake_run(tmp_path / f"seed{seed}", seed=seed, weeks=WEEKS, shock=0.25)  # short, a little
+    runs = sorted(tmp_path.iterdir())
+    threshold = 0.01 * 10.0 * len(IMPORTERS)
+
+    def dy_panel() -> Any:
+        g = summarise([load_run(p) for p in runs], name="slight")
+        assert g.get("shortages", "dy_oxide", EX_CHINA)["q95"].max() > 0
+        fig = ENSEMBLE_FIGURES["shortages"][0]([g])
+        return {ax.get_title(): ax for ax in _panels(fig)}["Dy oxide"]
+
+    ax = dy_panel()  # the fake summaries count weeks in shortage: the line, no note
+    assert "1% of demand" in [t.get_text() for t in ax.texts]
+    assert not any(t.get_text().startswith("no week in shortage") for t in ax.texts)
+    assert any(np.allclose(line.get_ydata()[3:], threshold) for line in ax.lines)  # (after the 4-week warm-up)
+    for run in runs:
+        summary = json.loads((run / "summary.json").read_text())
+        summary["materials"]["dy_oxide"]["weeks_in_shortage"] = 0
+        (run / "summary.json").write_text(json.dumps(summary))
+    ax = dy_panel()
+    assert "no week in shortage (over 1% of demand)" in [t.get_text() for t in ax.texts]
+    assert ax.get_ylim()[1] == pytest.approx(1.6 * threshold)
+
+
 def test_ensemble_supply_shares_say_the_stacked_shares_are_means(groups: list[Any]) -> None:
     # Regression: the caption said "median of 3 seeds, shaded 5-95% range" above stacked areas that are means.
     texts = _texts(ENSEMBLE_FIGURES["supply_shares"][0]([groups[0]]))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from reflow.metrics import SHORTAGE_WEEK_THRESHOLD
 from reflow.plotting._frames import (
     Series,
     approval_share,
@@ -104,6 +105,8 @@ def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp |
         if want("shortages") and not short.empty and m in short.columns.get_level_values(0):
             y = total(s, "shortage", m, exclude_regions=("CN",)).fillna(0.0)
             out["shortages", m, EX_CHINA] = rolling_mean(y, NOISY_WINDOW)
+            need = total(s, "demand", m, exclude_regions=("CN",))  # a week "in shortage" is over 1% of it
+            out["shortages", m, "threshold"] = SHORTAGE_WEEK_THRESHOLD * rolling_mean(need, NOISY_WINDOW)
         if want("inventories") and not cover.empty and m in cover.columns.get_level_values(0):
             for r in needy or [r for r in cover[m].columns if r != "CN"]:
                 if r in cover[m].columns:

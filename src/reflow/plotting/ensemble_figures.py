@@ -21,6 +21,7 @@ from reflow.plotting.layout import (
     legal_limit_line,
     new_figure,
     no_data,
+    shortage_threshold_line,
     time_marks,
 )
 from reflow.plotting.run_figures import DECISION_STYLE, lost_heatmap
@@ -189,6 +190,19 @@ def ensemble_prices(groups: Sequence[Ensemble]) -> Figure:
     return f.legend(axes[:1])
 
 
+def _any_week_short(g: Ensemble, material: str) -> bool:
+    """Whether any run's summary counts a week in shortage of `material` (True when a summary cannot say)."""
+    if len(g.summaries) < g.n:
+        return True
+    for summary in g.summaries:
+        mats = summary.get("materials") if isinstance(summary, dict) else None
+        entry = mats.get(material) if isinstance(mats, dict) else None
+        weeks = entry.get("weeks_in_shortage") if isinstance(entry, dict) else None
+        if not isinstance(weeks, int | float) or weeks > 0:
+            return True
+    return False
+
+
 def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
     """Ex-China shortage per material (4-week average) and production lost (by region, or per scenario)."""
     panels = _panels(groups, "shortages", skip=("lost",))
@@ -211,6 +225,10 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
             single = f.one and groups[0].n == 1
             no_data(ax, "no shortage in this run" if single else "no shortage in any run")
             ax.set_ylim(0, 1)
+        elif f.one:  # (scenarios compared may differ in demand: no one line for all)
+            g = groups[0]
+            level = g.get("shortages", m, "threshold")
+            shortage_threshold_line(ax, None if level is None else level["q50"], _any_week_short(g, m))
         ax.set_title(material_label(m))
         ax.set_ylabel("Shortage (t/week)")
         ax.set_ylim(bottom=0)
