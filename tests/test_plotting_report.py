@@ -122,7 +122,7 @@ def test_sweep_heatmap_cells_are_replicate_means_without_failed_runs(results: Pa
     assert ax.get_xlabel() == "Licence approval rate (share of applications, 0-1)\nlicensing.approval_rate"
     assert ax.get_ylabel() == "licensing.review_days"
     assert ax.get_title() == "by licence approval rate (across) and review_days (up)"
-    assert "x baseline" in fig.axes[1].get_ylabel()  # the colour bar carries the unit
+    assert "x first 13 weeks" in fig.axes[1].get_ylabel()  # the colour bar carries the unit
 
 
 def test_sweep_response_has_ci_band_per_curve(results: Path) -> None:
@@ -807,11 +807,37 @@ def test_the_report_headline_shows_the_la_ce_market_when_the_runs_have_one() -> 
     with_light = {"s": [SimpleNamespace(summary={**base, "light_ree": light})]}
     _, _, overall = headline_rows(with_light)
     rows = {r[0]: r[1] for r in overall}
-    assert rows["La/Ce oxide: peak ex-China price (x baseline)"].startswith("22.2")
+    assert rows["La/Ce oxide: peak ex-China price (x first 13 weeks)"].startswith("22.2")
     assert rows["La/Ce oxide: ex-China / China price at the peak (x)"] == "5.0"
     assert rows["La/Ce oxide: largest quota licence rent (USD/kg)"].startswith("85")
     _, _, overall = headline_rows({"s": [SimpleNamespace(summary=base)]})
     assert not any(r[0].startswith("La/Ce") for r in overall)
+
+
+def test_price_multiples_have_one_unit_that_does_not_read_as_the_baseline_scenario(results: Path) -> None:
+    """The multiples were labelled "x baseline", read as "relative to the baseline scenario" (a bundled scenario
+    that reports compare controls_2025 with). They are over the run's own first 13 weeks: the summary, the
+    headline table, the sweep figures and the report say so in one term, and the report once in words."""
+    from types import SimpleNamespace
+
+    from reflow.metrics import BASE_WEEKS
+    from reflow.plotting.report_tables import headline_rows
+    from reflow.plotting.sweep_figures import metric_label
+    from reflow.report_text import MULTIPLE_UNIT
+
+    assert f"x first {BASE_WEEKS} weeks" == MULTIPLE_UNIT
+    light = {"peak_price_multiple": 2.0}
+    header, _, overall = headline_rows({"s": [SimpleNamespace(summary={"materials": {}, "overall": {},
+                                                                        "light_ree": light})]})
+    labels = [*header, *(r[0] for r in overall), metric_label("dy_oxide.peak_price_multiple"),
+              metric_label("dy_oxide.peak_price_multiple_by_region.US")]
+    priced = [t for t in labels if "peak ex-china price" in t.lower()]
+    assert len(priced) == 4 and all(t.endswith(f"({MULTIPLE_UNIT})") for t in priced)
+    assert not any("baseline" in t for t in labels)
+    run = results / "controls_fake" / "seed1"
+    text = " ".join(_check_html(report([run], dpi=30, only=["prices"])[0]).text)
+    assert (f"the highest weekly demand-weighted ex-China price divided by its mean over the run's first "
+            f"{BASE_WEEKS} weeks") in text
 
 
 def test_headline_percentages_never_round_a_loss_to_zero() -> None:
@@ -897,7 +923,7 @@ def test_sweep_response_axis_labels_fit_beside_their_panels(results: Path) -> No
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     renderer = canvas.get_renderer()
-    assert [ax.get_ylabel() for ax in fig.axes] == ["x baseline", "% of planned output", "days", "applications"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["x first 13 weeks", "% of planned output", "days", "applications"]
     for ax in fig.axes:
         assert ax.yaxis.label.get_window_extent(renderer).height <= ax.get_window_extent(renderer).height
 

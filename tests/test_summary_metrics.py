@@ -80,7 +80,22 @@ def test_a_share_of_nothing_is_null_not_zero() -> None:
     assert s["overall"]["peak_production_lost_share"] is None
     assert s["overall"]["peak_production_lost_date"] is None
     assert s["light_ree"]["cumulative_shortage_share"] is None
-    assert "production lost (ex-China manufacturers): -" in format_summary(s)
+    text = format_summary(s)
+    assert "production lost (ex-China manufacturers): -" in text
+    # no region with a plan: no "by region:" line with nothing after it
+    assert "by region" not in text
+    r.summary["overall"]["production_lost_share_by_region"] = {"US": 0.5, "EU": None}
+    assert "\n  by region: US 50.00%\n" in format_summary(r.summary)
+
+
+def test_the_printed_peak_price_says_what_it_is_a_multiple_of() -> None:
+    """The footnote said "first-quarter mean", the report and figures "x baseline": one term, the run's first
+    13 weeks (not the baseline scenario, nor a calendar quarter)."""
+    s = reflow.run(CONFIGS / "baseline.toml", seed=1, out=None, overrides=["scenario.weeks=20"]).summary
+    foot = format_summary(s).splitlines()[-1]
+    assert foot.startswith("peak price = highest demand-weighted ex-China price / its mean over the run's first "
+                           "13 weeks")
+    assert "quarter" not in foot and "baseline" not in foot
 
 
 def test_the_worst_four_weeks_are_not_diluted_by_the_rest_of_the_run() -> None:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from reflow.metrics import BASE_WEEKS
 from reflow.metrics import RECOVERED_MULTIPLE as SPIKE_MULTIPLE
 
-__all__ = ["SPIKE_MULTIPLE", "format_summary"]
+__all__ = ["MULTIPLE_BASIS", "MULTIPLE_UNIT", "SPIKE_MULTIPLE", "format_summary"]
+
+# The unit of a peak price multiple, one term in the summary, the report and the figures. It was "x baseline",
+# which read as "relative to the baseline scenario" (configs/baseline.toml, which reports compare runs with).
+MULTIPLE_UNIT = f"x first {BASE_WEEKS} weeks"
+MULTIPLE_BASIS = f"its mean over the run's first {BASE_WEEKS} weeks"
 
 
 def _f(v: Any, fmt: str = "{:.2f}", none: str = "-") -> str:
@@ -41,18 +47,19 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"up to {_f(lr['max_quota_rent_usd_per_kg'], '{:.0f} USD/kg')}, "
             f"{_f(lr['cumulative_shortage_share'], '{:.2%}')} of use short)")
     o = summary["overall"]
+    by_region = ", ".join(f"{r} {v:.2%}" for r, v in o["production_lost_share_by_region"].items() if v is not None)
     lines += [
         "",
         f"production lost (ex-China manufacturers): {_f(o['production_lost_share'], '{:.2%}')}"
         + (f"  first on {o['first_production_loss_date']}" if o.get("first_production_loss_date") else "")
         + (f"; worst 4 weeks {_f(o['peak_production_lost_share'], '{:.2%}')} from {o['peak_production_lost_date']}"
            if o.get("peak_production_lost_date") else ""),
-        "  by region: " + ", ".join(f"{r} {v:.2%}" for r, v in o["production_lost_share_by_region"].items()
-                                    if v is not None),
+        # (no region planned any output: left out, like the dates above, rather than a label with nothing after it)
+        *([f"  by region: {by_region}"] if by_region else []),
         f"licences: {o['licence_applications']} applications, approval share "
         f"{_f(o['approval_share'], '{:.0%}')}, mean wait {_f(o['mean_licence_wait_days'], '{:.0f} days')}",
         "",
-        "peak price = highest demand-weighted ex-China price / its first-quarter mean (date and region from "
+        f"peak price = highest demand-weighted ex-China price / {MULTIPLE_BASIS} (date and region from "
         f"{SPIKE_MULTIPLE:g}x); short share = shortage / ex-China demand",
     ]
     return "\n".join(lines)

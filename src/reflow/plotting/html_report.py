@@ -37,7 +37,7 @@ from reflow.plotting.load import ResultSet, RunResult, SweepResult, open_results
 from reflow.plotting.pdf_cover import cover_pages
 from reflow.plotting.report_tables import fmt_value, headline_rows, policy_rows, short
 from reflow.plotting.style import rc_params, render_figure, shared_file_mode
-from reflow.report_text import SPIKE_MULTIPLE
+from reflow.report_text import MULTIPLE_BASIS, MULTIPLE_UNIT, SPIKE_MULTIPLE
 
 __all__ = ["render_html", "report"]
 
@@ -85,6 +85,13 @@ def _png_data_uri(_job: FigureJob, fig: Any, *, dpi: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+# Said once in words where the unit label is terse: the multiple is over the run's own start, not over the
+# `baseline` scenario a report often compares with.
+_MULTIPLE_WORDS = (f"Peak ex-China price ({MULTIPLE_UNIT}): the highest weekly demand-weighted ex-China "
+                   f"price divided by {MULTIPLE_BASIS}, whatever the scenario (not a comparison with the baseline "
+                   "scenario).")
+
+
 def _run_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, str]]]:
     groups = results.groups
     first = results.runs[0]
@@ -125,8 +132,8 @@ def _run_sections(results: ResultSet) -> tuple[str, str, list[tuple[str, str, st
 
     header, rows, overall = headline_rows(groups)
     how = ("" if n_runs == 1 else "<p>Each cell: median across seeds, with the 5-95% range in brackets.</p>")
-    how += (f"<p>Peak week and region are named for a peak of {SPIKE_MULTIPLE:g}x or more (a price that never "
-            "rose that far has no spike to date).</p>")
+    how += (f"<p>{_MULTIPLE_WORDS} Peak week and region are named for a peak of {SPIKE_MULTIPLE:g}x or more (a "
+            "price that never rose that far has no spike to date).</p>")
     inner = (how + "<h3>By material</h3>" + _table(header, rows)
              + "<h3>Overall</h3>" + _table(["Metric", *names], overall))
     sections.append(("headline", "Headline numbers", inner))
@@ -210,7 +217,8 @@ def _sweep_sections(results: ResultSet, metrics: Sequence[str] | None = None,
         mrows.append([metric_label(m), _num(v.mean()), _num(q.iloc[1]),
                       f"{_num(q.iloc[0])} to {_num(q.iloc[2])}", str(len(v))])
     sections.append(("headline", "Headline numbers across runs",
-                     "<p>Spread of each summary metric over all finished runs of the sweep. A time to recover "
+                     f"<p>Spread of each summary metric over all finished runs of the sweep. {_MULTIPLE_WORDS} "
+                     "A time to recover "
                      f"counts only the runs whose price was back under {SPIKE_MULTIPLE:g}x by the end (their share "
                      "is the material's 'recovered' row): the others' times are longer than the run.</p>"
                      + _table(["Metric", "Mean", "Median", "5-95% range", "Runs"], mrows)))

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from reflow.plotting.style import material_label, region_label
-from reflow.report_text import SPIKE_MULTIPLE
+from reflow.report_text import MULTIPLE_UNIT, SPIKE_MULTIPLE
 
 if TYPE_CHECKING:
     from reflow.plotting.load import RunResult
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["flatten", "fmt_value", "headline_rows", "policy_rows", "short"]
 
 _MATERIAL_METRICS = (  # (key, column header, kind)
-    ("peak_price_multiple", "Peak ex-China price (x baseline)", "multiple"),
+    ("peak_price_multiple", f"Peak ex-China price ({MULTIPLE_UNIT})", "multiple"),
     ("peak_price_date", "Peak week", "date"),
     ("peak_price_region", "Peak region", "region"),
     ("weeks_in_shortage", "Weeks in shortage", "int"),
@@ -41,7 +41,7 @@ _OVERALL_METRICS = (
 )
 # The La/Ce oxide market's block of summary.json (scenarios with a [light_ree] table, ODD 7.18).
 _LIGHT_METRICS = (
-    ("peak_price_multiple", "La/Ce oxide: peak ex-China price (x baseline)", "multiple"),
+    ("peak_price_multiple", f"La/Ce oxide: peak ex-China price ({MULTIPLE_UNIT})", "multiple"),
     ("peak_price_date", "La/Ce oxide: peak week", "date"),
     ("spread_at_peak", "La/Ce oxide: ex-China / China price at the peak (x)", "float"),
     ("max_quota_rent_usd_per_kg", "La/Ce oxide: largest quota licence rent (USD/kg)", "float"),

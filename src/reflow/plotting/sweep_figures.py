@@ -19,6 +19,7 @@ from reflow.domain import MATERIALS, REGIONS
 from reflow.errors import ResultReadError
 from reflow.plotting.layout import new_figure, no_data
 from reflow.plotting.style import material_label, region_label, scenario_style
+from reflow.report_text import MULTIPLE_UNIT
 
 if TYPE_CHECKING:
     from reflow.plotting.load import SweepResult
@@ -37,8 +38,8 @@ DEFAULT_METRICS = ("dy_oxide.peak_price_multiple", "tb_oxide.peak_price_multiple
                    "overall.production_lost_share", "overall.mean_licence_wait_days",
                    "dy_oxide.weeks_in_shortage", "overall.approval_share")
 _METRIC_TEXT: dict[str, tuple[str, str, float]] = {  # last key segment -> (words, unit, scale)
-    "peak_price_multiple": ("peak ex-China price", "x baseline", 1.0),
-    "peak_price_multiple_by_region": ("peak ex-China price", "x baseline", 1.0),
+    "peak_price_multiple": ("peak ex-China price", MULTIPLE_UNIT, 1.0),
+    "peak_price_multiple_by_region": ("peak ex-China price", MULTIPLE_UNIT, 1.0),
     "production_lost_share_by_region": ("production lost", "% of planned output", 100.0),
     "weeks_in_shortage": ("weeks in shortage", "weeks", 1.0),
     "cumulative_shortage_share": ("cumulative shortage", "% of demand", 100.0),
@@ -56,7 +57,7 @@ _Z95 = 1.959964
 
 
 def metric_label(metric: str, with_unit: bool = True) -> str:
-    """`dy_oxide.peak_price_multiple` -> `Dy oxide: peak ex-China price (x baseline)`."""
+    """`dy_oxide.peak_price_multiple` -> `Dy oxide: peak ex-China price (x first 13 weeks)`."""
     words, unit, _ = metric_text(metric)
     return f"{words} ({unit})" if with_unit and unit else words
 
