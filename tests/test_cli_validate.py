@@ -131,3 +131,19 @@ def test_a_sweep_file_is_validated_as_a_sweep_with_every_point(tmp_path, capsys)
     _, err = capsys.readouterr()
     assert "absent.toml" in err and "not found" in err
     assert not any(p.is_dir() for p in tmp_path.iterdir()), "validating a sweep wrote a results folder"
+
+
+def test_an_end_date_under_scenario_points_at_weeks_not_at_a_similar_spelling(tmp_path, capsys):
+    """`end = 2026-01-01` was refused with "did you mean 'seed'" (the closest spelling); the horizon is `weeks`,
+    counted from `start`, and the message says so, with the value that reaches the date given."""
+    p = _write(tmp_path, GOOD.replace("weeks = 12", "end = 2026-01-05"))
+    assert main(["validate", str(p)]) == 2
+    problems = [line.strip() for line in capsys.readouterr().err.splitlines()[1:]]
+    assert "scenario.end: unknown key; the run's length is set by 'weeks', counted from 'start' (52 a year); "\
+        "weeks = 53 runs from 2025-01-06 to the week of 2026-01-05" in problems
+    assert not any("did you mean" in line for line in problems)
+    for key, value in (("end_date", '"2025-12-31"'), ("until", "2026-01-01"), ("horizon", "104"), ("stop", "1")):
+        p = _write(tmp_path, GOOD.replace("weeks = 12", f"weeks = 12\n{key} = {value}"))
+        assert main(["validate", str(p)]) == 2
+        (line,) = [ln.strip() for ln in capsys.readouterr().err.splitlines()[1:]]
+        assert line.startswith(f"scenario.{key}: unknown key; the run's length is set by 'weeks'"), line

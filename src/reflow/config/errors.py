@@ -7,9 +7,10 @@ parameter rather than the file, or the file of the `extends` chain that sets it.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -18,7 +19,7 @@ from reflow.config.base import FOLDER_NAME_PATTERN
 from reflow.config.events import POLICY_KINDS
 from reflow.config.origins import KeyOrigins, KeyPath
 from reflow.config.overrides import OverrideSource
-from reflow.config.schema import Scenario
+from reflow.config.schema import Scenario, ScenarioSection
 from reflow.errors import ConfigError
 
 
@@ -115,6 +116,37 @@ def pattern_words(pattern: str) -> str:
     return _PATTERN_WORDS.get(pattern, "other characters")
 
 
+def _as_date(v: Any) -> dt.date | None:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    try:
+        return dt.date.fromisoformat(str(v))
+    except ValueError:
+        return None
+
+
+def _weeks_instead(value: Any, raw: Mapping[str, Any]) -> str:
+    """The fix for an end date (or length) under [scenario]: the horizon is `weeks`, and for a date, which value."""
+    fix = "the run's length is set by 'weeks', counted from 'start' (52 a year)"
+    scenario = raw.get("scenario")
+    start = _as_date(scenario.get("start")) if isinstance(scenario, Mapping) else None
+    end = _as_date(value)
+    if start is not None and end is not None and end >= start:
+        monday = start - dt.timedelta(days=start.weekday())  # the schema snaps the start back to its Monday
+        fix += f"; weeks = {(end - monday).days // 7 + 1} runs from {monday} to the week of {end}"
+    return fix
+
+
+# Keys written for a setting the schema names otherwise, and the fix: the closest spelling would point at an
+# unrelated setting ("end" -> "seed").
+_KEY_INSTEAD: dict[tuple[type[BaseModel], str], Callable[[Any, Mapping[str, Any]], str]] = {
+    (ScenarioSection, key): _weeks_instead
+    for key in ("end", "end_date", "stop", "stop_date", "until", "finish", "horizon", "duration", "years")
+}
+
+
 def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     loc = tuple(err.get("loc", ()))
     where = _loc_str(loc, raw) or "(top level)"
@@ -122,6 +154,10 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     value = err.get("input")
     msg = err.get("msg", "")
     if etype == "extra_forbidden":
+        parent = _parent_model(loc, raw)
+        instead = _KEY_INSTEAD.get((parent, str(loc[-1]))) if isinstance(parent, type) else None
+        if instead is not None:
+            return f"{where}: unknown key; {instead(value, raw)}"
         names = _siblings(loc, raw)
         hint = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.5) if names else []
         fix = f"did you mean '{hint[0]}'?" if hint else (
