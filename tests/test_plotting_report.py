@@ -387,6 +387,22 @@ def test_report_of_a_run_shows_scenario_policy_headline_config_provenance(result
     assert len(c.imgs) == 1
 
 
+def test_report_names_the_config_file_it_shows(results: Path, tmp_path: Path) -> None:
+    """A run folder without config.toml had its config.json shown under a "config.toml" heading."""
+    import shutil
+
+    run = tmp_path / "controls_fake" / "seed1"
+    shutil.copytree(results / "controls_fake" / "seed1", run)
+    summary = re.compile(r"<summary>(.*?)</summary>\s*<pre>(.*?)</pre>", re.S)
+    (head, body), = summary.findall(report([run], dpi=30, only=["prices"])[0].read_text(encoding="utf-8"))
+    assert head.startswith("controls_fake: config.toml") and 'name = &quot;controls_fake&quot;' in body
+    (run / "config.toml").unlink()
+    (head, body), = summary.findall(report([run], tmp_path / "r.html", dpi=30, only=["prices"])[0].read_text(
+        encoding="utf-8"))
+    assert head.startswith("controls_fake: config.json (the folder has no config.toml)")
+    assert "config.toml (" not in head and body.lstrip().startswith("{")
+
+
 def test_report_pdf_beside_the_html(results: Path, tmp_path: Path) -> None:
     paths = report([results / "controls_fake" / "seed2"], tmp_path / "r.html", pdf=True, only=["capacity"],
                    dpi=30)

@@ -162,11 +162,13 @@ def _provenance_run(results: ResultSet) -> str:
                    "Environment", "Folder"], rows)
 
 
-def _config_text(run: RunResult) -> str:
+def _config_text(run: RunResult) -> tuple[str, str]:
+    """(what is shown, the text): the run's config.toml, or its config.json when the folder has no TOML."""
     path = run.path / "config.toml"
     if path.is_file():
-        return path.read_text(encoding="utf-8", errors="replace")
-    return json.dumps(run.config, indent=2)
+        return "config.toml", path.read_text(encoding="utf-8", errors="replace")
+    # Named for what it is: under a "config.toml" heading the JSON read as a file the folder does not hold.
+    return "config.json (the folder has no config.toml)", json.dumps(run.config, indent=2)
 
 
 def _sweep_sections(results: ResultSet, metrics: Sequence[str] | None = None,
@@ -364,10 +366,11 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
         cfg_html = (f"<details open><summary>sweep.toml and base.toml</summary>"
                     f"<pre>{html.escape(config_text)}</pre></details>")
     else:
+        shown = [(name, *_config_text(runs[0])) for name, runs in results.groups.items()]
         cfg_html = "".join(
-            f"<details{' open' if i == 0 else ''}><summary>{html.escape(name)}: config.toml (resolved, every "
-            f"default filled in)</summary><pre>{html.escape(_config_text(runs[0]))}</pre></details>"
-            for i, (name, runs) in enumerate(results.groups.items()))
+            f"<details{' open' if i == 0 else ''}><summary>{html.escape(name)}: {html.escape(what)} (resolved, "
+            f"every default filled in)</summary><pre>{html.escape(text)}</pre></details>"
+            for i, (name, what, text) in enumerate(shown))
     sections.append(("config", "Resolved configuration", cfg_html))
     sections.append(("provenance", "Provenance", provenance))
     text = render_html(title, subtitle, sections)
