@@ -147,3 +147,57 @@ def test_an_end_date_under_scenario_points_at_weeks_not_at_a_similar_spelling(tm
         assert main(["validate", str(p)]) == 2
         (line,) = [ln.strip() for ln in capsys.readouterr().err.splitlines()[1:]]
         assert line.startswith(f"scenario.{key}: unknown key; the run's length is set by 'weeks'"), line
+
+
+LATE = GOOD + '''
+[[policy]]
+id = "late"
+kind = "licensing"
+effective = 2025-06-02
+materials = ["dy_oxide"]
+approval_rate = 0.5
+
+[[policy]]
+id = "early_word"
+kind = "licensing"
+announce = 2025-03-10
+effective = 2025-06-02
+materials = ["tb_oxide"]
+approval_rate = 0.5
+
+[[policy]]
+id = "late_word"
+kind = "licensing"
+announce = 2025-04-07
+effective = 2025-05-05
+materials = ["ndpr_oxide"]
+approval_rate = 0.5
+
+[[policy]]
+id = "inside"
+kind = "licensing"
+effective = 2025-02-03
+materials = ["tb_oxide"]
+approval_rate = 0.5
+'''
+
+
+def test_a_policy_event_after_the_run_is_one_warning_from_validate_and_run_not_from_the_library(tmp_path, capsys):
+    """A measure dated after the run's last week has no effect, and nothing said so. `validate` and `run` warn
+    once per such event on stderr (not an error: a shortened run legitimately leaves later measures out); an
+    event announced inside the run (it moves buyers before it takes effect) is not one; the library, which a
+    sweep calls for every run, prints nothing."""
+    import reflow
+
+    p = _write(tmp_path, LATE)  # 12 weeks from 2025-01-06: the last week starts on 2025-03-24
+    dated = (("late", "effective 2025-06-02"), ("late_word", "announced 2025-04-07"))
+    expected = [f"warning: {p}: policy event '{ev}' ({when}) is after the run's last week (2025-03-24); it will "
+                "have no effect" for ev, when in dated]
+    assert main(["validate", str(p)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(f"{p}: OK") and err.splitlines() == expected
+    assert main(["run", str(p), "--out", str(tmp_path / "res"), "--no-figures", "-q"]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == expected and "Results written to" in out
+    reflow.run(p, out=None, progress=False)
+    assert capsys.readouterr().err == ""

@@ -6,16 +6,35 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from reflow.errors import ReflowError
+
+if TYPE_CHECKING:
+    from reflow.config import Scenario
 
 __all__ = ["build_parser", "main"]
 
 
+def _warn_events_after_the_run(path: str, cfg: Scenario) -> None:
+    """One line on stderr per policy event dated after the run's last week, which has no effect. Not an error: a
+    run shortened with --set scenario.weeks, or a forward scenario cut short, leaves later measures out on purpose.
+    Here in the commands, not in `api.run`, which a sweep calls for every run."""
+    from reflow.policy import after_the_run
+
+    for ev in after_the_run(cfg.policy, cfg.scenario.end):
+        dated = f"effective {ev.effective}" if ev.announce == ev.effective else f"announced {ev.announce}"
+        print(f"warning: {path}: policy event '{ev.id}' ({dated}) is after the run's last week "
+              f"({cfg.scenario.end}); it will have no effect", file=sys.stderr)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from reflow import api
+    from reflow.config import load_config
     from reflow.report_text import format_summary
 
+    # (validated twice, here and in `api.run`: cheap beside a run, and the warning comes before the run's progress)
+    _warn_events_after_the_run(args.config, load_config(args.config, overrides=args.set))
     result = api.run(
         args.config,
         seed=args.seed,
@@ -43,6 +62,7 @@ def _validate_one(path: str, overrides: list[str]) -> str:
         return (f"{path}: OK (sweep '{sw.sweep.name}', {sw.design.method} design of {points} points, {runs} runs, "
                 f"base {sw.sweep.base})")
     cfg = load_config(path, overrides=overrides)
+    _warn_events_after_the_run(path, cfg)
     return (f"{path}: OK (scenario '{cfg.scenario.name}', {cfg.scenario.start} + {cfg.scenario.weeks} weeks, "
             f"{len(cfg.policy)} policy events)")
 

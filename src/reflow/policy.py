@@ -8,13 +8,15 @@ kind cover the same item, the one that took effect last wins (a June easing repl
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from reflow.domain import MAT, MATERIALS, REG, REGIONS, SEC, SECTORS
 
-__all__ = ["PolicyState", "PolicyTimeline", "in_force", "is_announced", "phase_out_factor"]
+__all__ = ["PolicyState", "PolicyTimeline", "after_the_run", "in_force", "is_announced", "phase_out_factor"]
 
 NM, NR, NS = len(MATERIALS), len(REGIONS), len(SECTORS)
 
@@ -33,6 +35,12 @@ def in_force(ev, day: dt.date) -> bool:
 def is_announced(ev, day: dt.date) -> bool:
     """Whether an event has been announced but has not yet taken effect on `day` (and is not suspended then)."""
     return ev.announce <= day < ev.effective and not _suspended(ev, day)
+
+
+def after_the_run(events: Sequence[Any], last_week: dt.date) -> list[Any]:
+    """The events announced after `last_week` (the Monday of a run's last week, on which the run reads the
+    timeline last): neither announced nor in force in any week of the run, so without effect."""
+    return [ev for ev in events if ev.announce > last_week]
 
 
 @dataclass
