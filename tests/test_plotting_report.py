@@ -394,10 +394,11 @@ def test_report_names_the_config_file_it_shows(results: Path, tmp_path: Path) ->
     run = tmp_path / "controls_fake" / "seed1"
     shutil.copytree(results / "controls_fake" / "seed1", run)
     summary = re.compile(r"<summary>(.*?)</summary>\s*<pre>(.*?)</pre>", re.S)
-    (head, body), = summary.findall(report([run], dpi=30, only=["prices"])[0].read_text(encoding="utf-8"))
+    (head, body), = summary.findall(report([run], tmp_path / "a.html", dpi=30, only=["prices"])[0].read_text(
+        encoding="utf-8"))
     assert head.startswith("controls_fake: config.toml") and 'name = &quot;controls_fake&quot;' in body
     (run / "config.toml").unlink()
-    (head, body), = summary.findall(report([run], tmp_path / "r.html", dpi=30, only=["prices"])[0].read_text(
+    (head, body), = summary.findall(report([run], tmp_path / "b.html", dpi=30, only=["prices"])[0].read_text(
         encoding="utf-8"))
     assert head.startswith("controls_fake: config.json (the folder has no config.toml)")
     assert "config.toml (" not in head and body.lstrip().startswith("{")
@@ -830,7 +831,8 @@ def test_the_report_headline_shows_the_la_ce_market_when_the_runs_have_one() -> 
     assert not any(r[0].startswith("La/Ce") for r in overall)
 
 
-def test_price_multiples_have_one_unit_that_does_not_read_as_the_baseline_scenario(results: Path) -> None:
+def test_price_multiples_have_one_unit_that_does_not_read_as_the_baseline_scenario(results: Path,
+                                                                                   tmp_path: Path) -> None:
     """The multiples were labelled "x baseline", read as "relative to the baseline scenario" (a bundled scenario
     that reports compare controls_2025 with). They are over the run's own first 13 weeks: the summary, the
     headline table, the sweep figures and the report say so in one term, and the report once in words."""
@@ -851,7 +853,7 @@ def test_price_multiples_have_one_unit_that_does_not_read_as_the_baseline_scenar
     assert len(priced) == 4 and all(t.endswith(f"({MULTIPLE_UNIT})") for t in priced)
     assert not any("baseline" in t for t in labels)
     run = results / "controls_fake" / "seed1"
-    text = " ".join(_check_html(report([run], dpi=30, only=["prices"])[0]).text)
+    text = " ".join(_check_html(report([run], tmp_path / "r.html", dpi=30, only=["prices"])[0]).text)
     assert (f"the highest weekly demand-weighted ex-China price divided by its mean over the run's first "
             f"{BASE_WEEKS} weeks") in text
 
