@@ -23,19 +23,75 @@ __all__ = [
 ]
 
 
+_DIMS = ("material", "origin", "region")
+
+
+def group_sums(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sum of `values` per group (NaN skipped) and rows per group, as pandas' groupby `sum` computes them.
+
+    pandas adds a group's values in row order with Kahan compensation; doing the same (vectorised over groups,
+    one step per position within a group) keeps wide tables, and so the figures, bit-identical to
+    ``groupby(...).sum()``. A group whose values are all NaN sums to 0, as in pandas.
+
+    Args:
+        groups: group number (0..n_groups-1) of each row.
+        values: the rows' values.
+        n_groups: how many groups.
+
+    Returns:
+        ``(sums, counts)``, each of length `n_groups`; counts include rows whose value is NaN.
+    """
+    counts = np.bincount(groups, minlength=n_groups)
+    sums = np.zeros(n_groups)
+    keep = ~np.isnan(values)
+    g, v = groups[keep], values[keep]
+    if not len(g):
+        return sums, counts
+    order = np.argsort(g, kind="stable")  # each group's rows, in row order
+    g_sorted = g[order]
+    first = np.r_[True, g_sorted[1:] != g_sorted[:-1]]
+    starts = np.flatnonzero(first)
+    position = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+    compensation = np.zeros(n_groups)
+    for k in range(int(position.max()) + 1):
+        rows = order[position == k]  # at most one row per group
+        lab, val = g[rows], v[rows]
+        y = val - compensation[lab]
+        t = sums[lab] + y
+        c = t - sums[lab] - y
+        c[np.isnan(c)] = 0.0  # an infinite value: pandas resets the compensation so the sum stays infinite
+        compensation[lab] = c
+        sums[lab] = t
+    return sums, counts
+
+
 class Series:
-    """A run's tidy time series split by variable once, with wide views on demand."""
+    """A run's tidy time series split by variable once, with wide views on demand.
+
+    The tidy columns are turned into arrays and integer codes once (dates, variables, materials, origins,
+    regions); a wide view is then a group sum over codes rather than a pandas groupby and unstack, which made
+    reading the runs of an ensemble the larger part of `reflow plot`'s time.
+    """
 
     def __init__(self, ts: pd.DataFrame) -> None:
         if not np.issubdtype(ts["date"].dtype, np.datetime64):
             ts = ts.assign(date=pd.to_datetime(ts["date"]))
-        self._by_var = {str(k): v for k, v in ts.groupby("variable", sort=False)}
         self.dates = pd.DatetimeIndex(sorted(ts["date"].unique()))
+        self._date = self.dates.get_indexer(ts["date"])
+        self._value = ts["value"].to_numpy(dtype=float)
+        self._codes: dict[str, np.ndarray] = {}
+        self._labels: dict[str, pd.Index] = {}
+        for dim in _DIMS:
+            self._codes[dim], self._labels[dim] = pd.factorize(ts[dim])  # missing: code -1
+        variable, names = pd.factorize(ts["variable"])
+        order = np.argsort(variable, kind="stable")
+        bounds = np.searchsorted(variable[order], np.arange(len(names) + 1))
+        self._rows = {str(v): order[bounds[i]:bounds[i + 1]] for i, v in enumerate(names)}
         self._wide: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = {}
 
     def has(self, variable: str) -> bool:
         """True when the variable has at least one row."""
-        return variable in self._by_var
+        return variable in self._rows
 
     def wide(self, variable: str, columns: Sequence[str] = ("material", "region")) -> pd.DataFrame:
         """Dates down, one column per combination of `columns` (summed over other dimensions).
@@ -48,29 +104,57 @@ class Series:
         return self._wide[key]
 
     def _make_wide(self, variable: str, columns: tuple[str, ...]) -> pd.DataFrame:
-        df = self._by_var.get(variable)
-        if df is None:
+        rows = self._rows.get(variable)
+        if rows is None:
             return pd.DataFrame(index=self.dates)
-        cols = list(columns)
-        if not cols:
-            return df.groupby("date")["value"].sum().to_frame("value").reindex(self.dates)
-        # dropna=False keeps rows whose unused dimension is null (e.g. region for alt_capacity)
-        out = df.groupby(["date", *cols], dropna=False)["value"].sum().unstack(cols)
-        return out.reindex(self.dates).sort_index(axis=1)
+        n_dates = len(self.dates)
+        # one number per combination of the columns' codes (missing values, code -1, are a combination too)
+        combo = np.zeros(len(rows), dtype=np.int64)
+        for dim in columns:
+            codes = self._codes[dim][rows]
+            combo = combo * (len(self._labels[dim]) + 1) + codes + 1
+        combos, combo = np.unique(combo, return_inverse=True)
+        sums, counts = group_sums(combo * n_dates + self._date[rows], self._value[rows], len(combos) * n_dates)
+        table = np.where(counts > 0, sums, np.nan).reshape(len(combos), n_dates)
+        if not columns:
+            return pd.DataFrame({"value": table[0]}, index=self.dates)
+        codes = []
+        for dim in reversed(columns):
+            size = len(self._labels[dim]) + 1
+            codes.append(combos % size - 1)
+            combos = combos // size
+        codes.reverse()
+        if len(columns) == 1:
+            labels = self._labels[columns[0]]
+            index = labels.take(codes[0], allow_fill=True, fill_value=labels.dtype.na_value).rename(columns[0])
+        else:
+            levels = []
+            for i, dim in enumerate(columns):
+                # only the labels present, and a missing label as a label of its own (last), as in a groupby
+                # with dropna=False
+                used = np.unique(codes[i][codes[i] >= 0])
+                level = self._labels[dim][used]
+                if (codes[i] < 0).any():
+                    level = level.append(pd.Index([level.dtype.na_value], dtype=level.dtype))
+                levels.append(level)
+                codes[i] = np.where(codes[i] >= 0, np.searchsorted(used, codes[i]), len(used))
+            index = pd.MultiIndex(levels=levels, codes=codes, names=list(columns), verify_integrity=False)
+        # laid out as pandas' unstack lays it out (dates x columns, row-major): how pandas later sums across
+        # columns depends on the layout, and the last bit of those sums with it
+        return pd.DataFrame(np.ascontiguousarray(table.T), index=self.dates, columns=index,
+                            copy=False).sort_index(axis=1)
 
     def materials(self) -> list[str]:
         """Materials that appear anywhere in the series, canonical order first."""
-        found: set[str] = set()
-        for df in self._by_var.values():
-            found.update(str(m) for m in df["material"].dropna().unique())
-        return sort_codes(found, MATERIALS)
+        return sort_codes((str(m) for m in self._labels["material"]), MATERIALS)
 
     def regions(self, variable: str) -> list[str]:
         """Regions that carry the variable, canonical order."""
-        df = self._by_var.get(variable)
-        if df is None:
+        rows = self._rows.get(variable)
+        if rows is None:
             return []
-        return sort_codes((str(r) for r in df["region"].dropna().unique()), REGIONS)
+        codes = np.unique(self._codes["region"][rows])
+        return sort_codes((str(r) for r in self._labels["region"][codes[codes >= 0]]), REGIONS)
 
 
 def present_materials(series: Series, variable: str) -> list[str]:
