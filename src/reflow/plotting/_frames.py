@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -29,40 +30,55 @@ _DIMS = ("material", "origin", "region")
 def group_sums(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Sum of `values` per group (NaN skipped) and rows per group, as pandas' groupby `sum` computes them.
 
-    pandas adds a group's values in row order with Kahan compensation; doing the same (vectorised over groups,
-    one step per position within a group) keeps wide tables, and so the figures, bit-identical to
-    ``groupby(...).sum()``. A group whose values are all NaN sums to 0, as in pandas.
+    Equal to pandas to the last bit, so that figures stay bit-identical: pandas (3.1) adds sorted groups without
+    NaN with `np.add.reduceat`, and otherwise adds each group's values in row order with Kahan compensation
+    (vectorised here over groups, one step per position within a group). A group whose values are all NaN sums
+    to 0, as in pandas.
 
     Args:
         groups: group number (0..n_groups-1) of each row.
-        values: the rows' values.
+        values: the rows' values, one row per entry of `groups` (further axes are summed apart).
         n_groups: how many groups.
 
     Returns:
-        ``(sums, counts)``, each of length `n_groups`; counts include rows whose value is NaN.
+        ``(sums, counts)``: sums of shape ``(n_groups, *values.shape[1:])``; counts include rows whose value is
+        NaN.
     """
     counts = np.bincount(groups, minlength=n_groups)
-    sums = np.zeros(n_groups)
-    keep = ~np.isnan(values)
-    g, v = groups[keep], values[keep]
-    if not len(g):
+    sums = np.zeros((n_groups, *values.shape[1:]))
+    if not len(groups):
         return sums, counts
-    order = np.argsort(g, kind="stable")  # each group's rows, in row order
-    g_sorted = g[order]
-    first = np.r_[True, g_sorted[1:] != g_sorted[:-1]]
-    starts = np.flatnonzero(first)
-    position = np.arange(len(g)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
-    compensation = np.zeros(n_groups)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    if (np.diff(groups) >= 0).all() and not np.isnan(values).any():
+        sums[groups[starts]] = np.add.reduceat(values, starts, axis=0)
+        return sums, counts
+    if counts.max() == 1:  # one row a group (most tables): the compensated sum is 0 + value, NaN as 0
+        sums[groups] = np.where(np.isnan(values), 0.0, 0.0 + values)
+        return sums, counts
+    order = np.argsort(groups, kind="stable")  # each group's rows, in row order
+    in_order = groups[order]
+    starts = np.flatnonzero(np.r_[True, in_order[1:] != in_order[:-1]])
+    position = np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+    compensation = np.zeros_like(sums)
     for k in range(int(position.max()) + 1):
         rows = order[position == k]  # at most one row per group
-        lab, val = g[rows], v[rows]
+        lab, val = groups[rows], values[rows]
         y = val - compensation[lab]
         t = sums[lab] + y
         c = t - sums[lab] - y
         c[np.isnan(c)] = 0.0  # an infinite value: pandas resets the compensation so the sum stays infinite
-        compensation[lab] = c
-        sums[lab] = t
+        add = ~np.isnan(val)  # NaN is skipped
+        compensation[lab] = np.where(add, c, compensation[lab])
+        sums[lab] = np.where(add, t, sums[lab])
     return sums, counts
+
+
+class _Table(NamedTuple):
+    """A variable summed per combination of some columns: combinations x dates, sorted as pandas sorts them."""
+
+    values: np.ndarray  # combinations x dates; NaN where a combination has no row that week
+    levels: list[pd.Index]  # per column: its labels in sorted order, a missing label last
+    codes: list[np.ndarray]  # per column: each combination's position in its level
 
 
 class Series:
@@ -81,13 +97,17 @@ class Series:
         self._value = ts["value"].to_numpy(dtype=float)
         self._codes: dict[str, np.ndarray] = {}
         self._labels: dict[str, pd.Index] = {}
+        self._rank: dict[str, np.ndarray] = {}
         for dim in _DIMS:
             self._codes[dim], self._labels[dim] = pd.factorize(ts[dim])  # missing: code -1
+            self._rank[dim] = np.argsort(np.argsort(np.asarray(self._labels[dim], dtype=object), kind="stable"))
         variable, names = pd.factorize(ts["variable"])
         order = np.argsort(variable, kind="stable")
         bounds = np.searchsorted(variable[order], np.arange(len(names) + 1))
         self._rows = {str(v): order[bounds[i]:bounds[i + 1]] for i, v in enumerate(names)}
+        self._tables: dict[tuple[str, tuple[str, ...]], _Table | None] = {}
         self._wide: dict[tuple[str, tuple[str, ...]], pd.DataFrame] = {}
+        self._blocks: dict[tuple[str, str], tuple[np.ndarray, list[Any]] | None] = {}
 
     def has(self, variable: str) -> bool:
         """True when the variable has at least one row."""
@@ -104,45 +124,83 @@ class Series:
         return self._wide[key]
 
     def _make_wide(self, variable: str, columns: tuple[str, ...]) -> pd.DataFrame:
+        table = self._table(variable, columns)
+        if table is None:
+            return pd.DataFrame(index=self.dates)
+        if not columns:
+            return pd.DataFrame({"value": table.values[0]}, index=self.dates)
+        if len(columns) == 1:
+            index = table.levels[0].take(table.codes[0]).rename(columns[0])
+        else:
+            index = pd.MultiIndex(levels=table.levels, codes=table.codes, names=list(columns),
+                                  verify_integrity=False)
+        # laid out as pandas lays out an unstacked table (dates x columns, row-major): how pandas later sums
+        # across columns depends on the layout, and the last bit of those sums with it
+        return pd.DataFrame(np.ascontiguousarray(table.values.T), index=self.dates, columns=index, copy=False)
+
+    def _table(self, variable: str, columns: tuple[str, ...]) -> _Table | None:
+        """The variable summed per (combination of `columns`, date) and per date, as pandas' ``groupby(["date",
+        *columns], dropna=False).sum().unstack(columns).sort_index(axis=1)`` computes it; None without rows."""
+        key = (variable, columns)
+        if key in self._tables:
+            return self._tables[key]
         rows = self._rows.get(variable)
         if rows is None:
-            return pd.DataFrame(index=self.dates)
+            self._tables[key] = None
+            return None
         n_dates = len(self.dates)
         # one number per combination of the columns' codes (missing values, code -1, are a combination too)
         combo = np.zeros(len(rows), dtype=np.int64)
         for dim in columns:
-            codes = self._codes[dim][rows]
-            combo = combo * (len(self._labels[dim]) + 1) + codes + 1
+            combo = combo * (len(self._labels[dim]) + 1) + self._codes[dim][rows] + 1
         combos, combo = np.unique(combo, return_inverse=True)
         sums, counts = group_sums(combo * n_dates + self._date[rows], self._value[rows], len(combos) * n_dates)
-        table = np.where(counts > 0, sums, np.nan).reshape(len(combos), n_dates)
-        if not columns:
-            return pd.DataFrame({"value": table[0]}, index=self.dates)
-        codes = []
+        values = np.where(counts > 0, sums, np.nan).reshape(len(combos), n_dates)
+        levels, codes = [], []
         for dim in reversed(columns):
             size = len(self._labels[dim]) + 1
-            codes.append(combos % size - 1)
+            level, code = self._sorted_level(dim, combos % size - 1)
+            levels.insert(0, level)
+            codes.insert(0, code)
             combos = combos // size
-        codes.reverse()
-        if len(columns) == 1:
-            labels = self._labels[columns[0]]
-            index = labels.take(codes[0], allow_fill=True, fill_value=labels.dtype.na_value).rename(columns[0])
-        else:
-            levels = []
-            for i, dim in enumerate(columns):
-                # only the labels present, and a missing label as a label of its own (last), as in a groupby
-                # with dropna=False
-                used = np.unique(codes[i][codes[i] >= 0])
-                level = self._labels[dim][used]
-                if (codes[i] < 0).any():
-                    level = level.append(pd.Index([level.dtype.na_value], dtype=level.dtype))
-                levels.append(level)
-                codes[i] = np.where(codes[i] >= 0, np.searchsorted(used, codes[i]), len(used))
-            index = pd.MultiIndex(levels=levels, codes=codes, names=list(columns), verify_integrity=False)
-        # laid out as pandas' unstack lays it out (dates x columns, row-major): how pandas later sums across
-        # columns depends on the layout, and the last bit of those sums with it
-        return pd.DataFrame(np.ascontiguousarray(table.T), index=self.dates, columns=index,
-                            copy=False).sort_index(axis=1)
+        # sorted as sort_index sorts (missing labels last)
+        order = np.lexsort(codes[::-1]) if codes else np.arange(len(values))
+        table = _Table(values[order], levels, [c[order] for c in codes])
+        self._tables[key] = table
+        return table
+
+    def _sorted_level(self, dim: str, codes: np.ndarray) -> tuple[pd.Index, np.ndarray]:
+        """The labels of `dim` that `codes` use, sorted, a missing label (code -1) last as a label of its own
+        (as a groupby with dropna=False keeps it), and the codes into that level."""
+        present = codes >= 0
+        used = np.unique(codes[present])
+        used = used[np.argsort(self._rank[dim][used])]
+        level = self._labels[dim][used]
+        position = np.empty(len(self._labels[dim]), dtype=np.int64)
+        position[used] = np.arange(len(used))
+        if not present.all():
+            level = level.append(pd.Index([level.dtype.na_value], dtype=level.dtype))
+        return level, np.where(present, position[np.where(present, codes, 0)], len(used))
+
+    def block(self, variable: str, material: str) -> tuple[np.ndarray, list[Any]] | None:
+        """`wide(variable)[material]` as an array (dates x regions) and its region labels; None without rows.
+
+        The same numbers as the wide table, without building it or selecting from its MultiIndex (the larger
+        cost of the per-material figures). Cached: treat the array as read-only.
+        """
+        key = (variable, material)
+        if key not in self._blocks:
+            table = self._table(variable, ("material", "region"))
+            found = None
+            if table is not None:
+                materials, regions = table.levels
+                hit = np.flatnonzero(np.asarray(materials == material, dtype=bool))
+                mine = table.codes[0] == (hit[0] if len(hit) else -2)
+                if mine.any():
+                    labels = regions.take(table.codes[1][mine])
+                    found = (table.values[mine].T, [None if pd.isna(r) else r for r in labels])
+            self._blocks[key] = found
+        return self._blocks[key]
 
     def materials(self) -> list[str]:
         """Materials that appear anywhere in the series, canonical order first."""
@@ -163,25 +221,61 @@ def present_materials(series: Series, variable: str) -> list[str]:
     return sort_codes((str(c) for c in wide.columns if isinstance(c, str)), MATERIALS)
 
 
+def row_sums(a: np.ndarray) -> np.ndarray:
+    """Sum across the columns of a dates x columns array, NaN counted as 0, as pandas' ``frame.sum(axis=1)``.
+
+    A frame selected from a wider table holds its values column by column; pandas sums those as they are when
+    no value is missing (column after column), and a row-major copy with NaN set to 0 when some is (numpy's
+    pairwise sum of each row). Doing the same keeps the sums equal to the last bit.
+    """
+    values = np.asfortranarray(a, dtype=float)
+    missing = np.isnan(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = 0.0
+    return values.sum(axis=1)
+
+
+def ffill(a: np.ndarray) -> np.ndarray:
+    """Each NaN replaced by the last value before it along axis 0 (NaN before the first value)."""
+    seen = np.where(np.isnan(a), 0, np.arange(a.shape[0]).reshape(-1, *([1] * (a.ndim - 1))))
+    return np.take_along_axis(a, np.maximum.accumulate(seen, axis=0), axis=0)
+
+
+def _columns(block: tuple[np.ndarray, list[Any]] | None, labels: Sequence[Any], fill: float) -> np.ndarray | None:
+    """The block's columns in the order of `labels` (a label it lacks, or NaN, as `fill`); None without a block."""
+    if block is None:
+        return None
+    values, have = block
+    where = {c: i for i, c in enumerate(have)}
+    out = np.full((values.shape[0], len(labels)), fill)
+    for j, c in enumerate(labels):
+        if c in where:
+            out[:, j] = values[:, where[c]]
+    return np.where(np.isnan(out), fill, out)
+
+
 def ex_china_weighted(series: Series, variable: str, material: str, weight: str = "demand") -> pd.Series:
     """Demand-weighted mean of a (material, region) variable over importing regions other than China.
 
     Falls back to the plain mean where no region has a weight that week, so thin weeks still show a value.
     """
-    values = series.wide(variable)
-    if values.empty or material not in values.columns.get_level_values(0):
+    block = series.block(variable, material)
+    if block is None:
         return pd.Series(np.nan, index=series.dates)
-    v = values[material]
-    v = v[[c for c in v.columns if c != "CN" and isinstance(c, str)]]
-    w_all = series.wide(weight)
-    if not w_all.empty and material in w_all.columns.get_level_values(0):
-        w = w_all[material].reindex(columns=v.columns).fillna(0.0)
-    else:
-        w = pd.DataFrame(1.0, index=v.index, columns=v.columns)
-    w = w.where(v.notna(), 0.0)
-    total = w.sum(axis=1)
-    weighted = (v.fillna(0.0) * w).sum(axis=1) / total.replace(0.0, np.nan)
-    return weighted.fillna(v.mean(axis=1))
+    keep = [j for j, c in enumerate(block[1]) if c != "CN" and isinstance(c, str)]
+    v = block[0][:, keep]
+    regions = [block[1][j] for j in keep]
+    w = _columns(series.block(weight, material), regions, 0.0)
+    if w is None:
+        w = np.ones_like(v)
+    missing = np.isnan(v)
+    w = np.where(missing, 0.0, w)
+    total = row_sums(w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weighted = row_sums(np.where(missing, 0.0, v) * w) / np.where(total == 0.0, np.nan, total)
+        mean = row_sums(v) / (~missing).sum(axis=1)
+    return pd.Series(np.where(np.isnan(weighted), mean, weighted), index=series.dates)
 
 
 def origin_shares(series: Series, material: str, regions: Sequence[str] | None = None,
@@ -202,17 +296,29 @@ def origin_shares(series: Series, material: str, regions: Sequence[str] | None =
     flow = series.wide("flow", ["material", "origin", "region"])
     if flow.empty or material not in flow.columns.get_level_values(0):
         return pd.DataFrame(index=series.dates)
-    f = flow[material]
-    keep = [c for c in f.columns if c[1] != "CN" and (regions is None or c[1] in regions)]
-    if not keep:
+    mine = np.asarray(flow.columns.get_level_values(0) == material, dtype=bool)
+    origin = flow.columns.get_level_values(1)[mine]
+    region = flow.columns.get_level_values(2)[mine]
+    keep = np.array([r != "CN" and (regions is None or r in regions) for r in region], dtype=bool)
+    if not keep.any():
         return pd.DataFrame(index=series.dates)
-    by_origin = f[keep].T.groupby(level=0).sum().T.fillna(0.0)
+    values = flow.to_numpy()[:, mine][:, keep]
+    # tonnes by origin: each origin's regions (columns, sorted by origin) summed as pandas' groupby sums rows
+    codes, origins = pd.factorize(origin[keep], sort=True)
+    sums, _ = group_sums(codes, values.T, len(origins))
+    by_origin = sums.T
     if window > 1:
-        by_origin = by_origin.rolling(window, min_periods=1).sum()
-    total = by_origin.sum(axis=1).replace(0, np.nan)
-    shares = by_origin.div(total, axis=0).ffill().fillna(0.0) * 100
-    cols = sort_codes((str(c) for c in shares.columns if shares[c].gt(0).any()), REGIONS)
-    return shares[cols]
+        by_origin = pd.DataFrame(by_origin).rolling(window, min_periods=1).sum().to_numpy()  # column by column
+    total = row_sums(by_origin)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = by_origin / np.where(total == 0, np.nan, total)[:, None]
+    shares = ffill(shares)
+    shares = np.where(np.isnan(shares), 0.0, shares) * 100
+    present = [str(o) for j, o in enumerate(origins) if (shares[:, j] > 0).any()]
+    cols = sort_codes(present, REGIONS)
+    where = {str(o): j for j, o in enumerate(origins)}
+    return pd.DataFrame(shares[:, [where[c] for c in cols]], index=series.dates,
+                        columns=pd.Index(cols, dtype=origins.dtype, name="origin"))
 
 
 def hhi_from_shares(shares: pd.DataFrame) -> pd.Series:
@@ -222,6 +328,26 @@ def hhi_from_shares(shares: pd.DataFrame) -> pd.Series:
     frac = shares / 100.0
     out = (frac**2).sum(axis=1)
     return out.where(frac.sum(axis=1) > 0)
+
+
+def _decisions(series: Series, material: str | None, labels: Sequence[Any]) -> np.ndarray:
+    """Licence decisions (approvals + denials) per week for each column label of a wait table.
+
+    Labels are regions of `material`, or (material, region) pairs when `material` is None. Where the run records
+    no decision at all for the material, every column weighs 1.
+    """
+    tables = []
+    for var in ("licence_approvals", "licence_denials"):
+        if material is not None:
+            found = series.block(var, material)
+        else:
+            wide = series.wide(var)
+            found = None if wide.empty else (wide.to_numpy(), list(wide.columns))
+        if found is not None:
+            tables.append(_columns(found, labels, 0.0))
+    if not tables:
+        return np.ones((len(series.dates), len(labels)))
+    return tables[0] + tables[1] if len(tables) == 2 else tables[0]
 
 
 def licence_wait(series: Series, material: str | None = None, window: int = 1) -> pd.Series:
@@ -239,18 +365,17 @@ def licence_wait(series: Series, material: str | None = None, window: int = 1) -
     wait = series.wide("licence_mean_wait_days")
     if wait.empty or (material is not None and material not in wait.columns.get_level_values(0)):
         return pd.Series(np.nan, index=series.dates)
-    decided = series.wide("licence_approvals").add(series.wide("licence_denials"), fill_value=0.0)
-    w = wait[material] if material is not None else wait
-    if not decided.empty and (material is None or material in decided.columns.get_level_values(0)):
-        d = (decided[material] if material is not None else decided).reindex(columns=w.columns).fillna(0.0)
-    else:
-        d = pd.DataFrame(1.0, index=w.index, columns=w.columns)
-    num = (w.fillna(0.0) * d).sum(axis=1)
-    den = d.sum(axis=1)
+    found = series.block("licence_mean_wait_days", material) if material is not None else None
+    w, labels = found if found is not None else (wait.to_numpy(), list(wait.columns))
+    d = _decisions(series, material, labels)
+    num = row_sums(np.where(np.isnan(w), 0.0, w) * d)
+    den = row_sums(d)
     if window > 1:
-        num = num.rolling(window, min_periods=1).sum()
-        den = den.rolling(window, min_periods=1).sum()
-    return (num / den.replace(0.0, np.nan)).ffill()
+        num = rolling_sum(num, window)
+        den = rolling_sum(den, window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = num / np.where(den == 0.0, np.nan, den)
+    return pd.Series(ffill(mean), index=series.dates)
 
 
 def approval_share(series: Series, material: str | None = None, window: int = 4) -> pd.Series:
@@ -272,11 +397,14 @@ def total(series: Series, variable: str, material: str | None = None,
     wide = series.wide(variable, ["material", "region"])
     if wide.empty:
         return pd.Series(np.nan, index=series.dates)
-    keep = [c for c in wide.columns
+    keep = [j for j, c in enumerate(wide.columns)
             if (material is None or c[0] == material) and c[1] not in exclude_regions]
     if not keep:
         return pd.Series(np.nan, index=series.dates)
-    return wide[keep].sum(axis=1, min_count=1)
+    values = wide.to_numpy()[:, keep]
+    sums = row_sums(values)
+    sums[np.isnan(values).all(axis=1)] = np.nan  # min_count=1: a week without any value stays empty
+    return pd.Series(sums, index=series.dates)
 
 
 def flow_matrix(series: Series, material: str, start: pd.Timestamp | None = None,
@@ -299,6 +427,11 @@ def flow_matrix(series: Series, material: str, start: pd.Timestamp | None = None
     if not domestic and "CN" in mat.index and "CN" in mat.columns:
         mat.loc["CN", "CN"] = 0.0
     return mat
+
+
+def rolling_sum(y: np.ndarray, window: int) -> np.ndarray:
+    """Trailing sum over `window` weeks (NaN weeks ignored), by pandas' rolling sum (and so equal to it)."""
+    return pd.Series(y).rolling(window, min_periods=1).sum().to_numpy()
 
 
 def rolling_mean(y: pd.Series, window: int) -> pd.Series:

@@ -83,9 +83,6 @@ def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp |
 
     out: dict[Trace, pd.Series] = {}
     cn = s.wide("price_cn", ["material"])
-    short = s.wide("shortage")
-    cover = s.wide("inventory_cover_weeks")
-    demand = s.wide("demand")
     cap = s.wide("alt_capacity", ["material"])
     pipe = s.wide("alt_capacity_pipeline", ["material"])
     backlog = s.wide("licence_backlog", ["material"])
@@ -99,18 +96,20 @@ def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp |
                 y = ex_china_weighted(s, var, m)
                 if y.notna().any():
                     out["prices", m, var] = y
-        needy = []
-        if not demand.empty and m in demand.columns.get_level_values(0):
-            needy = [r for r in demand[m].columns if r != "CN" and demand[m][r].fillna(0).gt(0).any()]
-        if want("shortages") and not short.empty and m in short.columns.get_level_values(0):
+        demand = s.block("demand", m)
+        needy = [] if demand is None else [r for j, r in enumerate(demand[1])
+                                          if isinstance(r, str) and r != "CN" and (demand[0][:, j] > 0).any()]
+        if want("shortages") and s.block("shortage", m) is not None:
             y = total(s, "shortage", m, exclude_regions=("CN",)).fillna(0.0)
             out["shortages", m, EX_CHINA] = rolling_mean(y, NOISY_WINDOW)
             need = total(s, "demand", m, exclude_regions=("CN",))  # a week "in shortage" is over 1% of it
             out["shortages", m, "threshold"] = SHORTAGE_WEEK_THRESHOLD * rolling_mean(need, NOISY_WINDOW)
-        if want("inventories") and not cover.empty and m in cover.columns.get_level_values(0):
-            for r in needy or [r for r in cover[m].columns if r != "CN"]:
-                if r in cover[m].columns:
-                    out["inventories", m, r] = cover[m][r]
+        cover = s.block("inventory_cover_weeks", m)
+        if want("inventories") and cover is not None:
+            where = {r: j for j, r in enumerate(cover[1])}
+            for r in needy or [r for r in cover[1] if r != "CN"]:
+                if r in where:
+                    out["inventories", m, r] = pd.Series(cover[0][:, where[r]], index=s.dates, name=r)
             out["inventories", m, EX_CHINA] = ex_china_weighted(s, "inventory_cover_weeks", m)
         shares = origin_shares(s, m, window=SHARE_WINDOW) if want("supply_shares") else pd.DataFrame()
         if shares.shape[1]:
