@@ -35,7 +35,8 @@ from reflow.plotting.style import MATERIALS, sort_codes
 if TYPE_CHECKING:
     from reflow.plotting.load import RunResult
 
-__all__ = ["ALL", "EX_CHINA", "NEEDED_VARIABLES", "Ensemble", "nanquantile_rows", "reduce_run", "summarise"]
+__all__ = ["ALL", "EX_CHINA", "NEEDED_VARIABLES", "Ensemble", "nanquantile_rows", "reduce_run", "runs_matrix",
+           "summarise"]
 
 #: Variables the ensemble figures read from each run (nothing else is loaded).
 NEEDED_VARIABLES = (
@@ -164,6 +165,24 @@ def _licence_traces(s: Series, out: dict[Trace, pd.Series]) -> None:
         out["licences", "share", ALL] = approval_share(s, window=NOISY_WINDOW)
 
 
+def runs_matrix(traces: Sequence[tuple[int, pd.Series]], dates: pd.DatetimeIndex, n_runs: int) -> np.ndarray:
+    """One trace of several runs as a dates x runs array, NaN where a run lacks the trace or the week.
+
+    Args:
+        traces: ``(run number, weekly series)`` of the runs that have the trace.
+        dates: the weeks of all runs (each series' dates are among them).
+        n_runs: how many runs (columns).
+
+    The array is column-major, as pandas holds such a table: `np.nanmean` then adds each week's runs in the
+    same order as it did on the pandas table, to the last bit.
+    """
+    arr = np.full((len(dates), n_runs), np.nan, order="F")
+    for i, y in traces:
+        rows = slice(None) if y.index.equals(dates) else dates.get_indexer(y.index)
+        arr[rows, i] = y.to_numpy(dtype=float)
+    return arr
+
+
 def nanquantile_rows(arr: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     """``np.nanquantile(arr, qs, axis=1)`` (linear method), equal to it bit for bit, without its loop over rows.
 
@@ -254,7 +273,7 @@ def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = 
     lo, hi = parse_period(period)
     start = pd.Timestamp(lo) if lo is not None else None
     end = pd.Timestamp(hi) if hi is not None else None
-    collected: dict[Trace, list[pd.Series]] = defaultdict(list)
+    collected: dict[Trace, list[tuple[int, pd.Series]]] = defaultdict(list)
     flow_sum: dict[str, pd.DataFrame] = {}
     all_dates = pd.DatetimeIndex([])
 
@@ -268,7 +287,7 @@ def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = 
     for i, (dates, traces, flows) in enumerate(reduced):
         all_dates = all_dates.union(dates)
         for key, y in traces.items():
-            collected[key].append(y.rename(i))
+            collected[key].append((i, y))
         for m, mat in flows.items():
             flow_sum[m] = mat if m not in flow_sum else flow_sum[m].add(mat, fill_value=0.0)
     stats: dict[Trace, pd.DataFrame] = {}
@@ -277,11 +296,10 @@ def summarise(runs: Sequence[RunResult], period: str | tuple[Any, Any] | None = 
         for key, ys in collected.items():
             # one column per run, also for runs without this trace (an origin that never delivered there, a
             # material nobody applied for): quantiles and means are over every run, not the runs that have it
-            frame = pd.concat(ys, axis=1).reindex(index=all_dates, columns=range(len(runs)))
+            arr = runs_matrix(ys, all_dates, len(runs))
             if (key[0] == "supply_shares" and key[1] != "hhi" and key[2] != "NONCN") or key[:2] == ("licences",
                                                                                                 "backlog"):
-                frame = frame.fillna(0.0)  # nothing delivered from that origin, no file waiting
-            arr = frame.to_numpy(dtype=float)
+                arr[np.isnan(arr)] = 0.0  # nothing delivered from that origin, no file waiting
             q = nanquantile_rows(arr, [0.05, 0.5, 0.95])
             stats[key] = pd.DataFrame({"q05": q[0], "q50": q[1], "q95": q[2],
                                        "mean": np.nanmean(arr, axis=1)}, index=all_dates)
