@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -27,13 +28,25 @@ __all__ = [
 _DIMS = ("material", "origin", "region")
 
 
+# Twelve values whose plain sum (np.add.reduceat) and compensated sum differ in the last bit.
+_PROBE = np.array([0.637, 0.27, 0.041, 0.017, 0.813, 0.913, 0.607, 0.729, 0.544, 0.935, 0.816, 0.003])
+
+
+@functools.cache
+def _pandas_sums_sorted_groups_plainly() -> bool:
+    """True when pandas' groupby sum adds sorted groups without NaN with `np.add.reduceat` (pandas 3.1) rather
+    than with its compensated loop (earlier versions); asked of pandas once, on a probe where the two differ."""
+    by_pandas = pd.Series(_PROBE).groupby(np.zeros(len(_PROBE), dtype=np.intp)).sum().iloc[0]
+    return bool(by_pandas == np.add.reduceat(_PROBE, [0])[0])
+
+
 def group_sums(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     """Sum of `values` per group (NaN skipped) and rows per group, as pandas' groupby `sum` computes them.
 
     Equal to pandas to the last bit, so that figures stay bit-identical: pandas (3.1) adds sorted groups without
-    NaN with `np.add.reduceat`, and otherwise adds each group's values in row order with Kahan compensation
-    (vectorised here over groups, one step per position within a group). A group whose values are all NaN sums
-    to 0, as in pandas.
+    NaN with `np.add.reduceat`, and otherwise (and before 3.1 always) adds each group's values in row order with
+    Kahan compensation (vectorised here over groups, one step per position within a group). A group whose values
+    are all NaN sums to 0, as in pandas.
 
     Args:
         groups: group number (0..n_groups-1) of each row.
@@ -49,7 +62,7 @@ def group_sums(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[n
     if not len(groups):
         return sums, counts
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    if (np.diff(groups) >= 0).all() and not np.isnan(values).any():
+    if _pandas_sums_sorted_groups_plainly() and (np.diff(groups) >= 0).all() and not np.isnan(values).any():
         sums[groups[starts]] = np.add.reduceat(values, starts, axis=0)
         return sums, counts
     if counts.max() == 1:  # one row a group (most tables): the compensated sum is 0 + value, NaN as 0
@@ -154,8 +167,6 @@ class Series:
         for dim in columns:
             combo = combo * (len(self._labels[dim]) + 1) + self._codes[dim][rows] + 1
         combos, combo = np.unique(combo, return_inverse=True)
-        sums, counts = group_sums(combo * n_dates + self._date[rows], self._value[rows], len(combos) * n_dates)
-        values = np.where(counts > 0, sums, np.nan).reshape(len(combos), n_dates)
         levels, codes = [], []
         for dim in reversed(columns):
             size = len(self._labels[dim]) + 1
@@ -163,9 +174,16 @@ class Series:
             levels.insert(0, level)
             codes.insert(0, code)
             combos = combos // size
-        # sorted as sort_index sorts (missing labels last)
-        order = np.lexsort(codes[::-1]) if codes else np.arange(len(values))
-        table = _Table(values[order], levels, [c[order] for c in codes])
+        # combinations sorted as sort_index sorts them (missing labels last)
+        order = np.lexsort(codes[::-1]) if codes else np.zeros(1, dtype=np.int64)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        # groups numbered as pandas numbers them (by date, then by sorted combination): pandas' choice of how to
+        # add a group's values depends on whether these numbers are sorted in row order
+        groups = self._date[rows] * len(order) + rank[combo]
+        sums, counts = group_sums(groups, self._value[rows], n_dates * len(order))
+        values = np.where(counts > 0, sums, np.nan).reshape(n_dates, len(order)).T
+        table = _Table(np.ascontiguousarray(values), levels, [c[order] for c in codes])
         self._tables[key] = table
         return table
 
