@@ -73,16 +73,17 @@ def group_sums(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[n
     starts = np.flatnonzero(np.r_[True, in_order[1:] != in_order[:-1]])
     position = np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
     compensation = np.zeros_like(sums)
-    for k in range(int(position.max()) + 1):
-        rows = order[position == k]  # at most one row per group
-        lab, val = groups[rows], values[rows]
-        y = val - compensation[lab]
-        t = sums[lab] + y
-        c = t - sums[lab] - y
-        c[np.isnan(c)] = 0.0  # an infinite value: pandas resets the compensation so the sum stays infinite
-        add = ~np.isnan(val)  # NaN is skipped
-        compensation[lab] = np.where(add, c, compensation[lab])
-        sums[lab] = np.where(add, t, sums[lab])
+    with np.errstate(invalid="ignore"):  # inf - inf in the compensation of an infinite value (reset below)
+        for k in range(int(position.max()) + 1):
+            rows = order[position == k]  # at most one row per group
+            lab, val = groups[rows], values[rows]
+            y = val - compensation[lab]
+            t = sums[lab] + y
+            c = t - sums[lab] - y
+            c[np.isnan(c)] = 0.0  # an infinite value: pandas resets the compensation so the sum stays infinite
+            add = ~np.isnan(val)  # NaN is skipped
+            compensation[lab] = np.where(add, c, compensation[lab])
+            sums[lab] = np.where(add, t, sums[lab])
     return sums, counts
 
 
@@ -198,7 +199,9 @@ class Series:
         position[used] = np.arange(len(used))
         if not present.all():
             level = level.append(pd.Index([level.dtype.na_value], dtype=level.dtype))
-        return level, np.where(present, position[np.where(present, codes, 0)], len(used))
+        out = np.full(len(codes), len(used), dtype=np.int64)
+        out[present] = position[codes[present]]
+        return level, out
 
     def block(self, variable: str, material: str) -> tuple[np.ndarray, list[Any]] | None:
         """`wide(variable)[material]` as an array (dates x regions) and its region labels; None without rows.
@@ -212,9 +215,9 @@ class Series:
             found = None
             if table is not None:
                 materials, regions = table.levels
-                hit = np.flatnonzero(np.asarray(materials == material, dtype=bool))
-                mine = table.codes[0] == (hit[0] if len(hit) else -2)
-                if mine.any():
+                at = materials.get_indexer([material])[0]  # -1 when absent
+                mine = table.codes[0] == at
+                if at >= 0 and mine.any():
                     labels = regions.take(table.codes[1][mine])
                     found = (table.values[mine].T, [None if pd.isna(r) else r for r in labels])
             self._blocks[key] = found
@@ -242,16 +245,14 @@ def present_materials(series: Series, variable: str) -> list[str]:
 def row_sums(a: np.ndarray) -> np.ndarray:
     """Sum across the columns of a dates x columns array, NaN counted as 0, as pandas' ``frame.sum(axis=1)``.
 
-    A frame selected from a wider table holds its values column by column; pandas sums those as they are when
-    no value is missing (column after column), and a row-major copy with NaN set to 0 when some is (numpy's
-    pairwise sum of each row). Doing the same keeps the sums equal to the last bit.
+    On a frame stored as the wide tables are (row-major values), pandas adds each row pairwise (numpy's sum
+    along a row) when no value is missing, and column after column once some is. Doing the same keeps the sums
+    equal to the last bit (with fewer than 8 columns the two orders agree).
     """
-    values = np.asfortranarray(a, dtype=float)
-    missing = np.isnan(values)
+    missing = np.isnan(a)
     if missing.any():
-        values = values.copy()
-        values[missing] = 0.0
-    return values.sum(axis=1)
+        return np.asfortranarray(np.where(missing, 0.0, a)).sum(axis=1)
+    return np.ascontiguousarray(a, dtype=float).sum(axis=1)
 
 
 def ffill(a: np.ndarray) -> np.ndarray:
