@@ -15,12 +15,16 @@ __all__ = [
     "Series",
     "approval_share",
     "ex_china_weighted",
+    "ffill",
     "flow_matrix",
+    "group_sums",
     "hhi_from_shares",
     "licence_wait",
     "origin_shares",
     "present_materials",
     "rolling_mean",
+    "rolling_sum",
+    "row_sums",
     "total",
 ]
 
@@ -315,7 +319,7 @@ def origin_shares(series: Series, material: str, regions: Sequence[str] | None =
     flow = series.wide("flow", ["material", "origin", "region"])
     if flow.empty or material not in flow.columns.get_level_values(0):
         return pd.DataFrame(index=series.dates)
-    mine = np.asarray(flow.columns.get_level_values(0) == material, dtype=bool)
+    mine = np.asarray(flow.columns.get_level_values(0).isin([material]), dtype=bool)
     origin = flow.columns.get_level_values(1)[mine]
     region = flow.columns.get_level_values(2)[mine]
     keep = np.array([r != "CN" and (regions is None or r in regions) for r in region], dtype=bool)
