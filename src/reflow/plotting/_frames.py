@@ -211,7 +211,7 @@ class Series:
         """`wide(variable)[material]` as an array (dates x regions) and its region labels; None without rows.
 
         The same numbers as the wide table, without building it or selecting from its MultiIndex (the larger
-        cost of the per-material figures). Cached: treat the array as read-only.
+        cost of the per-material figures); a missing region label is None. Cached: treat the array as read-only.
         """
         key = (variable, material)
         if key not in self._blocks:
