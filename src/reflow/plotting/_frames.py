@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -32,25 +31,10 @@ __all__ = [
 _DIMS = ("material", "origin", "region")
 
 
-# Twelve values whose plain sum (np.add.reduceat) and compensated sum differ in the last bit.
-_PROBE = np.array([0.637, 0.27, 0.041, 0.017, 0.813, 0.913, 0.607, 0.729, 0.544, 0.935, 0.816, 0.003])
-
-
-@functools.cache
-def _pandas_sums_sorted_groups_plainly() -> bool:
-    """True when pandas' groupby sum adds sorted groups without NaN with `np.add.reduceat` (pandas 3.1) rather
-    than with its compensated loop (earlier versions); asked of pandas once, on a probe where the two differ."""
-    by_pandas = pd.Series(_PROBE).groupby(np.zeros(len(_PROBE), dtype=np.intp)).sum().iloc[0]
-    return bool(by_pandas == np.add.reduceat(_PROBE, [0])[0])
-
-
 def group_sums(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sum of `values` per group (NaN skipped) and rows per group, as pandas' groupby `sum` computes them.
+    """Sum of `values` per group (NaN skipped, so a group of NaN sums to 0) and rows per group.
 
-    Equal to pandas to the last bit, so that figures stay bit-identical: pandas (3.1) adds sorted groups without
-    NaN with `np.add.reduceat`, and otherwise (and before 3.1 always) adds each group's values in row order with
-    Kahan compensation (vectorised here over groups, one step per position within a group). A group whose values
-    are all NaN sums to 0, as in pandas.
+    The same numbers as pandas' groupby `sum` up to rounding (values are added in row order).
 
     Args:
         groups: group number (0..n_groups-1) of each row.
@@ -62,33 +46,12 @@ def group_sums(groups: np.ndarray, values: np.ndarray, n_groups: int) -> tuple[n
         NaN.
     """
     counts = np.bincount(groups, minlength=n_groups)
-    sums = np.zeros((n_groups, *values.shape[1:]))
-    if not len(groups):
-        return sums, counts
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    if _pandas_sums_sorted_groups_plainly() and (np.diff(groups) >= 0).all() and not np.isnan(values).any():
-        sums[groups[starts]] = np.add.reduceat(values, starts, axis=0)
-        return sums, counts
-    if counts.max() == 1:  # one row a group (most tables): the compensated sum is 0 + value, NaN as 0
-        sums[groups] = np.where(np.isnan(values), 0.0, 0.0 + values)
-        return sums, counts
-    order = np.argsort(groups, kind="stable")  # each group's rows, in row order
-    in_order = groups[order]
-    starts = np.flatnonzero(np.r_[True, in_order[1:] != in_order[:-1]])
-    position = np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
-    compensation = np.zeros_like(sums)
-    with np.errstate(invalid="ignore"):  # inf - inf in the compensation of an infinite value (reset below)
-        for k in range(int(position.max()) + 1):
-            rows = order[position == k]  # at most one row per group
-            lab, val = groups[rows], values[rows]
-            y = val - compensation[lab]
-            t = sums[lab] + y
-            c = t - sums[lab] - y
-            c[np.isnan(c)] = 0.0  # an infinite value: pandas resets the compensation so the sum stays infinite
-            add = ~np.isnan(val)  # NaN is skipped
-            compensation[lab] = np.where(add, c, compensation[lab])
-            sums[lab] = np.where(add, t, sums[lab])
-    return sums, counts
+    values = np.asarray(values, dtype=float)
+    width = int(np.prod(values.shape[1:], dtype=np.int64))
+    # one bincount for all further axes: bin (group, position within the row)
+    bins = (np.asarray(groups, dtype=np.int64)[:, None] * width + np.arange(width)).ravel()
+    sums = np.bincount(bins, weights=np.where(np.isnan(values), 0.0, values).ravel(), minlength=n_groups * width)
+    return sums.reshape(n_groups, *values.shape[1:]), counts
 
 
 class _Table(NamedTuple):
@@ -152,9 +115,7 @@ class Series:
         else:
             index = pd.MultiIndex(levels=table.levels, codes=table.codes, names=list(columns),
                                   verify_integrity=False)
-        # laid out as pandas lays out an unstacked table (dates x columns, row-major): how pandas later sums
-        # across columns depends on the layout, and the last bit of those sums with it
-        return pd.DataFrame(np.ascontiguousarray(table.values.T), index=self.dates, columns=index, copy=False)
+        return pd.DataFrame(table.values.T, index=self.dates, columns=index, copy=False)
 
     def _table(self, variable: str, columns: tuple[str, ...]) -> _Table | None:
         """The variable summed per (combination of `columns`, date) and per date, as pandas' ``groupby(["date",
@@ -183,8 +144,7 @@ class Series:
         order = np.lexsort(codes[::-1]) if codes else np.zeros(1, dtype=np.int64)
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
-        # groups numbered as pandas numbers them (by date, then by sorted combination): pandas' choice of how to
-        # add a group's values depends on whether these numbers are sorted in row order
+        # groups numbered by date, then by sorted combination, so that the sums reshape into dates x combinations
         groups = self._date[rows] * len(order) + rank[combo]
         sums, counts = group_sums(groups, self._value[rows], n_dates * len(order))
         values = np.where(counts > 0, sums, np.nan).reshape(n_dates, len(order)).T
@@ -247,16 +207,8 @@ def present_materials(series: Series, variable: str) -> list[str]:
 
 
 def row_sums(a: np.ndarray) -> np.ndarray:
-    """Sum across the columns of a dates x columns array, NaN counted as 0, as pandas' ``frame.sum(axis=1)``.
-
-    On a frame stored as the wide tables are (row-major values), pandas adds each row pairwise (numpy's sum
-    along a row) when no value is missing, and column after column once some is. Doing the same keeps the sums
-    equal to the last bit (with fewer than 8 columns the two orders agree).
-    """
-    missing = np.isnan(a)
-    if missing.any():
-        return np.asfortranarray(np.where(missing, 0.0, a)).sum(axis=1)
-    return np.ascontiguousarray(a, dtype=float).sum(axis=1)
+    """Sum across the columns of a dates x columns array, NaN counted as 0 (as pandas' ``frame.sum(axis=1)``)."""
+    return np.nansum(a, axis=1)
 
 
 def ffill(a: np.ndarray) -> np.ndarray:
@@ -326,7 +278,7 @@ def origin_shares(series: Series, material: str, regions: Sequence[str] | None =
     if not keep.any():
         return pd.DataFrame(index=series.dates)
     values = flow.to_numpy()[:, mine][:, keep]
-    # tonnes by origin: each origin's regions (columns, sorted by origin) summed as pandas' groupby sums rows
+    # tonnes by origin: each origin's regions (columns) summed
     codes, origins = pd.factorize(origin[keep], sort=True)
     sums, _ = group_sums(codes, values.T, len(origins))
     by_origin = sums.T
