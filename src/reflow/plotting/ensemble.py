@@ -172,11 +172,8 @@ def runs_matrix(traces: Sequence[tuple[int, pd.Series]], dates: pd.DatetimeIndex
         traces: ``(run number, weekly series)`` of the runs that have the trace.
         dates: the weeks of all runs (each series' dates are among them).
         n_runs: how many runs (columns).
-
-    The array is column-major, as pandas holds such a table: `np.nanmean` then adds each week's runs in the
-    same order as it did on the pandas table, to the last bit.
     """
-    arr = np.full((len(dates), n_runs), np.nan, order="F")
+    arr = np.full((len(dates), n_runs), np.nan, order="F")  # column-major: each run fills one contiguous column
     for i, y in traces:
         rows = slice(None) if y.index.equals(dates) else dates.get_indexer(y.index)
         arr[rows, i] = y.to_numpy(dtype=float)
