@@ -239,26 +239,18 @@ def analysis_notes(sweep: SweepResult, metrics: Sequence[str] | None = None) -> 
     """The notes of `reflow analyze`: from ``analysis/notes.json`` when it was run, else (or when that file is
     unreadable or not `analyze`'s shape) computed for Sobol' and Morris designs (whose figures rest on them); none
     for other designs. `metrics`: those the figures show (default `default_metrics`), when computed."""
-    stored = sweep.path / "analysis" / "notes.json"
     stale = sweep.analysis_stale()
-    if stored.is_file() and not stale:
-        try:
-            notes = json.loads(stored.read_text(encoding="utf-8")).get("notes")
-        except (OSError, ValueError, AttributeError):
-            notes = None
-        if isinstance(notes, list):
-            return [str(n) for n in notes]
-    if stale:  # the stored notes describe runs the sweep has since added to: the notes of the runs as they are
-        from reflow.plotting.sweep_figures import computed_analysis, default_metrics
-
-        result = computed_analysis(sweep, list(metrics or default_metrics(sweep)))
-        return [stale, *(result.notes if result is not None else [])]
-    if sweep.design_method not in ("sobol", "morris"):
+    notes = sweep.analysis_record.get("notes") if sweep.analysis_record is not None and not stale else None
+    if isinstance(notes, list):
+        return [str(n) for n in notes]
+    # stale: the stored notes describe runs the sweep has since added to; the notes of the runs as they are
+    if not stale and sweep.design_method not in ("sobol", "morris"):
         return []
     from reflow.plotting.sweep_figures import computed_analysis, default_metrics
 
     result = computed_analysis(sweep, list(metrics or default_metrics(sweep)))
-    return list(result.notes) if result is not None else []  # (the figures say what could not be computed)
+    computed = list(result.notes) if result is not None else []  # (the figures say what could not be computed)
+    return [stale, *computed] if stale else computed
 
 
 def _num(x: float) -> str:

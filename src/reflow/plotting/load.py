@@ -22,6 +22,7 @@ import json
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -321,16 +322,28 @@ class SweepResult:
         wanted = [c for c in dict.fromkeys([*columns, "status"]) if c in self._runs.columns]
         return self._runs[wanted]
 
+    @cached_property
+    def analysis_record(self) -> dict[str, Any] | None:
+        """``analysis/notes.json`` as `reflow analyze` wrote it (read once), or None when it is absent, unreadable
+        or not a JSON object."""
+        try:
+            record = json.loads((self.path / "analysis" / "notes.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
     def analysis_stale(self) -> str | None:
         """Why the files of `reflow analyze` are out of date (the sweep stored runs since), or None.
 
         ``analysis/notes.json`` records the runs the analysis saw, by status; analyses written before it did are
         taken as current.
         """
-        try:
-            seen = json.loads((self.path / "analysis" / "notes.json").read_text(encoding="utf-8")).get("runs")
-        except (OSError, ValueError, AttributeError):
-            return None
+        return self._stale
+
+    @cached_property
+    def _stale(self) -> str | None:
+        # once per folder opened: `analysis` asks for every table a figure reads
+        seen = self.analysis_record.get("runs") if self.analysis_record is not None else None
         if not isinstance(seen, dict):
             return None
         from reflow.experiment.analysis import runs_stamp
