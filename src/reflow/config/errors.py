@@ -111,9 +111,9 @@ _PATTERN_WORDS = {
 }
 
 
-def pattern_words(pattern: str) -> str:
-    """What a name matching `pattern` may hold, in words (for a `string_pattern_mismatch` message)."""
-    return _PATTERN_WORDS.get(pattern, "other characters")
+def pattern_message(err: Mapping[str, Any]) -> str:
+    """A pydantic `string_pattern_mismatch` error in words: which characters to use, not the regular expression."""
+    return "not allowed; use " + _PATTERN_WORDS.get(err.get("ctx", {}).get("pattern", ""), "other characters")
 
 
 def _as_date(v: Any) -> dt.date | None:
@@ -186,7 +186,7 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     if etype == "finite_number":
         msg = "inf and nan have no meaning here; give a finite number"
     elif etype == "string_pattern_mismatch":
-        msg = "not allowed; use " + pattern_words(err.get("ctx", {}).get("pattern", ""))
+        msg = pattern_message(err)
     if isinstance(value, dict | list):  # a cross-field check on a whole table: the message names the values
         return f"{where}: {msg}"
     desc = _describe(loc, raw)

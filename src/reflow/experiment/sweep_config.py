@@ -43,7 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from reflow.config import FOLDER_NAME_PATTERN, OverrideSource, read_toml
-from reflow.config.errors import pattern_words
+from reflow.config.errors import pattern_message
 from reflow.errors import ConfigError
 
 __all__ = [
@@ -299,7 +299,7 @@ def _explain(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     if etype == "missing":
         return f"{where}: required key is missing; add it"
     if etype == "string_pattern_mismatch":  # the name is the output folder's: say which characters, not the regex
-        msg = "not allowed; use " + pattern_words(err.get("ctx", {}).get("pattern", ""))
+        msg = pattern_message(err)
     value = err.get("input")
     shown = repr(value) if not isinstance(value, dict | list) else ""
     return f"{where}{' = ' + shown if shown else ''}: {msg}"
