@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from reflow.plotting.ensemble import ALL, EX_CHINA, Ensemble
 from reflow.plotting.flows import flow_matrix_figure
 from reflow.plotting.layout import (
+    above_zero,
     figure_legend,
     finish_time_axis,
     grid_axes,
@@ -55,17 +54,6 @@ def _band(ax: Any, st: pd.DataFrame | None, *, color: str, linestyle: Any, label
     ax.plot(st.index, st["q50"].to_numpy(), color=color, linestyle=linestyle, label=label,
             linewidth=linewidth)
     return True
-
-
-def _above_zero(ax: Any) -> bool:
-    """Whether any median line or 5-95% band drawn on `ax` rises above zero.
-
-    The band counts: a median of zero with shortages in a few seeds is not "no shortage".
-    """
-    if any(np.nanmax(line.get_ydata(), initial=0) > 0 for line in ax.lines):
-        return True
-    return any(np.nanmax(p.vertices[:, 1], initial=0) > 0
-               for c in ax.collections if isinstance(c, PolyCollection) for p in c.get_paths())
 
 
 def _caption(groups: Sequence[Ensemble]) -> str:
@@ -218,7 +206,7 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
                   label="all importing regions", n=g.n)
         else:
             _scenario_bands(ax, groups, "shortages", m, EX_CHINA)
-        if not _above_zero(ax):
+        if not above_zero(ax):
             # Say over what (the median alone once said so when seeds were short), and give the empty panel the
             # run figure's 0-1 scale: an all-zero line leaves matplotlib's 0-0.05 t/week, as if something small
             # had been drawn.
@@ -404,7 +392,7 @@ def ensemble_capacity(groups: Sequence[Ensemble]) -> Figure:
             _scenario_bands(ax, groups, "capacity", m, "operating")
         if not ax.lines:
             no_data(ax, "no capacity data")
-        elif not _above_zero(ax):  # lines along the axis itself read as an empty panel
+        elif not above_zero(ax):  # lines along the axis itself read as an empty panel
             no_data(ax, "no capacity outside China")
         ax.set_title(material_label(m))
         ax.set_ylabel("Capacity (t/year)")

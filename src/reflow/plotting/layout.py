@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from reflow.metrics import SHORTAGE_WEEK_THRESHOLD
@@ -16,6 +18,7 @@ from reflow.plotting.timeline import PolicyMark, mark_policy, number_marks, poli
 __all__ = [
     "FAST_LAYOUT",
     "LEGAL_LIMIT_DAYS",
+    "above_zero",
     "figure_legend",
     "finish_time_axis",
     "grid_axes",
@@ -94,6 +97,18 @@ def finish_time_axis(ax: Any, dates: pd.DatetimeIndex, marks: Sequence[PolicyMar
     else:
         format_date_axis(ax)
     mark_policy(ax, marks, labels=labels)
+
+
+def above_zero(ax: Any) -> bool:
+    """Whether any line or filled area (a 5-95% band) drawn on `ax` rises above zero: lines along the axis itself
+    read as an empty panel, which should say why.
+
+    The band counts: a median of zero with shortages in a few seeds is not "no shortage".
+    """
+    if any(np.nanmax(line.get_ydata(), initial=0) > 0 for line in ax.lines):
+        return True
+    return any(np.nanmax(p.vertices[:, 1], initial=0) > 0
+               for c in ax.collections if isinstance(c, PolyCollection) for p in c.get_paths())
 
 
 def no_data(ax: Any, text: str, y: float = 0.45) -> None:

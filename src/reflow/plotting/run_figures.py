@@ -32,6 +32,7 @@ from reflow.plotting._parallel import fork_map
 from reflow.plotting.flows import flow_figure
 from reflow.plotting.layout import (
     FAST_LAYOUT,
+    above_zero,
     figure_legend,
     finish_time_axis,
     grid_axes,
@@ -395,8 +396,8 @@ def capacity_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: 
                     label="Under construction")
         if not ax.lines:
             no_data(ax, "no capacity data")
-        elif not any(np.nanmax(line.get_ydata(), initial=0) > 0 for line in ax.lines):
-            no_data(ax, "no capacity outside China")  # (lines along the axis itself read as an empty panel)
+        elif not above_zero(ax):
+            no_data(ax, "no capacity outside China")
         ax.set_title(material_label(m))
         ax.set_ylabel("Capacity (t/year)")
         ax.set_ylim(bottom=0)
