@@ -113,9 +113,17 @@ def _t95(n: np.ndarray) -> np.ndarray:
     return out
 
 
-def _binned(values: pd.Series, max_levels: int = 12, bins: int = 8) -> pd.Series:
+_MAX_LEVELS = 12  # distinct values of a parameter drawn as they are (a grid); more are binned if numbers
+
+
+def _many_values(values: pd.Series) -> bool:
+    """Whether a parameter has more distinct values than a figure's axis shows one by one (`_binned`)."""
+    return values.nunique() > _MAX_LEVELS
+
+
+def _binned(values: pd.Series, bins: int = 8) -> pd.Series:
     """The values themselves when there are few distinct ones (a grid), else the mean of quantile bins."""
-    if values.nunique() <= max_levels or not pd.api.types.is_numeric_dtype(values):
+    if not _many_values(values) or not pd.api.types.is_numeric_dtype(values):
         return values
     codes = pd.qcut(values, q=bins, duplicates="drop")
     return values.groupby(codes, observed=True).transform("mean")
@@ -210,7 +218,7 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
     df = df.assign(_x=_binned(df[x]), _y=_binned(df[y]),
                    _v=pd.to_numeric(df[metric], errors="coerce") * scale)
     grid = df.pivot_table(index="_y", columns="_x", values="_v", aggfunc="mean")
-    binned_axes = df[x].nunique() > 12 or df[y].nunique() > 12  # as `_binned`: bin means are not design values
+    binned_axes = _many_values(df[x]) or _many_values(df[y])  # bin means are not design values
     lost = _failed_only(sweep, [x, y]) if failed and not binned_axes else pd.DataFrame(columns=[x, y])
     if len(lost):  # cells whose runs all failed stay on the axes, marked, rather than vanishing
         grid = grid.reindex(index=sorted({*grid.index, *lost[y]}), columns=sorted({*grid.columns, *lost[x]}))
@@ -252,8 +260,8 @@ def sweep_heatmap(sweep: SweepResult, metric: str, x: str, y: str) -> Figure:
         cb.set_label(f"{words} ({unit})" if unit else words)
         ax.set_xticks(range(grid.shape[1]), [_fmt(v) for v in grid.columns])
         ax.set_yticks(range(grid.shape[0]), [_fmt(v) for v in grid.index])
-    ax.set_xlabel(param_label(x) + (" (bin means)" if df[x].nunique() > 12 else ""))
-    ax.set_ylabel(param_label(y) + (" (bin means)" if df[y].nunique() > 12 else ""))
+    ax.set_xlabel(param_label(x) + (" (bin means)" if _many_values(df[x]) else ""))
+    ax.set_ylabel(param_label(y) + (" (bin means)" if _many_values(df[y]) else ""))
     ax.set_title(f"by {_short_key(x)} (across) and {_short_key(y)} (up)")
     return fig
 
@@ -288,7 +296,7 @@ def sweep_response(sweep: SweepResult, metrics: Sequence[str], x: str, by: str |
     per = df.groupby(_binned(df[x]) if by is None else [_binned(df[x]), df[by]], observed=True).size()
     reps = int(per.median()) if len(per) else 0
     others = [p for p in sweep.parameters if p not in (x, by)]
-    lost = _failed_only(sweep, [x]) if failed and df[x].nunique() <= 12 else pd.DataFrame(columns=[x])
+    lost = _failed_only(sweep, [x]) if failed and not _many_values(df[x]) else pd.DataFrame(columns=[x])
     caption = (f"sweep {sweep.name}: mean and 95% confidence interval over runs"
                + (f" (about {reps} per point)" if reps else "")
                + (f", averaged over {', '.join(others)}" if others else "")
