@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reflow.errors import ResultReadError
+from reflow.errors import ConfigError, ResultReadError
 from reflow.experiment.designs import UNIT_PREFIX, salib_problem
 from reflow.experiment.store import BASE_COLUMNS, load_runs
 
@@ -399,27 +399,9 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
     wanted = list(dict.fromkeys(metrics)) if metrics else declared or available  # a name given twice: once
     # with no successful run the table has no metric columns at all: nothing is wrong with the names asked for
     any_ok = bool(len(runs)) and bool((runs["status"] == "ok").any())
-    missing = [m for m in wanted if m not in runs.columns]
-    if missing and any_ok:
-        from reflow.errors import ConfigError
-
+    if any_ok:
         # say where the names came from: --metric, or outputs.metrics of the sweep (whose fix is in that file)
-        where = "--metric" if metrics else f"outputs.metrics of {path / 'sweep.toml'}"
-        close = {m: difflib.get_close_matches(m, available, n=1) for m in missing}
-        hints = "; ".join(f"{m!r}: did you mean {c[0]!r}?" for m, c in close.items() if c)
-        raise ConfigError(f"{where}: metric(s) {missing} are not in the sweep's results"
-                          + (f" ({hints})" if hints else "")
-                          + f"; give metrics from: {', '.join(available)} (or --metric NAME to choose)")
-    text = [m for m in wanted if m in runs.columns and not is_number_column(runs[m])]
-    if text and any_ok:
-        from reflow.errors import ConfigError
-        from reflow.experiment.outputs import numeric_metric_like
-
-        where = "--metric" if metrics else f"outputs.metrics of {path / 'sweep.toml'}"
-        what = "is a text metric" if len(text) == 1 else "are text metrics"
-        raise ConfigError(f"{where}: {', '.join(text)} {what} (dates or regions): `reflow analyze` reports means of "
-                          f"numbers; give a number metric, e.g. {numeric_metric_like(text[0])} (the text values are "
-                          "in the runs table: reflow.experiment.load_runs)")
+        _refuse_metrics(runs, wanted, available, "--metric" if metrics else f"outputs.metrics of {path / 'sweep.toml'}")
     # (a number column asked for by name is analysed even if it is not a summary metric: wall_time_s, say)
     wanted = [m for m in wanted if m in runs.columns or not any_ok]
     # metrics no run produced (every run failed) are columns without a value, so the tables say n = 0 per point
@@ -484,6 +466,32 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
         text = json.dumps({"confidence": confidence, "notes": notes, "noise": noise, "runs": seen}, indent=2) + "\n"
         (folder / "notes.json").write_text(text, encoding="utf-8")
     return result
+
+
+def _refuse_metrics(runs: pd.DataFrame, wanted: Sequence[str], available: Sequence[str], where: str) -> None:
+    """Refuse metrics that are not columns of the runs table, or are text (dates, regions): no mean to take.
+
+    Args:
+        runs: the runs table (with at least one successful run, so that every metric has its column).
+        wanted: the metrics asked for.
+        available: the number metrics there are (for the message).
+        where: where the names came from (``--metric``, or the sweep's ``outputs.metrics``).
+    """
+    missing = [m for m in wanted if m not in runs.columns]
+    if missing:
+        close = {m: difflib.get_close_matches(m, available, n=1) for m in missing}
+        hints = "; ".join(f"{m!r}: did you mean {c[0]!r}?" for m, c in close.items() if c)
+        raise ConfigError(f"{where}: metric(s) {missing} are not in the sweep's results"
+                          + (f" ({hints})" if hints else "")
+                          + f"; give metrics from: {', '.join(available)} (or --metric NAME to choose)")
+    text = [m for m in wanted if not is_number_column(runs[m])]
+    if text:
+        from reflow.experiment.outputs import numeric_metric_like
+
+        what = "is a text metric" if len(text) == 1 else "are text metrics"
+        raise ConfigError(f"{where}: {', '.join(text)} {what} (dates or regions): `reflow analyze` reports means of "
+                          f"numbers; give a number metric, e.g. {numeric_metric_like(text[0])} (the text values are "
+                          "in the runs table: reflow.experiment.load_runs)")
 
 
 def runs_stamp(runs: pd.DataFrame) -> dict[str, int]:
