@@ -501,6 +501,11 @@ def runs_stamp(runs: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(counts.items())}
 
 
+def _point_ids(ids: Sequence[int], most: int = 10) -> str:
+    """Design points named in a note: the first `most` ids, then "..."."""
+    return ", ".join(str(p) for p in ids[:most]) + (" ..." if len(ids) > most else "")
+
+
 def _failure_notes(runs: pd.DataFrame, path: Path, notes: list[str]) -> None:
     """Say which design points lost runs: their means are over fewer replicates, or missing."""
     failed = runs["status"] != "ok" if len(runs) else pd.Series(dtype=bool)
@@ -514,13 +519,12 @@ def _failure_notes(runs: pd.DataFrame, path: Path, notes: list[str]) -> None:
     per_point = failed.groupby(runs["point_id"]).agg(["sum", "size"])
     hit = per_point[per_point["sum"] > 0]
     empty = [int(p) for p in hit.index[hit["sum"] == hit["size"]]]
-    shown = ", ".join(str(p) for p in empty[:10]) + (" ..." if len(empty) > 10 else "")
     parts = []
     if len(hit) > len(empty):
         parts.append(f"{len(hit) - len(empty)} point(s) lost some replicates, so their means are over fewer runs (n "
                      "and n_failed in points.csv)")
     if empty:
-        parts.append(f"{len(empty)} point(s) have no successful run, so no mean (point_id {shown})")
+        parts.append(f"{len(empty)} point(s) have no successful run, so no mean (point_id {_point_ids(empty)})")
     notes.append(f"{int(failed.sum())} failed runs at {len(hit)} of {len(per_point)} design points: "
                  + "; ".join(parts) + f"; {where}")
 
@@ -538,9 +542,8 @@ def _empty_metric_notes(runs: pd.DataFrame, metrics: Sequence[str], notes: list[
                          "did not happen in the run, e.g. no shortage or no licence application): no mean")
             continue
         empty = [int(p) for p in has.index[~has]]
-        shown = ", ".join(str(p) for p in empty[:10]) + (" ..." if len(empty) > 10 else "")
-        notes.append(f"{m}: no value in the successful runs of {len(empty)} point(s) (point_id {shown}): no mean "
-                     "there")
+        notes.append(f"{m}: no value in the successful runs of {len(empty)} point(s) (point_id "
+                     f"{_point_ids(empty)}): no mean there")
 
 
 def _complete_replicates(runs: pd.DataFrame, design: pd.DataFrame, replicates: int,
