@@ -11,6 +11,7 @@ only when the number of levels is an even multiple of the number of values (`mor
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import math
 from collections.abc import Sequence
@@ -199,12 +200,13 @@ def from_csv_design(path: Path, params: Sequence[ParameterSpec] = ()) -> pd.Data
     """
     if not path.is_file():
         raise ConfigError(f"design.path = {str(path)!r}: file not found (the path is relative to the sweep file)")
+    data = path.read_bytes()  # read once: pandas parses it, and the header is checked as written
     try:
-        df = pd.read_csv(path, skipinitialspace=True)
+        df = pd.read_csv(io.BytesIO(data), skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the design CSV: {exc}") from None
-    with open(path, encoding="utf-8", errors="replace") as fh:  # pandas renames a repeated column 'key.1'
-        header = [c.strip() for c in next(csv.reader(fh, skipinitialspace=True), [])]
+    text = io.StringIO(data.decode("utf-8", errors="replace"), newline=None)  # pandas renames a repeated column 'key.1'
+    header = [c.strip() for c in next(csv.reader(text, skipinitialspace=True), [])]
     repeated = sorted({c for c in header if header.count(c) > 1 and c})
     if repeated:
         raise ConfigError(f"{path}: column(s) {repeated} appear more than once in the header; give each key path "
