@@ -112,14 +112,14 @@ def cover_pages(title: str, subtitle: str, sections: Sequence[tuple[str, str, st
         nonlocal y
         fig = Figure(figsize=PAGE)
         if not pages:  # a comparison's title names every scenario: wrapped, not run off the page
-            lines = _wrap(title, int(width_pt / (18 * 0.65)))
+            lines = _wrap(title, int(width_pt / (18 * _CHAR_W)))
             lines = lines[:3] + ([lines[3] + (" ..." if len(lines) > 4 else "")] if len(lines) > 3 else [])
             fig.text(_LEFT, 0.94, "\n".join(lines), fontsize=18, fontweight="bold", va="top", linespacing=1.15)
             drop = (len(lines) - 1) * 18 * 1.15 / 72 / PAGE[1]
             fig.text(_LEFT, 0.895 - drop, subtitle, fontsize=10, color="#444444", va="top")
             y = _TOP - drop
         else:
-            head = _wrap(title, int(width_pt / (10 * 0.65)) - 16)[0]
+            head = _wrap(title, int(width_pt / (10 * _CHAR_W)) - 16)[0]
             fig.text(_LEFT, 0.95, f"{head}{' ...' if head != title else ''} (continued)", fontsize=10,
                      color="#444444", va="top")
             y = 0.91
