@@ -415,42 +415,50 @@ def identity_changes(before: SweepConfig, after: SweepConfig, limit: int = 6) ->
     `[[parameters]]` entries are matched by their key, so adding or removing one reads as such, not as every
     later entry changing.
     """
-    def flat(data: Any, prefix: str = "") -> dict[str, Any]:
-        if isinstance(data, dict):
-            out: dict[str, Any] = {}
-            for k, v in data.items():
-                name = f'"{k}"' if "." in str(k) else str(k)  # a key path used as a key ([sweep.set])
-                out.update(flat(v, f"{prefix}.{name}" if prefix else name))
-            return out
-        return {prefix: data}
-
-    def entries(cfg: SweepConfig) -> dict[str, Any]:
-        data = sweep_identity(cfg)
-        params = {f'[[parameters]] key = "{p.get("key")}"': {k: v for k, v in p.items() if k != "key"}
-                  for p in data.pop("parameters", [])}
-        return {**flat(data), **params}
-
-    def show(v: Any) -> str:
-        return json.dumps(v, default=str) if not isinstance(v, dict) else ", ".join(
-            f"{k} = {json.dumps(x, default=str)}" for k, x in v.items())
-
-    old, new = entries(before), entries(after)
-    changes = []
-    for key in [*old, *(k for k in new if k not in old)]:
-        if key in old and key in new:
-            if old[key] == new[key]:
-                continue
-            if isinstance(old[key], dict) and isinstance(new[key], dict):  # a [[parameters]] entry: which fields
-                inner = [f"{f} {show(old[key].get(f, '(unset)'))} -> {show(new[key].get(f, '(unset)'))}"
-                         for f in dict.fromkeys([*old[key], *new[key]]) if old[key].get(f) != new[key].get(f)]
-                changes.append(f"{key}: {'; '.join(inner)}")
-            else:
-                changes.append(f"{key}: {show(old[key])} -> {show(new[key])}")
-        elif key in old:
-            changes.append(f"{key}: {show(old[key])} -> (not set)")
-        else:
-            changes.append(f"{key}: (not set) -> {show(new[key])}")
+    old, new = _identity_entries(before), _identity_entries(after)
+    changes = [_change(key, old.get(key, _UNSET), new.get(key, _UNSET))
+               for key in [*old, *(k for k in new if k not in old)] if old.get(key, _UNSET) != new.get(key, _UNSET)]
     return changes[:limit] + ([f"and {len(changes) - limit} more"] if len(changes) > limit else [])
+
+
+_UNSET: Any = object()  # a key one of the two sweeps does not have
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Tables as dotted key paths (a key path used as a key, as in `[sweep.set]`, quoted); other values as leaves."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        name = f'"{k}"' if "." in str(k) else str(k)
+        out.update(_flat(v, f"{prefix}.{name}" if prefix else name))
+    return out
+
+
+def _identity_entries(cfg: SweepConfig) -> dict[str, Any]:
+    """`sweep_identity` by key path, each `[[parameters]]` entry as one item named by its key."""
+    data = sweep_identity(cfg)
+    params = {f'[[parameters]] key = "{p.get("key")}"': {k: v for k, v in p.items() if k != "key"}
+              for p in data.pop("parameters", [])}
+    return {**_flat(data), **params}
+
+
+def _shown(v: Any) -> str:
+    return json.dumps(v, default=str) if not isinstance(v, dict) else ", ".join(
+        f"{k} = {json.dumps(x, default=str)}" for k, x in v.items())
+
+
+def _change(key: str, old: Any, new: Any) -> str:
+    """``key: old -> new``; of a `[[parameters]]` entry in both, the fields that differ."""
+    if old is _UNSET:
+        return f"{key}: (not set) -> {_shown(new)}"
+    if new is _UNSET:
+        return f"{key}: {_shown(old)} -> (not set)"
+    if isinstance(old, dict) and isinstance(new, dict):
+        inner = [f"{f} {_shown(old.get(f, '(unset)'))} -> {_shown(new.get(f, '(unset)'))}"
+                 for f in dict.fromkeys([*old, *new]) if old.get(f) != new.get(f)]
+        return f"{key}: {'; '.join(inner)}"
+    return f"{key}: {_shown(old)} -> {_shown(new)}"
 
 
 def _sha256_file(path: Path) -> str:
