@@ -208,7 +208,7 @@ def policy_rows(config: dict[str, Any], varied: Sequence[str] = ()) -> list[list
     """
     swept = {tuple(p.split(".")[1:3]) for p in varied if p.startswith("policy.") and p.count(".") == 2}
     span = _run_span(config)
-    rows = []
+    rows: list[tuple[int, list[str]]] = []
     for i, ev in enumerate(config.get("policy") or []):
         if not isinstance(ev, dict):
             continue
@@ -219,10 +219,12 @@ def policy_rows(config: dict[str, Any], varied: Sequence[str] = ()) -> list[list
 
         details = "; ".join(_setting(k, v) for k, v in ev.items() if k not in _POLICY_COMMON and v not in
                             (None, [], {}, ""))
-        rows.append([str(ev.get("id", "")), str(ev.get("kind", "")), str(ev.get("label") or ""),
-                     *[_dated(ev.get(s), span) for s in _POLICY_STAGES], details])
-    rows.sort(key=lambda r: next((pd.Timestamp(c.split(" (")[0]).value for c in r[3:8] if c != "–"), 0))
-    return rows
+        dates = [fmt_value(ev.get(s), "date") for s in _POLICY_STAGES]
+        first = next((pd.Timestamp(d).value for d in dates if d != "–"), 0)  # rows in the order of their first date
+        rows.append((first, [str(ev.get("id", "")), str(ev.get("kind", "")), str(ev.get("label") or ""),
+                             *[_dated(ev.get(s), span) for s in _POLICY_STAGES], details]))
+    rows.sort(key=lambda kr: kr[0])
+    return [r for _, r in rows]
 
 
 def _run_span(config: dict[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
