@@ -60,6 +60,21 @@ def _suffix(label: str, stage: str, announced_apart: bool) -> str:
     return {"suspend": ", suspended", "resume": ", resumed", "lift": ", lifted"}[stage]
 
 
+def _milestones(event: dict[str, Any]) -> dict[str, date | None]:
+    """An event's dates by stage (None where it has none or an unreadable one)."""
+    return {stage: _parse_date(event.get(stage)) for stage in STAGES}
+
+
+def _event_label(event: dict[str, Any]) -> str:
+    return str(event.get("label") or event.get("id") or event.get("kind") or "policy")
+
+
+def _suspended_on(when: dict[str, date | None], day: date) -> bool:
+    """Whether a measure with these milestone dates is suspended (and not yet resumed) on `day`."""
+    suspend, resume = when["suspend"], when["resume"]
+    return suspend is not None and suspend <= day and (resume is None or resume > day)
+
+
 def policy_marks(config: dict[str, Any]) -> list[PolicyMark]:
     """The dated milestones of a resolved config's policy timeline, in date order.
 
@@ -70,17 +85,16 @@ def policy_marks(config: dict[str, Any]) -> list[PolicyMark]:
     for event in config.get("policy") or []:
         if not isinstance(event, dict):
             continue
-        label = str(event.get("label") or event.get("id") or event.get("kind") or "policy")
+        label = _event_label(event)
         kind = str(event.get("kind") or "")
-        when = {stage: _parse_date(event.get(stage)) for stage in STAGES}
-        effective, suspend, resume = when["effective"], when["suspend"], when["resume"]
+        when = _milestones(event)
+        effective = when["effective"]
         announced_apart = when["announce"] is not None and when["announce"] != effective
         for stage in STAGES:
             d = when[stage]
             if d is None or (stage == "announce" and not announced_apart):
                 continue
-            if (stage == "effective" and suspend is not None and suspend <= d
-                    and (resume is None or resume > d)):
+            if stage == "effective" and _suspended_on(when, d):
                 continue
             marks.append(PolicyMark(d, label + _suffix(label, stage, announced_apart), stage, kind))
     marks.sort(key=lambda m: m.when)
@@ -97,13 +111,11 @@ def in_force_at_start(config: dict[str, Any], start: Any) -> list[str]:
     for event in config.get("policy") or []:
         if not isinstance(event, dict):
             continue
-        when = {stage: _parse_date(event.get(stage)) for stage in STAGES}
-        effective, suspend, resume, lift = when["effective"], when["suspend"], when["resume"], when["lift"]
-        if effective is None or effective >= day or (lift is not None and lift <= day):
+        when = _milestones(event)
+        effective, lift = when["effective"], when["lift"]
+        if effective is None or effective >= day or (lift is not None and lift <= day) or _suspended_on(when, day):
             continue
-        if suspend is not None and suspend <= day and (resume is None or resume > day):
-            continue
-        out.append(str(event.get("label") or event.get("id") or event.get("kind") or "policy"))
+        out.append(_event_label(event))
     return out
 
 
