@@ -415,11 +415,10 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
         notes.append(f"{int(extra.sum())} stored runs of replicates {replicates} and above are left out: the sweep "
                      f"now has replicates = {replicates} (raise it again to use them)")
         runs = runs[~extra].reset_index(drop=True)
-    counts = runs["status"].value_counts().to_dict() if len(runs) else {}
     planned = len(design) * replicates
     result = SweepAnalysis(path=path, method=method, parameters=params, metrics=wanted,
                            points=point_means(runs, params, wanted, confidence), notes=notes,
-                           counts={str(k): int(v) for k, v in counts.items()})
+                           counts=runs_stamp(runs))
     if len(runs) < planned:
         notes.append(f"{len(runs)} of {planned} runs are stored; re-run `reflow sweep` to finish the rest")
     _failure_notes(runs, path, notes)
