@@ -168,13 +168,22 @@ _MISSING = "(absent)"
 
 def differing_keys(configs: Sequence[dict[str, Any]]) -> list[str]:
     """Key paths whose values differ between resolved configs (seed and description left out), sorted."""
-    flat = []
+    return _differing(_flat_configs(configs))
+
+
+def _flat_configs(configs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each config's scenario part by key path (`_flatten`)."""
+    flats = []
     for c in configs:
-        f: dict[str, Any] = {}
-        _flatten(_scenario_part(c), "", f)
-        flat.append(f)
-    keys = sorted(set().union(*flat)) if flat else []
-    return [k for k in keys if len({json.dumps(f.get(k, _MISSING), default=str) for f in flat}) > 1]
+        flat: dict[str, Any] = {}
+        _flatten(_scenario_part(c), "", flat)
+        flats.append(flat)
+    return flats
+
+
+def _differing(flats: Sequence[dict[str, Any]]) -> list[str]:
+    keys = sorted(set().union(*flats)) if flats else []
+    return [k for k in keys if len({json.dumps(f.get(k, _MISSING), default=str) for f in flats}) > 1]
 
 
 def _short(value: Any) -> str:
@@ -219,13 +228,9 @@ def variant_labels(name: str, configs: Sequence[dict[str, Any]], max_keys: int =
     from the other differing keys (`differing_keys` gives the full paths); beyond `max_keys` keys, those that
     tell the most configs apart, and ``+N more``.
     """
-    keys = differing_keys(configs)
+    flats = _flat_configs(configs)  # flattened once, for the keys that differ and for the values shown
+    keys = _differing(flats)
     short = _short_keys(keys)
-    flats = []
-    for c in configs:
-        flat: dict[str, Any] = {}
-        _flatten(_scenario_part(c), "", flat)
-        flats.append(flat)
     shown_keys = _telling_keys(keys, flats, max_keys)
     labels = []
     for flat in flats:
