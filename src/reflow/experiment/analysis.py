@@ -485,12 +485,11 @@ def _refuse_metrics(runs: pd.DataFrame, wanted: Sequence[str], available: Sequen
                           + f"; give metrics from: {', '.join(available)} (or --metric NAME to choose)")
     text = [m for m in wanted if not is_number_column(runs[m])]
     if text:
-        from reflow.experiment.outputs import numeric_metric_like
+        from reflow.experiment.outputs import numeric_metric_like, text_metrics_named
 
-        what = "is a text metric" if len(text) == 1 else "are text metrics"
-        raise ConfigError(f"{where}: {', '.join(text)} {what} (dates or regions): `reflow analyze` reports means of "
-                          f"numbers; give a number metric, e.g. {numeric_metric_like(text[0])} (the text values are "
-                          "in the runs table: reflow.experiment.load_runs)")
+        raise ConfigError(f"{where}: {text_metrics_named(text)}: `reflow analyze` reports means of numbers; give a "
+                          f"number metric, e.g. {numeric_metric_like(text[0])} (the text values are in the runs "
+                          "table: reflow.experiment.load_runs)")
 
 
 def runs_stamp(runs: pd.DataFrame) -> dict[str, int]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from reflow.errors import ConfigError
 
-__all__ = ["check_outputs", "numeric_metric_like", "summary_metrics", "timeseries_variables"]
+__all__ = ["check_outputs", "numeric_metric_like", "summary_metrics", "text_metrics_named", "timeseries_variables"]
 
 _LIGHT_PREFIX = "light_"  # La/Ce market series and summary keys exist only with a [light_ree] table
 
@@ -71,6 +71,12 @@ def numeric_metric_like(name: str) -> str:
     """A number metric to suggest for the text metric `name` (its material's peak price, else lost production)."""
     like = f"{name.split('.', 1)[0]}.peak_price_multiple"
     return like if like in summary_metrics() else "overall.production_lost_share"
+
+
+def text_metrics_named(names: Sequence[str]) -> str:
+    """``x is a text metric (dates or regions)``, or ``x, y are text metrics (...)``: the start of a refusal of
+    text metrics where numbers are needed (`reflow analyze`, `reflow plot --metric`)."""
+    return f"{', '.join(names)} {'is a text metric' if len(names) == 1 else 'are text metrics'} (dates or regions)"
 
 
 def _suggest(name: str, known: Sequence[str]) -> str:

@@ -209,7 +209,7 @@ def _pick_by(sweep: Any, x: str) -> str | None:
 def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequence[str] | None,
                 say: Callable[[str], None]) -> list[FigureJob]:
     from reflow.experiment.analysis import is_number_column
-    from reflow.experiment.outputs import numeric_metric_like
+    from reflow.experiment.outputs import numeric_metric_like, text_metrics_named
     from reflow.plotting.sweep_figures import (
         default_metrics,
         metric_label,
@@ -233,9 +233,8 @@ def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequenc
         say(stale)
     text = [m for m in chosen if not is_number_column(runs[m])]
     if text and metrics:  # a date or a region: no mean to draw (a heatmap of it said "no finished runs with ...")
-        raise ReflowError(f"--metric: {', '.join(text)} {'is a text metric' if len(text) == 1 else 'are text metrics'}"
-                          f" (dates or regions) in {sweep.path}; sweep figures draw means of numbers: give a number "
-                          f"metric, e.g. {numeric_metric_like(text[0])}")
+        raise ReflowError(f"--metric: {text_metrics_named(text)} in {sweep.path}; sweep figures draw means of "
+                          f"numbers: give a number metric, e.g. {numeric_metric_like(text[0])}")
     chosen = [m for m in chosen if m not in text]  # picked by default: the numbers among them
     params = sweep.parameters
     if not chosen:
