@@ -130,6 +130,15 @@ def test_from_csv_design(tmp_path):
     (tmp_path / "points.csv").write_text('licensing.approval_rate, "licensing.approval_rate"\n0.3,0.4\n')
     with pytest.raises(ConfigError, match=r"column\(s\) \['licensing.approval_rate'\] appear more than once"):
         build_design(cfg, 0)
+    # the same from a spreadsheet's 'CSV UTF-8', which starts with a byte-order mark: pandas drops it, the header
+    # check read it as part of the first column's name, and the repeat went through as 'licensing.approval_rate.1'
+    (tmp_path / "points.csv").write_text('\ufefflicensing.approval_rate,licensing.approval_rate\n0.3,0.4\n',
+                                         encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"column\(s\) \['licensing.approval_rate'\] appear more than once"):
+        build_design(cfg, 0)
+    (tmp_path / "points.csv").write_text('\ufefflicensing.approval_rate,licensing.overrun_probability\n0.3,0.1\n',
+                                         encoding="utf-8")
+    assert build_design(cfg, 0)["licensing.approval_rate"].tolist() == [0.3]  # a BOM alone is fine
 
 
 # ----------------------------------------------------------------------------------------------- seeds

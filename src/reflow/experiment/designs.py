@@ -205,7 +205,8 @@ def from_csv_design(path: Path, params: Sequence[ParameterSpec] = ()) -> pd.Data
         df = pd.read_csv(io.BytesIO(data), skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the design CSV: {exc}") from None
-    text = io.StringIO(data.decode("utf-8", errors="replace"), newline=None)  # pandas renames a repeated column 'key.1'
+    # pandas renames a repeated column 'key.1'; read the header as pandas does, without a byte-order mark
+    text = io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=None)
     header = [c.strip() for c in next(csv.reader(text, skipinitialspace=True), [])]
     repeated = sorted({c for c in header if header.count(c) > 1 and c})
     if repeated:
