@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from reflow.metrics import SHORTAGE_WEEK_THRESHOLD
 from reflow.plotting.style import MATERIALS, REGIONS, sort_codes
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "rolling_mean",
     "rolling_sum",
     "row_sums",
+    "shortage_threshold",
     "total",
 ]
 
@@ -412,3 +414,9 @@ def rolling_sum(y: np.ndarray, window: int) -> np.ndarray:
 def rolling_mean(y: pd.Series, window: int) -> pd.Series:
     """Trailing mean over `window` weeks (NaN weeks ignored), to calm weekly noise on the page."""
     return y.rolling(window, min_periods=1).mean() if window > 1 else y
+
+
+def shortage_threshold(series: Series, material: str, window: int) -> pd.Series:
+    """The shortage (t/week) above which the summary counts a week "in shortage": `SHORTAGE_WEEK_THRESHOLD` of
+    ex-China demand, as a trailing `window`-week mean like the shortages drawn against it."""
+    return SHORTAGE_WEEK_THRESHOLD * rolling_mean(total(series, "demand", material, exclude_regions=("CN",)), window)

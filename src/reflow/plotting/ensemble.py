@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from reflow.metrics import SHORTAGE_WEEK_THRESHOLD
 from reflow.plotting._frames import (
     Series,
     approval_share,
@@ -26,6 +25,7 @@ from reflow.plotting._frames import (
     licence_wait,
     origin_shares,
     rolling_mean,
+    shortage_threshold,
     total,
 )
 from reflow.plotting._parallel import fork_map
@@ -103,8 +103,7 @@ def reduce_run(s: Series, start: pd.Timestamp | None = None, end: pd.Timestamp |
         if want("shortages") and s.block("shortage", m) is not None:
             y = total(s, "shortage", m, exclude_regions=("CN",)).fillna(0.0)
             out["shortages", m, EX_CHINA] = rolling_mean(y, NOISY_WINDOW)
-            need = total(s, "demand", m, exclude_regions=("CN",))  # a week "in shortage" is over 1% of it
-            out["shortages", m, "threshold"] = SHORTAGE_WEEK_THRESHOLD * rolling_mean(need, NOISY_WINDOW)
+            out["shortages", m, "threshold"] = shortage_threshold(s, m, NOISY_WINDOW)
         cover = s.block("inventory_cover_weeks", m)
         if want("inventories") and cover is not None:
             where = {r: j for j, r in enumerate(cover[1])}

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reflow.metrics import SHORTAGE_WEEK_THRESHOLD, in_shortage
+from reflow.metrics import in_shortage
 from reflow.plotting._frames import (
     Series,
     approval_share,
@@ -26,6 +26,7 @@ from reflow.plotting._frames import (
     origin_shares,
     present_materials,
     rolling_mean,
+    shortage_threshold,
     total,
 )
 from reflow.plotting._parallel import fork_map
@@ -221,10 +222,9 @@ def shortage_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: 
             no_data(ax, "no shortage in this run")
             ax.set_ylim(0, 1)
         else:
-            need = total(s, "demand", m, exclude_regions=("CN",))
-            short_tot = total(s, "shortage", m, exclude_regions=("CN",))
-            shortage_threshold_line(ax, SHORTAGE_WEEK_THRESHOLD * rolling_mean(need, NOISY_WINDOW),
-                                    bool(in_shortage(short_tot.to_numpy(), need.to_numpy()).any()))
+            weeks_short = in_shortage(total(s, "shortage", m, exclude_regions=("CN",)).to_numpy(),
+                                      total(s, "demand", m, exclude_regions=("CN",)).to_numpy())
+            shortage_threshold_line(ax, shortage_threshold(s, m, NOISY_WINDOW), bool(weeks_short.any()))
         ax.set_title(material_label(m))
         ax.set_ylabel("Shortage (t/week)")
         ax.set_ylim(bottom=0)
