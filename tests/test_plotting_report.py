@@ -792,6 +792,69 @@ def test_ctrl_c_while_warm_pool_workers_import_prints_only_the_callers_message(t
     assert proc.returncode == 0 and err.strip() == "interrupted"
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_at_a_terminal_during_fork_map_waits_for_the_running_task_and_stops_every_worker(
+        tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # Task 0 runs until the test lets it finish; task 1 is done at once, so its worker waits for tasks. A
+    # worker interrupted there printed a traceback of its own and died, and the pool's manager thread, finding
+    # it dead after the caller had cancelled the futures, failed (InvalidStateError) without stopping the other
+    # worker, which the interpreter's exit then waited for forever; a worker interrupted while sending a
+    # result left half of it in the pipe, where the manager thread waited for the rest forever.
+    go = tmp_path / "go"
+    code = ("import os, sys, time; from reflow.plotting._parallel import fork_map\n"
+            "def task(i):\n"
+            "    os.write(1, b'%d\\n' % os.getpid())  # one write: the workers' lines do not mix\n"
+            f"    while i == 0 and not os.path.exists({str(go)!r}):\n"
+            "        time.sleep(0.05)\n"
+            "    return i\n"
+            "try:\n    fork_map(task, 2, workers=2)\n"
+            "except KeyboardInterrupt:\n    print('interrupted', file=sys.stderr)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout is not None
+        pids = [int(proc.stdout.readline()) for _ in range(2)]
+        time.sleep(0.5)  # task 1's worker is back waiting for tasks
+        os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the caller and its workers
+        time.sleep(0.2)
+        go.touch()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert err.strip() == "interrupted"
+    assert not any(_alive(p) for p in pids)
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
+def test_fork_map_interrupted_between_forking_its_workers_stops_the_first() -> None:
+    import subprocess
+    import sys
+
+    # A notebook's interrupt reaches the caller only, at any point: here after the first worker is forked and
+    # before the pool's manager thread exists. That worker waited for tasks forever, and the exit for it.
+    code = ("import multiprocessing as mp, sys; from multiprocessing.context import ForkProcess\n"
+            "from reflow.plotting._parallel import fork_map\n"
+            "start, n = ForkProcess.start, []\n"
+            "def interrupted(self):\n"
+            "    n.append(1)\n"
+            "    if len(n) == 2:\n"
+            "        raise KeyboardInterrupt\n"
+            "    return start(self)\n"
+            "ForkProcess.start = interrupted\n"
+            "try:\n    fork_map(abs, 4, workers=2)\n"
+            "except KeyboardInterrupt:\n    print('interrupted', len(n), len(mp.active_children()), flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout.split() == ["interrupted", "2", "0"], done.stderr
+
+
 def test_run_jobs_starts_the_costliest_and_returns_in_job_order() -> None:
     from matplotlib.figure import Figure
 

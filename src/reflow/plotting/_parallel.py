@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 __all__ = ["WarmPool", "default_workers", "fork_map", "in_worker"]
@@ -65,25 +68,66 @@ def fork_map(task: Callable[[int], Any], n_tasks: int, workers: int | None = Non
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "fork with threads"; workers compute
             ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-                return list(pool.map(_call, range(n_tasks)))
+            pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_start_worker,
+                                       initargs=(os.getpid(),))
+            try:
+                with _ctrl_c_held():  # the first task forks every worker
+                    futures = [pool.submit(_call, i) for i in range(n_tasks)]
+                return [f.result() for f in futures]
+            finally:
+                _close(pool)
     finally:
         _TASK = None
 
 
-def _warm(modules: tuple[str, ...], one_at_a_time: Any, parent: int) -> None:
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold SIGINT back from this thread while it forks workers; the caller gets it (KeyboardInterrupt) after.
+
+    A Ctrl-C at a terminal signals the whole process group. A worker that took it broke the pool: interrupted
+    while sending a result, it left half of it in the pipe the workers share, and the pool's manager thread
+    waited for the rest forever; interrupted while waiting for tasks, it died with a traceback, and the manager
+    thread, finding it dead after the caller had cancelled the futures, failed (Python 3.11) without stopping
+    the other workers, which the interpreter's exit then waited for forever. Blocked in the forking thread,
+    the signal is blocked in each child from its first instruction until `_start_worker` ignores it.
+    """
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _start_worker(parent: int) -> None:
+    """In each worker, first: ignore Ctrl-C (the caller handles it and closes the pool), exit with `parent`."""
     global _IN_WORKER
     _IN_WORKER = True
-    import importlib
-    import signal
-    import threading
-
-    # Ctrl-C at a terminal reaches the whole process group: the caller handles it and closes the pool (a worker
-    # interrupted in its import or its wait would only print a traceback of its own).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A worker waits for tasks for as long as the caller simulates; if the caller dies (killed, out of memory)
-    # nothing would tell it to stop.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending SIGINT was discarded just now
+    # A worker waits for tasks for as long as the caller works; if the caller dies (killed, out of memory)
+    # nothing would tell it to stop (the workers hold the task pipe open themselves).
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _close(pool: Any) -> None:
+    """Shut `pool` down once its running tasks are done, and stop any worker still there after.
+
+    Workers remain when the pool's manager thread never started (the caller interrupted or out of processes
+    while forking them) or ended without stopping them; they would wait for tasks forever, and the
+    interpreter's exit for them. (Private attribute: there is no public way to reach the workers.)
+    """
+    forked = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=True, cancel_futures=True)
+    for p in forked:
+        if p.is_alive():
+            p.terminate()
+            p.join()
+
+
+def _warm(modules: tuple[str, ...], one_at_a_time: Any, parent: int) -> None:
+    import importlib
+
+    _start_worker(parent)
     with one_at_a_time:
         for name in modules:
             importlib.import_module(name)
@@ -117,15 +161,10 @@ class WarmPool:
             self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_warm,
                                              initargs=(tuple(modules), ctx.Lock(), os.getpid()))
             try:
-                self._pool.submit(int)  # forking "fork" pools start every worker at the first task: now
+                with _ctrl_c_held():
+                    self._pool.submit(int)  # forking "fork" pools start every worker at the first task: now
             except BaseException:  # e.g. out of processes after forking some: stop those
-                # (shutdown alone leaves them waiting for tasks when the pool's manager thread never started,
-                # and the interpreter's exit then waits for them forever; private: no public way to reach them)
-                forked = list((getattr(self._pool, "_processes", None) or {}).values())
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                for p in forked:
-                    p.terminate()
-                    p.join()
+                _close(self._pool)
                 raise
 
     @classmethod
@@ -150,7 +189,7 @@ class WarmPool:
 
     def close(self) -> None:
         """Stop the workers once their current task is done (forked workers exit without interpreter shutdown)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        _close(self._pool)
 
 
 def _call_named(item: tuple[str, tuple[Any, ...]]) -> Any:
