@@ -162,6 +162,20 @@ def test_a_command_whose_reader_goes_away_stops_quietly() -> None:
     assert err == ""  # no traceback, no "Exception ignored" at exit
 
 
+def test_ctrl_c_while_the_command_line_is_being_built_is_one_line_not_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # The first ~0.1 s of `reflow ...` imports argparse and the subcommands' modules; a Ctrl-C there printed a
+    # 30-line traceback, since only the command itself was guarded.
+    from reflow import cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["run", "x.toml"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
 def test_same_seed_twice_gives_identical_parquet_values(tmp_path: Path) -> None:
     a = reflow.run(CONFIGS / "quota_2010.toml", seed=5, overrides=["scenario.weeks=60"], out=tmp_path, run_id="a",
                    figures=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -11,6 +10,8 @@ from typing import TYPE_CHECKING
 from reflow.errors import ReflowError
 
 if TYPE_CHECKING:
+    import argparse
+
     from reflow.config import Scenario
 
 __all__ = ["build_parser", "main"]
@@ -90,6 +91,8 @@ _SET_HELP = ("override a config field, e.g. --set licensing.approval_rate=0.4 (r
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `reflow` command, with every subcommand registered."""
+    import argparse  # here, not at the top: a Ctrl-C while it loads is then inside `main`'s guard
+
     parser = argparse.ArgumentParser(prog="reflow", description="Rare-earth trade under export licensing.")
     parser.add_argument("--version", action="version", version=f"reflow {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -153,8 +156,13 @@ def guarded(run: Callable[[], int | None]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `reflow` console script."""
-    args = build_parser().parse_args(argv)
-    return guarded(lambda: args.func(args))
+
+    def command() -> int | None:
+        # Building the parser imports the subcommands' modules: a Ctrl-C in those first ~0.1 s is guarded too.
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+
+    return guarded(command)
 
 
 if __name__ == "__main__":
