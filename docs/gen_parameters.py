@@ -131,8 +131,9 @@ FALLBACK_MEANINGS: dict[str, dict[str, str]] = {
     },
 }
 
-_TAG = r"(?:V2-weak|V2|V|D|R|calibrated)"
-TAG_RE = re.compile(rf"\[({_TAG}(?:/{_TAG})*)\]")
+_TAG = r"(?:V2-weak|V2|V|D|R|calibrated|choice)"
+# A tag may carry a note after a colon or a space, as DOMAIN.md writes them: "[V2: FT]", "[D from ...]".
+TAG_RE = re.compile(rf"\[({_TAG}(?:/{_TAG})*)(?:[:\s][^\]]*)?\]")
 
 _VOCAB = {tuple(MATERIALS): "material", tuple(REGIONS): "region", tuple(SECTORS): "sector"}
 
@@ -516,6 +517,10 @@ TAG_ROWS = (
     ("[V2-weak]", "a [V2] figure from a weak secondary source"),
     ("[calibrated]", "tuned against the model's own behaviour (calibration), not measured; recalibration may "
                      "change it"),
+    ("[choice]", "a neutral or structural default, not a measured quantity: a measure that is off or empty unless "
+                 "an event sets it (a grant of 0, a multiplier of 1, no hold), every item of a list (all importing "
+                 "regions, all four materials), the default seed, or the model's numerical resolution (agents per "
+                 "cell, bid tiers); the meaning gives the reason"),
 )
 
 PREAMBLE = """\
@@ -542,7 +547,8 @@ A default carries the tag of its evidence (the tags of the project's domain note
 {tag_rows}
 | – | no source given in the code: a modelling choice; treat it as [R] |
 
-Tags joined by `/` (`[R/D]`, `[V2/calibrated]`) mean the value mixes both. The source column lists the tags in
+Tags joined by `/` (`[R/D]`, `[V2/calibrated]`) mean the value mixes both; a tag may name its source after a
+colon (`[V2: FT]`). The source column lists the tags in
 the field's description and in the comments on it in `src/reflow/config/schema.py` (policy events:
 `events.py`); where a description cites evidence for the mechanism as well as for the value (`[V2]` then `[R]`),
 both appear, and the meaning says which is which.

@@ -92,6 +92,29 @@ def test_defaults_come_from_the_schema(doc):
         assert f"| `{value:g}` |" in row
 
 
+def _parameter_rows(doc: str) -> list[list[str]]:
+    """Cells of every parameter row (key, meaning, unit, type, default, source) in docs/parameters.md."""
+    rows = []
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if line.startswith("| `") and len(cells) == 6:  # not the default supplier list (13 columns)
+            rows.append(cells)
+    return rows
+
+
+def test_every_source_tag_is_explained_in_the_tag_table(doc):
+    table = doc.split("## Source tags", 1)[1].split("\n## ", 1)[0]
+    explained = set(re.findall(r"^\| \*\*\[([^\]]+)\]\*\* \|", table, re.M))
+    assert {"V", "V2", "D", "R", "calibrated"} <= explained
+    used = set()
+    for cells in _parameter_rows(doc):
+        for group in re.findall(r"\[([^\]]+)\]", cells[-1]):
+            used.update(group.split("/"))
+    assert used, "no source tags found in the parameter rows"
+    unexplained = used - explained
+    assert not unexplained, f"source tags {sorted(unexplained)} are not in the 'Source tags' table of parameters.md"
+
+
 # --------------------------------------------------------------------------------------------- ODD schedule
 
 ODD = ROOT / "docs" / "ODD.md"
