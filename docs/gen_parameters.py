@@ -70,8 +70,6 @@ FALLBACK_MEANINGS: dict[str, dict[str, str]] = {
         "name": "display name",
         "region": "where the plant is (its origin in flows, tariffs and price floors)",
         "material": "what it produces",
-        "status": "operating (producing at the start), committed (producing from `start`) or candidate "
-                  "(builds only after a positive investment decision)",
         "source": "where the figures come from (free text with a tag)",
     },
     "_EventBase": {
@@ -80,8 +78,6 @@ FALLBACK_MEANINGS: dict[str, dict[str, str]] = {
     },
     "LicensingEvent": {
         "materials": "controlled materials",
-        "destinations": "destinations that need a licence (default: every importing region)",
-        "approval_by_region": "approval probability by destination, replacing `approval_rate` there",
         "approval_by_sector": "cap on the approval probability by end-use sector (default: defence denied)",
         "review_working_days_median": "median review time for these materials while in force "
                                       "(default: `licensing.review_working_days_median`)",
@@ -90,11 +86,6 @@ FALLBACK_MEANINGS: dict[str, dict[str, str]] = {
         "reviewer_capacity_per_week": "decisions the authority can make per week while in force "
                                       "(default: `licensing.reviewer_capacity_per_week`)",
     },
-    "GeneralLicenceEvent": {
-        "materials": "materials covered",
-        "destinations": "destination regions covered",
-        "sectors": "end-use sectors covered (defence is not in the default list)",
-    },
     "ExportQuotaEvent": {
         "tonnes_per_year": "cap on China's exports of each named material, as a yearly rate",
     },
@@ -102,20 +93,16 @@ FALLBACK_MEANINGS: dict[str, dict[str, str]] = {
         "rate": "export tax on Chinese exports of each named material, as a share of value",
     },
     "ExtraterritorialEvent": {
-        "materials": "items made abroad that the rule covers",
         "approval_rate": "share of the covered exports that is licensed",
     },
     "TariffEvent": {
         "importers": "regions that levy the tariff",
-        "origins": "origins the tariff applies to",
-        "materials": "materials the tariff applies to",
     },
     "PriceFloorEvent": {
         "regions": "regions whose producers get the floor",
         "materials": "materials the floor is for",
     },
     "EmbargoEvent": {
-        "materials": "materials embargoed",
         "destinations": "destinations cut off",
     },
     "StockpileReleaseEvent": {
@@ -126,8 +113,6 @@ FALLBACK_MEANINGS: dict[str, dict[str, str]] = {
     },
     "InvestmentSupportEvent": {
         "regions": "regions whose projects get the support",
-        "capex_grant_share": "share of a project's capex paid by the government",
-        "lead_time_factor": "multiplier on a project's lead time (faster permitting)",
     },
 }
 

@@ -56,10 +56,15 @@ class LicensingEvent(_EventBase):
 
     kind: Literal["licensing"]
     materials: list[Material] = Field(min_length=1)
-    destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS), min_length=1)
+    destinations: list[Region] = Field(
+        default_factory=lambda: list(_ALL_IMPORTERS), min_length=1,
+        description="destinations that need a licence (default: every importing region) [choice]: China's dual-use "
+                    "licences apply to exports to any destination")
     approval_rate: Frac | None = Field(
         None, description="probability an application is approved (default: licensing.approval_rate)")
-    approval_by_region: dict[Region, Frac] = Field(default_factory=dict)
+    approval_by_region: dict[Region, Frac] = Field(
+        default_factory=dict, description="approval probability by destination, replacing `approval_rate` there "
+                                          "[choice]: none, one rate for every destination")
     approval_by_sector: dict[Sector, Frac] = Field(
         default_factory=lambda: {"defence": 0.0},
         description="cap on the approval probability by end-use sector (default: defence denied; military end users "
@@ -69,7 +74,7 @@ class LicensingEvent(_EventBase):
         default_factory=dict,
         description="share of each sector's purchases of the listed items that the control reaches (1 where not "
                     "given); e.g. No. 18 lists only Tb/Dy-containing NdFeB, which most consumer-electronics "
-                    "magnets are not")
+                    "magnets are not [choice]: {} = the control reaches every sector's purchases")
     review_working_days_median: Pos | None = None
     return_probability: Frac | None = None
     reviewer_capacity_per_week: int | None = Field(None, ge=1)
@@ -78,18 +83,23 @@ class LicensingEvent(_EventBase):
         description="weeks every shipment of the listed items to the destinations (licensed, under a general "
                     "licence or outside the control's scope) is held for inspection at Chinese customs before it "
                     "is exported; customs keyword-triggered inspections took 'one or two months' in 2025 "
-                    "[V2: FT]; 0 = no hold")
+                    "[V2: FT]; 0 = no hold [choice]: holds are a scenario input (controls_2025 sets them)")
 
 
 class GeneralLicenceEvent(_EventBase):
     """General licences: covered (large) firms get multi-shipment approval for a validity period."""
 
     kind: Literal["general_licence"]
-    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS), min_length=1)
-    destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS), min_length=1)
-    sectors: list[Sector] = Field(default_factory=lambda: ["automotive", "wind", "electronics", "magnet"],
-                                  min_length=1)
-    coverage: Frac = Field(1.0, description="share of the eligible (large) firms that receive one")
+    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS), min_length=1,
+                                      description="materials covered [choice]: all four")
+    destinations: list[Region] = Field(default_factory=lambda: list(_ALL_IMPORTERS), min_length=1,
+                                       description="destination regions covered [choice]: every importing region")
+    sectors: list[Sector] = Field(
+        default_factory=lambda: ["automotive", "wind", "electronics", "magnet"], min_length=1,
+        description="end-use sectors covered (defence is not in the default list: military end users are 'in "
+                    "principle' denied, MOFCOM No. 61 [V]) [choice]: every civilian sector")
+    coverage: Frac = Field(1.0, description="share of the eligible (large) firms that receive one [choice]: every "
+                                            "eligible firm; eligibility is manufacturers.large_firm_share")
     validity_weeks: int = Field(52, ge=1, le=520, description="12 months (Reuters Dec 2025 [V2])")
 
 
@@ -161,7 +171,10 @@ class ExtraterritorialEvent(_EventBase):
     """MOFCOM No. 61: foreign-made items with >= threshold of Chinese content by value need a licence."""
 
     kind: Literal["extraterritorial"]
-    materials: list[Material] = Field(default_factory=lambda: ["ndfeb_magnet"])
+    materials: list[Material] = Field(
+        default_factory=lambda: ["ndfeb_magnet"],
+        description="items made abroad that the rule covers [choice]: magnets, the only item the model's firms "
+                    "make abroad from Chinese rare earths")
     threshold: Frac = Field(0.001, description="Chinese content share of value (0.1% [V])")
     approval_rate: Frac = Field(0.5)
 
@@ -171,8 +184,11 @@ class TariffEvent(_EventBase):
 
     kind: Literal["tariff"]
     importers: list[Region] = Field(min_length=1)
-    origins: list[Region] = Field(default_factory=lambda: ["CN"])
-    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS))
+    origins: list[Region] = Field(default_factory=lambda: ["CN"],
+                                  description="origins the tariff applies to [choice]: China, the supplier the "
+                                              "model's tariffs are aimed at")
+    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS),
+                                      description="materials the tariff applies to [choice]: all four")
     rate: NonNeg = Field(description="share of value")
 
 
@@ -189,7 +205,8 @@ class EmbargoEvent(_EventBase):
     """A de-facto embargo: no Chinese exports of the materials reach the destinations."""
 
     kind: Literal["embargo"]
-    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS))
+    materials: list[Material] = Field(default_factory=lambda: list(MATERIALS),
+                                      description="materials embargoed [choice]: all four")
     destinations: list[Region] = Field(min_length=1)
 
 
@@ -208,8 +225,12 @@ class InvestmentSupportEvent(_EventBase):
 
     kind: Literal["investment_support"]
     regions: list[Region] = Field(min_length=1)
-    capex_grant_share: Frac = 0.0
-    lead_time_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    capex_grant_share: Frac = Field(
+        0.0, description="share of a project's capex paid by the government [choice]: 0 = no grant unless the "
+                         "event sets one")
+    lead_time_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        1.0, description="multiplier on a project's lead time (faster permitting) [choice]: 1 = no change unless the "
+                         "event sets one")
 
 
 class EnforcementEvent(_EventBase):
@@ -217,7 +238,8 @@ class EnforcementEvent(_EventBase):
 
     kind: Literal["enforcement"]
     materials: list[Material] = Field(default_factory=lambda: list(MATERIALS),
-                                      description="materials whose unofficial exports the campaign cuts")
+                                      description="materials whose unofficial exports the campaign cuts [choice]: "
+                                                  "all four")
     intensity: Frac = Field(description="share of the transshipment channel the campaign shuts (0-1)")
 
 

@@ -26,7 +26,8 @@ class ScenarioSection(_Base):
     description: str = Field("", description="one paragraph for reports")
     start: dt.date = Field(description="first simulated week (snapped back to its Monday)")
     weeks: int = Field(ge=4, le=2600, description="horizon in weeks (one step = one week)")
-    seed: int = Field(0, ge=0, description="default random seed (overridden by --seed)")
+    seed: int = Field(0, ge=0, description="default random seed (overridden by --seed) [choice]: any fixed seed "
+                                           "makes a run reproducible; 0 is the first")
 
     @field_validator("start")
     @classmethod
@@ -79,7 +80,9 @@ class ChinaConfig(_Base):
                                               ndfeb_magnet=300_000),
         description="t/yr produced at reference prices")
     base_utilisation: Frac = Field(0.9, description="share of capacity used at reference prices [R]")
-    producers_per_material: int = Field(3, ge=1, le=1000, description="Chinese producer agents per material")
+    producers_per_material: int = Field(
+        3, ge=1, le=1000, description="Chinese producer agents per material [choice]: numerical resolution, enough to "
+                                      "spread costs low, middle and high over 0.85-1.15 of the mean (ODD 4)")
     unit_cost_share: Frac = Field(0.6, description="marginal cost as a share of the reference price [R]")
     stock_target_weeks: Pos = Field(8.0, description="weeks of output producers aim to hold [R]")
     utilisation_response: NonNeg = Field(
@@ -138,7 +141,9 @@ def _default_demand() -> dict[str, dict[str, float]]:
 class ManufacturerConfig(_Base):
     """Manufacturers by region and sector: needs, stock policy, purchasing, diversification, thrifting."""
 
-    per_region_sector: int = Field(4, ge=1, le=100_000, description="manufacturer agents per (region, sector)")
+    per_region_sector: int = Field(
+        4, ge=1, le=100_000, description="manufacturer agents per (region, sector) [choice]: numerical resolution; the "
+                                         "cell's need is split among them by size, so more agents only smooth it")
     demand_tpy: dict[Region, dict[Sector, NonNeg]] = Field(
         default_factory=_default_demand, description="t/yr magnet-equivalent need at full production, by region "
                                                      "and final-use sector")
@@ -189,7 +194,8 @@ class ManufacturerConfig(_Base):
     wtp_convexity: Annotated[float, Field(ge=0.5, le=6.0)] = Field(
         2.0, description="exponent of the bid's rise as cover falls below target [R]; 2.98 in the 2010-11 fit "
                          "(configs/quota_2010.toml), not carried over")
-    bid_tiers: int = Field(3, ge=1, le=10, description="price tiers per order (shape of each firm's bid curve)")
+    bid_tiers: int = Field(3, ge=1, le=10, description="price tiers per order (shape of each firm's bid curve) "
+                                                       "[choice]: numerical resolution of the bid curve")
     expectation_weeks: Pos = Field(8.0, description="weeks of the price expectation's exponential memory")
     # Precautionary hoarding and destocking: the cover target follows the price trend (2010 hoarding, 2011-12
     # destocking [V2: Japan cut purchases from China by half in 2012]); 0 = off.
@@ -291,13 +297,20 @@ class SupplierConfig(_Base):
     material: Material
     capacity_tpy: NonNeg = Field(description="t/yr nameplate capacity")
     cost: Pos = Field(description="USD/kg all-in operating cost")
-    status: Literal["operating", "committed", "candidate"] = "operating"
+    status: Literal["operating", "committed", "candidate"] = Field(
+        "operating", description="operating (producing at the start), committed (producing from `start`) or candidate "
+                                 "(builds only after a positive investment decision) [choice]: an entry is a plant "
+                                 "that produces unless it says otherwise")
     start: dt.date | None = Field(None, description="first production (committed projects)")
     ramp_weeks: int = Field(52, ge=0, le=520, description="weeks from first production to nameplate")
     lead_time_years: Annotated[float, Field(ge=0.0, le=30.0)] = Field(
         4.0, description="years from a go decision to first production (candidates)")
-    capex_musd: NonNeg = Field(0.0, description="million USD to build (candidates)")
-    failure_probability: Frac = Field(0.0, description="probability the project fails before production")
+    capex_musd: NonNeg = Field(0.0, description="million USD to build (candidates) [choice]: 0 for the operating "
+                                                "and committed plants, which do not use it; a candidate sets its own "
+                                                "(every default candidate does)")
+    failure_probability: Frac = Field(
+        0.0, description="probability the project fails before production [choice]: 0 for an operating plant; "
+                         "projects set their own (the default projects 0.1-0.35)")
     source: str = ""
 
     @model_validator(mode="after")
@@ -394,9 +407,12 @@ class LicensingConfig(_Base):
         0.15, description="share of decisions that return the file for more information (Reuters Sep-Oct 2025 "
                           "[V2]; size [R])")
     reviewer_capacity_per_week: int = Field(
-        5000, ge=1, description="decisions the authority can make per week (applications)")
+        5000, ge=1, description="decisions the authority can make per week (applications) [choice]: far above what "
+                                "the model files (at most 41 applications a week in controls_2025, seed 1), so review "
+                                "times, not a queue, set the wait; a licensing event can set a binding capacity")
     approval_rate: Frac = Field(
-        1.0, description="approval probability of a licensing event that sets no approval_rate of its own")
+        1.0, description="approval probability of a licensing event that sets no approval_rate of its own [choice]: "
+                         "such an event only delays (every event of controls_2025 sets its own rate)")
     # at least a week: open licences decay by 1/validity a week, which would turn them negative below 1
     licence_validity_weeks: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = Field(
         26.0, description="weeks an approved per-shipment licence stays open for the buyer to call off (mean life "
@@ -474,7 +490,8 @@ class LightREEConfig(_Base):
                                                  "[R/calibrated in quota_2010]")
     hoarding_response: NonNeg = Field(
         0.0, description="elasticity of buyers' target cover to the price trend (4-week over slow memory), within "
-                         "manufacturers.hoarding_limit; 0 = off [R/calibrated in quota_2010]")
+                         "manufacturers.hoarding_limit; 0 = off [choice]: quota_2010, the scenario with a [light_ree] "
+                         "table, sets its own, fitted (docs/validation.md 1.6)")
     cover_target_weeks: Pos = Field(
         12.0, description="weeks of use the buyers aim to hold [R/calibrated in quota_2010]")
     wtp_cap_multiple: Pos = Field(
