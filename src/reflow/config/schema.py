@@ -47,6 +47,11 @@ class MaterialConfig(_Base):
     """Reference prices and trade frictions of one material."""
 
     reference_price: Pos = Field(description="USD/kg, China domestic price at which the market is calibrated")
+    # Freight and handling ex-China [R]: no figure for rare earths was found (DOMAIN.md 1.6). All goods pay ~6% of
+    # their value for transport and insurance (OECD ITIC, 1995-2014 [V]); a 40 ft box Shanghai-Rotterdam (~4,300 USD
+    # in 2024 [V2: Drewry]) is ~0.2 USD/kg, under 0.5% of NdPr oxide's price and less of Dy's and Tb's, and air
+    # freight (3-3.50 USD/kg [V2: Fastmarkets]) ~6% of NdPr's and ~7% of a magnet's [D]. 4% (3% for magnets) lies
+    # between the two: high for oxides that go by sea.
     freight_premium: Frac = Field(0.04, description="fraction of value added by freight and handling ex-China")
 
 
@@ -302,7 +307,16 @@ class SupplierConfig(_Base):
                                  "(builds only after a positive investment decision) [choice]: an entry is a plant "
                                  "that produces unless it says otherwise")
     start: dt.date | None = Field(None, description="first production (committed projects)")
+    # A year to nameplate [R] is the quick end of what new plants took: Lynas's Kalgoorlie plant was "fully
+    # commissioned and producing" 11 months after its first feed (Dec 2023 - Nov 2024 [V2]); Lynas's LAMP, first
+    # production Nov 2012, made 3,965 t REO in the year to June 2014 and 8,799 t in the next against an 11,000 t/yr
+    # first phase [V2]; Solvay's La Rochelle line made "several hundred tonnes" in its first year, paced by buyers
+    # [V2] (DOMAIN.md 1.4, 4). The committed projects of the default list set 52-156 weeks; its candidates use this.
     ramp_weeks: int = Field(52, ge=0, le=520, description="weeks from first production to nameplate")
+    # Go decision to first production [R], inside the range seen (DOMAIN.md 1.4): ~2 years for Neo's Narva magnet
+    # plant (construction planned from 2023, pre-start operations May 2025 [V2]), under 2.5 for Lynas's brownfield
+    # Kalgoorlie plant after full approvals [V2], ~5 for Iluka's Eneabba refinery (approved in 2022 for first
+    # production in 2025, commissioning now 2027 [V2]), ~8 on average for new refining facilities (IEA [V2]).
     lead_time_years: Annotated[float, Field(ge=0.0, le=30.0)] = Field(
         4.0, description="years from a go decision to first production (candidates)")
     capex_musd: NonNeg = Field(0.0, description="million USD to build (candidates) [choice]: 0 for the operating "
@@ -377,13 +391,22 @@ def _default_suppliers() -> list[SupplierConfig]:
 class InvestmentConfig(_Base):
     """How candidate projects decide to build."""
 
-    review_interval_weeks: int = Field(13, ge=1, le=104, description="weeks between investment reviews")
+    review_interval_weeks: int = Field(
+        13, ge=1, le=104, description="weeks between investment reviews [R]: quarterly, the cycle on which listed "
+                                      "miners report (ASX Listing Rule 5.1, DOMAIN.md 1.4 [V])")
     discount_rate: Frac = Field(0.08, description="per year, before risk premium [R]")
     risk_premium: Frac = Field(0.12, description="per year, removed in proportion to offtake coverage [R]")
     offtake_risk_relief: Frac = Field(0.7, description="share of the risk premium removed at full offtake cover")
-    project_life_years: Pos = Field(15.0, description="years of operation valued in the decision")
+    project_life_years: Pos = Field(
+        15.0, description="years of operation valued in the decision [R]: between the 'indicative life of nine "
+                          "years' Iluka gave Eneabba on its stockpile alone and the 16-year term of its government "
+                          "loan (DOMAIN.md 1.4 [V2])")
     expectation_weeks: Pos = Field(26.0, description="memory of the ex-China price expectation (weeks)")
-    lead_time_sigma: NonNeg = Field(0.25, description="lognormal dispersion of realised lead times")
+    lead_time_sigma: NonNeg = Field(
+        0.25, description="lognormal dispersion of realised lead times [R]; the draw is centred on the planned lead "
+                          "time, where the slips seen all ran late: Eneabba from 2025 to 2027 on a 3-year plan (ln 5/3 "
+                          "= 0.5), Torngat from 2028 to 2029-30, Lynas's Texas plant stalled (DOMAIN.md 1.3, 1.4 "
+                          "[V2])")
     supply_allocation_beta: NonNeg = Field(
         6.0, description="how sharply suppliers shift spot offers toward higher-priced regions (logit weight)")
     supplier_max_stock_weeks: Pos = Field(
@@ -473,7 +496,9 @@ class LightREEConfig(_Base):
                                                   "(quota_2010: from 2008-10 La and Ce prices [V2/D])")
     exports_tpy: Pos = Field(description="t/yr China exports at reference (the smuggling channel's scale; "
                                                 "quota_2010: ~80% of 2009 exports less the oxides [D])")
-    freight_premium: Frac = Field(0.04, description="fraction of value added by freight and handling ex-China")
+    freight_premium: Frac = Field(
+        0.04, description="fraction of value added by freight and handling ex-China [R]: about what a 40 ft box "
+                          "Shanghai-Rotterdam costs on La/Ce oxides at ~4-5 USD/kg (DOMAIN.md 1.6 [D])")
     co_product_per_ndpr: NonNeg = Field(
         4.0, description="t of La+Ce oxide a non-Chinese mine produces per t of NdPr oxide (bastnaesite at "
                          "Mountain Pass ~5, Mt Weld ~3 [R])")
