@@ -92,9 +92,6 @@ FALLBACK_MEANINGS: dict[str, dict[str, str]] = {
     "ExportTaxEvent": {
         "rate": "export tax on Chinese exports of each named material, as a share of value",
     },
-    "ExtraterritorialEvent": {
-        "approval_rate": "share of the covered exports that is licensed",
-    },
     "TariffEvent": {
         "importers": "regions that levy the tariff",
     },
@@ -109,7 +106,6 @@ FALLBACK_MEANINGS: dict[str, dict[str, str]] = {
         "region": "market the stockpile is released into",
         "material": "material held",
         "tonnes": "size of the stockpile",
-        "weeks": "weeks over which it is released, evenly",
     },
     "InvestmentSupportEvent": {
         "regions": "regions whose projects get the support",
@@ -530,7 +526,8 @@ A default carries the tag of its evidence (the tags of the project's domain note
 | tag | meaning |
 |---|---|
 {tag_rows}
-| – | no source given in the code: a modelling choice; treat it as [R] |
+| – | no tag: a key without a default (**required**) or whose default is `unset` or empty (`""`); every other \
+default carries a tag (tests/test_docs.py checks it) |
 
 Tags joined by `/` (`[R/D]`, `[V2/calibrated]`) mean the value mixes both; a tag may name its source after a
 colon (`[V2: FT]`). The source column lists the tags in

@@ -115,6 +115,17 @@ def test_every_source_tag_is_explained_in_the_tag_table(doc):
     assert not unexplained, f"source tags {sorted(unexplained)} are not in the 'Source tags' table of parameters.md"
 
 
+def test_every_default_has_a_source_tag(doc):
+    """A key with a default says where the default comes from: evidence, calibration, a recalled placeholder [R]
+    or a neutral/structural [choice]. Only keys without one (required, unset or empty) may show no tag."""
+    untagged = [cells[0] for cells in _parameter_rows(doc)
+                if cells[-1] == "–" and cells[4] not in ("**required**", "`unset`", '`""`')]
+    with_default = [cells for cells in _parameter_rows(doc) if cells[4] != "**required**"]
+    assert len(with_default) > 100
+    assert not untagged, (f"{len(untagged)} defaults have no source tag: {untagged}; tag them in the field's "
+                          f"description or a tagged comment above it in src/reflow/config/, then {REGEN}")
+
+
 # --------------------------------------------------------------------------------------------- ODD schedule
 
 ODD = ROOT / "docs" / "ODD.md"

@@ -176,7 +176,9 @@ class ExtraterritorialEvent(_EventBase):
         description="items made abroad that the rule covers [choice]: magnets, the only item the model's firms "
                     "make abroad from Chinese rare earths")
     threshold: Frac = Field(0.001, description="Chinese content share of value (0.1% [V])")
-    approval_rate: Frac = Field(0.5)
+    approval_rate: Frac = Field(
+        0.5, description="share of the covered exports that is licensed [R]: No. 61 was suspended before it took "
+                         "effect, so no rate was seen; between the April 2025 rule's 25% and 60% (DOMAIN.md 5.2 [V2])")
 
 
 class TariffEvent(_EventBase):
@@ -217,7 +219,8 @@ class StockpileReleaseEvent(_EventBase):
     region: Region
     material: Material
     tonnes: Pos
-    weeks: int = Field(26, ge=1, le=520)
+    weeks: int = Field(26, ge=1, le=520, description="weeks over which it is released, evenly [R]: half a year; "
+                                                     "no rare-earth stockpile release was found to copy")
 
 
 class InvestmentSupportEvent(_EventBase):

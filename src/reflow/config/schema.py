@@ -1,8 +1,9 @@
 """The scenario schema: a pydantic model for each config section, with its defaults and their sources.
 
-Each field says its unit, bounds and meaning in its description; comments tagged [V], [V2], [D] or [R] above or
-inside a field give the evidence for its default (``docs/gen_parameters.py`` collects both into
-``docs/parameters.md``). `Scenario` is the whole config, and checks what spans sections.
+Each field says its unit, bounds and meaning in its description; the tags in it and in comments above or inside
+the field ([V], [V2], [D], [R], [calibrated], or [choice] for a neutral or structural default) give the source of
+its default (``docs/gen_parameters.py`` collects both into ``docs/parameters.md``, whose "Source tags" table
+explains them; every default carries one). `Scenario` is the whole config, and checks what spans sections.
 """
 
 from __future__ import annotations
@@ -181,11 +182,14 @@ class ManufacturerConfig(_Base):
         description="weeks of need held as stock (order-up-to target)")
     front_load_weeks: NonNeg = Field(6.0, description="extra weeks of cover sought between a control's "
                                                       "announcement and its effect [R]")
-    order_interval_weeks: int = Field(4, ge=1, le=26, description="weeks between a firm's orders (staggered)")
-    size_sigma: NonNeg = Field(0.5, description="lognormal dispersion of firm sizes within a cell")
+    order_interval_weeks: int = Field(4, ge=1, le=26, description="weeks between a firm's orders (staggered) [R]: "
+                                                                  "monthly purchasing")
+    size_sigma: NonNeg = Field(0.5, description="lognormal dispersion of firm sizes within a cell [R]: the largest of "
+                                                "four firms about 3 times the smallest; no data on firm sizes")
     listed_share: dict[Sector, Frac] = Field(
         default_factory=lambda: {"defence": 0.5},
-        description="share of firms that are listed entities or military end users (denied in principle)")
+        description="share of firms that are listed entities or military end users (denied in principle, MOFCOM "
+                    "No. 61 [V]) [R]: half of the defence buyers, none elsewhere")
     large_firm_share: Frac = Field(0.5, description="share of each cell's firms, the largest, counted as large "
                                    "enough for general licences (rounded to whole firms) [R]")
     # Willingness to pay rises convexly as cover falls below target, up to the value of lost production.
@@ -201,7 +205,10 @@ class ManufacturerConfig(_Base):
                          "(configs/quota_2010.toml), not carried over")
     bid_tiers: int = Field(3, ge=1, le=10, description="price tiers per order (shape of each firm's bid curve) "
                                                        "[choice]: numerical resolution of the bid curve")
-    expectation_weeks: Pos = Field(8.0, description="weeks of the price expectation's exponential memory")
+    expectation_weeks: Pos = Field(
+        8.0, description="weeks of the price expectation's exponential memory [R]; 2.5 in the 2010-11 fit "
+                         "(configs/quota_2010.toml), not carried over (docs/validation.md 2.4 item 3 carries only the "
+                         "bid ceilings and the magnet makers' cover)")
     # Precautionary hoarding and destocking: the cover target follows the price trend (2010 hoarding, 2011-12
     # destocking [V2: Japan cut purchases from China by half in 2012]); 0 = off.
     hoarding_response: NonNeg = Field(
@@ -224,7 +231,9 @@ class ManufacturerConfig(_Base):
         3.0, description="how strongly experienced disruption (unmet China orders) raises the target [calibrated]")
     diversify_premium_weight: NonNeg = Field(
         0.5, description="how strongly the ex-China/China price premium raises the target [calibrated]")
-    diversify_adjust_weeks: Pos = Field(52.0, description="time constant of moving toward the target")
+    diversify_adjust_weeks: Pos = Field(
+        52.0, description="time constant of moving toward the target [R]: a year, shorter than an offtake's term "
+                          "(contract_years)")
     contract_years: Pos = Field(
         5.0, description="length of an offtake contract, in whole quarters (rounded to 13 weeks, at least one); "
                          "Arafura's offtakes with Siemens Gamesa and Traxys run 5 years, DOMAIN.md section 1.5 [V2]")
@@ -250,7 +259,8 @@ class ManufacturerConfig(_Base):
     thrift_lag_weeks: int = Field(52, ge=0, le=520, description="weeks from price/shortage stress to savings")
     thrift_max_per_year: Frac = Field(0.10, description="largest intensity reduction per year")
     thrift_trigger_multiple: Annotated[float, Field(ge=1.0)] = Field(
-        1.5, description="expected-price multiple of reference above which firms start to thrift")
+        1.5, description="expected-price multiple of reference above which firms start to thrift [R]; 4.9 in the "
+                         "2010-11 fit (configs/quota_2010.toml), not carried over")
     pending_credit: Frac = Field(
         0.5, description="share of the tonnes awaiting a licence (times the approval rate the firm has seen) "
                          "that it counts as on the way when topping up stock [R/calibrated]")
@@ -396,19 +406,23 @@ class InvestmentConfig(_Base):
                                       "miners report (ASX Listing Rule 5.1, DOMAIN.md 1.4 [V])")
     discount_rate: Frac = Field(0.08, description="per year, before risk premium [R]")
     risk_premium: Frac = Field(0.12, description="per year, removed in proportion to offtake coverage [R]")
-    offtake_risk_relief: Frac = Field(0.7, description="share of the risk premium removed at full offtake cover")
+    offtake_risk_relief: Frac = Field(
+        0.7, description="share of the risk premium removed at full offtake cover [R]: most, not all, since published "
+                         "offtakes are market-linked, leaving the price risk (DOMAIN.md 1.5 [V2])")
     project_life_years: Pos = Field(
         15.0, description="years of operation valued in the decision [R]: between the 'indicative life of nine "
                           "years' Iluka gave Eneabba on its stockpile alone and the 16-year term of its government "
                           "loan (DOMAIN.md 1.4 [V2])")
-    expectation_weeks: Pos = Field(26.0, description="memory of the ex-China price expectation (weeks)")
+    expectation_weeks: Pos = Field(26.0, description="memory of the ex-China price expectation (weeks) [R]: half a "
+                                                     "year, so investors look through spikes of a few weeks")
     lead_time_sigma: NonNeg = Field(
         0.25, description="lognormal dispersion of realised lead times [R]; the draw is centred on the planned lead "
                           "time, where the slips seen all ran late: Eneabba from 2025 to 2027 on a 3-year plan (ln 5/3 "
                           "= 0.5), Torngat from 2028 to 2029-30, Lynas's Texas plant stalled (DOMAIN.md 1.3, 1.4 "
                           "[V2])")
     supply_allocation_beta: NonNeg = Field(
-        6.0, description="how sharply suppliers shift spot offers toward higher-priced regions (logit weight)")
+        6.0, description="how sharply suppliers shift spot offers toward higher-priced regions (logit weight) [R]: a "
+                         "region paying 10% more draws 1.1^6 = 1.8 times the offers, market size for market size")
     supplier_max_stock_weeks: Pos = Field(
         26.0, description="unsold stock, in weeks of online output, above which a supplier runs only for its "
         "contracts (a half-year of output; producers cut runs rather than pile up what does not sell) [R]")
@@ -511,14 +525,16 @@ class LightREEConfig(_Base):
                           "ln 5.4 / ln 10.9 = 0.71, ln 3.1 / ln 4.7 = 0.72 [D]")
     elasticity: Annotated[float, Field(lt=0.0, ge=-3.0)] = Field(
         -0.2, description="short-run price elasticity of La/Ce use (catalysts, polishing) (DOMAIN 2.2 [R/D])")
-    restock_weeks: Pos = Field(8.0, description="weeks over which buyers close the gap to their target stock "
-                                                 "[R/calibrated in quota_2010]")
+    restock_weeks: Pos = Field(8.0, description="weeks over which buyers close the gap to their target stock [R]; "
+                                                 "quota_2010, the scenario with a [light_ree] table, sets its own, "
+                                                 "fitted (22 weeks, docs/validation.md 1.6)")
     hoarding_response: NonNeg = Field(
         0.0, description="elasticity of buyers' target cover to the price trend (4-week over slow memory), within "
                          "manufacturers.hoarding_limit; 0 = off [choice]: quota_2010, the scenario with a [light_ree] "
                          "table, sets its own, fitted (docs/validation.md 1.6)")
     cover_target_weeks: Pos = Field(
-        12.0, description="weeks of use the buyers aim to hold [R/calibrated in quota_2010]")
+        12.0, description="weeks of use the buyers aim to hold [R]; quota_2010 sets its own, fitted (9.5 weeks, "
+                          "docs/validation.md 1.6)")
     wtp_cap_multiple: Pos = Field(
         30.0, description="the most buyers pay, as a multiple of the reference ex-China price: La/Ce oxides sold at "
                           "~120-150 USD/kg in mid-2011, ~25-30x their 2008-09 level [V2]")
