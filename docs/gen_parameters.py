@@ -55,6 +55,8 @@ def _tables() -> list[tuple[str, type[BaseModel], str]]:
     out = []
     for name, field in C.Scenario.model_fields.items():
         cls = field.annotation
+        if typing.get_origin(cls) is list:  # `[[suppliers]]`, `[[policy]]`: entries by id, documented below
+            continue
         # An optional table (`X | None`, e.g. light_ree) is documented as its class.
         cls = next((a for a in typing.get_args(cls) if isinstance(a, type) and issubclass(a, BaseModel)), cls)
         if isinstance(cls, type) and issubclass(cls, BaseModel):

@@ -40,6 +40,11 @@ def _keys(model: type[BaseModel], prefix: str) -> list[str]:
     out = []
     for name, field in model.model_fields.items():
         ann = field.annotation
+        if typing.get_origin(ann) is list:  # `[[suppliers]]`: each entry's fields, addressed by its id
+            (item,) = typing.get_args(ann)
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                out += _keys(item, f"{prefix}{name}.<id>.")
+                continue
         # An optional table (`Section | None`) is walked like a table.
         ann = next((a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)), ann)
         if isinstance(ann, type) and issubclass(ann, BaseModel):
