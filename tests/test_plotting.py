@@ -6,6 +6,7 @@ test_plotting_report.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -785,6 +786,23 @@ def test_measures_in_force_from_before_the_start_are_named_in_the_caption(tmp_pa
     assert rows["old"][4] == "05 Jun 2023 (before the run)"
     assert rows["later"][4] == "04 Jan 2027 (after the run)"
     assert rows["paused"][5] == "06 Nov 2023 (before the run)"
+
+
+def test_policy_timeline_marks_dates_outside_the_weeks_the_schema_simulates() -> None:
+    """A start on a Thursday runs from its Monday (the schema snaps it): the policy table counts the run's weeks
+    from there, by the schema's rule, so a measure from the Tuesday before that Thursday is inside the run."""
+    from reflow.config.schema import ScenarioSection
+    from reflow.plotting.report_tables import policy_rows
+
+    config = fake_config(weeks=4, start="2024-01-04")
+    snapped = ScenarioSection.model_validate(config["scenario"])
+    assert snapped.start == dt.date(2024, 1, 1) and snapped.end == dt.date(2024, 1, 22)
+    config["policy"] = [{"id": i, "kind": "licensing", "effective": day} for i, day in
+                        (("monday", "2024-01-01"), ("sunday_before", "2023-12-31"), ("last_sunday", "2024-01-28"),
+                         ("monday_after", "2024-01-29"))]
+    rows = {r[0]: r[4] for r in policy_rows(config)}
+    assert rows == {"monday": "01 Jan 2024", "sunday_before": "31 Dec 2023 (before the run)",
+                    "last_sunday": "28 Jan 2024", "monday_after": "29 Jan 2024 (after the run)"}
 
 
 def test_run_supply_shares_are_blank_until_something_is_delivered(config: dict) -> None:
