@@ -67,6 +67,7 @@ __all__ = [
     "china_price",
     "china_price_ratio",
     "china_price_vs_history",
+    "covers_year",
     "ex_china_price",
     "exports_vs_quota",
     "fall_back",
@@ -352,6 +353,14 @@ def year_total(weekly: pd.Series, year: int) -> float:
     return float(inside.sum()) if len(inside) else float("nan")
 
 
+def covers_year(dates: pd.Series | pd.DatetimeIndex, year: int) -> bool:
+    """True when a run's weeks (their start dates, consecutive) include every week starting in `year`: one
+    starting in its first seven days and one in its last seven."""
+    inside = pd.DatetimeIndex(dates)
+    inside = inside[inside.year == year]
+    return len(inside) > 0 and inside.min() <= pd.Timestamp(year, 1, 7) and inside.max() >= pd.Timestamp(year, 12, 25)
+
+
 def year_mean(weekly: pd.Series, year: int) -> float:
     """A calendar year's level: the mean of the weekly values whose week starts in `year` (NaN if the run has
     none). A "multiple of 2009" is a value over ``year_mean(weekly, 2009)`` (`BASE_YEAR`)."""
@@ -513,7 +522,15 @@ def exports_vs_quota(ts: pd.DataFrame, quota_tpy: Mapping[str, float], year: int
 
 def unofficial_vs_official(ts: pd.DataFrame, materials: Iterable[str], year: int = QUOTA_YEAR) -> float:
     """China's unofficial exports (``exports_cn_unofficial``, all destinations) over its official ones
-    (``exports_cn_total``) in `year`, summed over `materials` (``"light_ree"``: the La/Ce market's)."""
+    (``exports_cn_total``) in `year`, summed over `materials` (``"light_ree"``: the La/Ce market's).
+
+    NaN unless the run covers the whole year (`covers_year`). A year without a week of the run has no exports to
+    compare, not 0 t. Nor does part of a year give the ratio: the target is a whole year's figure, and smuggling
+    rose and fell with the price gap within a year (2011: most of it around the mid-year peak), so the ratio of a
+    few months is not the year's.
+    """
+    if not covers_year(prepare(ts)["date"], year):
+        return float("nan")
     un = off = 0.0
     for m in materials:
         if m == "light_ree":
