@@ -221,6 +221,11 @@ def test_exports_vs_quota_sums_the_year_per_material_and_over_materials() -> Non
     later = v.exports_vs_quota(ts, {"ndpr_oxide": 3120.0, "dy_oxide": 208.0}, year=2012)
     assert later["all"] == pytest.approx((99.0 + 99.0) * 52 / (3120.0 + 208.0), rel=0.03)
     assert math.isnan(v.exports_vs_quota(ts, {"ndpr_oxide": 3120.0}, year=2030)["all"])
+    # half of 2011 against the whole year's quota read as a quota half filled
+    from_july = ts[ts["date"] >= dt.date(2011, 7, 4)]
+    assert math.isnan(v.exports_vs_quota(from_july, {"ndpr_oxide": 3120.0})["ndpr_oxide"])
+    assert v.exports_vs_quota(from_july, {"ndpr_oxide": 3120.0}, year=2012)["all"] == pytest.approx(
+        99.0 * 52 / 3120.0, rel=0.03)
 
 
 def test_unofficial_vs_official_sums_destinations_and_materials_in_the_year() -> None:

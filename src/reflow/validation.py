@@ -505,14 +505,19 @@ def exports_vs_quota(ts: pd.DataFrame, quota_tpy: Mapping[str, float], year: int
     Args:
         quota_tpy: t/yr per material in force in `year` (see `quota_in_force`); materials with no finite quota
             are left out.
+
+    Returns:
+        NaN throughout unless the run covers the whole year (`covers_year`): a part of a year's exports over the
+        whole year's quota would read as a quota not filled.
     """
     out: dict[str, float] = {}
+    whole = covers_year(prepare(ts)["date"], year)
     tot_x = tot_q = 0.0
     for m, q in quota_tpy.items():
         if not np.isfinite(q) or q <= 0:
             continue
         s = light_series(ts, "light_exports_cn") if m == "light_ree" else weekly_total(ts, "exports_cn_total", m)
-        x = year_total(s, year)
+        x = year_total(s, year) if whole else float("nan")
         out[m] = x / q
         tot_x += x
         tot_q += q
