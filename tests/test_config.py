@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from reflow.config import Scenario, apply_overrides, dump_toml, load_config, load_raw, parse_set_args, validate
+from reflow.config import (
+    Scenario,
+    apply_overrides,
+    dump_toml,
+    key_paths,
+    load_config,
+    load_raw,
+    parse_set_args,
+    validate,
+)
 from reflow.domain import MATERIALS
 from reflow.errors import ConfigError, ReflowError
 
@@ -328,6 +338,35 @@ def test_load_config_applies_set_overrides(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(p, ["licensing.approval_rate=1.5"])
     assert "licensing.approval_rate = 1.5" in str(info.value)
+
+
+def test_key_paths_are_the_paths_set_overrides_read():
+    """Each path `key_paths` gives (policy events and suppliers by id) sets that one value and no other."""
+    cfg = load_config("configs/controls_2025.toml").model_dump(mode="json")
+    flat = key_paths(cfg)
+    assert any(k.startswith("policy.") and not k.split(".")[1].isdigit() for k in flat)
+    assert any(k.startswith("suppliers.") and not k.split(".")[1].isdigit() for k in flat)
+    numeric = [k for k, v in flat.items() if isinstance(v, float) and not isinstance(v, bool)]
+    assert len(numeric) > 50
+    for path in numeric[::7]:
+        changed = key_paths(apply_overrides(cfg, {path: flat[path] + 1.5}))
+        assert {k for k in flat if changed[k] != flat[k]} == {path}
+
+
+def test_key_paths_keep_empty_tables_and_number_entries_without_unique_ids():
+    data = {"a": {}, "b": [{"id": "x", "v": 1}, {"id": "x", "v": 2}], "c": [1, 2], "d": [{"v": 3}], "e": []}
+    assert key_paths(data) == {"a": {}, "b.0.id": "x", "b.0.v": 1, "b.1.id": "x", "b.1.v": 2, "c": [1, 2],
+                               "d.0.v": 3, "e": []}
+
+
+def test_toml_key_paths_read_back_as_the_same_tables():
+    """The toml spelling quotes a key that holds a dot, so each `path = value` line parses to the nested table."""
+    data = {"sweep": {"name": "s", "set": {"scenario.weeks": 9, "policy.apr.rate": 0.5}, "empty": {}},
+            "outputs": {"metrics": ["a.b", "c"], "every": 4}}
+    flat = key_paths(data, spelling="toml")
+    assert 'sweep.set."scenario.weeks"' in flat and "outputs.metrics" in flat
+    text = "\n".join(f"{k} = {json.dumps(v)}" for k, v in flat.items())
+    assert tomllib.loads(text) == {k: ({kk: vv for kk, vv in v.items() if vv != {}}) for k, v in data.items()}
 
 
 # ----------------------------------------------------------------------------------------- dump_toml

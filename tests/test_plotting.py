@@ -6,6 +6,7 @@ test_plotting_report.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -187,7 +188,7 @@ from reflow.plotting.flows import flow_figure  # noqa: E402
 from reflow.plotting.layout import LEGAL_LIMIT_DAYS  # noqa: E402
 from reflow.plotting.load import load_run  # noqa: E402
 from reflow.plotting.run_figures import RUN_FIGURES, price_figure, shortage_figure  # noqa: E402
-from reflow.plotting.style import freeze_layout, rc_params, render_figure, save_figure  # noqa: E402
+from reflow.plotting.style import freeze_layout, rc_params, render_figure, save_figure, scenario_style  # noqa: E402
 from reflow.plotting.timeline import number_marks, policy_key, policy_marks  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -572,20 +573,49 @@ def test_overlay_compares_scenarios_in_one_legend(groups: list[Any]) -> None:
     dy = next(ax for ax in _panels(fig) if ax.get_title().startswith("Dy oxide"))
     peaks = [max(line.get_ydata()) for line in dy.lines if not line.get_label().startswith("_")]
     assert peaks[0] > 2 * peaks[1]  # the milder shock shows as a smaller shortage
-    # events only one scenario has are tagged with its name
+    # events only one scenario has name it (and take its colour); events of both do neither
     fewer = copy.copy(groups[1])
     fewer.config = {**fewer.config, "policy": fewer.config["policy"][:1]}
     marks, owners = merged_marks([groups[0], fewer])
-    labels = [m.label for m in marks]
-    assert "April licensing (Dy, Tb)" in labels and "General licences [controls_fake]" in labels
+    by_label = {m.label: m for m in marks}
+    assert by_label["April licensing (Dy, Tb)"].owners == () and by_label["April licensing (Dy, Tb)"].color is None
+    assert by_label["General licences"].owners == ("controls_fake",)
+    assert by_label["General licences"].text == "General licences [controls_fake]"
+    assert by_label["General licences"].color == scenario_style(0)["color"]
     assert owners is None
     # against a baseline without measures: one note instead of a tag on every event
     none = copy.copy(groups[1])
     none.config = {**none.config, "policy": []}
+    marks, owners = merged_marks([none, groups[0]])
+    assert owners == "controls_fake" and not any("[" in m.text for m in marks)
+    assert {m.color for m in marks} == {scenario_style(1)["color"]}
     marks, owners = merged_marks([groups[0], none])
-    assert owners == "controls_fake" and not any("[" in m.label for m in marks)
     fig = ENSEMBLE_FIGURES["prices"][0]([groups[0], none])
     assert any(t.endswith("policy events of controls_fake only") for t in _texts(fig))
+
+
+def test_a_comparison_shows_whose_policy_events_are_whose(groups: list[Any]) -> None:
+    """Milestones of every scenario compared were drawn alike across the shared axis, those of one scenario only
+    told apart by its name after each of them in the key: they are drawn in its colour, and the key lists them
+    under its name once (readable in grayscale too)."""
+    import copy
+
+    mild = copy.copy(groups[1])
+    mild.config = {**mild.config, "policy": [*mild.config["policy"][:1], {
+        "id": "floor", "kind": "price_floor", "label": "Price floor", "effective": "2025-02-03"}]}
+    fig = ENSEMBLE_FIGURES["prices"][0]([groups[0], mild])
+    key = next(t for t in _texts(fig) if "[1]" in t)
+    assert key.startswith("Policy events of every scenario:  [")
+    assert "Of controls_fake only:" in key and "Of mild_fake only:" in key
+    assert "[controls_fake]" not in key and "[mild_fake]" not in key
+    of_mild = key.split("Of mild_fake only:")[1].split("Of ")[0]
+    assert "Price floor, 3 Feb 2025" in of_mild and "General licences" not in of_mild
+    ax = _panels(fig)[0]
+    vertical = {ln.get_xdata()[0]: ln.get_color() for ln in ax.lines if len(set(ln.get_xdata())) == 1}
+    dates = {mdates.num2date(x).date(): c for x, c in vertical.items()}
+    assert dates[dt.date(2025, 2, 3)] == scenario_style(1)["color"]  # mild_fake's
+    assert dates[dt.date(2025, 10, 9)] == scenario_style(0)["color"]  # controls_fake's October escalation
+    assert dates[dt.date(2025, 4, 4)] == "#444444"  # both scenarios'
 
 
 def test_ensemble_says_no_shortage_only_when_no_seed_has_one(tmp_path: Path) -> None:
@@ -785,6 +815,23 @@ def test_measures_in_force_from_before_the_start_are_named_in_the_caption(tmp_pa
     assert rows["old"][4] == "05 Jun 2023 (before the run)"
     assert rows["later"][4] == "04 Jan 2027 (after the run)"
     assert rows["paused"][5] == "06 Nov 2023 (before the run)"
+
+
+def test_policy_timeline_marks_dates_outside_the_weeks_the_schema_simulates() -> None:
+    """A start on a Thursday runs from its Monday (the schema snaps it): the policy table counts the run's weeks
+    from there, by the schema's rule, so a measure from the Tuesday before that Thursday is inside the run."""
+    from reflow.config.schema import ScenarioSection
+    from reflow.plotting.report_tables import policy_rows
+
+    config = fake_config(weeks=4, start="2024-01-04")
+    snapped = ScenarioSection.model_validate(config["scenario"])
+    assert snapped.start == dt.date(2024, 1, 1) and snapped.end == dt.date(2024, 1, 22)
+    config["policy"] = [{"id": i, "kind": "licensing", "effective": day} for i, day in
+                        (("monday", "2024-01-01"), ("sunday_before", "2023-12-31"), ("last_sunday", "2024-01-28"),
+                         ("monday_after", "2024-01-29"))]
+    rows = {r[0]: r[4] for r in policy_rows(config)}
+    assert rows == {"monday": "01 Jan 2024", "sunday_before": "31 Dec 2023 (before the run)",
+                    "last_sunday": "28 Jan 2024", "monday_after": "29 Jan 2024 (after the run)"}
 
 
 def test_run_supply_shares_are_blank_until_something_is_delivered(config: dict) -> None:

@@ -221,6 +221,11 @@ def test_exports_vs_quota_sums_the_year_per_material_and_over_materials() -> Non
     later = v.exports_vs_quota(ts, {"ndpr_oxide": 3120.0, "dy_oxide": 208.0}, year=2012)
     assert later["all"] == pytest.approx((99.0 + 99.0) * 52 / (3120.0 + 208.0), rel=0.03)
     assert math.isnan(v.exports_vs_quota(ts, {"ndpr_oxide": 3120.0}, year=2030)["all"])
+    # half of 2011 against the whole year's quota read as a quota half filled
+    from_july = ts[ts["date"] >= dt.date(2011, 7, 4)]
+    assert math.isnan(v.exports_vs_quota(from_july, {"ndpr_oxide": 3120.0})["ndpr_oxide"])
+    assert v.exports_vs_quota(from_july, {"ndpr_oxide": 3120.0}, year=2012)["all"] == pytest.approx(
+        99.0 * 52 / 3120.0, rel=0.03)
 
 
 def test_unofficial_vs_official_sums_destinations_and_materials_in_the_year() -> None:
@@ -236,6 +241,31 @@ def test_unofficial_vs_official_sums_destinations_and_materials_in_the_year() ->
     assert v.unofficial_vs_official(ts, ["ndpr_oxide", "light_ree"]) == pytest.approx(144.0 / 120.0)
     assert v.unofficial_vs_official(ts, ["ndpr_oxide"], year=2012) == pytest.approx(100.0 / 50.0)
     assert math.isnan(v.unofficial_vs_official(ts, ["ndpr_oxide"], year=2030))
+
+
+@pytest.mark.parametrize(("first", "last", "covered"), [
+    ("2011-01-03", "2011-12-26", True),  # every week starting in 2011
+    ("2010-12-27", "2012-01-02", True),
+    ("2011-01-10", "2011-12-26", False),  # the year's first week left out
+    ("2011-01-03", "2011-12-19", False),  # and its last
+    ("2011-03-07", "2015-12-28", False),
+    ("2009-01-05", "2011-06-27", False),
+    ("2012-01-02", "2015-12-28", False),  # no week in 2011
+])
+def test_unofficial_vs_official_is_nan_for_a_year_the_run_does_not_cover_whole(first, last, covered) -> None:
+    """A year outside the run summed to 0 t on both sides, and a part of a year gave the ratio of some months as
+    the year's: only a run covering the whole year gives a ratio."""
+    ts = _frame(
+        _rows("exports_cn_total", _const(20.0), "ndpr_oxide"),
+        _rows("exports_cn_unofficial", lambda d: 8.0 if d.month < 7 else 2.0, "ndpr_oxide", "JPKR"),
+    )
+    ts = ts[(ts["date"] >= dt.date.fromisoformat(first)) & (ts["date"] <= dt.date.fromisoformat(last))]
+    assert v.covers_year(pd.to_datetime(ts["date"]), 2011) is covered
+    ratio = v.unofficial_vs_official(ts, ["ndpr_oxide"], year=2011)
+    if covered:
+        assert ratio == pytest.approx((26 * 8.0 + 26 * 2.0) / (52 * 20.0))
+    else:
+        assert math.isnan(ratio)
 
 
 def test_thrift_lost_weights_by_need_before_thrifting() -> None:

@@ -1,7 +1,8 @@
-"""Fixed vocabularies of the model: materials, regions, sectors, and their array indices."""
+"""Fixed vocabularies of the model: materials, regions, sectors, and their array indices; its weeks' calendar."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "Material",
     "Region",
     "Sector",
+    "week_monday",
 ]
 
 Material = Literal["ndpr_oxide", "dy_oxide", "tb_oxide", "ndfeb_magnet"]
@@ -32,3 +34,12 @@ REG = {r: i for i, r in enumerate(REGIONS)}
 SEC = {s: i for i, s in enumerate(SECTORS)}
 MAGNET = MAT["ndfeb_magnet"]
 CN = REG["CN"]
+
+
+def week_monday(day: dt.date) -> dt.date:
+    """The Monday of `day`'s week: a run's weeks start on Mondays, so the schema snaps `scenario.start` to it.
+
+    Here, with no import beyond the standard library, so that reports and plots reading a run's config use the
+    schema's rule without loading pydantic.
+    """
+    return day - dt.timedelta(days=day.weekday())

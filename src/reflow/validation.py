@@ -67,6 +67,7 @@ __all__ = [
     "china_price",
     "china_price_ratio",
     "china_price_vs_history",
+    "covers_year",
     "ex_china_price",
     "exports_vs_quota",
     "fall_back",
@@ -352,6 +353,14 @@ def year_total(weekly: pd.Series, year: int) -> float:
     return float(inside.sum()) if len(inside) else float("nan")
 
 
+def covers_year(dates: pd.Series | pd.DatetimeIndex, year: int) -> bool:
+    """True when a run's weeks (their start dates, consecutive) include every week starting in `year`: one
+    starting in its first seven days and one in its last seven."""
+    inside = pd.DatetimeIndex(dates)
+    inside = inside[inside.year == year]
+    return len(inside) > 0 and inside.min() <= pd.Timestamp(year, 1, 7) and inside.max() >= pd.Timestamp(year, 12, 25)
+
+
 def year_mean(weekly: pd.Series, year: int) -> float:
     """A calendar year's level: the mean of the weekly values whose week starts in `year` (NaN if the run has
     none). A "multiple of 2009" is a value over ``year_mean(weekly, 2009)`` (`BASE_YEAR`)."""
@@ -496,14 +505,19 @@ def exports_vs_quota(ts: pd.DataFrame, quota_tpy: Mapping[str, float], year: int
     Args:
         quota_tpy: t/yr per material in force in `year` (see `quota_in_force`); materials with no finite quota
             are left out.
+
+    Returns:
+        NaN throughout unless the run covers the whole year (`covers_year`): a part of a year's exports over the
+        whole year's quota would read as a quota not filled.
     """
     out: dict[str, float] = {}
+    whole = covers_year(prepare(ts)["date"], year)
     tot_x = tot_q = 0.0
     for m, q in quota_tpy.items():
         if not np.isfinite(q) or q <= 0:
             continue
         s = light_series(ts, "light_exports_cn") if m == "light_ree" else weekly_total(ts, "exports_cn_total", m)
-        x = year_total(s, year)
+        x = year_total(s, year) if whole else float("nan")
         out[m] = x / q
         tot_x += x
         tot_q += q
@@ -513,7 +527,15 @@ def exports_vs_quota(ts: pd.DataFrame, quota_tpy: Mapping[str, float], year: int
 
 def unofficial_vs_official(ts: pd.DataFrame, materials: Iterable[str], year: int = QUOTA_YEAR) -> float:
     """China's unofficial exports (``exports_cn_unofficial``, all destinations) over its official ones
-    (``exports_cn_total``) in `year`, summed over `materials` (``"light_ree"``: the La/Ce market's)."""
+    (``exports_cn_total``) in `year`, summed over `materials` (``"light_ree"``: the La/Ce market's).
+
+    NaN unless the run covers the whole year (`covers_year`). A year without a week of the run has no exports to
+    compare, not 0 t. Nor does part of a year give the ratio: the target is a whole year's figure, and smuggling
+    rose and fell with the price gap within a year (2011: most of it around the mid-year peak), so the ratio of a
+    few months is not the year's.
+    """
+    if not covers_year(prepare(ts)["date"], year):
+        return float("nan")
     un = off = 0.0
     for m in materials:
         if m == "light_ree":

@@ -11,7 +11,7 @@ The package re-exports its public API; each module has one job:
 - `base`: the schema's number types and `_Base`, the model every table derives from.
 - `loading`: TOML reading, `extends` chains and their merge; `load_config` (load, override, validate).
 - `origins`: which file of an `extends` chain set each key (`KeyOrigins`), for messages.
-- `overrides`: ``--set KEY.PATH=VALUE`` parsing and application.
+- `overrides`: key paths: ``--set KEY.PATH=VALUE`` parsing and application, and `key_paths` (a config flattened).
 - `errors`: `validate`, and messages that name each problem's key, file (or override) and fix.
 - `dump`: `dump_toml`, the resolved config as TOML.
 """
@@ -44,7 +44,7 @@ from reflow.config.events import (
 )
 from reflow.config.loading import load_config, load_raw, load_raw_traced, merge_raw, read_toml
 from reflow.config.origins import KeyOrigins, KeyPath
-from reflow.config.overrides import OverrideSource, apply_overrides, parse_set_args
+from reflow.config.overrides import OverrideSource, apply_overrides, key_paths, parse_set_args
 from reflow.config.schema import (
     SECTOR_LIST,
     ChinaConfig,
@@ -68,6 +68,7 @@ __all__ = [
     "Scenario",
     "apply_overrides",
     "dump_toml",
+    "key_paths",
     "load_config",
     "load_raw",
     "load_raw_traced",

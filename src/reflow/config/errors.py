@@ -20,6 +20,7 @@ from reflow.config.events import POLICY_KINDS
 from reflow.config.origins import KeyOrigins, KeyPath
 from reflow.config.overrides import OverrideSource
 from reflow.config.schema import Scenario, ScenarioSection
+from reflow.domain import week_monday
 from reflow.errors import ConfigError
 
 
@@ -134,7 +135,7 @@ def _weeks_instead(value: Any, raw: Mapping[str, Any]) -> str:
     start = _as_date(scenario.get("start")) if isinstance(scenario, Mapping) else None
     end = _as_date(value)
     if start is not None and end is not None and end >= start:
-        monday = start - dt.timedelta(days=start.weekday())  # the schema snaps the start back to its Monday
+        monday = week_monday(start)  # where the schema snaps the start to
         fix += f"; weeks = {(end - monday).days // 7 + 1} runs from {monday} to the week of {end}"
     return fix
 

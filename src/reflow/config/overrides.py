@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel
 
@@ -36,6 +36,41 @@ def parse_set_args(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str,
             out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             out[key] = text.strip()
+    return out
+
+
+def key_paths(data: Mapping[str, Any], spelling: Literal["set", "toml"] = "set") -> dict[str, Any]:
+    """Nested tables as ``{key path: value}``, each path spelled for where it is shown.
+
+    Args:
+        data: a config as plain data (tables as dicts).
+        spelling: ``"set"``, as ``--set`` and `apply_overrides` read a path: a list of tables (policy events,
+            suppliers) by each entry's id, or by index when ids are missing or repeated; an empty table kept
+            as the value ``{}`` (present but empty is not absent). ``"toml"``, as a TOML dotted key: a key
+            containing a dot quoted (``sweep.set."scenario.weeks"``), lists as values, an empty table nothing.
+
+    Returns:
+        Every leaf by its path, in the order of `data`; lists other than lists of tables are leaves.
+    """
+    out: dict[str, Any] = {}
+    by_id = spelling == "set"
+
+    def walk(value: Any, prefix: str) -> None:
+        if isinstance(value, Mapping):
+            if not value and prefix and by_id:
+                out[prefix] = {}
+            for k, v in value.items():
+                name = f'"{k}"' if not by_id and "." in str(k) else str(k)
+                walk(v, f"{prefix}.{name}" if prefix else name)
+        elif by_id and isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            ids = [v.get("id") for v in value]
+            named = all(isinstance(i, str) for i in ids) and len(set(ids)) == len(ids)
+            for i, v in enumerate(value):
+                walk(v, f"{prefix}.{ids[i] if named else i}")
+        else:
+            out[prefix] = value
+
+    walk(data, "")
     return out
 
 

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from reflow.config.base import FOLDER_NAME_PATTERN, Frac, NonNeg, Pos, _Base
 from reflow.config.events import PolicyEvent
-from reflow.domain import MATERIALS, SECTORS, Material, Region, Sector
+from reflow.domain import MATERIALS, SECTORS, Material, Region, Sector, week_monday
 
 # --------------------------------------------------------------------------------------------------- scenario
 
@@ -33,7 +33,7 @@ class ScenarioSection(_Base):
     @field_validator("start")
     @classmethod
     def _monday(cls, v: dt.date) -> dt.date:
-        return v - dt.timedelta(days=v.weekday())
+        return week_monday(v)
 
     @property
     def end(self) -> dt.date:

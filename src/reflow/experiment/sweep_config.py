@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from reflow.config import FOLDER_NAME_PATTERN, OverrideSource, read_toml
+from reflow.config import FOLDER_NAME_PATTERN, OverrideSource, key_paths, read_toml
 from reflow.config.errors import pattern_message
 from reflow.errors import ConfigError
 
@@ -424,23 +424,12 @@ def identity_changes(before: SweepConfig, after: SweepConfig, limit: int = 6) ->
 _UNSET: Any = object()  # a key one of the two sweeps does not have
 
 
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Tables as dotted key paths (a key path used as a key, as in `[sweep.set]`, quoted); other values as leaves."""
-    if not isinstance(data, dict):
-        return {prefix: data}
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        name = f'"{k}"' if "." in str(k) else str(k)
-        out.update(_flat(v, f"{prefix}.{name}" if prefix else name))
-    return out
-
-
 def _identity_entries(cfg: SweepConfig) -> dict[str, Any]:
     """`sweep_identity` by key path, each `[[parameters]]` entry as one item named by its key."""
     data = sweep_identity(cfg)
     params = {f'[[parameters]] key = "{p.get("key")}"': {k: v for k, v in p.items() if k != "key"}
               for p in data.pop("parameters", [])}
-    return {**_flat(data), **params}
+    return {**key_paths(data, spelling="toml"), **params}
 
 
 def _shown(v: Any) -> str:

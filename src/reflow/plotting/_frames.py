@@ -181,7 +181,7 @@ class Series:
             found = None
             if table is not None:
                 materials, regions = table.levels
-                at = materials.get_indexer([material])[0]  # -1 when absent
+                at = _position(materials, material)
                 mine = table.codes[0] == at
                 if at >= 0 and mine.any():
                     labels = regions.take(table.codes[1][mine])
@@ -200,6 +200,12 @@ class Series:
             return []
         codes = np.unique(self._codes["region"][rows])
         return sort_codes((str(r) for r in self._labels["region"][codes[codes >= 0]]), REGIONS)
+
+
+def _position(labels: pd.Index, label: str) -> int:
+    """Where `label` is in a level of a few labels (-1 if absent): `Index.get_indexer` on a level of Arrow strings
+    takes a few hundred microseconds (it builds a hash table), some 30 times this loop."""
+    return next((i for i, x in enumerate(labels.tolist()) if isinstance(x, str) and x == label), -1)
 
 
 def present_materials(series: Series, variable: str) -> list[str]:
@@ -388,22 +394,34 @@ def flow_matrix(series: Series, material: str, start: pd.Timestamp | None = None
                 end: pd.Timestamp | None = None, domestic: bool = False) -> pd.DataFrame:
     """Tonnes delivered from each origin (rows) to each region (columns) over [start, end].
 
+    Rows and columns are the origins and regions the material's flows name (sorted), a pair without flows 0.
     China's own market (China to China) is left out unless `domestic`: it is not trade, and it would set
     the colour scale for everything else.
     """
-    flow = series.wide("flow", ["material", "origin", "region"])
-    if flow.empty or material not in flow.columns.get_level_values(0):
+    table = series._table("flow", _DIMS)
+    if table is None:
         return pd.DataFrame()
-    f = flow[material]
+    materials, origins, regions = table.levels
+    at = _position(materials, material)
+    mine = table.codes[0] == at
+    if at < 0 or not mine.any():
+        return pd.DataFrame()
+    inside = np.ones(len(series.dates), dtype=bool)
     if start is not None:
-        f = f[f.index >= start]
+        inside &= series.dates >= start
     if end is not None:
-        f = f[f.index <= end]
-    totals = f.sum(axis=0)  # t/week summed over weeks = tonnes
-    mat = totals.unstack("region").fillna(0.0)
-    if not domestic and "CN" in mat.index and "CN" in mat.columns:
-        mat.loc["CN", "CN"] = 0.0
-    return mat
+        inside &= series.dates <= end
+    tonnes = np.nansum(table.values[mine][:, inside], axis=1)  # t/week summed over weeks = tonnes
+    # each (origin, region) pair is one combination of the table: scattered into origins x regions
+    used_origins, row = np.unique(table.codes[1][mine], return_inverse=True)
+    used_regions, col = np.unique(table.codes[2][mine], return_inverse=True)
+    values = np.zeros((len(used_origins), len(used_regions)))
+    values[row, col] = tonnes
+    origins, regions = origins.take(used_origins), regions.take(used_regions)
+    cn = _position(origins, "CN"), _position(regions, "CN")
+    if not domestic and min(cn) >= 0:
+        values[cn] = 0.0
+    return pd.DataFrame(values, index=origins.rename("origin"), columns=regions.rename("region"))
 
 
 def rolling_sum(y: np.ndarray, window: int) -> np.ndarray:

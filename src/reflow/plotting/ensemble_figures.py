@@ -5,6 +5,7 @@ overlaid (one colour and line style per scenario). They take `Ensemble`s from `r
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -69,11 +70,15 @@ def _caption(groups: Sequence[Ensemble]) -> str:
 def merged_marks(groups: Sequence[Ensemble]) -> tuple[list[PolicyMark], str | None]:
     """Policy milestones of every scenario compared.
 
+    A milestone of only one of the scenarios is drawn in that scenario's colour (`PolicyMark.color`).
+
     Returns:
         The milestones, and which scenarios they belong to when that is the same subset for all of them
         ("controls_2025", for a comparison with a baseline without measures; None otherwise). When owners
-        differ from one milestone to the next, each label that not every scenario has is tagged instead.
+        differ from one milestone to the next, each milestone that not every scenario has names its owners
+        instead (`PolicyMark.owners`: the key lists it under them, a label carries them).
     """
+    colors = {g.name: scenario_style(i)["color"] for i, g in enumerate(groups)}
     per = [{(m.when, m.label): m for m in policy_marks(g.config)} for g in groups]
     # Same-day milestones keep their timeline order (as in a single scenario's figures), not the labels' order.
     keys = sorted(dict.fromkeys(k for d in per for k in d), key=lambda k: k[0])
@@ -84,8 +89,8 @@ def merged_marks(groups: Sequence[Ensemble]) -> tuple[list[PolicyMark], str | No
     for k in keys:
         m = next(d[k] for d in per if k in d)
         tag = shared is None and len(owners[k]) < len(groups)
-        label = f"{m.label} [{', '.join(owners[k])}]" if tag else m.label
-        out.append(PolicyMark(m.when, label, m.stage, m.kind))
+        color = colors[owners[k][0]] if len(owners[k]) == 1 < len(groups) else None
+        out.append(replace(m, owners=owners[k] if tag else (), color=color))
     note = ", ".join(shared) if shared is not None and len(shared) < len(groups) else None
     return out, note
 

@@ -147,22 +147,6 @@ def config_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    """Key paths as `reflow run --set` spells them: tables by key, policy events and suppliers by id."""
-    if isinstance(value, dict):
-        if not value and prefix:
-            out[prefix] = {}
-        for k, v in value.items():
-            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
-    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        ids = [v.get("id") for v in value]
-        named = all(isinstance(i, str) for i in ids) and len(set(ids)) == len(ids)
-        for i, v in enumerate(value):
-            _flatten(v, f"{prefix}.{ids[i] if named else i}", out)
-    else:
-        out[prefix] = json.dumps(value, sort_keys=True, default=str) if isinstance(value, list | dict) else value
-
-
 _MISSING = "(absent)"
 
 
@@ -172,13 +156,11 @@ def differing_keys(configs: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _flat_configs(configs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each config's scenario part by key path (`_flatten`)."""
-    flats = []
-    for c in configs:
-        flat: dict[str, Any] = {}
-        _flatten(_scenario_part(c), "", flat)
-        flats.append(flat)
-    return flats
+    """Each config's scenario part by key path as `reflow run --set` spells it; a list as its JSON text."""
+    from reflow.config import key_paths  # here, not above: plotting otherwise never loads pydantic (~0.4 s)
+
+    return [{k: json.dumps(v, sort_keys=True, default=str) if isinstance(v, list) else v
+             for k, v in key_paths(_scenario_part(c)).items()} for c in configs]
 
 
 def _differing(flats: Sequence[dict[str, Any]]) -> list[str]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from reflow.domain import week_monday
 from reflow.plotting.style import material_label, region_label
 from reflow.report_text import MULTIPLE_UNIT, SPIKE_MULTIPLE
 
@@ -231,8 +232,7 @@ def _run_span(config: dict[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp] | Non
     """The first and last day a config simulates (None if it does not say)."""
     sc = config.get("scenario") or {}
     try:
-        start = pd.Timestamp(sc["start"]).normalize()
-        start -= pd.Timedelta(days=start.weekday())  # the schema snaps it back to its Monday
+        start = pd.Timestamp(week_monday(pd.Timestamp(sc["start"]).date()))  # as the schema snaps it
         return start, start + pd.Timedelta(weeks=int(sc["weeks"])) - pd.Timedelta(days=1)
     except (KeyError, TypeError, ValueError):
         return None

@@ -34,13 +34,25 @@ _MAX_LABEL_CHARS = 40
 
 @dataclass(frozen=True)
 class PolicyMark:
-    """One dated policy milestone drawn on time axes (`number` set when the figure uses a key)."""
+    """One dated policy milestone drawn on time axes (`number` set when the figure uses a key).
+
+    In a comparison of scenarios, `owners` names the scenarios that have the milestone when not all of them do
+    (the key lists it under their names, a label without a key carries them), and `color` is the colour of the
+    one scenario that has it, for its line.
+    """
 
     when: date
     label: str
     stage: str  # announce | effective | suspend | resume | lift
     kind: str
     number: int | None = None
+    owners: tuple[str, ...] = ()
+    color: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The label as drawn beside its line: with its owners' names, if any."""
+        return f"{self.label} [{', '.join(self.owners)}]" if self.owners else self.label
 
 
 def _parse_date(value: Any) -> date | None:
@@ -146,19 +158,33 @@ def number_marks(marks: Sequence[PolicyMark], dates: pd.DatetimeIndex, panel_wid
     min_gap_days = span_days * _LABEL_WIDTH_IN / panel_width_in
     whens = [m.when for m in marks]
     crowded = any((b - a).days < min_gap_days for a, b in pairwise(whens))
-    too_long = any(len(m.label) > _MAX_LABEL_CHARS for m in marks)
+    too_long = any(len(m.text) > _MAX_LABEL_CHARS for m in marks)
     if not (crowded or too_long):
         return list(marks)
     return [replace(m, number=i) for i, m in enumerate(marks, start=1)]
 
 
 def policy_key(marks: Sequence[PolicyMark], width: int = 170) -> str | None:
-    """The key of numbered milestones, wrapped to lines of `width` characters (None if none is numbered)."""
-    items = [f"[{m.number}] {m.label}, {m.when.day} {m.when:%b %Y}" for m in marks if m.number is not None]
-    if not items:
+    """The key of numbered milestones, wrapped to lines of `width` characters (None if none is numbered).
+
+    In a comparison where some milestones are only some scenarios', one paragraph per set of owners, the
+    milestones of every scenario first: the names once per paragraph, not after every milestone.
+    """
+    by_owners: dict[tuple[str, ...], list[str]] = {}
+    for m in sorted((m for m in marks if m.number is not None), key=lambda m: bool(m.owners)):  # (stable)
+        by_owners.setdefault(m.owners, []).append(f"[{m.number}] {m.label}, {m.when.day} {m.when:%b %Y}")
+    if not by_owners:
         return None
-    return "\n".join(textwrap.wrap("Policy events:  " + ";  ".join(items), width=width,
-                                   break_long_words=False, break_on_hyphens=False))
+    lines = []
+    for owners, items in by_owners.items():
+        if not owners:
+            head = "Policy events:  " if len(by_owners) == 1 else "Policy events of every scenario:  "
+        else:
+            names = ", ".join(owners[:-1]) + " and " + owners[-1] if len(owners) > 1 else owners[0]
+            head = f"{'Policy events of' if len(lines) == 0 else 'Of'} {names} only:  "
+        lines += textwrap.wrap(head + ";  ".join(items), width=width, break_long_words=False,
+                               break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def mark_policy(ax: Axes, marks: Sequence[PolicyMark], *, labels: bool = True,
@@ -173,8 +199,8 @@ def mark_policy(ax: Axes, marks: Sequence[PolicyMark], *, labels: bool = True,
     lo, hi = ax.get_xlim()
     span = max(hi - lo, 1.0)
     visible = [m for m in marks if lo <= mdates.date2num(m.when) <= hi]
-    for m in visible:
-        ax.axvline(mdates.date2num(m.when), color="#444444", linewidth=0.8,
+    for m in visible:  # a milestone of one compared scenario in that scenario's colour, a little bolder
+        ax.axvline(mdates.date2num(m.when), color=m.color or "#444444", linewidth=0.8 if m.color is None else 1.1,
                    linestyle=_STAGE_LINE.get(m.stage, "-"), zorder=1.5, alpha=0.85)
     if not labels or not visible:
         return
@@ -202,7 +228,7 @@ def mark_policy(ax: Axes, marks: Sequence[PolicyMark], *, labels: bool = True,
                     fontsize=fontsize, fontweight="bold", color="#222222", zorder=5, clip_on=False, bbox=box)
             continue
         named = [m for m in cluster if m.stage != "announce"] or cluster
-        text = " / ".join(dict.fromkeys(m.label for m in named))
+        text = " / ".join(dict.fromkeys(m.text for m in named))
         height_in = max(pos.height * fig.get_figheight(), 0.5)
         max_chars = max(int(0.85 * height_in * 72.0 / (0.55 * fontsize)), 8)
         if len(text) > max_chars:
