@@ -81,10 +81,10 @@ FALLBACK_MEANINGS: dict[str, dict[str, str]] = {
     "LicensingEvent": {
         "materials": "controlled materials",
         "approval_by_sector": "cap on the approval probability by end-use sector (default: defence denied)",
-        "review_working_days_median": "median review time for these materials while in force "
+        "review_working_days_median": "median review time for these materials and destinations while in force "
                                       "(default: `licensing.review_working_days_median`)",
-        "return_probability": "share of reviews returned for more information while in force "
-                              "(default: `licensing.return_probability`)",
+        "return_probability": "share of reviews returned for more information, for these materials and destinations "
+                              "while in force (default: `licensing.return_probability`)",
         "reviewer_capacity_per_week": "decisions the authority can make per week while in force "
                                       "(default: `licensing.reviewer_capacity_per_week`)",
     },

@@ -217,6 +217,32 @@ def test_return_probability_applies_to_the_material_whose_control_sets_it(minima
     assert dec.returned == 3 * n - decided.sum()
 
 
+def test_a_control_for_some_destinations_sets_returns_and_review_times_for_those_only(minimal_raw: dict) -> None:
+    """A later Dy control for the US alone, with quick reviews and many returns, leaves the EU's Dy files under the
+    earlier control's terms: its returns and review times (both were kept per material, so the US event's reached
+    every destination)."""
+    eff, later = dt.date(2025, 1, 6), dt.date(2025, 3, 3)
+    raw = {**minimal_raw, "licensing": {"return_probability": 0.0, "review_sigma": 0.0, "overrun_probability": 0.0},
+           "policy": [{"id": "all", "kind": "licensing", "effective": eff, "materials": ["dy_oxide"],
+                       "return_probability": 0.0, "review_working_days_median": 40.0},
+                      {"id": "us", "kind": "licensing", "effective": later, "materials": ["dy_oxide"],
+                       "destinations": ["US"], "return_probability": 0.9, "review_working_days_median": 5.0}]}
+    m = ReflowModel(validate(raw), rng=1)
+    pol = m.timeline.state(later)
+    n = 600
+    region = np.repeat([REG["US"], REG["EU"]], n)
+    zeros = np.zeros(2 * n, np.int64)
+    m.authority.receive(0, pol, np.full(2 * n, MAT["dy_oxide"]), region, zeros, np.arange(2 * n),
+                        np.zeros(2 * n, bool), np.ones(2 * n))
+    q = m.authority.queue
+    weeks = q.view("ready") - q.view("submitted")
+    assert (weeks[:n] == 1).all() and (weeks[n:] == 8).all()  # 5 and 40 working days
+    dec = m.authority.review(8, pol)
+    decided = np.bincount(dec.region, minlength=len(REG))
+    assert decided[REG["EU"]] == n  # none returned
+    assert decided[REG["US"]] < 0.2 * n  # ~10% decided, the rest returned
+
+
 def test_no_licence_is_approved_for_an_embargoed_destination() -> None:
     """While an embargo on Japan runs, its licence files are denied (nothing could ship), so the recorded approvals
     and the approval share count only licences that can be used; other destinations are untouched."""

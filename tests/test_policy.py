@@ -69,8 +69,9 @@ def test_licensing_is_announced_then_in_force(timeline):
     assert st.approval[DY, EU, DEF] == 0.0  # defence end use denied by default
     assert st.approval[NDPR, EU, AUTO] == pytest.approx(0.9)  # uncontrolled: the default
     assert st.listed_approval[TB, EU] == pytest.approx(0.05)
-    assert st.review_median[DY] == 40 and np.isnan(st.review_median[NDPR])
-    assert st.return_probability[TB] == pytest.approx(0.2)
+    assert (st.review_median[DY, 1:] == 40).all() and np.isnan(st.review_median[NDPR]).all()
+    assert np.isnan(st.review_median[DY, CN])  # China is no destination
+    np.testing.assert_allclose(st.return_probability[TB, 1:], 0.2)
     assert st.reviewer_capacity == 300
 
 
@@ -83,8 +84,21 @@ def test_a_later_easing_replaces_earlier_approval_rates_whatever_the_file_order(
         assert st.approval[DY, EU, AUTO] == pytest.approx(0.7)
         assert st.approval[TB, US, AUTO] == pytest.approx(0.7)  # June sets no US rate: its general rate
         assert st.approval[DY, EU, DEF] == 0.0
-        assert st.review_median[DY] == 25
+        assert (st.review_median[DY, 1:] == 25).all()
         assert st.reviewer_capacity == 300  # June leaves the capacity as April set it
+
+
+def test_an_event_for_some_destinations_sets_review_times_and_returns_for_those_only(timeline):
+    # Regression: review times and return rates were kept per material, so a later US-only event with a 5-day
+    # review also sped up every other destination's files, still under April's terms (EU's mean wait fell from
+    # 64 to 20 days in a run).
+    us_only = {"id": "us", "kind": "licensing", "materials": ["dy_oxide"], "destinations": ["US"],
+               "effective": "2025-06-02", "review_working_days_median": 5, "return_probability": 0.0}
+    for events in ((APRIL, us_only), (us_only, APRIL)):
+        st = timeline(*events).state(D("2025-07-01"))
+        assert st.review_median[DY, US] == 5 and st.return_probability[DY, US] == 0.0
+        assert st.review_median[DY, EU] == 40 and st.return_probability[DY, EU] == pytest.approx(0.2)
+        assert st.review_median[TB, US] == 40  # the US event does not list Tb
 
 
 def test_suspension_resumption_and_lift(timeline):
@@ -290,7 +304,7 @@ def test_controls_2025_returns_follow_the_scenario_rate_after_the_special_channe
     tl = PolicyTimeline(list(sc.policy), default_approval=sc.licensing.approval_rate)
 
     def returns(day: str) -> float:
-        ret = tl.state(D(day)).return_probability[DY]
+        ret = tl.state(D(day)).return_probability[DY, EU]
         return float(sc.licensing.return_probability if np.isnan(ret) else ret)
 
     assert returns("2025-10-06") == 0.3

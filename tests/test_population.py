@@ -20,7 +20,8 @@ def _pop(n: int, large: float, sigma: float | None = None) -> ManufacturerPopula
 
 @pytest.mark.parametrize("sigma", [None, 0.0])  # the default spread of sizes, and firms all of one size
 @pytest.mark.parametrize(("n", "share", "per_cell"), [(4, 0.5, 2), (4, 0.35, 1), (10, 0.35, 4), (5, 0.0, 0),
-                                                     (3, 1.0, 3)])
+                                                     (3, 1.0, 3),
+                                                     (1, 0.5, 1), (5, 0.5, 3)])  # halves round up, not to even
 def test_large_firms_are_the_rounded_share_of_each_cells_largest(n: int, share: float, per_cell: int,
                                                                  sigma: float | None) -> None:
     pop = _pop(n, share, sigma)

@@ -153,7 +153,7 @@ class LicenceQueue:
             capacity: most decisions this week (returns count against it: the reviewer read the file).
             prob: (len(self),) approval probability of each pending file.
             return_probability: chance a reviewed file is sent back for more information: one for every file,
-                or (len(self),) one per pending file (it depends on the file's material).
+                or (len(self),) one per pending file (it depends on the file's material and destination).
             rng: the model's generator.
             redo_weeks: (len(self),) extra review weeks for a returned file (default 2).
 

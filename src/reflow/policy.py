@@ -52,8 +52,9 @@ class PolicyState:
     coverage: np.ndarray = field(default_factory=lambda: np.ones((NM, NR, NS)))  # share of purchases in scope
     approval: np.ndarray = field(default_factory=lambda: np.ones((NM, NR, NS)))
     listed_approval: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR)))
-    review_median: np.ndarray = field(default_factory=lambda: np.full(NM, np.nan))
-    return_probability: np.ndarray = field(default_factory=lambda: np.full(NM, np.nan))
+    # (material, destination): NaN where no licensing event in force sets one (the [licensing] value applies)
+    review_median: np.ndarray = field(default_factory=lambda: np.full((NM, NR), np.nan))
+    return_probability: np.ndarray = field(default_factory=lambda: np.full((NM, NR), np.nan))
     reviewer_capacity: int | None = None
     announced: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR), bool))
     general_licence: np.ndarray = field(default_factory=lambda: np.zeros((NM, NR, NS)))
@@ -115,10 +116,12 @@ class PolicyTimeline:
                         st.customs_hold[mi, ri] = ev.customs_hold_weeks
                         st.approval[mi, ri], st.coverage[mi, ri] = self._licensing_terms(ev, r)
                         st.listed_approval[mi, ri] = ev.listed_approval_rate
-                    if ev.review_working_days_median is not None:
-                        st.review_median[mi] = ev.review_working_days_median
-                    if ev.return_probability is not None:
-                        st.return_probability[mi] = ev.return_probability
+                        # Per destination, like the approval rates: an event for some destinations sets no review
+                        # time for the files of others (it did, for every destination of the material).
+                        if ev.review_working_days_median is not None:
+                            st.review_median[mi, ri] = ev.review_working_days_median
+                        if ev.return_probability is not None:
+                            st.return_probability[mi, ri] = ev.return_probability
                 if ev.reviewer_capacity_per_week is not None:
                     st.reviewer_capacity = ev.reviewer_capacity_per_week
             elif k == "general_licence":

@@ -27,11 +27,11 @@ class LicensingAuthority(Agent):
         super().__init__(model)
         self.queue = LicenceQueue()
 
-    def _review_params(self, policy: PolicyState, material: np.ndarray) -> tuple[np.ndarray, float]:
+    def _review_params(self, policy: PolicyState, material: np.ndarray,
+                       region: np.ndarray) -> tuple[np.ndarray, float]:
         cfg = self.model.config.licensing
-        med = np.where(np.isnan(policy.review_median[material]), cfg.review_working_days_median,
-                       policy.review_median[material])
-        return med, cfg.review_sigma
+        med = policy.review_median[material, region]
+        return np.where(np.isnan(med), cfg.review_working_days_median, med), cfg.review_sigma
 
     def receive(self, week: int, policy: PolicyState, material: np.ndarray, region: np.ndarray,
                 sector: np.ndarray, applicant: np.ndarray, listed: np.ndarray, tonnes: np.ndarray) -> None:
@@ -40,7 +40,7 @@ class LicensingAuthority(Agent):
         if n == 0:
             return
         cfg = self.model.config.licensing
-        med, sigma = self._review_params(policy, material)
+        med, sigma = self._review_params(policy, material, region)
         weeks = draw_review_weeks(self.model.rng, n, med, sigma, cfg.legal_limit_working_days,
                                   cfg.overrun_probability)
         self.queue.submit(material, region, sector, applicant, listed, tonnes, week, weeks)
@@ -56,8 +56,9 @@ class LicensingAuthority(Agent):
                                     q.view("sector").astype(np.int64), q.view("listed"))
         # No licence is granted for a destination under embargo: such files are denied (nothing could ship).
         prob = np.where(policy.embargo.reshape(-1)[cell], 0.0, prob)
-        # Each file is returned with the probability its material's control sets, else the general one.
-        ret = policy.return_probability[q.view("material")]
+        # Each file is returned with the probability the control on its material and destination sets, else the
+        # general one.
+        ret = policy.return_probability.reshape(-1)[cell]
         ret_p = np.where(np.isnan(ret), cfg.return_probability, ret)
         capacity = policy.reviewer_capacity or cfg.reviewer_capacity_per_week
         redo = np.full(len(q), 2, dtype=np.int64)

@@ -125,8 +125,10 @@ class ManufacturerPopulation:
                 size = rng.lognormal(0.0, mc.size_sigma, n) if mc.size_sigma > 0 else np.ones(n)
                 share = size / size.sum()
                 # The round(share x n) largest firms of the cell (a quantile cut gave 2 of 4 for a share of 0.35).
-                # By rank, so that firms of equal size (size_sigma = 0) are not all large.
-                n_large = round(mc.large_firm_share * n)
+                # By rank, so that firms of equal size (size_sigma = 0) are not all large. Halves round up: Python's
+                # round() rounds them to even, which made no firm large with one firm a cell (a general licence
+                # then reached nobody) and 2 of 5 with five.
+                n_large = int(np.floor(mc.large_firm_share * n + 0.5))
                 is_large = np.zeros(n, bool)
                 is_large[np.argsort(-share, kind="stable")[:n_large]] = True
                 region += [REG[r]] * n

@@ -191,7 +191,7 @@ class ManufacturerConfig(_Base):
         description="share of firms that are listed entities or military end users (denied in principle, MOFCOM "
                     "No. 61 [V]) [R]: half of the defence buyers, none elsewhere")
     large_firm_share: Frac = Field(0.5, description="share of each cell's firms, the largest, counted as large "
-                                   "enough for general licences (rounded to whole firms) [R]")
+                                   "enough for general licences (rounded to whole firms, halves up) [R]")
     # Willingness to pay rises convexly as cover falls below target, up to the value of lost production.
     # NdPr and Dy oxide: the 2010-11 calibration before China's price defence (run 20261130T085201Z: 19.7 and
     # 19.8) carried to the defaults (the current fit's 31.3 for Dy is not: docs/validation.md 2.4 item 3); Tb
