@@ -316,6 +316,32 @@ def test_a_custom_runner_keeps_its_own_metric_names(tmp_path):
     assert res.counts == {"ok": 2}
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "sweeps").glob("*.toml")), ids=lambda p: p.stem)
+def test_the_fake_runner_has_every_output_a_bundled_sweep_asks_for(path: Path):
+    """`fakes:analytic` lacked dy_oxide.cumulative_shortage_share and overall.peak_production_lost_share, which
+    approval_delay.toml asks for, so it could not stand in for the model there (analyze refused the names)."""
+    from reflow.config import load_config
+    from reflow.experiment.fakes import analytic
+    from reflow.experiment.outputs import summary_metrics, timeseries_variables
+
+    cfg = load_sweep_config(path)
+    scenario = load_config(cfg.base_path, [f"{k}={json.dumps(v, default=str)}" for k, v in cfg.sweep.set.items()])
+    known = summary_metrics()
+    for approval in (0.2, 0.9):
+        scenario.licensing.approval_rate = approval
+        metrics, ts = analytic(scenario, 7)
+        assert set(cfg.outputs.metrics) <= set(metrics), sorted(set(cfg.outputs.metrics) - set(metrics))
+        assert all(isinstance(metrics[m], float | int) for m in cfg.outputs.metrics)
+        # named and typed like the real summary's metrics
+        assert set(metrics) <= set(known), sorted(set(metrics) - set(known))
+        assert all(known[k] == (not isinstance(v, str)) for k, v in metrics.items() if v is not None)
+        assert set(cfg.outputs.timeseries_variables) <= set(ts["variable"])
+        assert set(ts["variable"]) <= set(timeseries_variables())
+        shares = [k for k in metrics if k.endswith("_share")]
+        assert all(0 <= metrics[k] <= 1 for k in shares if metrics[k] is not None)
+        assert metrics["overall.peak_production_lost_share"] >= metrics["overall.production_lost_share"]
+
+
 # ----------------------------------------------------------------------------------------------- runner, failures
 
 FAIL_SWEEP = """[sweep]

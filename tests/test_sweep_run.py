@@ -461,7 +461,7 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
     full = sweep(cfg, out=tmp_path / "full", workers=0, progress=False, runner=f"{FAKES}:analytic")
     pd.testing.assert_frame_equal(_comparable(resumed), _comparable(full.runs))
     ts = pd.read_parquet(out / "timeseries")
-    assert ts.groupby("run_id").size().eq(3 * 2).all()  # 3 series x 2 blocks, no duplicates
+    assert ts.groupby("run_id").size().eq(4 * 2).all()  # 4 series x 2 blocks, no duplicates
     assert set(ts["run_id"]) == set(resumed["run_id"])
 
 
