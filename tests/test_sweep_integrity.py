@@ -390,6 +390,82 @@ def test_failed_runs_give_exit_code_1_until_retried(tmp_path, capsys):
     assert not pd.isna(runs["dy_oxide.peak_price_multiple"]).any()
 
 
+def _manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_resuming_with_another_runner_is_refused_unless_asked_for(tmp_path, capsys):
+    """A resume with another --runner ran the rest of the sweep with it: one result set of two run functions,
+    told apart only by manifest.json's sessions."""
+    from reflow.experiment.fakes import StopAfter, write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8"))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=out, progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(1))
+    before = (load_runs(out), _manifest(out))
+    argv = ["sweep", str(cfg), "--out", str(out), "--workers", "0", "-q"]
+    for other in ([], ["--runner", f"{FAKES}:noisy_linear"]):
+        assert main([*argv, *other]) == 2
+        err = capsys.readouterr().err
+        assert f"its 1 stored runs were made by --runner {FAKES}:analytic" in err, err
+        assert f"give --runner {FAKES}:analytic" in err and "--allow-runner-change" in err and "--out" in err
+        pd.testing.assert_frame_equal(load_runs(out), before[0])  # nothing run, nothing dropped
+        assert _manifest(out) == before[1]
+    assert main([*argv, "--runner", f"{FAKES}:analytic"]) == 0  # as before: resumes
+    assert _manifest(out)["runners"] == [f"{FAKES}:analytic"]
+    # a complete folder: nothing would be mixed, so another runner is no reason to refuse
+    assert main([*argv, "--runner", f"{FAKES}:noisy_linear"]) == 0 and "nothing left to run" in capsys.readouterr().out
+
+
+def test_a_runner_change_asked_for_mixes_and_is_recorded(tmp_path):
+    from reflow.experiment.fakes import StopAfter, write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8"))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=out, progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(1))
+    res = sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:noisy_linear", allow_runner_change=True)
+    assert res.ran == 3 and res.counts == {"ok": 4}
+    manifest = _manifest(out)
+    assert manifest["runners"] == [f"{FAKES}:analytic", f"{FAKES}:noisy_linear"]
+    assert [s["runner"] for s in manifest["sessions"]] == [f"{FAKES}:analytic", f"{FAKES}:noisy_linear"]
+    assert res.runs["y"].notna().sum() == 3  # noisy_linear's metric, in the runs it made
+
+
+def test_a_folder_without_a_runners_list_takes_them_from_its_sessions(tmp_path):
+    """Folders written before manifest.json listed `runners`; a session killed while running (status "running",
+    ran 0) may have stored runs too."""
+    from reflow.experiment.fakes import StopAfter, write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8"))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=out, progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(1))
+    manifest = _manifest(out)
+    del manifest["runners"]
+    manifest["sessions"][-1].update({"status": "running", "ran": 0})  # as a `kill -9` leaves it
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ReflowError, match=f"made by --runner {FAKES}:analytic"):
+        sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:noisy_linear")
+    assert sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 3
+
+
+def test_retrying_failed_runs_with_another_runner_is_refused_only_if_runs_of_the_old_one_stay(tmp_path, capsys):
+    from reflow.experiment.fakes import write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.1, 0.8"))  # fails at 0.1 only
+    out = tmp_path / "out"
+    argv = ["sweep", str(cfg), "--out", str(out), "--workers", "0", "-q", "--retry-failed"]
+    assert main([*argv, "--runner", f"{FAKES}:failing"]) == 1
+    capsys.readouterr()
+    assert main([*argv, "--runner", f"{FAKES}:analytic"]) == 2  # the 2 ok runs of `failing` would stay
+    assert "its 2 stored runs were made by --runner" in capsys.readouterr().err
+    assert load_runs(out)["status"].value_counts().to_dict() == {"ok": 2, "error": 2}  # the failed ones kept
+    assert main([*argv, "--runner", f"{FAKES}:analytic", "--allow-runner-change"]) == 0
+    assert set(load_runs(out)["status"]) == {"ok"}
+
+
 def test_analyze_names_the_sweep_file_and_key_for_an_unknown_metric(tmp_path, capsys):
     from reflow.experiment.fakes import write_fake_sweep
 

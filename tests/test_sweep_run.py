@@ -118,8 +118,9 @@ def test_failing_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     assert "Traceback" in log and "p000000-r0000" in log
     # resuming does not re-run failures unless asked; --retry-failed does
     assert sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:failing").ran == 0
+    # `analytic` is `failing` fixed; another run function, so mixing their runs must be asked for
     fixed = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic",
-                  retry_failed=True)
+                  retry_failed=True, allow_runner_change=True)
     assert fixed.ran == 9 and fixed.counts == {"ok": 27}
     assert len(fixed.runs) == 27 and fixed.runs["run_id"].is_unique
 

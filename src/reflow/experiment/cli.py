@@ -43,6 +43,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--runner", default=None, metavar="MODULE:FUNCTION",
                    help="run function instead of the model (for testing the machinery, e.g. "
                         "reflow.experiment.fakes:analytic)")
+    p.add_argument("--allow-runner-change", action="store_true",
+                   help="resume a folder whose stored runs another --runner made, mixing both in its results")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
 
@@ -89,7 +91,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         result = sweep(args.config, out=args.out, workers=args.workers, scheduler=args.scheduler,
                        overrides=args.set, progress=not args.quiet, retry_failed=args.retry_failed,
                        force=args.force, max_attempts=args.max_attempts, timeout=args.timeout,
-                       runner=runner, executor=executor)
+                       runner=runner, executor=executor, allow_runner_change=args.allow_runner_change)
     except KeyboardInterrupt:
         print("sweep interrupted: finished runs are stored; run the same command again to resume",
               file=sys.stderr)

@@ -501,6 +501,49 @@ def _workers_started(ex: Executor, runner: str) -> Iterator[None]:
             close()
 
 
+def _runner_named(runner: str) -> str:
+    return f"the model ({DEFAULT_RUNNER}, no --runner)" if runner == DEFAULT_RUNNER else f"--runner {runner}"
+
+
+def _stored_runners(out: Path, manifest: Mapping[str, Any], runner: str, *, kept: int, to_run: int,
+                    allow_change: bool) -> list[str]:
+    """The run functions whose runs the folder will hold once this session has run (`manifest["runners"]`).
+
+    Refuses, unless `allow_change`, a session that would add runs of `runner` to runs that another run function
+    made: the result set would mix two run functions without a trace in the runs table. Folders written before
+    the manifest listed ``runners`` take them from the sessions that stored runs.
+
+    Args:
+        out: the sweep folder (for the message).
+        manifest: its manifest as read (empty for a new sweep).
+        runner: this session's run function.
+        kept: stored runs that stay (all of them, less those `--retry-failed` is about to run again).
+        to_run: runs this session will run.
+        allow_change: mix on purpose (`--allow-runner-change`).
+
+    Raises:
+        ReflowError: another run function made the stored runs, and `allow_change` is false.
+    """
+    before = manifest.get("runners")
+    if not isinstance(before, list):
+        before = [str(s.get("runner")) for s in manifest.get("sessions", []) if isinstance(s, dict)
+                  and s.get("runner") and (s.get("ran") or s.get("status") == "running")]  # "running": killed
+    held = list(dict.fromkeys(before)) if kept else []  # none stay: nothing to mix with
+    if not to_run:
+        return held
+    if held and runner not in held and not allow_change:
+        old = held[-1]
+        others = f" (and {', '.join(held[:-1])})" if len(held) > 1 else ""
+        again = "leave --runner out" if old == DEFAULT_RUNNER else f"give --runner {old}"
+        raise ReflowError(
+            f"{out}: its {kept} stored runs were made by {_runner_named(old)}{others}; this session would run "
+            f"{to_run} more with {_runner_named(runner)}, mixing two run functions in one result set. To resume as "
+            f"before, {again}; to run the sweep with the new one alone, choose another --out (or --force, which "
+            "deletes the stored runs); to mix them on purpose, add --allow-runner-change (manifest.json then lists "
+            "both under `runners`)")
+    return list(dict.fromkeys([*held, runner]))
+
+
 # ----------------------------------------------------------------------------------------------- sweep
 
 
@@ -568,7 +611,7 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
           scheduler: str | None = None, overrides: Mapping[str, Any] | Sequence[str] | None = None,
           progress: bool = True, retry_failed: bool = False, force: bool = False, max_attempts: int = 3,
           timeout: float | None = None, runner: str = DEFAULT_RUNNER,
-          executor: Executor | None = None) -> SweepResult:
+          executor: Executor | None = None, allow_runner_change: bool = False) -> SweepResult:
     """Run a sweep, or resume it: runs already stored in `out` are skipped (failed ones too, unless
     `retry_failed`).
 
@@ -585,13 +628,16 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
         timeout: per-run time limit in seconds (local worker processes only).
         runner: the run function, ``"module:function"`` (default: the reflow model).
         executor: an executor instance (overrides `workers` / `scheduler`).
+        allow_runner_change: resume a folder whose stored runs another `runner` made, mixing the two in one result
+            set (recorded in manifest.json: ``runners``).
 
     Returns:
         A `SweepResult`; ``result.runs`` is the stored table, ``result.failed`` the number of failed runs.
 
     Raises:
         ConfigError: invalid sweep, scenario, `[outputs]` name or runner (before anything is written).
-        ReflowError: `out` holds a different sweep, or another sweep is writing to it.
+        ReflowError: `out` holds a different sweep, or runs of another `runner` (without `allow_runner_change`),
+            or another sweep is writing to it.
     """
     t_start = time.perf_counter()
     check_runner(runner)  # before any worker starts or anything is written
@@ -647,13 +693,16 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             store.recover()
             stored = store.finished()
             planned_ids = {t.run_id for t in tasks}
-            if retry_failed:
-                redo = stored[stored["status"].isin(FAILED_STATUSES)]["run_id"].tolist()
-                if redo:
-                    store.compact(drop_run_ids=redo)
-                    stored = store.finished()
-            done = set(stored["run_id"]) & planned_ids
+            redo = stored[stored["status"].isin(FAILED_STATUSES)]["run_id"].tolist() if retry_failed else []
+            kept = stored[~stored["run_id"].isin(redo)]
+            done = set(kept["run_id"]) & planned_ids
             todo = [t for t in tasks if t.run_id not in done]
+            # before the retried runs are dropped: a refusal leaves the folder as it was
+            runners = _stored_runners(out, manifest, runner, kept=len(kept), to_run=len(todo),
+                                      allow_change=allow_runner_change)
+            if redo:
+                store.compact(drop_run_ids=redo)
+                stored = store.finished()
             counts: Counter[str] = Counter(stored[stored["run_id"].isin(planned_ids)]["status"])
             failed_before = sum(counts[s] for s in FAILED_STATUSES)
 
@@ -672,7 +721,7 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                 **versions, "base_resolved_sha256": base.sha256,
                 "design": cfg.design.method, "points": len(design), "parameters": parameter_columns(design),
                 "replicates": cfg.sweep.replicates, "runs_planned": len(tasks), "status": "running",
-                "updated_at": _now(), "counts": dict(counts),
+                "updated_at": _now(), "counts": dict(counts), "runners": runners,
             })
             manifest["sessions"] = [*manifest.get("sessions", []), session]
             _write_json(manifest_path, manifest)
