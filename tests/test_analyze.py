@@ -295,3 +295,54 @@ def test_a_metric_named_twice_is_analysed_once(tmp_path):
     a = analyze(tmp_path / "out", ["dy_oxide.peak_price_multiple"] * 2)
     assert a.metrics == ["dy_oxide.peak_price_multiple"] and len(a.points) == 4
     assert not pd.read_csv(tmp_path / "out" / "analysis" / "points.csv").duplicated().any()
+
+
+def _table_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith(("note:", "sweep ", "tables "))]
+
+
+def test_analyze_of_a_sweep_naming_no_metric_prints_the_headline_ones_in_the_terminal(tmp_path, capsys,
+                                                                                      monkeypatch):
+    """A sweep of the model without `[outputs] metrics` printed all ~60 metrics as one table 2500 characters
+    wide. It prints the headline metrics, a table each when side by side they would not fit, and says where the
+    rest are; the written files keep every metric. A date metric no run had is not taken for a number."""
+    from pathlib import Path
+
+    from reflow.cli import main
+    from reflow.experiment.outputs import HEADLINE_METRICS
+
+    base = Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "bases" / "licensing_regime.toml"
+    spec = tmp_path / "all.toml"
+    spec.write_text(f'[sweep]\nname = "all"\nbase = "{base}"\nroot_seed = 1\n[sweep.set]\n"scenario.weeks" = 8\n'
+                    '[[parameters]]\nkey = "policy.controls.approval_rate"\nvalues = [0.2, 0.8]\n')
+    out = tmp_path / "out"
+    sweep(spec, out=out, workers=0, progress=False)
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["analyze", str(out)]) == 0
+    text = capsys.readouterr().out
+    res = analyze(out, write=False)
+    assert len(res.metrics) > 40 and not res.named
+    assert "overall.first_production_loss_date" not in res.metrics  # a date, null in these short runs
+    assert max(map(len, _table_lines(text))) <= 100
+    headers = [line for line in text.splitlines() if line in res.metrics]  # one table per metric
+    assert headers == [m for m in HEADLINE_METRICS if m in res.metrics] and len(headers) >= 4
+    assert f"printed {len(headers)} headline metrics of the {len(res.metrics)} analysed" in text
+    assert set(pd.read_csv(out / "analysis" / "points.csv")["metric"]) == set(res.metrics)
+    # metrics named: each of them printed; side by side when that fits
+    named = ["dy_oxide.peak_price_multiple", "dy_oxide.cumulative_shortage_share", "overall.licence_applications"]
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["analyze", str(out), *(a for m in named for a in ("--metric", m))]) == 0
+    text = capsys.readouterr().out
+    assert "headline metrics" not in text and not any(line in named for line in text.splitlines())
+    assert all(m in _table_lines(text)[1] for m in named)  # the header row of one table
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["analyze", str(out), *(a for m in named for a in ("--metric", m))]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line in named] == named
+
+
+def test_the_headline_metrics_are_those_sweep_figures_draw():
+    from reflow.experiment.outputs import HEADLINE_METRICS, summary_metrics
+    from reflow.plotting.sweep_figures import DEFAULT_METRICS
+
+    assert HEADLINE_METRICS == DEFAULT_METRICS
+    assert all(summary_metrics()[m] for m in HEADLINE_METRICS)  # numbers of the model's summary

@@ -58,6 +58,7 @@ class SweepAnalysis:
     notes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     noise: pd.DataFrame | None = None  # `replicate_noise` of the runs the indices use (sobol and morris designs)
+    named: bool = True  # False: neither --metric nor `[outputs] metrics` named any, so `metrics` is every one
 
 
 def is_number_column(values: pd.Series) -> bool:
@@ -66,8 +67,15 @@ def is_number_column(values: pd.Series) -> bool:
 
 
 def metric_columns(runs: pd.DataFrame, parameters: Sequence[str]) -> list[str]:
-    """Numeric summary-metric columns of a runs table (not base columns nor parameters)."""
-    skip = set(BASE_COLUMNS) | set(parameters)
+    """Numeric summary-metric columns of a runs table (not base columns nor parameters).
+
+    A text metric of the model's summary (a date) that no run has is a column of nulls, which pandas reads as
+    numbers: it is left out too (it would only ever be "no value, no mean").
+    """
+    from reflow.experiment.outputs import summary_metrics
+
+    text = {name for name, number in summary_metrics().items() if not number}
+    skip = set(BASE_COLUMNS) | set(parameters) | text
     return [c for c in runs.columns if c not in skip and is_number_column(runs[c])]
 
 
@@ -418,7 +426,7 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
     planned = len(design) * replicates
     result = SweepAnalysis(path=path, method=method, parameters=params, metrics=wanted,
                            points=point_means(runs, params, wanted, confidence), notes=notes,
-                           counts=runs_stamp(runs))
+                           counts=runs_stamp(runs), named=bool(metrics or declared))
     if len(runs) < planned:
         notes.append(f"{len(runs)} of {planned} runs are stored; re-run `reflow sweep` to finish the rest")
     _failure_notes(runs, path, notes)

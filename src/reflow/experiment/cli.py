@@ -134,36 +134,89 @@ def _table(df: Any, max_rows: int) -> str:
     return "\n".join(lines)
 
 
-def format_analysis(res: Any, max_rows: int = 40) -> str:
-    """A `SweepAnalysis` as text tables (what ``reflow analyze`` prints)."""
+#: Metrics printed at most when a sweep names none: beyond, the headline ones (the rest are in the files).
+_UNNAMED_SHOWN = 12
+
+
+def _shown_metrics(res: Any) -> list[str]:
+    """The metrics to print: all those analysed, unless none was named and they are many (the model's ~60)."""
+    from reflow.experiment.outputs import HEADLINE_METRICS
+
+    if res.named or len(res.metrics) <= _UNNAMED_SHOWN:
+        return list(res.metrics)
+    return [m for m in HEADLINE_METRICS if m in res.metrics] or list(res.metrics[:_UNNAMED_SHOWN])
+
+
+def _points_text(res: Any, metrics: list[str], pct: str, max_rows: int, width: int) -> list[str]:
+    """The per-point means: one table with a column per metric if it fits in `width`, else a table per metric."""
+    pts = res.points[res.points["metric"].isin(metrics)].copy()
+    pts["value"] = [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
+                    zip(pts["mean"], pts["ci_low"], pts["ci_high"], strict=True)]
+    index = ["point_id", *res.parameters]
+    table = pts.pivot_table(index=index, columns="metric", values="value", aggfunc="first", sort=True)
+    table = table[[m for m in metrics if m in table.columns]]
+    n = pts.groupby("point_id")[["n", "n_failed"]].max()
+    wide = _table(table.reset_index().merge(n.reset_index(), on="point_id"), max_rows)
+    head = f"\nPer-point mean [{pct} CI] across replicates (n = runs with a value)"
+    if max(map(len, wide.splitlines())) <= width:
+        return [f"{head}:", wide]
+    out = [f"{head}, one table per metric:"]
+    column = f"mean [{pct} CI]"
+    for metric in metrics:
+        block = pts[pts["metric"] == metric].sort_values("point_id").rename(columns={"value": column})
+        out += [f"\n{metric}", _table(block[[*index, column, "n", "n_failed"]], max_rows)]
+    return out
+
+
+def _about(note: str, metrics: list[str]) -> str | None:
+    """The metric a note is about (notes on one metric start with its name), else None."""
+    head = note.removeprefix("warning: ").split(": ", 1)[0]
+    return head if head in metrics else None
+
+
+def format_analysis(res: Any, max_rows: int = 40, width: int | None = None) -> str:
+    """A `SweepAnalysis` as text tables (what ``reflow analyze`` prints).
+
+    Args:
+        res: the analysis.
+        max_rows: at most this many rows per table.
+        width: the line length to fit (default: the terminal's); the per-point means of several metrics are one
+            table with a column per metric when it fits, else one table per metric.
+    """
+    import shutil
+
+    width = width or shutil.get_terminal_size((120, 24)).columns
     pct = "95%"
     out = [f"sweep {res.path} ({res.method} design; runs: "
            + ", ".join(f"{n} {s}" for s, n in sorted(res.counts.items())) + ")"]
+    shown = _shown_metrics(res)
     pts = res.points
     if len(pts):
         level = pts.attrs.get("confidence")
         pct = f"{level:.0%}" if level else pct
-        wide = pts.copy()
-        wide["value"] = [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
-                         zip(wide["mean"], wide["ci_low"], wide["ci_high"], strict=True)]
-        index = ["point_id", *res.parameters]
-        table = wide.pivot_table(index=index, columns="metric", values="value", aggfunc="first", sort=True)
-        table = table[[m for m in res.metrics if m in table.columns]]
-        n = pts.groupby("point_id")[["n", "n_failed"]].max()
-        table = table.reset_index().merge(n.reset_index(), on="point_id")
-        out.append(f"\nPer-point mean [{pct} CI] across replicates (n = runs with a value):")
-        out.append(_table(table, max_rows))
+        out += _points_text(res, shown, pct, max_rows, width)
+
+    def only_shown(df: Any) -> Any:
+        return df[df["metric"].isin(shown)]
+
     if res.sobol is not None and len(res.sobol):
         out.append("\nSobol' indices (S1 first order, ST total; *_conf = CI half-width):")
-        out.append(_table(res.sobol.sort_values(["metric", "ST"], ascending=[True, False]), max_rows))
+        out.append(_table(only_shown(res.sobol).sort_values(["metric", "ST"], ascending=[True, False]), max_rows))
     if res.sobol_s2 is not None and len(res.sobol_s2):
         out.append("\nSecond-order Sobol' indices:")
-        out.append(_table(res.sobol_s2, max_rows))
+        out.append(_table(only_shown(res.sobol_s2), max_rows))
     if res.morris is not None and len(res.morris):
         out.append("\nMorris screening (mu_star: mean |elementary effect| per full-range step):")
-        out.append(_table(res.morris.sort_values(["metric", "mu_star"], ascending=[True, False]), max_rows))
-    for note in res.notes:
-        out.append(f"note: {note}")
+        out.append(_table(only_shown(res.morris).sort_values(["metric", "mu_star"], ascending=[True, False]),
+                          max_rows))
+    hidden = [m for m in res.metrics if m not in shown]
+    about_hidden = [n for n in res.notes if _about(n, hidden)]
+    out += [f"note: {note}" for note in res.notes if note not in about_hidden]
+    if hidden:
+        more = f" (and {len(about_hidden)} notes on them, in analysis/notes.json)" if about_hidden else ""
+        out.append(f"note: printed {len(shown)} headline metrics of the {len(res.metrics)} analysed, as the sweep "
+                   f"names none in [outputs] metrics; the tables written below hold all of them{more}. Print others "
+                   "with --metric NAME (repeatable), or name them in the sweep file's [outputs] metrics")
     out.append(f"\ntables written to {res.path / 'analysis'}/")
     return "\n".join(out)
 
