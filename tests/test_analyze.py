@@ -346,3 +346,25 @@ def test_the_headline_metrics_are_those_sweep_figures_draw():
 
     assert HEADLINE_METRICS == DEFAULT_METRICS
     assert all(summary_metrics()[m] for m in HEADLINE_METRICS)  # numbers of the model's summary
+
+
+def test_analyze_output_of_a_sweep_of_many_parameters_fits_the_width():
+    """With 30 parameters each table of one metric was still ~900 characters wide (a column per parameter)."""
+    from pathlib import Path
+
+    from reflow.experiment.analysis import SweepAnalysis
+    from reflow.experiment.cli import format_analysis
+
+    rng = np.random.default_rng(0)
+    params = [f"manufacturers.parameter_with_a_long_name_{i:02d}" for i in range(30)]
+    runs = pd.DataFrame({"point_id": np.repeat(np.arange(5), 2), "replicate": np.tile([0, 1], 5), "status": "ok",
+                         **{p: np.repeat(rng.random(5), 2) for p in params},
+                         "a.y": rng.random(10), "b.y": rng.random(10)})
+    res = SweepAnalysis(path=Path("s"), method="lhs", parameters=params, metrics=["a.y", "b.y"],
+                        points=point_means(runs, params, ["a.y", "b.y"]))
+    text = format_analysis(res, width=100)
+    assert max(len(line) for line in text.splitlines() if not line.startswith("Per-point")) <= 100
+    assert "parameters left out to fit the width" in text and "analysis/points.csv" in text
+    header = text.splitlines()[text.splitlines().index("a.y") + 1].split()
+    assert header[:2] == ["point_id", params[0]] and header[-3:] == ["CI]", "n", "n_failed"]
+    assert "left out" not in format_analysis(res, width=2000)  # room for them all: one table, every parameter

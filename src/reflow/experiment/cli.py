@@ -160,11 +160,18 @@ def _points_text(res: Any, metrics: list[str], pct: str, max_rows: int, width: i
     head = f"\nPer-point mean [{pct} CI] across replicates (n = runs with a value)"
     if max(map(len, wide.splitlines())) <= width:
         return [f"{head}:", wide]
-    out = [f"{head}, one table per metric:"]
     column = f"mean [{pct} CI]"
-    for metric in metrics:
-        block = pts[pts["metric"] == metric].sort_values("point_id").rename(columns={"value": column})
-        out += [f"\n{metric}", _table(block[[*index, column, "n", "n_failed"]], max_rows)]
+    blocks = {m: pts[pts["metric"] == m].sort_values("point_id").rename(columns={"value": column}) for m in metrics}
+    params = list(res.parameters)
+    first = next(iter(blocks.values()))
+    while params and len(_table(first[["point_id", *params, column, "n", "n_failed"]], 1).split("\n", 1)[0]) > width:
+        params.pop()  # many parameters: the last ones go (every point's values are in the files)
+    left_out = len(res.parameters) - len(params)
+    out = [f"{head}, one table per metric"
+           + (f" ({left_out} of {len(res.parameters)} parameters left out to fit the width: each point's values "
+              "are in analysis/points.csv and design.parquet)" if left_out else "") + ":"]
+    for metric, block in blocks.items():
+        out += [f"\n{metric}", _table(block[["point_id", *params, column, "n", "n_failed"]], max_rows)]
     return out
 
 
