@@ -560,3 +560,25 @@ def test_a_torn_part_is_an_error_whose_advice_works(tmp_path):
     assert sweep(out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 0  # as advised
     pd.testing.assert_frame_equal(_comparable(load_runs(out)), _comparable(first.runs))
     assert len(analyze(out).points)
+
+
+def test_an_interruption_during_the_final_merge_still_records_the_session(tmp_path, monkeypatch):
+    """Ctrl-C while the finished sweep merged its parts skipped the manifest update: it said status "running",
+    counts {} and a session that ran 0 runs, though every run was stored (the next session kept that record)."""
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    out = tmp_path / "out"
+    merge = SweepStore.compact
+
+    def interrupted(self, drop_run_ids=()):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SweepStore, "compact", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["counts"] == {"ok": 27}
+    assert [(s["status"], s["ran"]) for s in manifest["sessions"]] == [("interrupted", 27)]
+    monkeypatch.setattr(SweepStore, "compact", merge)
+    res = sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")  # merges, runs nothing
+    assert res.ran == 0 and res.counts == {"ok": 27} and len(list((out / "runs").glob("part-*"))) == 1
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"

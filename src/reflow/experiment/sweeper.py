@@ -762,17 +762,24 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                         bar.update(len(batch))
                 status = "complete"
             finally:
-                close = getattr(gen, "close", None)
-                if close is not None:
-                    close()
-                if bar is not None:
-                    bar.close()
-                if status == "complete":
-                    store.compact()
-                session.update({"finished_at": _now(), "ran": ran, "status": status,
-                                "wall_time_s": round(time.perf_counter() - t_start, 3)})
-                manifest.update({"status": status if status != "complete" or sum(counts.values()) >= len(tasks)
-                                 else "incomplete", "updated_at": _now(), "counts": dict(counts)})
-                _write_json(manifest_path, manifest)
+                try:
+                    close = getattr(gen, "close", None)
+                    if close is not None:
+                        close()
+                    if bar is not None:
+                        bar.close()
+                    if status == "complete":
+                        store.compact()
+                except BaseException:
+                    # e.g. Ctrl-C during the final merge (which the next session finishes): the manifest below
+                    # still records what ran, not a session "running" with 0 runs
+                    status = "interrupted"
+                    raise
+                finally:
+                    session.update({"finished_at": _now(), "ran": ran, "status": status,
+                                    "wall_time_s": round(time.perf_counter() - t_start, 3)})
+                    manifest.update({"status": status if status != "complete" or sum(counts.values()) >= len(tasks)
+                                     else "incomplete", "updated_at": _now(), "counts": dict(counts)})
+                    _write_json(manifest_path, manifest)
     return SweepResult(path=out, planned=len(tasks), done_before=len(done), ran=ran, counts=dict(counts),
                        wall_time_s=time.perf_counter() - t_start, engine=engine)
