@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reflow.errors import ReflowError
 from reflow.experiment import analyze, sweep
 from reflow.experiment.analysis import point_means, sobol_indices
 from reflow.experiment.fakes import write_fake_sweep
@@ -368,3 +369,43 @@ def test_analyze_output_of_a_sweep_of_many_parameters_fits_the_width():
     header = text.splitlines()[text.splitlines().index("a.y") + 1].split()
     assert header[:2] == ["point_id", params[0]] and header[-3:] == ["CI]", "n", "n_failed"]
     assert "left out" not in format_analysis(res, width=2000)  # room for them all: one table, every parameter
+
+
+def test_analyses_of_one_sweep_at_once_do_not_fail_or_mix_their_files(tmp_path):
+    """Two `reflow analyze` of one sweep at once (a loop over metrics run in parallel) shared one temporary name
+    per file: one renamed the other's half-written table into place, then failed (FileNotFoundError, with a
+    traceback). Threads race the same way as processes (3 of 20 failed here)."""
+    import threading
+
+    body = FAILING.format(method="grid", values="values = [0.4, 0.6, 0.8]")
+    out = tmp_path / "out"
+    sweep(write_fake_sweep(tmp_path, body), out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    metrics = ["dy_oxide.peak_price_multiple", "tb_oxide.peak_price_multiple", "overall.production_lost_share",
+               "overall.mean_licence_wait_days"]
+    errors: list[str] = []
+
+    def one(metric: str) -> None:
+        try:
+            analyze(out, [metric])
+        except Exception as exc:  # any failure is the finding
+            errors.append(repr(exc))
+
+    for _ in range(5):
+        threads = [threading.Thread(target=one, args=(m,)) for m in metrics]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert pd.read_csv(out / "analysis" / "points.csv")["metric"].nunique() == 1  # one analysis's, whole
+    assert not list((out / "analysis").glob("*.tmp"))
+
+
+def test_analyze_into_a_folder_it_cannot_write_says_so(tmp_path):
+    body = FAILING.format(method="grid", values="values = [0.4, 0.6]")
+    out = tmp_path / "out"
+    sweep(write_fake_sweep(tmp_path, body), out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    (out / "analysis").write_text("not a folder")
+    with pytest.raises(ReflowError, match="cannot write the analysis tables"):
+        analyze(out)
+    assert analyze(out, write=False).metrics  # reading it still works

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reflow.errors import ConfigError, ResultReadError
+from reflow.errors import ConfigError, ReflowError, ResultReadError
 from reflow.experiment.designs import UNIT_PREFIX, salib_problem
-from reflow.experiment.store import BASE_COLUMNS, load_runs
+from reflow.experiment.store import BASE_COLUMNS, load_runs, write_text_atomic
 
 __all__ = ["NOISE_WARN_SHARE", "SweepAnalysis", "analyze", "is_number_column", "metric_columns", "morris_indices",
            "point_means", "replicate_noise", "runs_stamp", "sobol_indices"]
@@ -459,20 +459,41 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
             else:
                 _noise_notes(result.noise, method, levels, notes)
     if write:
-        folder = path / "analysis"
-        folder.mkdir(exist_ok=True)
         tables = {"points": result.points, "sobol": result.sobol, "sobol_s2": result.sobol_s2,
                   "morris": result.morris}
-        for name, df in tables.items():
-            if df is not None:
-                _write_csv(df, folder / f"{name}.csv")
+        files = {f"{name}.csv": df.to_csv(index=False) for name, df in tables.items() if df is not None}
         noise = {} if result.noise is None else {
             r["metric"]: {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                           for k, v in r.items() if k != "metric"}
             for r in result.noise.to_dict("records")}
-        text = json.dumps({"confidence": confidence, "notes": notes, "noise": noise, "runs": seen}, indent=2) + "\n"
-        (folder / "notes.json").write_text(text, encoding="utf-8")
+        files["notes.json"] = json.dumps({"confidence": confidence, "notes": notes, "noise": noise, "runs": seen},
+                                         indent=2) + "\n"
+        _write_analysis(path / "analysis", files)
     return result
+
+
+def _write_analysis(folder: Path, files: dict[str, str]) -> None:
+    """Write an analysis's files, each atomically, and all of them while holding the folder's lock.
+
+    Two `reflow analyze` of one sweep at once (a loop over metrics run in parallel, say) shared one temporary
+    name per file: one renamed the other's half-written file into place and then failed with a traceback. With
+    the lock, the files in the folder are always those of one analysis (the last one's).
+    """
+    try:
+        folder.mkdir(exist_ok=True)
+        with open(folder / ".lock", "a", encoding="utf-8") as lock:
+            try:
+                import fcntl
+
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released on close; the writes take milliseconds
+            except ImportError:  # not POSIX: no advisory locks (each file is still written atomically)
+                pass
+            for name, text in files.items():
+                write_text_atomic(folder / name, text)
+    except OSError as exc:
+        raise ReflowError(f"{folder}: cannot write the analysis tables ({exc.strerror or exc}); the sweep "
+                              "folder must be writable (copy it, or use reflow.experiment.analyze(..., "
+                              "write=False) from Python)") from None
 
 
 def _refuse_metrics(runs: pd.DataFrame, wanted: Sequence[str], available: Sequence[str], where: str) -> None:
@@ -573,7 +594,3 @@ def _complete_replicates(runs: pd.DataFrame, design: pd.DataFrame, replicates: i
     return runs[runs["replicate"].isin(complete)].reset_index(drop=True)
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
