@@ -334,6 +334,31 @@ def test_out_folder_safety(tmp_path):
     assert res.ran == 27
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_an_out_holding_the_sweeps_own_files_is_refused_and_they_are_kept(tmp_path, capsys, force):
+    """`reflow sweep study/sweep.toml --out study` (the base at study/base.toml) replaced both hand-written files
+    with the resolved config and the merged base, comments and all, without a word."""
+    cfg = write_fake_sweep(tmp_path, "# why this sweep\n" + GRID, weeks=8)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    argv = ["sweep", str(cfg), "--out", str(tmp_path), "--workers", "0", "-q", "--runner", f"{FAKES}:analytic",
+            *(["--force"] if force else [])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "would write its sweep.toml and base.toml over its own inputs" in err and "choose another --out" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no .lock either
+    # the sweep file alone in --out (its base elsewhere) is refused too
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "sweep.toml").write_text(cfg.read_text().replace('"base.toml"', '"../base.toml"'))
+    with pytest.raises(ResultExistsError, match=r"its sweep\.toml over its own input"):
+        sweep(tmp_path / "study" / "sweep.toml", out=tmp_path / "study", workers=0, progress=False,
+              runner=f"{FAKES}:analytic", force=force)
+    # a sweep folder's own sweep.toml, given back to it, resumes (or starts over) as before
+    out = tmp_path / "out"
+    sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    again = sweep(out / "sweep.toml", out=out, workers=0, progress=False, runner=f"{FAKES}:analytic", force=force)
+    assert again.ran == (27 if force else 0)
+
+
 @pytest.mark.parametrize("out", ["notes.txt", "notes.txt/sweep"])
 def test_an_out_that_is_a_file_is_a_usage_error_and_the_file_is_kept(tmp_path, capsys, out):
     """--out naming a file (or a path through one) was a FileExistsError traceback with exit code 1."""

@@ -418,6 +418,25 @@ def _changed_keys(out: Path, cfg: SweepConfig) -> list[str]:
     return identity_changes(stored, cfg)
 
 
+def _refuse_inputs_in_out(out: Path, cfg: SweepConfig, base: _Base) -> None:
+    """Refuse an `out` where the sweep would write over one of its own input files.
+
+    `reflow sweep study/sweep.toml --out study`, with the base at study/base.toml, replaced both hand-written files
+    (comments and all) with the resolved config and the merged base, without a word.
+    """
+    inputs = [Path(str(cfg.source)), *(Path(f["path"]) for f in base.files)]
+    if cfg.design.method == "from_csv" and cfg.csv_path is not None:
+        inputs.append(cfg.csv_path)
+    written = {(out / name).resolve(): name for name in _FOLDER_FILES}
+    clash = [p for p in inputs if p.is_file() and p.resolve() in written]
+    if clash:
+        raise ResultExistsError(
+            f"--out {out}: the sweep would write its {' and '.join(written[p.resolve()] for p in clash)} over "
+            f"{'its own input' if len(clash) == 1 else 'its own inputs'} {', '.join(str(p) for p in clash)} (a "
+            f"sweep folder holds its own copies of the sweep file and the base scenario); choose another --out, "
+            f"e.g. {out / 'results'} or results/sweeps/{cfg.sweep.name}")
+
+
 def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
     return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"root_seed": int(root)})})
 
@@ -646,6 +665,8 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
         cfg, out, from_folder = _load_cfg(config, overrides, out)
         base = _load_base(cfg, out, from_folder)
         _check_outputs(cfg, base.raw, runner)
+        if not (out / "manifest.json").is_file():  # a sweep folder's own files are rewritten from what was read
+            _refuse_inputs_in_out(out, cfg, base)  # before the lock: a refusal leaves no .lock in the user's folder
         store = SweepStore(out)
         with store.locked():
             manifest_path = out / "manifest.json"
