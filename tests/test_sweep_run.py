@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -357,6 +358,38 @@ def test_an_out_holding_the_sweeps_own_files_is_refused_and_they_are_kept(tmp_pa
     sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
     again = sweep(out / "sweep.toml", out=out, workers=0, progress=False, runner=f"{FAKES}:analytic", force=force)
     assert again.ran == (27 if force else 0)
+
+
+def test_a_folder_with_a_sweep_toml_of_its_own_is_not_taken_for_a_sweep_folder(tmp_path):
+    """--out a study folder holding its own sweep.toml: alone, it was taken for the leftovers of an interrupted
+    set-up and deleted without a word; beside other files, the folder was 'an incomplete sweep folder (use
+    --force)', and --force deleted it and the folder's analysis/ directory."""
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    study = tmp_path / "study"
+    (study / "analysis").mkdir(parents=True)
+    (study / "sweep.toml").write_text("# another study\n[sweep]\nname = 'other'\n")
+    (study / "analysis" / "fig.txt").write_text("mine")
+    for contents in ("sweep.toml and analysis/", "sweep.toml alone"):
+        for force in (False, True):
+            with pytest.raises(ResultExistsError, match="is not a sweep folder"):
+                sweep(cfg, out=study, workers=0, progress=False, runner=f"{FAKES}:analytic", force=force)
+            assert (study / "sweep.toml").read_text().startswith("# another study"), contents
+        if (study / "analysis").exists():
+            assert (study / "analysis" / "fig.txt").read_text() == "mine"
+            shutil.rmtree(study / "analysis")
+    # what an interrupted set-up leaves (its own sweep.toml, base.toml and design.parquet) still just goes
+    out = tmp_path / "out"
+    sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    for name in ("manifest.json", "errors.log"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "runs")
+    shutil.rmtree(out / "timeseries", ignore_errors=True)
+    assert sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 27
+    # and a sweep folder that lost its manifest is one that --force starts over
+    (out / "manifest.json").unlink()
+    with pytest.raises(ResultExistsError, match="incomplete sweep folder"):
+        sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic", force=True).ran == 27
 
 
 @pytest.mark.parametrize("out", ["notes.txt", "notes.txt/sweep"])

@@ -418,6 +418,25 @@ def _changed_keys(out: Path, cfg: SweepConfig) -> list[str]:
     return identity_changes(stored, cfg)
 
 
+#: The first line of the TOML files a sweep writes into its folder (`dump_sweep_toml`, `_base_toml`).
+_HEADERS = {"sweep.toml": "# Resolved sweep config written by `reflow sweep`",
+            "base.toml": "# Base scenario of this sweep: "}
+
+
+def _written_here(path: Path) -> bool:
+    """True if `path` exists and is a file a sweep writes into its folder (its TOML files by their first line)."""
+    if not path.is_file():
+        return False
+    head = _HEADERS.get(path.name)
+    if head is None:
+        return True
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline().startswith(head)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _refuse_inputs_in_out(out: Path, cfg: SweepConfig, base: _Base) -> None:
     """Refuse an `out` where the sweep would write over one of its own input files.
 
@@ -682,9 +701,11 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             else:
                 leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
                 # files of a sweep whose set-up was interrupted before it stored anything can go
-                setup_only = set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
-                # --force starts a sweep folder over; it never clears a folder that is not one (a run, notes, ...)
-                if leftovers and not setup_only and not (out / "sweep.toml").is_file():
+                setup_only = (set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
+                              and all(_written_here(out / name) for name in leftovers))
+                # --force starts a sweep folder over; it never clears a folder that is not one (a run, notes, a
+                # study's own sweep.toml, ...)
+                if leftovers and not setup_only and not _written_here(out / "sweep.toml"):
                     raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
                                             "choose another --out (--force only starts a sweep folder over)")
                 if leftovers and not force and not setup_only:
