@@ -126,6 +126,27 @@ def test_base_toml_is_the_merged_scenario_and_the_folder_resumes_anywhere(tmp_pa
     assert "child.toml" in (moved / "sweep.toml").read_text()
 
 
+def test_a_sweep_from_a_folder_into_another_out_or_started_over_keeps_a_sweep_toml(tmp_path, capsys):
+    """`reflow sweep FOLDER --out OTHER` wrote OTHER without a sweep.toml, and `reflow sweep FOLDER --force`
+    deleted FOLDER's: either folder was then neither resumable nor analysable ('a folder without sweep.toml')."""
+    cfg = _chain(tmp_path)
+    out = tmp_path / "out"
+    _run(cfg, out)
+    original = (out / "sweep.toml").read_text()
+    other = tmp_path / "other"
+    assert _run(out, other).ran == 4
+    for folder in (other, out):
+        if folder == out:
+            assert _run(out, None, force=True).ran == 4
+        assert (folder / "sweep.toml").read_text() == original  # the base it was started from, child.toml
+        assert "child.toml" in (folder / "base.toml").read_text().splitlines()[0]
+        assert main(["analyze", str(folder)]) == 0
+        assert _run(folder, None).ran == 0  # resumable from the folder ...
+        assert _run(folder / "sweep.toml", folder).ran == 0  # ... and from its sweep.toml
+    pd.testing.assert_frame_equal(load_runs(other).drop(columns=["wall_time_s", "cpu_time_s"]),
+                                  load_runs(out).drop(columns=["wall_time_s", "cpu_time_s"]))
+
+
 def test_a_relative_sweep_folder_resumes(tmp_path, monkeypatch):
     cfg = _chain(tmp_path)
     _run(cfg, tmp_path / "out")

@@ -219,8 +219,8 @@ def _clear_folder(out: Path) -> None:
 
 
 def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | Sequence[str] | None,
-              out: str | Path | None) -> tuple[SweepConfig, Path, bool]:
-    """The sweep, its folder, and whether it was given as a sweep folder to resume (`reflow sweep OUT_DIR`)."""
+              out: str | Path | None) -> tuple[SweepConfig, Path, Path | None]:
+    """The sweep, its folder, and the sweep folder it was given as, if it was (`reflow sweep OUT_DIR`)."""
     from reflow.config import parse_set_args
 
     sets = parse_set_args(overrides)
@@ -233,9 +233,9 @@ def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | S
     else:
         path = Path(config)
         if path.is_dir():  # `reflow sweep OUT_DIR`: resume a sweep folder from its own resolved config and base
-            return _folder_cfg(path, sets), Path(out) if out is not None else path, True
+            return _folder_cfg(path, sets), Path(out) if out is not None else path, path
         cfg = load_sweep_config(path, sets)
-    return cfg, Path(out) if out is not None else Path("results") / "sweeps" / cfg.sweep.name, False
+    return cfg, Path(out) if out is not None else Path("results") / "sweeps" / cfg.sweep.name, None
 
 
 def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> SweepConfig:
@@ -454,6 +454,24 @@ def _refuse_inputs_in_out(out: Path, cfg: SweepConfig, base: _Base) -> None:
             f"{'its own input' if len(clash) == 1 else 'its own inputs'} {', '.join(str(p) for p in clash)} (a "
             f"sweep folder holds its own copies of the sweep file and the base scenario); choose another --out, "
             f"e.g. {out / 'results'} or results/sweeps/{cfg.sweep.name}")
+
+
+def _started_base(folder: Path) -> str | None:
+    """The base path a sweep folder's sweep.toml records (where the sweep was started from), if absolute."""
+    import tomllib
+
+    try:
+        base = tomllib.loads((folder / "sweep.toml").read_text(encoding="utf-8"))["sweep"]["base"]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return None
+    return base if isinstance(base, str) and Path(base).is_absolute() else None
+
+
+def _as_started(cfg: SweepConfig, base: str | None) -> SweepConfig:
+    """`cfg` with the base path it was started from (a sweep from a folder reads the folder's base.toml)."""
+    if base is None:
+        return cfg
+    return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"base": base})})
 
 
 def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
@@ -681,8 +699,9 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
     check_runner(runner)  # before any worker starts or anything is written
     ex = executor or make_executor(workers, scheduler, max_attempts=max_attempts, timeout=timeout)
     with _workers_started(ex, runner):
-        cfg, out, from_folder = _load_cfg(config, overrides, out)
-        base = _load_base(cfg, out, from_folder)
+        cfg, out, folder = _load_cfg(config, overrides, out)
+        base = _load_base(cfg, out, folder is not None)
+        started_base = _started_base(folder) if folder is not None else None
         _check_outputs(cfg, base.raw, runner)
         if not (out / "manifest.json").is_file():  # a sweep folder's own files are rewritten from what was read
             _refuse_inputs_in_out(out, cfg, base)  # before the lock: a refusal leaves no .lock in the user's folder
@@ -725,12 +744,15 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                           sources=cfg.override_sources(parameter_columns(design)))
 
             if not resuming:
-                base_text = _base_toml(cfg, base)
+                base_text = _base_toml(_as_started(cfg, started_base), base)
                 _clear_folder(out)
                 write_text_atomic(out / "base.toml", base_text)
                 _write_parquet_atomic(design, out / "design.parquet")
-            if not from_folder:  # resumed from the folder, sweep.toml already holds it, with the original base path
-                write_text_atomic(out / "sweep.toml", dump_sweep_toml(cfg))
+            # A resume of the folder itself keeps its sweep.toml; started over (--force) or into another --out, a
+            # sweep from a folder writes it (it left the folder without one: not resumable, not analysable).
+            keep_file = folder is not None and resuming and out.resolve() == folder.resolve()
+            if not keep_file:
+                write_text_atomic(out / "sweep.toml", dump_sweep_toml(_as_started(cfg, started_base)))
 
             store.recover()
             stored = store.finished()
@@ -756,7 +778,7 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             versions = _versions()
             session = {"started_at": _now(), "engine": engine, "to_run": len(todo), "ran": 0,
                        "status": "running", "runner": runner, **versions}
-            if not from_folder:  # the files this session read (a resume from the folder keeps the originals)
+            if not keep_file:  # the files this session read (a resume of the folder keeps the originals)
                 manifest.update({"config_file": str(cfg.source), "base_file": str(cfg.base_path),
                                  "base_sha256": base.file_sha256, "base_files": base.files})
             manifest.update({
