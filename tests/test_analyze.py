@@ -329,6 +329,8 @@ def test_analyze_of_a_sweep_naming_no_metric_prints_the_headline_ones_in_the_ter
     assert headers == [m for m in HEADLINE_METRICS if m in res.metrics] and len(headers) >= 4
     assert f"printed {len(headers)} headline metrics of the {len(res.metrics)} analysed" in text
     assert set(pd.read_csv(out / "analysis" / "points.csv")["metric"]) == set(res.metrics)
+    assert main(["analyze", str(out), "--reproduce", "p000000-r0000"]) == 0
+    assert "runner" not in capsys.readouterr().err  # the model's runs: the command reproduces them
     # metrics named: each of them printed; side by side when that fits
     named = ["dy_oxide.peak_price_multiple", "dy_oxide.cumulative_shortage_share", "overall.licence_applications"]
     monkeypatch.setenv("COLUMNS", "200")

@@ -454,6 +454,19 @@ def test_a_runner_change_asked_for_mixes_and_is_recorded(tmp_path):
     assert res.runs["y"].notna().sum() == 3  # noisy_linear's metric, in the runs it made
 
 
+def test_reproduce_says_when_the_runs_were_not_made_by_the_model(tmp_path, capsys):
+    """`--reproduce` printed a `reflow run` command (the model) for runs another --runner made, as if it gave
+    their numbers."""
+    from reflow.experiment.fakes import write_fake_sweep
+
+    out = tmp_path / "out"
+    _run(write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8")), out)
+    assert main(["analyze", str(out), "--reproduce", "p000000-r0000"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("reflow run ")
+    assert f"made by --runner {FAKES}:analytic" in captured.err and "not its numbers" in captured.err
+
+
 def test_a_folder_without_a_runners_list_takes_them_from_its_sessions(tmp_path):
     """Folders written before manifest.json listed `runners`; a session killed while running (status "running",
     ran 0) may have stored runs too."""

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from reflow.config import KeyOrigins, OverrideSource
 
 __all__ = ["FAILED_STATUSES", "SweepResult", "check_runner", "check_sweep", "parameter_columns", "plan_runs",
-           "reproduce_command", "run_id", "sweep"]
+           "recorded_runners", "reproduce_command", "run_id", "sweep"]
 
 logger = logging.getLogger(__name__)
 
@@ -557,6 +557,16 @@ def _workers_started(ex: Executor, runner: str) -> Iterator[None]:
             close()
 
 
+def recorded_runners(manifest: Mapping[str, Any]) -> list[str]:
+    """The run functions of the runs a sweep folder holds, as its manifest records them (``runners``; folders
+    written before it did: the runners of the sessions that stored runs)."""
+    before = manifest.get("runners")
+    if not isinstance(before, list):
+        before = [str(s.get("runner")) for s in manifest.get("sessions", []) if isinstance(s, dict)
+                  and s.get("runner") and (s.get("ran") or s.get("status") == "running")]  # "running": killed
+    return list(dict.fromkeys(str(r) for r in before))
+
+
 def _runner_named(runner: str) -> str:
     return f"the model ({DEFAULT_RUNNER}, no --runner)" if runner == DEFAULT_RUNNER else f"--runner {runner}"
 
@@ -580,11 +590,7 @@ def _stored_runners(out: Path, manifest: Mapping[str, Any], runner: str, *, kept
     Raises:
         ReflowError: another run function made the stored runs, and `allow_change` is false.
     """
-    before = manifest.get("runners")
-    if not isinstance(before, list):
-        before = [str(s.get("runner")) for s in manifest.get("sessions", []) if isinstance(s, dict)
-                  and s.get("runner") and (s.get("ran") or s.get("status") == "running")]  # "running": killed
-    held = list(dict.fromkeys(before)) if kept else []  # none stay: nothing to mix with
+    held = recorded_runners(manifest) if kept else []  # none stay: nothing to mix with
     if not to_run:
         return held
     if held and runner not in held and not allow_change:
