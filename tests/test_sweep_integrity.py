@@ -483,6 +483,10 @@ def test_a_folder_without_a_runners_list_takes_them_from_its_sessions(tmp_path):
     with pytest.raises(ReflowError, match=f"made by --runner {FAKES}:analytic"):
         sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:noisy_linear")
     assert sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 3
+    # the killed session is recorded as such (it said "running" for ever), and its runner is still known
+    manifest = _manifest(out)
+    assert [s["status"] for s in manifest["sessions"]] == ["killed", "complete"]
+    assert manifest["runners"] == [f"{FAKES}:analytic"]
 
 
 def test_retrying_failed_runs_with_another_runner_is_refused_only_if_runs_of_the_old_one_stay(tmp_path, capsys):

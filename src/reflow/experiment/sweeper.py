@@ -563,7 +563,7 @@ def recorded_runners(manifest: Mapping[str, Any]) -> list[str]:
     before = manifest.get("runners")
     if not isinstance(before, list):
         before = [str(s.get("runner")) for s in manifest.get("sessions", []) if isinstance(s, dict)
-                  and s.get("runner") and (s.get("ran") or s.get("status") == "running")]  # "running": killed
+                  and s.get("runner") and (s.get("ran") or s.get("status") in ("running", "killed"))]
     return list(dict.fromkeys(str(r) for r in before))
 
 
@@ -793,6 +793,11 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                 "replicates": cfg.sweep.replicates, "runs_planned": len(tasks), "status": "running",
                 "updated_at": _now(), "counts": dict(counts), "runners": runners,
             })
+            for earlier in manifest.get("sessions", []):
+                if isinstance(earlier, dict) and earlier.get("status") == "running":
+                    # it held the lock this session holds now: it was killed before it could record how it ended
+                    # (its runs are those stored; its `ran` was never updated)
+                    earlier["status"] = "killed"
             manifest["sessions"] = [*manifest.get("sessions", []), session]
             _write_json(manifest_path, manifest)
 
