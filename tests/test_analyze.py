@@ -411,3 +411,18 @@ def test_analyze_into_a_folder_it_cannot_write_says_so(tmp_path):
     with pytest.raises(ReflowError, match="cannot write the analysis tables"):
         analyze(out)
     assert analyze(out, write=False).metrics  # reading it still works
+
+
+@pytest.mark.parametrize("rows", ["0", "-1", "x"])
+def test_analyze_rows_must_be_a_positive_number(tmp_path, capsys, rows):
+    """`--rows -1` printed a table of one point without its row, over '... 2 more rows'."""
+    from reflow.cli import main
+
+    body = FAILING.format(method="grid", values="values = [0.5]")
+    sweep(write_fake_sweep(tmp_path, body), out=tmp_path / "out", workers=0, progress=False,
+          runner=f"{FAKES}:analytic")
+    with pytest.raises(SystemExit) as info:
+        main(["analyze", str(tmp_path / "out"), "--rows", rows])
+    assert info.value.code == 2
+    assert f"argument --rows: '{rows}' is not a whole number > 0" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "analysis").exists()

@@ -18,6 +18,16 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _rows(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:  # 0 printed headers only, -1 all rows but the last and "... 2 more rows" under a table of one
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number > 0 (rows per table, e.g. 40)")
+    return v
+
+
 def register(subparsers: Any) -> None:
     """Add ``sweep`` and ``analyze`` to the ``reflow`` command's subparsers."""
     p = subparsers.add_parser(
@@ -57,7 +67,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--metric", action="append", default=[], metavar="NAME",
                    help="metric to analyse (repeatable; default: outputs.metrics of the sweep, else all)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default: 0.95)")
-    p.add_argument("--rows", type=int, default=40, help="at most this many rows per printed table (default: 40)")
+    p.add_argument("--rows", type=_rows, default=40, help="at most this many rows per printed table (default: 40)")
     p.add_argument("--reproduce", default=None, metavar="RUN_ID",
                    help="print the `reflow run` command that reproduces one run, and exit")
     p.set_defaults(func=_cmd_analyze)
