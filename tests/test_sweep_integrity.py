@@ -424,7 +424,9 @@ def test_resuming_with_another_runner_is_refused_unless_asked_for(tmp_path, caps
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         sweep(cfg, out=out, progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(1))
-    before = (load_runs(out), _manifest(out))
+    before = (load_runs(out), _manifest(out), (out / "sweep.toml").read_text())
+    # a new description does not change the sweep: the resume goes on to the runner's check
+    cfg.write_text(cfg.read_text().replace('name = "fails"', 'name = "fails"\ndescription = "edited"'))
     argv = ["sweep", str(cfg), "--out", str(out), "--workers", "0", "-q"]
     for other in ([], ["--runner", f"{FAKES}:noisy_linear"]):
         assert main([*argv, *other]) == 2
@@ -432,7 +434,7 @@ def test_resuming_with_another_runner_is_refused_unless_asked_for(tmp_path, caps
         assert f"its 1 stored runs were made by --runner {FAKES}:analytic" in err, err
         assert f"give --runner {FAKES}:analytic" in err and "--allow-runner-change" in err and "--out" in err
         pd.testing.assert_frame_equal(load_runs(out), before[0])  # nothing run, nothing dropped
-        assert _manifest(out) == before[1]
+        assert _manifest(out) == before[1] and (out / "sweep.toml").read_text() == before[2]
     assert main([*argv, "--runner", f"{FAKES}:analytic"]) == 0  # as before: resumes
     assert _manifest(out)["runners"] == [f"{FAKES}:analytic"]
     # a complete folder: nothing would be mixed, so another runner is no reason to refuse

@@ -754,11 +754,6 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                 _clear_folder(out)
                 write_text_atomic(out / "base.toml", base_text)
                 _write_parquet_atomic(design, out / "design.parquet")
-            # A resume of the folder itself keeps its sweep.toml; started over (--force) or into another --out, a
-            # sweep from a folder writes it (it left the folder without one: not resumable, not analysable).
-            keep_file = folder is not None and resuming and out.resolve() == folder.resolve()
-            if not keep_file:
-                write_text_atomic(out / "sweep.toml", dump_sweep_toml(_as_started(cfg, started_base)))
 
             store.recover()
             stored = store.finished()
@@ -770,6 +765,11 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             # before the retried runs are dropped: a refusal leaves the folder as it was
             runners = _stored_runners(out, manifest, runner, kept=len(kept), to_run=len(todo),
                                       allow_change=allow_runner_change)
+            # A resume of the folder itself keeps its sweep.toml; started over (--force) or into another --out, a
+            # sweep from a folder writes it (it left the folder without one: not resumable, not analysable).
+            keep_file = folder is not None and resuming and out.resolve() == folder.resolve()
+            if not keep_file:
+                write_text_atomic(out / "sweep.toml", dump_sweep_toml(_as_started(cfg, started_base)))
             if redo:
                 store.compact(drop_run_ids=redo)
                 stored = store.finished()
