@@ -426,3 +426,21 @@ def test_analyze_rows_must_be_a_positive_number(tmp_path, capsys, rows):
     assert info.value.code == 2
     assert f"argument --rows: '{rows}' is not a whole number > 0" in capsys.readouterr().err
     assert not (tmp_path / "out" / "analysis").exists()
+
+
+def test_many_metrics_of_a_runner_without_headline_names_are_cut_to_the_first_ones():
+    from pathlib import Path
+
+    from reflow.experiment.analysis import SweepAnalysis
+    from reflow.experiment.cli import format_analysis
+
+    metrics = [f"m{i:02d}" for i in range(20)]
+    runs = pd.DataFrame({"point_id": [0, 0, 1, 1], "replicate": [0, 1, 0, 1], "status": "ok", "p": [1, 1, 2, 2],
+                         **{m: np.arange(4.0) for m in metrics}})
+    res = SweepAnalysis(path=Path("s"), method="grid", parameters=["p"], metrics=metrics,
+                        points=point_means(runs, ["p"], metrics), named=False)
+    text = format_analysis(res, width=80)
+    assert [line for line in text.splitlines() if line in metrics] == metrics[:12]
+    assert "printed 12 metrics of the 20 analysed" in text
+    res.named = True  # named (--metric, [outputs] metrics): every one printed
+    assert [line for line in format_analysis(res, width=80).splitlines() if line in metrics] == metrics

@@ -230,8 +230,11 @@ def format_analysis(res: Any, max_rows: int = 40, width: int | None = None) -> s
     about_hidden = [n for n in res.notes if _about(n, hidden)]
     out += [f"note: {note}" for note in res.notes if note not in about_hidden]
     if hidden:
+        from reflow.experiment.outputs import HEADLINE_METRICS
+
         more = f" (and {len(about_hidden)} notes on them, in analysis/notes.json)" if about_hidden else ""
-        out.append(f"note: printed {len(shown)} headline metrics of the {len(res.metrics)} analysed, as the sweep "
+        which = "headline metrics" if set(shown) <= set(HEADLINE_METRICS) else "metrics"  # a runner's own names
+        out.append(f"note: printed {len(shown)} {which} of the {len(res.metrics)} analysed, as the sweep "
                    f"names none in [outputs] metrics; the tables written below hold all of them{more}. Print others "
                    "with --metric NAME (repeatable), or name them in the sweep file's [outputs] metrics")
     out.append(f"\ntables written to {res.path / 'analysis'}/")
