@@ -385,6 +385,10 @@ def test_a_folder_with_a_sweep_toml_of_its_own_is_not_taken_for_a_sweep_folder(t
     shutil.rmtree(out / "runs")
     shutil.rmtree(out / "timeseries", ignore_errors=True)
     assert sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 27
+    (out / "manifest.json").unlink()  # ... also when the sweep is given as that folder
+    shutil.rmtree(out / "runs")
+    assert sweep(out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 27
+    assert sweep(out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 0  # and resumes from it
     # and a sweep folder that lost its manifest is one that --force starts over
     (out / "manifest.json").unlink()
     with pytest.raises(ResultExistsError, match="incomplete sweep folder"):

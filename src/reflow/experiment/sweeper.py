@@ -447,7 +447,8 @@ def _refuse_inputs_in_out(out: Path, cfg: SweepConfig, base: _Base) -> None:
     if cfg.design.method == "from_csv" and cfg.csv_path is not None:
         inputs.append(cfg.csv_path)
     written = {(out / name).resolve(): name for name in _FOLDER_FILES}
-    clash = [p for p in inputs if p.is_file() and p.resolve() in written]
+    # files a sweep wrote (an interrupted set-up's, resumed from the folder) are rewritten from what was read
+    clash = [p for p in inputs if p.is_file() and p.resolve() in written and not _written_here(p.resolve())]
     if clash:
         raise ResultExistsError(
             f"--out {out}: the sweep would write its {' and '.join(written[p.resolve()] for p in clash)} over "
