@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reflow.errors import ReflowError
 from reflow.experiment import analyze, sweep
 from reflow.experiment.analysis import point_means, sobol_indices
 from reflow.experiment.fakes import write_fake_sweep
@@ -295,3 +296,151 @@ def test_a_metric_named_twice_is_analysed_once(tmp_path):
     a = analyze(tmp_path / "out", ["dy_oxide.peak_price_multiple"] * 2)
     assert a.metrics == ["dy_oxide.peak_price_multiple"] and len(a.points) == 4
     assert not pd.read_csv(tmp_path / "out" / "analysis" / "points.csv").duplicated().any()
+
+
+def _table_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith(("note:", "sweep ", "tables "))]
+
+
+def test_analyze_of_a_sweep_naming_no_metric_prints_the_headline_ones_in_the_terminal(tmp_path, capsys,
+                                                                                      monkeypatch):
+    """A sweep of the model without `[outputs] metrics` printed all ~60 metrics as one table 2500 characters
+    wide. It prints the headline metrics, a table each when side by side they would not fit, and says where the
+    rest are; the written files keep every metric. A date metric no run had is not taken for a number."""
+    from pathlib import Path
+
+    from reflow.cli import main
+    from reflow.experiment.outputs import HEADLINE_METRICS
+
+    base = Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "bases" / "licensing_regime.toml"
+    spec = tmp_path / "all.toml"
+    spec.write_text(f'[sweep]\nname = "all"\nbase = "{base}"\nroot_seed = 1\n[sweep.set]\n"scenario.weeks" = 8\n'
+                    '[[parameters]]\nkey = "policy.controls.approval_rate"\nvalues = [0.2, 0.8]\n')
+    out = tmp_path / "out"
+    sweep(spec, out=out, workers=0, progress=False)
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["analyze", str(out)]) == 0
+    text = capsys.readouterr().out
+    res = analyze(out, write=False)
+    assert len(res.metrics) > 40 and not res.named
+    assert "overall.first_production_loss_date" not in res.metrics  # a date, null in these short runs
+    assert max(map(len, _table_lines(text))) <= 100
+    headers = [line for line in text.splitlines() if line in res.metrics]  # one table per metric
+    assert headers == [m for m in HEADLINE_METRICS if m in res.metrics] and len(headers) >= 4
+    assert f"printed {len(headers)} headline metrics of the {len(res.metrics)} analysed" in text
+    assert set(pd.read_csv(out / "analysis" / "points.csv")["metric"]) == set(res.metrics)
+    assert main(["analyze", str(out), "--reproduce", "p000000-r0000"]) == 0
+    assert "runner" not in capsys.readouterr().err  # the model's runs: the command reproduces them
+    # metrics named: each of them printed; side by side when that fits
+    named = ["dy_oxide.peak_price_multiple", "dy_oxide.cumulative_shortage_share", "overall.licence_applications"]
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["analyze", str(out), *(a for m in named for a in ("--metric", m))]) == 0
+    text = capsys.readouterr().out
+    assert "headline metrics" not in text and not any(line in named for line in text.splitlines())
+    assert all(m in _table_lines(text)[1] for m in named)  # the header row of one table
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["analyze", str(out), *(a for m in named for a in ("--metric", m))]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line in named] == named
+
+
+def test_the_headline_metrics_are_those_sweep_figures_draw():
+    from reflow.experiment.outputs import HEADLINE_METRICS, summary_metrics
+    from reflow.plotting.sweep_figures import DEFAULT_METRICS
+
+    assert HEADLINE_METRICS == DEFAULT_METRICS
+    assert all(summary_metrics()[m] for m in HEADLINE_METRICS)  # numbers of the model's summary
+
+
+def test_analyze_output_of_a_sweep_of_many_parameters_fits_the_width():
+    """With 30 parameters each table of one metric was still ~900 characters wide (a column per parameter)."""
+    from pathlib import Path
+
+    from reflow.experiment.analysis import SweepAnalysis
+    from reflow.experiment.cli import format_analysis
+
+    rng = np.random.default_rng(0)
+    params = [f"manufacturers.parameter_with_a_long_name_{i:02d}" for i in range(30)]
+    runs = pd.DataFrame({"point_id": np.repeat(np.arange(5), 2), "replicate": np.tile([0, 1], 5), "status": "ok",
+                         **{p: np.repeat(rng.random(5), 2) for p in params},
+                         "a.y": rng.random(10), "b.y": rng.random(10)})
+    res = SweepAnalysis(path=Path("s"), method="lhs", parameters=params, metrics=["a.y", "b.y"],
+                        points=point_means(runs, params, ["a.y", "b.y"]))
+    text = format_analysis(res, width=100)
+    assert max(len(line) for line in text.splitlines() if not line.startswith("Per-point")) <= 100
+    assert "parameters left out to fit the width" in text and "analysis/points.csv" in text
+    header = text.splitlines()[text.splitlines().index("a.y") + 1].split()
+    assert header[:2] == ["point_id", params[0]] and header[-3:] == ["CI]", "n", "n_failed"]
+    assert "left out" not in format_analysis(res, width=2000)  # room for them all: one table, every parameter
+
+
+def test_analyses_of_one_sweep_at_once_do_not_fail_or_mix_their_files(tmp_path):
+    """Two `reflow analyze` of one sweep at once (a loop over metrics run in parallel) shared one temporary name
+    per file: one renamed the other's half-written table into place, then failed (FileNotFoundError, with a
+    traceback). Threads race the same way as processes (3 of 20 failed here)."""
+    import threading
+
+    body = FAILING.format(method="grid", values="values = [0.4, 0.6, 0.8]")
+    out = tmp_path / "out"
+    sweep(write_fake_sweep(tmp_path, body), out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    metrics = ["dy_oxide.peak_price_multiple", "tb_oxide.peak_price_multiple", "overall.production_lost_share",
+               "overall.mean_licence_wait_days"]
+    errors: list[str] = []
+
+    def one(metric: str) -> None:
+        try:
+            analyze(out, [metric])
+        except Exception as exc:  # any failure is the finding
+            errors.append(repr(exc))
+
+    for _ in range(5):
+        threads = [threading.Thread(target=one, args=(m,)) for m in metrics]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert pd.read_csv(out / "analysis" / "points.csv")["metric"].nunique() == 1  # one analysis's, whole
+    assert not list((out / "analysis").glob("*.tmp"))
+
+
+def test_analyze_into_a_folder_it_cannot_write_says_so(tmp_path):
+    body = FAILING.format(method="grid", values="values = [0.4, 0.6]")
+    out = tmp_path / "out"
+    sweep(write_fake_sweep(tmp_path, body), out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    (out / "analysis").write_text("not a folder")
+    with pytest.raises(ReflowError, match="cannot write the analysis tables"):
+        analyze(out)
+    assert analyze(out, write=False).metrics  # reading it still works
+
+
+@pytest.mark.parametrize("rows", ["0", "-1", "x"])
+def test_analyze_rows_must_be_a_positive_number(tmp_path, capsys, rows):
+    """`--rows -1` printed a table of one point without its row, over '... 2 more rows'."""
+    from reflow.cli import main
+
+    body = FAILING.format(method="grid", values="values = [0.5]")
+    sweep(write_fake_sweep(tmp_path, body), out=tmp_path / "out", workers=0, progress=False,
+          runner=f"{FAKES}:analytic")
+    with pytest.raises(SystemExit) as info:
+        main(["analyze", str(tmp_path / "out"), "--rows", rows])
+    assert info.value.code == 2
+    assert f"argument --rows: '{rows}' is not a whole number > 0" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "analysis").exists()
+
+
+def test_many_metrics_of_a_runner_without_headline_names_are_cut_to_the_first_ones():
+    from pathlib import Path
+
+    from reflow.experiment.analysis import SweepAnalysis
+    from reflow.experiment.cli import format_analysis
+
+    metrics = [f"m{i:02d}" for i in range(20)]
+    runs = pd.DataFrame({"point_id": [0, 0, 1, 1], "replicate": [0, 1, 0, 1], "status": "ok", "p": [1, 1, 2, 2],
+                         **{m: np.arange(4.0) for m in metrics}})
+    res = SweepAnalysis(path=Path("s"), method="grid", parameters=["p"], metrics=metrics,
+                        points=point_means(runs, ["p"], metrics), named=False)
+    text = format_analysis(res, width=80)
+    assert [line for line in text.splitlines() if line in metrics] == metrics[:12]
+    assert "printed 12 metrics of the 20 analysed" in text
+    res.named = True  # named (--metric, [outputs] metrics): every one printed
+    assert [line for line in format_analysis(res, width=80).splitlines() if line in metrics] == metrics

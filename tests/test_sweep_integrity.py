@@ -126,6 +126,27 @@ def test_base_toml_is_the_merged_scenario_and_the_folder_resumes_anywhere(tmp_pa
     assert "child.toml" in (moved / "sweep.toml").read_text()
 
 
+def test_a_sweep_from_a_folder_into_another_out_or_started_over_keeps_a_sweep_toml(tmp_path, capsys):
+    """`reflow sweep FOLDER --out OTHER` wrote OTHER without a sweep.toml, and `reflow sweep FOLDER --force`
+    deleted FOLDER's: either folder was then neither resumable nor analysable ('a folder without sweep.toml')."""
+    cfg = _chain(tmp_path)
+    out = tmp_path / "out"
+    _run(cfg, out)
+    original = (out / "sweep.toml").read_text()
+    other = tmp_path / "other"
+    assert _run(out, other).ran == 4
+    for folder in (other, out):
+        if folder == out:
+            assert _run(out, None, force=True).ran == 4
+        assert (folder / "sweep.toml").read_text() == original  # the base it was started from, child.toml
+        assert "child.toml" in (folder / "base.toml").read_text().splitlines()[0]
+        assert main(["analyze", str(folder)]) == 0
+        assert _run(folder, None).ran == 0  # resumable from the folder ...
+        assert _run(folder / "sweep.toml", folder).ran == 0  # ... and from its sweep.toml
+    pd.testing.assert_frame_equal(load_runs(other).drop(columns=["wall_time_s", "cpu_time_s"]),
+                                  load_runs(out).drop(columns=["wall_time_s", "cpu_time_s"]))
+
+
 def test_a_relative_sweep_folder_resumes(tmp_path, monkeypatch):
     cfg = _chain(tmp_path)
     _run(cfg, tmp_path / "out")
@@ -316,6 +337,32 @@ def test_a_custom_runner_keeps_its_own_metric_names(tmp_path):
     assert res.counts == {"ok": 2}
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "sweeps").glob("*.toml")), ids=lambda p: p.stem)
+def test_the_fake_runner_has_every_output_a_bundled_sweep_asks_for(path: Path):
+    """`fakes:analytic` lacked dy_oxide.cumulative_shortage_share and overall.peak_production_lost_share, which
+    approval_delay.toml asks for, so it could not stand in for the model there (analyze refused the names)."""
+    from reflow.config import load_config
+    from reflow.experiment.fakes import analytic
+    from reflow.experiment.outputs import summary_metrics, timeseries_variables
+
+    cfg = load_sweep_config(path)
+    scenario = load_config(cfg.base_path, [f"{k}={json.dumps(v, default=str)}" for k, v in cfg.sweep.set.items()])
+    known = summary_metrics()
+    for approval in (0.2, 0.9):
+        scenario.licensing.approval_rate = approval
+        metrics, ts = analytic(scenario, 7)
+        assert set(cfg.outputs.metrics) <= set(metrics), sorted(set(cfg.outputs.metrics) - set(metrics))
+        assert all(isinstance(metrics[m], float | int) for m in cfg.outputs.metrics)
+        # named and typed like the real summary's metrics
+        assert set(metrics) <= set(known), sorted(set(metrics) - set(known))
+        assert all(known[k] == (not isinstance(v, str)) for k, v in metrics.items() if v is not None)
+        assert set(cfg.outputs.timeseries_variables) <= set(ts["variable"])
+        assert set(ts["variable"]) <= set(timeseries_variables())
+        shares = [k for k in metrics if k.endswith("_share")]
+        assert all(0 <= metrics[k] <= 1 for k in shares if metrics[k] is not None)
+        assert metrics["overall.peak_production_lost_share"] >= metrics["overall.production_lost_share"]
+
+
 # ----------------------------------------------------------------------------------------------- runner, failures
 
 FAIL_SWEEP = """[sweep]
@@ -362,6 +409,101 @@ def test_failed_runs_give_exit_code_1_until_retried(tmp_path, capsys):
     runs = load_runs(out)
     assert set(runs["status"]) == {"ok"} and len(runs) == 4
     assert not pd.isna(runs["dy_oxide.peak_price_multiple"]).any()
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_resuming_with_another_runner_is_refused_unless_asked_for(tmp_path, capsys):
+    """A resume with another --runner ran the rest of the sweep with it: one result set of two run functions,
+    told apart only by manifest.json's sessions."""
+    from reflow.experiment.fakes import StopAfter, write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8"))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=out, progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(1))
+    before = (load_runs(out), _manifest(out), (out / "sweep.toml").read_text())
+    # a new description does not change the sweep: the resume goes on to the runner's check
+    cfg.write_text(cfg.read_text().replace('name = "fails"', 'name = "fails"\ndescription = "edited"'))
+    argv = ["sweep", str(cfg), "--out", str(out), "--workers", "0", "-q"]
+    for other in ([], ["--runner", f"{FAKES}:noisy_linear"]):
+        assert main([*argv, *other]) == 2
+        err = capsys.readouterr().err
+        assert f"its 1 stored runs were made by --runner {FAKES}:analytic" in err, err
+        assert f"give --runner {FAKES}:analytic" in err and "--allow-runner-change" in err and "--out" in err
+        pd.testing.assert_frame_equal(load_runs(out), before[0])  # nothing run, nothing dropped
+        assert _manifest(out) == before[1] and (out / "sweep.toml").read_text() == before[2]
+    assert main([*argv, "--runner", f"{FAKES}:analytic"]) == 0  # as before: resumes
+    assert _manifest(out)["runners"] == [f"{FAKES}:analytic"]
+    # a complete folder: nothing would be mixed, so another runner is no reason to refuse
+    assert main([*argv, "--runner", f"{FAKES}:noisy_linear"]) == 0 and "nothing left to run" in capsys.readouterr().out
+
+
+def test_a_runner_change_asked_for_mixes_and_is_recorded(tmp_path):
+    from reflow.experiment.fakes import StopAfter, write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8"))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=out, progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(1))
+    res = sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:noisy_linear", allow_runner_change=True)
+    assert res.ran == 3 and res.counts == {"ok": 4}
+    manifest = _manifest(out)
+    assert manifest["runners"] == [f"{FAKES}:analytic", f"{FAKES}:noisy_linear"]
+    assert [s["runner"] for s in manifest["sessions"]] == [f"{FAKES}:analytic", f"{FAKES}:noisy_linear"]
+    assert res.runs["y"].notna().sum() == 3  # noisy_linear's metric, in the runs it made
+
+
+def test_reproduce_says_when_the_runs_were_not_made_by_the_model(tmp_path, capsys):
+    """`--reproduce` printed a `reflow run` command (the model) for runs another --runner made, as if it gave
+    their numbers."""
+    from reflow.experiment.fakes import write_fake_sweep
+
+    out = tmp_path / "out"
+    _run(write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8")), out)
+    assert main(["analyze", str(out), "--reproduce", "p000000-r0000"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("reflow run ")
+    assert f"made by --runner {FAKES}:analytic" in captured.err and "not its numbers" in captured.err
+
+
+def test_a_folder_without_a_runners_list_takes_them_from_its_sessions(tmp_path):
+    """Folders written before manifest.json listed `runners`; a session killed while running (status "running",
+    ran 0) may have stored runs too."""
+    from reflow.experiment.fakes import StopAfter, write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8"))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=out, progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(1))
+    manifest = _manifest(out)
+    del manifest["runners"]
+    manifest["sessions"][-1].update({"status": "running", "ran": 0})  # as a `kill -9` leaves it
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ReflowError, match=f"made by --runner {FAKES}:analytic"):
+        sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:noisy_linear")
+    assert sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 3
+    # the killed session is recorded as such (it said "running" for ever), and its runner is still known
+    manifest = _manifest(out)
+    assert [s["status"] for s in manifest["sessions"]] == ["killed", "complete"]
+    assert manifest["runners"] == [f"{FAKES}:analytic"]
+
+
+def test_retrying_failed_runs_with_another_runner_is_refused_only_if_runs_of_the_old_one_stay(tmp_path, capsys):
+    from reflow.experiment.fakes import write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.1, 0.8"))  # fails at 0.1 only
+    out = tmp_path / "out"
+    argv = ["sweep", str(cfg), "--out", str(out), "--workers", "0", "-q", "--retry-failed"]
+    assert main([*argv, "--runner", f"{FAKES}:failing"]) == 1
+    capsys.readouterr()
+    assert main([*argv, "--runner", f"{FAKES}:analytic"]) == 2  # the 2 ok runs of `failing` would stay
+    assert "its 2 stored runs were made by --runner" in capsys.readouterr().err
+    assert load_runs(out)["status"].value_counts().to_dict() == {"ok": 2, "error": 2}  # the failed ones kept
+    assert main([*argv, "--runner", f"{FAKES}:analytic", "--allow-runner-change"]) == 0
+    assert set(load_runs(out)["status"]) == {"ok"}
 
 
 def test_analyze_names_the_sweep_file_and_key_for_an_unknown_metric(tmp_path, capsys):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -118,8 +119,9 @@ def test_failing_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     assert "Traceback" in log and "p000000-r0000" in log
     # resuming does not re-run failures unless asked; --retry-failed does
     assert sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:failing").ran == 0
+    # `analytic` is `failing` fixed; another run function, so mixing their runs must be asked for
     fixed = sweep(cfg, out=tmp_path / "out", workers=0, progress=False, runner=f"{FAKES}:analytic",
-                  retry_failed=True)
+                  retry_failed=True, allow_runner_change=True)
     assert fixed.ran == 9 and fixed.counts == {"ok": 27}
     assert len(fixed.runs) == 27 and fixed.runs["run_id"].is_unique
 
@@ -333,6 +335,67 @@ def test_out_folder_safety(tmp_path):
     assert res.ran == 27
 
 
+@pytest.mark.parametrize("force", [False, True])
+def test_an_out_holding_the_sweeps_own_files_is_refused_and_they_are_kept(tmp_path, capsys, force):
+    """`reflow sweep study/sweep.toml --out study` (the base at study/base.toml) replaced both hand-written files
+    with the resolved config and the merged base, comments and all, without a word."""
+    cfg = write_fake_sweep(tmp_path, "# why this sweep\n" + GRID, weeks=8)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    argv = ["sweep", str(cfg), "--out", str(tmp_path), "--workers", "0", "-q", "--runner", f"{FAKES}:analytic",
+            *(["--force"] if force else [])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "would write its sweep.toml and base.toml over its own inputs" in err and "choose another --out" in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no .lock either
+    # the sweep file alone in --out (its base elsewhere) is refused too
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "sweep.toml").write_text(cfg.read_text().replace('"base.toml"', '"../base.toml"'))
+    with pytest.raises(ResultExistsError, match=r"its sweep\.toml over its own input"):
+        sweep(tmp_path / "study" / "sweep.toml", out=tmp_path / "study", workers=0, progress=False,
+              runner=f"{FAKES}:analytic", force=force)
+    # a sweep folder's own sweep.toml, given back to it, resumes (or starts over) as before
+    out = tmp_path / "out"
+    sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    again = sweep(out / "sweep.toml", out=out, workers=0, progress=False, runner=f"{FAKES}:analytic", force=force)
+    assert again.ran == (27 if force else 0)
+
+
+def test_a_folder_with_a_sweep_toml_of_its_own_is_not_taken_for_a_sweep_folder(tmp_path):
+    """--out a study folder holding its own sweep.toml: alone, it was taken for the leftovers of an interrupted
+    set-up and deleted without a word; beside other files, the folder was 'an incomplete sweep folder (use
+    --force)', and --force deleted it and the folder's analysis/ directory."""
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    study = tmp_path / "study"
+    (study / "analysis").mkdir(parents=True)
+    (study / "sweep.toml").write_text("# another study\n[sweep]\nname = 'other'\n")
+    (study / "analysis" / "fig.txt").write_text("mine")
+    for contents in ("sweep.toml and analysis/", "sweep.toml alone"):
+        for force in (False, True):
+            with pytest.raises(ResultExistsError, match="is not a sweep folder"):
+                sweep(cfg, out=study, workers=0, progress=False, runner=f"{FAKES}:analytic", force=force)
+            assert (study / "sweep.toml").read_text().startswith("# another study"), contents
+        if (study / "analysis").exists():
+            assert (study / "analysis" / "fig.txt").read_text() == "mine"
+            shutil.rmtree(study / "analysis")
+    # what an interrupted set-up leaves (its own sweep.toml, base.toml and design.parquet) still just goes
+    out = tmp_path / "out"
+    sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    for name in ("manifest.json", "errors.log"):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "runs")
+    shutil.rmtree(out / "timeseries", ignore_errors=True)
+    assert sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 27
+    (out / "manifest.json").unlink()  # ... also when the sweep is given as that folder
+    shutil.rmtree(out / "runs")
+    assert sweep(out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 27
+    assert sweep(out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 0  # and resumes from it
+    # and a sweep folder that lost its manifest is one that --force starts over
+    (out / "manifest.json").unlink()
+    with pytest.raises(ResultExistsError, match="incomplete sweep folder"):
+        sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic", force=True).ran == 27
+
+
 @pytest.mark.parametrize("out", ["notes.txt", "notes.txt/sweep"])
 def test_an_out_that_is_a_file_is_a_usage_error_and_the_file_is_kept(tmp_path, capsys, out):
     """--out naming a file (or a path through one) was a FileExistsError traceback with exit code 1."""
@@ -461,7 +524,7 @@ def test_kill_9_mid_sweep_then_resume(tmp_path):
     full = sweep(cfg, out=tmp_path / "full", workers=0, progress=False, runner=f"{FAKES}:analytic")
     pd.testing.assert_frame_equal(_comparable(resumed), _comparable(full.runs))
     ts = pd.read_parquet(out / "timeseries")
-    assert ts.groupby("run_id").size().eq(3 * 2).all()  # 3 series x 2 blocks, no duplicates
+    assert ts.groupby("run_id").size().eq(4 * 2).all()  # 4 series x 2 blocks, no duplicates
     assert set(ts["run_id"]) == set(resumed["run_id"])
 
 
@@ -559,3 +622,25 @@ def test_a_torn_part_is_an_error_whose_advice_works(tmp_path):
     assert sweep(out, workers=0, progress=False, runner=f"{FAKES}:analytic").ran == 0  # as advised
     pd.testing.assert_frame_equal(_comparable(load_runs(out)), _comparable(first.runs))
     assert len(analyze(out).points)
+
+
+def test_an_interruption_during_the_final_merge_still_records_the_session(tmp_path, monkeypatch):
+    """Ctrl-C while the finished sweep merged its parts skipped the manifest update: it said status "running",
+    counts {} and a session that ran 0 runs, though every run was stored (the next session kept that record)."""
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    out = tmp_path / "out"
+    merge = SweepStore.compact
+
+    def interrupted(self, drop_run_ids=()):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SweepStore, "compact", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["counts"] == {"ok": 27}
+    assert [(s["status"], s["ran"]) for s in manifest["sessions"]] == [("interrupted", 27)]
+    monkeypatch.setattr(SweepStore, "compact", merge)
+    res = sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")  # merges, runs nothing
+    assert res.ran == 0 and res.counts == {"ok": 27} and len(list((out / "runs").glob("part-*"))) == 1
+    assert json.loads((out / "manifest.json").read_text())["status"] == "complete"

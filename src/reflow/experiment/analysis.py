@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reflow.errors import ConfigError, ResultReadError
+from reflow.errors import ConfigError, ReflowError, ResultReadError
 from reflow.experiment.designs import UNIT_PREFIX, salib_problem
-from reflow.experiment.store import BASE_COLUMNS, load_runs
+from reflow.experiment.store import BASE_COLUMNS, load_runs, write_text_atomic
 
 __all__ = ["NOISE_WARN_SHARE", "SweepAnalysis", "analyze", "is_number_column", "metric_columns", "morris_indices",
            "point_means", "replicate_noise", "runs_stamp", "sobol_indices"]
@@ -58,6 +58,7 @@ class SweepAnalysis:
     notes: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     noise: pd.DataFrame | None = None  # `replicate_noise` of the runs the indices use (sobol and morris designs)
+    named: bool = True  # False: neither --metric nor `[outputs] metrics` named any, so `metrics` is every one
 
 
 def is_number_column(values: pd.Series) -> bool:
@@ -66,8 +67,15 @@ def is_number_column(values: pd.Series) -> bool:
 
 
 def metric_columns(runs: pd.DataFrame, parameters: Sequence[str]) -> list[str]:
-    """Numeric summary-metric columns of a runs table (not base columns nor parameters)."""
-    skip = set(BASE_COLUMNS) | set(parameters)
+    """Numeric summary-metric columns of a runs table (not base columns nor parameters).
+
+    A text metric of the model's summary (a date) that no run has is a column of nulls, which pandas reads as
+    numbers: it is left out too (it would only ever be "no value, no mean").
+    """
+    from reflow.experiment.outputs import summary_metrics
+
+    text = {name for name, number in summary_metrics().items() if not number}
+    skip = set(BASE_COLUMNS) | set(parameters) | text
     return [c for c in runs.columns if c not in skip and is_number_column(runs[c])]
 
 
@@ -418,7 +426,7 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
     planned = len(design) * replicates
     result = SweepAnalysis(path=path, method=method, parameters=params, metrics=wanted,
                            points=point_means(runs, params, wanted, confidence), notes=notes,
-                           counts=runs_stamp(runs))
+                           counts=runs_stamp(runs), named=bool(metrics or declared))
     if len(runs) < planned:
         notes.append(f"{len(runs)} of {planned} runs are stored; re-run `reflow sweep` to finish the rest")
     _failure_notes(runs, path, notes)
@@ -451,20 +459,41 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
             else:
                 _noise_notes(result.noise, method, levels, notes)
     if write:
-        folder = path / "analysis"
-        folder.mkdir(exist_ok=True)
         tables = {"points": result.points, "sobol": result.sobol, "sobol_s2": result.sobol_s2,
                   "morris": result.morris}
-        for name, df in tables.items():
-            if df is not None:
-                _write_csv(df, folder / f"{name}.csv")
+        files = {f"{name}.csv": df.to_csv(index=False) for name, df in tables.items() if df is not None}
         noise = {} if result.noise is None else {
             r["metric"]: {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                           for k, v in r.items() if k != "metric"}
             for r in result.noise.to_dict("records")}
-        text = json.dumps({"confidence": confidence, "notes": notes, "noise": noise, "runs": seen}, indent=2) + "\n"
-        (folder / "notes.json").write_text(text, encoding="utf-8")
+        files["notes.json"] = json.dumps({"confidence": confidence, "notes": notes, "noise": noise, "runs": seen},
+                                         indent=2) + "\n"
+        _write_analysis(path / "analysis", files)
     return result
+
+
+def _write_analysis(folder: Path, files: dict[str, str]) -> None:
+    """Write an analysis's files, each atomically, and all of them while holding the folder's lock.
+
+    Two `reflow analyze` of one sweep at once (a loop over metrics run in parallel, say) shared one temporary
+    name per file: one renamed the other's half-written file into place and then failed with a traceback. With
+    the lock, the files in the folder are always those of one analysis (the last one's).
+    """
+    try:
+        folder.mkdir(exist_ok=True)
+        with open(folder / ".lock", "a", encoding="utf-8") as lock:
+            try:
+                import fcntl
+
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released on close; the writes take milliseconds
+            except ImportError:  # not POSIX: no advisory locks (each file is still written atomically)
+                pass
+            for name, text in files.items():
+                write_text_atomic(folder / name, text)
+    except OSError as exc:
+        raise ReflowError(f"{folder}: cannot write the analysis tables ({exc.strerror or exc}); the sweep "
+                              "folder must be writable (copy it, or use reflow.experiment.analyze(..., "
+                              "write=False) from Python)") from None
 
 
 def _refuse_metrics(runs: pd.DataFrame, wanted: Sequence[str], available: Sequence[str], where: str) -> None:
@@ -565,7 +594,3 @@ def _complete_replicates(runs: pd.DataFrame, design: pd.DataFrame, replicates: i
     return runs[runs["replicate"].isin(complete)].reset_index(drop=True)
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)

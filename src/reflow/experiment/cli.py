@@ -18,6 +18,16 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _rows(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:  # 0 printed headers only, -1 all rows but the last and "... 2 more rows" under a table of one
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number > 0 (rows per table, e.g. 40)")
+    return v
+
+
 def register(subparsers: Any) -> None:
     """Add ``sweep`` and ``analyze`` to the ``reflow`` command's subparsers."""
     p = subparsers.add_parser(
@@ -43,6 +53,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--runner", default=None, metavar="MODULE:FUNCTION",
                    help="run function instead of the model (for testing the machinery, e.g. "
                         "reflow.experiment.fakes:analytic)")
+    p.add_argument("--allow-runner-change", action="store_true",
+                   help="resume a folder whose stored runs another --runner made, mixing both in its results")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
 
@@ -55,7 +67,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--metric", action="append", default=[], metavar="NAME",
                    help="metric to analyse (repeatable; default: outputs.metrics of the sweep, else all)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level (default: 0.95)")
-    p.add_argument("--rows", type=int, default=40, help="at most this many rows per printed table (default: 40)")
+    p.add_argument("--rows", type=_rows, default=40, help="at most this many rows per printed table (default: 40)")
     p.add_argument("--reproduce", default=None, metavar="RUN_ID",
                    help="print the `reflow run` command that reproduces one run, and exit")
     p.set_defaults(func=_cmd_analyze)
@@ -89,7 +101,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         result = sweep(args.config, out=args.out, workers=args.workers, scheduler=args.scheduler,
                        overrides=args.set, progress=not args.quiet, retry_failed=args.retry_failed,
                        force=args.force, max_attempts=args.max_attempts, timeout=args.timeout,
-                       runner=runner, executor=executor)
+                       runner=runner, executor=executor, allow_runner_change=args.allow_runner_change)
     except KeyboardInterrupt:
         print("sweep interrupted: finished runs are stored; run the same command again to resume",
               file=sys.stderr)
@@ -132,36 +144,99 @@ def _table(df: Any, max_rows: int) -> str:
     return "\n".join(lines)
 
 
-def format_analysis(res: Any, max_rows: int = 40) -> str:
-    """A `SweepAnalysis` as text tables (what ``reflow analyze`` prints)."""
+#: Metrics printed at most when a sweep names none: beyond, the headline ones (the rest are in the files).
+_UNNAMED_SHOWN = 12
+
+
+def _shown_metrics(res: Any) -> list[str]:
+    """The metrics to print: all those analysed, unless none was named and they are many (the model's ~60)."""
+    from reflow.experiment.outputs import HEADLINE_METRICS
+
+    if res.named or len(res.metrics) <= _UNNAMED_SHOWN:
+        return list(res.metrics)
+    return [m for m in HEADLINE_METRICS if m in res.metrics] or list(res.metrics[:_UNNAMED_SHOWN])
+
+
+def _points_text(res: Any, metrics: list[str], pct: str, max_rows: int, width: int) -> list[str]:
+    """The per-point means: one table with a column per metric if it fits in `width`, else a table per metric."""
+    pts = res.points[res.points["metric"].isin(metrics)].copy()
+    pts["value"] = [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
+                    zip(pts["mean"], pts["ci_low"], pts["ci_high"], strict=True)]
+    index = ["point_id", *res.parameters]
+    table = pts.pivot_table(index=index, columns="metric", values="value", aggfunc="first", sort=True)
+    table = table[[m for m in metrics if m in table.columns]]
+    n = pts.groupby("point_id")[["n", "n_failed"]].max()
+    wide = _table(table.reset_index().merge(n.reset_index(), on="point_id"), max_rows)
+    head = f"\nPer-point mean [{pct} CI] across replicates (n = runs with a value)"
+    if max(map(len, wide.splitlines())) <= width:
+        return [f"{head}:", wide]
+    column = f"mean [{pct} CI]"
+    blocks = {m: pts[pts["metric"] == m].sort_values("point_id").rename(columns={"value": column}) for m in metrics}
+    params = list(res.parameters)
+    first = next(iter(blocks.values()))
+    while params and len(_table(first[["point_id", *params, column, "n", "n_failed"]], 1).split("\n", 1)[0]) > width:
+        params.pop()  # many parameters: the last ones go (every point's values are in the files)
+    left_out = len(res.parameters) - len(params)
+    out = [f"{head}, one table per metric"
+           + (f" ({left_out} of {len(res.parameters)} parameters left out to fit the width: each point's values "
+              "are in analysis/points.csv and design.parquet)" if left_out else "") + ":"]
+    for metric, block in blocks.items():
+        out += [f"\n{metric}", _table(block[["point_id", *params, column, "n", "n_failed"]], max_rows)]
+    return out
+
+
+def _about(note: str, metrics: list[str]) -> str | None:
+    """The metric a note is about (notes on one metric start with its name), else None."""
+    head = note.removeprefix("warning: ").split(": ", 1)[0]
+    return head if head in metrics else None
+
+
+def format_analysis(res: Any, max_rows: int = 40, width: int | None = None) -> str:
+    """A `SweepAnalysis` as text tables (what ``reflow analyze`` prints).
+
+    Args:
+        res: the analysis.
+        max_rows: at most this many rows per table.
+        width: the line length to fit (default: the terminal's); the per-point means of several metrics are one
+            table with a column per metric when it fits, else one table per metric.
+    """
+    import shutil
+
+    width = width or shutil.get_terminal_size((120, 24)).columns
     pct = "95%"
     out = [f"sweep {res.path} ({res.method} design; runs: "
            + ", ".join(f"{n} {s}" for s, n in sorted(res.counts.items())) + ")"]
+    shown = _shown_metrics(res)
     pts = res.points
     if len(pts):
         level = pts.attrs.get("confidence")
         pct = f"{level:.0%}" if level else pct
-        wide = pts.copy()
-        wide["value"] = [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
-                         zip(wide["mean"], wide["ci_low"], wide["ci_high"], strict=True)]
-        index = ["point_id", *res.parameters]
-        table = wide.pivot_table(index=index, columns="metric", values="value", aggfunc="first", sort=True)
-        table = table[[m for m in res.metrics if m in table.columns]]
-        n = pts.groupby("point_id")[["n", "n_failed"]].max()
-        table = table.reset_index().merge(n.reset_index(), on="point_id")
-        out.append(f"\nPer-point mean [{pct} CI] across replicates (n = runs with a value):")
-        out.append(_table(table, max_rows))
+        out += _points_text(res, shown, pct, max_rows, width)
+
+    def only_shown(df: Any) -> Any:
+        return df[df["metric"].isin(shown)]
+
     if res.sobol is not None and len(res.sobol):
         out.append("\nSobol' indices (S1 first order, ST total; *_conf = CI half-width):")
-        out.append(_table(res.sobol.sort_values(["metric", "ST"], ascending=[True, False]), max_rows))
+        out.append(_table(only_shown(res.sobol).sort_values(["metric", "ST"], ascending=[True, False]), max_rows))
     if res.sobol_s2 is not None and len(res.sobol_s2):
         out.append("\nSecond-order Sobol' indices:")
-        out.append(_table(res.sobol_s2, max_rows))
+        out.append(_table(only_shown(res.sobol_s2), max_rows))
     if res.morris is not None and len(res.morris):
         out.append("\nMorris screening (mu_star: mean |elementary effect| per full-range step):")
-        out.append(_table(res.morris.sort_values(["metric", "mu_star"], ascending=[True, False]), max_rows))
-    for note in res.notes:
-        out.append(f"note: {note}")
+        out.append(_table(only_shown(res.morris).sort_values(["metric", "mu_star"], ascending=[True, False]),
+                          max_rows))
+    hidden = [m for m in res.metrics if m not in shown]
+    about_hidden = [n for n in res.notes if _about(n, hidden)]
+    out += [f"note: {note}" for note in res.notes if note not in about_hidden]
+    if hidden:
+        from reflow.experiment.outputs import HEADLINE_METRICS
+
+        more = f" (and {len(about_hidden)} notes on them, in analysis/notes.json)" if about_hidden else ""
+        which = "headline metrics" if set(shown) <= set(HEADLINE_METRICS) else "metrics"  # a runner's own names
+        out.append(f"note: printed {len(shown)} {which} of the {len(res.metrics)} analysed, as the sweep "
+                   f"names none in [outputs] metrics; the tables written below hold all of them{more}. Print others "
+                   "with --metric NAME (repeatable), or name them in the sweep file's [outputs] metrics")
     out.append(f"\ntables written to {res.path / 'analysis'}/")
     return "\n".join(out)
 
@@ -182,6 +257,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             raise ReflowError(f"{args.sweep_dir}: no stored run '{args.reproduce}' (ids look like "
                               f"{runs['run_id'].iloc[0] if len(runs) else 'p000000-r0000'})")
         print(reproduce_command(row.iloc[0].to_dict(), _reproducible_base(Path(args.sweep_dir))))
+        _note_other_runners(Path(args.sweep_dir))
         return 0
     if not 0 < args.confidence < 1:
         raise ReflowError(f"--confidence {args.confidence}: must be between 0 and 1 (e.g. 0.95)")
@@ -189,6 +265,24 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     res.points.attrs["confidence"] = args.confidence
     print(format_analysis(res, args.rows))
     return 0
+
+
+def _note_other_runners(folder: Any) -> None:
+    """Say so when the sweep's runs were made by another run function than the model `reflow run` runs."""
+    import json
+
+    from reflow.experiment.runner import DEFAULT_RUNNER
+    from reflow.experiment.sweeper import recorded_runners
+
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    others = [r for r in recorded_runners(manifest) if r != DEFAULT_RUNNER] if isinstance(manifest, dict) else []
+    if others:
+        print(f"note: this sweep's runs were made by --runner {', '.join(others)}, not (only) by the model: the "
+              "command runs the model, so it reproduces the run's scenario and seed but not its numbers; the run "
+              "function is called as fn(reflow.config.load_config(BASE, SETS), SEED)", file=sys.stderr)
 
 
 def _reproducible_base(folder: Any) -> Any:

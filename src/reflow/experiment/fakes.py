@@ -45,7 +45,7 @@ def _timeseries(seed: int, weeks: int, level: float) -> Any:
     w = np.arange(weeks, dtype=np.int64)
     rows = []
     for var, mat, reg in (("price_ex_vwap", "dy_oxide", "US"), ("shortage", "dy_oxide", "EU"),
-                          ("production_lost_share", None, "US")):
+                          ("production_lost_share", None, "US"), ("licence_backlog", "dy_oxide", "US")):
         rows.append(pd.DataFrame({"week": w, "variable": var, "material": mat, "origin": None, "region": reg,
                                   "value": level + rng.normal(0, 0.1, weeks)}))
     return pd.concat(rows, ignore_index=True)
@@ -57,11 +57,20 @@ def analytic(scenario: Any, seed: int) -> tuple[dict[str, Any], Any]:
     a, o, r = _inputs(scenario)
     rng = np.random.default_rng(seed)
     peak = 1.0 + 3.0 * (1.0 - a) + 0.5 * o + rng.normal(0.0, 0.1)
+    lost = max(0.0, 0.05 * (1 - a) + rng.normal(0, 0.002))
+    # drawn after the older metrics' draws, so that adding them left those values as they were
+    tb_peak = 1.0 + 2.0 * (1.0 - a) + 0.3 * o + rng.normal(0.0, 0.1)
+    shortage = min(1.0, max(0.0, 0.2 * (1 - a) ** 2 + 0.02 * o + rng.normal(0.0, 0.002)))
     metrics = {
         "dy_oxide.peak_price_multiple": peak,
         "dy_oxide.weeks_in_shortage": round(40 * (1 - a)),
+        "dy_oxide.cumulative_shortage_share": round(shortage, 5),
         "dy_oxide.peak_price_date": "2025-09-01",
-        "overall.production_lost_share": max(0.0, 0.05 * (1 - a) + rng.normal(0, 0.002)),
+        "tb_oxide.peak_price_multiple": tb_peak,
+        "ndfeb_magnet.peak_price_multiple": 1.0 + 0.4 * (peak - 1.0),  # magnets pass on part of the oxide's rise
+        "overall.production_lost_share": lost,
+        # the worst 4 weeks: never below the whole run's share
+        "overall.peak_production_lost_share": min(1.0, lost * (1.0 + 3.0 * (1.0 - a))),
         "overall.approval_share": a if a > 0 else None,
         "overall.mean_licence_wait_days": 30 + 20 * o + 10 * r,
     }

@@ -21,9 +21,16 @@ from typing import Any
 
 from reflow.errors import ConfigError
 
-__all__ = ["check_outputs", "numeric_metric_like", "summary_metrics", "text_metrics_named", "timeseries_variables"]
+__all__ = ["HEADLINE_METRICS", "check_outputs", "numeric_metric_like", "summary_metrics", "text_metrics_named",
+           "timeseries_variables"]
 
 _LIGHT_PREFIX = "light_"  # La/Ce market series and summary keys exist only with a [light_ree] table
+
+#: The metrics shown when a sweep names none (`reflow analyze` prints these of its ~60; `reflow plot` draws them:
+#: `reflow.plotting.sweep_figures.DEFAULT_METRICS` is the same list).
+HEADLINE_METRICS = ("dy_oxide.peak_price_multiple", "tb_oxide.peak_price_multiple",
+                    "overall.production_lost_share", "overall.mean_licence_wait_days",
+                    "dy_oxide.weeks_in_shortage", "overall.approval_share")
 
 
 def timeseries_variables(light: bool = True) -> tuple[str, ...]:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from reflow.config import KeyOrigins, OverrideSource
 
 __all__ = ["FAILED_STATUSES", "SweepResult", "check_runner", "check_sweep", "parameter_columns", "plan_runs",
-           "reproduce_command", "run_id", "sweep"]
+           "recorded_runners", "reproduce_command", "run_id", "sweep"]
 
 logger = logging.getLogger(__name__)
 
@@ -219,8 +219,8 @@ def _clear_folder(out: Path) -> None:
 
 
 def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | Sequence[str] | None,
-              out: str | Path | None) -> tuple[SweepConfig, Path, bool]:
-    """The sweep, its folder, and whether it was given as a sweep folder to resume (`reflow sweep OUT_DIR`)."""
+              out: str | Path | None) -> tuple[SweepConfig, Path, Path | None]:
+    """The sweep, its folder, and the sweep folder it was given as, if it was (`reflow sweep OUT_DIR`)."""
     from reflow.config import parse_set_args
 
     sets = parse_set_args(overrides)
@@ -233,9 +233,9 @@ def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | S
     else:
         path = Path(config)
         if path.is_dir():  # `reflow sweep OUT_DIR`: resume a sweep folder from its own resolved config and base
-            return _folder_cfg(path, sets), Path(out) if out is not None else path, True
+            return _folder_cfg(path, sets), Path(out) if out is not None else path, path
         cfg = load_sweep_config(path, sets)
-    return cfg, Path(out) if out is not None else Path("results") / "sweeps" / cfg.sweep.name, False
+    return cfg, Path(out) if out is not None else Path("results") / "sweeps" / cfg.sweep.name, None
 
 
 def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> SweepConfig:
@@ -418,6 +418,63 @@ def _changed_keys(out: Path, cfg: SweepConfig) -> list[str]:
     return identity_changes(stored, cfg)
 
 
+#: The first line of the TOML files a sweep writes into its folder (`dump_sweep_toml`, `_base_toml`).
+_HEADERS = {"sweep.toml": "# Resolved sweep config written by `reflow sweep`",
+            "base.toml": "# Base scenario of this sweep: "}
+
+
+def _written_here(path: Path) -> bool:
+    """True if `path` exists and is a file a sweep writes into its folder (its TOML files by their first line)."""
+    if not path.is_file():
+        return False
+    head = _HEADERS.get(path.name)
+    if head is None:
+        return True
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline().startswith(head)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _refuse_inputs_in_out(out: Path, cfg: SweepConfig, base: _Base) -> None:
+    """Refuse an `out` where the sweep would write over one of its own input files.
+
+    `reflow sweep study/sweep.toml --out study`, with the base at study/base.toml, replaced both hand-written files
+    (comments and all) with the resolved config and the merged base, without a word.
+    """
+    inputs = [Path(str(cfg.source)), *(Path(f["path"]) for f in base.files)]
+    if cfg.design.method == "from_csv" and cfg.csv_path is not None:
+        inputs.append(cfg.csv_path)
+    written = {(out / name).resolve(): name for name in _FOLDER_FILES}
+    # files a sweep wrote (an interrupted set-up's, resumed from the folder) are rewritten from what was read
+    clash = [p for p in inputs if p.is_file() and p.resolve() in written and not _written_here(p.resolve())]
+    if clash:
+        raise ResultExistsError(
+            f"--out {out}: the sweep would write its {' and '.join(written[p.resolve()] for p in clash)} over "
+            f"{'its own input' if len(clash) == 1 else 'its own inputs'} {', '.join(str(p) for p in clash)} (a "
+            f"sweep folder holds its own copies of the sweep file and the base scenario); choose another --out, "
+            f"e.g. {out / 'results'} or results/sweeps/{cfg.sweep.name}")
+
+
+def _started_base(folder: Path) -> str | None:
+    """The base path a sweep folder's sweep.toml records (where the sweep was started from), if absolute."""
+    import tomllib
+
+    try:
+        base = tomllib.loads((folder / "sweep.toml").read_text(encoding="utf-8"))["sweep"]["base"]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return None
+    return base if isinstance(base, str) and Path(base).is_absolute() else None
+
+
+def _as_started(cfg: SweepConfig, base: str | None) -> SweepConfig:
+    """`cfg` with the base path it was started from (a sweep from a folder reads the folder's base.toml)."""
+    if base is None:
+        return cfg
+    return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"base": base})})
+
+
 def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
     return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"root_seed": int(root)})})
 
@@ -501,6 +558,55 @@ def _workers_started(ex: Executor, runner: str) -> Iterator[None]:
             close()
 
 
+def recorded_runners(manifest: Mapping[str, Any]) -> list[str]:
+    """The run functions of the runs a sweep folder holds, as its manifest records them (``runners``; folders
+    written before it did: the runners of the sessions that stored runs)."""
+    before = manifest.get("runners")
+    if not isinstance(before, list):
+        before = [str(s.get("runner")) for s in manifest.get("sessions", []) if isinstance(s, dict)
+                  and s.get("runner") and (s.get("ran") or s.get("status") in ("running", "killed"))]
+    return list(dict.fromkeys(str(r) for r in before))
+
+
+def _runner_named(runner: str) -> str:
+    return f"the model ({DEFAULT_RUNNER}, no --runner)" if runner == DEFAULT_RUNNER else f"--runner {runner}"
+
+
+def _stored_runners(out: Path, manifest: Mapping[str, Any], runner: str, *, kept: int, to_run: int,
+                    allow_change: bool) -> list[str]:
+    """The run functions whose runs the folder will hold once this session has run (`manifest["runners"]`).
+
+    Refuses, unless `allow_change`, a session that would add runs of `runner` to runs that another run function
+    made: the result set would mix two run functions without a trace in the runs table. Folders written before
+    the manifest listed ``runners`` take them from the sessions that stored runs.
+
+    Args:
+        out: the sweep folder (for the message).
+        manifest: its manifest as read (empty for a new sweep).
+        runner: this session's run function.
+        kept: stored runs that stay (all of them, less those `--retry-failed` is about to run again).
+        to_run: runs this session will run.
+        allow_change: mix on purpose (`--allow-runner-change`).
+
+    Raises:
+        ReflowError: another run function made the stored runs, and `allow_change` is false.
+    """
+    held = recorded_runners(manifest) if kept else []  # none stay: nothing to mix with
+    if not to_run:
+        return held
+    if held and runner not in held and not allow_change:
+        old = held[-1]
+        others = f" (and {', '.join(held[:-1])})" if len(held) > 1 else ""
+        again = "leave --runner out" if old == DEFAULT_RUNNER else f"give --runner {old}"
+        raise ReflowError(
+            f"{out}: its {kept} stored runs were made by {_runner_named(old)}{others}; this session would run "
+            f"{to_run} more with {_runner_named(runner)}, mixing two run functions in one result set. To resume as "
+            f"before, {again}; to run the sweep with the new one alone, choose another --out (or --force, which "
+            "deletes the stored runs); to mix them on purpose, add --allow-runner-change (manifest.json then lists "
+            "both under `runners`)")
+    return list(dict.fromkeys([*held, runner]))
+
+
 # ----------------------------------------------------------------------------------------------- sweep
 
 
@@ -568,7 +674,7 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
           scheduler: str | None = None, overrides: Mapping[str, Any] | Sequence[str] | None = None,
           progress: bool = True, retry_failed: bool = False, force: bool = False, max_attempts: int = 3,
           timeout: float | None = None, runner: str = DEFAULT_RUNNER,
-          executor: Executor | None = None) -> SweepResult:
+          executor: Executor | None = None, allow_runner_change: bool = False) -> SweepResult:
     """Run a sweep, or resume it: runs already stored in `out` are skipped (failed ones too, unless
     `retry_failed`).
 
@@ -585,21 +691,27 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
         timeout: per-run time limit in seconds (local worker processes only).
         runner: the run function, ``"module:function"`` (default: the reflow model).
         executor: an executor instance (overrides `workers` / `scheduler`).
+        allow_runner_change: resume a folder whose stored runs another `runner` made, mixing the two in one result
+            set (recorded in manifest.json: ``runners``).
 
     Returns:
         A `SweepResult`; ``result.runs`` is the stored table, ``result.failed`` the number of failed runs.
 
     Raises:
         ConfigError: invalid sweep, scenario, `[outputs]` name or runner (before anything is written).
-        ReflowError: `out` holds a different sweep, or another sweep is writing to it.
+        ReflowError: `out` holds a different sweep, or runs of another `runner` (without `allow_runner_change`),
+            or another sweep is writing to it.
     """
     t_start = time.perf_counter()
     check_runner(runner)  # before any worker starts or anything is written
     ex = executor or make_executor(workers, scheduler, max_attempts=max_attempts, timeout=timeout)
     with _workers_started(ex, runner):
-        cfg, out, from_folder = _load_cfg(config, overrides, out)
-        base = _load_base(cfg, out, from_folder)
+        cfg, out, folder = _load_cfg(config, overrides, out)
+        base = _load_base(cfg, out, folder is not None)
+        started_base = _started_base(folder) if folder is not None else None
         _check_outputs(cfg, base.raw, runner)
+        if not (out / "manifest.json").is_file():  # a sweep folder's own files are rewritten from what was read
+            _refuse_inputs_in_out(out, cfg, base)  # before the lock: a refusal leaves no .lock in the user's folder
         store = SweepStore(out)
         with store.locked():
             manifest_path = out / "manifest.json"
@@ -615,9 +727,11 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             else:
                 leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
                 # files of a sweep whose set-up was interrupted before it stored anything can go
-                setup_only = set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
-                # --force starts a sweep folder over; it never clears a folder that is not one (a run, notes, ...)
-                if leftovers and not setup_only and not (out / "sweep.toml").is_file():
+                setup_only = (set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
+                              and all(_written_here(out / name) for name in leftovers))
+                # --force starts a sweep folder over; it never clears a folder that is not one (a run, notes, a
+                # study's own sweep.toml, ...)
+                if leftovers and not setup_only and not _written_here(out / "sweep.toml"):
                     raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
                                             "choose another --out (--force only starts a sweep folder over)")
                 if leftovers and not force and not setup_only:
@@ -637,23 +751,29 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                           sources=cfg.override_sources(parameter_columns(design)))
 
             if not resuming:
-                base_text = _base_toml(cfg, base)
+                base_text = _base_toml(_as_started(cfg, started_base), base)
                 _clear_folder(out)
                 write_text_atomic(out / "base.toml", base_text)
                 _write_parquet_atomic(design, out / "design.parquet")
-            if not from_folder:  # resumed from the folder, sweep.toml already holds it, with the original base path
-                write_text_atomic(out / "sweep.toml", dump_sweep_toml(cfg))
 
             store.recover()
             stored = store.finished()
             planned_ids = {t.run_id for t in tasks}
-            if retry_failed:
-                redo = stored[stored["status"].isin(FAILED_STATUSES)]["run_id"].tolist()
-                if redo:
-                    store.compact(drop_run_ids=redo)
-                    stored = store.finished()
-            done = set(stored["run_id"]) & planned_ids
+            redo = stored[stored["status"].isin(FAILED_STATUSES)]["run_id"].tolist() if retry_failed else []
+            kept = stored[~stored["run_id"].isin(redo)]
+            done = set(kept["run_id"]) & planned_ids
             todo = [t for t in tasks if t.run_id not in done]
+            # before the retried runs are dropped: a refusal leaves the folder as it was
+            runners = _stored_runners(out, manifest, runner, kept=len(kept), to_run=len(todo),
+                                      allow_change=allow_runner_change)
+            # A resume of the folder itself keeps its sweep.toml; started over (--force) or into another --out, a
+            # sweep from a folder writes it (it left the folder without one: not resumable, not analysable).
+            keep_file = folder is not None and resuming and out.resolve() == folder.resolve()
+            if not keep_file:
+                write_text_atomic(out / "sweep.toml", dump_sweep_toml(_as_started(cfg, started_base)))
+            if redo:
+                store.compact(drop_run_ids=redo)
+                stored = store.finished()
             counts: Counter[str] = Counter(stored[stored["run_id"].isin(planned_ids)]["status"])
             failed_before = sum(counts[s] for s in FAILED_STATUSES)
 
@@ -665,15 +785,20 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
             versions = _versions()
             session = {"started_at": _now(), "engine": engine, "to_run": len(todo), "ran": 0,
                        "status": "running", "runner": runner, **versions}
-            if not from_folder:  # the files this session read (a resume from the folder keeps the originals)
+            if not keep_file:  # the files this session read (a resume of the folder keeps the originals)
                 manifest.update({"config_file": str(cfg.source), "base_file": str(cfg.base_path),
                                  "base_sha256": base.file_sha256, "base_files": base.files})
             manifest.update({
                 **versions, "base_resolved_sha256": base.sha256,
                 "design": cfg.design.method, "points": len(design), "parameters": parameter_columns(design),
                 "replicates": cfg.sweep.replicates, "runs_planned": len(tasks), "status": "running",
-                "updated_at": _now(), "counts": dict(counts),
+                "updated_at": _now(), "counts": dict(counts), "runners": runners,
             })
+            for earlier in manifest.get("sessions", []):
+                if isinstance(earlier, dict) and earlier.get("status") == "running":
+                    # it held the lock this session holds now: it was killed before it could record how it ended
+                    # (its runs are those stored; its `ran` was never updated)
+                    earlier["status"] = "killed"
             manifest["sessions"] = [*manifest.get("sessions", []), session]
             _write_json(manifest_path, manifest)
 
@@ -713,17 +838,24 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                         bar.update(len(batch))
                 status = "complete"
             finally:
-                close = getattr(gen, "close", None)
-                if close is not None:
-                    close()
-                if bar is not None:
-                    bar.close()
-                if status == "complete":
-                    store.compact()
-                session.update({"finished_at": _now(), "ran": ran, "status": status,
-                                "wall_time_s": round(time.perf_counter() - t_start, 3)})
-                manifest.update({"status": status if status != "complete" or sum(counts.values()) >= len(tasks)
-                                 else "incomplete", "updated_at": _now(), "counts": dict(counts)})
-                _write_json(manifest_path, manifest)
+                try:
+                    close = getattr(gen, "close", None)
+                    if close is not None:
+                        close()
+                    if bar is not None:
+                        bar.close()
+                    if status == "complete":
+                        store.compact()
+                except BaseException:
+                    # e.g. Ctrl-C during the final merge (which the next session finishes): the manifest below
+                    # still records what ran, not a session "running" with 0 runs
+                    status = "interrupted"
+                    raise
+                finally:
+                    session.update({"finished_at": _now(), "ran": ran, "status": status,
+                                    "wall_time_s": round(time.perf_counter() - t_start, 3)})
+                    manifest.update({"status": status if status != "complete" or sum(counts.values()) >= len(tasks)
+                                     else "incomplete", "updated_at": _now(), "counts": dict(counts)})
+                    _write_json(manifest_path, manifest)
     return SweepResult(path=out, planned=len(tasks), done_before=len(done), ran=ran, counts=dict(counts),
                        wall_time_s=time.perf_counter() - t_start, engine=engine)
