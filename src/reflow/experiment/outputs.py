@@ -26,8 +26,7 @@ __all__ = ["HEADLINE_METRICS", "check_outputs", "numeric_metric_like", "summary_
 
 _LIGHT_PREFIX = "light_"  # La/Ce market series and summary keys exist only with a [light_ree] table
 
-#: The metrics shown when a sweep names none (`reflow analyze` prints these of its ~60; `reflow plot` draws them:
-#: `reflow.plotting.sweep_figures.DEFAULT_METRICS` is the same list).
+#: The metrics shown when a sweep names none: `reflow analyze` prints these of its ~60, `reflow plot` draws them.
 HEADLINE_METRICS = ("dy_oxide.peak_price_multiple", "tb_oxide.peak_price_multiple",
                     "overall.production_lost_share", "overall.mean_licence_wait_days",
                     "dy_oxide.weeks_in_shortage", "overall.approval_share")

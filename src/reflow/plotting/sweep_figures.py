@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from reflow.domain import MATERIALS, REGIONS
 from reflow.errors import ResultReadError
+from reflow.experiment.outputs import HEADLINE_METRICS
 from reflow.plotting.layout import new_figure, no_data
 from reflow.plotting.style import material_label, region_label, scenario_style
 from reflow.report_text import MULTIPLE_UNIT
@@ -34,9 +35,6 @@ __all__ = [
 ]
 
 FAILED_STATUSES = frozenset({"error", "failed", "crashed", "timeout"})
-DEFAULT_METRICS = ("dy_oxide.peak_price_multiple", "tb_oxide.peak_price_multiple",
-                   "overall.production_lost_share", "overall.mean_licence_wait_days",
-                   "dy_oxide.weeks_in_shortage", "overall.approval_share")
 _METRIC_TEXT: dict[str, tuple[str, str, float]] = {  # last key segment -> (words, unit, scale)
     "peak_price_multiple": ("peak ex-China price", MULTIPLE_UNIT, 1.0),
     "peak_price_multiple_by_region": ("peak ex-China price", MULTIPLE_UNIT, 1.0),
@@ -79,7 +77,7 @@ def default_metrics(sweep: SweepResult, limit: int = 4) -> list[str]:
     """The metrics the sweep asked for (`[outputs] metrics`), else well-known headline metrics it holds."""
     outputs = sweep.spec.get("outputs") if isinstance(sweep.spec.get("outputs"), dict) else {}
     asked = [m for m in (outputs or {}).get("metrics", []) if m in sweep.columns]
-    found = asked or [m for m in DEFAULT_METRICS if m in sweep.columns] or sweep.metrics
+    found = asked or [m for m in HEADLINE_METRICS if m in sweep.columns] or sweep.metrics
     return list(dict.fromkeys(found))[:limit]
 
 
