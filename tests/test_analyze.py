@@ -442,3 +442,43 @@ def test_many_metrics_of_a_runner_without_headline_names_are_cut_to_the_first_on
     assert "printed 12 metrics of the 20 analysed" in text
     res.named = True  # named (--metric, [outputs] metrics): every one printed
     assert [line for line in format_analysis(res, width=80).splitlines() if line in metrics] == metrics
+
+
+def _expand(menu: str) -> set[str]:
+    """The names `a.{x, y.{US, EU}}` stands for (the brace notation of an unknown metric's refusal)."""
+    out: set[str] = set()
+    depth, start, parts = 0, 0, []
+    for i, ch in enumerate(menu + ","):
+        depth += ch == "{"
+        depth -= ch == "}"
+        if ch == "," and depth == 0:
+            parts.append(menu[start:i].strip())
+            start = i + 1
+    for part in filter(None, parts):
+        if "{" in part:
+            head, inner = part.split("{", 1)
+            out |= {head + name for name in _expand(inner[:-1])}
+        else:
+            out.add(part)
+    return out
+
+
+def test_an_unknown_metric_is_refused_with_every_metric_on_short_lines(tmp_path, capsys):
+    """The refusal listed a model sweep's ~70 metrics on one line of ~2,500 characters."""
+    from reflow.cli import main
+    from reflow.experiment.analysis import _metric_menu
+    from reflow.experiment.outputs import summary_metrics
+
+    body = FAILING.format(method="grid", values="values = [0.5, 0.8]")
+    sweep(write_fake_sweep(tmp_path, body), out=tmp_path / "out", workers=0, progress=False,
+          runner=f"{FAKES}:analytic")
+    assert main(["analyze", str(tmp_path / "out"), "--metric", "dy_oxide.peak_price_multiplex"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'dy_oxide.peak_price_multiple'?" in err and "Traceback" not in err
+
+    model = [m for m, number in summary_metrics().items() if number]  # the real model's, as a model sweep has
+    menu = _metric_menu(model)
+    lines = menu.strip().splitlines()
+    assert len(model) > 12 and max(map(len, lines)) < 250
+    assert set().union(*(_expand(line) for line in lines)) == set(model)
+    assert _metric_menu(model[:3]) == ", ".join(model[:3])  # a few stay on the line

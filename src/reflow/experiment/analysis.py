@@ -511,7 +511,7 @@ def _refuse_metrics(runs: pd.DataFrame, wanted: Sequence[str], available: Sequen
         hints = "; ".join(f"{m!r}: did you mean {c[0]!r}?" for m, c in close.items() if c)
         raise ConfigError(f"{where}: metric(s) {missing} are not in the sweep's results"
                           + (f" ({hints})" if hints else "")
-                          + f"; give metrics from: {', '.join(available)} (or --metric NAME to choose)")
+                          + f"; give metrics from: {_metric_menu(available)} (or --metric NAME to choose)")
     text = [m for m in wanted if not is_number_column(runs[m])]
     if text:
         from reflow.experiment.outputs import numeric_metric_like, text_metrics_named
@@ -519,6 +519,35 @@ def _refuse_metrics(runs: pd.DataFrame, wanted: Sequence[str], available: Sequen
         raise ConfigError(f"{where}: {text_metrics_named(text)}: `reflow analyze` reports means of numbers; give a "
                           f"number metric, e.g. {numeric_metric_like(text[0])} (the text values are in the runs "
                           "table: reflow.experiment.load_runs)")
+
+
+def _metric_menu(available: Sequence[str]) -> str:
+    """The metrics to choose from: inline when few; else one line per material (or `overall`), names that share
+    a stem braced (a model sweep has ~70, which as one comma-separated line ran to ~2,500 characters)."""
+    if len(available) <= 12:
+        return ", ".join(available)
+    lines: dict[str, list[str]] = {}
+    for m in available:
+        lines.setdefault(m.partition(".")[0], []).append(m)
+    return "".join(f"\n  {_braced(names)}" for names in lines.values())
+
+
+def _braced(names: Sequence[str]) -> str:
+    """``a.{x, y.{US, EU}}`` for ``a.x, a.y.US, a.y.EU``: names grouped by their first part, recursively."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        head, dot, tail = n.partition(".")
+        groups.setdefault(head, []).append(tail if dot else "")
+    parts = []
+    for head, tails in groups.items():
+        rest = [t for t in tails if t]
+        if not rest:
+            parts.append(head)
+        elif len(rest) == 1 and len(tails) == 1:
+            parts.append(f"{head}.{rest[0]}")
+        else:
+            parts.append(f"{head}.{{{_braced(rest)}}}" + (f", {head}" if len(rest) < len(tails) else ""))
+    return ", ".join(parts)
 
 
 def runs_stamp(runs: pd.DataFrame) -> dict[str, int]:
