@@ -360,6 +360,17 @@ def test_an_out_holding_the_sweeps_own_files_is_refused_and_they_are_kept(tmp_pa
     assert again.ran == (27 if force else 0)
 
 
+def test_a_folder_that_is_not_a_sweep_folder_is_refused_and_left_as_it_was(tmp_path):
+    cfg = write_fake_sweep(tmp_path, GRID, weeks=8)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    for force in (False, True):
+        with pytest.raises(ResultExistsError, match="is not a sweep folder"):
+            sweep(cfg, out=busy, workers=0, progress=False, runner=f"{FAKES}:analytic", force=force)
+        assert sorted(p.name for p in busy.iterdir()) == ["notes.txt"]  # it kept a .lock
+
+
 def test_a_folder_with_a_sweep_toml_of_its_own_is_not_taken_for_a_sweep_folder(tmp_path):
     """--out a study folder holding its own sweep.toml: alone, it was taken for the leftovers of an interrupted
     set-up and deleted without a word; beside other files, the folder was 'an incomplete sweep folder (use
@@ -374,6 +385,7 @@ def test_a_folder_with_a_sweep_toml_of_its_own_is_not_taken_for_a_sweep_folder(t
             with pytest.raises(ResultExistsError, match="is not a sweep folder"):
                 sweep(cfg, out=study, workers=0, progress=False, runner=f"{FAKES}:analytic", force=force)
             assert (study / "sweep.toml").read_text().startswith("# another study"), contents
+            assert not (study / ".lock").exists()  # a refused folder is left as it was, with no lock file in it
         if (study / "analysis").exists():
             assert (study / "analysis" / "fig.txt").read_text() == "mine"
             shutil.rmtree(study / "analysis")

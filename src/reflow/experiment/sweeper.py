@@ -610,6 +610,22 @@ def _stored_runners(out: Path, manifest: Mapping[str, Any], runner: str, *, kept
 # ----------------------------------------------------------------------------------------------- sweep
 
 
+def _refuse_foreign_folder(out: Path) -> tuple[list[str], bool]:
+    """Refuse an `out` holding files no sweep wrote (a run, notes, a study's own sweep.toml): --force starts a
+    sweep folder over, and never clears a folder that is not one.
+
+    Returns:
+        (the files in `out` but the lock, whether they are only what an interrupted set-up leaves: those can go).
+    """
+    leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
+    setup_only = (set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
+                  and all(_written_here(out / name) for name in leftovers))
+    if leftovers and not setup_only and not _written_here(out / "sweep.toml"):
+        raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
+                                "choose another --out (--force only starts a sweep folder over)")
+    return leftovers, setup_only
+
+
 def check_runner(runner: str) -> None:
     """Import the run function now (``"module:function"``), so that a wrong `--runner` is one clear error before
     anything is written, not one stored error per run.
@@ -712,6 +728,7 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
         _check_outputs(cfg, base.raw, runner)
         if not (out / "manifest.json").is_file():  # a sweep folder's own files are rewritten from what was read
             _refuse_inputs_in_out(out, cfg, base)  # before the lock: a refusal leaves no .lock in the user's folder
+            _refuse_foreign_folder(out)  # likewise (and again under the lock, where it counts)
         store = SweepStore(out)
         with store.locked():
             manifest_path = out / "manifest.json"
@@ -725,15 +742,7 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                 manifest.update({"fingerprint": fp, "fingerprint_scheme": FINGERPRINT_SCHEME})
                 design = _read_design(out / "design.parquet")
             else:
-                leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
-                # files of a sweep whose set-up was interrupted before it stored anything can go
-                setup_only = (set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
-                              and all(_written_here(out / name) for name in leftovers))
-                # --force starts a sweep folder over; it never clears a folder that is not one (a run, notes, a
-                # study's own sweep.toml, ...)
-                if leftovers and not setup_only and not _written_here(out / "sweep.toml"):
-                    raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
-                                            "choose another --out (--force only starts a sweep folder over)")
+                leftovers, setup_only = _refuse_foreign_folder(out)
                 if leftovers and not force and not setup_only:
                     raise ResultExistsError(f"{out} holds an incomplete sweep folder (no manifest.json); "
                                             "use --force to start over")
