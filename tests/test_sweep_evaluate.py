@@ -33,6 +33,30 @@ def test_evaluate_with_key_paths(tmp_path):
         evaluate(config=tmp_path / "nope.toml", runner=f"{FAKES}:analytic")
 
 
+def test_evaluate_reads_an_edited_base_of_the_extends_chain(tmp_path, monkeypatch):
+    """A notebook edits the file its scenario extends between two calls: the second call runs the edited base,
+    as a fresh process would (the loaded chain was cached by the top file's mtime alone, so it ran the old one).
+    The same relative path in another working folder is that folder's file."""
+    base = write_fake_sweep(tmp_path / "a", '[sweep]\nname = "x"\n').with_name("base.toml")
+    base.write_text(base.read_text() + "[licensing]\napproval_rate = 0.9\n")
+    child = base.with_name("child.toml")
+    child.write_text('extends = "base.toml"\n[scenario]\nname = "child"\n')
+    before = evaluate(config=child, seed=3, runner=f"{FAKES}:analytic")
+    base.write_text(base.read_text().replace("approval_rate = 0.9", "approval_rate = 0.1"))
+    after = evaluate(config=child, seed=3, runner=f"{FAKES}:analytic")
+    assert after["dy_oxide.peak_price_multiple"] > before["dy_oxide.peak_price_multiple"] + 2  # 1 + 3 (1 - a)
+
+    other = tmp_path / "b"
+    write_fake_sweep(other, '[sweep]\nname = "x"\n')
+    (other / "base.toml").write_text((other / "base.toml").read_text() + "[licensing]\napproval_rate = 0.9\n")
+    (other / "child.toml").write_text(child.read_text())
+    monkeypatch.chdir(tmp_path / "a")
+    here = evaluate(config="child.toml", seed=3, runner=f"{FAKES}:analytic")
+    monkeypatch.chdir(other)
+    there = evaluate(config="child.toml", seed=3, runner=f"{FAKES}:analytic")
+    assert here == after and there == before
+
+
 def test_ema_workbench_runs_reflow_evaluate(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
