@@ -7,11 +7,12 @@ import shlex
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import reflow
-from reflow.errors import ConfigError
+from reflow.errors import ConfigError, UsageError
 from reflow.experiment import evaluate, sweep
 from reflow.experiment.fakes import write_fake_sweep
 
@@ -55,6 +56,17 @@ def test_evaluate_reads_an_edited_base_of_the_extends_chain(tmp_path, monkeypatc
     monkeypatch.chdir(other)
     there = evaluate(config="child.toml", seed=3, runner=f"{FAKES}:analytic")
     assert here == after and there == before
+
+
+@pytest.mark.parametrize("seed", [1.7, "3", True, -1])
+def test_evaluate_refuses_a_seed_that_is_not_a_whole_number(tmp_path, seed):
+    """As `reflow.run` does: 1.7 was run as seed 1 and "3" as 3, without a word."""
+    base = write_fake_sweep(tmp_path, '[sweep]\nname = "x"\n').with_name("base.toml")
+    with pytest.raises(UsageError, match="whole number"):
+        evaluate(config=base, seed=seed, runner=f"{FAKES}:analytic")
+    # a numpy integer (what EMA Workbench may pass) is the same seed as the int
+    assert (evaluate(config=base, seed=np.int64(3), runner=f"{FAKES}:analytic")
+            == evaluate(config=base, seed=3, runner=f"{FAKES}:analytic"))
 
 
 def test_ema_workbench_runs_reflow_evaluate(tmp_path):

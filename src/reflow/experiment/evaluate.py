@@ -59,7 +59,9 @@ def evaluate(config: str | os.PathLike[str] | None = None, seed: int | None = No
 
     Raises:
         ConfigError: a missing file, an unknown key path or an invalid value.
+        UsageError: a seed that is not a whole number >= 0 (before the run).
     """
+    from reflow.api import check_seed
     from reflow.config import OverrideSource, apply_overrides, load_raw_traced, validate
     from reflow.experiment.runner import DEFAULT_RUNNER, resolve_runner, scalar_metrics
 
@@ -73,6 +75,6 @@ def evaluate(config: str | os.PathLike[str] | None = None, seed: int | None = No
                for k in params}
     scenario = validate(apply_overrides(raw, overrides, sources), source=str(path), overrides=overrides,
                         origins=origins, sources=sources)
-    run_seed = int(seed) if seed is not None else int(scenario.scenario.seed)
+    run_seed = check_seed(seed) if seed is not None else int(scenario.scenario.seed)
     metrics, _ = resolve_runner(runner or DEFAULT_RUNNER)(scenario, run_seed)
     return scalar_metrics(metrics)
