@@ -813,3 +813,32 @@ def test_capacity_panels_say_so_when_there_is_none(tmp_path: Path, config: dict)
         assert _texts(fig).count("no capacity outside China") == len(_panels(fig))
     assert "no capacity outside China" not in _texts(RUN_FIGURES["capacity"][0](fake_timeseries(20, seed=1),
                                                                                  config, seed=1))
+
+
+def test_drawing_leaves_the_callers_matplotlib_backend_alone(tmp_path: Path) -> None:
+    """A notebook's backend (inline, a GUI one) stays what it was after reflow draws: importing the plotting
+    code set Agg, so the user's own pyplot figures stopped showing after a `reflow.run(..., out=...)` or a
+    `plot(...)`. reflow draws through explicit canvases and needs no backend. In a fresh process, where nothing
+    has imported reflow's plotting yet."""
+    import os
+    import subprocess
+    import sys
+
+    import reflow
+
+    run = write_fake_run(tmp_path / "run", weeks=60)
+    script = f"""
+import matplotlib
+matplotlib.use("pdf")
+import matplotlib.pyplot as plt
+fig = plt.figure()
+from reflow.plotting import plot, quick_figures
+written = plot([{str(run)!r}], {str(tmp_path / "plots")!r}, formats=("png",), only=["prices"], workers=1)
+assert [p.name for p in written] == ["prices.png"], written
+print(matplotlib.get_backend(), plt.get_fignums())
+"""
+    src = str(Path(reflow.__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": src, "MPLBACKEND": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["pdf", "[1]"]
