@@ -64,6 +64,22 @@ def test_plot_run_writes_png_svg_pdf(results: Path) -> None:
     assert (run / "plots" / "prices.pdf").read_bytes()[:5] == b"%PDF-"
 
 
+def test_plot_and_report_take_one_folder_and_one_name_without_a_list(results: Path, tmp_path: Path) -> None:
+    """As a notebook writes them: plot("results/x") read the string letter by letter ("c does not exist"), a
+    Path was "not iterable", and only="prices" was the unknown figures p, r, i, c, e, s."""
+    run = results / "controls_fake" / "seed1"
+    written = plot(str(run), tmp_path / "a", formats="png", only="prices")
+    assert [p.relative_to(tmp_path).as_posix() for p in written] == ["a/prices.png"]
+    assert [p.name for p in plot(run, tmp_path / "b", formats=["png"], only=["prices"])] == ["prices.png"]
+    assert [p.parent for p in plot(run, formats="png", only="prices", force=True)] == [run / "plots"]
+    html = report(str(run), tmp_path / "r.html", only="prices")
+    assert html == [tmp_path / "r.html"] and html[0].read_text(encoding="utf-8").count("<img") == 1
+    sweep = results / "sweep"
+    [metric] = plot(sweep, tmp_path / "s", formats="png", only="heatmap",
+                    metrics="dy_oxide.peak_price_multiple")
+    assert metric.name.startswith("heatmap") and "dy_oxide.peak_price_multiple" in metric.name
+
+
 def _names(paths: list[Path], **kwargs: Any) -> list[str]:
     """Names of the figures `plot` would write (built, not rendered)."""
     return [item.name for item in iter_figures(open_results(paths), **kwargs)]
