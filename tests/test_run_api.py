@@ -300,3 +300,21 @@ def test_run_folder_is_as_readable_as_the_umask_allows(short_run: api.RunResult)
     os.umask(mask)
     assert short_run.path is not None
     assert stat.S_IMODE(short_run.path.stat().st_mode) == 0o777 & ~mask
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda c: reflow.run(3, out=None), r"config: expected a TOML path, a Scenario .* or a dict; got int"),
+    (lambda c: reflow.run([str(c)], out=None), r"got list"),
+    (lambda c: reflow.run(c, out=5), r"--out 5: expected a folder path .*; got int"),
+    (lambda c: reflow.run(c, out=None, run_id=7), r"--run-id 7: .*; got int"),
+    (lambda c: reflow.simulate(str(c), 1), r"simulate: expected a Scenario \(reflow.load_config.*; got str"),
+    (lambda c: reflow.simulate({"scenario": {}}, 1), r"got dict"),
+    (lambda c: reflow.load_config({"scenario": {}}), r"expected the path of a TOML file .*; got dict"),
+], ids=["run-int", "run-list", "out-int", "run_id-int", "simulate-path", "simulate-dict", "load_config-dict"])
+def test_arguments_of_the_wrong_type_are_usage_errors_before_any_work(call, message) -> None:
+    """From a notebook, a path where a Scenario belongs (or the reverse) was a TypeError from pathlib or an
+    AttributeError deep inside the model."""
+    from reflow.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        call(CONFIGS / "baseline.toml")

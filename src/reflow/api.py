@@ -66,6 +66,9 @@ def simulate(scenario: Scenario, seed: int, *, progress: bool = False) -> SimOut
     from reflow.metrics import summarise
     from reflow.model import ReflowModel
 
+    if not isinstance(scenario, Scenario):
+        raise UsageError(f"simulate: expected a Scenario (reflow.load_config(path)); got {type(scenario).__name__} "
+                         "(reflow.run(config, out=None) takes a path or a dict too)")
     check_seed(seed)
     model = ReflowModel(scenario, rng=seed)
     bar = None
@@ -103,9 +106,12 @@ def check_run_id(run_id: str) -> None:
     """Refuse a run id that is not a plain folder name: the run folder must land inside ``<out>/<scenario>/``.
 
     Raises:
-        UsageError: the id is empty, absolute, holds a path separator, is "." or "..", or starts with "."
+        UsageError: the id is not a str, is empty, absolute, holds a path separator, is "." or "..", or starts with "."
             (hidden names are kept for runs being written, and `reflow plot` skips them).
     """
+    if not isinstance(run_id, str):
+        raise UsageError(f"--run-id {run_id!r}: a run id is a folder name (a str) such as 'seed1-lowrate'; got "
+                         f"{type(run_id).__name__}")
     why = ("is empty" if not run_id
            else "is an absolute path" if os.path.isabs(run_id)
            else "holds a path separator" if "/" in run_id or "\\" in run_id
@@ -155,6 +161,9 @@ def _resolve(config: str | Path | Scenario | Mapping[str, Any], overrides: Any) 
         return validate(apply_overrides(raw, sets), source="<scenario>", overrides=sets), None
     if isinstance(config, Mapping):
         return validate(apply_overrides(dict(config), sets), source="<dict>", overrides=sets), None
+    if not isinstance(config, str | os.PathLike):
+        raise UsageError(f"config: expected a TOML path, a Scenario (from reflow.load_config) or a dict; got "
+                         f"{type(config).__name__}")
     raw, origins = load_raw_traced(config)
     return validate(apply_overrides(raw, sets), source=str(config), overrides=sets, origins=origins), str(config)
 
@@ -188,12 +197,16 @@ def run(
 
     Raises:
         ConfigError: the config is invalid. ResultExistsError: the folder exists and `force` is False, or it is
-            not a reflow run folder. UsageError: a bad seed, run id or `out` (checked before simulating).
+            not a reflow run folder. UsageError: a config, seed, run id or `out` of the wrong type or value
+            (checked before simulating).
     """
     if seed is not None:
         seed = check_seed(seed)
     if run_id is not None:
         check_run_id(run_id)
+    if out is not None and not isinstance(out, str | os.PathLike):
+        raise UsageError(f"--out {out!r}: expected a folder path (a str or a Path), or None to keep the run in "
+                         f"memory; got {type(out).__name__}")
     scenario, config_file = _resolve(config, overrides)
     seed = scenario.scenario.seed if seed is None else seed
     started = dt.datetime.now(dt.UTC)
