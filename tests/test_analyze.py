@@ -295,3 +295,15 @@ def test_a_metric_named_twice_is_analysed_once(tmp_path):
     a = analyze(tmp_path / "out", ["dy_oxide.peak_price_multiple"] * 2)
     assert a.metrics == ["dy_oxide.peak_price_multiple"] and len(a.points) == 4
     assert not pd.read_csv(tmp_path / "out" / "analysis" / "points.csv").duplicated().any()
+
+
+def test_analyze_takes_one_metric_without_a_list(tmp_path):
+    """analyze(out, metrics="dy_oxide.peak_price_multiple") asked for the metrics 'd', 'y', '_', ... (a notebook's
+    one metric is a string); it is the same analysis as with a one-item list."""
+    body = FAILING.format(method="grid", values="values = [0.5, 0.8]")
+    sweep(write_fake_sweep(tmp_path, body), out=tmp_path / "out", workers=0, progress=False,
+          runner=f"{FAKES}:analytic")
+    one = analyze(tmp_path / "out", "dy_oxide.peak_price_multiple", write=False)
+    pd.testing.assert_frame_equal(one.points, analyze(tmp_path / "out", ["dy_oxide.peak_price_multiple"],
+                                                      write=False).points)
+    assert set(one.points["metric"]) == {"dy_oxide.peak_price_multiple"}
