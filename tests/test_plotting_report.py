@@ -666,6 +666,48 @@ def test_fork_map_keeps_order_and_passes_errors_on() -> None:
 
 
 @pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
+def test_fork_map_in_two_threads_gives_each_its_own_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads of a notebook drawing at once (two `reflow.run(..., out=...)` in a thread pool): the task
+    was a module global, so a thread's workers could fork with the other thread's task (its figures drawn
+    twice, this run's none) or with none at all. Here thread A is held between setting its task and forking
+    until B has had its turn (or for 2 s when B has to wait for A)."""
+    import multiprocessing
+    import threading
+
+    from reflow.plotting import _parallel
+
+    a_ready, b_done = threading.Event(), threading.Event()
+    real = multiprocessing.get_context
+
+    def slow_for_a(method: str | None = None) -> Any:
+        if threading.current_thread().name == "A" and not a_ready.is_set():
+            a_ready.set()
+            b_done.wait(2)
+        return real(method)
+
+    monkeypatch.setattr(_parallel.multiprocessing, "get_context", slow_for_a)
+    got: dict[str, Any] = {}
+
+    def draw(tag: str) -> None:
+        if tag == "B":
+            a_ready.wait(10)
+        try:
+            got[tag] = _parallel.fork_map(lambda i: (tag, i), 2, workers=2)
+        except Exception as exc:  # the test checks what each thread got, an error too
+            got[tag] = exc
+        finally:
+            if tag == "B":
+                b_done.set()
+
+    threads = [threading.Thread(target=draw, args=(t,), name=t) for t in "AB"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert got == {"A": [("A", 0), ("A", 1)], "B": [("B", 0), ("B", 1)]}
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
 def test_warm_pool_imports_first_then_maps_named_functions_in_order_and_passes_errors_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
