@@ -842,3 +842,16 @@ print(matplotlib.get_backend(), plt.get_fignums())
                          env={**os.environ, "PYTHONPATH": src, "MPLBACKEND": ""})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["pdf", "[1]"]
+
+
+def test_a_run_s_time_series_changed_by_the_caller_leaves_the_run_as_read(tmp_path: Path) -> None:
+    """load_run(...).timeseries() handed out the frame it caches: a notebook converting the values
+    (ts["value"] = ts["value"] * 1000) changed what the run held, and every later figure of it."""
+    run = load_run(write_fake_run(tmp_path / "run", weeks=30))
+    original = run.timeseries()["value"].to_numpy().copy()
+    for variables in (None, ["price_cn"]):
+        ts = run.timeseries(variables)
+        ts["value"] = ts["value"] * 1000
+        ts["extra"] = 1
+    assert np.array_equal(run.timeseries()["value"].to_numpy(), original)
+    assert "extra" not in run.timeseries().columns and "extra" not in run.timeseries(["price_cn"]).columns

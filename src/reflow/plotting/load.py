@@ -114,14 +114,19 @@ class RunResult:
         return config_key(self.config)
 
     def timeseries(self, variables: Iterable[str] | None = None) -> pd.DataFrame:
-        """The run's time series, or only the given variables (cached per selection)."""
+        """The run's time series, or only the given variables (cached per selection).
+
+        A new frame each call, sharing the cached data: a caller adding or replacing columns (a notebook
+        converting units) leaves the run as read, and so does writing into values under pandas' copy-on-write
+        (the default from pandas 3).
+        """
         key = None if variables is None else frozenset(variables)
         if key not in self._cache:
             if None in self._cache:
                 full = self._cache[None]
-                return full[full["variable"].isin(key)] if key is not None else full
+                return full[full["variable"].isin(key)] if key is not None else full.copy(deep=False)
             self._cache[key] = read_timeseries(self.path / "timeseries.parquet", key)
-        return self._cache[key]
+        return self._cache[key].copy(deep=False)
 
     def drop_cache(self) -> None:
         """Forget loaded time series (ensembles of many runs read one at a time)."""
