@@ -318,3 +318,22 @@ def test_arguments_of_the_wrong_type_are_usage_errors_before_any_work(call, mess
 
     with pytest.raises(UsageError, match=message):
         call(CONFIGS / "baseline.toml")
+
+
+def test_a_scenario_changed_by_attribute_is_validated_again_before_it_runs(tmp_path: Path) -> None:
+    """Pydantic does not check assignments: cfg.licensing.approval_rate = 7.0 ran (and cfg.scenario.weeks = 3,
+    under the minimum of 4), and the run folder recorded a config.toml that `reflow run` refuses, so the
+    result could not be reproduced from what it records."""
+    from reflow.errors import ConfigError
+
+    cfg = reflow.load_config(CONFIGS / "baseline.toml", overrides=SHORT)
+    cfg.licensing.approval_rate = 7.0
+    with pytest.raises(ConfigError, match=r"licensing\.approval_rate = 7\.0"):
+        reflow.run(cfg, seed=1, out=tmp_path, run_id="bad", figures=False)
+    assert not (tmp_path / "baseline").exists()
+
+    cfg = reflow.load_config(CONFIGS / "baseline.toml", overrides=SHORT)
+    cfg.scenario.weeks = 20  # a valid change runs, and its folder reproduces it
+    res = reflow.run(cfg, seed=1, out=tmp_path, run_id="ok", figures=False)
+    assert res.config.scenario.weeks == 20 and res.timeseries["week"].max() == 19
+    assert res.path is not None and reflow.load_config(res.path / "config.toml") == res.config

@@ -155,8 +155,8 @@ def _refuse_replacing(folder: Path) -> None:
 def _resolve(config: str | Path | Scenario | Mapping[str, Any], overrides: Any) -> tuple[Scenario, str | None]:
     sets = parse_set_args(overrides)
     if isinstance(config, Scenario):
-        if not sets:
-            return config, None
+        # Validated again, overrides or not (~2 ms): pydantic does not check attributes set after loading
+        # (cfg.licensing.approval_rate = 7.0), and a run must be what its config.toml, read back, gives.
         raw = config.model_dump(mode="json", exclude_none=True)
         return validate(apply_overrides(raw, sets), source="<scenario>", overrides=sets), None
     if isinstance(config, Mapping):
@@ -182,7 +182,7 @@ def run(
     """Run one scenario and (unless `out` is None) write its result folder.
 
     Args:
-        config: a TOML path, a validated `Scenario`, or a raw dict.
+        config: a TOML path, a `Scenario` (validated again, so attributes set on it are checked), or a raw dict.
         seed: random seed, a whole number >= 0 (default: ``scenario.seed``).
         overrides: ``["key.path=value", ...]`` or a mapping, applied before validation.
         out: results root; the run goes to ``<out>/<scenario>/<run-id>/``. None keeps everything in memory.
