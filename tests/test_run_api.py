@@ -46,6 +46,10 @@ def test_run_folder_holds_the_contract(short_run: api.RunResult) -> None:
                 "started_at", "finished_at", "wall_time_s", "python", "mesa_version", "platform", "files"):
         assert key in manifest, key
     assert manifest["seed"] == 3 and manifest["reflow_version"] == reflow.__version__
+    # numpy's Generator streams may change between numpy versions (NEP 19): the run needs it to be reproduced
+    import numpy as np
+
+    assert manifest["numpy_version"] == np.__version__
     assert manifest["overrides"] == {"scenario.weeks": 40, "scenario.start": "2025-02-03"}
     # The manifest's checksums match the files (so a reader can tell a result is complete and untouched).
     import hashlib

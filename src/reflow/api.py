@@ -273,6 +273,7 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         commit, dirty = git_state()
         import mesa
+        import numpy as np
 
         manifest = {
             "reflow_version": __version__,
@@ -287,6 +288,7 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
             "wall_time_s": round(wall, 3),
             "python": platform.python_version(),
             "mesa_version": mesa.__version__,
+            "numpy_version": np.__version__,  # its Generator streams may change between versions (NEP 19)
             "platform": platform.platform(),
             "files": files,
         }

@@ -176,7 +176,8 @@ def _versions() -> dict[str, Any]:
 
     sha, dirty = git_state()
     return {"reflow_version": __version__, "git_commit": sha, "git_dirty": dirty, "python": sys.version.split()[0],
-            "mesa_version": version("mesa"), "salib_version": version("SALib"), "platform": platform.platform()}
+            "mesa_version": version("mesa"), "numpy_version": version("numpy"), "salib_version": version("SALib"),
+            "platform": platform.platform()}
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
