@@ -341,3 +341,24 @@ def test_a_scenario_changed_by_attribute_is_validated_again_before_it_runs(tmp_p
     res = reflow.run(cfg, seed=1, out=tmp_path, run_id="ok", figures=False)
     assert res.config.scenario.weeks == 20 and res.timeseries["week"].max() == 19
     assert res.path is not None and reflow.load_config(res.path / "config.toml") == res.config
+
+
+def test_results_keep_pointing_at_their_folder_after_the_working_folder_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a relative out= a result's path was relative to the working folder of the call: after a notebook's
+    os.chdir, result.path named nothing (or another folder) and a sweep's result.runs failed with 'no such
+    sweep folder'."""
+    from reflow.experiment import sweep
+    from reflow.experiment.fakes import write_fake_sweep
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    res = reflow.run(CONFIGS / "baseline.toml", seed=1, overrides=SHORT, out="results", run_id="r",
+                     figures=False)
+    cfg = write_fake_sweep(tmp_path / "a", '[sweep]\nname = "x"\n[[parameters]]\nkey = '
+                                           '"licensing.approval_rate"\nvalues = [0.2, 0.5]\n')
+    swept = sweep(cfg, out="sweep", workers=0, progress=False, runner="reflow.experiment.fakes:analytic")
+    monkeypatch.chdir(tmp_path / "b")
+    assert res.path == tmp_path / "a" / "results" / "baseline" / "r" and (res.path / "manifest.json").is_file()
+    assert swept.path == tmp_path / "a" / "sweep" and len(swept.runs) == 2

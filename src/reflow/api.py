@@ -46,7 +46,8 @@ class SimOutput:
 
 @dataclass
 class RunResult:
-    """A finished run: its data, the resolved scenario, the seed, and the folder it was written to (or None)."""
+    """A finished run: its data, the resolved scenario, the seed, and the folder it was written to (absolute; or
+    None)."""
 
     timeseries: pd.DataFrame
     summary: dict[str, Any]
@@ -240,7 +241,8 @@ def run(
     finally:
         if pool is not None:
             pool.close()
-    return RunResult(sim.timeseries, sim.summary, scenario, seed, folder, manifest)
+    # absolute: the result keeps naming its folder after the caller changes the working folder (os.chdir)
+    return RunResult(sim.timeseries, sim.summary, scenario, seed, folder.absolute() if folder else None, manifest)
 
 
 def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, config_file: str | None,
