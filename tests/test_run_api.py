@@ -7,6 +7,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -362,3 +363,23 @@ def test_results_keep_pointing_at_their_folder_after_the_working_folder_changes(
     monkeypatch.chdir(tmp_path / "b")
     assert res.path == tmp_path / "a" / "results" / "baseline" / "r" and (res.path / "manifest.json").is_file()
     assert swept.path == tmp_path / "a" / "sweep" and len(swept.runs) == 2
+
+
+def test_the_figure_functions_take_the_config_of_a_run_result(tmp_path: Path) -> None:
+    """price_figure(result.timeseries, result.config) from a notebook failed with AttributeError: 'Scenario'
+    object has no attribute 'get' (they read config.json's dict, which load_run gives); the same figure now."""
+    from reflow.plotting import quick_figures
+    from reflow.plotting.flows import flow_figure
+    from reflow.plotting.run_figures import price_figure
+
+    res = reflow.run(CONFIGS / "controls_2025.toml", seed=2, overrides=SHORT, out=None)
+    as_json = res.config.model_dump(mode="json")
+
+    def texts(fig: Any) -> list[str]:
+        return sorted(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")) if t.get_text())
+
+    assert texts(price_figure(res.timeseries, res.config, seed=2)) == texts(
+        price_figure(res.timeseries, as_json, seed=2))
+    assert texts(flow_figure(res.timeseries, res.config, seed=2)) == texts(flow_figure(res.timeseries, as_json, seed=2))
+    written = quick_figures(res.timeseries, res.config, tmp_path, seed=2, workers=1)
+    assert len(written) == 4 and all(p.stat().st_size > 0 for p in written)
