@@ -855,3 +855,14 @@ def test_a_run_s_time_series_changed_by_the_caller_leaves_the_run_as_read(tmp_pa
         ts["extra"] = 1
     assert np.array_equal(run.timeseries()["value"].to_numpy(), original)
     assert "extra" not in run.timeseries().columns and "extra" not in run.timeseries(["price_cn"]).columns
+
+
+def test_load_run_of_a_sweep_folder_says_it_is_a_sweep(tmp_path: Path) -> None:
+    """load_run on a sweep folder (it has a manifest.json too) said 'config.json is missing; the result folder is
+    incomplete (re-run it)', which sends the user to re-run a complete sweep."""
+    from reflow.errors import ResultReadError
+
+    sweep = write_fake_sweep(tmp_path / "sweep")
+    with pytest.raises(ResultReadError, match=r"is a sweep folder, not a run") as err:
+        load_run(sweep)
+    assert "re-run" not in str(err.value)

@@ -255,11 +255,14 @@ def load_run(path: str | Path) -> RunResult:
     """Open a run folder, checking that it is complete.
 
     Raises:
-        ResultReadError: the folder is missing, interrupted (no manifest) or holds corrupt JSON.
+        ResultReadError: the folder is missing, a sweep's, interrupted (no manifest) or holds corrupt JSON.
     """
     path = Path(path)
     if not path.is_dir():
         raise ResultReadError(f"{path} does not exist or is not a folder")
+    if _is_sweep(path):  # it has a manifest.json too: not an incomplete run
+        raise ResultReadError(f"{path} is a sweep folder, not a run: read its runs with "
+                              "reflow.experiment.load_runs, or plot it with reflow.plotting.plot")
     if not (path / "manifest.json").is_file():
         raise ResultReadError(f"{path} has no manifest.json: the run was interrupted or this is not a "
                               "run folder")
