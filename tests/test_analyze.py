@@ -482,3 +482,13 @@ def test_an_unknown_metric_is_refused_with_every_metric_on_short_lines(tmp_path,
     assert len(model) > 12 and max(map(len, lines)) < 250
     assert set().union(*(_expand(line) for line in lines)) == set(model)
     assert _metric_menu(model[:3]) == ", ".join(model[:3])  # a few stay on the line
+def test_analyze_takes_one_metric_without_a_list(tmp_path):
+    """analyze(out, metrics="dy_oxide.peak_price_multiple") asked for the metrics 'd', 'y', '_', ... (a notebook's
+    one metric is a string); it is the same analysis as with a one-item list."""
+    body = FAILING.format(method="grid", values="values = [0.5, 0.8]")
+    sweep(write_fake_sweep(tmp_path, body), out=tmp_path / "out", workers=0, progress=False,
+          runner=f"{FAKES}:analytic")
+    one = analyze(tmp_path / "out", "dy_oxide.peak_price_multiple", write=False)
+    pd.testing.assert_frame_equal(one.points, analyze(tmp_path / "out", ["dy_oxide.peak_price_multiple"],
+                                                      write=False).points)
+    assert set(one.points["metric"]) == {"dy_oxide.peak_price_multiple"}

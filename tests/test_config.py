@@ -265,6 +265,18 @@ def test_parse_set_args_rejects_items_without_a_key(bad):
         parse_set_args([bad])
 
 
+def test_overrides_given_as_one_string_are_one_override_and_other_items_are_refused(tmp_path):
+    """From Python, overrides="scenario.weeks=20" was read letter by letter ("--set 's': expected KEY.PATH=VALUE")
+    and [("scenario.weeks", 20)] failed inside with AttributeError: 'tuple' object has no attribute 'partition'."""
+    path = tmp_path / "s.toml"
+    path.write_text('[scenario]\nname = "s"\nstart = 2025-01-06\nweeks = 10\n')
+    assert load_config(path, overrides="scenario.weeks=20").scenario.weeks == 20
+    assert parse_set_args("a.b=0.4") == {"a.b": 0.4}
+    for bad in ([("scenario.weeks", 20)], ["scenario.weeks=20", 20]):
+        with pytest.raises(ConfigError, match=r"KEY\.PATH=VALUE.*mapping"):
+            load_config(path, overrides=bad)
+
+
 def test_apply_overrides_sets_dotted_paths_and_list_items_by_id_or_index(minimal_raw):
     raw = {**minimal_raw, "policy": [LICENSING_EVENT, {**LICENSING_EVENT, "id": "jun"}]}
     out = apply_overrides(raw, {

@@ -860,3 +860,56 @@ def test_capacity_panels_say_so_when_there_is_none(tmp_path: Path, config: dict)
         assert _texts(fig).count("no capacity outside China") == len(_panels(fig))
     assert "no capacity outside China" not in _texts(RUN_FIGURES["capacity"][0](fake_timeseries(20, seed=1),
                                                                                  config, seed=1))
+
+
+def test_drawing_leaves_the_callers_matplotlib_backend_alone(tmp_path: Path) -> None:
+    """A notebook's backend (inline, a GUI one) stays what it was after reflow draws: importing the plotting
+    code set Agg, so the user's own pyplot figures stopped showing after a `reflow.run(..., out=...)` or a
+    `plot(...)`. reflow draws through explicit canvases and needs no backend. In a fresh process, where nothing
+    has imported reflow's plotting yet."""
+    import os
+    import subprocess
+    import sys
+
+    import reflow
+
+    run = write_fake_run(tmp_path / "run", weeks=60)
+    script = f"""
+import matplotlib
+matplotlib.use("pdf")
+import matplotlib.pyplot as plt
+fig = plt.figure()
+from reflow.plotting import plot, quick_figures
+written = plot([{str(run)!r}], {str(tmp_path / "plots")!r}, formats=("png",), only=["prices"], workers=1)
+assert [p.name for p in written] == ["prices.png"], written
+print(matplotlib.get_backend(), plt.get_fignums())
+"""
+    src = str(Path(reflow.__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": src, "MPLBACKEND": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["pdf", "[1]"]
+
+
+def test_a_run_s_time_series_changed_by_the_caller_leaves_the_run_as_read(tmp_path: Path) -> None:
+    """load_run(...).timeseries() handed out the frame it caches: a notebook converting the values
+    (ts["value"] = ts["value"] * 1000) changed what the run held, and every later figure of it."""
+    run = load_run(write_fake_run(tmp_path / "run", weeks=30))
+    original = run.timeseries()["value"].to_numpy().copy()
+    for variables in (None, ["price_cn"]):
+        ts = run.timeseries(variables)
+        ts["value"] = ts["value"] * 1000
+        ts["extra"] = 1
+    assert np.array_equal(run.timeseries()["value"].to_numpy(), original)
+    assert "extra" not in run.timeseries().columns and "extra" not in run.timeseries(["price_cn"]).columns
+
+
+def test_load_run_of_a_sweep_folder_says_it_is_a_sweep(tmp_path: Path) -> None:
+    """load_run on a sweep folder (it has a manifest.json too) said 'config.json is missing; the result folder is
+    incomplete (re-run it)', which sends the user to re-run a complete sweep."""
+    from reflow.errors import ResultReadError
+
+    sweep = write_fake_sweep(tmp_path / "sweep")
+    with pytest.raises(ResultReadError, match=r"is a sweep folder, not a run") as err:
+        load_run(sweep)
+    assert "re-run" not in str(err.value)

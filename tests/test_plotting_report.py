@@ -64,6 +64,22 @@ def test_plot_run_writes_png_svg_pdf(results: Path) -> None:
     assert (run / "plots" / "prices.pdf").read_bytes()[:5] == b"%PDF-"
 
 
+def test_plot_and_report_take_one_folder_and_one_name_without_a_list(results: Path, tmp_path: Path) -> None:
+    """As a notebook writes them: plot("results/x") read the string letter by letter ("c does not exist"), a
+    Path was "not iterable", and only="prices" was the unknown figures p, r, i, c, e, s."""
+    run = results / "controls_fake" / "seed1"
+    written = plot(str(run), tmp_path / "a", formats="png", only="prices")
+    assert [p.relative_to(tmp_path).as_posix() for p in written] == ["a/prices.png"]
+    assert [p.name for p in plot(run, tmp_path / "b", formats=["png"], only=["prices"])] == ["prices.png"]
+    assert [p.parent for p in plot(run, formats="png", only="prices", force=True)] == [run / "plots"]
+    html = report(str(run), tmp_path / "r.html", only="prices")
+    assert html == [tmp_path / "r.html"] and html[0].read_text(encoding="utf-8").count("<img") == 1
+    sweep = results / "sweep"
+    [metric] = plot(sweep, tmp_path / "s", formats="png", only="heatmap",
+                    metrics="dy_oxide.peak_price_multiple")
+    assert metric.name.startswith("heatmap") and "dy_oxide.peak_price_multiple" in metric.name
+
+
 def _names(paths: list[Path], **kwargs: Any) -> list[str]:
     """Names of the figures `plot` would write (built, not rendered)."""
     return [item.name for item in iter_figures(open_results(paths), **kwargs)]
@@ -647,6 +663,48 @@ def test_fork_map_keeps_order_and_passes_errors_on() -> None:
 
     with pytest.raises(ReflowError, match="figure 2 failed"):
         fork_map(bad, 4, workers=2)
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")
+def test_fork_map_in_two_threads_gives_each_its_own_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads of a notebook drawing at once (two `reflow.run(..., out=...)` in a thread pool): the task
+    was a module global, so a thread's workers could fork with the other thread's task (its figures drawn
+    twice, this run's none) or with none at all. Here thread A is held between setting its task and forking
+    until B has had its turn (or for 2 s when B has to wait for A)."""
+    import multiprocessing
+    import threading
+
+    from reflow.plotting import _parallel
+
+    a_ready, b_done = threading.Event(), threading.Event()
+    real = multiprocessing.get_context
+
+    def slow_for_a(method: str | None = None) -> Any:
+        if threading.current_thread().name == "A" and not a_ready.is_set():
+            a_ready.set()
+            b_done.wait(2)
+        return real(method)
+
+    monkeypatch.setattr(_parallel.multiprocessing, "get_context", slow_for_a)
+    got: dict[str, Any] = {}
+
+    def draw(tag: str) -> None:
+        if tag == "B":
+            a_ready.wait(10)
+        try:
+            got[tag] = _parallel.fork_map(lambda i: (tag, i), 2, workers=2)
+        except Exception as exc:  # the test checks what each thread got, an error too
+            got[tag] = exc
+        finally:
+            if tag == "B":
+                b_done.set()
+
+    threads = [threading.Thread(target=draw, args=(t,), name=t) for t in "AB"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert got == {"A": [("A", 0), ("A", 1)], "B": [("B", 0), ("B", 1)]}
 
 
 @pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork")

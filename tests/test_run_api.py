@@ -7,6 +7,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -46,6 +47,10 @@ def test_run_folder_holds_the_contract(short_run: api.RunResult) -> None:
                 "started_at", "finished_at", "wall_time_s", "python", "mesa_version", "platform", "files"):
         assert key in manifest, key
     assert manifest["seed"] == 3 and manifest["reflow_version"] == reflow.__version__
+    # numpy's Generator streams may change between numpy versions (NEP 19): the run needs it to be reproduced
+    import numpy as np
+
+    assert manifest["numpy_version"] == np.__version__
     assert manifest["overrides"] == {"scenario.weeks": 40, "scenario.start": "2025-02-03"}
     # The manifest's checksums match the files (so a reader can tell a result is complete and untouched).
     import hashlib
@@ -314,3 +319,81 @@ def test_run_folder_is_as_readable_as_the_umask_allows(short_run: api.RunResult)
     os.umask(mask)
     assert short_run.path is not None
     assert stat.S_IMODE(short_run.path.stat().st_mode) == 0o777 & ~mask
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda c: reflow.run(3, out=None), r"config: expected a TOML path, a Scenario .* or a dict; got int"),
+    (lambda c: reflow.run([str(c)], out=None), r"got list"),
+    (lambda c: reflow.run(c, out=5), r"--out 5: expected a folder path .*; got int"),
+    (lambda c: reflow.run(c, out=None, run_id=7), r"--run-id 7: .*; got int"),
+    (lambda c: reflow.simulate(str(c), 1), r"simulate: expected a Scenario \(reflow.load_config.*; got str"),
+    (lambda c: reflow.simulate({"scenario": {}}, 1), r"got dict"),
+    (lambda c: reflow.load_config({"scenario": {}}), r"expected the path of a TOML file .*; got dict"),
+], ids=["run-int", "run-list", "out-int", "run_id-int", "simulate-path", "simulate-dict", "load_config-dict"])
+def test_arguments_of_the_wrong_type_are_usage_errors_before_any_work(call, message) -> None:
+    """From a notebook, a path where a Scenario belongs (or the reverse) was a TypeError from pathlib or an
+    AttributeError deep inside the model."""
+    from reflow.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        call(CONFIGS / "baseline.toml")
+
+
+def test_a_scenario_changed_by_attribute_is_validated_again_before_it_runs(tmp_path: Path) -> None:
+    """Pydantic does not check assignments: cfg.licensing.approval_rate = 7.0 ran (and cfg.scenario.weeks = 3,
+    under the minimum of 4), and the run folder recorded a config.toml that `reflow run` refuses, so the
+    result could not be reproduced from what it records."""
+    from reflow.errors import ConfigError
+
+    cfg = reflow.load_config(CONFIGS / "baseline.toml", overrides=SHORT)
+    cfg.licensing.approval_rate = 7.0
+    with pytest.raises(ConfigError, match=r"licensing\.approval_rate = 7\.0"):
+        reflow.run(cfg, seed=1, out=tmp_path, run_id="bad", figures=False)
+    assert not (tmp_path / "baseline").exists()
+
+    cfg = reflow.load_config(CONFIGS / "baseline.toml", overrides=SHORT)
+    cfg.scenario.weeks = 20  # a valid change runs, and its folder reproduces it
+    res = reflow.run(cfg, seed=1, out=tmp_path, run_id="ok", figures=False)
+    assert res.config.scenario.weeks == 20 and res.timeseries["week"].max() == 19
+    assert res.path is not None and reflow.load_config(res.path / "config.toml") == res.config
+
+
+def test_results_keep_pointing_at_their_folder_after_the_working_folder_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a relative out= a result's path was relative to the working folder of the call: after a notebook's
+    os.chdir, result.path named nothing (or another folder) and a sweep's result.runs failed with 'no such
+    sweep folder'."""
+    from reflow.experiment import sweep
+    from reflow.experiment.fakes import write_fake_sweep
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    res = reflow.run(CONFIGS / "baseline.toml", seed=1, overrides=SHORT, out="results", run_id="r",
+                     figures=False)
+    cfg = write_fake_sweep(tmp_path / "a", '[sweep]\nname = "x"\n[[parameters]]\nkey = '
+                                           '"licensing.approval_rate"\nvalues = [0.2, 0.5]\n')
+    swept = sweep(cfg, out="sweep", workers=0, progress=False, runner="reflow.experiment.fakes:analytic")
+    monkeypatch.chdir(tmp_path / "b")
+    assert res.path == tmp_path / "a" / "results" / "baseline" / "r" and (res.path / "manifest.json").is_file()
+    assert swept.path == tmp_path / "a" / "sweep" and len(swept.runs) == 2
+
+
+def test_the_figure_functions_take_the_config_of_a_run_result(tmp_path: Path) -> None:
+    """price_figure(result.timeseries, result.config) from a notebook failed with AttributeError: 'Scenario'
+    object has no attribute 'get' (they read config.json's dict, which load_run gives); the same figure now."""
+    from reflow.plotting import quick_figures
+    from reflow.plotting.flows import flow_figure
+    from reflow.plotting.run_figures import price_figure
+
+    res = reflow.run(CONFIGS / "controls_2025.toml", seed=2, overrides=SHORT, out=None)
+    as_json = res.config.model_dump(mode="json")
+
+    def texts(fig: Any) -> list[str]:
+        return sorted(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")) if t.get_text())
+
+    assert texts(price_figure(res.timeseries, res.config, seed=2)) == texts(
+        price_figure(res.timeseries, as_json, seed=2))
+    assert texts(flow_figure(res.timeseries, res.config, seed=2)) == texts(flow_figure(res.timeseries, as_json, seed=2))
+    written = quick_figures(res.timeseries, res.config, tmp_path, seed=2, workers=1)
+    assert len(written) == 4 and all(p.stat().st_size > 0 for p in written)

@@ -197,3 +197,14 @@ def test_an_integer_range_without_a_whole_number_is_refused():
 
     with pytest.raises(ValidationError, match="needs a whole number between"):
         ParameterSpec(key="a", low=0.2, high=0.8, integer=True)
+
+
+def test_load_sweep_config_takes_overrides_as_reflow_sweep_does(tmp_path):
+    """load_sweep_config(path, ["scenario.weeks=5"]), the form reflow.sweep and reflow.run take, failed with
+    ValueError: dictionary update sequence element #0 has length 1; 2 is required."""
+    path = write_fake_sweep(tmp_path, '[sweep]\nname = "x"\n[[parameters]]\nkey = "licensing.approval_rate"\n'
+                                      'values = [0.2, 0.5]\n')
+    by_mapping = load_sweep_config(path, {"scenario.weeks": 5})
+    assert by_mapping.sweep.set == {"scenario.weeks": 5}
+    for given in (["scenario.weeks=5"], "scenario.weeks=5"):
+        assert load_sweep_config(path, given).sweep.set == by_mapping.sweep.set

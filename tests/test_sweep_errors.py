@@ -184,3 +184,26 @@ def test_a_command_line_set_of_a_varied_key_is_named_as_set(tmp_path: Path) -> N
     assert "leave it out of --set" in msg
     with pytest.raises(ConfigError, match=r"^--set policy\.apr\.approval_rate=0\.5: "):  # a SweepConfig
         _load_cfg(load_sweep_config(path), ["policy.apr.approval_rate=0.5"], None)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("timeout", 0, r"--timeout 0: .*> 0"),
+    ("timeout", -1.0, r"--timeout -1.0: .*> 0"),
+    ("timeout", "5", r"--timeout '5': .*> 0"),
+    ("workers", "2", r"--workers '2': .*whole number"),
+    ("workers", 1.5, r"--workers 1.5: .*whole number"),
+    ("max_attempts", "3", r"--max-attempts '3': .*whole number"),
+])
+def test_sweep_options_from_python_are_checked_as_on_the_command_line(tmp_path: Path, option: str, value: object,
+                                                                         message: str) -> None:
+    """`reflow sweep --timeout 0` is refused by the CLI, but reflow.sweep(timeout=0) stored every run as a
+    'timeout' failure in the folder; a str for workers or max_attempts was a TypeError from a comparison."""
+    from reflow.errors import UsageError
+    from reflow.experiment.fakes import write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, '[sweep]\nname = "x"\n[[parameters]]\nkey = "licensing.approval_rate"\n'
+                                     'values = [0.2, 0.5]\n')
+    kwargs = {"workers": 1, option: value}
+    with pytest.raises(UsageError, match=message):
+        sweep(cfg, out=tmp_path / "out", progress=False, runner="reflow.experiment.fakes:analytic", **kwargs)
+    assert not (tmp_path / "out").exists()

@@ -7,11 +7,12 @@ import shlex
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import reflow
-from reflow.errors import ConfigError
+from reflow.errors import ConfigError, UsageError
 from reflow.experiment import evaluate, sweep
 from reflow.experiment.fakes import write_fake_sweep
 
@@ -31,6 +32,41 @@ def test_evaluate_with_key_paths(tmp_path):
         evaluate(config=base, runner=f"{FAKES}:analytic", licensing__approval_rate=2.0)
     with pytest.raises(ConfigError, match="not found"):
         evaluate(config=tmp_path / "nope.toml", runner=f"{FAKES}:analytic")
+
+
+def test_evaluate_reads_an_edited_base_of_the_extends_chain(tmp_path, monkeypatch):
+    """A notebook edits the file its scenario extends between two calls: the second call runs the edited base,
+    as a fresh process would (the loaded chain was cached by the top file's mtime alone, so it ran the old one).
+    The same relative path in another working folder is that folder's file."""
+    base = write_fake_sweep(tmp_path / "a", '[sweep]\nname = "x"\n').with_name("base.toml")
+    base.write_text(base.read_text() + "[licensing]\napproval_rate = 0.9\n")
+    child = base.with_name("child.toml")
+    child.write_text('extends = "base.toml"\n[scenario]\nname = "child"\n')
+    before = evaluate(config=child, seed=3, runner=f"{FAKES}:analytic")
+    base.write_text(base.read_text().replace("approval_rate = 0.9", "approval_rate = 0.1"))
+    after = evaluate(config=child, seed=3, runner=f"{FAKES}:analytic")
+    assert after["dy_oxide.peak_price_multiple"] > before["dy_oxide.peak_price_multiple"] + 2  # 1 + 3 (1 - a)
+
+    other = tmp_path / "b"
+    write_fake_sweep(other, '[sweep]\nname = "x"\n')
+    (other / "base.toml").write_text((other / "base.toml").read_text() + "[licensing]\napproval_rate = 0.9\n")
+    (other / "child.toml").write_text(child.read_text())
+    monkeypatch.chdir(tmp_path / "a")
+    here = evaluate(config="child.toml", seed=3, runner=f"{FAKES}:analytic")
+    monkeypatch.chdir(other)
+    there = evaluate(config="child.toml", seed=3, runner=f"{FAKES}:analytic")
+    assert here == after and there == before
+
+
+@pytest.mark.parametrize("seed", [1.7, "3", True, -1])
+def test_evaluate_refuses_a_seed_that_is_not_a_whole_number(tmp_path, seed):
+    """As `reflow.run` does: 1.7 was run as seed 1 and "3" as 3, without a word."""
+    base = write_fake_sweep(tmp_path, '[sweep]\nname = "x"\n').with_name("base.toml")
+    with pytest.raises(UsageError, match="whole number"):
+        evaluate(config=base, seed=seed, runner=f"{FAKES}:analytic")
+    # a numpy integer (what EMA Workbench may pass) is the same seed as the int
+    assert (evaluate(config=base, seed=np.int64(3), runner=f"{FAKES}:analytic")
+            == evaluate(config=base, seed=3, runner=f"{FAKES}:analytic"))
 
 
 def test_ema_workbench_runs_reflow_evaluate(tmp_path):

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -98,6 +99,7 @@ def test_interrupted_sweep_resumes_exactly_the_rest(tmp_path):
     # each session records the code it ran (a resume may run other code than the runs stored before it)
     sessions = json.loads((tmp_path / "out" / "manifest.json").read_text())["sessions"]
     assert len(sessions) == 2 and all({"git_commit", "git_dirty", "reflow_version"} <= set(x) for x in sessions)
+    assert all(x["numpy_version"] == np.__version__ for x in sessions)  # its random streams (NEP 19)
     full = sweep(cfg, out=tmp_path / "full", workers=0, progress=False, runner=f"{FAKES}:analytic")
     pd.testing.assert_frame_equal(_comparable(res.runs), _comparable(full.runs))
     ts = pd.read_parquet(tmp_path / "out" / "timeseries")

@@ -135,3 +135,24 @@ def test_reading_the_runs_while_parts_are_merged_lists_them_again(tmp_path, monk
 
     monkeypatch.setattr(st.pq, "read_table", read_table)
     assert sorted(load_runs(tmp_path)["run_id"]) == sorted(_row(i)["run_id"] for i in range(3))
+
+
+def test_load_runs_of_a_folder_that_is_no_sweep_is_an_error_not_an_empty_table(tmp_path):
+    """load_runs("results/controls_2025/<run>") or a scenario folder returned an empty table, as for a sweep
+    whose first run has not finished: a notebook read 'no runs yet' where it had named the wrong folder."""
+    import pytest
+
+    from reflow.errors import ResultReadError
+
+    run = tmp_path / "controls_2025" / "seed1"
+    run.mkdir(parents=True)
+    for name in ("manifest.json", "timeseries.parquet", "summary.json"):
+        (run / name).write_text("{}")
+    with pytest.raises(ResultReadError, match="is a run folder, not a sweep"):
+        load_runs(run)
+    with pytest.raises(ResultReadError, match="not a sweep folder"):
+        load_runs(run.parent)
+    started = tmp_path / "sweep"  # a sweep before its first run finishes: empty, with the base columns
+    started.mkdir()
+    (started / "sweep.toml").write_text('[sweep]\nname = "x"\n')
+    assert load_runs(started).empty and "run_id" in load_runs(started).columns

@@ -46,7 +46,8 @@ class SimOutput:
 
 @dataclass
 class RunResult:
-    """A finished run: its data, the resolved scenario, the seed, and the folder it was written to (or None)."""
+    """A finished run: its data, the resolved scenario, the seed, and the folder it was written to (absolute; or
+    None)."""
 
     timeseries: pd.DataFrame
     summary: dict[str, Any]
@@ -66,6 +67,9 @@ def simulate(scenario: Scenario, seed: int, *, progress: bool = False) -> SimOut
     from reflow.metrics import summarise
     from reflow.model import ReflowModel
 
+    if not isinstance(scenario, Scenario):
+        raise UsageError(f"simulate: expected a Scenario (reflow.load_config(path)); got {type(scenario).__name__} "
+                         "(reflow.run(config, out=None) takes a path or a dict too)")
     check_seed(seed)
     model = ReflowModel(scenario, rng=seed)
     bar = None
@@ -103,9 +107,12 @@ def check_run_id(run_id: str) -> None:
     """Refuse a run id that is not a plain folder name: the run folder must land inside ``<out>/<scenario>/``.
 
     Raises:
-        UsageError: the id is empty, absolute, holds a path separator, is "." or "..", or starts with "."
+        UsageError: the id is not a str, is empty, absolute, holds a path separator, is "." or "..", or starts with "."
             (hidden names are kept for runs being written, and `reflow plot` skips them).
     """
+    if not isinstance(run_id, str):
+        raise UsageError(f"--run-id {run_id!r}: a run id is a folder name (a str) such as 'seed1-lowrate'; got "
+                         f"{type(run_id).__name__}")
     why = ("is empty" if not run_id
            else "is an absolute path" if os.path.isabs(run_id)
            else "holds a path separator" if "/" in run_id or "\\" in run_id
@@ -149,12 +156,15 @@ def _refuse_replacing(folder: Path) -> None:
 def _resolve(config: str | Path | Scenario | Mapping[str, Any], overrides: Any) -> tuple[Scenario, str | None]:
     sets = parse_set_args(overrides)
     if isinstance(config, Scenario):
-        if not sets:
-            return config, None
+        # Validated again, overrides or not (~2 ms): pydantic does not check attributes set after loading
+        # (cfg.licensing.approval_rate = 7.0), and a run must be what its config.toml, read back, gives.
         raw = config.model_dump(mode="json", exclude_none=True)
         return validate(apply_overrides(raw, sets), source="<scenario>", overrides=sets), None
     if isinstance(config, Mapping):
         return validate(apply_overrides(dict(config), sets), source="<dict>", overrides=sets), None
+    if not isinstance(config, str | os.PathLike):
+        raise UsageError(f"config: expected a TOML path, a Scenario (from reflow.load_config) or a dict; got "
+                         f"{type(config).__name__}")
     raw, origins = load_raw_traced(config)
     return validate(apply_overrides(raw, sets), source=str(config), overrides=sets, origins=origins), str(config)
 
@@ -173,7 +183,7 @@ def run(
     """Run one scenario and (unless `out` is None) write its result folder.
 
     Args:
-        config: a TOML path, a validated `Scenario`, or a raw dict.
+        config: a TOML path, a `Scenario` (validated again, so attributes set on it are checked), or a raw dict.
         seed: random seed, a whole number >= 0 (default: ``scenario.seed``).
         overrides: ``["key.path=value", ...]`` or a mapping, applied before validation.
         out: results root; the run goes to ``<out>/<scenario>/<run-id>/``. None keeps everything in memory.
@@ -188,12 +198,16 @@ def run(
 
     Raises:
         ConfigError: the config is invalid. ResultExistsError: the folder exists and `force` is False, or it is
-            not a reflow run folder. UsageError: a bad seed, run id or `out` (checked before simulating).
+            not a reflow run folder. UsageError: a config, seed, run id or `out` of the wrong type or value
+            (checked before simulating).
     """
     if seed is not None:
         seed = check_seed(seed)
     if run_id is not None:
         check_run_id(run_id)
+    if out is not None and not isinstance(out, str | os.PathLike):
+        raise UsageError(f"--out {out!r}: expected a folder path (a str or a Path), or None to keep the run in "
+                         f"memory; got {type(out).__name__}")
     scenario, config_file = _resolve(config, overrides)
     seed = scenario.scenario.seed if seed is None else seed
     started = dt.datetime.now(dt.UTC)
@@ -227,7 +241,8 @@ def run(
     finally:
         if pool is not None:
             pool.close()
-    return RunResult(sim.timeseries, sim.summary, scenario, seed, folder, manifest)
+    # absolute: the result keeps naming its folder after the caller changes the working folder (os.chdir)
+    return RunResult(sim.timeseries, sim.summary, scenario, seed, folder.absolute() if folder else None, manifest)
 
 
 def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, config_file: str | None,
@@ -260,6 +275,7 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         commit, dirty = git_state()
         import mesa
+        import numpy as np
 
         manifest = {
             "reflow_version": __version__,
@@ -274,6 +290,7 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
             "wall_time_s": round(wall, 3),
             "python": platform.python_version(),
             "mesa_version": mesa.__version__,
+            "numpy_version": np.__version__,  # its Generator streams may change between versions (NEP 19)
             "platform": platform.platform(),
             "files": files,
         }

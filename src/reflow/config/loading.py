@@ -5,6 +5,7 @@ A file may start from another (``extends``): tables merge key by key, `policy` a
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,7 +15,7 @@ from reflow.config.errors import validate
 from reflow.config.origins import KeyOrigins, KeyPath
 from reflow.config.overrides import apply_overrides, parse_set_args
 from reflow.config.schema import Scenario
-from reflow.errors import ConfigError
+from reflow.errors import ConfigError, UsageError
 
 
 def read_toml(path: Path, what: str, hint: str) -> dict[str, Any]:
@@ -61,13 +62,20 @@ def load_raw(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     one from the base "in controls_2025.toml, which forward/x.toml extends", one the file sets (over the base's
     value, too) the file itself.
     """
-    return _load(Path(path), _seen, None, str(path))
+    return _load(_file_path(path), _seen, None, str(path))
 
 
 def load_raw_traced(path: str | Path) -> tuple[dict[str, Any], KeyOrigins]:
     """`load_raw`, and which file of the `extends` chain set each key (give it to `validate` as `origins`)."""
     origins = KeyOrigins()
-    return _load(Path(path), (), origins, str(path)), origins
+    return _load(_file_path(path), (), origins, str(path)), origins
+
+
+def _file_path(path: Any) -> Path:
+    """`path` as a Path; anything but a str or a path is a UsageError (a dict or a Scenario from a notebook)."""
+    if not isinstance(path, str | os.PathLike):
+        raise UsageError(f"config: expected the path of a TOML file (a str or a Path); got {type(path).__name__}")
+    return Path(path)
 
 
 def _load(p: Path, seen: tuple[Path, ...], origins: KeyOrigins | None, shown: str) -> dict[str, Any]:
@@ -139,6 +147,9 @@ def load_config(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] |
 
     Returns:
         The validated scenario with every default filled in.
+
+    Raises:
+        ConfigError: a missing or invalid file or override. UsageError: `path` is not a str or a path.
     """
     sets = parse_set_args(overrides)
     raw, origins = load_raw_traced(path)

@@ -17,17 +17,26 @@ from reflow.config.schema import Scenario
 from reflow.errors import ConfigError
 
 
-def parse_set_args(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+def parse_set_args(items: str | Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
     """Turn ``["a.b=0.4", "c=\"x\""]`` into ``{"a.b": 0.4, "c": "x"}``; values are read as TOML values.
 
-    A bare word that is not valid TOML (``--set scenario.name=test``) is taken as a string.
+    A bare word that is not valid TOML (``--set scenario.name=test``) is taken as a string. One string is one
+    override (``overrides="scenario.weeks=20"`` from Python), not a sequence of letters.
+
+    Raises:
+        ConfigError: an item is not a ``KEY.PATH=VALUE`` string.
     """
     if items is None:
         return {}
     if isinstance(items, Mapping):
         return dict(items)
+    if isinstance(items, str):
+        items = [items]
     out: dict[str, Any] = {}
     for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"override {item!r}: expected a KEY.PATH=VALUE string, e.g. "
+                              "'licensing.approval_rate=0.4', or give the overrides as a {key path: value} mapping")
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:

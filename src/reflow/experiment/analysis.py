@@ -375,7 +375,7 @@ def _read_sweep(path: Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]
     return spec, design, load_runs(path)
 
 
-def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: float = 0.95,
+def analyze(path: str | Path, metrics: str | Sequence[str] | None = None, confidence: float = 0.95,
             write: bool = True) -> SweepAnalysis:
     """Analyse a sweep folder: per-point means and CIs always; Sobol' or Morris indices for those designs.
 
@@ -387,7 +387,8 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
 
     Args:
         path: the sweep folder.
-        metrics: metrics to analyse (default: ``outputs.metrics`` of the sweep, or every numeric metric).
+        metrics: metrics to analyse, one name or several (default: ``outputs.metrics`` of the sweep, or every
+            numeric metric).
         confidence: confidence level of all intervals.
         write: write the tables to ``<path>/analysis/*.csv`` and the notes (with the noise estimates) to
             ``analysis/notes.json``.
@@ -398,6 +399,8 @@ def analyze(path: str | Path, metrics: Sequence[str] | None = None, confidence: 
     from reflow.experiment.sweeper import parameter_columns
 
     path = Path(path)
+    if isinstance(metrics, str):  # one metric, not its letters
+        metrics = [metrics]
     spec, design, runs = _read_sweep(path)
     seen = runs_stamp(runs)
     params = parameter_columns(design)

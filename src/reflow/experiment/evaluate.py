@@ -17,13 +17,9 @@ EMA Workbench (names must be identifiers, so map them with ``variable_name``)::
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from reflow.config import KeyOrigins
+from typing import Any
 
 __all__ = ["DEFAULT_CONFIG", "evaluate", "key_path"]
 
@@ -48,13 +44,6 @@ def _default_config() -> Path:
     return checkout if checkout.is_file() else here
 
 
-@functools.lru_cache(maxsize=8)
-def _base(path: str, mtime: float) -> tuple[dict[str, Any], KeyOrigins]:
-    from reflow.config import load_raw_traced
-
-    return load_raw_traced(path)  # with the file of each key, so that an error names the file that holds it
-
-
 def evaluate(config: str | os.PathLike[str] | None = None, seed: int | None = None, *,
              runner: str | None = None, **params: Any) -> dict[str, Any]:
     """Run the model once and return its summary metrics as a flat dict of scalars.
@@ -70,21 +59,22 @@ def evaluate(config: str | os.PathLike[str] | None = None, seed: int | None = No
 
     Raises:
         ConfigError: a missing file, an unknown key path or an invalid value.
+        UsageError: a seed that is not a whole number >= 0 (before the run).
     """
-    from reflow.config import OverrideSource, apply_overrides, validate
+    from reflow.api import check_seed
+    from reflow.config import OverrideSource, apply_overrides, load_raw_traced, validate
     from reflow.experiment.runner import DEFAULT_RUNNER, resolve_runner, scalar_metrics
 
     path = Path(config) if config is not None else _default_config()
-    from reflow.config import load_raw_traced
-
-    # (not a file: load_raw_traced explains)
-    raw, origins = _base(str(path), path.stat().st_mtime) if path.is_file() else load_raw_traced(path)
+    # Read on every call, not cached: a cache keyed by the file missed edits of the files it extends, and the
+    # reading (~2 ms) is nothing beside a run. With the file of each key, so that an error names the file.
+    raw, origins = load_raw_traced(path)
     overrides = {key_path(k): (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
     # a bad key or value names the argument it came from (not `--set`, not the file)
     sources = {key_path(k): OverrideSource(f"the argument {k} of reflow.evaluate", "pass a value the key accepts")
                for k in params}
     scenario = validate(apply_overrides(raw, overrides, sources), source=str(path), overrides=overrides,
                         origins=origins, sources=sources)
-    run_seed = int(seed) if seed is not None else int(scenario.scenario.seed)
+    run_seed = check_seed(seed) if seed is not None else int(scenario.scenario.seed)
     metrics, _ = resolve_runner(runner or DEFAULT_RUNNER)(scenario, run_seed)
     return scalar_metrics(metrics)

@@ -30,6 +30,7 @@ import contextlib
 import importlib
 import logging
 import multiprocessing
+import numbers
 import os
 import signal
 import sys
@@ -645,6 +646,15 @@ def make_executor(workers: int | None = None, scheduler: str | None = None, max_
         max_attempts: tries per run when a local worker dies.
         timeout: per-run time limit in seconds (local processes only).
     """
+    # The CLI's argparse types check these; from Python a str or a float got as far as a comparison (TypeError),
+    # and a timeout of 0 or less stored every run as a 'timeout' failure.
+    for option, value in (("--workers", workers), ("--max-attempts", max_attempts)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise UsageError(f"{option} {value!r}: expected a whole number, e.g. {option} 2")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                or not timeout > 0):
+        raise UsageError(f"--timeout {timeout!r}: a time limit per run is a number of seconds > 0, e.g. --timeout "
+                         "600 (None: no limit)")
     if scheduler:
         return DaskExecutor(scheduler, workers)
     if workers is not None and workers < 0:

@@ -415,10 +415,21 @@ def load_runs(path: str | Path) -> pd.DataFrame:
         Columns ``run_id, point_id, replicate, seed, status, error, wall_time_s, cpu_time_s, overrides``, one per
         varied parameter (named by key path) and one per summary metric. Empty (with the base columns) before the
         first run finishes.
+
+    Raises:
+        ResultReadError: `path` does not exist or is not a sweep folder (a run or scenario folder, say).
     """
     root = _sweep_root(path)
     if not root.is_dir():
         raise ResultReadError(f"{root}: no such sweep folder (run `reflow sweep CONFIG --out {root}` first)")
+    # Only a sweep's folder may be empty (before its first run finishes): any other folder is a wrong path, not
+    # a sweep without runs.
+    if (root / "manifest.json").is_file() and (root / "timeseries.parquet").is_file():
+        raise ResultReadError(f"{root} is a run folder, not a sweep: read its timeseries.parquet and summary.json "
+                              "(reflow.plotting.load.load_run), or give the folder `reflow sweep` wrote")
+    if not (root / "sweep.toml").is_file() and not (root / "runs").is_dir():
+        raise ResultReadError(f"{root}: not a sweep folder (no sweep.toml, no runs/); give the folder "
+                              "`reflow sweep CONFIG --out FOLDER` wrote")
     df = _read_parts(root / "runs")
     if df is None:
         return pd.DataFrame({c: pd.Series(dtype=_BASE_TYPES[c].to_pandas_dtype()) for c in BASE_COLUMNS})

@@ -36,13 +36,13 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from reflow.config import FOLDER_NAME_PATTERN, OverrideSource, key_paths, read_toml
+from reflow.config import FOLDER_NAME_PATTERN, OverrideSource, key_paths, parse_set_args, read_toml
 from reflow.config.errors import pattern_message
 from reflow.errors import ConfigError
 
@@ -315,16 +315,19 @@ def parse_sweep_config(raw: Mapping[str, Any], source: str = "<sweep>") -> Sweep
     return cfg
 
 
-def load_sweep_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> SweepConfig:
+def load_sweep_config(path: str | Path, overrides: Mapping[str, Any] | Sequence[str] | str | None = None
+                      ) -> SweepConfig:
     """Read and validate a sweep TOML file.
 
     Args:
         path: the sweep file.
-        overrides: fixed scenario overrides added to ``[sweep.set]`` (as from ``reflow sweep --set``).
+        overrides: fixed scenario overrides added to ``[sweep.set]`` (as from ``reflow sweep --set``):
+            ``{"scenario.weeks": 60}`` or ``["scenario.weeks=60", ...]``, as `reflow.sweep` takes them.
 
     Returns:
         The validated config; relative paths in it resolve against the file's folder.
     """
+    overrides = parse_set_args(overrides)
     p = Path(path)
     raw = read_toml(p, "sweep file", "examples are in configs/sweeps/")  # not found, a folder, not UTF-8, unreadable
     if "sweep" not in raw and any(k in raw for k in ("scenario", "extends", "policy")):

@@ -176,7 +176,8 @@ def _versions() -> dict[str, Any]:
 
     sha, dirty = git_state()
     return {"reflow_version": __version__, "git_commit": sha, "git_dirty": dirty, "python": sys.version.split()[0],
-            "mesa_version": version("mesa"), "salib_version": version("SALib"), "platform": platform.platform()}
+            "mesa_version": version("mesa"), "numpy_version": version("numpy"), "salib_version": version("SALib"),
+            "platform": platform.platform()}
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -866,5 +867,6 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
                     manifest.update({"status": status if status != "complete" or sum(counts.values()) >= len(tasks)
                                      else "incomplete", "updated_at": _now(), "counts": dict(counts)})
                     _write_json(manifest_path, manifest)
-    return SweepResult(path=out, planned=len(tasks), done_before=len(done), ran=ran, counts=dict(counts),
+    # absolute: `runs` reads the folder again, also after the caller changes the working folder (os.chdir)
+    return SweepResult(path=out.absolute(), planned=len(tasks), done_before=len(done), ran=ran, counts=dict(counts),
                        wall_time_s=time.perf_counter() - t_start, engine=engine)

@@ -21,6 +21,9 @@ __all__ = ["WarmPool", "default_workers", "fork_map", "in_worker"]
 
 _TASK: Callable[[int], Any] | None = None
 _IN_WORKER = False
+# The workers find their task in `_TASK` as the fork copied it: one map at a time per process, or a thread's
+# workers could fork with another thread's task, or with none (two threads of a notebook drawing at once).
+_ONE_MAP = threading.Lock()
 
 
 def default_workers(n_tasks: int, workers: int | None = None) -> int:
@@ -61,23 +64,29 @@ def fork_map(task: Callable[[int], Any], n_tasks: int, workers: int | None = Non
     n = _fork_workers(n_tasks, workers)
     if n is None:
         return [task(i) for i in range(n_tasks)]
+    with _ONE_MAP:
+        _TASK = task
+        try:
+            return _map_forked(n, n_tasks)
+        finally:
+            _TASK = None
+
+
+def _map_forked(n: int, n_tasks: int) -> list[Any]:
+    """`fork_map`'s work once `_TASK` is set: fork `n` workers and collect their results in order."""
     from concurrent.futures import ProcessPoolExecutor
 
-    _TASK = task
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "fork with threads"; workers compute
-            ctx = multiprocessing.get_context("fork")
-            pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_start_worker,
-                                       initargs=(os.getpid(),))
-            try:
-                with _ctrl_c_held():  # the first task forks every worker
-                    futures = [pool.submit(_call, i) for i in range(n_tasks)]
-                return [f.result() for f in futures]
-            finally:
-                _close(pool)
-    finally:
-        _TASK = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "fork with threads"; workers compute
+        ctx = multiprocessing.get_context("fork")
+        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_start_worker,
+                                   initargs=(os.getpid(),))
+        try:
+            with _ctrl_c_held():  # the first task forks every worker
+                futures = [pool.submit(_call, i) for i in range(n_tasks)]
+            return [f.result() for f in futures]
+        finally:
+            _close(pool)
 
 
 @contextmanager

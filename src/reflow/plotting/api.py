@@ -7,6 +7,7 @@ description): `plot` draws the jobs in parallel worker processes, `report` (via 
 from __future__ import annotations
 
 import operator
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "FIGURE_FORMATS",
     "FigureItem",
     "FigureJob",
+    "as_list",
     "check_dpi",
     "default_out",
     "draw_jobs",
@@ -69,6 +71,15 @@ class FigureItem:
     name: str  # file stem, e.g. "prices" or "heatmap_dy_oxide.peak_price_multiple"
     figure: Figure
     description: str
+
+
+def as_list(value: Any) -> Any:
+    """One path or name (a str or a path) as a one-item list, else `value` as it is.
+
+    So that ``plot("results/x", only="prices")`` means one folder and one figure, as a notebook writes it, not the
+    letters of the string.
+    """
+    return [value] if isinstance(value, str | os.PathLike) else value
 
 
 def _safe(text: str) -> str:
@@ -287,9 +298,9 @@ def default_out(paths: Sequence[str | Path], results: ResultSet, leaf: str) -> P
     return base / f"compare-{names}" / leaf
 
 
-def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
-         formats: Sequence[str] = ("png", "svg"), period: str | None = None,
-         only: Sequence[str] | None = None, metrics: Sequence[str] | None = None, dpi: int = 200,
+def plot(paths: str | Path | Sequence[str | Path], out: str | Path | None = None, *,
+         formats: str | Sequence[str] = ("png", "svg"), period: str | None = None,
+         only: str | Sequence[str] | None = None, metrics: str | Sequence[str] | None = None, dpi: int = 200,
          note: Callable[[str], None] | None = None, workers: int | None = None, force: bool = False,
          ) -> list[Path]:
     """Write report-quality figures of result folders.
@@ -316,6 +327,7 @@ def plot(paths: Sequence[str | Path], out: str | Path | None = None, *,
         ResultExistsError: a figure file exists and `force` is False (nothing is written then).
         ReflowError: an unknown figure, format or metric, a malformed period, or a dpi of 0 or less.
     """
+    paths, formats, only, metrics = as_list(paths), as_list(formats), as_list(only), as_list(metrics)
     bad = [f for f in formats if f not in FIGURE_FORMATS]
     if bad or not formats:
         raise ReflowError(f"unknown format(s) {', '.join(bad) or '(none)'}; "

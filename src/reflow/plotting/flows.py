@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -12,8 +12,11 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from reflow.plotting._frames import Series, flow_matrix, present_materials
-from reflow.plotting.layout import new_figure, no_data, scenario_caption
+from reflow.plotting.layout import config_dict, new_figure, no_data, scenario_caption
 from reflow.plotting.style import MATERIALS, REGIONS, material_label, region_label, sort_codes
+
+if TYPE_CHECKING:
+    from reflow.config import Scenario
 
 __all__ = ["flow_figure", "flow_matrix_figure", "parse_period", "period_text"]
 
@@ -136,13 +139,13 @@ def flow_matrix_figure(matrices: dict[str, pd.DataFrame], dates: pd.DatetimeInde
     return fig
 
 
-def flow_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any = None,
+def flow_figure(ts: pd.DataFrame | Series, config: dict[str, Any] | Scenario, *, seed: Any = None,
                 period: str | tuple[Any, Any] | None = None) -> Figure:
     """Trade flow matrices of one run: tonnes delivered from each origin (rows) to each destination (columns).
 
     Args:
         ts: the run's time series.
-        config: the resolved config.
+        config: the resolved config (config.json's dict, or a `Scenario`).
         seed: shown in the caption.
         period: `(start, end)` dates or `"START:END"`; default the whole run.
     """
@@ -156,4 +159,4 @@ def flow_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any 
     if end is not None:
         inside = inside[inside <= end]
     matrices = {m: flow_matrix(s, m, start, end) for m in present_materials(s, "flow")}
-    return flow_matrix_figure(matrices, inside, scenario_caption(config, seed))
+    return flow_matrix_figure(matrices, inside, scenario_caption(config_dict(config), seed))

@@ -26,6 +26,7 @@ import pandas as pd
 from reflow.errors import ReflowError
 from reflow.plotting.api import (
     FigureJob,
+    as_list,
     check_dpi,
     default_out,
     ensure_folder,
@@ -279,8 +280,9 @@ def _provenance_sweep(sweep: SweepResult) -> str:
     return _kv_table([(k, m.get(k)) for k in keys] + [("Folder", str(sweep.path))])
 
 
-def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: bool = False,
-           period: str | None = None, only: Sequence[str] | None = None, metrics: Sequence[str] | None = None,
+def report(paths: str | Path | Sequence[str | Path], out: str | Path | None = None, *, pdf: bool = False,
+           period: str | None = None, only: str | Sequence[str] | None = None,
+           metrics: str | Sequence[str] | None = None,
            dpi: int = 150, note: Callable[[str], None] | None = None, workers: int | None = None,
            force: bool = False) -> list[Path]:
     """Write one self-contained HTML report (and optionally a PDF beside it) of result folders.
@@ -300,6 +302,7 @@ def report(paths: Sequence[str | Path], out: str | Path | None = None, *, pdf: b
     Returns:
         The files written (HTML first).
     """
+    paths, only, metrics = as_list(paths), as_list(only), as_list(metrics)
     check_dpi(dpi)
     results = open_results(paths)
     target = Path(out) if out is not None else default_out(paths, results, "report.html")

@@ -19,6 +19,7 @@ __all__ = [
     "FAST_LAYOUT",
     "LEGAL_LIMIT_DAYS",
     "above_zero",
+    "config_dict",
     "figure_legend",
     "finish_time_axis",
     "grid_axes",
@@ -38,6 +39,13 @@ LEGAL_LIMIT_DAYS = 63
 FAST_LAYOUT: ContextVar[bool] = ContextVar("reflow_fast_layout", default=False)
 
 _KEY_LINE_IN = 0.13  # height of one line of the policy key (7 pt text)
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """The resolved config as the figures read it, config.json's dict, also from a `Scenario` (what
+    `reflow.run` returns as ``result.config``)."""
+    dump = getattr(config, "model_dump", None)
+    return dump(mode="json") if callable(dump) else config
 
 
 def scenario_caption(config: dict[str, Any], seed: Any = None) -> str:

@@ -114,14 +114,19 @@ class RunResult:
         return config_key(self.config)
 
     def timeseries(self, variables: Iterable[str] | None = None) -> pd.DataFrame:
-        """The run's time series, or only the given variables (cached per selection)."""
+        """The run's time series, or only the given variables (cached per selection).
+
+        A new frame each call, sharing the cached data: a caller adding or replacing columns (a notebook
+        converting units) leaves the run as read, and so does writing into values under pandas' copy-on-write
+        (the default from pandas 3).
+        """
         key = None if variables is None else frozenset(variables)
         if key not in self._cache:
             if None in self._cache:
                 full = self._cache[None]
-                return full[full["variable"].isin(key)] if key is not None else full
+                return full[full["variable"].isin(key)] if key is not None else full.copy(deep=False)
             self._cache[key] = read_timeseries(self.path / "timeseries.parquet", key)
-        return self._cache[key]
+        return self._cache[key].copy(deep=False)
 
     def drop_cache(self) -> None:
         """Forget loaded time series (ensembles of many runs read one at a time)."""
@@ -232,11 +237,14 @@ def load_run(path: str | Path) -> RunResult:
     """Open a run folder, checking that it is complete.
 
     Raises:
-        ResultReadError: the folder is missing, interrupted (no manifest) or holds corrupt JSON.
+        ResultReadError: the folder is missing, a sweep's, interrupted (no manifest) or holds corrupt JSON.
     """
     path = Path(path)
     if not path.is_dir():
         raise ResultReadError(f"{path} does not exist or is not a folder")
+    if _is_sweep(path):  # it has a manifest.json too: not an incomplete run
+        raise ResultReadError(f"{path} is a sweep folder, not a run: read its runs with "
+                              "reflow.experiment.load_runs, or plot it with reflow.plotting.plot")
     if not (path / "manifest.json").is_file():
         raise ResultReadError(f"{path} has no manifest.json: the run was interrupted or this is not a "
                               "run folder")

@@ -1,15 +1,16 @@
 """Figures of one run: prices, shortages, inventories, licences, supply shares, capacity, trade flows.
 
 Every function takes the tidy time series (docs/outputs.md) and the resolved config (for dates, policy
-markers and the title) and returns a matplotlib `Figure`; saving is left to the caller. Weekly series that are
-lumpy by nature (deliveries, decisions) are shown as trailing averages, and the titles say so.
+markers and the title: config.json's dict, or the `Scenario` of `reflow.run`'s result) and returns a matplotlib
+`Figure`; saving is left to the caller. Weekly series that are lumpy by nature (deliveries, decisions) are shown
+as trailing averages, and the titles say so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
@@ -34,6 +35,7 @@ from reflow.plotting.flows import flow_figure
 from reflow.plotting.layout import (
     FAST_LAYOUT,
     above_zero,
+    config_dict,
     figure_legend,
     finish_time_axis,
     grid_axes,
@@ -60,6 +62,9 @@ from reflow.plotting.style import (
     use_log_scale,
 )
 from reflow.plotting.timeline import before_start_note, in_force_at_start, policy_marks
+
+if TYPE_CHECKING:
+    from reflow.config import Scenario
 
 __all__ = [
     "DRAW_COST",
@@ -91,13 +96,14 @@ def _as_series(ts: pd.DataFrame | Series) -> Series:
 
 def _start(title: str, config: dict[str, Any], seed: Any, s: Series, nrows: int, ncols: int = 2,
            **kwargs: Any) -> tuple[Figure, Any, list[Any]]:
+    config = config_dict(config)
     marks = time_marks(policy_marks(config), s.dates, ncols)
     before = before_start_note(in_force_at_start(config, s.dates.min() if len(s.dates) else None))
     fig, gs = new_figure(title, scenario_caption(config, seed) + before, nrows, ncols, marks=marks, **kwargs)
     return fig, gs, marks
 
 
-def price_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any = None) -> Figure:
+def price_figure(ts: pd.DataFrame | Series, config: dict[str, Any] | Scenario, *, seed: Any = None) -> Figure:
     """China domestic price against ex-China VWAP and marginal ask, one panel per material.
 
     The ex-China lines are demand-weighted over importing regions. A panel switches to a log scale when
@@ -202,7 +208,7 @@ def lost_heatmap(fig: Figure, ax: Any, frame: pd.DataFrame, regions: Sequence[st
     return True
 
 
-def shortage_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any = None) -> Figure:
+def shortage_figure(ts: pd.DataFrame | Series, config: dict[str, Any] | Scenario, *, seed: Any = None) -> Figure:
     """Shortage by importing region per material (stacked, 4-week average), and production lost by region."""
     s = _as_series(ts)
     materials = present_materials(s, "shortage") or s.materials()
@@ -243,7 +249,7 @@ def shortage_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: 
     return fig
 
 
-def inventory_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any = None) -> Figure:
+def inventory_figure(ts: pd.DataFrame | Series, config: dict[str, Any] | Scenario, *, seed: Any = None) -> Figure:
     """Manufacturers' stocks in weeks of cover, by importing region, one panel per material."""
     s = _as_series(ts)
     materials = present_materials(s, "inventory_cover_weeks") or s.materials()
@@ -274,7 +280,7 @@ def inventory_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed:
     return fig
 
 
-def licence_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any = None) -> Figure:
+def licence_figure(ts: pd.DataFrame | Series, config: dict[str, Any] | Scenario, *, seed: Any = None) -> Figure:
     """Licence applications, decisions, backlog, waiting times and approval share."""
     s = _as_series(ts)
     fig, gs, marks = _start("Chinese export licensing", config, seed, s, 2, figsize=(10, 6.8))
@@ -331,7 +337,7 @@ def licence_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: A
     return fig
 
 
-def supply_share_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any = None) -> Figure:
+def supply_share_figure(ts: pd.DataFrame | Series, config: dict[str, Any] | Scenario, *, seed: Any = None) -> Figure:
     """Where ex-China buyers' material comes from (stacked shares by origin) and its concentration (HHI)."""
     s = _as_series(ts)
     materials = present_materials(s, "flow") or s.materials()
@@ -378,7 +384,7 @@ def supply_share_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, se
     return fig
 
 
-def capacity_figure(ts: pd.DataFrame | Series, config: dict[str, Any], *, seed: Any = None) -> Figure:
+def capacity_figure(ts: pd.DataFrame | Series, config: dict[str, Any] | Scenario, *, seed: Any = None) -> Figure:
     """Non-Chinese capacity in operation and under construction, one panel per material."""
     s = _as_series(ts)
     materials = present_materials(s, "alt_capacity") or s.materials()
@@ -429,7 +435,7 @@ RUN_FIGURES: dict[str, tuple[FigureFn, str]] = {
 }
 
 
-def quick_figures(timeseries: pd.DataFrame, config: dict[str, Any], out_dir: Path, *,
+def quick_figures(timeseries: pd.DataFrame, config: dict[str, Any] | Scenario, out_dir: Path, *,
                   seed: int | None = None, workers: int | None = None) -> list[Path]:
     """The quick-look PNGs `reflow run` writes into `<run>/figures/` (prices, shortages, licences, shares).
 
@@ -439,7 +445,7 @@ def quick_figures(timeseries: pd.DataFrame, config: dict[str, Any], out_dir: Pat
 
     Args:
         timeseries: the run's tidy time series.
-        config: the resolved scenario as JSON-like dict.
+        config: the resolved scenario: config.json's dict, or a `Scenario`.
         out_dir: the folder to write into.
         seed: the run's seed, for the captions (left out when not given: the config's seed may not be it).
         workers: processes drawing at once (default: the CPU count, at most 4; 1 draws here).

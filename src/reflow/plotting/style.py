@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib
-
-matplotlib.use("Agg")  # never open a window, never need a display
-
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+
+# No matplotlib.use("Agg"): reflow draws on the canvases of `render_figure`, never through pyplot, so it needs no
+# display and no backend, and setting one would switch the caller's (a notebook's inline backend) too.
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
