@@ -397,3 +397,22 @@ def test_the_figure_functions_take_the_config_of_a_run_result(tmp_path: Path) ->
     assert texts(flow_figure(res.timeseries, res.config, seed=2)) == texts(flow_figure(res.timeseries, as_json, seed=2))
     written = quick_figures(res.timeseries, res.config, tmp_path, seed=2, workers=1)
     assert len(written) == 4 and all(p.stat().st_size > 0 for p in written)
+
+
+def test_summary_frames_of_several_runs_stay_apart_and_a_home_folder_out_is_expanded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # out="~/results" made a folder literally named "~" in the working folder; the summary frames of two runs,
+    # concatenated, could not be told apart (no scenario or seed column).
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    runs = [reflow.run(CONFIGS / "baseline.toml", seed=s, overrides=SHORT, out="~/results", run_id=f"s{s}",
+                       figures=False) for s in (1, 2)]
+    assert [r.path for r in runs] == [home / "results" / "baseline" / f"s{s}" for s in (1, 2)]
+    assert list(work.iterdir()) == []
+    frame = pd.concat([r.summary_frame for r in runs], ignore_index=True)
+    assert frame[["scenario", "seed"]].values.tolist() == [["baseline", 1], ["baseline", 2]]
+    assert frame.loc[0, "dy_oxide.peak_price_multiple"] == runs[0].summary["materials"]["dy_oxide"][
+        "peak_price_multiple"]

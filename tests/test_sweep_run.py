@@ -658,3 +658,13 @@ def test_an_interruption_during_the_final_merge_still_records_the_session(tmp_pa
     res = sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:analytic")  # merges, runs nothing
     assert res.ran == 0 and res.counts == {"ok": 27} and len(list((out / "runs").glob("part-*"))) == 1
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_a_home_folder_out_is_expanded(tmp_path, monkeypatch):
+    """out="~/sweeps/x" made a folder literally named "~" in the working folder."""
+    cfg = write_fake_sweep(tmp_path / "in", GRID, weeks=8)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    res = sweep(cfg, out="~/sweeps/x", workers=0, progress=False, runner=f"{FAKES}:analytic")
+    assert res.path == tmp_path / "home" / "sweeps" / "x" and (res.path / "manifest.json").is_file()
+    assert not (tmp_path / "~").exists()

@@ -58,8 +58,10 @@ class RunResult:
 
     @property
     def summary_frame(self) -> pd.DataFrame:
-        """The summary as a one-row DataFrame of flat columns."""
-        return pd.DataFrame([flatten_summary(self.summary)])
+        """The summary as a one-row DataFrame of flat columns, led by ``scenario`` and ``seed`` so that frames of
+        several runs can be concatenated and still told apart."""
+        return pd.DataFrame([{"scenario": self.config.scenario.name, "seed": self.seed,
+                              **flatten_summary(self.summary)}])
 
 
 def simulate(scenario: Scenario, seed: int, *, progress: bool = False) -> SimOutput:
@@ -214,7 +216,7 @@ def run(
     folder: Path | None = None
     if out is not None:
         rid = run_id or f"seed{seed}-{started.strftime('%Y%m%dT%H%M%S%fZ')}"
-        folder = Path(out) / scenario.scenario.name / rid
+        folder = Path(out).expanduser() / scenario.scenario.name / rid
         _check_out(folder)
         if folder.exists() or folder.is_symlink():
             if not force:

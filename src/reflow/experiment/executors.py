@@ -484,7 +484,9 @@ class ProcessExecutor(Executor):
                         if startup_deaths > 2 * len(pool) + 1:
                             raise ReflowError(
                                 f"sweep worker processes die on start-up (exit code {w.proc.exitcode}); see the "
-                                "messages above; try --workers 0 to run in this process and see the error")
+                                "messages above; try --workers 0 to run in this process and see the error (from a "
+                                "Python script, the call to sweep must be under `if __name__ == \"__main__\":`, "
+                                "since workers import the script)")
                         queue.appendleft(task)
                         pool[i] = self._new_worker()
                         continue

@@ -234,9 +234,9 @@ def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | S
     else:
         path = Path(config)
         if path.is_dir():  # `reflow sweep OUT_DIR`: resume a sweep folder from its own resolved config and base
-            return _folder_cfg(path, sets), Path(out) if out is not None else path, path
+            return _folder_cfg(path, sets), Path(out).expanduser() if out is not None else path, path
         cfg = load_sweep_config(path, sets)
-    return cfg, Path(out) if out is not None else Path("results") / "sweeps" / cfg.sweep.name, None
+    return cfg, Path(out).expanduser() if out is not None else Path("results") / "sweeps" / cfg.sweep.name, None
 
 
 def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> SweepConfig:

@@ -334,7 +334,7 @@ def plot(paths: str | Path | Sequence[str | Path], out: str | Path | None = None
                           f"choose from {', '.join(FIGURE_FORMATS)}")
     check_dpi(dpi)
     results = open_results(paths)
-    target = Path(out) if out is not None else default_out(paths, results, "plots")
+    target = Path(out).expanduser() if out is not None else default_out(paths, results, "plots")
     jobs = figure_jobs(results, period=period, only=only, metrics=metrics, note=note)
     if target.is_dir():
         refuse_overwrite([target / f"{job.name}.{fmt}" for job in jobs for fmt in formats], force)

@@ -305,7 +305,7 @@ def report(paths: str | Path | Sequence[str | Path], out: str | Path | None = No
     paths, only, metrics = as_list(paths), as_list(only), as_list(metrics)
     check_dpi(dpi)
     results = open_results(paths)
-    target = Path(out) if out is not None else default_out(paths, results, "report.html")
+    target = Path(out).expanduser() if out is not None else default_out(paths, results, "report.html")
     refuse_overwrite([target, target.with_suffix(".pdf")] if pdf else [target], force)
     if target.suffix.lower() not in (".html", ".htm"):
         raise ReflowError(f"{target}: the report is an HTML file; give a name ending in .html")
