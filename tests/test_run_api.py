@@ -416,3 +416,23 @@ def test_summary_frames_of_several_runs_stay_apart_and_a_home_folder_out_is_expa
     assert frame[["scenario", "seed"]].values.tolist() == [["baseline", 1], ["baseline", 2]]
     assert frame.loc[0, "dy_oxide.peak_price_multiple"] == runs[0].summary["materials"]["dy_oxide"][
         "peak_price_multiple"]
+
+
+def test_a_run_records_the_files_its_config_extends_with_their_hashes(tmp_path: Path) -> None:
+    # The manifest named only the file given; a scenario extending controls_2025.toml did not say which
+    # controls_2025.toml (sweeps and experiment scripts record the chain, a run did not).
+    import hashlib
+    import shutil
+
+    for name in ("controls_2025.toml", "forward/suspension_lapses.toml"):
+        (tmp_path / "cfg" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(CONFIGS / name, tmp_path / "cfg" / name)
+    top = tmp_path / "cfg" / "forward" / "suspension_lapses.toml"
+    res = reflow.run(top, overrides=SHORT, out=tmp_path / "out", run_id="a", figures=False)
+    files = json.loads((res.path / "manifest.json").read_text())["config_files"]
+    expect = [top, tmp_path / "cfg" / "controls_2025.toml"]
+    assert [f["path"] for f in files] == [str(p.resolve()) for p in expect]
+    assert [f["sha256"] for f in files] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in expect]
+    cfg = reflow.load_config(top)
+    kept = reflow.run(cfg, overrides=SHORT, out=tmp_path / "out", run_id="b", figures=False)
+    assert json.loads((kept.path / "manifest.json").read_text())["config_files"] is None  # from Python

@@ -30,7 +30,7 @@ import pandas as pd
 from reflow import __version__
 from reflow.config import Scenario, apply_overrides, dump_toml, load_raw_traced, parse_set_args, validate
 from reflow.errors import ReflowError, ResultExistsError, UsageError
-from reflow.provenance import git_state
+from reflow.provenance import extends_files, git_state
 
 __all__ = ["RunResult", "SimOutput", "check_run_id", "check_seed", "evaluate", "flatten_summary", "run", "simulate",
            "write_atomic", "write_resolved_config"]
@@ -211,6 +211,8 @@ def run(
         raise UsageError(f"--out {out!r}: expected a folder path (a str or a Path), or None to keep the run in "
                          f"memory; got {type(out).__name__}")
     scenario, config_file = _resolve(config, overrides)
+    # hashed as read, not after the run: the files may be edited meanwhile
+    config_files = extends_files(Path(config_file).resolve()) if config_file and out is not None else None
     seed = scenario.scenario.seed if seed is None else seed
     started = dt.datetime.now(dt.UTC)
     folder: Path | None = None
@@ -239,7 +241,7 @@ def run(
         manifest = None
         if folder is not None:
             manifest = _write_run(folder, scenario, seed, sim, config_file, overrides, started, wall, figures,
-                                  force, pool)
+                                  force, pool, config_files=config_files)
     finally:
         if pool is not None:
             pool.close()
@@ -249,10 +251,11 @@ def run(
 
 def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, config_file: str | None,
                overrides: Any, started: dt.datetime, wall: float, figures: bool, force: bool,
-               pool: Any = None) -> dict[str, Any]:
+               pool: Any = None, *, config_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """Write a run folder: everything into a sibling temp folder, manifest last, then one rename into place.
 
     `pool`: workers started before the run to draw the figures in (`reflow.plotting.quick.quick_figure_pool`).
+    `config_files`: path and sha256 of the config file and of each file it extends (None: a config from Python).
     """
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -286,6 +289,7 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
             "seed": seed,
             "scenario": scenario.scenario.name,
             "config_file": config_file,
+            "config_files": config_files,  # the file and those it extends: absolute paths, sha256 as read
             "overrides": parse_set_args(overrides),
             "started_at": started.isoformat(timespec="seconds"),
             "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

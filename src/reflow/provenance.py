@@ -30,7 +30,8 @@ from reflow.errors import UsageError
 if TYPE_CHECKING:
     from reflow.config import Scenario
 
-__all__ = ["config_provenance", "git_state", "new_stamped_folder", "run_manifest", "write_configs", "write_manifest"]
+__all__ = ["config_provenance", "extends_files", "git_state", "new_stamped_folder", "run_manifest", "write_configs",
+           "write_manifest"]
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -86,6 +87,12 @@ def _sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def extends_files(path: str | Path) -> list[dict[str, str]]:
+    """``{"path", "sha256"}`` of a scenario file and of each file it extends, top first (as
+    `reflow.config.load_raw` follows them; call that first: it refuses a missing file or a loop)."""
+    return [{"path": str(f), "sha256": _sha256_file(f)} for f in _extends_chain(Path(path))]
+
+
 def _extends_chain(path: Path) -> list[Path]:
     """The file and the files it extends, top first (as `reflow.config.load_raw` follows them)."""
     from reflow.config import read_toml
@@ -116,7 +123,7 @@ def config_provenance(path: str | Path, overrides: Sequence[str] | Mapping[str, 
     raw = load_raw(p)  # first: a missing or looping file is a ConfigError naming it
     out: dict[str, Any] = {
         "path": str(p),
-        "extends_chain": [{"path": str(f), "sha256": _sha256_file(f)} for f in _extends_chain(p)],
+        "extends_chain": extends_files(p),
         "resolved_sha256": resolved_base_sha256(raw),
     }
     ov = parse_set_args(overrides)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -41,7 +40,7 @@ from reflow.experiment.sweep_config import (
     refuse_varied_set,
     resolved_base_sha256,
 )
-from reflow.provenance import git_state
+from reflow.provenance import extends_files, git_state
 
 if TYPE_CHECKING:
     from reflow.config import KeyOrigins, OverrideSource
@@ -286,20 +285,6 @@ class _Base:
         return len(self.files) > 1
 
 
-def _extends_chain(path: Path) -> list[Path]:
-    """The base file and the files it extends, nearest first (already checked by `load_raw`)."""
-    import tomllib
-
-    chain = [path.resolve()]
-    while len(chain) < 64:
-        with open(chain[-1], "rb") as fh:
-            ref = tomllib.load(fh).get("extends")
-        if not isinstance(ref, str):
-            break
-        chain.append((chain[-1].parent / ref).resolve())
-    return chain
-
-
 def _load_base(cfg: SweepConfig, out: Path, from_folder: bool) -> _Base:
     """Read the base scenario (the whole `extends` chain) and fingerprint its merged content."""
     import tomllib
@@ -319,7 +304,7 @@ def _load_base(cfg: SweepConfig, out: Path, from_folder: bool) -> _Base:
                 f"it cannot be resumed from the folder. The stored runs stay readable (`reflow analyze {out}`); "
                 "to go on, run the sweep file again into another --out (or with --force to replace these runs)")
     raw, origins = load_raw_traced(path)
-    files = [{"path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in _extends_chain(path)]
+    files = extends_files(path.resolve())  # absolute: resumes compare them by path
     return _Base(raw=raw, sha256=resolved_base_sha256(raw), file_sha256=files[0]["sha256"], files=files,
                  origins=origins)
 
