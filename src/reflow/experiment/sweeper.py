@@ -34,6 +34,7 @@ from reflow.experiment.seeds import design_seed, new_root_seed, run_seed
 from reflow.experiment.store import SweepStore, load_runs, write_text_atomic
 from reflow.experiment.sweep_config import (
     FINGERPRINT_SCHEME,
+    SWEEP_TOML_HEAD,
     SweepConfig,
     config_fingerprint,
     dump_sweep_toml,
@@ -324,6 +325,9 @@ def _load_base(cfg: SweepConfig, out: Path, from_folder: bool) -> _Base:
                  origins=origins)
 
 
+_BASE_TOML_HEAD = "# Base scenario of this sweep: "
+
+
 def _base_toml(cfg: SweepConfig, base: _Base) -> str:
     """The merged base scenario as a self-contained TOML file (no `extends`), checked to read back the same.
 
@@ -336,7 +340,7 @@ def _base_toml(cfg: SweepConfig, base: _Base) -> str:
 
     chain = (", merged with the files it extends (" + ", ".join(f["path"] for f in base.files[1:]) + ")"
              if base.extends else "")
-    head = (f"# Base scenario of this sweep: {cfg.base_path}{chain}.\n# Self-contained (written by `reflow "
+    head = (f"{_BASE_TOML_HEAD}{cfg.base_path}{chain}.\n# Self-contained (written by `reflow "
             "sweep`): `reflow run base.toml --seed S --set ...` reproduces a run.\n\n")
     text = head + dump_toml(base.raw)  # the values as read: a date stays a date, a text a text
     if _typed_json(tomllib.loads(text)) != _typed_json(base.raw):  # a value TOML cannot carry as it was
@@ -419,9 +423,8 @@ def _changed_keys(out: Path, cfg: SweepConfig) -> list[str]:
     return identity_changes(stored, cfg)
 
 
-#: The first line of the TOML files a sweep writes into its folder (`dump_sweep_toml`, `_base_toml`).
-_HEADERS = {"sweep.toml": "# Resolved sweep config written by `reflow sweep`",
-            "base.toml": "# Base scenario of this sweep: "}
+#: How the TOML files a sweep writes into its folder start (`dump_sweep_toml`, `_base_toml` write these).
+_HEADERS = {"sweep.toml": SWEEP_TOML_HEAD, "base.toml": _BASE_TOML_HEAD}
 
 
 def _written_here(path: Path) -> bool:
