@@ -482,6 +482,8 @@ def test_an_unknown_metric_is_refused_with_every_metric_on_short_lines(tmp_path,
     assert len(model) > 12 and max(map(len, lines)) < 250
     assert set().union(*(_expand(line) for line in lines)) == set(model)
     assert _metric_menu(model[:3]) == ", ".join(model[:3])  # a few stay on the line
+
+
 def test_analyze_takes_one_metric_without_a_list(tmp_path):
     """analyze(out, metrics="dy_oxide.peak_price_multiple") asked for the metrics 'd', 'y', '_', ... (a notebook's
     one metric is a string); it is the same analysis as with a one-item list."""

@@ -370,7 +370,7 @@ def test_a_folder_that_is_not_a_sweep_folder_is_refused_and_left_as_it_was(tmp_p
     for force in (False, True):
         with pytest.raises(ResultExistsError, match="is not a sweep folder"):
             sweep(cfg, out=busy, workers=0, progress=False, runner=f"{FAKES}:analytic", force=force)
-        assert sorted(p.name for p in busy.iterdir()) == ["notes.txt"]  # it kept a .lock
+        assert sorted(p.name for p in busy.iterdir()) == ["notes.txt"]  # no .lock left in it (8c539dc)
 
 
 def test_a_folder_with_a_sweep_toml_of_its_own_is_not_taken_for_a_sweep_folder(tmp_path):

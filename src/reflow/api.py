@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import operator
 import os
 import platform
 import shutil
@@ -29,7 +28,7 @@ import pandas as pd
 
 from reflow import __version__
 from reflow.config import Scenario, apply_overrides, dump_toml, load_raw_traced, parse_set_args, validate
-from reflow.errors import ReflowError, ResultExistsError, UsageError
+from reflow.errors import ReflowError, ResultExistsError, UsageError, whole_number
 from reflow.provenance import extends_files, git_state
 
 __all__ = ["RunResult", "SimOutput", "check_run_id", "check_seed", "evaluate", "flatten_summary", "run", "simulate",
@@ -96,11 +95,8 @@ def check_seed(seed: Any) -> int:
     Raises:
         UsageError: the seed is not a whole number >= 0.
     """
-    try:
-        value = operator.index(seed)  # int and numpy integers, not floats or strings
-    except TypeError:
-        value = -1
-    if isinstance(seed, bool) or value < 0:
+    value = whole_number(seed)
+    if value is None or value < 0:
         raise UsageError(f"--seed {seed!r}: a seed is a whole number >= 0, e.g. --seed 1")
     return value
 

@@ -14,7 +14,27 @@ if TYPE_CHECKING:
 
     from reflow.config import Scenario
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "positive_int"]
+
+
+def positive_int(what: str) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number > 0, else refused naming `what` (e.g. "rows per table, e.g. 40").
+
+    For options where 0 or less would not fail at once but give nonsense later (``--dpi``, ``--rows``).
+    """
+
+    def parse(text: str) -> int:
+        import argparse  # not at the top of the module: see `build_parser`
+
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number > 0 ({what})")
+        return value
+
+    return parse
 
 
 def _warn_events_after_the_run(path: str, cfg: Scenario) -> None:

@@ -510,8 +510,9 @@ def exports_vs_quota(ts: pd.DataFrame, quota_tpy: Mapping[str, float], year: int
         NaN throughout unless the run covers the whole year (`covers_year`): a part of a year's exports over the
         whole year's quota would read as a quota not filled.
     """
+    ts = prepare(ts)  # once, not again for each material's series
     out: dict[str, float] = {}
-    whole = covers_year(prepare(ts)["date"], year)
+    whole = covers_year(ts["date"], year)
     tot_x = tot_q = 0.0
     for m, q in quota_tpy.items():
         if not np.isfinite(q) or q <= 0:
@@ -534,7 +535,8 @@ def unofficial_vs_official(ts: pd.DataFrame, materials: Iterable[str], year: int
     rose and fell with the price gap within a year (2011: most of it around the mid-year peak), so the ratio of a
     few months is not the year's.
     """
-    if not covers_year(prepare(ts)["date"], year):
+    ts = prepare(ts)  # once, not again for each material's series
+    if not covers_year(ts["date"], year):
         return float("nan")
     un = off = 0.0
     for m in materials:

@@ -8,6 +8,8 @@ import signal
 import sys
 from typing import Any
 
+from reflow.cli import positive_int
+
 __all__ = ["format_analysis", "register"]
 
 
@@ -18,14 +20,8 @@ def _positive_float(text: str) -> float:
     return v
 
 
-def _rows(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:  # 0 printed headers only, -1 all rows but the last and "... 2 more rows" under a table of one
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number > 0 (rows per table, e.g. 40)")
-    return v
+# --rows 0 printed headers only, -1 all rows but the last and "... 2 more rows" under a table of one
+_rows = positive_int("rows per table, e.g. 40")
 
 
 def register(subparsers: Any) -> None:

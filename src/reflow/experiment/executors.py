@@ -41,7 +41,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
-from reflow.errors import ReflowError, UsageError
+from reflow.errors import ReflowError, UsageError, whole_number
 from reflow.experiment.runner import RunResult, RunTask, execute, resolve_runner, worker_preload
 
 if TYPE_CHECKING:
@@ -651,7 +651,7 @@ def make_executor(workers: int | None = None, scheduler: str | None = None, max_
     # The CLI's argparse types check these; from Python a str or a float got as far as a comparison (TypeError),
     # and a timeout of 0 or less stored every run as a 'timeout' failure.
     for option, value in (("--workers", workers), ("--max-attempts", max_attempts)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        if value is not None and whole_number(value) is None:
             raise UsageError(f"{option} {value!r}: expected a whole number, e.g. {option} 2")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
                                 or not timeout > 0):

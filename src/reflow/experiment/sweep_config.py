@@ -48,6 +48,7 @@ from reflow.errors import ConfigError
 
 __all__ = [
     "FINGERPRINT_SCHEME",
+    "SWEEP_TOML_HEAD",
     "DesignSpec",
     "OutputSpec",
     "ParameterSpec",
@@ -457,6 +458,10 @@ def _sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+#: How the sweep.toml a sweep writes into its folder starts (the sweeper tells its own files by their first line).
+SWEEP_TOML_HEAD = "# Resolved sweep config written by `reflow sweep`"
+
+
 def dump_sweep_toml(cfg: SweepConfig, extra_comment: str = "") -> str:
     """The resolved config as TOML text (base path absolute, root seed filled in)."""
     from reflow.config import dump_toml
@@ -465,7 +470,7 @@ def dump_sweep_toml(cfg: SweepConfig, extra_comment: str = "") -> str:
     data["sweep"]["base"] = str(cfg.base_path)
     if cfg.design.path:
         data["design"]["path"] = str(cfg.csv_path)
-    head = "# Resolved sweep config written by `reflow sweep`; re-running the sweep resumes from it.\n"
+    head = f"{SWEEP_TOML_HEAD}; re-running the sweep resumes from it.\n"
     if extra_comment:
         head += "".join(f"# {line}\n" for line in extra_comment.splitlines())
     return head + dump_toml(data)

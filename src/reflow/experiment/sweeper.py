@@ -33,6 +33,7 @@ from reflow.experiment.seeds import design_seed, new_root_seed, run_seed
 from reflow.experiment.store import SweepStore, load_runs, write_text_atomic
 from reflow.experiment.sweep_config import (
     FINGERPRINT_SCHEME,
+    SWEEP_TOML_HEAD,
     SweepConfig,
     config_fingerprint,
     dump_sweep_toml,
@@ -219,8 +220,9 @@ def _clear_folder(out: Path) -> None:
 
 
 def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | Sequence[str] | None,
-              out: str | Path | None) -> tuple[SweepConfig, Path, Path | None]:
-    """The sweep, its folder, and the sweep folder it was given as, if it was (`reflow sweep OUT_DIR`)."""
+              out: str | Path | None) -> tuple[SweepConfig, Path, Path | None, str | None]:
+    """The sweep, its folder, and, if it was given as a sweep folder (`reflow sweep OUT_DIR`), that folder and the
+    base its sweep was first started from (`_folder_cfg`)."""
     from reflow.config import parse_set_args
 
     sets = parse_set_args(overrides)
@@ -233,16 +235,18 @@ def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | S
     else:
         path = Path(config)
         if path.is_dir():  # `reflow sweep OUT_DIR`: resume a sweep folder from its own resolved config and base
-            return _folder_cfg(path, sets), Path(out).expanduser() if out is not None else path, path
+            cfg, started = _folder_cfg(path, sets)
+            return cfg, Path(out).expanduser() if out is not None else path, path, started
         cfg = load_sweep_config(path, sets)
-    return cfg, Path(out).expanduser() if out is not None else Path("results") / "sweeps" / cfg.sweep.name, None
+    return cfg, Path(out).expanduser() if out is not None else Path("results") / "sweeps" / cfg.sweep.name, None, None
 
 
-def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> SweepConfig:
-    """The sweep of a sweep folder, starting from the folder's own base.toml.
+def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> tuple[SweepConfig, str | None]:
+    """The sweep of a sweep folder, starting from the folder's own base.toml, and the base file its sweep.toml
+    names (where the sweep was started from; None unless an absolute path), for the files a sweep from the folder
+    writes elsewhere.
 
-    The folder is self-sufficient: the base file its sweep.toml names (where the sweep was started from) need not
-    exist any more, e.g. on another machine.
+    The folder is self-sufficient: that base file need not exist any more, e.g. on another machine.
     """
     import tomllib
 
@@ -258,7 +262,10 @@ def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> SweepConfig:
                           "instead (reflow sweep SWEEP.toml --out FOLDER)") from None
     refuse_varied_set(raw, sets, str(path))
     section = raw.get("sweep")
+    started = None
     if isinstance(section, dict):
+        first = section.get("base")
+        started = first if isinstance(first, str) and Path(first).is_absolute() else None
         section["base"] = str((path / "base.toml").resolve())
         if sets:
             section["set"] = {**(section.get("set") or {}), **sets}
@@ -266,7 +273,7 @@ def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> SweepConfig:
     if not cfg.base_path.is_file():
         raise ConfigError(f"{cfg.base_path}: the sweep folder's base scenario is missing; resume with the sweep file "
                           "instead (reflow sweep SWEEP.toml --out FOLDER)")
-    return cfg
+    return cfg, started
 
 
 @dataclass(frozen=True)
@@ -309,6 +316,9 @@ def _load_base(cfg: SweepConfig, out: Path, from_folder: bool) -> _Base:
                  origins=origins)
 
 
+_BASE_TOML_HEAD = "# Base scenario of this sweep: "
+
+
 def _base_toml(cfg: SweepConfig, base: _Base) -> str:
     """The merged base scenario as a self-contained TOML file (no `extends`), checked to read back the same.
 
@@ -321,7 +331,7 @@ def _base_toml(cfg: SweepConfig, base: _Base) -> str:
 
     chain = (", merged with the files it extends (" + ", ".join(f["path"] for f in base.files[1:]) + ")"
              if base.extends else "")
-    head = (f"# Base scenario of this sweep: {cfg.base_path}{chain}.\n# Self-contained (written by `reflow "
+    head = (f"{_BASE_TOML_HEAD}{cfg.base_path}{chain}.\n# Self-contained (written by `reflow "
             "sweep`): `reflow run base.toml --seed S --set ...` reproduces a run.\n\n")
     text = head + dump_toml(base.raw)  # the values as read: a date stays a date, a text a text
     if _typed_json(tomllib.loads(text)) != _typed_json(base.raw):  # a value TOML cannot carry as it was
@@ -404,9 +414,8 @@ def _changed_keys(out: Path, cfg: SweepConfig) -> list[str]:
     return identity_changes(stored, cfg)
 
 
-#: The first line of the TOML files a sweep writes into its folder (`dump_sweep_toml`, `_base_toml`).
-_HEADERS = {"sweep.toml": "# Resolved sweep config written by `reflow sweep`",
-            "base.toml": "# Base scenario of this sweep: "}
+#: How the TOML files a sweep writes into its folder start (`dump_sweep_toml`, `_base_toml` write these).
+_HEADERS = {"sweep.toml": SWEEP_TOML_HEAD, "base.toml": _BASE_TOML_HEAD}
 
 
 def _written_here(path: Path) -> bool:
@@ -441,17 +450,6 @@ def _refuse_inputs_in_out(out: Path, cfg: SweepConfig, base: _Base) -> None:
             f"{'its own input' if len(clash) == 1 else 'its own inputs'} {', '.join(str(p) for p in clash)} (a "
             f"sweep folder holds its own copies of the sweep file and the base scenario); choose another --out, "
             f"e.g. {out / 'results'} or results/sweeps/{cfg.sweep.name}")
-
-
-def _started_base(folder: Path) -> str | None:
-    """The base path a sweep folder's sweep.toml records (where the sweep was started from), if absolute."""
-    import tomllib
-
-    try:
-        base = tomllib.loads((folder / "sweep.toml").read_text(encoding="utf-8"))["sweep"]["base"]
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
-        return None
-    return base if isinstance(base, str) and Path(base).is_absolute() else None
 
 
 def _as_started(cfg: SweepConfig, base: str | None) -> SweepConfig:
@@ -656,7 +654,7 @@ def check_sweep(config: str | Path | SweepConfig,
     """
     from reflow.config import load_raw_traced
 
-    cfg, _, _ = _load_cfg(config, overrides, None)
+    cfg = _load_cfg(config, overrides, None)[0]
     base_raw, origins = load_raw_traced(cfg.base_path)
     _check_outputs(cfg, base_raw, DEFAULT_RUNNER)
     # A sweep without a root seed draws one when it starts; any root gives the same points for a grid, and
@@ -708,9 +706,8 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
     check_runner(runner)  # before any worker starts or anything is written
     ex = executor or make_executor(workers, scheduler, max_attempts=max_attempts, timeout=timeout)
     with _workers_started(ex, runner):
-        cfg, out, folder = _load_cfg(config, overrides, out)
+        cfg, out, folder, started_base = _load_cfg(config, overrides, out)
         base = _load_base(cfg, out, folder is not None)
-        started_base = _started_base(folder) if folder is not None else None
         _check_outputs(cfg, base.raw, runner)
         if not (out / "manifest.json").is_file():  # a sweep folder's own files are rewritten from what was read
             _refuse_inputs_in_out(out, cfg, base)  # before the lock: a refusal leaves no .lock in the user's folder

@@ -6,7 +6,6 @@ description): `plot` draws the jobs in parallel worker processes, `report` (via 
 
 from __future__ import annotations
 
-import operator
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -18,7 +17,7 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
-from reflow.errors import ReflowError, ResultExistsError, UsageError
+from reflow.errors import ReflowError, ResultExistsError, UsageError, whole_number
 from reflow.plotting._parallel import fork_map
 from reflow.plotting.load import ResultSet, open_results
 from reflow.plotting.quick import DRAW_COST
@@ -348,11 +347,8 @@ def check_dpi(dpi: Any) -> None:
     Raises:
         UsageError: `dpi` is not a whole number > 0.
     """
-    try:
-        value = operator.index(dpi)  # int and numpy integers, not floats or strings
-    except TypeError:
-        value = 0
-    if isinstance(dpi, bool) or value <= 0:
+    value = whole_number(dpi)
+    if value is None or value <= 0:
         raise UsageError(f"--dpi {dpi!r}: the resolution is a whole number of dots per inch > 0, e.g. --dpi 200")
 
 

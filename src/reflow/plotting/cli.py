@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from reflow.cli import positive_int
+
 __all__ = ["register"]
 
 _RESULTS_HELP = ("a run folder, a scenario folder holding runs over seeds (median and 5-95%% band), several "
@@ -16,15 +18,8 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _positive_int(text: str) -> int:
-    """argparse type of --dpi: a whole number > 0 (matplotlib fails on 0 or less after the data is read)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number > 0 (dots per inch, e.g. 200)")
-    return value
+# --dpi: matplotlib fails on 0 or less only after the data is read
+_dpi = positive_int("dots per inch, e.g. 200")
 
 
 def _note(msg: str) -> None:
@@ -75,7 +70,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", default=None,
                    help="output folder (default: RESULT/plots, or compare-<a>_vs_<b>/plots beside several)")
     p.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf (default: png,svg)")
-    p.add_argument("--dpi", type=_positive_int, default=200, help="PNG resolution (default: 200)")
+    p.add_argument("--dpi", type=_dpi, default=200, help="PNG resolution (default: 200)")
     p.add_argument("--period", default=None, metavar="START:END",
                    help="period of the trade-flow matrices, e.g. 2025-04-01:2026-03-31 (default: whole run)")
     p.add_argument("--only", default=None, metavar="NAMES",
@@ -97,7 +92,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--period", default=None, metavar="START:END", help="period of the trade-flow matrices")
     p.add_argument("--only", default=None, metavar="NAMES", help="comma-separated figures (default: all)")
     p.add_argument("--metric", default=None, metavar="NAMES", help="sweeps: comma-separated metrics")
-    p.add_argument("--dpi", type=_positive_int, default=150,
+    p.add_argument("--dpi", type=_dpi, default=150,
                    help="resolution of the embedded figures (default: 150)")
     _workers_option(p)
     p.add_argument("--force", action="store_true", help="replace the HTML (and PDF) file if it exists")
