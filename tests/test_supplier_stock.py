@@ -25,7 +25,7 @@ def _with(scenario, **sets):
 
 
 def _operating_fleet(scenario) -> SupplierFleet:
-    fleet = SupplierFleet(list(scenario.suppliers), [0] * len(scenario.suppliers))
+    fleet = SupplierFleet(list(scenario.suppliers), [0] * len(scenario.suppliers), seed=1)
     fleet.online = fleet.nameplate.copy()
     return fleet
 
@@ -101,7 +101,7 @@ def test_a_supplier_agent_shows_its_fleet_entry_as_it_is_now(baseline) -> None:
 def test_without_a_ceiling_projects_not_yet_online_make_nothing_and_stocks_stay_numbers(baseline) -> None:
     # produce()'s default is no ceiling (max_stock_weeks = inf); a supplier with nothing online (a candidate, a
     # project being built) then had inf * 0 = NaN room, and NaN output and stock.
-    fleet = SupplierFleet(list(baseline.suppliers), [0] * len(baseline.suppliers))
+    fleet = SupplierFleet(list(baseline.suppliers), [0] * len(baseline.suppliers), seed=1)
     n = len(fleet)
     fleet.online = fleet.nameplate.copy()
     fleet.online[::2] = 0.0

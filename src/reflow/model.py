@@ -136,7 +136,8 @@ class ReflowModel(mesa.Model):
         self._mr_index = (np.arange(NM)[None, :] * NR + pop.region[:, None]).ravel()
 
         # Alternative suppliers: arrays for the arithmetic, one thin Agent each.
-        self.fleet = SupplierFleet(list(sc.suppliers), [self._week_of(cfg.start) for cfg in sc.suppliers])
+        seed = rng if rng is not None else int(self.rng.integers(2**62))  # projects' own streams (SupplierFleet)
+        self.fleet = SupplierFleet(list(sc.suppliers), [self._week_of(cfg.start) for cfg in sc.suppliers], seed)
         self.suppliers: list[AltSupplier] = [AltSupplier(self, self.fleet, i) for i in range(len(self.fleet))]
         self.sup_material = self.fleet.material
         self.sup_region = self.fleet.region
@@ -415,7 +416,7 @@ class ReflowModel(mesa.Model):
         inv = self.config.investment
         fl = self.fleet
         was_building = fl.state == S_BUILDING
-        fl.advance(w, self.rng)
+        fl.advance(w)
         failed = np.flatnonzero(was_building & (fl.state == S_FAILED))
         if len(failed):
             # Offtakes signed on a project that failed are void: buyers seek new ones at the next round.

@@ -7,6 +7,7 @@ Mesa agent (`AltSupplier`) over its entry, which takes the (quarterly, per-proje
 from __future__ import annotations
 
 import math
+import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,8 +41,14 @@ class SupplierFleet:
         output: (S,) t produced this week.
     """
 
-    def __init__(self, configs: list[SupplierConfig], start_weeks: list[int | None]) -> None:
+    def __init__(self, configs: list[SupplierConfig], start_weeks: list[int | None], seed: int) -> None:
         n = len(configs)
+        # Each project's fate (failure) and lead-time noise come from its own stream, keyed by the run's seed and
+        # the project's id, not from the model's shared stream: two scenarios (or sweep points) run with one seed
+        # then give a project the same fate, whatever else differs between them (common random numbers).
+        streams = [np.random.default_rng([seed, zlib.crc32(c.id.encode())]) for c in configs]
+        self.fate_u = np.array([s.random() for s in streams])
+        self.lead_z = np.array([s.standard_normal() for s in streams])
         self.cfg = list(configs)
         self.material = np.array([MAT[c.material] for c in configs], np.int64)
         self.region = np.array([REG[c.region] for c in configs], np.int64)
@@ -75,11 +82,11 @@ class SupplierFleet:
                             np.minimum(1.0, np.maximum(0.0, (week - self.first_week + 1) / np.maximum(ramp, 1))))
         self.online = np.where(self.state == S_OPERATING, self.nameplate * frac, 0.0)
 
-    def advance(self, week: int, rng: np.random.Generator) -> None:
+    def advance(self, week: int) -> None:
         """Finish construction (or fail) when due, and ramp up."""
         due = np.flatnonzero((self.state == S_BUILDING) & (week >= self.completion_week))
         if len(due):
-            fail = rng.random(len(due)) < self.failure_probability[due]
+            fail = self.fate_u[due] < self.failure_probability[due]
             self.state[due] = np.where(fail, S_FAILED, S_OPERATING)
             self.first_week[due[~fail]] = week
         self._ramp(week)
@@ -197,7 +204,7 @@ class AltSupplier(Agent):
         if value <= capex:
             return False
         self.fleet.state[self.index] = S_BUILDING
-        noise = math.exp(inv.lead_time_sigma * float(self.model.rng.standard_normal()))
+        noise = math.exp(inv.lead_time_sigma * float(self.fleet.lead_z[self.index]))
         self.fleet.completion_week[self.index] = week + max(1, round(lead_years * 52 * noise))
         return True
 
