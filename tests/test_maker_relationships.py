@@ -48,13 +48,13 @@ def _run(raw: dict, seed: int = 2) -> tuple[ReflowModel, np.ndarray]:
     return m, np.array(out)
 
 
-@pytest.mark.parametrize(("maker_cover", "off_at_most"), [(None, None), (10.0, 0.75)])
+@pytest.mark.parametrize(("maker_cover", "off_at_most"), [(None, None), (10.0, 0.85)])
 def test_makers_keep_making_their_plan_for_their_region_under_a_magnet_control(maker_cover: float | None,
                                                                                off_at_most: float | None) -> None:
     """With relationships Japan/Korea's makers keep (nearly) their plan and sell it at home, and their users import
-    less from China. Without them, makers holding 10 weeks of oxide (the default until 2026-11-30) lose most of
-    their output in this 80-week world; with the default stocks (24 weeks) the loss here is small (3-9% on seeds
-    2-4), so that case is checked on controls_2025 below."""
+    less from China. Without them, makers holding 10 weeks of oxide (the default until 2026-11-30) lose a good part
+    of their output in this 80-week world (12-31% on seeds 2-6); with the default stocks (24 weeks) the loss here is
+    small (3-9% on seeds 2-4), so that case is checked on controls_2025 below."""
     m, out = _run(_controlled_world(maker_cover=maker_cover))
     m_off, off = _run(_controlled_world(share=0.0, maker_cover=maker_cover))
     pop = m.pop
@@ -64,7 +64,14 @@ def test_makers_keep_making_their_plan_for_their_region_under_a_magnet_control(m
     assert out[after, JPKR].mean() > 0.9 * plan
     assert off[after, JPKR].mean() <= out[after, JPKR].mean()
     if off_at_most is not None:
-        assert off[after, JPKR].mean() < off_at_most * out[after, JPKR].mean()
+        # How much the makers lose depends on the seed (which licences are refused, which projects fail): 12-31%
+        # on seeds 2-6 (10-18% on seeds 3-4 before the projects' own streams, b0a681b), so a bound on seed 2 alone
+        # leaned on its luck. The bound is on the loss pooled over seeds 2-4 (20% with this code).
+        kept, made = off[after, JPKR].sum(), out[after, JPKR].sum()
+        for seed in (3, 4):
+            kept += _run(_controlled_world(share=0.0, maker_cover=maker_cover), seed)[1][after, JPKR].sum()
+            made += _run(_controlled_world(maker_cover=maker_cover), seed)[1][after, JPKR].sum()
+        assert kept < off_at_most * made
     # What they make goes to their own region's users: the flow JPKR -> JPKR carries most of it (0.69-0.90 on seeds
     # 2-6), where without relationships users abroad, bidding at the spot market, take most (0.19-0.31).
     home = m.rec["flow"][after, MAGNET, JPKR, JPKR].sum() / out[after, JPKR].sum()

@@ -108,7 +108,7 @@ def test_china_never_clears_below_the_defended_price_and_stocks_what_does_not_se
 
 def test_defending_china_price_raises_the_price_outside_china_too(paired) -> None:
     """China's defended price passes through abroad: in 2013-14 the ex-China NdPr and Dy prices stand well above
-    those without the defence (by more than half), and rise at least about as much as China's own price does."""
+    those without the defence (by more than half), and rise by at least as many USD/kg as China's own price does."""
     on, off = paired
     ex_on, ex_off = _weekly(on, "price_ex_vwap"), _weekly(off, "price_ex_vwap")
     cn_on, cn_off = _weekly(on, "price_cn"), _weekly(off, "price_cn")
@@ -116,9 +116,16 @@ def test_defending_china_price_raises_the_price_outside_china_too(paired) -> Non
     for m in (NDPR, DY):
         cn_rise = np.median(cn_on[w, m]) / np.median(cn_off[w, m])
         assert cn_rise > 1.5
+        cn_gain = np.median(cn_on[w, m]) - np.median(cn_off[w, m])
         for r in (REG["JPKR"], REG["EU"], REG["US"]):
             ex_rise = np.nanmedian(ex_on[w, m, r]) / np.nanmedian(ex_off[w, m, r])
-            assert ex_rise > 1.5 and ex_rise > 0.9 * cn_rise
+            assert ex_rise > 1.5
+            # Compared in USD/kg, not as a ratio: the scarcity premium abroad (the export quota, and since the
+            # projects' own random streams (b0a681b), the same project failures in both runs) is in both prices,
+            # so it dilutes the ratio (0.89 on seed 3, where the premium is larger) but cancels in the
+            # difference, which carries China's rise plus the export tax on it (1.19-1.32 x on seeds 1, 3, 6).
+            ex_gain = np.nanmedian(ex_on[w, m, r]) - np.nanmedian(ex_off[w, m, r])
+            assert ex_gain > cn_gain
 
 
 def test_smugglers_sell_no_lower_than_the_defended_price_while_chinas_expected_price_catches_up(q2010) -> None:
