@@ -88,7 +88,7 @@ class ReflowModel(mesa.Model):
 
     Args:
         scenario: a validated scenario (see `reflow.config`).
-        rng: seed of the model's random generator; every random draw comes from it.
+        rng: seed of the model's random generator, and (with each project's id) of the projects' own streams.
     """
 
     def __init__(self, scenario: Scenario, *, rng: int | None = None) -> None:
