@@ -9,7 +9,8 @@ import pytest
 
 from reflow.config import validate
 from reflow.contracts import OfftakeBook, staggered_ends
-from reflow.model import CONTRACTING_WEEKS, ReflowModel, contract_term_weeks
+from reflow.model import ReflowModel
+from reflow.phases.common import CONTRACTING_WEEKS, contract_term_weeks
 
 
 def _book() -> OfftakeBook:

@@ -11,7 +11,8 @@ import pytest
 
 from reflow.config import load_config, validate
 from reflow.domain import MAT, REG
-from reflow.model import RESALE_ABOVE, ReflowModel
+from reflow.model import ReflowModel
+from reflow.phases.common import RESALE_ABOVE
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 MAGNET = MAT["ndfeb_magnet"]
