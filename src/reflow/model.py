@@ -16,13 +16,14 @@ One step is one calendar week. Its phases, in order (docs/ODD.md, "Process overv
 6. manufacturers produce with what they hold (production lost when an input runs out), thrift, diversify and
    sign offtake contracts; the week is recorded (then the La/Ce market's week), magnet makers plan next week's
    output, and expectations update.
+
+This module builds the agents and steps the week; the larger phases are mixins in `reflow.phases`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 
 import mesa
 import numpy as np
@@ -42,9 +43,9 @@ from reflow.agents.suppliers import S_BUILDING, S_CANDIDATE, S_FAILED
 from reflow.config import Scenario
 from reflow.contracts import OfftakeBook
 from reflow.domain import CN, MAGNET, MAT, MATERIALS, REG
-from reflow.light_ree import LightInputs, LightParams, LightState, light_week
+from reflow.light_ree import LightInputs
 from reflow.market import SortedOrders
-from reflow.phases import ChinaExports, OfftakesAndRelationships, SpotMarkets
+from reflow.phases import ChinaExports, LightMarket, OfftakesAndRelationships, SpotMarkets, WeekRecord
 from reflow.phases.common import CONTRACTING_WEEKS, IMP, NM, NR, add_at
 from reflow.policy import PolicyState, PolicyTimeline
 from reflow.recorder import Recorder
@@ -54,7 +55,7 @@ __all__ = ["ReflowModel"]
 log = logging.getLogger(__name__)
 
 
-class ReflowModel(ChinaExports, SpotMarkets, OfftakesAndRelationships, mesa.Model):
+class ReflowModel(ChinaExports, SpotMarkets, OfftakesAndRelationships, WeekRecord, LightMarket, mesa.Model):
     """Rare-earth trade under export licensing, one step per week.
 
     Args:
@@ -326,52 +327,9 @@ class ReflowModel(ChinaExports, SpotMarkets, OfftakesAndRelationships, mesa.Mode
 
     # ------------------------------------------------------------------------------------------------ phases
 
-    def _light_market(self, sc: Scenario) -> tuple[LightParams, LightState]:
-        """The La/Ce oxide market's constants and first state (7.18): buyers at target cover, no quota yet."""
-        lc, mc = sc.light_ree, sc.manufacturers
-        tax0 = self.timeline.state(self.date_of(0)).light_export_tax
-        ex_ref = lc.reference_price * (1 + lc.freight_premium) * (1 + tax0)
-        params = LightParams(
-            demand_week=lc.demand_tpy / 52.0, price_cn_ref=lc.reference_price, price_ex_ref=ex_ref,
-            freight=lc.freight_premium, china_price_link=lc.china_price_link, elasticity=lc.elasticity,
-            restock_weeks=lc.restock_weeks, cover_weeks=lc.cover_target_weeks, ceiling=lc.wtp_cap_multiple * ex_ref,
-            base_exports_week=lc.exports_tpy / 52.0, hoarding_response=lc.hoarding_response,
-            hoarding_memory_weeks=mc.hoarding_memory_weeks, hoarding_limit=mc.hoarding_limit,
-            # The buyers thrift by the manufacturers' rule (FCC catalyst makers cut their La content in 2011 [R]).
-            thrift_trigger=mc.thrift_trigger_multiple, thrift_cap=mc.thrift_cap,
-            thrift_step=mc.thrift_max_per_year / 52.0, thrift_lag_weeks=mc.thrift_lag_weeks)
-        state = LightState(stock=lc.cover_target_weeks * params.demand_week, alt_stock=0.0, premium=0.0, bank=np.inf)
-        return params, state
-
     def _licence_price(self, pol: PolicyState) -> float:
         """USD/kg an export-quota licence costs this week, the same for every element (7.12b); 0 without one."""
         return pol.licence_price_share * float(self.p_cn_exp[MAT["ndpr_oxide"]])
-
-    def _light_week(self, w: int, pol: PolicyState) -> None:
-        """One week of the La/Ce oxide market (7.18), recorded."""
-        params, state = self._light
-        nd = MAT["ndpr_oxide"]
-        fl = self.fleet
-        alt = float(fl.output[fl.material == nd].sum()) * self.config.light_ree.co_product_per_ndpr
-        embargoed = float(self._demand_share[nd][pol.embargo[nd]].sum())
-        tc = self.config.transshipment
-        x = LightInputs(
-            ndpr_cn_ratio=float(self.p_cn_exp[nd] / self.p_ref[nd]), export_tax=pol.light_export_tax,
-            alt_output=alt, quota_tpy=pol.light_quota_tpy, embargoed_share=embargoed, leak_max_share=tc.max_share,
-            leak_premium_scale=tc.premium_scale, enforcement=float(pol.enforcement[nd]),
-            leak_cost_share=tc.cost_share, leak_cost_per_kg=tc.cost_per_kg, leak_profit_scale=tc.profit_scale,
-            official_margin=self._licence_price(pol) if math.isfinite(pol.light_quota_tpy) else 0.0)
-        self.light_inputs.append(x)
-        state, out = light_week(state, params, **x.__dict__)
-        self._light = (params, state)
-        rec = self.rec
-        for var, v in (("light_price_ex", out.price_ex), ("light_price_cn", out.price_cn),
-                       ("light_quota_rent", out.rent), ("light_consumption", out.use - out.shortage),
-                       ("light_shortage", out.shortage), ("light_cover_weeks", state.stock / max(out.use, 1e-12)),
-                       ("light_exports_cn", out.official), ("light_exports_cn_unofficial", out.unofficial),
-                       ("light_production_alt", alt), ("light_thrift_share", state.thrift)):
-            rec[var][w] = v
-
 
     def _supply(self, w: int, pol: PolicyState) -> None:
         inv = self.config.investment
@@ -419,23 +377,6 @@ class ReflowModel(ChinaExports, SpotMarkets, OfftakesAndRelationships, mesa.Mode
         add_at(self._val, (m, reg), tonnes * price)
         add_at(self.rec["flow"][self.week], (m, origin, reg), tonnes)
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
     def _adapt(self, w: int, pol: PolicyState, need: np.ndarray, shortage: np.ndarray) -> None:
         pop = self.pop
         parity = self.p_ref * (1 + self.freight)
@@ -448,7 +389,6 @@ class ReflowModel(ChinaExports, SpotMarkets, OfftakesAndRelationships, mesa.Mode
         pop.update_diversification(signal, premium)
         if w > 0 and w % CONTRACTING_WEEKS == 0:
             self._contracting_round(w, pol)
-
 
     def _update_expectations(self, w: int) -> None:
         mc = self.config.manufacturers
@@ -471,60 +411,6 @@ class ReflowModel(ChinaExports, SpotMarkets, OfftakesAndRelationships, mesa.Mode
         mean = np.where(wsum > 0, np.nansum(np.where(ok, vw * dem, 0.0), axis=1) / np.maximum(wsum, 1e-12),
                         self.p_inv)
         self.p_inv += a_inv * (mean - self.p_inv)
-
-    # ------------------------------------------------------------------------------------------------ record
-
-    def _record(self, w: int, pol: PolicyState, need: np.ndarray, consumed: np.ndarray,
-                shortage: np.ndarray) -> None:
-        rec, pop = self.rec, self.pop
-        reg = pop.region
-        for var, arr in (("demand", need), ("shortage", shortage), ("delivered", self._received)):
-            rec[var][w] = self._by_material_region(arr)
-        st = self._by_material_region(np.where(need > 0, pop.stock, 0.0))
-        dem = rec["demand"][w]
-        rec["inventory_cover_weeks"][w] = np.where(dem > 0, st / np.maximum(dem, 1e-12), 0.0)
-        plan = np.bincount(reg, weights=pop.plan, minlength=NR)
-        # Lost: what a firm meant to make (its plan, less a magnet maker's cut for want of sales) and could not.
-        lost = np.bincount(reg, weights=pop.plan * pop.run * (1 - pop.frac) if pop.cutting else
-                           pop.plan * (1 - pop.frac), minlength=NR)
-        rec["production_lost_share"][w] = np.where(plan > 0, lost / np.maximum(plan, 1e-12), 0.0)
-        rec["output_plan"][w] = plan
-        # Thrifting's saving is measured against what firms intend to make (not a magnet maker's cut for want of
-        # sales).
-        base = self._by_material_region(pop.need_base * pop.run[:, None]) if pop.cutting else self._need_base_mr
-        rec["thrift_saving_share"][w] = np.where(base > 0, np.clip(1.0 - dem / np.maximum(base, 1e-12), 0.0, 1.0), 0.0)
-        rec["licence_backlog"][w] = self.authority.queue.backlog(NM, NR)
-        has = self._vol > 1e-12
-        rec["price_ex_vwap"][w][has] = self._val[has] / self._vol[has]
-        flow = rec["flow"][w]
-        into = flow[:, :, :]  # (M, O, R)
-        tot = into.sum(axis=1)
-        ok = tot > 1e-12
-        share = np.where(ok[:, None, :], into / np.maximum(tot, 1e-12)[:, None, :], 0.0)
-        nc = 1.0 - share[:, CN, :]
-        rec["non_china_share"][w][ok] = nc[ok]
-        rec["hhi"][w][ok] = (share ** 2).sum(axis=1)[ok]
-        for var in ("non_china_share", "hhi", "price_ex_vwap"):
-            rec[var][w][:, CN] = np.nan
-        rec["exports_cn_total"][w] = rec["exports_cn"][w].sum(axis=1)
-        fl = self.fleet
-        rec["alt_capacity"][w] = np.bincount(fl.material, weights=fl.online * 52.0, minlength=NM)
-        rec["alt_capacity_pipeline"][w] = np.bincount(fl.material, weights=fl.pipeline * 52.0, minlength=NM)
-        prod_alt = np.bincount(fl.material, weights=fl.output, minlength=NM).astype(float)  # (an empty fleet: int)
-        prod_alt[MAGNET] += float(pop.output[pop.is_magnet_maker].sum())
-        rec["production_alt"][w] = prod_alt
-        rec["production_cn"][w] = np.bincount(self.prod.material, weights=self.prod.output, minlength=NM)
-        rec["consumption"][w] = consumed.sum(axis=0) + self.domestic.consumed
-        rec["stock_total"][w] = self.stock_by_material()
-        rec.carry_forward(w)
-        if w == 0:
-            # A price not yet observed starts from the expected price at the start, so that carry-forward has a
-            # value (outputs.md). Supply shares are not made up: a region's shares start with its first delivery.
-            for var, start in (("price_ex_vwap", self.p_ex_exp), ("price_ex_ask", self.p_ex_exp)):
-                a = rec[var][0]
-                a[np.isnan(a)] = start[np.isnan(a)]
-            for var in ("price_ex_vwap", "price_ex_ask"):
-                rec[var][0][:, CN] = np.nan
 
     def run(self) -> Recorder:
         """Step through the whole horizon and return the records."""

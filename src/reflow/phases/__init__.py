@@ -2,7 +2,9 @@
 weekly market (docs/ODD.md, "Process overview and scheduling"); `ReflowModel.step` calls them in order."""
 
 from reflow.phases.exports import ChinaExports
+from reflow.phases.light import LightMarket
 from reflow.phases.offtakes import OfftakesAndRelationships
+from reflow.phases.record import WeekRecord
 from reflow.phases.spot import SpotMarkets
 
-__all__ = ["ChinaExports", "OfftakesAndRelationships", "SpotMarkets"]
+__all__ = ["ChinaExports", "LightMarket", "OfftakesAndRelationships", "SpotMarkets", "WeekRecord"]
