@@ -203,7 +203,7 @@ def _run_2010(task: tuple[str, list[str], int]) -> dict[str, Any]:
         series[f"{m}.ex"] = v.monthly_means(ex) / v.year_mean(ex, 2009)
         series[f"{m}.cn"] = v.monthly_means(cn) / v.year_mean(cn, 2009)
         series[f"{m}.exports"] = v.monthly_means(v.weekly_total(pt, "exports_cn_total", m)) * 52.0  # t/yr rate
-    th = {m: v._weighted_thrift(pt, m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide")}
+    th = {m: v.weighted_thrift(pt, m) for m in ("ndpr_oxide", "dy_oxide", "tb_oxide")}
     num = sum(s.fillna(0) * n for s, n in th.values())
     den = sum(n for _, n in th.values())
     series["thrift"] = v.monthly_means(num / den)
