@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -45,6 +46,24 @@ def test_overrun_share_matches_the_probability():
     rng = np.random.default_rng(3)
     w = draw_review_weeks(rng, 20_000, 20.0, sigma=0.1, limit_working_days=LIMIT, overrun_probability=0.3)
     assert np.mean(w > 9) == pytest.approx(0.3, abs=0.02)
+
+
+def test_a_median_above_the_legal_limit_is_the_median_of_the_reviews_and_waits_grow_with_it():
+    # Capping every review at the limit made each median above it give the same waits (a sweep of the median
+    # flattened past 45 working days); the authority's deadline is now the longer of the limit and its median.
+    means = []
+    for med in (30.0, 45.0, 60.0, 75.0, 90.0):
+        w = draw_review_weeks(np.random.default_rng(4), 20_000, med, sigma=0.35, limit_working_days=LIMIT,
+                              overrun_probability=0.0)
+        k = med / 5  # the median in weeks (a whole number here): half the reviews take at most k weeks
+        assert np.mean(w <= k) > 0.48 and np.mean(w <= k - 1) < 0.47, med  # (sampling noise ~0.004)
+        means.append(draw_review_weeks(np.random.default_rng(4), 20_000, med, sigma=0.35, limit_working_days=LIMIT,
+                                       overrun_probability=0.1).mean())
+    assert all(b > a + 1.0 for a, b in itertools.pairwise(means)), means  # over a week more per 15 working days
+    # Below the limit nothing changes: a median of 30 is capped at 45 as before.
+    w = draw_review_weeks(np.random.default_rng(5), 20_000, 30.0, sigma=1.0, limit_working_days=LIMIT,
+                          overrun_probability=0.0)
+    assert w.max() == math.ceil(LIMIT / 5)
 
 
 def test_review_weeks_accept_per_file_medians():

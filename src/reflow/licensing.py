@@ -1,10 +1,10 @@
 """Export licensing as a queue server (pure: numpy arrays and a passed-in Generator, no Mesa).
 
 An application (one firm, one material, one order) waits for review; review times are drawn from a lognormal in
-working days, capped at the statutory limit except for a share of overruns; the authority decides at most
-`capacity` files a week, oldest first; a decision approves with the probability policy sets for the
-destination, end use, listed status and material, returns the file for more information (it re-enters review),
-or denies it.
+working days, capped at the statutory limit (or at the median, if that is longer) except for a share of overruns;
+the authority decides at most `capacity` files a week, oldest first; a decision approves with the probability
+policy sets for the destination, end use, listed status and material, returns the file for more information (it
+re-enters review), or denies it.
 """
 
 from __future__ import annotations
@@ -30,15 +30,18 @@ def draw_review_weeks(
 ) -> np.ndarray:
     """Review times in whole weeks (>= 1).
 
-    A lognormal draw is capped at the legal limit unless the file is one of the overruns, whose time is the limit
-    plus the same draw's distance from the median (reviews that overrun do so by a similar spread; ODD 7.8).
+    A lognormal draw is capped at the deadline the authority works to unless the file is one of the overruns,
+    whose time is the deadline plus the same draw's distance from the median (reviews that overrun do so by a
+    similar spread; ODD 7.8). The deadline is the legal limit, or the median where that is longer: an authority
+    whose typical review already exceeds the limit is not working to it, and capping its reviews at the limit
+    would make every median above the limit give the same waits.
     """
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     wd = median_working_days * np.exp(sigma * rng.standard_normal(n))
     over = rng.random(n) < overrun_probability
-    wd = np.where(over, limit_working_days + np.abs(wd - median_working_days),
-                  np.minimum(wd, limit_working_days))
+    deadline = np.maximum(limit_working_days, median_working_days)
+    wd = np.where(over, deadline + np.abs(wd - median_working_days), np.minimum(wd, deadline))
     return np.maximum(1, np.ceil(wd / WORKING_DAYS_PER_WEEK)).astype(np.int64)
 
 

@@ -438,7 +438,9 @@ class LicensingConfig(_Base):
         28.0, description="median review time in working days: per-shipment licences took 1-1.5 months "
                           "(Reuters [V2])")
     review_sigma: NonNeg = Field(0.35, description="lognormal dispersion of review times [R]")
-    legal_limit_working_days: Pos = Field(45.0, description="statutory limit (Dual-Use Regulations [V2])")
+    legal_limit_working_days: Pos = Field(
+        45.0, description="statutory limit (Dual-Use Regulations [V2]); reviews are capped at it, or at the "
+                          "median where that is longer, except for the overruns (ODD 7.8)")
     overrun_probability: Frac = Field(0.1, description="share of reviews that run past the legal limit [R]")
     return_probability: Frac = Field(
         0.15, description="share of decisions that return the file for more information (Reuters Sep-Oct 2025 "
