@@ -77,7 +77,10 @@ class LicensingEvent(_EventBase):
                     "magnets are not [choice]: {} = the control reaches every sector's purchases")
     review_working_days_median: Pos | None = None
     return_probability: Frac | None = None
-    reviewer_capacity_per_week: int | None = Field(None, ge=1)
+    reviewer_capacity_per_week: int | None = Field(
+        None, ge=1, description="decisions per week of the whole authority while the event is in force, for every "
+                                "material and destination (one body reviews every file); the last event in force "
+                                "that sets it wins (default: `licensing.reviewer_capacity_per_week`)")
     customs_hold_weeks: int = Field(
         0, ge=0, le=26,
         description="weeks every shipment of the listed items to the destinations (licensed, under a general "
