@@ -44,9 +44,13 @@ def test_run_folder_holds_the_contract(short_run: api.RunResult) -> None:
     assert {"config.toml", "config.json", "manifest.json", "timeseries.parquet", "summary.json"} <= names
     assert not [n for n in names if n.startswith(".")]
     manifest = json.loads((path / "manifest.json").read_text())
-    for key in ("reflow_version", "git_commit", "git_dirty", "seed", "scenario", "config_file", "overrides",
-                "started_at", "finished_at", "wall_time_s", "python", "mesa_version", "platform", "files"):
+    for key in ("reflow_version", "git_commit", "git_dirty", "git_dirty_paths", "git_dirty_count", "seed", "scenario",
+                "config_file", "overrides", "started_at", "finished_at", "wall_time_s", "python", "mesa_version",
+                "platform", "files"):
         assert key in manifest, key
+    if manifest["git_commit"] is not None:  # in a checkout (not in an installed copy)
+        assert manifest["git_dirty"] == (manifest["git_dirty_count"] > 0)
+        assert len(manifest["git_dirty_paths"]) == min(manifest["git_dirty_count"], 20)
     assert manifest["seed"] == 3 and manifest["reflow_version"] == reflow.__version__
     # numpy's Generator streams may change between numpy versions (NEP 19): the run needs it to be reproduced
     import numpy as np

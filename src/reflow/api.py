@@ -38,7 +38,7 @@ from reflow.config import (
     validate,
 )
 from reflow.errors import ConfigError, ReflowError, ResultExistsError, UsageError, whole_number
-from reflow.provenance import extends_files, git_state
+from reflow.provenance import extends_files, git_status
 
 __all__ = ["RunResult", "SimOutput", "check_run_id", "check_seed", "checked_scenario", "evaluate", "flatten_summary",
            "run", "simulate", "write_atomic", "write_resolved_config"]
@@ -322,14 +322,12 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
 
                 quick_figures(sim.timeseries, cfg_json, tmp / "figures", seed=seed)
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        commit, dirty = git_state()
         import mesa
         import numpy as np
 
         manifest = {
             "reflow_version": __version__,
-            "git_commit": commit,
-            "git_dirty": dirty,
+            **git_status(),  # git_commit, git_dirty, git_dirty_paths (capped), git_dirty_count
             "seed": seed,
             "scenario": scenario.scenario.name,
             "config_file": config_file,
