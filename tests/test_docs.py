@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -223,6 +225,67 @@ def test_outputs_md_lists_every_summary_key():
     assert doc == code, (f"summary.json keys: docs/outputs.md shows {sorted(doc - code)} that summarise does not "
                          f"write and misses {sorted(code - doc)}")
     assert doc_light == set(s["light_ree"]), f"light_ree block: doc {sorted(doc_light)}, code {sorted(s['light_ree'])}"
+
+
+def _json_examples(section: str) -> list[Any]:
+    """The ```json blocks of a docs section, parsed: `//` comments dropped, an object written `{...}` (its keys
+    elided) read as ``{"...": None}``, and a lone `"key": {...}` block without braces around it wrapped in some."""
+    out = []
+    for block in re.findall(r"```json\n(.*?)```", section, re.S):
+        text = re.sub(r"\s//[^\n]*", "", block).replace("{...}", '{"...": null}').strip()
+        out.append(json.loads(text if text.startswith("{") else "{" + text + "}"))
+    return out
+
+
+def _key_drift(doc: Any, real: Any, where: str = "") -> list[str]:
+    """Where the keys of a docs example differ from those of the real output (values are not compared). An
+    object written `{...}` in the docs elides its keys, so only that it exists is checked."""
+    if isinstance(doc, dict) and isinstance(real, dict):
+        shown = set(doc) - {"..."}
+        problems = [f"{where}{k}: in the docs, not in the output" for k in sorted(shown - set(real))]
+        if "..." not in doc:
+            problems += [f"{where}{k}: in the output, not in the docs" for k in sorted(set(real) - shown)]
+        for k in sorted(shown & set(real)):
+            problems += _key_drift(doc[k], real[k], f"{where}{k}.")
+        return problems
+    if isinstance(doc, list) and isinstance(real, list):
+        return [p for i, (d, r) in enumerate(zip(doc, real, strict=False)) for p in _key_drift(d, r, f"{where}{i}.")]
+    if None not in (doc, real) and isinstance(doc, dict | list) != isinstance(real, dict | list):
+        return [f"{where.rstrip('.')}: {type(doc).__name__} in the docs, {type(real).__name__} in the output"]
+    return []
+
+
+@pytest.fixture(scope="module")
+def documented_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run folder of the command docs/outputs.md's examples come from."""
+    from reflow.cli import main
+
+    out = tmp_path_factory.mktemp("docs_run")
+    assert main(["run", str(ROOT / "configs" / "controls_2025.toml"), "--seed", "1", "--out", str(out),
+                 "--run-id", "r", "-q"]) == 0
+    return out / "controls_2025" / "r"
+
+
+def test_outputs_md_examples_have_the_keys_a_real_run_writes(documented_run: Path):
+    """The examples of docs/outputs.md were written by hand and drifted from what a run writes (the values too:
+    a Dy peak of 3.1x where a run gives ~4.3x); they are now excerpts of real runs, and their keys, at every
+    level, are those of the files `reflow run configs/controls_2025.toml --seed 1` writes (keys, not values: the
+    values move with the model)."""
+    import reflow
+
+    (manifest,) = _json_examples(_outputs_section("A run folder"))
+    summary, light = _json_examples(_outputs_section("`summary.json`"))
+    real_manifest = json.loads((documented_run / "manifest.json").read_text(encoding="utf-8"))
+    real_summary = json.loads((documented_run / "summary.json").read_text(encoding="utf-8"))
+    cfg = reflow.load_config(ROOT / "configs" / "quota_2010.toml", overrides=["scenario.weeks=20"])
+    real_light = {"light_ree": reflow.run(cfg, seed=1, out=None).summary["light_ree"]}
+    drift = {"manifest.json": _key_drift(manifest, real_manifest), "summary.json": _key_drift(summary, real_summary),
+             "summary.json (light_ree)": _key_drift(light, real_light)}
+    assert not any(drift.values()), f"docs/outputs.md's examples differ from a real run's files: {drift}"
+    # and the file table names every key of the manifest
+    row = next(line for line in _outputs_section("A run folder").splitlines() if line.startswith("| `manifest.json`"))
+    named = set(re.findall(r"`([a-z_0-9]+)`", row))
+    assert set(real_manifest) <= named, f"manifest.json keys missing from its table row: {set(real_manifest) - named}"
 
 
 # --------------------------------------------------------------------------------------------- README

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -43,9 +44,13 @@ def test_run_folder_holds_the_contract(short_run: api.RunResult) -> None:
     assert {"config.toml", "config.json", "manifest.json", "timeseries.parquet", "summary.json"} <= names
     assert not [n for n in names if n.startswith(".")]
     manifest = json.loads((path / "manifest.json").read_text())
-    for key in ("reflow_version", "git_commit", "git_dirty", "seed", "scenario", "config_file", "overrides",
-                "started_at", "finished_at", "wall_time_s", "python", "mesa_version", "platform", "files"):
+    for key in ("reflow_version", "git_commit", "git_dirty", "git_dirty_paths", "git_dirty_count", "seed", "scenario",
+                "config_file", "overrides", "started_at", "finished_at", "wall_time_s", "python", "mesa_version",
+                "platform", "files"):
         assert key in manifest, key
+    if manifest["git_commit"] is not None:  # in a checkout (not in an installed copy)
+        assert manifest["git_dirty"] == (manifest["git_dirty_count"] > 0)
+        assert len(manifest["git_dirty_paths"]) == min(manifest["git_dirty_count"], 20)
     assert manifest["seed"] == 3 and manifest["reflow_version"] == reflow.__version__
     # numpy's Generator streams may change between numpy versions (NEP 19): the run needs it to be reproduced
     import numpy as np
@@ -356,6 +361,78 @@ def test_a_scenario_changed_by_attribute_is_validated_again_before_it_runs(tmp_p
     res = reflow.run(cfg, seed=1, out=tmp_path, run_id="ok", figures=False)
     assert res.config.scenario.weeks == 20 and res.timeseries["week"].max() == 19
     assert res.path is not None and reflow.load_config(res.path / "config.toml") == res.config
+
+
+def _evaluate_fake(cfg: Any) -> Any:
+    return reflow.evaluate(config=cfg, seed=1, runner="reflow.experiment.fakes:analytic")
+
+
+@pytest.mark.parametrize("call", [
+    lambda cfg: reflow.simulate(cfg, 1),
+    lambda cfg: reflow.run(cfg, seed=1, out=None),
+    _evaluate_fake,
+], ids=["simulate", "run", "evaluate"])
+@pytest.mark.parametrize(("key", "value", "shown"), [
+    ("approval_rate", 7.0, r"licensing\.approval_rate = 7\.0"),
+    ("approval_rate", None, r"licensing\.approval_rate = None"),  # was dropped: the default ran instead
+    ("approval_rate", np.array([0.5]), r"licensing\.approval_rate"),  # was a PydanticSerializationError
+], ids=["out-of-range", "None", "array"])
+def test_every_entry_point_checks_a_scenario_changed_by_attribute(call, key, value, shown) -> None:
+    """reflow.simulate ran a Scenario as it was: cfg.licensing.approval_rate = 7.0 ran to the end with nonsense
+    approvals, and reflow.evaluate(config=cfg) was a TypeError from pathlib. Each now refuses it as reflow.run does,
+    naming the key, what it accepts, and how to fix a Scenario."""
+    from reflow.errors import ConfigError
+
+    cfg = reflow.load_config(CONFIGS / "baseline.toml", overrides=SHORT)
+    setattr(cfg.licensing, key, value)
+    with pytest.raises(ConfigError, match=shown) as err:
+        call(cfg)
+    assert "after reflow.load_config" in str(err.value) and "overrides=" in str(err.value)
+
+
+def test_simulate_runs_a_valid_change_as_if_it_were_loaded() -> None:
+    """A valid attribute change runs, and gives what the same change made at loading gives (same seed)."""
+    cfg = reflow.load_config(CONFIGS / "controls_2025.toml", overrides=SHORT)
+    cfg.licensing.approval_rate = 0.3
+    loaded = reflow.load_config(CONFIGS / "controls_2025.toml", overrides=[*SHORT, "licensing.approval_rate=0.3"])
+    pd.testing.assert_frame_equal(reflow.simulate(cfg, 2).timeseries, reflow.simulate(loaded, 2).timeseries)
+    assert reflow.evaluate(config=cfg, seed=2, runner="reflow.experiment.fakes:analytic") == reflow.evaluate(
+        config=loaded, seed=2, runner="reflow.experiment.fakes:analytic")
+
+
+def test_no_optional_config_field_defaults_to_anything_but_none() -> None:
+    """`api.checked_scenario` validates a Scenario's dump with its None values kept, while a run folder's
+    config.toml leaves them out (TOML has no null); the two read back the same only while every field that may be
+    None defaults to None."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    from reflow.config import PolicyEvent, Scenario
+
+    def models(ann: Any) -> list[type[BaseModel]]:
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            return [ann]
+        return [m for a in typing.get_args(ann) for m in models(a)]
+
+    seen: set[type[BaseModel]] = set()
+    todo = [Scenario, *models(PolicyEvent)]
+    bad = []
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        for name, f in m.model_fields.items():
+            args = typing.get_args(f.annotation)
+            if (type(None) in args or f.annotation is types.NoneType) and not f.is_required():
+                default = f.get_default(call_default_factory=True)
+                if default is not None:
+                    bad.append(f"{m.__name__}.{name} = {default!r}")
+            todo += models(f.annotation)
+    assert len(seen) > 20  # the walk reached the nested tables and every policy event kind
+    assert bad == []
 
 
 def test_results_keep_pointing_at_their_folder_after_the_working_folder_changes(

@@ -25,14 +25,23 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic_core import PydanticSerializationError
 
 from reflow import __version__
-from reflow.config import Scenario, apply_overrides, dump_toml, load_raw_traced, parse_set_args, validate
-from reflow.errors import ReflowError, ResultExistsError, UsageError, whole_number
-from reflow.provenance import extends_files, git_state
+from reflow.config import (
+    OverrideSource,
+    Scenario,
+    apply_overrides,
+    dump_toml,
+    load_raw_traced,
+    parse_set_args,
+    validate,
+)
+from reflow.errors import ConfigError, ReflowError, ResultExistsError, UsageError, whole_number
+from reflow.provenance import extends_files, git_status
 
-__all__ = ["RunResult", "SimOutput", "check_run_id", "check_seed", "evaluate", "flatten_summary", "run", "simulate",
-           "write_atomic", "write_resolved_config"]
+__all__ = ["RunResult", "SimOutput", "check_run_id", "check_seed", "checked_scenario", "evaluate", "flatten_summary",
+           "run", "simulate", "write_atomic", "write_resolved_config"]
 
 
 @dataclass
@@ -64,7 +73,13 @@ class RunResult:
 
 
 def simulate(scenario: Scenario, seed: int, *, progress: bool = False) -> SimOutput:
-    """Run the model over the scenario's horizon with `seed` and return the tidy time series and summary."""
+    """Run the model over the scenario's horizon with `seed` and return the tidy time series and summary.
+
+    The scenario is validated again first (`checked_scenario`), so attributes set on it after loading are checked.
+
+    Raises:
+        ConfigError: the scenario holds a value its schema refuses. UsageError: not a Scenario, or a bad seed.
+    """
     from reflow.metrics import summarise
     from reflow.model import ReflowModel
 
@@ -72,6 +87,7 @@ def simulate(scenario: Scenario, seed: int, *, progress: bool = False) -> SimOut
         raise UsageError(f"simulate: expected a Scenario (reflow.load_config(path)); got {type(scenario).__name__} "
                          "(reflow.run(config, out=None) takes a path or a dict too)")
     check_seed(seed)
+    scenario = checked_scenario(scenario, caller="reflow.simulate")
     model = ReflowModel(scenario, rng=seed)
     bar = None
     if progress and sys.stderr.isatty():
@@ -87,6 +103,41 @@ def simulate(scenario: Scenario, seed: int, *, progress: bool = False) -> SimOut
     ts = model.rec.to_frame(scenario.scenario.start)
     summary = summarise(ts, scenario, seed)
     return SimOutput(ts, summary)
+
+
+def checked_scenario(scenario: Scenario, overrides: Mapping[str, Any] | None = None, *, caller: str,
+                     sources: Mapping[str, OverrideSource] | None = None) -> Scenario:
+    """`scenario` validated again, with `overrides` (``{"key.path": value}``) applied: what every entry point that
+    takes a Scenario runs (`run`, `simulate`, `evaluate`).
+
+    Pydantic checks a Scenario when it is built, not the attributes set on it afterwards
+    (``cfg.licensing.approval_rate = 7.0``, ``cfg.scenario.weeks = None``): unchecked, such a value ran into a
+    crash or nonsense mid-run, and into a config.toml that `reflow run` refuses. Validating again costs ~5 ms.
+
+    Args:
+        scenario: a Scenario, perhaps changed since it was loaded.
+        overrides: key paths to set before validation (as ``--set``).
+        caller: the function it was given to, named in the error (``"reflow.simulate"``).
+        sources: where each override came from, for the error (`reflow.config.OverrideSource`).
+
+    Raises:
+        ConfigError: naming each bad key, its value and what it accepts, and how to fix a Scenario.
+    """
+    try:
+        # None is kept, not dropped: a field that may not be None must refuse it, not fall back to its default
+        # (no optional field has a default other than None, so a valid scenario validates to itself)
+        raw = scenario.model_dump(mode="json", warnings=False)
+    except PydanticSerializationError:  # a value JSON cannot hold (an array, an object): validation names its key
+        raw = scenario.model_dump(warnings=False)
+    sets = dict(overrides or {})
+    raw = apply_overrides(raw, sets, sources)  # a key path that does not fit is its own ConfigError, naming it
+    try:
+        return validate(raw, source=f"the Scenario given to {caller}", overrides=sets, sources=sources)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}\n  (An attribute set on a Scenario after reflow.load_config is checked only when "
+                          "the Scenario runs: set one the key accepts, or make the change with "
+                          "reflow.load_config(path, overrides=[\"key.path=value\"]), which checks it at once.)"
+                          ) from None
 
 
 def check_seed(seed: Any) -> int:
@@ -154,10 +205,7 @@ def _refuse_replacing(folder: Path) -> None:
 def _resolve(config: str | Path | Scenario | Mapping[str, Any], overrides: Any) -> tuple[Scenario, str | None]:
     sets = parse_set_args(overrides)
     if isinstance(config, Scenario):
-        # Validated again, overrides or not (~2 ms): pydantic does not check attributes set after loading
-        # (cfg.licensing.approval_rate = 7.0), and a run must be what its config.toml, read back, gives.
-        raw = config.model_dump(mode="json", exclude_none=True)
-        return validate(apply_overrides(raw, sets), source="<scenario>", overrides=sets), None
+        return checked_scenario(config, sets, caller="reflow.run"), None
     if isinstance(config, Mapping):
         return validate(apply_overrides(dict(config), sets), source="<dict>", overrides=sets), None
     if not isinstance(config, str | os.PathLike):
@@ -274,14 +322,12 @@ def _write_run(folder: Path, scenario: Scenario, seed: int, sim: SimOutput, conf
 
                 quick_figures(sim.timeseries, cfg_json, tmp / "figures", seed=seed)
         files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        commit, dirty = git_state()
         import mesa
         import numpy as np
 
         manifest = {
             "reflow_version": __version__,
-            "git_commit": commit,
-            "git_dirty": dirty,
+            **git_status(),  # git_commit, git_dirty, git_dirty_paths (capped), git_dirty_count
             "seed": seed,
             "scenario": scenario.scenario.name,
             "config_file": config_file,

@@ -30,30 +30,75 @@ from reflow.errors import UsageError
 if TYPE_CHECKING:
     from reflow.config import Scenario
 
-__all__ = ["config_provenance", "extends_files", "git_state", "new_stamped_folder", "run_manifest", "write_configs",
-           "write_manifest"]
+__all__ = ["DIRTY_PATHS_SHOWN", "config_provenance", "extends_files", "git_state", "git_status", "new_stamped_folder",
+           "run_manifest", "write_configs", "write_manifest"]
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
-def git_state() -> tuple[str | None, bool | None]:
-    """(commit of the reflow checkout, whether tracked files differ from it), or (None, None) outside git.
+#: At most this many dirty paths are named in a manifest (``git_dirty_count`` says how many there were).
+DIRTY_PATHS_SHOWN = 20
 
-    Untracked files do not count: a run records its resolved config, so a new config file is not a gap.
+
+def git_status(limit: int = DIRTY_PATHS_SHOWN) -> dict[str, Any]:
+    """Where the reflow source of a result came from, for a manifest (None for each outside a git checkout):
+
+    ``git_commit`` (HEAD of the checkout), ``git_dirty`` (whether any file differs from it: a tracked file changed,
+    staged or not, or an untracked file that .gitignore does not ignore), ``git_dirty_paths`` (the first `limit`
+    of those paths, sorted, relative to the checkout) and ``git_dirty_count`` (how many there are).
+
+    Untracked files count: a new module or config beside the package can change results while the commit does not
+    say so. Ignored ones (results/, caches) do not. Two git calls, ~5-10 ms: called once a run or a sweep session.
     """
+    none: dict[str, Any] = {"git_commit": None, "git_dirty": None, "git_dirty_paths": None, "git_dirty_count": None}
     here = Path(__file__).resolve().parent
+    # no optional locks: status must not refresh (write) the index, which could race another git command or run
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
         # Only a checkout that tracks this very package: a copy or an install inside some other repository must
         # not borrow that repository's commit.
         subprocess.run(["git", "ls-files", "--error-unmatch", "__init__.py"], cwd=here, capture_output=True,
-                       text=True, timeout=5, check=True)
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5, check=True).stdout.strip() != ""
-        return commit or None, dirty
+                       text=True, timeout=5, check=True, env=env)
+        # one call for the commit and the changes; -z: paths as they are (no quoting), v2: HEAD's commit included
+        out = subprocess.run(["git", "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=normal",
+                              "--no-renames"], cwd=here, capture_output=True, text=True, timeout=5, check=True,
+                             env=env).stdout
     except (OSError, subprocess.SubprocessError):
-        return None, None
+        return none
+    commit, paths = _parse_status(out)
+    if commit is None:
+        return none  # no commit yet: nothing a result could name
+    return {"git_commit": commit, "git_dirty": bool(paths), "git_dirty_paths": sorted(paths)[:limit],
+            "git_dirty_count": len(paths)}
+
+
+def _parse_status(out: str) -> tuple[str | None, list[str]]:
+    """HEAD's commit (None before the first) and the changed or untracked paths of ``git status --porcelain=v2
+    --branch -z``."""
+    commit: str | None = None
+    paths: list[str] = []
+    records = iter(out.split("\0"))
+    for rec in records:
+        kind = rec[:1]
+        if rec.startswith("# branch.oid "):
+            oid = rec.removeprefix("# branch.oid ").strip()
+            commit = oid if oid != "(initial)" else None
+        elif kind == "1":  # 1 XY sub mH mI mW hH hI path
+            paths.append(rec.split(" ", 8)[8])
+        elif kind == "2":  # a rename (not reported with --no-renames; parsed all the same): the old path follows
+            paths.append(rec.split(" ", 9)[9])
+            next(records, None)
+        elif kind == "u":  # unmerged: u XY sub m1 m2 m3 mW h1 h2 h3 path
+            paths.append(rec.split(" ", 10)[10])
+        elif kind == "?":
+            paths.append(rec[2:])
+    return commit, paths
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit of the reflow checkout, whether it is dirty), or (None, None) outside git; see `git_status`."""
+    status = git_status(0)
+    return status["git_commit"], status["git_dirty"]
 
 
 def new_stamped_folder(root: str | Path, option: str = "--out") -> Path:
@@ -178,7 +223,6 @@ def run_manifest(argv: Sequence[str] | None, args: argparse.Namespace | Mapping[
         script: the script's file (default: ``sys.argv[0]``).
         extra: further facts known at the start (fixed seeds of a design, variants, ...).
     """
-    commit, dirty = git_state()
     argv = list(sys.argv[1:] if argv is None else argv)
     return {
         "script": str(script) if script is not None else (sys.argv[0] if sys.argv else None),
@@ -186,8 +230,7 @@ def run_manifest(argv: Sequence[str] | None, args: argparse.Namespace | Mapping[
         "args": _plain(vars(args) if isinstance(args, argparse.Namespace) else dict(args)),
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "status": "running",  # set to "finished" by the last write_manifest: a crash leaves "running"
-        "git_commit": commit,
-        "git_dirty": dirty,
+        **git_status(),
         "versions": _versions(),
         "platform": platform.platform(),
         "configs": {role: config_provenance(path, overrides) for role, path in configs.items()},

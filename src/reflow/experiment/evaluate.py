@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reflow.config import Scenario
 
 __all__ = ["DEFAULT_CONFIG", "evaluate", "key_path"]
 
@@ -44,12 +47,13 @@ def _default_config() -> Path:
     return checkout if checkout.is_file() else here
 
 
-def evaluate(config: str | os.PathLike[str] | None = None, seed: int | None = None, *,
+def evaluate(config: str | os.PathLike[str] | Scenario | None = None, seed: int | None = None, *,
              runner: str | None = None, **params: Any) -> dict[str, Any]:
     """Run the model once and return its summary metrics as a flat dict of scalars.
 
     Args:
-        config: base scenario TOML (default: `DEFAULT_CONFIG`).
+        config: base scenario TOML (default: `DEFAULT_CONFIG`), or a `Scenario` (validated again, so attributes
+            set on it after loading are checked).
         seed: random seed (default: the scenario's ``scenario.seed``).
         runner: run function ``"module:function"`` (default: the reflow model; tests use cheap fakes).
         **params: scenario overrides by key path (``__`` stands for ``.``).
@@ -61,20 +65,23 @@ def evaluate(config: str | os.PathLike[str] | None = None, seed: int | None = No
         ConfigError: a missing file, an unknown key path or an invalid value.
         UsageError: a seed that is not a whole number >= 0 (before the run).
     """
-    from reflow.api import check_seed
-    from reflow.config import OverrideSource, apply_overrides, load_raw_traced, validate
+    from reflow.api import check_seed, checked_scenario
+    from reflow.config import OverrideSource, Scenario, apply_overrides, load_raw_traced, validate
     from reflow.experiment.runner import DEFAULT_RUNNER, resolve_runner, scalar_metrics
 
-    path = Path(config) if config is not None else _default_config()
-    # Read on every call, not cached: a cache keyed by the file missed edits of the files it extends, and the
-    # reading (~2 ms) is nothing beside a run. With the file of each key, so that an error names the file.
-    raw, origins = load_raw_traced(path)
     overrides = {key_path(k): (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
     # a bad key or value names the argument it came from (not `--set`, not the file)
     sources = {key_path(k): OverrideSource(f"the argument {k} of reflow.evaluate", "pass a value the key accepts")
                for k in params}
-    scenario = validate(apply_overrides(raw, overrides, sources), source=str(path), overrides=overrides,
-                        origins=origins, sources=sources)
+    if isinstance(config, Scenario):  # from a notebook; validated again, as reflow.run and reflow.simulate do
+        scenario = checked_scenario(config, overrides, caller="reflow.evaluate", sources=sources)
+    else:
+        path = Path(config) if config is not None else _default_config()
+        # Read on every call, not cached: a cache keyed by the file missed edits of the files it extends, and the
+        # reading (~2 ms) is nothing beside a run. With the file of each key, so that an error names the file.
+        raw, origins = load_raw_traced(path)
+        scenario = validate(apply_overrides(raw, overrides, sources), source=str(path), overrides=overrides,
+                            origins=origins, sources=sources)
     run_seed = check_seed(seed) if seed is not None else int(scenario.scenario.seed)
     metrics, _ = resolve_runner(runner or DEFAULT_RUNNER)(scenario, run_seed)
     return scalar_metrics(metrics)
