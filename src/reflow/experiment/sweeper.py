@@ -508,6 +508,7 @@ def _row(task: RunTask, res: RunResult) -> dict[str, Any]:
         "status": res.status, "error": res.error, "wall_time_s": float(res.wall_time_s),
         "cpu_time_s": None if res.cpu_time_s is None else float(res.cpu_time_s),
         "overrides": json.dumps(task.overrides, sort_keys=True, default=str),
+        "runner": task.runner,  # a resume with --allow-runner-change mixes run functions: each row says which
     }
     row.update(task.params)
     taken = set(row)
