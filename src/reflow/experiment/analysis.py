@@ -592,7 +592,7 @@ def _failure_notes(runs: pd.DataFrame, path: Path, notes: list[str]) -> None:
 def _runner_notes(runs: pd.DataFrame, path: Path, notes: list[str]) -> None:
     """A warning when the runs analysed were made by more than one run function (a resume with
     ``--allow-runner-change``): every mean and index then mixes them."""
-    from reflow.experiment.sweeper import recorded_runners
+    from reflow.experiment.runner_checks import recorded_runners
 
     made = (runs["runner"] if "runner" in runs.columns else pd.Series(index=runs.index, dtype=object)).dropna()
     counts = made.astype(str).value_counts(sort=False)

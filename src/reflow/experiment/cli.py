@@ -269,7 +269,7 @@ def _note_other_runners(folder: Any, runner: Any = None) -> None:
     import json
 
     from reflow.experiment.runner import DEFAULT_RUNNER
-    from reflow.experiment.sweeper import recorded_runners
+    from reflow.experiment.runner_checks import recorded_runners
 
     if isinstance(runner, str) and runner:
         if runner == DEFAULT_RUNNER:

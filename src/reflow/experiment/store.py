@@ -444,7 +444,7 @@ def _with_runner(df: pd.DataFrame, root: Path) -> pd.DataFrame:
     missing = "runner" not in df.columns
     if not missing and not df["runner"].isna().any():
         return df
-    from reflow.experiment.sweeper import recorded_runners
+    from reflow.experiment.runner_checks import recorded_runners
 
     try:
         manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
