@@ -175,7 +175,7 @@ def test_dates_are_listed_as_in_a_scenario_file_and_a_date_range_is_refused(tmp_
 
 def test_a_command_line_set_of_a_varied_key_is_named_as_set(tmp_path: Path) -> None:
     """It said the key was 'both varied and fixed in [sweep.set]', a table the file did not have."""
-    from reflow.experiment.sweeper import _load_cfg
+    from reflow.experiment.sweep_inputs import _load_cfg
 
     path = _write(tmp_path)
     msg = _error(path, ["policy.apr.approval_rate=0.5"])

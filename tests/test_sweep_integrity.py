@@ -516,3 +516,70 @@ def test_analyze_names_the_sweep_file_and_key_for_an_unknown_metric(tmp_path, ca
     assert main(["analyze", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"outputs.metrics of {out / 'sweep.toml'}" in err and "did you mean 'dy_oxide.peak_price_multiple'" in err
+
+
+def test_the_runs_table_says_which_runner_made_each_run_and_analyze_warns_when_they_mix(tmp_path, capsys):
+    """A resume with --allow-runner-change mixed two run functions in one runs table, which could not tell which
+    run came from which (only manifest.json listed the set), and `reflow analyze` averaged them without a word."""
+    from reflow.experiment.analysis import analyze
+    from reflow.experiment.fakes import StopAfter, write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8"))
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        sweep(cfg, out=out, progress=False, runner=f"{FAKES}:analytic", executor=StopAfter(1))
+    assert set(load_runs(out)["runner"]) == {f"{FAKES}:analytic"}
+    assert not any("run functions" in n for n in analyze(out, ["dy_oxide.peak_price_multiple"]).notes)
+    sweep(cfg, out=out, workers=0, progress=False, runner=f"{FAKES}:noisy_linear", allow_runner_change=True)
+    runs = load_runs(out)
+    assert runs["runner"].value_counts().to_dict() == {f"{FAKES}:analytic": 1, f"{FAKES}:noisy_linear": 3}
+    # each run's metrics are its runner's: analytic's runs have no `y`, noisy_linear's no peak price
+    assert runs.loc[runs["runner"] == f"{FAKES}:noisy_linear", "y"].notna().all()
+    assert runs.loc[runs["runner"] == f"{FAKES}:analytic", "y"].isna().all()
+    warned = [n for n in analyze(out, ["y"]).notes if "run functions" in n]
+    assert len(warned) == 1 and warned[0].startswith("warning: the 4 runs analysed were made by 2 run functions")
+    assert f"{FAKES}:analytic: 1" in warned[0] and f"{FAKES}:noisy_linear: 3" in warned[0]
+    assert main(["analyze", str(out), "--metric", "y"]) == 0
+    assert "made by 2 run functions" in capsys.readouterr().out
+    # --reproduce names the run function of the run asked for
+    made_by_noisy = runs.loc[runs["runner"] == f"{FAKES}:noisy_linear", "run_id"].iloc[0]
+    assert main(["analyze", str(out), "--reproduce", made_by_noisy]) == 0
+    assert f"this run was made by --runner {FAKES}:noisy_linear" in capsys.readouterr().err
+
+
+def _drop_runner_column(out: Path) -> None:
+    """Make `out` look like a folder of a reflow that did not record each run's runner."""
+    import pyarrow.parquet as pq
+
+    for part in (out / "runs").glob("part-*.parquet"):
+        table = pq.read_table(part)
+        pq.write_table(table.drop(["runner"]), part)
+
+
+def test_folders_without_the_runner_column_stay_readable(tmp_path, capsys):
+    from reflow.experiment.analysis import analyze
+    from reflow.experiment.fakes import write_fake_sweep
+
+    cfg = write_fake_sweep(tmp_path, FAIL_SWEEP.replace("0.1, 0.2", "0.5, 0.8"))
+    out = tmp_path / "out"
+    _run(cfg, out)
+    _drop_runner_column(out)
+    assert "runner" not in pd.read_parquet(out / "runs").columns
+    # one run function in the manifest: every run was made by it
+    runs = load_runs(out)
+    assert set(runs["runner"]) == {f"{FAKES}:analytic"} and len(runs) == 4
+    assert not any("run functions" in n for n in analyze(out, ["dy_oxide.peak_price_multiple"]).notes)
+    assert main(["plot", str(out), "--format", "png"]) == 0
+    # several in the manifest (a mix stored by an older reflow): the runs cannot be attributed, analyze warns
+    manifest = _manifest(out)
+    manifest["runners"] = [f"{FAKES}:analytic", f"{FAKES}:noisy_linear"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert load_runs(out)["runner"].isna().all()
+    warned = [n for n in analyze(out, ["dy_oxide.peak_price_multiple"]).notes if "run functions" in n]
+    assert len(warned) == 1 and "not recorded: 4" in warned[0] and f"{FAKES}:noisy_linear" in warned[0]
+    # resuming it (one more replicate) adds parts with the column; the old rows stay unattributed
+    cfg.write_text(cfg.read_text().replace("replicates = 2", "replicates = 3"))
+    _run(cfg, out)  # analytic is among the manifest's runners: no refusal
+    runs = load_runs(out)
+    assert runs["runner"].isna().sum() == 4 and (runs["runner"] == f"{FAKES}:analytic").sum() == 2
+    capsys.readouterr()

@@ -426,6 +426,7 @@ def analyze(path: str | Path, metrics: str | Sequence[str] | None = None, confid
         notes.append(f"{int(extra.sum())} stored runs of replicates {replicates} and above are left out: the sweep "
                      f"now has replicates = {replicates} (raise it again to use them)")
         runs = runs[~extra].reset_index(drop=True)
+    _runner_notes(runs, path, notes)
     planned = len(design) * replicates
     result = SweepAnalysis(path=path, method=method, parameters=params, metrics=wanted,
                            points=point_means(runs, params, wanted, confidence), notes=notes,
@@ -586,6 +587,34 @@ def _failure_notes(runs: pd.DataFrame, path: Path, notes: list[str]) -> None:
         parts.append(f"{len(empty)} point(s) have no successful run, so no mean (point_id {_point_ids(empty)})")
     notes.append(f"{int(failed.sum())} failed runs at {len(hit)} of {len(per_point)} design points: "
                  + "; ".join(parts) + f"; {where}")
+
+
+def _runner_notes(runs: pd.DataFrame, path: Path, notes: list[str]) -> None:
+    """A warning when the runs analysed were made by more than one run function (a resume with
+    ``--allow-runner-change``): every mean and index then mixes them."""
+    from reflow.experiment.runner_checks import recorded_runners
+
+    made = (runs["runner"] if "runner" in runs.columns else pd.Series(index=runs.index, dtype=object)).dropna()
+    counts = made.astype(str).value_counts(sort=False)
+    unknown = len(runs) - len(made)
+    listed: list[str] = []
+    if unknown:  # runs stored before the table said which run function made each: the manifest knows the set
+        try:
+            manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = None
+        listed = recorded_runners(manifest) if isinstance(manifest, dict) else []
+    runners = list(dict.fromkeys([*counts.index, *listed]))
+    if len(runners) < 2:
+        return
+    parts = [f"{r}: {int(counts.get(r, 0))}" for r in runners if counts.get(r, 0)]
+    if unknown:
+        parts.append(f"not recorded: {unknown} (stored by an older reflow; manifest.json lists "
+                     f"{', '.join(listed) if listed else 'no runners'})")
+    notes.append(f"warning: the {len(runs)} runs analysed were made by {len(runners)} run functions "
+                 f"({'; '.join(parts)}), so every mean and index mixes their numbers (the sweep was resumed with "
+                 "--allow-runner-change); the runs table's `runner` column says which made each run. To analyse "
+                 "one alone, run the sweep with it into another --out")
 
 
 def _empty_metric_notes(runs: pd.DataFrame, metrics: Sequence[str], notes: list[str]) -> None:

@@ -253,7 +253,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             raise ReflowError(f"{args.sweep_dir}: no stored run '{args.reproduce}' (ids look like "
                               f"{runs['run_id'].iloc[0] if len(runs) else 'p000000-r0000'})")
         print(reproduce_command(row.iloc[0].to_dict(), _reproducible_base(Path(args.sweep_dir))))
-        _note_other_runners(Path(args.sweep_dir))
+        _note_other_runners(Path(args.sweep_dir), row.iloc[0].get("runner"))
         return 0
     if not 0 < args.confidence < 1:
         raise ReflowError(f"--confidence {args.confidence}: must be between 0 and 1 (e.g. 0.95)")
@@ -263,22 +263,29 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _note_other_runners(folder: Any) -> None:
-    """Say so when the sweep's runs were made by another run function than the model `reflow run` runs."""
+def _note_other_runners(folder: Any, runner: Any = None) -> None:
+    """Say so when the run (its `runner`, from the runs table), or else the sweep's runs (as the manifest lists
+    them), was made by another run function than the model `reflow run` runs."""
     import json
 
     from reflow.experiment.runner import DEFAULT_RUNNER
-    from reflow.experiment.sweeper import recorded_runners
+    from reflow.experiment.runner_checks import recorded_runners
 
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    others = [r for r in recorded_runners(manifest) if r != DEFAULT_RUNNER] if isinstance(manifest, dict) else []
-    if others:
-        print(f"note: this sweep's runs were made by --runner {', '.join(others)}, not (only) by the model: the "
-              "command runs the model, so it reproduces the run's scenario and seed but not its numbers; the run "
-              "function is called as fn(reflow.config.load_config(BASE, SETS), SEED)", file=sys.stderr)
+    if isinstance(runner, str) and runner:
+        if runner == DEFAULT_RUNNER:
+            return
+        what = f"this run was made by --runner {runner}, not by the model"
+    else:  # not recorded in the table (a folder of an older reflow): what the folder's runs were made by
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        others = [r for r in recorded_runners(manifest) if r != DEFAULT_RUNNER] if isinstance(manifest, dict) else []
+        if not others:
+            return
+        what = f"this sweep's runs were made by --runner {', '.join(others)}, not (only) by the model"
+    print(f"note: {what}: the command runs the model, so it reproduces the run's scenario and seed but not its "
+          "numbers; the run function is called as fn(reflow.config.load_config(BASE, SETS), SEED)", file=sys.stderr)
 
 
 def _reproducible_base(folder: Any) -> Any:

@@ -52,13 +52,13 @@ __all__ = [
 
 #: Columns every runs table starts with, in this order.
 BASE_COLUMNS = ["run_id", "point_id", "replicate", "seed", "status", "error", "wall_time_s", "cpu_time_s",
-                "overrides"]
+                "overrides", "runner"]
 
 _TS_TYPES = {"week": pa.int64(), "variable": pa.string(), "material": pa.string(), "origin": pa.string(),
              "region": pa.string(), "value": pa.float64(), "run_id": pa.string()}
 _BASE_TYPES = {"run_id": pa.string(), "point_id": pa.int64(), "replicate": pa.int64(), "seed": pa.int64(),
                "status": pa.string(), "error": pa.string(), "wall_time_s": pa.float64(),
-               "cpu_time_s": pa.float64(), "overrides": pa.string()}
+               "cpu_time_s": pa.float64(), "overrides": pa.string(), "runner": pa.string()}
 _INTENT = ".compact.json"
 _ROW_GROUP = 1 << 20  # rows per row group of a merged part
 _CACHE_ROWS = 1 << 20  # rows of recently written parts kept in memory for the next compaction
@@ -412,9 +412,10 @@ def load_runs(path: str | Path) -> pd.DataFrame:
         path: the sweep folder (or its ``runs`` subfolder).
 
     Returns:
-        Columns ``run_id, point_id, replicate, seed, status, error, wall_time_s, cpu_time_s, overrides``, one per
-        varied parameter (named by key path) and one per summary metric. Empty (with the base columns) before the
-        first run finishes.
+        Columns ``run_id, point_id, replicate, seed, status, error, wall_time_s, cpu_time_s, overrides, runner``,
+        one per varied parameter (named by key path) and one per summary metric. Empty (with the base columns)
+        before the first run finishes. ``runner`` is the run function that made the run; folders written before
+        the table recorded it get the one their manifest lists when it lists exactly one, else null.
 
     Raises:
         ResultReadError: `path` does not exist or is not a sweep folder (a run or scenario folder, say).
@@ -433,8 +434,32 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     df = _read_parts(root / "runs")
     if df is None:
         return pd.DataFrame({c: pd.Series(dtype=_BASE_TYPES[c].to_pandas_dtype()) for c in BASE_COLUMNS})
-    df = df.drop_duplicates("run_id", keep="last")
+    df = _with_runner(df.drop_duplicates("run_id", keep="last"), root)
     return df.sort_values(["point_id", "replicate"], kind="stable").reset_index(drop=True)
+
+
+def _with_runner(df: pd.DataFrame, root: Path) -> pd.DataFrame:
+    """`df` with a ``runner`` for every run the folder can attribute: runs stored before the table had the column
+    (an older reflow's) made by the only run function the manifest lists; null where it lists several."""
+    missing = "runner" not in df.columns
+    if not missing and not df["runner"].isna().any():
+        return df
+    from reflow.experiment.runner_checks import recorded_runners
+
+    try:
+        manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    runners = recorded_runners(manifest) if isinstance(manifest, dict) else []
+    only = runners[0] if len(runners) == 1 else None
+    if missing:
+        at = list(df.columns).index("overrides") + 1 if "overrides" in df.columns else len(df.columns)
+        df = df.copy()
+        text = df["overrides"].dtype if "overrides" in df.columns else object  # as the other text columns read
+        df.insert(at, "runner", pd.Series([only] * len(df), index=df.index, dtype=text))
+    elif only is not None:
+        df = df.assign(runner=df["runner"].fillna(only))
+    return df
 
 
 def load_timeseries(path: str | Path, run_ids: Iterable[str] | None = None) -> pd.DataFrame | None:

@@ -2,49 +2,48 @@
 
 `sweep()` is what ``reflow sweep`` and notebooks call. The layers below it are replaceable on their own: the
 config (`sweep_config`), the design (`designs`), seeds (`seeds`), where runs execute (`executors`) and how results
-are stored (`store`). This module only wires them together and keeps the sweep folder's bookkeeping (resolved
-config, design, base copy, manifest, error log).
+are stored (`store`). This module only wires them together, with the sweep's bookkeeping in modules of their own:
+what it reads (`sweep_inputs`), the checks before anything runs (`preflight`, `runner_checks`), the folder's own
+files (`folder`) and the refusals that protect them (`folder_safety`), and resuming (`resume`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
-import os
-import platform
-import shutil
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from reflow.errors import ConfigError, ReflowError, ResultExistsError, ResultReadError
+from reflow.errors import ConfigError, ResultExistsError
 from reflow.experiment.designs import UNIT_PREFIX, build_design
 from reflow.experiment.executors import Executor, make_executor
-from reflow.experiment.runner import DEFAULT_RUNNER, RunResult, RunTask, TimeseriesSpec, resolve_runner
+from reflow.experiment.folder import (
+    _base_toml,
+    _clear_folder,
+    _now,
+    _read_design,
+    _read_manifest,
+    _versions,
+    _write_json,
+    _write_parquet_atomic,
+)
+from reflow.experiment.folder_safety import _refuse_foreign_folder, _refuse_inputs_in_out
+from reflow.experiment.preflight import _check_outputs, _check_points
+from reflow.experiment.resume import _check_same_sweep
+from reflow.experiment.runner import DEFAULT_RUNNER, RunResult, RunTask, TimeseriesSpec
+from reflow.experiment.runner_checks import _stored_runners, check_runner, recorded_runners
 from reflow.experiment.seeds import design_seed, new_root_seed, run_seed
 from reflow.experiment.store import SweepStore, load_runs, write_text_atomic
-from reflow.experiment.sweep_config import (
-    FINGERPRINT_SCHEME,
-    SWEEP_TOML_HEAD,
-    SweepConfig,
-    config_fingerprint,
-    dump_sweep_toml,
-    load_sweep_config,
-    refuse_varied_set,
-    resolved_base_sha256,
-)
-from reflow.provenance import extends_files, git_state
-
-if TYPE_CHECKING:
-    from reflow.config import KeyOrigins, OverrideSource
+from reflow.experiment.sweep_config import FINGERPRINT_SCHEME, SweepConfig, config_fingerprint, dump_sweep_toml
+from reflow.experiment.sweep_inputs import _as_started, _load_base, _load_cfg, _with_root
 
 __all__ = ["FAILED_STATUSES", "SweepResult", "check_runner", "check_sweep", "parameter_columns", "plan_runs",
            "recorded_runners", "reproduce_command", "run_id", "sweep"]
@@ -54,8 +53,6 @@ logger = logging.getLogger(__name__)
 #: Statuses of runs that did not produce metrics (`--retry-failed` runs them again).
 FAILED_STATUSES = ("error", "crashed", "timeout")
 
-_FOLDER_FILES = ("sweep.toml", "manifest.json", "design.parquet", "base.toml", "errors.log")
-_FOLDER_DIRS = ("runs", "timeseries", "analysis")
 _COMPACT_EVERY = 400  # parts; merging keeps `pd.read_parquet(out / "runs")` fast on big sweeps
 
 
@@ -156,350 +153,7 @@ def reproduce_command(row: Mapping[str, Any], base: str | Path) -> str:
     return " ".join(parts)
 
 
-# ----------------------------------------------------------------------------------------------- folder
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _versions() -> dict[str, Any]:
-    from importlib import metadata
-
-    def version(pkg: str) -> str | None:
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return None
-
-    from reflow import __version__
-
-    sha, dirty = git_state()
-    return {"reflow_version": __version__, "git_commit": sha, "git_dirty": dirty, "python": sys.version.split()[0],
-            "mesa_version": version("mesa"), "numpy_version": version("numpy"), "salib_version": version("SALib"),
-            "platform": platform.platform()}
-
-
-def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def _write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _read_manifest(path: Path) -> dict[str, Any]:
-    """A sweep folder's manifest, or a clear error naming the file and the fix."""
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict) or "root_seed" not in manifest:
-            raise ValueError("no root_seed")  # a manifest without it cannot be resumed
-    except (OSError, ValueError) as exc:
-        raise ResultReadError(f"{path}: not a readable sweep manifest ({type(exc).__name__}: {exc}); the sweep "
-                              "cannot be resumed from it: use --force to start the sweep over, or another --out "
-                              "(the stored runs in runs/ are left as they are until then)") from None
-    return manifest
-
-
-def _read_design(path: Path) -> pd.DataFrame:
-    """A sweep folder's design, or a clear error naming the file and the fix."""
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # missing, or any of pyarrow's errors for a damaged file
-        raise ResultReadError(f"{path}: missing or unreadable ({type(exc).__name__}); the sweep cannot be resumed "
-                              "without its design: use --force to start the sweep over, or another --out") from None
-
-
-def _clear_folder(out: Path) -> None:
-    for name in _FOLDER_FILES:
-        (out / name).unlink(missing_ok=True)
-    for name in _FOLDER_DIRS:
-        shutil.rmtree(out / name, ignore_errors=True)
-
-
-def _load_cfg(config: str | Path | SweepConfig, overrides: Mapping[str, Any] | Sequence[str] | None,
-              out: str | Path | None) -> tuple[SweepConfig, Path, Path | None, str | None]:
-    """The sweep, its folder, and, if it was given as a sweep folder (`reflow sweep OUT_DIR`), that folder and the
-    base its sweep was first started from (`_folder_cfg`)."""
-    from reflow.config import parse_set_args
-
-    sets = parse_set_args(overrides)
-    if isinstance(config, SweepConfig):
-        cfg = config
-        if sets:
-            refuse_varied_set(cfg.to_dict(), sets, str(cfg.source))
-            cfg = cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"set": {**cfg.sweep.set, **sets}})})
-            cfg = cfg.with_cli_set(sets)
-    else:
-        path = Path(config)
-        if path.is_dir():  # `reflow sweep OUT_DIR`: resume a sweep folder from its own resolved config and base
-            cfg, started = _folder_cfg(path, sets)
-            return cfg, Path(out).expanduser() if out is not None else path, path, started
-        cfg = load_sweep_config(path, sets)
-    return cfg, Path(out).expanduser() if out is not None else Path("results") / "sweeps" / cfg.sweep.name, None, None
-
-
-def _folder_cfg(path: Path, sets: Mapping[str, Any]) -> tuple[SweepConfig, str | None]:
-    """The sweep of a sweep folder, starting from the folder's own base.toml, and the base file its sweep.toml
-    names (where the sweep was started from; None unless an absolute path), for the files a sweep from the folder
-    writes elsewhere.
-
-    The folder is self-sufficient: that base file need not exist any more, e.g. on another machine.
-    """
-    import tomllib
-
-    from reflow.experiment.sweep_config import parse_sweep_config
-
-    spec = path / "sweep.toml"
-    if not spec.is_file():
-        raise ConfigError(f"{path}: a folder without sweep.toml; give a sweep TOML file or a sweep folder")
-    try:
-        raw = tomllib.loads(spec.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{spec}: cannot read this sweep folder's config ({exc}); resume with the sweep file "
-                          "instead (reflow sweep SWEEP.toml --out FOLDER)") from None
-    refuse_varied_set(raw, sets, str(path))
-    section = raw.get("sweep")
-    started = None
-    if isinstance(section, dict):
-        first = section.get("base")
-        started = first if isinstance(first, str) and Path(first).is_absolute() else None
-        section["base"] = str((path / "base.toml").resolve())
-        if sets:
-            section["set"] = {**(section.get("set") or {}), **sets}
-    cfg = parse_sweep_config(raw, source=str(spec)).with_cli_set(sets)
-    if not cfg.base_path.is_file():
-        raise ConfigError(f"{cfg.base_path}: the sweep folder's base scenario is missing; resume with the sweep file "
-                          "instead (reflow sweep SWEEP.toml --out FOLDER)")
-    return cfg, started
-
-
-@dataclass(frozen=True)
-class _Base:
-    """A sweep's base scenario: merged from its `extends` chain, with the files it came from."""
-
-    raw: dict[str, Any]  # merged, without `extends`: what every run starts from
-    sha256: str  # `resolved_base_sha256(raw)`: what the fingerprint holds
-    file_sha256: str  # the base file's bytes (scheme 1 fingerprints; provenance)
-    files: list[dict[str, str]]  # the chain, base file first: {"path", "sha256"} of each
-    origins: KeyOrigins | None = field(default=None, compare=False)  # the file of each key, for messages
-
-    @property
-    def extends(self) -> bool:
-        """True when the base file extends others."""
-        return len(self.files) > 1
-
-
-def _load_base(cfg: SweepConfig, out: Path, from_folder: bool) -> _Base:
-    """Read the base scenario (the whole `extends` chain) and fingerprint its merged content."""
-    import tomllib
-
-    from reflow.config import load_raw_traced
-
-    path = cfg.base_path
-    if from_folder and path.is_file():
-        try:
-            ref = tomllib.loads(path.read_text(encoding="utf-8")).get("extends")
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-            ref = None  # load_raw says what is wrong with it
-        if ref is not None:  # only folders written before base.toml was made self-contained have this
-            raise ReflowError(
-                f"{path}: extends = {ref!r}: this sweep folder was written by an older reflow, whose base.toml "
-                "kept the base scenario's `extends` and did not record the content of the files it extends, so "
-                f"it cannot be resumed from the folder. The stored runs stay readable (`reflow analyze {out}`); "
-                "to go on, run the sweep file again into another --out (or with --force to replace these runs)")
-    raw, origins = load_raw_traced(path)
-    files = extends_files(path.resolve())  # absolute: resumes compare them by path
-    return _Base(raw=raw, sha256=resolved_base_sha256(raw), file_sha256=files[0]["sha256"], files=files,
-                 origins=origins)
-
-
-_BASE_TOML_HEAD = "# Base scenario of this sweep: "
-
-
-def _base_toml(cfg: SweepConfig, base: _Base) -> str:
-    """The merged base scenario as a self-contained TOML file (no `extends`), checked to read back the same.
-
-    `reflow sweep OUT_DIR` and the command of `reflow analyze --reproduce` read it from the sweep folder, where the
-    relative paths of an `extends` would not resolve (or, worse, resolve to another file).
-    """
-    import tomllib
-
-    from reflow.config import dump_toml
-
-    chain = (", merged with the files it extends (" + ", ".join(f["path"] for f in base.files[1:]) + ")"
-             if base.extends else "")
-    head = (f"{_BASE_TOML_HEAD}{cfg.base_path}{chain}.\n# Self-contained (written by `reflow "
-            "sweep`): `reflow run base.toml --seed S --set ...` reproduces a run.\n\n")
-    text = head + dump_toml(base.raw)  # the values as read: a date stays a date, a text a text
-    if _typed_json(tomllib.loads(text)) != _typed_json(base.raw):  # a value TOML cannot carry as it was
-        raise ReflowError(f"{cfg.base_path}: the base scenario does not survive a TOML round trip, so the sweep "
-                          "folder could not reproduce it; please report this (with the file) as a reflow bug")
-    return text
-
-
-def _typed_json(data: Any) -> str:
-    """Plain data as canonical JSON that keeps the type of dates and times (a date and its ISO text differ)."""
-    return json.dumps(data, sort_keys=True, default=lambda v: [type(v).__name__, v.isoformat()])
-
-
-def _check_same_sweep(out: Path, cfg: SweepConfig, manifest: Mapping[str, Any], fp: str, base: _Base) -> None:
-    """Refuse to resume a folder that holds another sweep (or one whose identity cannot be checked).
-
-    Folders written before the fingerprint covered the files a base extends (no ``fingerprint_scheme`` in their
-    manifest) are checked the old way, which is exact for a base that extends nothing.
-    """
-    scheme = manifest.get("fingerprint_scheme", 1)
-    if scheme == FINGERPRINT_SCHEME:
-        if fp == manifest.get("fingerprint"):
-            return
-    elif scheme == 1:
-        if config_fingerprint(cfg, base.file_sha256) == manifest.get("fingerprint"):
-            if not base.extends:
-                return
-            raise ReflowError(
-                f"{out} was written by an older reflow, which did not record the content of the files its base "
-                f"scenario {cfg.base_path} extends ({', '.join(f['path'] for f in base.files[1:])}), so it "
-                "cannot tell whether the stored runs used their current content. The stored runs stay readable "
-                f"(`reflow analyze {out}`); to go on, choose another --out (or --force to delete them and start "
-                "over)")
-    else:
-        raise ReflowError(f"{out / 'manifest.json'}: fingerprint_scheme = {scheme!r} is newer than this reflow "
-                          "knows; resume it with the reflow version that wrote it (manifest.json: reflow_version)")
-    raise ReflowError(f"{out} holds a different sweep than {cfg.source}: {_what_changed(out, cfg, manifest, base)}; "
-                      "choose another --out, or --force to delete its runs and start over")
-
-
-def _what_changed(out: Path, cfg: SweepConfig, manifest: Mapping[str, Any], base: _Base) -> str:
-    """Which files changed since the folder was written, when its manifest says (else the candidates), and which
-    keys of the sweep differ from the folder's sweep.toml (its resolved config, `[sweep.set]` with the --set
-    overrides)."""
-    before = {f.get("path"): f.get("sha256") for f in manifest.get("base_files") or [] if isinstance(f, dict)}
-    changed = [f["path"] for f in base.files if f["path"] in before and before[f["path"]] != f["sha256"]]
-    keys = _changed_keys(out, cfg)
-    listed = f": {'; '.join(keys)}" if keys else ""
-    if changed:
-        return (f"the base scenario changed since the sweep started ({', '.join(changed)} "
-                f"{'has' if len(changed) == 1 else 'have'} changed)"
-                + (f"; and the sweep differs from the folder's sweep.toml (before -> now){listed}" if keys else ""))
-    if keys:
-        return ("the sweep (its file, or --set, which adds to [sweep.set]) differs from the folder's sweep.toml "
-                f"(before -> now){listed}")
-    unchanged_base = bool(before) and all(before.get(f["path"]) == f["sha256"] for f in base.files)
-    if cfg.design.method == "from_csv":  # the fingerprint holds the design CSV's content, not its path
-        csv = cfg.csv_path
-        if csv is None or not csv.is_file():
-            return (f"its design CSV {csv} (design.path) is missing, so the design cannot be checked against the "
-                    "one the stored runs used; put the file back")
-        if unchanged_base and (out / "sweep.toml").is_file():  # config and base the same: the CSV's content
-            return f"the design CSV {csv} (design.path) has changed since the sweep started"
-    if unchanged_base:
-        return "the sweep config or the --set overrides differ (the base scenario is unchanged)"
-    return "the sweep config, the base scenario (or a file it extends) or the --set overrides differ"
-
-
-def _changed_keys(out: Path, cfg: SweepConfig) -> list[str]:
-    """The keys in which `cfg` differs from the folder's sweep.toml, as `key: folder -> now` (none if unreadable)."""
-    import tomllib
-
-    from reflow.experiment.sweep_config import identity_changes, parse_sweep_config
-
-    try:
-        raw = tomllib.loads((out / "sweep.toml").read_text(encoding="utf-8"))
-        stored = parse_sweep_config(raw, source=str(out / "sweep.toml"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ReflowError):
-        return []  # the generic message then
-    return identity_changes(stored, cfg)
-
-
-#: How the TOML files a sweep writes into its folder start (`dump_sweep_toml`, `_base_toml` write these).
-_HEADERS = {"sweep.toml": SWEEP_TOML_HEAD, "base.toml": _BASE_TOML_HEAD}
-
-
-def _written_here(path: Path) -> bool:
-    """True if `path` exists and is a file a sweep writes into its folder (its TOML files by their first line)."""
-    if not path.is_file():
-        return False
-    head = _HEADERS.get(path.name)
-    if head is None:
-        return True
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.readline().startswith(head)
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
-def _refuse_inputs_in_out(out: Path, cfg: SweepConfig, base: _Base) -> None:
-    """Refuse an `out` where the sweep would write over one of its own input files.
-
-    `reflow sweep study/sweep.toml --out study`, with the base at study/base.toml, replaced both hand-written files
-    (comments and all) with the resolved config and the merged base, without a word.
-    """
-    inputs = [Path(str(cfg.source)), *(Path(f["path"]) for f in base.files)]
-    if cfg.design.method == "from_csv" and cfg.csv_path is not None:
-        inputs.append(cfg.csv_path)
-    written = {(out / name).resolve(): name for name in _FOLDER_FILES}
-    # files a sweep wrote (an interrupted set-up's, resumed from the folder) are rewritten from what was read
-    clash = [p for p in inputs if p.is_file() and p.resolve() in written and not _written_here(p.resolve())]
-    if clash:
-        raise ResultExistsError(
-            f"--out {out}: the sweep would write its {' and '.join(written[p.resolve()] for p in clash)} over "
-            f"{'its own input' if len(clash) == 1 else 'its own inputs'} {', '.join(str(p) for p in clash)} (a "
-            f"sweep folder holds its own copies of the sweep file and the base scenario); choose another --out, "
-            f"e.g. {out / 'results'} or results/sweeps/{cfg.sweep.name}")
-
-
-def _as_started(cfg: SweepConfig, base: str | None) -> SweepConfig:
-    """`cfg` with the base path it was started from (a sweep from a folder reads the folder's base.toml)."""
-    if base is None:
-        return cfg
-    return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"base": base})})
-
-
-def _with_root(cfg: SweepConfig, root: int) -> SweepConfig:
-    return cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"root_seed": int(root)})})
-
-
-def _check_points(tasks: Sequence[RunTask], limit: int = 300, source: str = "",
-                  origins: KeyOrigins | None = None, sources: Mapping[str, OverrideSource] | None = None) -> None:
-    """Validate design points' scenarios before anything runs (one clear error, not N failed runs).
-
-    Up to `limit` points are all checked; in bigger designs, the points holding each parameter's smallest and
-    largest value and `limit` evenly spaced others (a bad value almost always sits at the end of a range).
-    A problem names where it comes from: `sources` (`SweepConfig.override_sources`) the `[[parameters]]` entry
-    or `[sweep.set]` key of an override, `origins` (of the base's keys) the file of the base scenario.
-    """
-    from reflow.config import apply_overrides, validate
-
-    points = list({t.point_id: t for t in tasks}.values())
-    if len(points) > limit:
-        keep = {round(i * (len(points) - 1) / (limit - 1)) for i in range(limit)}
-        for key in points[0].params:
-            try:
-                ranked = sorted(range(len(points)), key=lambda i: points[i].params[key])
-            except TypeError:
-                continue
-            keep.update((ranked[0], ranked[-1]))
-        points = [points[i] for i in sorted(keep)]
-    bad: list[str] = []
-    failed = 0
-    for t in points:
-        try:
-            validate(apply_overrides(t.base, t.overrides, sources), source=f"design point {t.point_id} {t.params}",
-                     overrides=t.overrides, origins=origins, sources=sources)
-        except ConfigError as exc:
-            if str(exc) not in bad:  # a bad key path is the same message at every point
-                bad.append(str(exc))
-            failed += 1
-            if failed >= 3:
-                break
-    if bad:
-        where = f"{source}: " if source else ""
-        raise ConfigError(f"{where}the sweep makes invalid scenarios (check parameter ranges and key paths):\n"
-                          + "\n".join(bad))
+# ----------------------------------------------------------------------------------------------- runs
 
 
 def _row(task: RunTask, res: RunResult) -> dict[str, Any]:
@@ -508,6 +162,7 @@ def _row(task: RunTask, res: RunResult) -> dict[str, Any]:
         "status": res.status, "error": res.error, "wall_time_s": float(res.wall_time_s),
         "cpu_time_s": None if res.cpu_time_s is None else float(res.cpu_time_s),
         "overrides": json.dumps(task.overrides, sort_keys=True, default=str),
+        "runner": task.runner,  # a resume with --allow-runner-change mixes run functions: each row says which
     }
     row.update(task.params)
     taken = set(row)
@@ -542,103 +197,7 @@ def _workers_started(ex: Executor, runner: str) -> Iterator[None]:
             close()
 
 
-def recorded_runners(manifest: Mapping[str, Any]) -> list[str]:
-    """The run functions of the runs a sweep folder holds, as its manifest records them (``runners``; folders
-    written before it did: the runners of the sessions that stored runs)."""
-    before = manifest.get("runners")
-    if not isinstance(before, list):
-        before = [str(s.get("runner")) for s in manifest.get("sessions", []) if isinstance(s, dict)
-                  and s.get("runner") and (s.get("ran") or s.get("status") in ("running", "killed"))]
-    return list(dict.fromkeys(str(r) for r in before))
-
-
-def _runner_named(runner: str) -> str:
-    return f"the model ({DEFAULT_RUNNER}, no --runner)" if runner == DEFAULT_RUNNER else f"--runner {runner}"
-
-
-def _stored_runners(out: Path, manifest: Mapping[str, Any], runner: str, *, kept: int, to_run: int,
-                    allow_change: bool) -> list[str]:
-    """The run functions whose runs the folder will hold once this session has run (`manifest["runners"]`).
-
-    Refuses, unless `allow_change`, a session that would add runs of `runner` to runs that another run function
-    made: the result set would mix two run functions without a trace in the runs table. Folders written before
-    the manifest listed ``runners`` take them from the sessions that stored runs.
-
-    Args:
-        out: the sweep folder (for the message).
-        manifest: its manifest as read (empty for a new sweep).
-        runner: this session's run function.
-        kept: stored runs that stay (all of them, less those `--retry-failed` is about to run again).
-        to_run: runs this session will run.
-        allow_change: mix on purpose (`--allow-runner-change`).
-
-    Raises:
-        ReflowError: another run function made the stored runs, and `allow_change` is false.
-    """
-    held = recorded_runners(manifest) if kept else []  # none stay: nothing to mix with
-    if not to_run:
-        return held
-    if held and runner not in held and not allow_change:
-        old = held[-1]
-        others = f" (and {', '.join(held[:-1])})" if len(held) > 1 else ""
-        again = "leave --runner out" if old == DEFAULT_RUNNER else f"give --runner {old}"
-        raise ReflowError(
-            f"{out}: its {kept} stored runs were made by {_runner_named(old)}{others}; this session would run "
-            f"{to_run} more with {_runner_named(runner)}, mixing two run functions in one result set. To resume as "
-            f"before, {again}; to run the sweep with the new one alone, choose another --out (or --force, which "
-            "deletes the stored runs); to mix them on purpose, add --allow-runner-change (manifest.json then lists "
-            "both under `runners`)")
-    return list(dict.fromkeys([*held, runner]))
-
-
 # ----------------------------------------------------------------------------------------------- sweep
-
-
-def _refuse_foreign_folder(out: Path) -> tuple[list[str], bool]:
-    """Refuse an `out` holding files no sweep wrote (a run, notes, a study's own sweep.toml): --force starts a
-    sweep folder over, and never clears a folder that is not one.
-
-    Returns:
-        (the files in `out` but the lock, whether they are only what an interrupted set-up leaves: those can go).
-    """
-    leftovers = [p.name for p in out.iterdir() if p.name != ".lock"] if out.is_dir() else []
-    setup_only = (set(leftovers) <= {"sweep.toml", "base.toml", "design.parquet"}
-                  and all(_written_here(out / name) for name in leftovers))
-    if leftovers and not setup_only and not _written_here(out / "sweep.toml"):
-        raise ResultExistsError(f"{out} exists and is not a sweep folder ({', '.join(leftovers[:5])}); "
-                                "choose another --out (--force only starts a sweep folder over)")
-    return leftovers, setup_only
-
-
-def check_runner(runner: str) -> None:
-    """Import the run function now (``"module:function"``), so that a wrong `--runner` is one clear error before
-    anything is written, not one stored error per run.
-
-    Raises:
-        ConfigError: the module or the function cannot be imported, or is not callable.
-    """
-    try:
-        resolve_runner(runner)
-    except (Exception, SystemExit) as exc:  # an import can raise anything; the message is what the user needs
-        raise ConfigError(f"--runner {runner!r}: cannot use it ({type(exc).__name__}: {exc}); give an importable "
-                          "'package.module:function' (e.g. reflow.experiment.fakes:analytic), or leave --runner "
-                          "out to run the model") from None
-
-
-def _check_outputs(cfg: SweepConfig, base_raw: Mapping[str, Any], runner: str) -> None:
-    """Check the `[outputs]` names the model produces (another runner produces its own names)."""
-    if runner != DEFAULT_RUNNER:
-        return
-    from reflow.config import apply_overrides
-    from reflow.experiment.outputs import check_outputs
-
-    # whether runs have the La/Ce market (light_* names) is known from the base and fixed overrides, unless a
-    # parameter may add it; a bad override key is reported with the design points' check
-    scenario: Mapping[str, Any] | None = None
-    if not any(p.key.startswith("light_ree") for p in cfg.parameters):
-        with contextlib.suppress(ConfigError):
-            scenario = apply_overrides(dict(base_raw), cfg.sweep.set)
-    check_outputs(cfg.outputs, str(cfg.source), scenario)
 
 
 def check_sweep(config: str | Path | SweepConfig,
