@@ -913,3 +913,22 @@ def test_load_run_of_a_sweep_folder_says_it_is_a_sweep(tmp_path: Path) -> None:
     with pytest.raises(ResultReadError, match=r"is a sweep folder, not a run") as err:
         load_run(sweep)
     assert "re-run" not in str(err.value)
+
+
+def test_a_sweep_folder_that_declares_no_parameters_takes_no_bookkeeping_column_for_one(tmp_path: Path) -> None:
+    """Without declared parameters, every column that is not a metric or one of the runs table's own columns is
+    taken for a parameter: the table's newer columns (cpu time, the runner of each run) were missing from the
+    plotting layer's own copy of that list, so they became parameters of every such sweep's figures."""
+    from reflow.plotting.load import load_sweep
+
+    folder = write_fake_sweep(tmp_path / "sweep", analysed=False)
+    for part in sorted((folder / "runs").glob("*.parquet")):
+        df = pd.read_parquet(part)
+        df.insert(7, "cpu_time_s", 0.9)
+        df.insert(8, "overrides", "{}")
+        df.insert(9, "runner", "reflow.experiment.runner:simulate_run")
+        df.to_parquet(part, index=False)
+    (folder / "sweep.toml").write_text('name = "undeclared"\nbase = "configs/controls_2025.toml"\n')
+    sweep = load_sweep(folder)
+    assert sweep.parameters == ["licensing.approval_rate", "licensing.review_days"]
+    assert not {"cpu_time_s", "overrides", "runner"} & set(sweep.metrics)

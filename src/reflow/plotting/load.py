@@ -32,7 +32,6 @@ from reflow.errors import ResultReadError
 from reflow.plotting._parallel import in_worker
 
 __all__ = [
-    "BASE_RUN_COLUMNS",
     "ResultSet",
     "RunResult",
     "SweepResult",
@@ -45,7 +44,6 @@ __all__ = [
 ]
 
 TIMESERIES_COLUMNS = ("week", "date", "variable", "material", "origin", "region", "value")
-BASE_RUN_COLUMNS = ("run_id", "point_id", "replicate", "seed", "status", "error", "wall_time_s", "overrides")
 _RUN_FILES = ("manifest.json", "config.json", "timeseries.parquet", "summary.json")
 
 
@@ -290,8 +288,10 @@ class SweepResult:
     @property
     def parameters(self) -> list[str]:
         """Columns holding varied parameters (key paths such as `licensing.approval_rate`)."""
+        from reflow.experiment.store import BASE_COLUMNS
+
         declared = _declared_parameters(self.spec) + _declared_parameters(self.manifest)
-        cols = [c for c in self.columns if c not in BASE_RUN_COLUMNS]
+        cols = [c for c in self.columns if c not in BASE_COLUMNS]
         found = [c for c in dict.fromkeys(declared) if c in cols]
         if found:
             return found
@@ -300,9 +300,11 @@ class SweepResult:
     @property
     def metrics(self) -> list[str]:
         """Columns holding summary metrics (`dy_oxide.peak_price_multiple`, `overall.approval_share`, ...)."""
+        from reflow.experiment.store import BASE_COLUMNS
+
         params = set(self.parameters)
         return [c for c in self.columns
-                if c not in BASE_RUN_COLUMNS and c not in params and _looks_like_metric(c)]
+                if c not in BASE_COLUMNS and c not in params and _looks_like_metric(c)]
 
     def runs(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The per-run table (one row per run, read once and kept: a few kB per thousand runs).
