@@ -207,3 +207,19 @@ def test_sweep_options_from_python_are_checked_as_on_the_command_line(tmp_path: 
     with pytest.raises(UsageError, match=message):
         sweep(cfg, out=tmp_path / "out", progress=False, runner="reflow.experiment.fakes:analytic", **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_scenario_or_a_number_given_to_sweep_is_a_clear_error_before_any_work(tmp_path: Path) -> None:
+    """reflow.sweep(scenario) and out=<a number> failed with a TypeError about os.fspath from deep inside."""
+    import reflow
+    from reflow.errors import UsageError
+    from reflow.experiment.fakes import write_fake_sweep
+
+    scenario = reflow.load_config(Path(__file__).parents[1] / "configs" / "baseline.toml")
+    with pytest.raises(UsageError, match=r"got Scenario \(a sweep varies a base scenario"):
+        sweep(scenario, progress=False)  # type: ignore[arg-type]
+    cfg = write_fake_sweep(tmp_path, '[sweep]\nname = "x"\n[[parameters]]\nkey = "licensing.approval_rate"\n'
+                                     'values = [0.2, 0.5]\n')
+    with pytest.raises(UsageError, match="out= is a folder"):
+        sweep(cfg, out=3, progress=False, runner="reflow.experiment.fakes:analytic")  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.toml", "sweep.toml"]  # nothing written

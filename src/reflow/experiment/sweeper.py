@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from reflow.errors import ConfigError, ResultExistsError
+from reflow.errors import ConfigError, ResultExistsError, UsageError
 from reflow.experiment.designs import UNIT_PREFIX, build_design
 from reflow.experiment.executors import Executor, make_executor
 from reflow.experiment.folder import (
@@ -229,6 +229,20 @@ def check_sweep(config: str | Path | SweepConfig,
     return cfg, len(design), len(tasks)
 
 
+def _check_sweep_args(config: Any, out: Any) -> None:
+    """Refuse arguments of the wrong type before any worker starts: a scenario (not a sweep) and a number as a
+    folder failed deep inside with a TypeError about ``os.fspath``."""
+    import os
+
+    if not isinstance(config, (str, os.PathLike, SweepConfig)):
+        hint = (" (a sweep varies a base scenario: write a sweep file whose `base` is the scenario's file, see "
+                "docs/sweeps.md, or call reflow.run for one run)" if type(config).__name__ == "Scenario" else "")
+        raise UsageError(f"sweep: expected a sweep file, a sweep folder or a SweepConfig; got "
+                         f"{type(config).__name__}{hint}")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise UsageError(f"sweep: out= is a folder (a str or Path); got {type(out).__name__}")
+
+
 def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, workers: int | None = None,
           scheduler: str | None = None, overrides: Mapping[str, Any] | Sequence[str] | None = None,
           progress: bool = True, retry_failed: bool = False, force: bool = False, max_attempts: int = 3,
@@ -260,8 +274,10 @@ def sweep(config: str | Path | SweepConfig, *, out: str | Path | None = None, wo
         ConfigError: invalid sweep, scenario, `[outputs]` name or runner (before anything is written).
         ReflowError: `out` holds a different sweep, or runs of another `runner` (without `allow_runner_change`),
             or another sweep is writing to it.
+        UsageError: `config` is not a sweep file, folder or SweepConfig (a Scenario, say), or `out` not a path.
     """
     t_start = time.perf_counter()
+    _check_sweep_args(config, out)
     check_runner(runner)  # before any worker starts or anything is written
     ex = executor or make_executor(workers, scheduler, max_attempts=max_attempts, timeout=timeout)
     with _workers_started(ex, runner):
