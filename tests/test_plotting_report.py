@@ -548,6 +548,8 @@ def test_cli_broken_run_folder_is_one_clear_error(tmp_path: Path, capsys: pytest
     (["plot", "{run}", "--period", "2026-12-23:", "--only", "flows"], "weeks starting 2024-01-01 to 2026-12-21"),
     (["plot", "{run}", "{sweep}"], "plot a sweep on its own"),
     (["plot", "{sweep}", "--metric", "dy_oxide.nope"], "no metric(s) dy_oxide.nope"),
+    # a typo got the runs table's first 12 columns (every one of them NdPr's): now the name meant
+    (["plot", "{sweep}", "--metric", "dy.peak_price_multiple"], "did you mean 'dy_oxide.peak_price_multiple'?"),
     (["report", "{empty}"], "is not a run folder"),
     (["plot", "{run}/summary.json"], "is a file"),
     (["plot", "{run}", "--only", "capacity", "--out", "{file}"], "is a file; give --out a folder"),

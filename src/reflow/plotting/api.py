@@ -6,6 +6,7 @@ description): `plot` draws the jobs in parallel worker processes, `report` (via 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import re
@@ -237,7 +238,10 @@ def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequenc
     chosen = list(dict.fromkeys(metrics)) if metrics else default_metrics(sweep)  # a name given twice: once
     unknown = [m for m in chosen if m not in sweep.columns]
     if unknown:
-        raise ReflowError(f"{sweep.path}: no metric(s) {', '.join(unknown)} in the runs table; available: "
+        hints = [f"{m}: did you mean {close[0]!r}?" for m in unknown
+                 if (close := difflib.get_close_matches(m, sweep.metrics, n=1, cutoff=0.6))]
+        raise ReflowError(f"{sweep.path}: no metric(s) {', '.join(unknown)} in the runs table"
+                          f"{' (' + '; '.join(hints) + ')' if hints else ''}; available: "
                           f"{', '.join(sweep.metrics[:12])}{' ...' if len(sweep.metrics) > 12 else ''}")
     runs = sweep.runs()  # read the table once, before any worker process starts
     stale = sweep.analysis_stale()
