@@ -204,3 +204,45 @@ def test_default_compare_folder_names_every_scenario_and_stays_a_valid_name(mixe
     # two comparisons of the same scenario's configs still get folders of their own
     other_out = default_out(paths[:2], open_results(paths[:2]), "plots")
     assert other_out != default_out(paths[1:], open_results(paths[1:]), "plots")
+
+
+def _outside(fig: Any) -> list[str]:
+    """Texts (title, caption, key, legend entries) that a drawn figure cuts off at its left or right edge."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    width = fig.bbox.width
+    texts = list(fig.texts) + [t for legend in fig.legends for t in legend.get_texts()]
+    cut = [t.get_text()[:40] for t in texts
+           if (bb := t.get_window_extent(renderer)).x0 < -1 or bb.x1 > width + 1]
+    return cut + [f"legend {b.x0:.0f}-{b.x1:.0f} of {width:.0f}" for legend in fig.legends
+                  if (b := legend.get_window_extent(renderer)).x0 < -1 or b.x1 > width + 1]
+
+
+@pytest.mark.parametrize("case", ["forward", "variants"])
+def test_a_comparison_keeps_its_caption_and_legend_inside_the_figure(tmp_path: Path, case: str) -> None:
+    """The caption of a comparison names every scenario on one line, and the legend put every scenario on one
+    row: comparing the four forward scenarios with controls_2025 cut the caption off at both edges, and three
+    configs of one scenario (labels naming the keys that differ) cut off the caption and the legend."""
+    import matplotlib
+
+    from reflow.plotting.style import rc_params
+
+    if case == "forward":
+        paths = []
+        for name in ("fwd_suspension_lapses", "fwd_suspension_extended", "fwd_defence_embargo",
+                     "fwd_diversification_push", "controls_2025"):
+            write_fake_run(tmp_path / name / "seed1", seed=1, name=name, weeks=WEEKS)
+            paths.append(tmp_path / name)
+    else:
+        scen = tmp_path / "controls_fake"
+        keys = [f"licensing.a_rather_long_parameter_name_number_{i}" for i in range(4)]
+        for v in (0.3, 0.35, 0.45):
+            _run(scen / f"rate{v}", 1, **{k: v for k in keys})
+        paths = [scen]
+    with matplotlib.rc_context(rc_params()):  # as plot() and report() draw
+        figs = list(iter_figures(open_results(paths), only=["prices", "licences"]))
+        assert len(figs) == 2
+        for item in figs:
+            assert _outside(item.figure) == [], item.name
