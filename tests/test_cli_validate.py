@@ -235,3 +235,14 @@ def test_set_licensing_approval_rate_that_reaches_no_event_is_a_warning(tmp_path
     assert main(["validate", str(rated), "--set", "policy.controls.approval_rate=0.4"]) == 0
     assert main(["validate", str(rated)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_scenario_name_too_long_for_a_folder_is_refused_up_front(tmp_path, capsys):
+    """A 300-character scenario.name passed `validate`, and `reflow run` died making its results folder with a
+    traceback (OSError: File name too long, the file system's 255 bytes)."""
+    p = _write(tmp_path, GOOD.replace('name = "cli_unit"', f'name = "{"a" * 300}"'))
+    assert main(["run", str(p), "--out", str(tmp_path / "res"), "--no-figures", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "scenario.name" in err and "at most 100 characters" in err and "Traceback" not in err
+    assert not (tmp_path / "res").exists()
+    assert main(["validate", str(_write(tmp_path, GOOD.replace("cli_unit", "a" * 100), "ok.toml"))]) == 0
