@@ -201,3 +201,48 @@ def test_a_policy_event_after_the_run_is_one_warning_from_validate_and_run_not_f
     assert err.splitlines() == expected and "Results written to" in out
     reflow.run(p, out=None, progress=False)
     assert capsys.readouterr().err == ""
+
+
+RATED = GOOD + '''
+[[policy]]
+id = "controls"
+kind = "licensing"
+effective = 2025-01-13
+materials = ["dy_oxide"]
+approval_rate = 0.25
+'''
+
+
+def test_set_licensing_approval_rate_that_reaches_no_event_is_a_warning(tmp_path, capsys):
+    """`--set licensing.approval_rate=0.4`, the example of the --set help, is only the rate of licensing events
+    that set none of their own; every event of the bundled scenarios sets one, so the override changed nothing
+    and nothing said so. `validate` and `run` now warn, naming an event to set instead; not when some event takes
+    the default rate, nor for other overrides."""
+    rated = _write(tmp_path, RATED)
+    args = ["--set", "licensing.approval_rate=0.4"]
+    assert main(["validate", str(rated), *args]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: --set licensing.approval_rate=0.4 changes nothing") and err.count("\n") == 1
+    assert "--set policy.controls.approval_rate=" in err and str(rated) in err
+    assert main(["run", str(rated), "--out", str(tmp_path / "res"), "--no-figures", "-q", *args]) == 0
+    assert "warning: --set licensing.approval_rate=0.4 changes nothing" in capsys.readouterr().err
+
+    assert main(["validate", str(_write(tmp_path, GOOD, "none.toml")), *args]) == 0  # no licensing event at all
+    assert "has no licensing event" in capsys.readouterr().err
+
+    default = _write(tmp_path, RATED.replace("approval_rate = 0.25\n", ""), "default.toml")
+    assert main(["validate", str(default), *args]) == 0  # this event takes the default: the override acts
+    assert main(["validate", str(rated), "--set", "policy.controls.approval_rate=0.4"]) == 0
+    assert main(["validate", str(rated)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_scenario_name_too_long_for_a_folder_is_refused_up_front(tmp_path, capsys):
+    """A 300-character scenario.name passed `validate`, and `reflow run` died making its results folder with a
+    traceback (OSError: File name too long, the file system's 255 bytes)."""
+    p = _write(tmp_path, GOOD.replace('name = "cli_unit"', f'name = "{"a" * 300}"'))
+    assert main(["run", str(p), "--out", str(tmp_path / "res"), "--no-figures", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "scenario.name" in err and "at most 100 characters" in err and "Traceback" not in err
+    assert not (tmp_path / "res").exists()
+    assert main(["validate", str(_write(tmp_path, GOOD.replace("cli_unit", "a" * 100), "ok.toml"))]) == 0

@@ -14,7 +14,7 @@ import pytest
 
 from reflow.errors import ReflowError
 from reflow.plotting import plot, report
-from reflow.plotting.api import iter_figures
+from reflow.plotting.api import default_out, iter_figures
 from reflow.plotting.ensemble import summarise
 from reflow.plotting.load import differing_keys, load_run, open_results, variant_labels
 from test_plotting import write_fake_run
@@ -179,3 +179,70 @@ def test_labels_show_the_keys_that_tell_the_configs_apart_and_number_every_colli
     # each label shared by several configs numbered #1..#k, never a number on a label no other config has
     assert all(len(ks) >= 2 and sorted(ks) == list(range(1, len(ks) + 1)) for ks in numbers.values()), same
     assert all(label + " #" not in " ".join(same) for label in same if "#" not in label)
+
+
+def test_default_compare_folder_names_every_scenario_and_stays_a_valid_name(mixed: Path, tmp_path: Path) -> None:
+    """`reflow report results/controls_2025 results/baseline`, with runs of two configs in the first folder (the
+    README's `--set` run), wrote to `compare-<label 1>_vs_<label 2>_vs_<label 3>/` without `baseline`, and with
+    labels of long key paths the name grew past the file system's 255 bytes: a traceback (OSError) instead of
+    figures."""
+    other = tmp_path / "mild_fake"
+    write_fake_run(other / "seed1", seed=1, name="mild_fake", weeks=WEEKS)
+    paths = [mixed, other]
+    out = default_out(paths, open_results(paths), "plots")
+    assert out == tmp_path / "compare-controls_fake_vs_mild_fake" / "plots"
+
+    scen = tmp_path / "long" / "controls_fake"
+    keys = [f"licensing.a_rather_long_parameter_name_number_{i}" for i in range(4)]
+    for v in (0.3, 0.35, 0.45):
+        _run(scen / f"rate{v}", 1, **{k: v for k in keys})
+    paths = sorted(scen.iterdir())
+    out = default_out(paths, open_results(paths), "plots")
+    assert len(out.parent.name.encode()) <= 255 and out.parent.name.startswith("compare-controls_fake")
+    plot(paths, formats=("png",), only=["capacity"], dpi=30, workers=1)  # raised OSError: File name too long
+    assert (out / "capacity.png").is_file()
+    # two comparisons of the same scenario's configs still get folders of their own
+    other_out = default_out(paths[:2], open_results(paths[:2]), "plots")
+    assert other_out != default_out(paths[1:], open_results(paths[1:]), "plots")
+
+
+def _outside(fig: Any) -> list[str]:
+    """Texts (title, caption, key, legend entries) that a drawn figure cuts off at its left or right edge."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    width = fig.bbox.width
+    texts = list(fig.texts) + [t for legend in fig.legends for t in legend.get_texts()]
+    cut = [t.get_text()[:40] for t in texts
+           if (bb := t.get_window_extent(renderer)).x0 < -1 or bb.x1 > width + 1]
+    return cut + [f"legend {b.x0:.0f}-{b.x1:.0f} of {width:.0f}" for legend in fig.legends
+                  if (b := legend.get_window_extent(renderer)).x0 < -1 or b.x1 > width + 1]
+
+
+@pytest.mark.parametrize("case", ["forward", "variants"])
+def test_a_comparison_keeps_its_caption_and_legend_inside_the_figure(tmp_path: Path, case: str) -> None:
+    """The caption of a comparison names every scenario on one line, and the legend put every scenario on one
+    row: comparing the four forward scenarios with controls_2025 cut the caption off at both edges, and three
+    configs of one scenario (labels naming the keys that differ) cut off the caption and the legend."""
+    import matplotlib
+
+    from reflow.plotting.style import rc_params
+
+    if case == "forward":
+        paths = []
+        for name in ("fwd_suspension_lapses", "fwd_suspension_extended", "fwd_defence_embargo",
+                     "fwd_diversification_push", "controls_2025"):
+            write_fake_run(tmp_path / name / "seed1", seed=1, name=name, weeks=WEEKS)
+            paths.append(tmp_path / name)
+    else:
+        scen = tmp_path / "controls_fake"
+        keys = [f"licensing.a_rather_long_parameter_name_number_{i}" for i in range(4)]
+        for v in (0.3, 0.35, 0.45):
+            _run(scen / f"rate{v}", 1, **{k: v for k in keys})
+        paths = [scen]
+    with matplotlib.rc_context(rc_params()):  # as plot() and report() draw
+        figs = list(iter_figures(open_results(paths), only=["prices", "licences"]))
+        assert len(figs) == 2
+        for item in figs:
+            assert _outside(item.figure) == [], item.name

@@ -548,6 +548,8 @@ def test_cli_broken_run_folder_is_one_clear_error(tmp_path: Path, capsys: pytest
     (["plot", "{run}", "--period", "2026-12-23:", "--only", "flows"], "weeks starting 2024-01-01 to 2026-12-21"),
     (["plot", "{run}", "{sweep}"], "plot a sweep on its own"),
     (["plot", "{sweep}", "--metric", "dy_oxide.nope"], "no metric(s) dy_oxide.nope"),
+    # a typo got the runs table's first 12 columns (every one of them NdPr's): now the name meant
+    (["plot", "{sweep}", "--metric", "dy.peak_price_multiple"], "did you mean 'dy_oxide.peak_price_multiple'?"),
     (["report", "{empty}"], "is not a run folder"),
     (["plot", "{run}/summary.json"], "is a file"),
     (["plot", "{run}", "--only", "capacity", "--out", "{file}"], "is a file; give --out a folder"),
@@ -1187,7 +1189,9 @@ def test_sweep_figures_keep_design_values_whose_runs_all_failed_and_mark_them(tm
     texts = [t.get_text() for t in fig.findobj(Text)]
     assert texts.count("failed") == 2 and any("2 cell(s) marked 'failed'" in t for t in texts)
     fig = sweep_response(s, ["dy_oxide.peak_price_multiple"], x)
-    assert any("no successful run at licence approval rate = 0.1" in t.get_text() for t in fig.findobj(Text))
+    # (the caption wraps: on one line it ran 243 px past each edge of the figure)
+    assert any("no successful run at licence approval rate = 0.1" in " ".join(t.get_text().split())
+               for t in fig.findobj(Text))
 
 
 def test_an_analysis_written_before_the_sweep_finished_is_not_taken_for_current(tmp_path: Path) -> None:

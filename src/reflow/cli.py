@@ -49,13 +49,34 @@ def _warn_events_after_the_run(path: str, cfg: Scenario) -> None:
               f"({cfg.scenario.end}); it will have no effect", file=sys.stderr)
 
 
+def _warn_default_rate_unused(path: str, cfg: Scenario, overrides: Sequence[str]) -> None:
+    """A warning on stderr when --set licensing.approval_rate reaches no licensing event: it is only the rate of
+    events that set none of their own, and every licensing event of the bundled scenarios sets one, so the
+    override the --set help used as its example changed nothing and said nothing."""
+    from reflow.policy import without_own_approval_rate
+
+    given = [o for o in overrides if o.partition("=")[0].strip() == "licensing.approval_rate"]
+    if not given or without_own_approval_rate(cfg.policy):
+        return
+    own = [ev.id for ev in cfg.policy if ev.kind == "licensing"]
+    if own:
+        why = (f"every licensing event of {path} sets its own approval_rate ({', '.join(own)}); set one of "
+               f"those instead, e.g. --set policy.{own[0]}.approval_rate=...")
+    else:
+        why = f"{path} has no licensing event"
+    print(f"warning: --set {given[-1]} changes nothing: it is the approval rate of licensing events that set "
+          f"none of their own, and {why}", file=sys.stderr)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from reflow import api
     from reflow.config import load_config
     from reflow.report_text import format_summary
 
     # (validated twice, here and in `api.run`: cheap beside a run, and the warning comes before the run's progress)
-    _warn_events_after_the_run(args.config, load_config(args.config, overrides=args.set))
+    cfg = load_config(args.config, overrides=args.set)
+    _warn_events_after_the_run(args.config, cfg)
+    _warn_default_rate_unused(args.config, cfg, args.set)
     result = api.run(
         args.config,
         seed=args.seed,
@@ -84,6 +105,7 @@ def _validate_one(path: str, overrides: list[str]) -> str:
                 f"base {sw.sweep.base})")
     cfg = load_config(path, overrides=overrides)
     _warn_events_after_the_run(path, cfg)
+    _warn_default_rate_unused(path, cfg, overrides)
     return (f"{path}: OK (scenario '{cfg.scenario.name}', {cfg.scenario.start} + {cfg.scenario.weeks} weeks, "
             f"{len(cfg.policy)} policy events)")
 
@@ -104,9 +126,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return code
 
 
-_SET_HELP = ("override a config field, e.g. --set licensing.approval_rate=0.4 (repeatable); a policy or supplier "
-             "is named by its id (policy.apr2025.approval_rate), or by its 0-based position if no entry has "
-             "that id (policy.0.approval_rate)")
+_SET_HELP = ("override a config field, e.g. --set scenario.weeks=104 (repeatable); a policy or supplier is named "
+             "by its id (policy.apr2025.approval_rate=0.4), or by its 0-based position if no entry has that id "
+             "(policy.0.approval_rate)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,6 +43,12 @@ def after_the_run(events: Sequence[Any], last_week: dt.date) -> list[Any]:
     return [ev for ev in events if ev.announce > last_week]
 
 
+def without_own_approval_rate(events: Sequence[Any]) -> list[Any]:
+    """The licensing events that set no `approval_rate` of their own: the only ones `licensing.approval_rate`
+    reaches (every licensing event of the bundled scenarios sets its own)."""
+    return [ev for ev in events if ev.kind == "licensing" and ev.approval_rate is None]
+
+
 @dataclass
 class PolicyState:
     """Everything the agents need to know about policy in one week."""

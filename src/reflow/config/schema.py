@@ -23,7 +23,9 @@ from reflow.domain import MATERIALS, SECTORS, Material, Region, Sector, week_mon
 class ScenarioSection(_Base):
     """Identity and calendar of a run."""
 
-    name: str = Field(pattern=FOLDER_NAME_PATTERN, description="scenario name, used as the results folder")
+    # a longer name made `reflow run` die on the file system's 255-byte limit for names, with a traceback
+    name: str = Field(pattern=FOLDER_NAME_PATTERN, max_length=100,
+                      description="scenario name, used as the results folder (at most 100 characters)")
     description: str = Field("", description="one paragraph for reports")
     start: dt.date = Field(description="first simulated week (snapped back to its Monday)")
     weeks: int = Field(ge=4, le=2600, description="horizon in weeks (one step = one week)")

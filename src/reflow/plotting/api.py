@@ -6,6 +6,8 @@ description): `plot` draws the jobs in parallel worker processes, `report` (via 
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +44,7 @@ __all__ = [
 FIGURE_FORMATS = ("png", "svg", "pdf")
 RUN_NAMES = ("prices", "shortages", "inventories", "licences", "supply_shares", "capacity", "flows")
 SWEEP_NAMES = ("heatmap", "response", "sobol", "morris")
+_MAX_NAME = 120  # characters of a default compare-<a>_vs_<b> folder name after "compare-"
 _SENSITIVITY_TEXT = {
     "sobol": "Sobol' indices: the share of each metric's variance due to each parameter alone (S1) and with "
              "its interactions (ST).",
@@ -235,7 +238,10 @@ def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequenc
     chosen = list(dict.fromkeys(metrics)) if metrics else default_metrics(sweep)  # a name given twice: once
     unknown = [m for m in chosen if m not in sweep.columns]
     if unknown:
-        raise ReflowError(f"{sweep.path}: no metric(s) {', '.join(unknown)} in the runs table; available: "
+        hints = [f"{m}: did you mean {close[0]!r}?" for m in unknown
+                 if (close := difflib.get_close_matches(m, sweep.metrics, n=1, cutoff=0.6))]
+        raise ReflowError(f"{sweep.path}: no metric(s) {', '.join(unknown)} in the runs table"
+                          f"{' (' + '; '.join(hints) + ')' if hints else ''}; available: "
                           f"{', '.join(sweep.metrics[:12])}{' ...' if len(sweep.metrics) > 12 else ''}")
     runs = sweep.runs()  # read the table once, before any worker process starts
     stale = sweep.analysis_stale()
@@ -288,12 +294,26 @@ def _sweep_jobs(results: ResultSet, only: Sequence[str] | None, metrics: Sequenc
 
 
 def default_out(paths: Sequence[str | Path], results: ResultSet, leaf: str) -> Path:
-    """Where `plot`/`report` write by default: `<folder>/<leaf>` for one folder, else beside the folders."""
+    """Where `plot`/`report` write by default: `<folder>/<leaf>` for one folder, else beside the folders.
+
+    Several folders go to `compare-<a>_vs_<b>/`, named by their scenarios (the first three, then how many more);
+    a comparison within one scenario by its groups' labels. A name too long for a file system is cut, with a
+    hash of the whole so that two comparisons still get folders of their own.
+    """
     if len(paths) == 1:
         return Path(paths[0]) / leaf
     parents = {Path(p).resolve().parent for p in paths}
     base = parents.pop() if len(parents) == 1 else Path.cwd()
-    names = "_vs_".join(_safe(n) for n in list(results.groups)[:3]) or "comparison"
+    # the labels of configs drawn as separate groups are long, and the first three of them left later scenarios
+    # out of the name: scenario names say what was compared
+    scenarios = list(dict.fromkeys(runs[0].scenario for runs in results.groups.values() if runs))
+    parts = scenarios if len(scenarios) > 1 else list(results.groups)
+    names = "_vs_".join(_safe(n) for n in parts[:3]) or "comparison"
+    if len(parts) > 3:
+        names += f"_and_{len(parts) - 3}_more"
+    if len(names) > _MAX_NAME:  # file names are at most 255 bytes; leave room for a run's hidden temp names
+        digest = hashlib.sha1("\n".join(parts).encode()).hexdigest()[:10]
+        names = f"{names[:_MAX_NAME - 11]}_{digest}"
     return base / f"compare-{names}" / leaf
 
 

@@ -4,6 +4,7 @@ overlaid (one colour and line style per scenario). They take `Ensemble`s from `r
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,7 @@ from reflow.plotting.layout import (
     finish_time_axis,
     grid_axes,
     legal_limit_line,
+    legend_columns,
     new_figure,
     no_data,
     shortage_threshold_line,
@@ -102,6 +104,9 @@ def _dates(groups: Sequence[Ensemble]) -> pd.DatetimeIndex:
     return out
 
 
+_LEGEND_LINE_CHARS = 90  # longer scenario labels are wrapped in the legend (about 5.5 in of 8 pt text)
+
+
 class _Fig:
     """Title block, grid, dates and (numbered) policy marks of one ensemble figure."""
 
@@ -131,7 +136,10 @@ class _Fig:
             h, lab = a.get_legend_handles_labels()
             handles += h
             labels += lab
-        figure_legend(self.fig, handles, labels)
+        # a label of the keys that differ can be longer than the figure is wide: wrapped, as the caption is
+        labels = [textwrap.fill(x, _LEGEND_LINE_CHARS, break_long_words=False, break_on_hyphens=False)
+                  for x in labels]
+        figure_legend(self.fig, handles, labels, ncol=legend_columns(labels, self.fig.get_figwidth()))
         return self.fig
 
 

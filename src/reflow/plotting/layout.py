@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import textwrap
 from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
@@ -24,6 +26,7 @@ __all__ = [
     "finish_time_axis",
     "grid_axes",
     "legal_limit_line",
+    "legend_columns",
     "new_figure",
     "no_data",
     "scenario_caption",
@@ -39,6 +42,9 @@ LEGAL_LIMIT_DAYS = 63
 FAST_LAYOUT: ContextVar[bool] = ContextVar("reflow_fast_layout", default=False)
 
 _KEY_LINE_IN = 0.13  # height of one line of the policy key (7 pt text)
+_CAPTION_CHARS_PER_IN = 14  # characters of the 8.5 pt caption per inch of figure width (DejaVu Sans, with margin)
+_CAPTION_LINE_IN = 0.15  # height of one more caption line
+_LEGEND_CHAR_PT, _LEGEND_ENTRY_PT = 4.4, 40.0  # an 8 pt legend entry: per character, and handle plus spacing
 
 
 def config_dict(config: Any) -> dict[str, Any]:
@@ -75,24 +81,31 @@ def new_figure(title: str, caption: str, nrows: int, ncols: int, *, figsize: tup
     key_lines = key.count("\n") + 1 if key else 0
     key_h = key_lines * _KEY_LINE_IN + (0.08 if key else 0.0)
     w, h = figsize
-    h += key_h
+    # A comparison's caption names every scenario (and a label of the keys that differ): on one line it ran off
+    # both edges of the figure, so it wraps, and the key and the panels move down by the lines it adds.
+    lines = textwrap.wrap(caption, int(w * _CAPTION_CHARS_PER_IN), break_long_words=False,
+                          break_on_hyphens=False) or [caption]
+    caption = "\n".join(lines)
+    cap_h = (len(lines) - 1) * _CAPTION_LINE_IN
+    h += key_h + cap_h
     if FAST_LAYOUT.get():
         fig = Figure(figsize=(w, h))
         # fixed margins in inches: y labels and region names on the left, colour-bar ticks on the right
         gs = fig.add_gridspec(nrows, ncols, height_ratios=height_ratios, left=1.15 / w, right=1 - 0.55 / w,
-                              top=1 - (0.95 + key_h) / h, bottom=0.75 / h, hspace=0.5, wspace=0.22)
+                              top=1 - (0.95 + key_h + cap_h) / h, bottom=0.75 / h, hspace=0.5, wspace=0.22)
     else:
         fig = Figure(figsize=(w, h), layout="constrained")
         gs = fig.add_gridspec(nrows, ncols, height_ratios=height_ratios)
     # Blank title lines reserve room for the caption and the key: layouts keep axes clear of the title.
-    blank = 1 + (int(key_h / 0.2 + 0.999) if key else 0)
+    blank = 1 + int((key_h + cap_h) / 0.2 + 0.999)
     if FAST_LAYOUT.get():  # pinned under the top edge; constrained layout places (and makes room for) it
         fig.suptitle(title + "\n" * blank, fontsize=12, fontweight="bold", y=1 - 0.08 / h, va="top")
     else:
         fig.suptitle(title + "\n" * blank, fontsize=12, fontweight="bold")
     fig.text(0.5, 1 - 0.3 / h, caption, ha="center", va="top", fontsize=8.5, color="#444444")
     if key:
-        fig.text(0.5, 1 - 0.5 / h, key, ha="center", va="top", fontsize=7, color="#222222", linespacing=1.25)
+        fig.text(0.5, 1 - (0.5 + cap_h) / h, key, ha="center", va="top", fontsize=7, color="#222222",
+                 linespacing=1.25)
     return fig, gs
 
 
@@ -166,6 +179,25 @@ def figure_legend(fig: Figure, handles: list[Any], labels: list[str], ncol: int 
     if uniq:
         loc = "lower center" if fig.get_layout_engine() is None else "outside lower center"
         fig.legend(list(uniq.values()), list(uniq.keys()), loc=loc, ncol=ncol or min(len(uniq), 6))
+
+
+def legend_columns(labels: Sequence[str], width_in: float, most: int = 6) -> int:
+    """Columns of a figure legend whose entries fit across `width_in` inches, at most `most`.
+
+    Scenario labels of a comparison can be long (`controls_2025 [approval_rate=0.4, weeks=60]`): three of them on
+    one row ran off both edges of the figure. A label's widest line counts (labels may be wrapped).
+    """
+    uniq = list(dict.fromkeys(labels))
+    for ncol in range(min(len(uniq), most), 1, -1):
+        # as matplotlib splits them: the first len % ncol columns take one entry more
+        sizes = [len(uniq) // ncol + (i < len(uniq) % ncol) for i in range(ncol)]
+        starts = np.cumsum([0, *sizes])
+        cols = [uniq[a:b] for a, b in itertools.pairwise(starts)]
+        need = sum(max(len(line) for x in c for line in x.split("\n")) * _LEGEND_CHAR_PT + _LEGEND_ENTRY_PT
+                   for c in cols if c) / 72
+        if need <= width_in * 0.95:
+            return ncol
+    return 1
 
 
 def grid_axes(fig: Figure, gs: Any, n: int, ncols: int = 2, share: Any = None) -> list[Any]:
