@@ -1095,7 +1095,7 @@ def test_headline_says_when_a_metric_is_not_in_the_runs_summary() -> None:
     header, rows, overall = headline_rows({"s": [old, old]})
     cells = {r[0]: r[1] for r in overall}
     assert cells["Production lost in the worst 4 weeks (% of planned output)"] == NOT_RECORDED
-    assert cells["Mean wait for a licence decision (days)"] == "–"
+    assert cells["Mean wait for a licence decision (calendar days)"] == "–"
     assert cells["Production lost, all ex-China manufacturers (% of planned output)"] == "1.0%"
     assert rows[0][header.index("Peak region")] == NOT_RECORDED
     assert rows[0][header.index("Weeks in shortage")] == "3"
@@ -1109,12 +1109,26 @@ def test_sweep_parameters_are_named_in_words_with_units() -> None:
     from reflow.plotting.sweep_figures import param_label
 
     assert param_label("policy.controls.review_working_days_median") == (
-        "Median licence review (working days)\npolicy.controls.review_working_days_median")
+        "Median licence review time (working days)\npolicy.controls.review_working_days_median")
     assert param_label("manufacturers.wtp_cap_multiple.dy_oxide", with_key=False) == (
         "Highest bid, Dy oxide (x reference price)")
     assert param_label("manufacturers.cover_target_weeks.magnet", with_key=False) == (
         "Stock cover target, magnet (weeks of need)")
     assert param_label("china.some_new_knob") == "china.some_new_knob"  # unknown: the key as written
+
+
+def test_licence_waits_say_calendar_days_where_reviews_are_in_working_days() -> None:
+    """A sweep over the review time in working days plotted the mean wait in bare "days", as did the report's
+    headline table: beside a 60-working-day review, an 82-day wait read as a wait longer than the review."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import headline_rows
+    from reflow.plotting.sweep_figures import metric_label, param_label
+
+    assert metric_label("overall.mean_licence_wait_days") == "Mean licence wait (calendar days)"
+    assert "(working days)" in param_label("policy.controls.review_working_days_median")
+    _, _, overall = headline_rows({"s": [SimpleNamespace(summary={"overall": {"mean_licence_wait_days": 50.0}})]})
+    assert [r[0] for r in overall if "wait" in r[0]] == ["Mean wait for a licence decision (calendar days)"]
 
 
 def test_plot_and_report_of_an_analysed_sweep_without_indices_draw_the_rest_and_say_why(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ _OVERALL_METRICS = (
     ("peak_production_lost_date", "First week of the worst 4 weeks", "date"),
     ("first_production_loss_date", "First week with production lost", "date"),
     ("approval_share", "Licence applications approved (% of decisions)", "pct"),
-    ("mean_licence_wait_days", "Mean wait for a licence decision (days)", "float"),
+    ("mean_licence_wait_days", "Mean wait for a licence decision (calendar days)", "float"),
     ("licence_applications", "Licence applications", "int"),
 )
 # The La/Ce oxide market's block of summary.json (scenarios with a [light_ree] table, ODD 7.18).
