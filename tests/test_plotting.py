@@ -189,7 +189,7 @@ from reflow.plotting.layout import LEGAL_LIMIT_DAYS  # noqa: E402
 from reflow.plotting.load import load_run  # noqa: E402
 from reflow.plotting.run_figures import RUN_FIGURES, price_figure, shortage_figure  # noqa: E402
 from reflow.plotting.style import freeze_layout, rc_params, render_figure, save_figure, scenario_style  # noqa: E402
-from reflow.plotting.timeline import number_marks, policy_key, policy_marks  # noqa: E402
+from reflow.plotting.timeline import PolicyMark, number_marks, policy_key, policy_marks  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WEEKS = 104  # two years: long enough for the April 2025 shock and its recovery
@@ -343,8 +343,24 @@ def test_crowded_marks_are_numbered_with_a_key() -> None:
     numbered = number_marks(marks, long)
     assert [m.number for m in numbered] == [1, 2, 3, 4]  # the lifting in Nov 2026 is past the axis
     key = policy_key(numbered)
-    assert key is not None and "[2] October escalation, announced, 9 Oct 2025" in key
+    assert key is not None and "[2] 9 Oct 2025 – October escalation, announced" in key
     assert policy_key(number_marks(marks, short)) is None
+
+
+def test_the_policy_key_gives_each_milestones_date_first_and_once() -> None:
+    """The key read "[6] Sep 2025: returns for more information, lifted, 10 Nov 2025": two dates, the one that
+    matters last. Now the milestone's date leads (the numbers run in date order), and a label's month prefix
+    that only repeats it is dropped; one naming another month stays, as the name of the measure."""
+    marks = [PolicyMark(dt.date(2025, 4, 4), "Apr 2025: Dy/Tb/magnet licensing", "effective", "licensing", number=1),
+             PolicyMark(dt.date(2025, 11, 10), "Sep 2025: returns for more information, lifted", "lift", "licensing",
+                        number=2),
+             PolicyMark(dt.date(2025, 10, 1), "DoD NdPr floor", "effective", "price_floor", number=3)]
+    key = policy_key(marks)
+    assert key is not None
+    items = [item.strip() for item in key.split(":  ", 1)[1].split(";  ")]
+    assert items == ["[1] 4 Apr 2025 – Dy/Tb/magnet licensing",
+                     "[2] 10 Nov 2025 – Sep 2025: returns for more information, lifted",
+                     "[3] 1 Oct 2025 – DoD NdPr floor"]
 
 
 def test_shortage_panels_mark_the_level_of_a_week_in_shortage_and_say_when_no_week_reached_it(
@@ -609,7 +625,7 @@ def test_a_comparison_shows_whose_policy_events_are_whose(groups: list[Any]) -> 
     assert "Of controls_fake only:" in key and "Of mild_fake only:" in key
     assert "[controls_fake]" not in key and "[mild_fake]" not in key
     of_mild = key.split("Of mild_fake only:")[1].split("Of ")[0]
-    assert "Price floor, 3 Feb 2025" in of_mild and "General licences" not in of_mild
+    assert "3 Feb 2025 – Price floor" in of_mild and "General licences" not in of_mild
     ax = _panels(fig)[0]
     vertical = {ln.get_xdata()[0]: ln.get_color() for ln in ax.lines if len(set(ln.get_xdata())) == 1}
     dates = {mdates.num2date(x).date(): c for x, c in vertical.items()}
