@@ -412,6 +412,30 @@ def test_licence_figure_panels_and_legal_limit(series: Series, config: dict) -> 
     assert "NdPr oxide" not in _legend_labels(fig)
 
 
+def _legend_rows(fig: Figure) -> list[list[str]]:
+    """The figure legend's entries row by row (a legend fills its columns top to bottom), blanks left out."""
+    (legend,) = fig.legends
+    texts = [t.get_text() for t in legend.get_texts()]
+    ncol = legend._ncols
+    nrows = -(-len(texts) // ncol)
+    return [[texts[c * nrows + r] for c in range(ncol) if c * nrows + r < len(texts) and texts[c * nrows + r]]
+            for r in range(nrows)]
+
+
+def test_licence_legend_says_which_lines_are_decisions_and_which_are_materials(
+        series: Series, config: dict, groups: list[Any]) -> None:
+    """One row of "Applications, Approvals, Denials, Dy oxide, Tb oxide" left the reader to work out that the
+    first three are the top-left panel's (all items) and the materials the other panels' lines: a headed row
+    each."""
+    for fig in (RUN_FIGURES["licences"][0](series, config), ENSEMBLE_FIGURES["licences"][0](groups[:1])):
+        rows = _legend_rows(fig)
+        assert rows[0] == ["All items:", "Applications", "Approvals", "Denials"]
+        assert rows[1][0] == "Per material:" and {"Dy oxide", "Tb oxide"} <= set(rows[1][1:])
+        assert len(rows) == 2
+    compare = ENSEMBLE_FIGURES["licences"][0](groups)  # scenarios: one kind of line, no headings
+    assert not any(t.endswith(":") for t in _legend_labels(compare))
+
+
 def test_supply_shares_stack_to_100_percent_by_origin(series: Series, config: dict) -> None:
     shares = origin_shares(series, "dy_oxide", window=13)
     assert list(shares.columns) == ["CN", "US", "AU", "CA"]

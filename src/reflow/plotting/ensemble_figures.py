@@ -18,6 +18,7 @@ from reflow.plotting.layout import (
     figure_legend,
     finish_time_axis,
     grid_axes,
+    grouped_legend,
     legal_limit_line,
     new_figure,
     no_data,
@@ -315,7 +316,12 @@ def ensemble_licences(groups: Sequence[Ensemble]) -> Figure:
     ax_share.set_ylim(0, 105)
     for ax in (ax_flow, ax_back, ax_wait, ax_share):
         f.finish(ax)
-    return f.legend([ax_flow, ax_back] if f.one else [ax_back])
+    if f.one:  # decisions on one panel, materials on the others: a row each
+        h1, l1 = ax_flow.get_legend_handles_labels()
+        h2, l2 = ax_back.get_legend_handles_labels()
+        grouped_legend(f.fig, [("All items", h1, l1), ("Per material", h2, l2)])
+        return f.fig
+    return f.legend([ax_back])
 
 
 def ensemble_supply_shares(groups: Sequence[Ensemble]) -> Figure:
