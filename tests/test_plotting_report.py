@@ -1263,3 +1263,31 @@ def test_the_pdf_cover_holds_every_headline_number_within_its_pages(tmp_path: Pa
         for t in page.texts:
             ext = t.get_window_extent(renderer)
             assert box.x0 <= ext.x0 and ext.x1 <= box.x1 + 1 and box.y0 <= ext.y0, t.get_text()[:60]
+
+
+def test_report_provenance_gives_what_all_runs_share_once_and_how_to_rerun_each() -> None:
+    """A 20-seed report's provenance repeated version, commit, config file and environment on each of its rows,
+    and a clean tree showed a bare hash (as if the state were unknown); the reader had no command to re-run."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.html_report import _provenance_run
+
+    def run(seed: int, dirty: bool = False, overrides: dict | None = None) -> SimpleNamespace:
+        m = {"reflow_version": "0.1.0", "git_commit": "abc1234def567890", "git_dirty": dirty,
+             "git_dirty_count": 2 if dirty else 0, "config_file": "configs/controls_2025.toml",
+             "overrides": overrides or {}, "started_at": f"2026-01-01T00:00:0{seed}Z", "wall_time_s": 5.0,
+             "python": "3.11", "mesa_version": "3.3.1", "platform": "linux"}
+        return SimpleNamespace(scenario="controls_2025", seed=seed, manifest=m, path=Path(f"results/c/seed{seed}"))
+
+    text = _provenance_run(SimpleNamespace(runs=[run(1), run(2), run(3)]))
+    common, table = text.split("<table", 2)[1:]
+    assert "Common to all 3 runs" in text
+    assert "abc1234def56 (clean)" in common and "Python 3.11, Mesa 3.3.1, linux" in common
+    assert "Environment" not in table and "abc1234" not in table and "<th>Seed</th>" in table
+    assert table.count("reflow run configs/controls_2025.toml --seed") == 3
+    mixed = _provenance_run(SimpleNamespace(runs=[run(1), run(2, dirty=True, overrides={"licensing.approval_rate":
+                                                                                          0.4})]))
+    assert "(dirty: 2 files changed)" in mixed.split("<table")[-1]  # differs: per run
+    assert "--seed 2 --set licensing.approval_rate=0.4" in mixed
+    one = _provenance_run(SimpleNamespace(runs=[run(1)]))
+    assert "Common to all" not in one and "reflow run configs/controls_2025.toml --seed 1" in one
