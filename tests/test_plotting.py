@@ -399,6 +399,16 @@ def test_shortage_figure_stacks_regions_and_draws_lost_production_heat_strip(ser
     assert set(_legend_labels(fig)) == {"United States", "EU", "Japan/Korea", "Rest of world"}
 
 
+def test_lost_production_strips_say_what_the_percentages_are_of(series: Series, config: dict,
+                                                                 groups: list[Any]) -> None:
+    """The strip's colour bar read "Lost (%)" and the 20-seed figure's title named no base: % of what?"""
+    for fig in (shortage_figure(series, config, seed=1), ENSEMBLE_FIGURES["shortages"][0](groups[:1])):
+        strip = next(ax for ax in _panels(fig) if ax.get_title().startswith("Production lost"))
+        assert "share of planned output" in strip.get_title()
+        bars = [ax for ax in strip.child_axes if ax.get_ylabel().startswith("Lost")]  # (its inset colour bar)
+        assert [ax.get_ylabel() for ax in bars] == ["Lost (% of planned output)"]
+
+
 def test_licence_figure_panels_and_legal_limit(series: Series, config: dict) -> None:
     fig = RUN_FIGURES["licences"][0](series, config)
     titles = [ax.get_title() for ax in _panels(fig)]

@@ -234,7 +234,8 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
         regions = sort_codes((r for r in g.lines("shortages", "lost") if r != EX_CHINA), REGIONS)
         frame = pd.DataFrame({r: g.get("shortages", "lost", r)["q50"] for r in regions}, index=g.dates)
         lost_heatmap(f.fig, ax, frame, regions)
-        ax.set_title("Production lost by region, median across seeds (darker = more lost)")
+        ax.set_title("Production lost, share of planned output by region, median across seeds (darker = more "
+                     "lost)")
         ax.set_ylabel("Importing region")
         f.finish(ax)
         return f.legend(axes[:1])  # the median line and its band

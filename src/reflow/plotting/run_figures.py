@@ -204,7 +204,7 @@ def lost_heatmap(fig: Figure, ax: Any, frame: pd.DataFrame, regions: Sequence[st
     # the colour bar sits just right of the strip, so the strip keeps the width of the panels above
     cax = ax.inset_axes((1.008, 0.0, 0.012, 1.0))
     cb = fig.colorbar(mesh, cax=cax, extend="max" if np.nanmax(data) > vmax else None)
-    cb.set_label("Lost (%)", fontsize=8)
+    cb.set_label("Lost (% of planned output)", fontsize=8)  # (a bare "%" gave no base)
     cb.ax.tick_params(labelsize=7)
     return True
 
