@@ -1062,7 +1062,8 @@ def test_sweep_response_axis_labels_fit_beside_their_panels(results: Path) -> No
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     renderer = canvas.get_renderer()
-    assert [ax.get_ylabel() for ax in fig.axes] == ["x first 13 weeks", "% of planned output", "days", "applications"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["x first 13 weeks", "% of planned output", "calendar days",
+                                                  "applications"]
     for ax in fig.axes:
         assert ax.yaxis.label.get_window_extent(renderer).height <= ax.get_window_extent(renderer).height
 
