@@ -189,7 +189,7 @@ from reflow.plotting.layout import LEGAL_LIMIT_DAYS  # noqa: E402
 from reflow.plotting.load import load_run  # noqa: E402
 from reflow.plotting.run_figures import RUN_FIGURES, price_figure, shortage_figure  # noqa: E402
 from reflow.plotting.style import freeze_layout, rc_params, render_figure, save_figure, scenario_style  # noqa: E402
-from reflow.plotting.timeline import number_marks, policy_key, policy_marks  # noqa: E402
+from reflow.plotting.timeline import PolicyMark, number_marks, policy_key, policy_marks  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WEEKS = 104  # two years: long enough for the April 2025 shock and its recovery
@@ -343,8 +343,24 @@ def test_crowded_marks_are_numbered_with_a_key() -> None:
     numbered = number_marks(marks, long)
     assert [m.number for m in numbered] == [1, 2, 3, 4]  # the lifting in Nov 2026 is past the axis
     key = policy_key(numbered)
-    assert key is not None and "[2] October escalation, announced, 9 Oct 2025" in key
+    assert key is not None and "[2] 9 Oct 2025 – October escalation, announced" in key
     assert policy_key(number_marks(marks, short)) is None
+
+
+def test_the_policy_key_gives_each_milestones_date_first_and_once() -> None:
+    """The key read "[6] Sep 2025: returns for more information, lifted, 10 Nov 2025": two dates, the one that
+    matters last. Now the milestone's date leads (the numbers run in date order), and a label's month prefix
+    that only repeats it is dropped; one naming another month stays, as the name of the measure."""
+    marks = [PolicyMark(dt.date(2025, 4, 4), "Apr 2025: Dy/Tb/magnet licensing", "effective", "licensing", number=1),
+             PolicyMark(dt.date(2025, 11, 10), "Sep 2025: returns for more information, lifted", "lift", "licensing",
+                        number=2),
+             PolicyMark(dt.date(2025, 10, 1), "DoD NdPr floor", "effective", "price_floor", number=3)]
+    key = policy_key(marks)
+    assert key is not None
+    items = [item.strip() for item in key.split(":  ", 1)[1].split(";  ")]
+    assert items == ["[1] 4 Apr 2025 – Dy/Tb/magnet licensing",
+                     "[2] 10 Nov 2025 – Sep 2025: returns for more information, lifted",
+                     "[3] 1 Oct 2025 – DoD NdPr floor"]
 
 
 def test_shortage_panels_mark_the_level_of_a_week_in_shortage_and_say_when_no_week_reached_it(
@@ -383,6 +399,16 @@ def test_shortage_figure_stacks_regions_and_draws_lost_production_heat_strip(ser
     assert set(_legend_labels(fig)) == {"United States", "EU", "Japan/Korea", "Rest of world"}
 
 
+def test_lost_production_strips_say_what_the_percentages_are_of(series: Series, config: dict,
+                                                                 groups: list[Any]) -> None:
+    """The strip's colour bar read "Lost (%)" and the 20-seed figure's title named no base: % of what?"""
+    for fig in (shortage_figure(series, config, seed=1), ENSEMBLE_FIGURES["shortages"][0](groups[:1])):
+        strip = next(ax for ax in _panels(fig) if ax.get_title().startswith("Production lost"))
+        assert "share of planned output" in strip.get_title()
+        bars = [ax for ax in strip.child_axes if ax.get_ylabel().startswith("Lost")]  # (its inset colour bar)
+        assert [ax.get_ylabel() for ax in bars] == ["Lost (% of planned output)"]
+
+
 def test_licence_figure_panels_and_legal_limit(series: Series, config: dict) -> None:
     fig = RUN_FIGURES["licences"][0](series, config)
     titles = [ax.get_title() for ax in _panels(fig)]
@@ -394,6 +420,30 @@ def test_licence_figure_panels_and_legal_limit(series: Series, config: dict) -> 
     assert _panels(fig)[0].get_ylabel() == "Applications or decisions (per week)"
     # NdPr and magnets need no licence in this run: no lines for them
     assert "NdPr oxide" not in _legend_labels(fig)
+
+
+def _legend_rows(fig: Figure) -> list[list[str]]:
+    """The figure legend's entries row by row (a legend fills its columns top to bottom), blanks left out."""
+    (legend,) = fig.legends
+    texts = [t.get_text() for t in legend.get_texts()]
+    ncol = legend._ncols
+    nrows = -(-len(texts) // ncol)
+    return [[texts[c * nrows + r] for c in range(ncol) if c * nrows + r < len(texts) and texts[c * nrows + r]]
+            for r in range(nrows)]
+
+
+def test_licence_legend_says_which_lines_are_decisions_and_which_are_materials(
+        series: Series, config: dict, groups: list[Any]) -> None:
+    """One row of "Applications, Approvals, Denials, Dy oxide, Tb oxide" left the reader to work out that the
+    first three are the top-left panel's (all items) and the materials the other panels' lines: a headed row
+    each."""
+    for fig in (RUN_FIGURES["licences"][0](series, config), ENSEMBLE_FIGURES["licences"][0](groups[:1])):
+        rows = _legend_rows(fig)
+        assert rows[0] == ["All items:", "Applications", "Approvals", "Denials"]
+        assert rows[1][0] == "Per material:" and {"Dy oxide", "Tb oxide"} <= set(rows[1][1:])
+        assert len(rows) == 2
+    compare = ENSEMBLE_FIGURES["licences"][0](groups)  # scenarios: one kind of line, no headings
+    assert not any(t.endswith(":") for t in _legend_labels(compare))
 
 
 def test_supply_shares_stack_to_100_percent_by_origin(series: Series, config: dict) -> None:
@@ -609,7 +659,7 @@ def test_a_comparison_shows_whose_policy_events_are_whose(groups: list[Any]) -> 
     assert "Of controls_fake only:" in key and "Of mild_fake only:" in key
     assert "[controls_fake]" not in key and "[mild_fake]" not in key
     of_mild = key.split("Of mild_fake only:")[1].split("Of ")[0]
-    assert "Price floor, 3 Feb 2025" in of_mild and "General licences" not in of_mild
+    assert "3 Feb 2025 – Price floor" in of_mild and "General licences" not in of_mild
     ax = _panels(fig)[0]
     vertical = {ln.get_xdata()[0]: ln.get_color() for ln in ax.lines if len(set(ln.get_xdata())) == 1}
     dates = {mdates.num2date(x).date(): c for x, c in vertical.items()}

@@ -1064,7 +1064,8 @@ def test_sweep_response_axis_labels_fit_beside_their_panels(results: Path) -> No
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     renderer = canvas.get_renderer()
-    assert [ax.get_ylabel() for ax in fig.axes] == ["x first 13 weeks", "% of planned output", "days", "applications"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["x first 13 weeks", "% of planned output", "calendar days",
+                                                  "applications"]
     for ax in fig.axes:
         assert ax.yaxis.label.get_window_extent(renderer).height <= ax.get_window_extent(renderer).height
 
@@ -1097,7 +1098,7 @@ def test_headline_says_when_a_metric_is_not_in_the_runs_summary() -> None:
     header, rows, overall = headline_rows({"s": [old, old]})
     cells = {r[0]: r[1] for r in overall}
     assert cells["Production lost in the worst 4 weeks (% of planned output)"] == NOT_RECORDED
-    assert cells["Mean wait for a licence decision (days)"] == "–"
+    assert cells["Mean wait for a licence decision (calendar days)"] == "–"
     assert cells["Production lost, all ex-China manufacturers (% of planned output)"] == "1.0%"
     assert rows[0][header.index("Peak region")] == NOT_RECORDED
     assert rows[0][header.index("Weeks in shortage")] == "3"
@@ -1111,12 +1112,26 @@ def test_sweep_parameters_are_named_in_words_with_units() -> None:
     from reflow.plotting.sweep_figures import param_label
 
     assert param_label("policy.controls.review_working_days_median") == (
-        "Median licence review (working days)\npolicy.controls.review_working_days_median")
+        "Median licence review time (working days)\npolicy.controls.review_working_days_median")
     assert param_label("manufacturers.wtp_cap_multiple.dy_oxide", with_key=False) == (
         "Highest bid, Dy oxide (x reference price)")
     assert param_label("manufacturers.cover_target_weeks.magnet", with_key=False) == (
         "Stock cover target, magnet (weeks of need)")
     assert param_label("china.some_new_knob") == "china.some_new_knob"  # unknown: the key as written
+
+
+def test_licence_waits_say_calendar_days_where_reviews_are_in_working_days() -> None:
+    """A sweep over the review time in working days plotted the mean wait in bare "days", as did the report's
+    headline table: beside a 60-working-day review, an 82-day wait read as a wait longer than the review."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import headline_rows
+    from reflow.plotting.sweep_figures import metric_label, param_label
+
+    assert metric_label("overall.mean_licence_wait_days") == "Mean licence wait (calendar days)"
+    assert "(working days)" in param_label("policy.controls.review_working_days_median")
+    _, _, overall = headline_rows({"s": [SimpleNamespace(summary={"overall": {"mean_licence_wait_days": 50.0}})]})
+    assert [r[0] for r in overall if "wait" in r[0]] == ["Mean wait for a licence decision (calendar days)"]
 
 
 def test_plot_and_report_of_an_analysed_sweep_without_indices_draw_the_rest_and_say_why(tmp_path: Path) -> None:
@@ -1253,3 +1268,31 @@ def test_the_pdf_cover_holds_every_headline_number_within_its_pages(tmp_path: Pa
         for t in page.texts:
             ext = t.get_window_extent(renderer)
             assert box.x0 <= ext.x0 and ext.x1 <= box.x1 + 1 and box.y0 <= ext.y0, t.get_text()[:60]
+
+
+def test_report_provenance_gives_what_all_runs_share_once_and_how_to_rerun_each() -> None:
+    """A 20-seed report's provenance repeated version, commit, config file and environment on each of its rows,
+    and a clean tree showed a bare hash (as if the state were unknown); the reader had no command to re-run."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.html_report import _provenance_run
+
+    def run(seed: int, dirty: bool = False, overrides: dict | None = None) -> SimpleNamespace:
+        m = {"reflow_version": "0.1.0", "git_commit": "abc1234def567890", "git_dirty": dirty,
+             "git_dirty_count": 2 if dirty else 0, "config_file": "configs/controls_2025.toml",
+             "overrides": overrides or {}, "started_at": f"2026-01-01T00:00:0{seed}Z", "wall_time_s": 5.0,
+             "python": "3.11", "mesa_version": "3.3.1", "platform": "linux"}
+        return SimpleNamespace(scenario="controls_2025", seed=seed, manifest=m, path=Path(f"results/c/seed{seed}"))
+
+    text = _provenance_run(SimpleNamespace(runs=[run(1), run(2), run(3)]))
+    common, table = text.split("<table", 2)[1:]
+    assert "Common to all 3 runs" in text
+    assert "abc1234def56 (clean)" in common and "Python 3.11, Mesa 3.3.1, linux" in common
+    assert "Environment" not in table and "abc1234" not in table and "<th>Seed</th>" in table
+    assert table.count("reflow run configs/controls_2025.toml --seed") == 3
+    mixed = _provenance_run(SimpleNamespace(runs=[run(1), run(2, dirty=True, overrides={"licensing.approval_rate":
+                                                                                          0.4})]))
+    assert "(dirty: 2 files changed)" in mixed.split("<table")[-1]  # differs: per run
+    assert "--seed 2 --set licensing.approval_rate=0.4" in mixed
+    one = _provenance_run(SimpleNamespace(runs=[run(1)]))
+    assert "Common to all" not in one and "reflow run configs/controls_2025.toml --seed 1" in one

@@ -151,6 +151,38 @@ def test_a_price_that_never_spiked_has_no_peak_week_or_region_in_the_tables() ->
     assert by["Dy oxide", "spike"][week] != "–" and by["Dy oxide", "spike"][region] != "–"
 
 
+def test_a_price_that_never_spiked_has_no_recovery_time_in_the_tables() -> None:
+    """NdPr's flat price (1.01x) showed "0" weeks from peak until back under 1.25x, in the report and the printed
+    summary, which reads as a spike over at once; it never spiked. Beside runs that did, its 0 still counts."""
+    from types import SimpleNamespace
+
+    from reflow.plotting.report_tables import NEVER_SPIKED, headline_rows
+    from reflow.report_text import SPIKE_MULTIPLE
+
+    def block(multiple: float, ttr: int | None) -> dict:
+        return {"peak_price_multiple": multiple, "peak_price_date": "2025-06-02", "peak_price_region": "US",
+                "weeks_in_shortage": 0, "cumulative_shortage_share": 0.0, "final_non_china_share": 0.5,
+                "time_to_recover_weeks": ttr, "recovered": ttr is not None}
+
+    flat, spike = block(1.01, 0), block(3.0, 12)
+    assert SPIKE_MULTIPLE > 1.01
+    header, _, _ = headline_rows({"s": [SimpleNamespace(summary={"materials": {"ndpr_oxide": flat}})]})
+    col = next(i for i, h in enumerate(header) if h.startswith("Weeks from peak"))
+
+    def cell(*blocks: dict) -> str:
+        return headline_rows({"s": [SimpleNamespace(summary={"materials": {"m": b}}) for b in blocks]})[1][0][col]
+
+    assert cell(flat) == cell(flat, flat) == NEVER_SPIKED
+    assert cell(spike) == "12"
+    assert cell(flat, spike, spike).startswith("12 (0 to 12)")
+    summary = {"scenario": "s", "seed": 1, "start": "2024-01-01", "end": "2024-12-30", "weeks": 53,
+               "materials": {"ndpr_oxide": flat, "dy_oxide": spike},
+               "overall": {"production_lost_share": 0.0, "production_lost_share_by_region": {},
+                           "licence_applications": 0, "approval_share": None, "mean_licence_wait_days": None}}
+    rows = {line.split()[0]: line.split() for line in format_summary(summary).splitlines()[3:5]}
+    assert rows["ndpr_oxide"][-1] == "-" and rows["dy_oxide"][-1] == "12"
+
+
 def test_the_report_says_not_in_run_only_for_a_price_that_has_not_recovered() -> None:
     """A material without prices (nobody buys it: `recovered` null) has nothing to recover; the report said "not
     in run" for it, as for a price still high at the end (the printed summary says "-"). Over runs, those without

@@ -32,13 +32,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         # The week and region of the highest price mean nothing when the price never spiked (a flat baseline's
         # "peak" is the noise of its first weeks): named only from the 1.25x that also counts as recovered.
         spiked = s["peak_price_multiple"] is None or s["peak_price_multiple"] >= SPIKE_MULTIPLE
+        never = "not in run" if s["recovered"] is False else "-"
         lines.append(
             f"{m:<14}{_f(s['peak_price_multiple'], '{:.2f}x'):>11}"
             f"{_f(s['peak_price_date'] if spiked else None, '{}'):>12}"
             f"{_f(s['peak_price_region'] if spiked else None, '{}'):>8}{s['weeks_in_shortage']:>13}"
             f"{_f(s['cumulative_shortage_share'], '{:.2%}'):>13}{_f(s['final_non_china_share'], '{:.1%}'):>14}"
-            # "not in run": the price had not recovered by the end; "-": no price to recover (no peak).
-            f"{_f(s['time_to_recover_weeks'], '{}', 'not in run' if s['recovered'] is False else '-'):>14}")
+            # "not in run": the price had not recovered by the end; "-": no price, or one that never spiked (its
+            # 0 weeks read as a spike that was over at once).
+            f"{_f(s['time_to_recover_weeks'] if spiked else None, '{}', never):>14}")
     lr = summary.get("light_ree")
     if lr:
         lines.append(
@@ -59,7 +61,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"licences: {o['licence_applications']} applications, approval share "
         f"{_f(o['approval_share'], '{:.0%}')}, mean wait {_f(o['mean_licence_wait_days'], '{:.0f} days')}",
         "",
-        f"peak price = highest demand-weighted ex-China price / {MULTIPLE_BASIS} (date and region from "
+        f"peak price = highest demand-weighted ex-China price / {MULTIPLE_BASIS} (date, region and recovery from "
         f"{SPIKE_MULTIPLE:g}x); short share = shortage / ex-China demand",
     ]
     return "\n".join(lines)

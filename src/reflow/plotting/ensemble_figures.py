@@ -19,6 +19,7 @@ from reflow.plotting.layout import (
     figure_legend,
     finish_time_axis,
     grid_axes,
+    grouped_legend,
     legal_limit_line,
     legend_columns,
     new_figure,
@@ -241,7 +242,8 @@ def ensemble_shortages(groups: Sequence[Ensemble]) -> Figure:
         regions = sort_codes((r for r in g.lines("shortages", "lost") if r != EX_CHINA), REGIONS)
         frame = pd.DataFrame({r: g.get("shortages", "lost", r)["q50"] for r in regions}, index=g.dates)
         lost_heatmap(f.fig, ax, frame, regions)
-        ax.set_title("Production lost by region, median across seeds (darker = more lost)")
+        ax.set_title("Production lost, share of planned output by region, median across seeds (darker = more "
+                     "lost)")
         ax.set_ylabel("Importing region")
         f.finish(ax)
         return f.legend(axes[:1])  # the median line and its band
@@ -323,7 +325,12 @@ def ensemble_licences(groups: Sequence[Ensemble]) -> Figure:
     ax_share.set_ylim(0, 105)
     for ax in (ax_flow, ax_back, ax_wait, ax_share):
         f.finish(ax)
-    return f.legend([ax_flow, ax_back] if f.one else [ax_back])
+    if f.one:  # decisions on one panel, materials on the others: a row each
+        h1, l1 = ax_flow.get_legend_handles_labels()
+        h2, l2 = ax_back.get_legend_handles_labels()
+        grouped_legend(f.fig, [("All items", h1, l1), ("Per material", h2, l2)])
+        return f.fig
+    return f.legend([ax_back])
 
 
 def ensemble_supply_shares(groups: Sequence[Ensemble]) -> Figure:

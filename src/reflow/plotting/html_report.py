@@ -11,6 +11,7 @@ import html
 import io
 import json
 import os
+import shlex
 import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
@@ -148,19 +149,55 @@ def _subtitle(results: ResultSet) -> str:
     return f"Report of {kind}, generated {now}."
 
 
+_PROV_ALWAYS = ("Seed", "Started", "Wall time", "Folder")  # per run even when all runs agree
+
+
+def _commit(m: dict[str, Any]) -> str:
+    """The commit with the state of the tree: "(clean)" said so, where a bare hash left the reader to guess."""
+    commit = str(m.get("git_commit") or "–")[:12]
+    if commit == "–" or m.get("git_dirty") is None:
+        return commit
+    if not m.get("git_dirty"):
+        return f"{commit} (clean)"
+    n = m.get("git_dirty_count")
+    return f"{commit} (dirty: {n} file{'s' if n != 1 else ''} changed)" if isinstance(n, int) else f"{commit} (dirty)"
+
+
+def _rerun(m: dict[str, Any], seed: Any) -> str:
+    """The command that re-runs a run, from its manifest (its config file and overrides)."""
+    cfg = m.get("config_file")
+    if not cfg:
+        return "–"
+    ov = m.get("overrides") or {}
+    pairs = ([f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in ov.items()] if isinstance(ov, dict)
+             else [str(o) for o in ov])  # (manifests store the parsed `--set` values by key)
+    sets = "".join(f" --set {shlex.quote(p)}" for p in pairs)
+    return f"reflow run {shlex.quote(str(cfg))} --seed {seed}{sets}"
+
+
 def _provenance_run(results: ResultSet) -> str:
-    rows = []
+    """What made the runs. Values every run shares are given once above the table (a 20-seed report repeated
+    the version, commit, environment and config file on every row, 23 rows to find the one that differs); the
+    table keeps what differs, and each run's seed, start, wall time and folder."""
+    rows: list[dict[str, str]] = []
     for r in results.runs:
         m = r.manifest
-        rows.append([r.scenario, str(r.seed), str(m.get("reflow_version", "–")),
-                     (str(m.get("git_commit") or "–")[:12] + (" (dirty)" if m.get("git_dirty") else "")),
-                     str(m.get("started_at", "–")), fmt_value(m.get("wall_time_s"), "float") + " s",
-                     str(m.get("config_file") or "–"), short(m.get("overrides") or "–"),
-                     f"Python {m.get('python', '?')}, Mesa {m.get('mesa_version', '?')}, "
-                     f"{m.get('platform', '?')}",
-                     str(r.path)])
-    return _table(["Scenario", "Seed", "reflow", "Commit", "Started", "Wall time", "Config file", "Overrides",
-                   "Environment", "Folder"], rows)
+        rows.append({"Scenario": r.scenario, "Seed": str(r.seed), "reflow": str(m.get("reflow_version", "–")),
+                     "Commit": _commit(m), "Started": str(m.get("started_at", "–")),
+                     "Wall time": fmt_value(m.get("wall_time_s"), "float") + " s",
+                     "Config file": str(m.get("config_file") or "–"), "Overrides": short(m.get("overrides") or "–"),
+                     "Environment": f"Python {m.get('python', '?')}, Mesa {m.get('mesa_version', '?')}, "
+                                    f"{m.get('platform', '?')}",
+                     "Re-run with": _rerun(m, r.seed), "Folder": str(r.path)})
+    if len(rows) == 1:
+        return _kv_table(list(rows[0].items()))
+    columns = list(rows[0])
+    common = [c for c in columns if c not in _PROV_ALWAYS and c != "Re-run with"
+              and len({row[c] for row in rows}) == 1]
+    shown = [c for c in columns if c not in common]
+    intro = (f"<p>Common to all {len(rows)} runs:</p>" + _kv_table([(c, rows[0][c]) for c in common])
+             if common else "")
+    return intro + _table(shown, [[row[c] for c in shown] for row in rows])
 
 
 def _config_text(run: RunResult) -> tuple[str, str]:

@@ -25,6 +25,7 @@ __all__ = [
     "figure_legend",
     "finish_time_axis",
     "grid_axes",
+    "grouped_legend",
     "legal_limit_line",
     "legend_columns",
     "new_figure",
@@ -198,6 +199,36 @@ def legend_columns(labels: Sequence[str], width_in: float, most: int = 6) -> int
         if need <= width_in * 0.95:
             return ncol
     return 1
+
+
+def grouped_legend(fig: Figure, groups: Sequence[tuple[str, list[Any], list[str]]]) -> None:
+    """One legend below the panels with a row per group, headed by its name ("All items:", "Per material:").
+
+    For figures whose panels draw different kinds of line: the licensing figure's one row of "Applications,
+    Approvals, Denials, Dy oxide, Tb oxide, NdFeB magnets" left a reader to guess that the first three belong
+    to one panel and the materials to the other three (and Denials beside Dy oxide, vermillion and orange).
+    """
+    from matplotlib.lines import Line2D
+
+    rows = [(title, dict(zip(labels, handles, strict=True))) for title, handles, labels in groups]
+    rows = [(title, uniq) for title, uniq in rows if uniq]
+    if len(rows) < 2:  # one kind of line: no heading needed
+        figure_legend(fig, [h for _t, u in rows for h in u.values()], [lab for _t, u in rows for lab in u])
+        return
+    ncol = 1 + max(len(u) for _t, u in rows)
+    cells = []
+    for title, uniq in rows:
+        row = [(Line2D([], [], linestyle="none"), f"{title}:"), *((h, lab) for lab, h in uniq.items())]
+        cells.append(row + [(Line2D([], [], linestyle="none"), "")] * (ncol - len(row)))
+    # a legend fills its columns top to bottom: column-major order puts each group on a row of its own
+    order = [cells[r][c] for c in range(ncol) for r in range(len(cells))]
+    loc = "lower center" if fig.get_layout_engine() is None else "outside lower center"
+    legend = fig.legend([h for h, _ in order], [lab for _, lab in order], loc=loc, ncol=ncol,
+                        handlelength=2.0, columnspacing=1.2)
+    heads = {f"{title}:" for title, _u in rows}
+    for text in legend.get_texts():
+        if text.get_text() in heads:
+            text.set_fontweight("bold")
 
 
 def grid_axes(fig: Figure, gs: Any, n: int, ncols: int = 2, share: Any = None) -> list[Any]:

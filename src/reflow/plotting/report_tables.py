@@ -37,7 +37,7 @@ _OVERALL_METRICS = (
     ("peak_production_lost_date", "First week of the worst 4 weeks", "date"),
     ("first_production_loss_date", "First week with production lost", "date"),
     ("approval_share", "Licence applications approved (% of decisions)", "pct"),
-    ("mean_licence_wait_days", "Mean wait for a licence decision (days)", "float"),
+    ("mean_licence_wait_days", "Mean wait for a licence decision (calendar days)", "float"),
     ("licence_applications", "Licence applications", "int"),
 )
 # The La/Ce oxide market's block of summary.json (scenarios with a [light_ree] table, ODD 7.18).
@@ -98,6 +98,8 @@ def _pct(x: float) -> str:
 
 
 _NO_PRICE = object()  # a run without prices for the material (`recovered` null): nothing to recover
+_NO_SPIKE = object()  # a run whose price never reached the spike multiple: its "0 weeks" is not a recovery
+NEVER_SPIKED = f"never above {SPIKE_MULTIPLE:g}x"
 
 
 def _combine(values: list[Any], kind: str) -> str:
@@ -136,6 +138,10 @@ def _combine_censored(values: list[Any]) -> str:
     values = [v for v in values if v is not _NO_PRICE]
     if not values:
         return "–"
+    # NdPr's flat price read "0" weeks from peak to recovery, as if it had spiked and fallen back at once.
+    if all(v is _NO_SPIKE for v in values):
+        return NEVER_SPIKED
+    values = [0 if v is _NO_SPIKE else v for v in values]  # beside runs that spiked: under the line throughout
     arr = np.array([np.inf if v is None else float(v) for v in values])
     if len(values) == 1:
         return "not in run" if np.isinf(arr[0]) else fmt_value(arr[0], "int")
@@ -166,11 +172,14 @@ def _cell(blocks: list[dict[str, Any]], key: str, kind: str) -> str:
 
 def _named_peak(block: dict[str, Any]) -> dict[str, Any]:
     """A material's summary with the peak's week and region dropped when the price never spiked (under 1.25x):
-    a flat price's highest week is noise, and naming it read as an event."""
+    a flat price's highest week is noise, and naming it read as an event. Its time to recover (0) is marked
+    too, so that the table says the price never spiked rather than that it recovered in no time."""
     multiple = block.get("peak_price_multiple")
     if multiple is None or multiple >= SPIKE_MULTIPLE:  # (no peak, or not recorded: nothing to drop)
         return block
-    return {**block, "peak_price_date": None, "peak_price_region": None}
+    ttr = block.get("time_to_recover_weeks", _NO_SPIKE)
+    return {**block, "peak_price_date": None, "peak_price_region": None,
+            "time_to_recover_weeks": _NO_SPIKE if ttr in (0, _NO_SPIKE) else ttr}
 
 
 def headline_rows(groups: dict[str, list[RunResult]]) -> tuple[list[str], list[list[str]], list[list[str]]]:

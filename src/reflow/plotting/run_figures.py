@@ -39,6 +39,7 @@ from reflow.plotting.layout import (
     figure_legend,
     finish_time_axis,
     grid_axes,
+    grouped_legend,
     legal_limit_line,
     new_figure,
     no_data,
@@ -203,7 +204,7 @@ def lost_heatmap(fig: Figure, ax: Any, frame: pd.DataFrame, regions: Sequence[st
     # the colour bar sits just right of the strip, so the strip keeps the width of the panels above
     cax = ax.inset_axes((1.008, 0.0, 0.012, 1.0))
     cb = fig.colorbar(mesh, cax=cax, extend="max" if np.nanmax(data) > vmax else None)
-    cb.set_label("Lost (%)", fontsize=8)
+    cb.set_label("Lost (% of planned output)", fontsize=8)  # (a bare "%" gave no base)
     cb.ax.tick_params(labelsize=7)
     return True
 
@@ -333,7 +334,7 @@ def licence_figure(ts: pd.DataFrame | Series, config: dict[str, Any] | Scenario,
         finish_time_axis(ax, s.dates, marks)
     h1, l1 = ax_flow.get_legend_handles_labels()
     h2, l2 = (ax_back if ax_back.lines else ax_wait).get_legend_handles_labels()
-    figure_legend(fig, h1 + h2, l1 + l2)
+    grouped_legend(fig, [("All items", h1, l1), ("Per material", h2, l2)])
     return fig
 
 

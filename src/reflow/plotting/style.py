@@ -121,7 +121,7 @@ UNITS: dict[str, str] = {
     "licence_approvals": "applications/week",
     "licence_denials": "applications/week",
     "licence_backlog": "applications",
-    "licence_mean_wait_days": "days",
+    "licence_mean_wait_days": "calendar days",
     "exports_cn": "t/week",
     "flow": "t/week",
     "non_china_share": "%",

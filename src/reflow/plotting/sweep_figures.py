@@ -47,7 +47,7 @@ _METRIC_TEXT: dict[str, tuple[str, str, float]] = {  # last key segment -> (word
     "production_lost_share": ("production lost", "% of planned output", 100.0),
     "peak_production_lost_share": ("production lost in the worst 4 weeks", "% of planned output", 100.0),
     "approval_share": ("approval share", "% of decisions", 100.0),
-    "mean_licence_wait_days": ("mean licence wait", "days", 1.0),
+    "mean_licence_wait_days": ("mean licence wait", "calendar days", 1.0),  # (a review is in working days)
     "licence_applications": ("licence applications", "applications", 1.0),
 }
 # Large-sample t quantiles are close enough for >= 30 replicates; scipy gives the exact ones below that.
@@ -132,7 +132,7 @@ def _binned(values: pd.Series, bins: int = 8) -> pd.Series:
 _PARAM_TEXT: dict[str, tuple[str, str]] = {
     "approval_rate": ("licence approval rate", "share of applications, 0-1"),
     "listed_approval_rate": ("approval rate of listed entities", "share of applications, 0-1"),
-    "review_working_days_median": ("median licence review", "working days"),
+    "review_working_days_median": ("median licence review time", "working days"),
     "return_probability": ("files returned for more information", "share of decisions, 0-1"),
     "front_load_weeks": ("front-loading ahead of a control", "weeks of cover"),
     "cover_target_weeks": ("stock cover target", "weeks of need"),

@@ -2,12 +2,13 @@
 
 When milestones are few and far apart, each line carries its own rotated label. When they crowd (the 2025
 licensing episode has eight milestones in nine months of an eight-year run) or a label would be cut short,
-lines carry numbers instead and the figure gets a key ("[3] Sep 2025: returns for more information, 1 Sep
-2025"), so no label overlaps another or the data.
+lines carry numbers instead and the figure gets a key ("[3] 1 Sep 2025 – returns for more information"), so no
+label overlaps another or the data.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +31,9 @@ LABEL_FONTSIZE = 6.5
 # Room a rotated label needs across the axis, and the longest label that fits down a typical panel.
 _LABEL_WIDTH_IN = 1.6 * LABEL_FONTSIZE / 72.0
 _MAX_LABEL_CHARS = 40
+# A label that starts with its measure's month ("Sep 2025: returns for more information", as the bundled configs
+# name their measures).
+_MONTH_PREFIX = re.compile(r"^([A-Z][a-z]{2,8}\.? \d{4}):\s*(\S.*)$")
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,23 @@ def number_marks(marks: Sequence[PolicyMark], dates: pd.DatetimeIndex, panel_wid
     return [replace(m, number=i) for i, m in enumerate(marks, start=1)]
 
 
+def _key_item(m: PolicyMark) -> str:
+    """"[6] 10 Nov 2025 – Sep 2025: returns for more information, lifted": the milestone's own date first, as the
+    numbers run in date order. It came last, after the label, so a label naming its measure's month read as a
+    second, different date ("[6] Sep 2025: returns ..., lifted, 10 Nov 2025"); a month prefix that only repeats
+    the milestone's month is left out ("[1] 4 Apr 2025 – Dy/Tb/magnet licensing")."""
+    label = m.label
+    found = _MONTH_PREFIX.match(label)
+    if found:
+        try:
+            month = pd.Timestamp(found.group(1).rstrip("."))
+        except (ValueError, TypeError):
+            month = None
+        if month is not None and (month.year, month.month) == (m.when.year, m.when.month):
+            label = found.group(2)
+    return f"[{m.number}] {m.when.day} {m.when:%b %Y} – {label}"
+
+
 def policy_key(marks: Sequence[PolicyMark], width: int = 170) -> str | None:
     """The key of numbered milestones, wrapped to lines of `width` characters (None if none is numbered).
 
@@ -172,7 +193,7 @@ def policy_key(marks: Sequence[PolicyMark], width: int = 170) -> str | None:
     """
     by_owners: dict[tuple[str, ...], list[str]] = {}
     for m in sorted((m for m in marks if m.number is not None), key=lambda m: bool(m.owners)):  # (stable)
-        by_owners.setdefault(m.owners, []).append(f"[{m.number}] {m.label}, {m.when.day} {m.when:%b %Y}")
+        by_owners.setdefault(m.owners, []).append(_key_item(m))
     if not by_owners:
         return None
     lines = []
