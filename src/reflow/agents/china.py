@@ -12,6 +12,7 @@ import numpy as np
 from mesa import Agent
 
 from reflow.agents.manufacturers import hoarding_multiplier
+from reflow.agents.views import RowView
 from reflow.domain import MAT, MATERIALS
 
 if TYPE_CHECKING:
@@ -140,30 +141,11 @@ class ChineseProducer(Agent):
         self.fleet = fleet
         self.index = index
 
-    @property
-    def material(self) -> int:
-        """Index of the material it makes."""
-        return int(self.fleet.material[self.index])
-
-    @property
-    def capacity(self) -> float:
-        """t/week."""
-        return float(self.fleet.capacity[self.index])
-
-    @property
-    def cost(self) -> float:
-        """USD/kg marginal cost."""
-        return float(self.fleet.cost[self.index])
-
-    @property
-    def stock(self) -> float:
-        """t held."""
-        return float(self.fleet.stock[self.index])
-
-    @property
-    def output(self) -> float:
-        """t produced this week."""
-        return float(self.fleet.output[self.index])
+    material = RowView("material", int, "Index of the material it makes.")
+    capacity = RowView("capacity", float, "t/week.")
+    cost = RowView("cost", float, "USD/kg marginal cost.")
+    stock = RowView("stock", float, "t held.")
+    output = RowView("output", float, "t produced this week.")
 
     def ask(self, expected_price: float, floor: float = 0.0) -> float:
         """Reservation price at an expected domestic price and a defended price (`ProducerFleet.ask`'s entry)."""

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
-from reflow.domain import IMPORT_REGIONS, MAT, MATERIALS, REG, SEC, SECTORS
+from reflow.agents.views import RowView
+from reflow.domain import IMPORT_REGIONS, MAT, MATERIALS, REG, REGIONS, SEC, SECTORS
 
 if TYPE_CHECKING:
     from reflow.config import Scenario
@@ -340,9 +341,12 @@ class ManufacturerPopulation:
 
 
 def _region_names(region: np.ndarray) -> list[str]:
-    from reflow.domain import REGIONS
-
     return [REGIONS[i] for i in region]
+
+
+def _per_material(row: np.ndarray) -> dict[str, float]:
+    """A (M,) row as {material: value}."""
+    return {m: float(row[i]) for i, m in enumerate(MATERIALS)}
 
 
 class Manufacturer(Agent):
@@ -353,20 +357,11 @@ class Manufacturer(Agent):
         self.population = population
         self.index = index
 
-    @property
-    def region(self) -> str:
-        from reflow.domain import REGIONS
-
-        return REGIONS[int(self.population.region[self.index])]
-
-    @property
-    def sector(self) -> str:
-        return SECTORS[int(self.population.sector[self.index])]
-
-    @property
-    def stock(self) -> dict[str, float]:
-        """t of each input held."""
-        return {m: float(self.population.stock[self.index, i]) for i, m in enumerate(MATERIALS)}
+    region = RowView("region", REGIONS.__getitem__, "Its region (`reflow.domain.REGIONS`).", of="population")
+    sector = RowView("sector", SECTORS.__getitem__, "Its sector (`reflow.domain.SECTORS`).", of="population")
+    stock = RowView("stock", _per_material, "t of each input held.", of="population")
+    non_china_share = RowView("nc_share", _per_material, "Share of its need of each input it wants under "
+                                                         "non-Chinese offtake contracts.", of="population")
 
     @property
     def cover_weeks(self) -> dict[str, float]:
@@ -376,10 +371,7 @@ class Manufacturer(Agent):
         return {m: float(st[i] / need[i]) if need[i] > 0 else float("inf") for i, m in enumerate(MATERIALS)}
 
     @property
-    def non_china_share(self) -> dict[str, float]:
-        return {m: float(self.population.nc_share[self.index, i]) for i, m in enumerate(MATERIALS)}
-
-    @property
     def magnet_goods(self) -> float:
+        """t of magnets held for sale (0 for a firm that does not make magnets)."""
         return float(self.population.goods[self.index]) if self.population.is_magnet_maker[self.index] else 0.0
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from mesa import Agent
 
+from reflow.agents.views import RowView
 from reflow.domain import MAT, REG
 
 if TYPE_CHECKING:
@@ -129,55 +130,22 @@ class AltSupplier(Agent):
         self.cfg = fleet.cfg[index]
 
     # Read through to the fleet, not copied at construction: the fleet's arrays are what the model uses.
-    @property
-    def material(self) -> int:
-        """Index of the material it produces (`reflow.domain.MATERIALS`)."""
-        return int(self.fleet.material[self.index])
-
-    @property
-    def region(self) -> int:
-        """Index of its region (`reflow.domain.REGIONS`)."""
-        return int(self.fleet.region[self.index])
-
-    @property
-    def nameplate(self) -> float:
-        """t/week of nameplate capacity."""
-        return float(self.fleet.nameplate[self.index])
-
-    @property
-    def cost(self) -> float:
-        """USD/kg, its all-in operating cost."""
-        return float(self.fleet.cost[self.index])
-
-    @property
-    def state(self) -> str:
-        """operating, building, candidate or failed."""
-        return STATES[int(self.fleet.state[self.index])]
-
-    @property
-    def online(self) -> float:
-        """t/week of capacity producing now."""
-        return float(self.fleet.online[self.index])
-
-    @property
-    def stock(self) -> float:
-        """t held."""
-        return float(self.fleet.stock[self.index])
-
-    @property
-    def output(self) -> float:
-        """t produced this week."""
-        return float(self.fleet.output[self.index])
+    material = RowView("material", int, "Index of the material it produces (`reflow.domain.MATERIALS`).")
+    region = RowView("region", int, "Index of its region (`reflow.domain.REGIONS`).")
+    nameplate = RowView("nameplate", float, "t/week of nameplate capacity.")
+    cost = RowView("cost", float, "USD/kg, its all-in operating cost.")
+    state = RowView("state", STATES.__getitem__, "operating, building, candidate or failed.")
+    online = RowView("online", float, "t/week of capacity producing now.")
+    stock = RowView("stock", float, "t held.")
+    output = RowView("output", float, "t produced this week.")
 
     @property
     def pipeline(self) -> float:
         """t/week of nameplate under construction."""
         return self.nameplate if self.fleet.state[self.index] == S_BUILDING else 0.0
 
-    @property
-    def shade(self) -> float:
-        """Factor (<= 1) by which the supplier shades its asks when more than two weeks of output pile up."""
-        return float(self.fleet.shade[self.index])
+    shade = RowView("shade", float, "Factor (<= 1) by which the supplier shades its asks when more than two weeks of "
+                                    "output pile up.")
 
     def ask(self, expected_price: float, delivery_factor: float = 1.0) -> float:
         """Reservation price on the spot market: the destination's expected price shaded by stock, never below
