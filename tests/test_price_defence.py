@@ -132,8 +132,8 @@ def test_smugglers_sell_no_lower_than_the_defended_price_while_chinas_expected_p
     """A defended price far above China's price (NdPr at 300 USD/kg from October 2011): China's expected price
     takes weeks to reach it, and until then nothing priced from China's stock, smuggled tonnes included, sells
     below the defended price."""
-    import reflow.model as model_mod
-    from reflow.model import K_SMUGGLER
+    import reflow.phases.spot as spot_mod  # where the spot markets call the auction
+    from reflow.phases.common import K_SMUGGLER
 
     raw = q2010.model_dump(mode="json", exclude_none=True)
     sc = validate(apply_overrides(raw, {"policy.price_defence_2011.prices.ndpr_oxide": 300.0,
@@ -141,7 +141,7 @@ def test_smugglers_sell_no_lower_than_the_defended_price_while_chinas_expected_p
     m = ReflowModel(sc, rng=1)
     asks: list[np.ndarray] = []
     sold: list[tuple[int, float, float]] = []  # (week, ask, t) of smuggled NdPr
-    clear, book = model_mod.clear_call_auctions, ReflowModel._book_spot
+    clear, book = spot_mod.clear_call_auctions, ReflowModel._book_spot
 
     def spy_clear(*a, **k):
         asks.append(np.asarray(a[6], float))
@@ -153,7 +153,7 @@ def test_smugglers_sell_no_lower_than_the_defended_price_while_chinas_expected_p
         sold.extend((w, float(p), float(t)) for p, t in zip(asks[-1][smug], cl.ask_fill[smug], strict=True))
         return book(self, w, cl, mk_m, mk_r, K, f, m_b, row_mkt, ask_mkt, kind, idx, org, piles)
 
-    model_mod.clear_call_auctions = spy_clear
+    spot_mod.clear_call_auctions = spy_clear
     ReflowModel._book_spot = spy_book
     try:
         start = (dt.date(2011, 10, 24) - sc.scenario.start).days // 7
@@ -163,7 +163,7 @@ def test_smugglers_sell_no_lower_than_the_defended_price_while_chinas_expected_p
                 behind.append(float(m.p_cn_exp[NDPR]) < 300.0)
             m.step()
     finally:
-        model_mod.clear_call_auctions, ReflowModel._book_spot = clear, book
+        spot_mod.clear_call_auctions, ReflowModel._book_spot = clear, book
     assert any(behind), "the test needs weeks where China's expected price is below the defended one"
     after = [(w, p, t) for w, p, t in sold if w >= start]
     assert after, "the test needs smuggled NdPr sold while the defence is in force"
